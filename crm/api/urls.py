@@ -1,0 +1,3 @@
+"""The crm REST API: /api/v1/crm/."""
+
+urlpatterns = []

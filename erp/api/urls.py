@@ -1,0 +1,3 @@
+"""The erp REST API: /api/v1/erp/."""
+
+urlpatterns = []

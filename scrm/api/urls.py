@@ -1,0 +1,3 @@
+"""The scrm REST API: /api/v1/scrm/."""
+
+urlpatterns = []

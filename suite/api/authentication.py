@@ -1,0 +1,32 @@
+"""``Authorization: Token <prefix>.<key>`` authentication with per-user, per-company tokens."""
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+
+from suite.middleware import forget_actor
+from suite.services.tokens import api_token_authenticate
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Token"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid token header."))
+        try:
+            secret = header[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed(_("Invalid token header.")) from None
+        token = api_token_authenticate(secret)
+        if token is None or not token.membership.user.is_active:
+            raise exceptions.AuthenticationFailed(_("Invalid or revoked token."))
+        django_request = request._request
+        django_request.auth_membership = token.membership
+        forget_actor(django_request)
+        return token.membership.user, token
+
+    def authenticate_header(self, request):
+        return self.keyword

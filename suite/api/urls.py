@@ -1,0 +1,3 @@
+"""URLs of suite.api."""
+
+urlpatterns = []

@@ -1,0 +1,22 @@
+from importlib import import_module
+
+from django.apps import AppConfig, apps
+from django.utils.translation import gettext_lazy as _
+
+
+class SuiteConfig(AppConfig):
+    name = "suite"
+    verbose_name = _("Platform")
+
+    def ready(self) -> None:
+        # Each app declares its access policies and its event handlers in modules of its own; importing them
+        # here registers them once, in every process (web, worker, beat, tests).
+        for config in apps.get_app_configs():
+            if config.name in ("suite", "crm", "scrm", "erp"):
+                for module in ("policies", "events"):
+                    try:
+                        import_module(f"{config.name}.{module}")
+                    except ModuleNotFoundError as exc:
+                        if exc.name != f"{config.name}.{module}":
+                            raise
+        import_module("suite.signals")

@@ -1,0 +1,1 @@
+"""Operations: health checks, metrics, JSON logs with request ids."""

@@ -1,0 +1,1 @@
+"""Every write of the platform's models goes through a function here."""

@@ -1,0 +1,1 @@
+"""Process-wide hooks: the audit context of Celery tasks."""

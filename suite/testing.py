@@ -1,0 +1,101 @@
+"""Test fixtures and factories for the platform, shared by every app's tests (a pytest plugin)."""
+
+from __future__ import annotations
+
+import itertools
+
+import factory
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from suite import policy
+from suite.models import Company, Membership, Role, Team
+from suite.services.tokens import api_token_issue
+
+_seq = itertools.count(1)
+
+
+class CompanyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Company
+
+    name = factory.Sequence(lambda n: f"测试公司{n}")
+    name_en = factory.Sequence(lambda n: f"Test Company {n}")
+    code = factory.Sequence(lambda n: f"co{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw-Troika-123")
+
+    @factory.post_generation
+    def save_password(obj, create, extracted, **kwargs):  # noqa: N805
+        if create:
+            obj.save(update_fields=["password"])
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    company = factory.SubFactory(CompanyFactory)
+    name = factory.Sequence(lambda n: f"销售{n}组")
+
+
+def make_member(company: Company, role: str = Role.SALES, *, teams=(), username: str | None = None, **user_fields):
+    """A user with a membership of ``role`` in ``company`` (and in ``teams``)."""
+    user = UserFactory(username=username or f"{role}{next(_seq)}", **user_fields)
+    membership = Membership.objects.create(user=user, company=company, role=role)
+    if teams:
+        membership.teams.set(teams)
+    return membership
+
+
+@pytest.fixture
+def company(db):
+    return CompanyFactory(name="华东机械装备有限公司", name_en="East China Machinery", code="ecm")
+
+
+@pytest.fixture
+def other_company(db):
+    return CompanyFactory(name="南方饮料集团", name_en="Southern Beverages", code="sbev")
+
+
+@pytest.fixture
+def member(db):
+    """Factory fixture: ``member(company, role, teams=[...])`` → Membership."""
+    return make_member
+
+
+@pytest.fixture
+def admin_membership(company):
+    return make_member(company, Role.ADMIN)
+
+
+@pytest.fixture
+def actor_of():
+    return policy.Actor
+
+
+def api_client_for(membership: Membership, *, token: bool = False) -> APIClient:
+    """An API client acting as ``membership``'s user in its company (session, or an API token)."""
+    client = APIClient()
+    if token:
+        issued = api_token_issue(membership=membership, name="tests")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {issued.secret}")
+    else:
+        client.force_login(membership.user)
+        client.defaults["HTTP_X_TROIKA_COMPANY"] = str(membership.company_id)
+    return client
+
+
+@pytest.fixture
+def api_client():
+    """Factory fixture: ``api_client(membership, token=False)`` → APIClient."""
+    return api_client_for

@@ -1,0 +1,30 @@
+"""The URL map: UI shell and auth, the REST API under /api/v1/, OpenAPI, admin, health and metrics."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+
+api_v1 = [
+    path("suite/", include("suite.api.urls")),
+    path("crm/", include("crm.api.urls")),
+    path("scrm/", include("scrm.api.urls")),
+    path("erp/", include("erp.api.urls")),
+]
+
+urlpatterns = [
+    path("", include("suite.ui.urls")),
+    path("", include("suite.auth.urls")),
+    path("", include("suite.ops.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("admin/", admin.site.urls),
+]
+
+handler404 = "suite.ui.views.not_found"
+handler500 = "suite.ui.views.server_error"
+
