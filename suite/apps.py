@@ -20,3 +20,11 @@ class SuiteConfig(AppConfig):
                         if exc.name != f"{config.name}.{module}":
                             raise
         import_module("suite.signals")
+        # The event backbone's tasks and the platform's own handlers; TROIKA_EXTRA_EVENT_MODULES adds modules of
+        # handlers every process must know (the tests' handlers, which their Celery worker must run too).
+        from django.conf import settings
+
+        import_module("suite.events.tasks")
+        import_module("suite.events.handlers")
+        for module in settings.TROIKA_EXTRA_EVENT_MODULES:
+            import_module(module)

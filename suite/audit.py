@@ -10,22 +10,34 @@ A business model opts in with ``@audited`` (insert, update and delete events).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import pghistory
+import pghistory.middleware
+import pghistory.models
 from django.db.models import Model
 
 from suite.ops.logging import current_request_id
 
 
-def audited(model: type[Model]) -> type[Model]:
-    """Class decorator: track inserts, updates and deletes of ``model`` by trigger."""
-    return pghistory.track(
-        pghistory.InsertEvent(),
-        pghistory.UpdateEvent(),
-        pghistory.DeleteEvent(),
-    )(model)
+def audited(model: type[Model] | None = None, *, exclude: Iterable[str] = ()):
+    """Class decorator: track inserts, updates and deletes of ``model`` by trigger.
+
+    ``@audited`` or ``@audited(exclude=["key_hash"])``: excluded fields are neither copied into the history table
+    nor do changes to them alone make an event (secrets, hashes, "last seen" timestamps).
+    """
+
+    def decorate(model_class: type[Model]) -> type[Model]:
+        return pghistory.track(
+            pghistory.InsertEvent(),
+            pghistory.UpdateEvent(),
+            pghistory.DeleteEvent(),
+            exclude=list(exclude) or None,
+        )(model_class)
+
+    return decorate(model) if model is not None else decorate
 
 
 def source_of(path: str) -> str:
@@ -62,13 +74,12 @@ def history_of(obj: Model, *, limit: int = 200) -> list[HistoryEntry]:
 
     events = (
         pghistory.models.Events.objects.tracks(obj)
-        .select_related("pgh_context")
         .order_by("-pgh_created_at", "-pgh_id")[:limit]
     )
     entries = []
     user_ids = set()
     for event in events:
-        metadata = event.pgh_context.metadata if event.pgh_context_id else {}
+        metadata = event.pgh_context or {}  # the aggregate Events view carries the context as JSON
         user_ids.add(metadata.get("user"))
         entries.append((event, metadata))
     users = dict(get_user_model().objects.filter(pk__in=[u for u in user_ids if u]).values_list("pk", "username"))

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "suite.settings")
 
@@ -12,3 +13,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # database tasks (PERFORMANCE-NOTES.md). The fix-up reads it under this exact, un-namespaced key.
 app.conf.CELERY_DB_REUSE_MAX = 1000
 app.autodiscover_tasks()
+
+# Periodic work (`celery -A suite beat`). The outbox relay runs every second even though publishing wakes it
+# after each commit: if Redis was down at commit time, or a worker died with a relay task in hand (its message
+# is only re-delivered after the visibility timeout), the next beat tick still delivers the events. Stale
+# ticks expire instead of piling up while no worker runs.
+app.conf.beat_schedule = {
+    "outbox-relay": {"task": "suite.events.relay", "schedule": 1.0, "options": {"expires": 5}},
+    "outbox-prune": {"task": "suite.events.prune", "schedule": crontab(hour=3, minute=17)},
+    "webhooks-sweep": {"task": "suite.webhooks.sweep", "schedule": 30.0, "options": {"expires": 30}},
+}
+from suite.ops import heartbeat as _worker_heartbeat  # noqa: E402,F401  worker liveness + task counts (signals)

@@ -1,4 +1,8 @@
-"""gunicorn settings used by `make run`; production may pass its own."""
+"""gunicorn settings used by `make run`; production may pass its own.
+
+Logs: gunicorn's own lines are JSON like the application's. Its access log is off: the application writes one
+JSON access line per request with the request id (``suite.ops.middleware``), so a request is logged once.
+"""
 
 import os
 
@@ -9,6 +13,27 @@ worker_class = "sync"
 timeout = 60
 graceful_timeout = 10
 keepalive = 5
+# gunicorn's runtime control socket (~/.gunicorn/gunicorn.ctl) would be shared by every gunicorn of the user
+# (make run, make bench, tests); Troika does not use it.
+control_socket_disable = True
+
+_JSON = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(levelname)s %(name)s %(message)s %(process)d",
+    "timestamp": "time",
+    "rename_fields": {"levelname": "level", "name": "logger", "process": "pid"},
+}
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": _JSON},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
+    },
+}
 
 
 def child_exit(server, worker):

@@ -16,14 +16,14 @@ def request_actor(request) -> policy.Actor | None:
     if membership is not None:
         actor = policy.Actor(membership)
     else:
-        company_id = request.META.get(COMPANY_HEADER) or request.session.get(SESSION_COMPANY_KEY)
+        session = getattr(request, "session", None)
+        raw = request.META.get(COMPANY_HEADER) or (session.get(SESSION_COMPANY_KEY) if session is not None else None)
         try:
-            company_id = int(company_id) if company_id else None
-        except ValueError:
-            company_id = None
-        actor = policy.actor_for(request.user, company_id)
-        if actor is None and company_id is not None:
-            actor = None  # a company the user is not a member of: no access, never a fallback
+            company_id = int(raw) if raw else None
+        except (TypeError, ValueError):
+            company_id = -1  # garbage in the header: no company matches, never a fallback to the first one
+        # A company the user is not a member of gives no actor (so no access), never a fallback.
+        actor = policy.actor_for(getattr(request, "user", None), company_id)
     request._troika_actor = actor
     return actor
 

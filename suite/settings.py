@@ -13,7 +13,9 @@ from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / "var" / "stack.env", overwrite=False)
+if env.str("TROIKA_ENV", default="dev") != "prod":
+    # Production is configured explicitly by its environment, never by what a dev stack left in var/.
+    environ.Env.read_env(BASE_DIR / "var" / "stack.env", overwrite=False)
 
 TROIKA_ENV = env.str("TROIKA_ENV", default="dev")
 assert TROIKA_ENV in ("dev", "test", "prod"), f"TROIKA_ENV must be dev, test or prod, not {TROIKA_ENV!r}"
@@ -60,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "suite.ops.middleware.RequestIdMiddleware",
+    "suite.api.errors.ApiErrorMiddleware",  # every /api/ error in the one JSON format, even Django's own
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -122,7 +125,12 @@ CACHES = {
 }
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
-CELERY_TASK_DEFAULT_QUEUE = env.str("TROIKA_QUEUE", default="troika")
+# Tests get a queue of their own (per test database and xdist worker), so a test's tasks never reach the dev
+# stack's worker or another test run's worker (suite/testing_worker.py starts one on this queue).
+_TEST_QUEUE = "troika-{}{}".format(
+    env.str("TROIKA_TEST_DB", default="test_troika"), env.str("PYTEST_XDIST_WORKER", default="")
+)
+CELERY_TASK_DEFAULT_QUEUE = env.str("TROIKA_QUEUE", default=_TEST_QUEUE if IS_TEST else "troika")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -184,6 +192,7 @@ TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 TROIKA_DEFAULT_CURRENCY = "CNY"
+FORMAT_MODULE_PATH = ["suite.formats"]  # zh-hans money/number grouping by 3 with commas
 
 # ---------------------------------------------------------------- static and uploads
 STATIC_URL = "/static/"
@@ -238,6 +247,18 @@ CONTENT_SECURITY_POLICY = {
 # Outgoing requests to user-given URLs (webhooks) refuse private addresses; tests may allow their local server.
 TROIKA_OUTBOUND_ALLOW = env.list("TROIKA_OUTBOUND_ALLOW", default=[])
 
+# ---------------------------------------------------------------- events: outbox relay and webhooks (docs/events.md)
+TROIKA_OUTBOX_BATCH_SIZE = env.int("TROIKA_OUTBOX_BATCH_SIZE", default=500)
+TROIKA_OUTBOX_MAX_ATTEMPTS = env.int("TROIKA_OUTBOX_MAX_ATTEMPTS", default=5)
+TROIKA_OUTBOX_BACKOFF_SECONDS = env.float("TROIKA_OUTBOX_BACKOFF_SECONDS", default=2.0)  # 2, 4, 8, 16 s …
+TROIKA_OUTBOX_BACKOFF_MAX_SECONDS = env.float("TROIKA_OUTBOX_BACKOFF_MAX_SECONDS", default=3600.0)
+TROIKA_OUTBOX_RETENTION_DAYS = env.int("TROIKA_OUTBOX_RETENTION_DAYS", default=30)
+# Extra modules whose @events.handler functions every process registers (tests use it for their handlers).
+TROIKA_EXTRA_EVENT_MODULES = env.list("TROIKA_EXTRA_EVENT_MODULES", default=[])
+TROIKA_WEBHOOK_MAX_ATTEMPTS = env.int("TROIKA_WEBHOOK_MAX_ATTEMPTS", default=8)
+TROIKA_WEBHOOK_BACKOFF_SECONDS = env.float("TROIKA_WEBHOOK_BACKOFF_SECONDS", default=30.0)  # 30 s … ~1 h
+TROIKA_WEBHOOK_TIMEOUT_SECONDS = env.float("TROIKA_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+
 # ---------------------------------------------------------------- REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -246,7 +267,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["suite.api.permissions.PolicyPermission"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "suite.api.filters.FilterBackend",
         "suite.api.filters.SearchFilter",
         "suite.api.filters.OrderingFilter",
     ],
@@ -255,13 +276,16 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "suite.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "suite.api.throttling.AnonRateThrottle",
+        "suite.api.throttling.UserRateThrottle",
+        "suite.api.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("THROTTLE_ANON", default="60/min"),
-        "user": env.str("THROTTLE_USER", default="6000/min"),
-        "login": env.str("THROTTLE_LOGIN", default="20/min"),
+        # Tests share one client IP and one Redis across the whole run: generous there; the throttling tests
+        # set low rates themselves.
+        "anon": env.str("THROTTLE_ANON", default="100000/min" if IS_TEST else "60/min"),
+        "user": env.str("THROTTLE_USER", default="100000/min" if IS_TEST else "6000/min"),
+        "login": env.str("THROTTLE_LOGIN", default="100000/min" if IS_TEST else "20/min"),
     },
     "DEFAULT_VERSIONING_CLASS": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -284,6 +308,10 @@ SPECTACULAR_SETTINGS = {
 # queryset.update(), bulk writes and raw SQL are recorded too.
 PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
+# ---------------------------------------------------------------- Idempotency-Key (suite.api.idempotency)
+TROIKA_IDEMPOTENCY_TTL_SECONDS = env.int("TROIKA_IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+TROIKA_IDEMPOTENCY_LOCK_SECONDS = env.int("TROIKA_IDEMPOTENCY_LOCK_SECONDS", default=300)
+
 # ---------------------------------------------------------------- logging: JSON lines with the request id
 LOGGING = {
     "version": 1,
@@ -292,8 +320,9 @@ LOGGING = {
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "timestamp": "time",  # ISO 8601 in UTC with its offset: web, worker and gunicorn lines sort together
+            "rename_fields": {"levelname": "level", "name": "logger"},
         },
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]}},
@@ -303,5 +332,9 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# ---------------------------------------------------------------- operations (suite.ops)
+# /metrics: with a token set, only "Authorization: Bearer <token>" is answered; without, only loopback clients.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 TROIKA_VERSION = "0.1.0"

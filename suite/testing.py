@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
+from collections.abc import Callable
 
 import factory
 import pytest
@@ -10,7 +12,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from suite import policy
-from suite.models import Company, Membership, Role, Team
+from suite.models import ApiToken, Company, Membership, Role, Team
 from suite.services.tokens import api_token_issue
 
 _seq = itertools.count(1)
@@ -99,3 +101,55 @@ def api_client_for(membership: Membership, *, token: bool = False) -> APIClient:
 def api_client():
     """Factory fixture: ``api_client(membership, token=False)`` → APIClient."""
     return api_client_for
+
+
+# ---------------------------------------------------------------- tenant factories (tests/test_tenant_isolation.py)
+# Every model served by an API viewset needs here a way to make one of its records *in a given company*: the
+# isolation test creates one in company B and checks that company A's admin can neither list, read, change nor
+# delete it. Register with ``@tenant_factory(Model)`` in ``<app>/tests/factories.py`` (imported by
+# ``load_tenant_factories``); an endpoint whose model has no factory makes that test fail.
+
+TENANT_FACTORIES: dict[type, Callable[[Company], object]] = {}
+FACTORY_MODULES = ("suite.tests.factories", "crm.tests.factories", "scrm.tests.factories", "erp.tests.factories")
+
+
+def tenant_factory(model):
+    """Decorator: ``fn(company) -> record of model`` that belongs to ``company``."""
+
+    def register(fn):
+        TENANT_FACTORIES[model] = fn
+        return fn
+
+    return register
+
+
+def load_tenant_factories() -> dict[type, Callable[[Company], object]]:
+    """Import every app's test factories (registering theirs) and return the registry."""
+    for name in FACTORY_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (name, name.rsplit(".", 1)[0]):
+                raise
+    return TENANT_FACTORIES
+
+
+@tenant_factory(Company)
+def _company_in(company: Company) -> Company:
+    return company
+
+
+@tenant_factory(Team)
+def _team_in(company: Company) -> Team:
+    return TeamFactory(company=company)
+
+
+@tenant_factory(Membership)
+def _membership_in(company: Company) -> Membership:
+    return make_member(company, Role.SALES)
+
+
+@tenant_factory(ApiToken)
+def _api_token_in(company: Company) -> ApiToken:
+    # A token of the company's admin: the widest role there, still invisible from any other company.
+    return api_token_issue(membership=make_member(company, Role.ADMIN), name="isolation").token

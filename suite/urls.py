@@ -5,6 +5,8 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from suite.auth.views import admin_login
+
 api_v1 = [
     path("suite/", include("suite.api.urls")),
     path("crm/", include("crm.api.urls")),
@@ -22,9 +24,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The admin logs in through the suite's login: one place for brute-force counting and the second factor.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 
 handler404 = "suite.ui.views.not_found"
+handler403 = "suite.ui.views.permission_denied"
 handler500 = "suite.ui.views.server_error"
 

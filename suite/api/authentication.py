@@ -1,6 +1,7 @@
 """``Authorization: Token <prefix>.<key>`` authentication with per-user, per-company tokens."""
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from suite.middleware import forget_actor
@@ -30,3 +31,18 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Documents the token scheme in the OpenAPI schema (Swagger's "Authorize" button)."""
+
+    target_class = ApiTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <secret>` — create one at POST /api/v1/suite/tokens/ or /api/v1/suite/auth/token/.",
+        }

@@ -3,30 +3,132 @@
 DRF's ``OrderingFilter`` falls back to every serializer field when a view declares nothing; here a view that
 declares no ``ordering_fields`` cannot be ordered at all, and an undeclared ``?ordering=`` is a 400, not silently
 ignored — a client learns of its typo instead of getting an unsorted page.
+
+``ordering_fields`` is a list of names, or a dict mapping the public name to the ORM path
+(``{"manager": "manager__username"}``). Every ordering ends with the primary key, so pages are stable when the
+ordered values repeat.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 
+from suite import policy
+from suite.api.permissions import request_actor
+
+MAX_SEARCH_LENGTH = 200
+
+
+def hidden_for_view(view, request) -> frozenset[str]:
+    """Fields of the view's model the actor may not see: nobody filters, searches or orders by them either
+    (``?ordering=salary`` would otherwise reveal who earns most)."""
+    model = getattr(view, "policy_model", None) or getattr(getattr(view, "queryset", None), "model", None)
+    if model is None:
+        return frozenset()
+    try:
+        return policy.hidden_fields(request_actor(request), model)
+    except LookupError:
+        return frozenset()
+
+
+def _touches(path: str, hidden: frozenset[str]) -> bool:
+    """Does an ORM path go through a hidden field (``salary``, ``user__email`` when ``email`` is hidden)?"""
+    return path in hidden or any(part in hidden for part in path.lstrip("-").split("__"))
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, minus the filters on fields hidden from the actor (using one is a 400)."""
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return None
+        hidden = hidden_for_view(view, request)
+        if hidden:
+            for name, declared in list(filterset.filters.items()):
+                if _touches(name, hidden) or _touches(declared.field_name or name, hidden):
+                    if name in request.query_params:
+                        raise ValidationError({name: [_("Unknown filter.")]})
+                    del filterset.filters[name]
+        return filterset
+
+
+def _has_nul(value: str) -> bool:
+    return "\x00" in value
+
 
 class SearchFilter(filters.SearchFilter):
-    pass
+    """``?search=`` over the view's declared ``search_fields``; a term PostgreSQL cannot hold is a 400."""
+
+    def get_search_terms(self, request):
+        value = request.query_params.get(self.search_param, "")
+        if _has_nul(value) or len(value) > MAX_SEARCH_LENGTH:
+            raise ValidationError(
+                {self.search_param: [_("Search text must be at most %(max)d characters, without NUL bytes.") % {"max": MAX_SEARCH_LENGTH}]}
+            )
+        return super().get_search_terms(request)
+
+    def get_search_fields(self, view, request):
+        fields = super().get_search_fields(view, request) or ()
+        hidden = hidden_for_view(view, request)
+        return [field for field in fields if not _touches(field.lstrip("^=@$"), hidden)]
+
+
+def declared_ordering(view) -> dict[str, str]:
+    """The view's ``ordering_fields`` as {public name: ORM path}."""
+    declared = getattr(view, "ordering_fields", None) or []
+    if isinstance(declared, str):
+        raise ImproperlyConfigured(f"{type(view).__name__}.ordering_fields must list names, not {declared!r}")
+    if isinstance(declared, dict):
+        return dict(declared)
+    return {name: name for name in declared}
 
 
 class OrderingFilter(filters.OrderingFilter):
+    def allowed_ordering(self, view, request) -> dict[str, str]:
+        hidden = hidden_for_view(view, request) if request is not None else frozenset()
+        return {name: path for name, path in declared_ordering(view).items() if not (_touches(name, hidden) or _touches(path, hidden))}
+
     def get_valid_fields(self, queryset, view, context=None):
-        declared = getattr(view, "ordering_fields", None) or []
-        return [(name, name) for name in declared]
+        request = (context or {}).get("request")
+        return [(name, name) for name in self.allowed_ordering(view, request)]
 
     def get_ordering(self, request, queryset, view):
         params = request.query_params.get(self.ordering_param)
         if params:
             requested = [term.strip() for term in params.split(",") if term.strip()]
-            allowed = {name for name, _ in self.get_valid_fields(queryset, view)}
+            allowed = self.allowed_ordering(view, request)
             unknown = [term for term in requested if term.lstrip("-") not in allowed]
-            if unknown:
+            if unknown or not requested:
                 raise ValidationError(
-                    {self.ordering_param: [f"Cannot order by {', '.join(unknown)}; allowed: {', '.join(sorted(allowed)) or 'none'}."]}
+                    {
+                        self.ordering_param: [
+                            _("Cannot order by %(unknown)s; allowed: %(allowed)s.")
+                            % {"unknown": ", ".join(unknown) or "''", "allowed": ", ".join(sorted(allowed)) or "-"}
+                        ]
+                    }
                 )
             return requested
         return self.get_default_ordering(view)
+
+    def filter_queryset(self, request, queryset, view):
+        ordering = self.get_ordering(request, queryset, view)
+        if not ordering:
+            ordering = list(queryset.query.order_by) or list(queryset.model._meta.ordering or [])
+            if not ordering:
+                return queryset.order_by("pk")
+        mapping = declared_ordering(view)
+        paths = []
+        for term in ordering:
+            if isinstance(term, str):
+                descending = term.startswith("-")
+                name = term.lstrip("-")
+                path = mapping.get(name, name)
+                paths.append(f"-{path}" if descending else path)
+            else:  # an expression from the view's default ordering
+                paths.append(term)
+        if not any(isinstance(p, str) and p.lstrip("-") in ("pk", "id") for p in paths):
+            paths.append("pk")
+        return queryset.order_by(*paths)

@@ -3,10 +3,12 @@
 from rest_framework import permissions
 
 from suite import policy
+from suite.middleware import request_actor as _django_request_actor
 
 ACTION_BY_VIEW_ACTION = {
     "list": "view",
     "retrieve": "view",
+    "export": "export",  # a file of every visible row is its own permission, not just "view"
     "create": "add",
     "update": "change",
     "partial_update": "change",
@@ -15,7 +17,22 @@ ACTION_BY_VIEW_ACTION = {
 
 
 def request_actor(request) -> policy.Actor | None:
-    return request._request.get_actor() if hasattr(request._request, "get_actor") else None
+    """The actor of a DRF (or Django) request: the token's membership, else the session's company."""
+    return _django_request_actor(getattr(request, "_request", request))
+
+
+def policy_action(view, request) -> str:
+    """The policy action a request on ``view`` takes: the view's ``policy_actions`` for its own actions
+    (``{"post": "post"}``), else the CRUD action of the viewset action."""
+    view_action = getattr(view, "action", None) or ""
+    declared = getattr(view, "policy_actions", None) or {}
+    if view_action in declared:
+        return declared[view_action]
+    if getattr(view, "policy_action", None):
+        return view.policy_action
+    if view_action in ACTION_BY_VIEW_ACTION:
+        return ACTION_BY_VIEW_ACTION[view_action]
+    return "view" if request.method in permissions.SAFE_METHODS else "change"
 
 
 class PolicyPermission(permissions.BasePermission):
@@ -32,7 +49,4 @@ class PolicyPermission(permissions.BasePermission):
         model = getattr(view, "policy_model", None) or getattr(getattr(view, "queryset", None), "model", None)
         if model is None:
             return True  # views without a model (e.g. "who am I") check inside
-        action = getattr(view, "policy_action", None) or ACTION_BY_VIEW_ACTION.get(getattr(view, "action", ""), "view")
-        if request.method in permissions.SAFE_METHODS and action not in ("view", "export"):
-            action = "view"
-        return policy.can(actor, action, model)
+        return policy.can(actor, policy_action(view, request), model)

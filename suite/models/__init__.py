@@ -6,3 +6,14 @@ __all__ = ["Company", "Membership", "Module", "OwnedModel", "Role", "Team", "Ten
 from .tokens import ApiToken  # noqa: E402
 
 __all__ += ["ApiToken"]
+from .notifications import Notification  # noqa: E402
+from .uploads import Attachment  # noqa: E402
+
+__all__ += ["Attachment", "Notification"]
+from .idempotency import IdempotencyKey  # noqa: E402
+
+__all__ += ["IdempotencyKey"]
+from .outbox import HandlerRun, OutboxEvent  # noqa: E402
+from .webhooks import WebhookDelivery, WebhookSubscription  # noqa: E402
+
+__all__ += ["HandlerRun", "OutboxEvent", "WebhookDelivery", "WebhookSubscription"]

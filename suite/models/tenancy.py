@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from suite.audit import audited
+
 
 class Role(models.TextChoices):
     ADMIN = "admin", _("Administrator")
@@ -30,6 +32,7 @@ class Module(models.TextChoices):
     ERP_HR = "erp_hr", _("ERP human resources")
 
 
+@audited
 class Company(models.Model):
     """A tenant: every business record belongs to exactly one company."""
 
@@ -52,6 +55,7 @@ class Company(models.Model):
         return self.name
 
 
+@audited
 class Team(models.Model):
     """A sales team or a department, with a manager; teams can nest."""
 
@@ -87,6 +91,7 @@ class Team(models.Model):
         return self.name
 
 
+@audited
 class Membership(models.Model):
     """A user's place in one company: the role there and the teams they belong to."""
 

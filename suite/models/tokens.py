@@ -3,9 +3,12 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from suite.audit import audited
+
 from .tenancy import Membership
 
 
+@audited(exclude=["key_hash", "last_used_at"])
 class ApiToken(models.Model):
     membership = models.ForeignKey(
         Membership, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("membership")

@@ -1,3 +1,23 @@
-"""URLs of suite.ui."""
+"""URLs of suite.ui: the shell's pages."""
 
-urlpatterns = []
+from django.urls import path
+
+from suite.ui import attachments, notifications, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("apps/<slug:app>/", views.app_landing, name="app-landing"),
+    path("search/", views.search_view, name="search"),
+    path("company/switch/", views.company_switch, name="company-switch"),
+    path("directory/", views.directory, name="directory"),
+    path("teams/<int:pk>/", views.team_detail, name="team-page"),
+    path("history/<str:label>/<str:pk>/", views.history, name="record-history"),
+    path("notifications/", notifications.notification_list, name="notifications"),
+    path("notifications/bell/", notifications.bell, name="notifications-bell"),
+    path("notifications/read-all/", notifications.notification_read_all, name="notifications-read-all"),
+    path("notifications/<int:pk>/read/", notifications.notification_read, name="notification-read"),
+    path("attachments/<str:label>/<str:pk>/", attachments.panel, name="attachments"),
+    path("attachments/<str:label>/<str:pk>/upload/", attachments.upload, name="attachment-upload"),
+    path("attachment/<int:pk>/download/", attachments.download, name="attachment-download"),
+    path("attachment/<int:pk>/remove/", attachments.remove, name="attachment-remove"),
+]

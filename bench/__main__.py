@@ -1,0 +1,76 @@
+"""``python -m bench [name [args ...]] ...`` — run Troika's benchmarks and print their figures.
+
+    python -m bench                              every benchmark with its default sizes (what `make bench` runs)
+    python -m bench http_load                    one benchmark
+    python -m bench http_load --concurrency 8    arguments go to the benchmark named before them
+    python -m bench generate --preset large http_load
+    python -m bench --list                       the benchmarks found
+
+A benchmark is any ``bench/<name>.py`` with ``main(argv) -> int``. Without names they run in the order of
+:data:`ORDER` (data first, then load), then any others alphabetically.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+ORDER = ["generate", "http_load", "outbox"]
+NOT_BENCHMARKS = {"__main__"}
+
+
+def available() -> list[str]:
+    names = [
+        info.name
+        for info in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if not info.ispkg and not info.name.startswith("_") and info.name not in NOT_BENCHMARKS
+    ]
+    # Found by reading, not importing: a benchmark may import Django models, which needs setup() first.
+    here = Path(__file__).parent
+    found = [name for name in names if "\ndef main(" in (here / f"{name}.py").read_text(encoding="utf-8")]
+    return [n for n in ORDER if n in found] + sorted(n for n in found if n not in ORDER)
+
+
+def plan(argv: list[str], names: list[str]) -> list[tuple[str, list[str]]]:
+    """Split ``argv`` into (benchmark, its arguments): an argument belongs to the benchmark named before it."""
+    if not argv:
+        return [(name, []) for name in names]
+    runs: list[tuple[str, list[str]]] = []
+    for arg in argv:
+        if arg in names:
+            runs.append((arg, []))
+        elif runs:
+            runs[-1][1].append(arg)
+        else:
+            raise SystemExit(f"error: unknown benchmark {arg!r}; available: {', '.join(names)}")
+    return runs
+
+
+def main(argv: list[str]) -> int:
+    names = available()
+    if argv[:1] in (["--list"], ["-l"]):
+        print("\n".join(names))
+        return 0
+    if argv[:1] in (["--help"], ["-h"]):
+        print(__doc__)
+        return 0
+    runs = plan(argv, names)
+    import bench
+
+    bench.setup()
+    status = 0
+    for name, args in runs:
+        print(f"\n=== bench {name} {' '.join(args)}".rstrip(), flush=True)
+        started = time.perf_counter()
+        code = importlib.import_module(f"bench.{name}").main(args)
+        outcome = "ok" if code == 0 else f"exit {code}"
+        print(f"=== {name}: {outcome} in {time.perf_counter() - started:.1f} s", flush=True)
+        status = status or code
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

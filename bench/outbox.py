@@ -1,0 +1,310 @@
+"""Outbox throughput and lag through a real Celery worker (``python -m bench outbox``).
+
+Two measurements on the bench database (see ``bench/__init__.py``), with ``celery worker --concurrency 2``:
+
+* **drain**: ``--events`` events are published (``--batch`` per transaction) while no worker runs; then the
+  worker starts and the time from its start to the last ``delivered_at`` gives events relayed per second —
+  what the relay can do flat out;
+* **live**: the worker runs while events are published at ``--rate`` events/s (in transactions of
+  ``--batch``; ``--rate 0`` = as fast as this process can); the lag of each event is
+  ``delivered_at - created_at``; p50/p95/p99 of it under that load, and the delivered rate.
+
+Every event goes through two handlers: ``bench.noop`` (no work: the relay's own cost per event) and the
+platform's webhook fan-out (one query per batch). Target on 2 cores: ≥ 2,000 events/s, lag p95 < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bench
+from bench.outbox_handlers import BENCH_EVENT
+
+TARGET_RATE = 2000.0
+TARGET_LAG_P95 = 1.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench outbox", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20000, help="events per measurement (default 20000)")
+    parser.add_argument("--batch", type=int, default=500, help="events published per transaction (default 500)")
+    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="live: events/s offered (0 = flat out)")
+    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--relay-batch", type=int, default=500, help="events the relay claims at once")
+    parser.add_argument("--mode", choices=["drain", "live", "both"], default="both")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    return parser
+
+
+class Worker:
+    def __init__(self, args, directory: Path) -> None:
+        self.args = args
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+        self.ready_at = 0.0
+
+    def start(self) -> float:
+        from django.conf import settings
+
+        ready = self.directory / "ready"
+        ready.unlink(missing_ok=True)
+        env = bench.bench_env()
+        env.update(
+            TROIKA_EXTRA_EVENT_MODULES="bench.outbox_handlers",
+            TROIKA_OUTBOX_BATCH_SIZE=str(self.args.relay_batch),
+            TROIKA_WORKER_READY_FILE=str(ready),
+            CELERY_SKIP_CHECKS="1",
+            LOG_LEVEL="WARNING",
+            PYTHONPATH=str(settings.BASE_DIR),
+        )
+        command = [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "suite",
+            "worker",
+            "--concurrency",
+            str(self.args.concurrency),
+            "--queues",
+            settings.CELERY_TASK_DEFAULT_QUEUE,
+            "--without-mingle",
+            "--without-gossip",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"bench-{os.getpid()}@%h",
+        ]
+        log = open(self.directory / "worker.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            command, env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit("the Celery worker did not start:\n" + (self.directory / "worker.log").read_text())
+            time.sleep(0.02)
+        self.ready_at = time.time()
+        return self.ready_at
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _reset() -> None:
+    """Forget earlier bench events and tasks: an empty queue, no relay flag, no bench rows."""
+    from django.conf import settings
+    from django.db import connection
+
+    from suite.celery import app
+    from suite.events.outbox import clear_relay_flag
+
+    with app.connection_for_write() as conn, contextlib.suppress(Exception):
+        conn.default_channel.queue_purge(settings.CELERY_TASK_DEFAULT_QUEUE)
+    clear_relay_flag()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM suite_handlerrun WHERE event_id IN (SELECT id FROM suite_outboxevent WHERE name = %s)",
+            [BENCH_EVENT],
+        )
+        cursor.execute(
+            "DELETE FROM suite_webhookdelivery WHERE event_id IN (SELECT id FROM suite_outboxevent WHERE name = %s)",
+            [BENCH_EVENT],
+        )
+        cursor.execute("DELETE FROM suite_outboxevent WHERE name = %s", [BENCH_EVENT])
+    connection.close()
+    import psycopg
+
+    with psycopg.connect(bench.bench_database_url().replace("postgres://", "postgresql://", 1), autocommit=True) as c:
+        c.execute("VACUUM ANALYZE suite_outboxevent, suite_handlerrun")
+
+
+def _company_id() -> int | None:
+    from suite.models import Company
+
+    return Company.objects.order_by("id").values_list("id", flat=True).first()
+
+
+def _publish(total: int, batch: int, rate: float, company_id: int | None) -> tuple[float, float, int]:
+    """Publish ``total`` events; returns (start, end, first event id)."""
+    from django.db import transaction
+
+    from suite import events
+
+    started = time.time()
+    first_id = None
+    sent = 0
+    while sent < total:
+        size = min(batch, total - sent)
+        with transaction.atomic():
+            for i in range(size):
+                event = events.publish(BENCH_EVENT, {"n": sent + i}, company_id=company_id)
+                if first_id is None:
+                    first_id = event.id
+        sent += size
+        if rate > 0:
+            pause = started + sent / rate - time.time()
+            if pause > 0:
+                time.sleep(pause)
+    return started, time.time(), first_id or 0
+
+
+def _wait_delivered(first_id: int, total: int, timeout: float) -> None:
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM suite_outboxevent WHERE state = 'pending' AND id >= %s AND name = %s",
+                [first_id, BENCH_EVENT],
+            )
+            pending = cursor.fetchone()[0]
+        if pending == 0:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out with {pending} of {total} events still pending")
+        time.sleep(0.1)
+
+
+def _figures(first_id: int) -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*), count(*) FILTER (WHERE state = 'done'),
+                   extract(epoch FROM min(created_at)), extract(epoch FROM max(delivered_at)),
+                   percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
+                       ORDER BY extract(epoch FROM delivered_at - created_at)),
+                   max(extract(epoch FROM delivered_at - created_at))
+              FROM suite_outboxevent WHERE id >= %s AND name = %s
+            """,
+            [first_id, BENCH_EVENT],
+        )
+        count, done, first_created, last_delivered, (p50, p95, p99), lag_max = cursor.fetchone()
+        cursor.execute(
+            """
+            SELECT count(*), count(DISTINCT (event_id, handler)) FROM suite_handlerrun
+             WHERE event_id >= %s AND handler = 'bench.noop'
+            """,
+            [first_id],
+        )
+        runs, distinct_runs = cursor.fetchone()
+    return {
+        "count": count,
+        "done": done,
+        "first_created": float(first_created),
+        "last_delivered": float(last_delivered),
+        "lag": (float(p50), float(p95), float(p99), float(lag_max)),
+        "runs": runs,
+        "distinct_runs": distinct_runs,
+    }
+
+
+def _drain(args, worker: Worker, company_id) -> dict:
+    _reset()
+    publish_start, publish_end, first_id = _publish(args.events, args.batch, 0, company_id)
+    publish_rate = args.events / (publish_end - publish_start)
+    ready_at = worker.start()
+    _wait_delivered(first_id, args.events, args.timeout)
+    worker.stop()
+    figures = _figures(first_id)
+    seconds = figures["last_delivered"] - ready_at
+    figures.update(publish_rate=publish_rate, seconds=seconds, rate=args.events / seconds)
+    return figures
+
+
+def _live(args, worker: Worker, company_id) -> dict:
+    _reset()
+    worker.start()
+    publish_start, publish_end, first_id = _publish(args.events, args.batch, args.rate, company_id)
+    _wait_delivered(first_id, args.events, args.timeout)
+    worker.stop()
+    figures = _figures(first_id)
+    seconds = figures["last_delivered"] - publish_start
+    figures.update(
+        publish_rate=args.events / (publish_end - publish_start), seconds=seconds, rate=args.events / seconds
+    )
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    bench.setup(seed=False)
+    company_id = _company_id()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="troika-bench-outbox-") as directory:
+        worker = Worker(args, Path(directory))
+        try:
+            if args.mode in ("drain", "both"):
+                results["drain"] = _drain(args, worker, company_id)
+            if args.mode in ("live", "both"):
+                results["live"] = _live(args, worker, company_id)
+        finally:
+            worker.stop()
+    noop_ceiling = bench.CEILINGS["celery_noop"]
+    rows = []
+    status = 0
+    for mode, figures in results.items():
+        p50, p95, p99, lag_max = figures["lag"]
+        exactly_once = figures["done"] == figures["count"] == figures["runs"] == figures["distinct_runs"]
+        status = status or (0 if exactly_once else 1)
+        offered = "flat out" if mode == "drain" or args.rate <= 0 else f"{args.rate:,.0f}/s"
+        rows.append(
+            [
+                mode,
+                f"{figures['count']:,}",
+                offered,
+                f"{figures['publish_rate']:,.0f}/s",
+                f"{figures['rate']:,.0f}/s",
+                f"{figures['rate'] / noop_ceiling:.2f}×",
+                f"{p50:.3f}",
+                f"{p95:.3f}",
+                f"{p99:.3f}",
+                f"{lag_max:.3f}",
+                "yes" if exactly_once else "NO",
+            ]
+        )
+    bench.print_table(
+        [
+            "mode",
+            "events",
+            "offered",
+            "published",
+            "relayed",
+            "vs Celery no-op",
+            "lag p50 s",
+            "lag p95 s",
+            "lag p99 s",
+            "lag max s",
+            "each once",
+        ],
+        rows,
+    )
+    print(
+        f"worker --concurrency {args.concurrency}, {args.batch} events per publish transaction, relay batches of "
+        f"{args.relay_batch}; Celery no-op ceiling {noop_ceiling:,.0f} tasks/s (PERFORMANCE-NOTES.md); "
+        f"target ≥ {TARGET_RATE:,.0f} events/s and lag p95 < {TARGET_LAG_P95:.0f} s",
+        flush=True,
+    )
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

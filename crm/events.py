@@ -1,0 +1,65 @@
+"""The events the CRM publishes (names and payload builders: the contract in docs/events.md), and its handlers
+of other apps' events.
+
+Payloads hold ids and the facts a consumer needs; amounts are decimal strings. A change to a payload that a
+consumer could notice is a new ``version``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crm.models import Account, Contact, Lead, Opportunity
+
+CUSTOMER_MERGED = "crm.customer.merged"
+LEAD_CONVERTED = "crm.lead.converted"
+OPPORTUNITY_WON = "crm.opportunity.won"
+OPPORTUNITY_LOST = "crm.opportunity.lost"
+
+
+def customer_merged_payload(
+    *, survivor: Account | Contact, duplicate: Account | Contact, moved: dict[str, int]
+) -> dict:
+    """v1: ``kind`` ("account" | "contact"), ``survivor_id``, ``duplicate_id``, ``moved`` (CRM rows re-pointed,
+    by ``app.model.field``). Consumers re-point their own references from the duplicate to the survivor."""
+    return {
+        "kind": survivor._meta.model_name,
+        "survivor_id": survivor.pk,
+        "duplicate_id": duplicate.pk,
+        "moved": moved,
+    }
+
+
+def lead_converted_payload(*, lead: Lead) -> dict:
+    """v1: ``lead_id``, ``account_id`` / ``contact_id`` / ``opportunity_id`` (each may be null), ``owner_id``,
+    ``source``, ``merged_into_existing`` (the customers that already existed and were reused)."""
+    return {
+        "lead_id": lead.pk,
+        "account_id": lead.converted_account_id,
+        "contact_id": lead.converted_contact_id,
+        "opportunity_id": lead.converted_opportunity_id,
+        "owner_id": lead.owner_id,
+        "source": lead.source,
+        "merged_into_existing": lead.conversion_reused,
+    }
+
+
+def opportunity_closed_payload(*, opportunity: Opportunity) -> dict:
+    """v1 of ``crm.opportunity.won`` and ``crm.opportunity.lost``: see docs/events.md."""
+    return {
+        "opportunity_id": opportunity.pk,
+        "name": opportunity.name,
+        "account_id": opportunity.account_id,
+        "contact_id": opportunity.contact_id,
+        "owner_id": opportunity.owner_id,
+        "team_id": opportunity.team_id,
+        "pipeline_id": opportunity.stage.pipeline_id,
+        "stage_id": opportunity.stage_id,
+        "amount": str(opportunity.amount),
+        "currency": opportunity.currency,
+        "expected_close_date": opportunity.expected_close_date.isoformat() if opportunity.expected_close_date else None,
+        "closed_at": opportunity.closed_at.isoformat() if opportunity.closed_at else None,
+        "lost_reason_id": opportunity.lost_reason_id,
+        "lines": [],
+    }

@@ -1,0 +1,239 @@
+"""Opportunities (商机) on configurable pipelines of stages, with their full stage history.
+
+A stage carries its win probability; exactly one stage of a pipeline is "won" (100 %) and one "lost" (0 %).
+An opportunity's ``status`` (open / won / lost) follows its stage and is kept by the services together with
+``closed_at`` and the lost reason; the database refuses any combination that does not fit.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from suite.audit import audited
+from suite.models import OwnedModel, TenantModel
+
+
+@audited
+class Pipeline(TenantModel):
+    """A sales process: an ordered list of stages. One pipeline per company is the default."""
+
+    name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("English name"), max_length=100, blank=True)
+    is_default = models.BooleanField(_("default"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    sort_order = models.PositiveIntegerField(_("sort order"), default=0)
+
+    class Meta:
+        verbose_name = _("pipeline")
+        verbose_name_plural = _("pipelines")
+        ordering = ["sort_order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "name"], name="crm_pipeline_name_unique"),
+            models.UniqueConstraint(fields=["company"], condition=Q(is_default=True), name="crm_pipeline_one_default"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@audited
+class Stage(TenantModel):
+    """A step of a pipeline with the probability that an opportunity in it is won."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="stages", verbose_name=_("pipeline"))
+    name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("English name"), max_length=100, blank=True)
+    sequence = models.PositiveIntegerField(_("sequence"), default=0)
+    probability = models.PositiveSmallIntegerField(_("win probability (%)"), default=0)
+    is_won = models.BooleanField(_("won stage"), default=False)
+    is_lost = models.BooleanField(_("lost stage"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("stage")
+        verbose_name_plural = _("stages")
+        ordering = ["pipeline", "sequence", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "name"], name="crm_stage_name_unique_in_pipeline"),
+            models.UniqueConstraint(fields=["pipeline"], condition=Q(is_won=True), name="crm_stage_one_won"),
+            models.UniqueConstraint(fields=["pipeline"], condition=Q(is_lost=True), name="crm_stage_one_lost"),
+            models.CheckConstraint(condition=Q(probability__lte=100), name="crm_stage_probability_percent"),
+            models.CheckConstraint(condition=~Q(is_won=True, is_lost=True), name="crm_stage_not_won_and_lost"),
+            models.CheckConstraint(condition=Q(is_won=False) | Q(probability=100), name="crm_stage_won_is_certain"),
+            models.CheckConstraint(condition=Q(is_lost=False) | Q(probability=0), name="crm_stage_lost_is_zero"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.probability}%)"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.is_won or self.is_lost
+
+
+@audited
+class LostReason(TenantModel):
+    """Why deals are lost (price, competitor, no budget …): a list per company, for loss analysis."""
+
+    name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("English name"), max_length=100, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    sort_order = models.PositiveIntegerField(_("sort order"), default=0)
+
+    class Meta:
+        verbose_name = _("lost reason")
+        verbose_name_plural = _("lost reasons")
+        ordering = ["sort_order", "name"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="crm_lostreason_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OpportunityStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    WON = "won", _("Won")
+    LOST = "lost", _("Lost")
+
+
+@audited(exclude=["search_text"])
+class Opportunity(OwnedModel):
+    """A deal being worked: an amount expected from a customer by a date, moving through stages."""
+
+    name = models.CharField(_("name"), max_length=200)
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="opportunities", verbose_name=_("stage"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=OpportunityStatus.choices, default=OpportunityStatus.OPEN, editable=False
+    )
+    account = models.ForeignKey(
+        "crm.Account",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="opportunities",
+        verbose_name=_("account"),
+    )
+    contact = models.ForeignKey(
+        "crm.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="opportunities",
+        verbose_name=_("contact"),
+    )
+    lead = models.ForeignKey(
+        "crm.Lead",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="opportunities",
+        verbose_name=_("source lead"),
+    )
+    amount = models.DecimalField(_("amount"), max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    expected_close_date = models.DateField(_("expected close date"), null=True, blank=True)
+    stage_entered_at = models.DateTimeField(_("in stage since"), editable=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
+    lost_reason = models.ForeignKey(
+        LostReason,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="opportunities",
+        verbose_name=_("lost reason"),
+        editable=False,
+    )
+    lost_note = models.TextField(_("why it was lost"), blank=True, editable=False)
+    description = models.TextField(_("description"), blank=True)
+    custom = models.JSONField(_("custom fields"), default=dict, blank=True)
+    search_text = models.TextField(_("search key"), default="", blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("opportunity")
+        verbose_name_plural = _("opportunities")
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="crm_opportunity_amount_not_negative"),
+            models.CheckConstraint(
+                condition=Q(status__in=OpportunityStatus.values), name="crm_opportunity_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True) | (~Q(status="open") & Q(closed_at__isnull=False)),
+                name="crm_opportunity_closed_at_iff_closed",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="lost", lost_reason__isnull=False)
+                | (~Q(status="lost") & Q(lost_reason__isnull=True)),
+                name="crm_opportunity_lost_reason_iff_lost",
+            ),
+            models.CheckConstraint(
+                condition=Q(account__isnull=False) | Q(contact__isnull=False), name="crm_opportunity_has_customer"
+            ),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[A-Z]{3}$"), name="crm_opportunity_currency_iso"),
+        ]
+        indexes = [
+            GinIndex(fields=["search_text"], opclasses=["gin_trgm_ops"], name="crm_opportunity_search_trgm"),
+            GinIndex(fields=["custom"], opclasses=["jsonb_path_ops"], name="crm_opportunity_custom_gin"),
+            models.Index(fields=["company", "status", "expected_close_date"], name="crm_opportunity_forecast"),
+            models.Index(fields=["company", "owner", "status"], name="crm_opportunity_owner_status"),
+            models.Index(fields=["company", "stage", "-updated_at"], name="crm_opportunity_stage"),
+            models.Index(fields=["company", "-updated_at"], name="crm_opportunity_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.stage.pipeline
+
+    @property
+    def weighted_amount(self) -> Decimal:
+        return (self.amount * self.stage.probability / Decimal(100)).quantize(Decimal("0.01"))
+
+
+@audited
+class OpportunityStageChange(TenantModel):
+    """One move of an opportunity between stages (its first row has no ``from_stage``): the data of funnel,
+    velocity and win-rate reports. Written only by the opportunity services, never changed."""
+
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="stage_changes", verbose_name=_("opportunity")
+    )
+    from_stage = models.ForeignKey(
+        Stage, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("from stage")
+    )
+    to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+", verbose_name=_("to stage"))
+    changed_at = models.DateTimeField(_("changed at"))
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("changed by"),
+    )
+    amount = models.DecimalField(_("amount then"), max_digits=18, decimal_places=2)
+    probability = models.PositiveSmallIntegerField(_("probability then (%)"))
+    seconds_in_from_stage = models.BigIntegerField(_("time in the previous stage (s)"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("opportunity stage change")
+        verbose_name_plural = _("opportunity stage changes")
+        ordering = ["changed_at", "id"]
+        indexes = [
+            models.Index(fields=["company", "changed_at"], name="crm_stagechange_company_at"),
+            models.Index(fields=["opportunity", "changed_at"], name="crm_stagechange_opportunity"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gte=0), name="crm_stagechange_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.opportunity_id}: {self.from_stage_id} → {self.to_stage_id}"

@@ -1,0 +1,142 @@
+"""Who may see and do what in the CRM (registered with ``suite.policy``).
+
+Sales people work their own records, managers their teams' (and the teams below), admins the whole company.
+Service, marketing and finance staff see customers company-wide because they serve, target and bill any of
+them, but change only what their work needs. Configuration (tags, custom fields, pipelines, rules) is seen by
+everyone in the CRM and changed by admins (tags also by managers and marketing).
+"""
+
+from crm import models as m
+from suite.models import Role
+from suite.policy import CRUD, ModelPolicy, Scope, register
+
+ADMIN, MANAGER, SALES, SERVICE, MARKETING, FINANCE = (
+    Role.ADMIN,
+    Role.MANAGER,
+    Role.SALES,
+    Role.SERVICE,
+    Role.MARKETING,
+    Role.FINANCE,
+)
+CRM_ROLES = (ADMIN, MANAGER, SALES, SERVICE, MARKETING, FINANCE)
+
+CUSTOMER_SCOPES = {
+    ADMIN: Scope.COMPANY,
+    MANAGER: Scope.TEAM,
+    SALES: Scope.OWN,
+    SERVICE: Scope.COMPANY,
+    MARKETING: Scope.COMPANY,
+    FINANCE: Scope.COMPANY,
+}
+CUSTOMER_ACTIONS = {
+    ADMIN: CRUD | {"merge", "assign", "export", "import"},
+    MANAGER: CRUD | {"merge", "assign", "export", "import"},
+    SALES: {"view", "add", "change"},
+    SERVICE: {"view", "add", "change"},
+    MARKETING: {"view", "add", "export", "import"},
+    FINANCE: {"view", "change"},
+}
+CONFIG_SCOPES = dict.fromkeys(CRM_ROLES, Scope.COMPANY)
+VIEW_ONLY = {role: {"view"} for role in CRM_ROLES}
+
+for customer_model in (m.Account, m.Contact):
+    register(ModelPolicy(model=customer_model, scopes=CUSTOMER_SCOPES, actions=CUSTOMER_ACTIONS))
+
+register(
+    ModelPolicy(
+        model=m.Tag,
+        scopes=CONFIG_SCOPES,
+        actions={**VIEW_ONLY, ADMIN: CRUD, MANAGER: CRUD, MARKETING: CRUD},
+        owner_field=None,
+        team_field=None,
+    )
+)
+register(
+    ModelPolicy(
+        model=m.TagGroup,
+        scopes=CONFIG_SCOPES,
+        actions={**VIEW_ONLY, ADMIN: CRUD, MARKETING: CRUD},
+        owner_field=None,
+        team_field=None,
+    )
+)
+register(
+    ModelPolicy(
+        model=m.CustomFieldSet,
+        scopes=CONFIG_SCOPES,
+        actions={**VIEW_ONLY, ADMIN: CRUD},
+        owner_field=None,
+        team_field=None,
+    )
+)
+
+# Leads, opportunities and activities are worked like customers: own / team / company.
+register(
+    ModelPolicy(
+        model=m.Lead,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.TEAM, SALES: Scope.OWN, MARKETING: Scope.COMPANY},
+        actions={
+            ADMIN: CRUD | {"convert", "assign", "export", "import"},
+            MANAGER: CRUD | {"convert", "assign", "export", "import"},
+            SALES: {"view", "add", "change", "convert"},
+            MARKETING: {"view", "add", "change", "assign", "export", "import"},
+        },
+    )
+)
+register(
+    ModelPolicy(
+        model=m.Opportunity,
+        scopes={
+            ADMIN: Scope.COMPANY,
+            MANAGER: Scope.TEAM,
+            SALES: Scope.OWN,
+            FINANCE: Scope.COMPANY,
+            SERVICE: Scope.COMPANY,
+        },
+        actions={
+            ADMIN: CRUD | {"assign", "export"},
+            MANAGER: CRUD | {"assign", "export"},
+            SALES: {"view", "add", "change"},
+            FINANCE: {"view", "export"},
+            SERVICE: {"view"},
+        },
+    )
+)
+register(
+    ModelPolicy(
+        model=m.OpportunityStageChange,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.TEAM, SALES: Scope.OWN, FINANCE: Scope.COMPANY},
+        actions={ADMIN: {"view"}, MANAGER: {"view"}, SALES: {"view"}, FINANCE: {"view"}},
+        owner_field="opportunity__owner",
+        team_field="opportunity__team",
+    )
+)
+register(
+    ModelPolicy(
+        model=m.Activity,
+        scopes={
+            ADMIN: Scope.COMPANY,
+            MANAGER: Scope.TEAM,
+            SALES: Scope.OWN,
+            SERVICE: Scope.OWN,
+            MARKETING: Scope.OWN,
+        },
+        actions={
+            ADMIN: CRUD | {"assign"},
+            MANAGER: CRUD | {"assign"},
+            SALES: CRUD,
+            SERVICE: CRUD,
+            MARKETING: CRUD,
+        },
+    )
+)
+for config_model in (m.Pipeline, m.Stage, m.LostReason, m.AssignmentRule, m.LeadScoringRule):
+    register(
+        ModelPolicy(
+            model=config_model,
+            scopes=CONFIG_SCOPES,
+            actions={**VIEW_ONLY, ADMIN: CRUD},
+            owner_field=None,
+            team_field=None,
+        )
+    )

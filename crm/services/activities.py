@@ -1,0 +1,159 @@
+"""Writes of activities: calls, meetings, tasks and notes on accounts, contacts, leads and opportunities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Activity, ActivityKind
+from suite.models import Company, Membership, Team
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+ACTIVITY_FIELDS = frozenset(
+    {
+        "kind",
+        "subject",
+        "body",
+        "due_at",
+        "done_at",
+        "duration_minutes",
+        "location",
+        "outcome",
+        "account",
+        "contact",
+        "lead",
+        "opportunity",
+        "owner",
+        "team",
+    }
+)
+_LINKS = ("account", "contact", "lead", "opportunity")
+
+
+def lock_activity(pk: int) -> Activity:
+    """The activity row, locked for the rest of the transaction."""
+    return Activity.objects.select_for_update(of=("self",)).get(pk=pk)
+
+
+def _apply(activity: Activity, fields: dict[str, Any]) -> list[str]:
+    unknown = set(fields) - ACTIVITY_FIELDS
+    if unknown:
+        raise TypeError(f"unknown activity fields: {', '.join(sorted(unknown))}")
+    errors: dict[str, list] = {}
+    company_id = activity.company_id
+    for name in _LINKS:
+        record = fields.get(name)
+        if record is None:
+            continue
+        if record.company_id != company_id or getattr(record, "merged_into_id", None):
+            errors.setdefault(name, []).append(_("Unknown record."))
+    owner = fields.get("owner")
+    if owner is not None and not Membership.objects.filter(company_id=company_id, user=owner, is_active=True).exists():
+        errors.setdefault("owner", []).append(_("The owner must be an active member of the company."))
+    team: Team | None = fields.get("team")
+    if team is not None and team.company_id != company_id:
+        errors.setdefault("team", []).append(_("Unknown team."))
+    for key in ("due_at", "done_at"):
+        value = fields.get(key)
+        if value is not None and (not isinstance(value, datetime) or timezone.is_naive(value)):
+            errors.setdefault(key, []).append(_("Give a date and time with its time zone."))
+    changed = []
+    for name, value in fields.items():
+        if isinstance(value, str):
+            value = value.strip()
+        if getattr(activity, name) != value:
+            setattr(activity, name, value)
+            changed.append(name)
+    if not any(getattr(activity, f"{name}_id") for name in _LINKS):
+        errors.setdefault("account", []).append(_("Link the activity to an account, contact, lead or opportunity."))
+    if activity.kind == ActivityKind.NOTE and activity.done_at is None:
+        activity.done_at = timezone.now()
+        changed.append("done_at")
+    try:
+        activity.full_clean(
+            exclude=[
+                f.name for f in Activity._meta.fields if f.name not in fields or f.name in (*_LINKS, "owner", "team")
+            ],
+            validate_unique=False,
+            validate_constraints=False,
+        )
+    except ValidationError as exc:
+        for key, messages in exc.message_dict.items():
+            errors.setdefault(key, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return changed
+
+
+@transaction.atomic
+def activity_create(*, company: Company, by: User | None, **fields: Any) -> Activity:
+    """Log or plan an activity linked to at least one of account, contact, lead, opportunity (of the company).
+
+    The owner (who does it) defaults to ``by``; a note is done when written. When only an opportunity or a
+    contact is given, the account is filled from it so the activity shows on the account's timeline.
+    Publishes nothing.
+    """
+    fields.setdefault("owner", by)
+    opportunity, contact = fields.get("opportunity"), fields.get("contact")
+    if fields.get("account") is None:
+        if opportunity is not None and opportunity.company_id == company.pk and opportunity.account_id:
+            fields["account"] = opportunity.account
+        elif contact is not None and contact.company_id == company.pk and contact.account_id:
+            fields["account"] = contact.account
+    activity = Activity(company=company)
+    _apply(activity, fields)
+    if activity.team_id is None and activity.owner_id is not None:
+        teams = list(Team.objects.filter(company=company, memberships__user_id=activity.owner_id)[:2])
+        activity.team = teams[0] if len(teams) == 1 else None
+    activity.save()
+    return activity
+
+
+@transaction.atomic
+def activity_update(*, activity: Activity, by: User | None, **fields: Any) -> Activity:
+    """Change an activity (reschedule, reassign, relink, edit). Locks the row."""
+    activity = lock_activity(activity.pk)
+    changed = _apply(activity, fields)
+    if changed:
+        activity.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
+    return activity
+
+
+@transaction.atomic
+def activity_complete(
+    *, activity: Activity, by: User | None, outcome: str = "", done_at: datetime | None = None
+) -> Activity:
+    """Mark an activity done (now, or at ``done_at``) with an optional outcome. Completing a done activity
+    changes nothing. Locks the row."""
+    activity = lock_activity(activity.pk)
+    if activity.done_at is not None:
+        return activity
+    activity.done_at = done_at or timezone.now()
+    activity.outcome = (outcome or activity.outcome).strip()
+    activity.save(update_fields=["done_at", "outcome", "updated_at"])
+    return activity
+
+
+@transaction.atomic
+def activity_reopen(*, activity: Activity, by: User | None) -> Activity:
+    """Mark a done task, call or meeting as not done again (notes are always done). Locks the row."""
+    activity = lock_activity(activity.pk)
+    if activity.kind == ActivityKind.NOTE:
+        raise ValidationError({"kind": [_("A note cannot be reopened.")]})
+    if activity.done_at is not None:
+        activity.done_at = None
+        activity.save(update_fields=["done_at", "updated_at"])
+    return activity
+
+
+@transaction.atomic
+def activity_delete(*, activity: Activity, by: User | None) -> None:
+    """Delete an activity (the audit trail keeps what it said). Locks the row."""
+    lock_activity(activity.pk).delete()

@@ -1,0 +1,35 @@
+import pytest
+
+from suite.models import Role
+from suite.policy import Actor
+from suite.testing import TeamFactory
+
+
+@pytest.fixture
+def team(company):
+    return TeamFactory(company=company, name="华东销售一组")
+
+
+@pytest.fixture
+def sales(company, member, team):
+    return member(company, Role.SALES, teams=[team], username="zhangsan")
+
+
+@pytest.fixture
+def sales_user(sales):
+    return sales.user
+
+
+@pytest.fixture
+def sales_actor(sales):
+    return Actor(sales)
+
+
+@pytest.fixture
+def admin(company, member):
+    return member(company, Role.ADMIN, username="admin_ecm")
+
+
+@pytest.fixture
+def admin_actor(admin):
+    return Actor(admin)

@@ -1,0 +1,149 @@
+"""Text normalisation for customers: phone numbers to E.164, the denormalised search key, search terms.
+
+Pure functions (no database): the services call them on every write so that stored phones, emails and
+``search_text`` are always in one form, and the selectors call them on every search so that a query is
+normalised the same way as the stored key.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from pypinyin import Style, lazy_pinyin, pinyin
+
+DEFAULT_PHONE_REGION = "CN"
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_PHONE_LIKE = re.compile(r"^\+?[\d\s\-().]{3,}$")
+_NON_DIGIT = re.compile(r"\D")
+_SPACES = re.compile(r"\s+")
+# Suffixes that people write or leave out on Chinese provinces: 广东 = 广东省, 广西 = 广西壮族自治区.
+_PROVINCE_SUFFIXES = (
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "特别行政区",
+    "自治区",
+    "省",
+    "市",
+)
+
+
+def normalize_phone(raw: str, *, region: str = DEFAULT_PHONE_REGION) -> str:
+    """``raw`` as an E.164 number (``+8613812345678``); '' for ''. Numbers without a country code are read as
+    Chinese. Raises ``ValidationError`` for anything that is not a valid number."""
+    raw = (raw or "").strip()
+    if not raw:
+        return ""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationError(
+            _("Enter a valid phone number, e.g. 13812345678, 010-12345678 or +44 20 7946 0958."), code="invalid_phone"
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_search_forms(e164: str) -> list[str]:
+    """The forms a user may type a stored number in: E.164 and the national digits (``01012345678``)."""
+    if not e164:
+        return []
+    forms = [e164]
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:  # pragma: no cover - stored numbers are valid E.164
+        return forms
+    national = _NON_DIGIT.sub("", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    if national:
+        forms.append(national)
+    return forms
+
+
+def normalize_email(raw: str) -> str:
+    return (raw or "").strip().lower()
+
+
+def province_key(name: str) -> str:
+    """``广东省`` and ``广东`` are one province for assignment rules; Latin names compare case-blind."""
+    name = (name or "").strip()
+    for suffix in _PROVINCE_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.casefold()
+
+
+def pinyin_keys(text: str) -> list[str]:
+    """Full pinyin and initials of the Chinese in ``text``: 张伟 → ``zhangwei``, ``zw``.
+
+    The first character's other readings are added too, because surnames are where polyphones bite
+    (单 is ``shan`` as a surname, 曾 is ``zeng``): ``dan``/``chan``/``shan`` all find 单.
+    """
+    if not text or not _HAN.search(text):
+        return []
+    compact = "".join(ch for ch in text if not ch.isspace())
+    syllables = [s.lower() for s in lazy_pinyin(compact, errors="default")]
+    initials = [s.lower() for s in lazy_pinyin(compact, style=Style.FIRST_LETTER, errors="default")]
+    keys = ["".join(syllables), "".join(s[:1] for s in initials)]
+    first = compact[0]
+    if _HAN.match(first):
+        readings = pinyin(first, heteronym=True, style=Style.NORMAL)[0]
+        rest = "".join(syllables[1:])
+        for reading in readings[:4]:
+            key = reading.lower() + rest
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def build_search_text(*, names: Iterable[str] = (), phones: Iterable[str] = (), others: Iterable[str] = ()) -> str:
+    """The lower-case search key stored in ``search_text`` (trigram-indexed).
+
+    Names contribute themselves and their pinyin keys; phones their E.164 and national forms; ``others``
+    (email, WeChat ID) themselves. Order is stable so that an unchanged record keeps an unchanged key.
+    """
+    parts: list[str] = []
+    for name in names:
+        name = _clean(name)
+        if name:
+            parts.append(name)
+            parts.extend(pinyin_keys(name))
+    for phone in phones:
+        parts.extend(phone_search_forms(phone))
+    for other in others:
+        other = _clean(other)
+        if other:
+            parts.append(other)
+    seen: set[str] = set()
+    unique = [p for p in parts if not (p in seen or seen.add(p))]
+    return " ".join(unique).lower()
+
+
+def search_terms(query: str) -> list[str]:
+    """A user's query as the terms that must all be contained in ``search_text``.
+
+    Whitespace separates terms (``zhang wei`` finds ``zhangwei``), except in something that looks like a phone
+    number, whose separators are dropped (``138-1234-5678`` → ``13812345678``).
+    """
+    query = _clean(query).lower()
+    if not query:
+        return []
+    if _PHONE_LIKE.match(query) and sum(ch.isdigit() for ch in query) >= 3:
+        leading_plus = query.startswith("+")
+        digits = _NON_DIGIT.sub("", query)
+        return [("+" if leading_plus else "") + digits]
+    seen: set[str] = set()
+    return [t for t in query.split(" ") if t and not (t in seen or seen.add(t))]
+
+
+def _clean(value: str) -> str:
+    value = unicodedata.normalize("NFKC", value or "")
+    return _SPACES.sub(" ", value).strip()

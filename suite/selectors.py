@@ -1,0 +1,49 @@
+"""Reads of the platform's models: scoped by the policy, with the joins their pages and endpoints need."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from suite import policy
+from suite.models import ApiToken, Company, Membership, Team
+
+
+def memberships_of_user(user) -> QuerySet[Membership]:
+    """The companies ``user`` belongs to (active memberships), with the company joined — for "me" and the
+    company switcher."""
+    return Membership.objects.filter(user=user, is_active=True).select_related("company").order_by("company__name")
+
+
+def companies_visible_to(actor: policy.Actor | None) -> QuerySet[Company]:
+    """The company the actor acts in (a user never sees another company through the API)."""
+    return policy.scope(actor, Company.objects.all())
+
+
+def teams_visible_to(actor: policy.Actor | None, *, search: str = "") -> QuerySet[Team]:
+    """The actor's company's teams with their manager and member count (one query for a page)."""
+    queryset = policy.scope(actor, Team.objects.all())
+    if search:
+        queryset = queryset.filter(Q(name__icontains=search) | Q(name_en__icontains=search))
+    return team_list_queryset(queryset)
+
+
+def team_list_queryset(queryset: QuerySet[Team]) -> QuerySet[Team]:
+    return queryset.select_related("manager", "parent").annotate(
+        member_count=Count("memberships", filter=Q(memberships__is_active=True), distinct=True)
+    )
+
+
+def memberships_visible_to(actor: policy.Actor | None) -> QuerySet[Membership]:
+    """The members of the actor's company with user and team ids (two queries for a page)."""
+    return membership_list_queryset(policy.scope(actor, Membership.objects.all()))
+
+
+def membership_list_queryset(queryset: QuerySet[Membership]) -> QuerySet[Membership]:
+    return queryset.select_related("user", "company").prefetch_related(
+        Prefetch("teams", queryset=Team.objects.only("id", "company_id"))
+    )
+
+
+def api_tokens_of(actor: policy.Actor | None) -> QuerySet[ApiToken]:
+    """The actor's own API tokens in the company they act in (revoked ones too)."""
+    return policy.scope(actor, ApiToken.objects.select_related("membership"))

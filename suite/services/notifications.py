@@ -1,0 +1,89 @@
+"""Notifications: send to members of a company, mark read. The shell's bell and the API read them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from suite.models import Company, Membership, Notification
+
+
+def safe_link(link: str) -> str:
+    """A notification's link must be a path on this site (``/crm/...``): no other host, no ``javascript:``."""
+    link = (link or "").strip()
+    if not link:
+        return ""
+    if (
+        not link.startswith("/")
+        or link.startswith("//")
+        or "\\" in link
+        or any(ord(char) < 32 or ord(char) == 127 for char in link)
+    ):
+        raise ValidationError({"link": _("A notification link must be a path on this site, starting with /.")})
+    return link
+
+
+@transaction.atomic
+def notification_send(
+    *,
+    recipients: Iterable,
+    company: Company,
+    title: str,
+    body: str = "",
+    link: str = "",
+    level: str = Notification.Level.INFO,
+) -> list[Notification]:
+    """Create one unread notification per recipient (users or user ids), all in ``company``.
+
+    Every recipient must be an active member of ``company`` (else ``ValidationError``): a notification never
+    tells a user about a company they cannot see. Duplicated recipients get one notification. No locks; one
+    bulk insert. Publishes nothing.
+    """
+    user_ids = {getattr(recipient, "pk", recipient) for recipient in recipients}
+    title = (title or "").strip()
+    if not title:
+        raise ValidationError({"title": _("A notification needs a title.")})
+    if level not in Notification.Level.values:
+        raise ValidationError({"level": _("Unknown level.")})
+    link = safe_link(link)
+    if not user_ids:
+        return []
+    members = set(
+        Membership.objects.filter(company=company, user_id__in=user_ids, is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    strangers = user_ids - members
+    if strangers:
+        raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
+    notifications = [
+        Notification(
+            recipient_id=user_id,
+            company=company,
+            title=title[:200],
+            body=body or "",
+            link=link,
+            level=level,
+        )
+        for user_id in sorted(user_ids)
+    ]
+    return Notification.objects.bulk_create(notifications)
+
+
+def notification_mark_read(*, user, company: Company | int, ids: Iterable[int] | None = None) -> int:
+    """Mark ``user``'s unread notifications in ``company`` read: the given ``ids``, or all of them.
+
+    Ids of other users' notifications are ignored (never an error that would reveal they exist). One UPDATE,
+    so two concurrent calls cannot double-count; returns how many changed. Publishes nothing.
+    """
+    queryset = Notification.objects.filter(recipient=user, company=company, read_at__isnull=True)
+    if ids is not None:
+        ids = [int(pk) for pk in ids]
+        if not ids:
+            return 0
+        queryset = queryset.filter(pk__in=ids)
+    return queryset.update(read_at=timezone.now())
