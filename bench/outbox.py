@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--relay-batch", type=int, default=500, help="events the relay claims at once")
     parser.add_argument("--mode", choices=["drain", "live", "both"], default="both")
+    parser.add_argument("--producers", type=int, default=2, help="publishing threads (default 2)")
+    parser.add_argument(
+        "--bulk", action="store_true", help="publish with events.publish_many (one INSERT per transaction)"
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
     return parser
 
@@ -140,28 +145,56 @@ def _company_id() -> int | None:
     return Company.objects.order_by("id").values_list("id", flat=True).first()
 
 
-def _publish(total: int, batch: int, rate: float, company_id: int | None) -> tuple[float, float, int]:
-    """Publish ``total`` events; returns (start, end, first event id)."""
-    from django.db import transaction
+def _publish(total: int, batch: int, rate: float, company_id: int | None, *, producers: int, bulk: bool):
+    """Publish ``total`` events from ``producers`` threads (each its own connection, like web workers), ``batch``
+    per transaction, paced to ``rate`` events/s in all (0 = flat out). Returns (start, end, first event id)."""
+    from django.db import connection, transaction
 
     from suite import events
 
+    shares = [total // producers + (1 if i < total % producers else 0) for i in range(producers)]
+    first_ids: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(producers + 1)
+
+    def produce(share: int) -> None:
+        try:
+            barrier.wait()
+            started = time.time()
+            sent = 0
+            while sent < share:
+                size = min(batch, share - sent)
+                with transaction.atomic():
+                    if bulk:
+                        published = events.publish_many(
+                            [(BENCH_EVENT, {"n": sent + i}) for i in range(size)], company_id=company_id
+                        )
+                    else:
+                        published = [
+                            events.publish(BENCH_EVENT, {"n": sent + i}, company_id=company_id) for i in range(size)
+                        ]
+                if sent == 0:
+                    first_ids.append(published[0].id)
+                sent += size
+                if rate > 0:
+                    pause = started + sent / (rate / producers) - time.time()
+                    if pause > 0:
+                        time.sleep(pause)
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=produce, args=(share,)) for share in shares if share]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
     started = time.time()
-    first_id = None
-    sent = 0
-    while sent < total:
-        size = min(batch, total - sent)
-        with transaction.atomic():
-            for i in range(size):
-                event = events.publish(BENCH_EVENT, {"n": sent + i}, company_id=company_id)
-                if first_id is None:
-                    first_id = event.id
-        sent += size
-        if rate > 0:
-            pause = started + sent / rate - time.time()
-            if pause > 0:
-                time.sleep(pause)
-    return started, time.time(), first_id or 0
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return started, time.time(), min(first_ids)
 
 
 def _wait_delivered(first_id: int, total: int, timeout: float) -> None:
@@ -219,7 +252,9 @@ def _figures(first_id: int) -> dict:
 
 def _drain(args, worker: Worker, company_id) -> dict:
     _reset()
-    publish_start, publish_end, first_id = _publish(args.events, args.batch, 0, company_id)
+    publish_start, publish_end, first_id = _publish(
+        args.events, args.batch, 0, company_id, producers=args.producers, bulk=args.bulk
+    )
     publish_rate = args.events / (publish_end - publish_start)
     ready_at = worker.start()
     _wait_delivered(first_id, args.events, args.timeout)
@@ -233,7 +268,9 @@ def _drain(args, worker: Worker, company_id) -> dict:
 def _live(args, worker: Worker, company_id) -> dict:
     _reset()
     worker.start()
-    publish_start, publish_end, first_id = _publish(args.events, args.batch, args.rate, company_id)
+    publish_start, publish_end, first_id = _publish(
+        args.events, args.batch, args.rate, company_id, producers=args.producers, bulk=args.bulk
+    )
     _wait_delivered(first_id, args.events, args.timeout)
     worker.stop()
     figures = _figures(first_id)
@@ -298,7 +335,8 @@ def main(argv: list[str]) -> int:
         rows,
     )
     print(
-        f"worker --concurrency {args.concurrency}, {args.batch} events per publish transaction, relay batches of "
+        f"worker --concurrency {args.concurrency}; {args.producers} publishing threads, {args.batch} events per "
+        f"transaction ({'publish_many' if args.bulk else 'publish'}); relay batches of "
         f"{args.relay_batch}; Celery no-op ceiling {noop_ceiling:,.0f} tasks/s (PERFORMANCE-NOTES.md); "
         f"target ≥ {TARGET_RATE:,.0f} events/s and lag p95 < {TARGET_LAG_P95:.0f} s",
         flush=True,

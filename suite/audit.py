@@ -72,10 +72,7 @@ def history_of(obj: Model, *, limit: int = 200) -> list[HistoryEntry]:
     """The changes of one record, newest first, with the field diffs and their context."""
     from django.contrib.auth import get_user_model
 
-    events = (
-        pghistory.models.Events.objects.tracks(obj)
-        .order_by("-pgh_created_at", "-pgh_id")[:limit]
-    )
+    events = pghistory.models.Events.objects.tracks(obj).order_by("-pgh_created_at", "-pgh_id")[:limit]
     entries = []
     user_ids = set()
     for event in events:
@@ -86,6 +83,11 @@ def history_of(obj: Model, *, limit: int = 200) -> list[HistoryEntry]:
     result = []
     for event, metadata in entries:
         diff = event.pgh_diff or {}
+        if not diff and event.pgh_label in ("insert", "delete"):
+            # the first and the last snapshot have no previous/next row to diff with: show every value
+            data = {name: value for name, value in (event.pgh_data or {}).items() if name != "id"}
+            inserted = event.pgh_label == "insert"
+            diff = {name: (None, value) if inserted else (value, None) for name, value in data.items()}
         result.append(
             HistoryEntry(
                 at=event.pgh_created_at,
@@ -102,4 +104,3 @@ def history_of(obj: Model, *, limit: int = 200) -> list[HistoryEntry]:
 def worker_context(task_name: str):
     """The audit context for a Celery task (entered by suite.celery signals)."""
     return pghistory.context(source="worker", task=task_name)
-

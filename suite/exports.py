@@ -1,8 +1,8 @@
 """Generic CSV / XLSX export that goes through the policy layer like every other read.
 
-Exporting is its own policy action (``export``). An export shows exactly what the actor could see on screen: the rows of ``policy.scope(actor, queryset)``, and
-no column whose field ``policy.hidden_fields`` hides from the actor's role. UI views and the API's ``export``
-action both call ``export_response``; nobody writes a CSV by hand.
+Exporting is its own policy action (``export``). An export shows exactly what the actor could see on screen:
+the rows of ``policy.scope(actor, queryset)``, and no column whose field ``policy.hidden_fields`` hides from the
+actor's role. UI views and the API's ``export`` action both call ``export_response``; nobody writes a CSV by hand.
 
 Cells that a spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``) are prefixed with
 ``'`` (CSV/formula injection).
@@ -51,7 +51,9 @@ def _label_of(model: type[Model], path: str) -> str:
     return str(getattr(field, "verbose_name", path))
 
 
-def columns_for(actor: policy.Actor | None, model: type[Model], fields: Iterable[str | tuple[str, str]]) -> list[Column]:
+def columns_for(
+    actor: policy.Actor | None, model: type[Model], fields: Iterable[str | tuple[str, str]]
+) -> list[Column]:
     """The export columns the actor may see: ``fields`` are ORM paths or (path, label) pairs."""
     hidden = policy.hidden_fields(actor, model)
     columns = []

@@ -54,7 +54,7 @@ register(
     ModelPolicy(
         model=ApiToken,
         scopes=dict.fromkeys(ALL_ROLES, Scope.OWN),
-        actions=dict.fromkeys(ALL_ROLES, {"view", "add", "delete"}),
+        actions=dict.fromkeys(ALL_ROLES, frozenset({"view", "add", "delete"})),
         company_field="membership__company",
         owner_field="membership__user",
         team_field=None,
@@ -68,7 +68,7 @@ register(
     ModelPolicy(
         model=Notification,
         scopes=dict.fromkeys(ALL_ROLES, Scope.OWN),
-        actions=dict.fromkeys(ALL_ROLES, {"view", "change"}),
+        actions=dict.fromkeys(ALL_ROLES, frozenset({"view", "change"})),
         owner_field="recipient",
         team_field=None,
     )

@@ -301,6 +301,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Choice sets that share a field name across apps get their own enum names (no collision warnings).
+    "ENUM_NAME_OVERRIDES": {
+        "TeamKindEnum": "suite.models.tenancy.Team.Kind",
+        "ActivityKindEnum": "crm.models.activities.ActivityKind",
+        "AssignmentRuleKindEnum": "crm.models.leads.AssignmentRule.Kind",
+    },
 }
 
 # ---------------------------------------------------------------- audit (django-pghistory)
@@ -330,6 +336,12 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # Beat sends the outbox relay every second: "sending / received / succeeded" lines at INFO would be
+        # three lines a second of nothing. Failures and retries are logged at WARNING/ERROR and still show.
+        **{
+            name: {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")}
+            for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat")
+        },
     },
 }
 

@@ -133,22 +133,39 @@ class EmbeddedPostgres:
                 ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
                 check=True,
             )
-        # Traversal (o+x) on every parent, so a checkout under a 0700 temp folder still works.
-        for path in [self.root, *Path(_pg_bin("postgres")).parents]:
-            for parent in [path, *path.parents]:
-                if parent.exists():
-                    mode = parent.stat().st_mode
-                    if not mode & 0o001:
-                        parent.chmod(mode | 0o001)
+        self._grant_traversal()
         uid = pwd.getpwnam(PG_SYSTEM_USER).pw_uid
         for dirpath, _dirnames, filenames in os.walk(self.root):
             os.chown(dirpath, uid, -1)
             for filename in filenames:
                 os.chown(os.path.join(dirpath, filename), uid, -1)
 
+    def _grant_traversal(self) -> None:
+        """Traversal (o+x) on every parent of the data and the binaries, so a checkout under a 0700 temp
+        folder still works. Checked again before every pg_ctl call: a parent can lose the bit while the
+        server runs (pytest, for one, resets its temp root to 0700 when another session starts)."""
+        if os.geteuid() != 0:
+            return
+        for path in [self.root, *Path(_pg_bin("postgres")).parents]:
+            for parent in [path, *path.parents]:
+                if parent.exists():
+                    mode = parent.stat().st_mode
+                    if not mode & 0o001:
+                        parent.chmod(mode | 0o001)
+
+    def postmaster_pid(self) -> int | None:
+        """The server's pid from postmaster.pid, if that process is alive."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if b"postgres" in command else None  # a stale file's pid may belong to someone else now
+
     def is_running(self) -> bool:
         if not (self.data / "PG_VERSION").exists():
             return False
+        self._grant_traversal()
         result = subprocess.run(
             self._as_server_user([_pg_bin("pg_ctl"), "status", "-D", str(self.data)]),
             capture_output=True,
@@ -208,12 +225,26 @@ class EmbeddedPostgres:
         return True
 
     def stop(self) -> None:
-        if self.is_running():
-            subprocess.run(
-                self._as_server_user([_pg_bin("pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.data)]),
-                capture_output=True,
-            )
-            say("PostgreSQL stopped")
+        pid = self.postmaster_pid()
+        if not self.is_running() and pid is None:
+            return
+        result = subprocess.run(
+            self._as_server_user([_pg_bin("pg_ctl"), "stop", "-m", "fast", "-w", "-t", "60", "-D", str(self.data)]),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0 and pid is not None:
+            # pg_ctl could not do it (e.g. it cannot read the data directory): a fast shutdown by signal.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+            for _ in range(600):
+                if self.postmaster_pid() is None:
+                    break
+                time.sleep(0.05)
+        if self.postmaster_pid() is not None:
+            say(f"warning: PostgreSQL (pid {pid}) did not stop: {result.stderr.strip() or result.stdout.strip()}")
+            return
+        say("PostgreSQL stopped")
 
     def version(self) -> str:
         return (self.data / "PG_VERSION").read_text().strip()
@@ -476,6 +507,27 @@ class Supervisor:
             child.wait()
 
 
+def wait_for_health(host: str, port: int, supervisor: Supervisor, seconds: float) -> str | None:
+    """Poll /healthz until it answers 200; None then, else the last answer (or error) after ``seconds``."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5) as response:
+                if response.status == 200:
+                    return None
+        except urllib.error.HTTPError as exc:
+            last = exc.read().decode(errors="replace")[:500]
+        except OSError as exc:
+            last = str(exc)
+        if not supervisor.sleep(1.0):
+            break
+    return last or "no answer"
+
+
 def command_run() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
@@ -512,6 +564,7 @@ def command_run() -> int:
                     str(venv_bin / "celery"),
                     "-A",
                     "suite",
+                    "--quiet",  # no ASCII banner: the URL and logins below are what matters
                     "worker",
                     "--loglevel",
                     "INFO",
@@ -528,6 +581,7 @@ def command_run() -> int:
                     str(venv_bin / "celery"),
                     "-A",
                     "suite",
+                    "--quiet",
                     "beat",
                     "--loglevel",
                     "INFO",
@@ -542,6 +596,13 @@ def command_run() -> int:
                     return supervisor.wait() or 1
                 if time.monotonic() > deadline:
                     raise StackError(f"the web server did not start listening on {host}:{port}")
+            # The banner comes once the worker's heartbeat made /healthz green, so it is not buried under
+            # start-up lines; a stack that stays red after a minute says why instead.
+            health = wait_for_health(host, port, supervisor, seconds=60)
+            if supervisor.stopping or supervisor.dead_child() is not None:
+                return supervisor.wait() or 1
+            if health is not None:
+                say(f"warning: /healthz still reports a failure after 60 s: {health}")
             print(
                 "\n"
                 f"  Troika is running:  http://{host}:{port}/\n"

@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from suite.api.docs import RedocView, SchemaView, SwaggerView
 from suite.auth.views import admin_login
 
 api_v1 = [
@@ -21,9 +21,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", RedocView.as_view(url_name="api-schema"), name="api-redoc"),
     # The admin logs in through the suite's login: one place for brute-force counting and the second factor.
     path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
@@ -32,4 +32,3 @@ urlpatterns = [
 handler404 = "suite.ui.views.not_found"
 handler403 = "suite.ui.views.permission_denied"
 handler500 = "suite.ui.views.server_error"
-

@@ -1,3 +1,22 @@
-"""The crm REST API: /api/v1/crm/."""
+"""The CRM REST API: /api/v1/crm/."""
 
-urlpatterns = []
+from rest_framework.routers import SimpleRouter
+
+from crm.api import views
+
+router = SimpleRouter()
+router.register("accounts", views.AccountViewSet, basename="crm-account")
+router.register("contacts", views.ContactViewSet, basename="crm-contact")
+router.register("tags", views.TagViewSet, basename="crm-tag")
+router.register("tag-groups", views.TagGroupViewSet, basename="crm-tag-group")
+router.register("custom-field-sets", views.CustomFieldSetViewSet, basename="crm-custom-field-set")
+router.register("leads", views.LeadViewSet, basename="crm-lead")
+router.register("assignment-rules", views.AssignmentRuleViewSet, basename="crm-assignment-rule")
+router.register("scoring-rules", views.LeadScoringRuleViewSet, basename="crm-scoring-rule")
+router.register("pipelines", views.PipelineViewSet, basename="crm-pipeline")
+router.register("stages", views.StageViewSet, basename="crm-stage")
+router.register("lost-reasons", views.LostReasonViewSet, basename="crm-lost-reason")
+router.register("opportunities", views.OpportunityViewSet, basename="crm-opportunity")
+router.register("activities", views.ActivityViewSet, basename="crm-activity")
+
+urlpatterns = router.urls

@@ -6,6 +6,7 @@ both payloads are documented in docs/events.md. A won opportunity is final: its 
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 MAX_AMOUNT = Decimal("9999999999999999.99")
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 
 # The stages a new company starts with (a common Chinese B2B process); admins rename and extend them.
 DEFAULT_STAGES = (
@@ -307,7 +309,7 @@ def opportunity_create(
     elif pipeline is not None and pipeline.company_id != company.pk:
         errors.setdefault("pipeline", []).append(_("Unknown pipeline."))
     currency = (currency or company.currency or "CNY").upper()
-    if len(currency) != 3 or not currency.isalpha():
+    if not CURRENCY_CODE.fullmatch(currency):
         errors.setdefault("currency", []).append(_("Use a three-letter ISO currency code such as CNY."))
     custom_values = {}
     try:
@@ -373,7 +375,7 @@ def opportunity_update(
         errors.setdefault("name", []).append(_("This field cannot be blank."))
     if "currency" in fields:
         fields["currency"] = (fields["currency"] or "").upper()
-        if len(fields["currency"]) != 3 or not fields["currency"].isalpha():
+        if not CURRENCY_CODE.fullmatch(fields["currency"]):
             errors.setdefault("currency", []).append(_("Use a three-letter ISO currency code such as CNY."))
     links = {
         "account": fields.get("account", opportunity.account),

@@ -87,3 +87,15 @@ def tag_update(*, tag: Tag, by: User | None, **fields) -> Tag:
 def tag_delete(*, tag: Tag, by: User | None) -> None:
     """Delete a tag and take it off every customer (the links are audited). Locks the tag row."""
     lock_tag(tag.pk).delete()
+
+
+@transaction.atomic
+def tag_group_delete(*, group: TagGroup, by: User | None) -> None:
+    """Delete an empty tag group; one that still holds tags is refused (``CrmConflict``): move or delete the
+    tags first, so no customer loses a label by accident. Locks the group row."""
+    from crm.errors import CrmConflict
+
+    group = TagGroup.objects.select_for_update(of=("self",)).get(pk=group.pk)
+    if group.tags.exists():
+        raise CrmConflict(_("Delete or move the group's tags first."))
+    group.delete()

@@ -5,10 +5,29 @@ from __future__ import annotations
 
 import factory
 
-from crm.models import Account, Contact, Tag, TagGroup
+from crm.models import (
+    Account,
+    Activity,
+    AssignmentRule,
+    Contact,
+    CustomFieldSet,
+    Lead,
+    LeadScoringRule,
+    LostReason,
+    Opportunity,
+    Pipeline,
+    Stage,
+    Tag,
+    TagGroup,
+)
 from crm.services import customers as customer_services
 from crm.services import tags as tag_services
-from suite.testing import CompanyFactory
+from crm.services.activities import activity_create
+from crm.services.custom_fields import custom_field_set_define
+from crm.services.leads import assignment_rule_create, lead_create, lead_scoring_rule_create
+from crm.services.opportunities import lost_reason_create, opportunity_create, pipeline_default_ensure
+from suite.models import Role
+from suite.testing import CompanyFactory, make_member, tenant_factory
 
 
 class ServiceFactory(factory.Factory):
@@ -76,3 +95,95 @@ class TagFactory(ServiceFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         return tag_services.tag_create(**kwargs)
+
+
+# ---------------------------------------------------------------- tenant factories (tests/test_tenant_isolation.py)
+# One record of each model the CRM API serves, made in a given company through the services.
+
+
+def _sales_in(company):
+    return make_member(company, Role.SALES).user
+
+
+@tenant_factory(Account)
+def account_in(company) -> Account:
+    return AccountFactory(company=company, by=_sales_in(company))
+
+
+@tenant_factory(Contact)
+def contact_in(company) -> Contact:
+    return ContactFactory(company=company, by=_sales_in(company))
+
+
+@tenant_factory(TagGroup)
+def tag_group_in(company) -> TagGroup:
+    return TagGroupFactory(company=company)
+
+
+@tenant_factory(Tag)
+def tag_in(company) -> Tag:
+    return TagFactory(company=company)
+
+
+@tenant_factory(CustomFieldSet)
+def custom_field_set_in(company) -> CustomFieldSet:
+    return custom_field_set_define(
+        company=company, target="account", schema={"type": "object", "properties": {"level": {"type": "string"}}}
+    )
+
+
+@tenant_factory(Lead)
+def lead_in(company) -> Lead:
+    return lead_create(company=company, by=_sales_in(company), name="隔离线索", company_name="隔离公司")
+
+
+@tenant_factory(AssignmentRule)
+def assignment_rule_in(company) -> AssignmentRule:
+    return assignment_rule_create(
+        company=company,
+        by=None,
+        name=f"轮询{AssignmentRule.objects.count()}",
+        kind="round_robin",
+        assignees=[_sales_in(company)],
+    )
+
+
+@tenant_factory(LeadScoringRule)
+def scoring_rule_in(company) -> LeadScoringRule:
+    return lead_scoring_rule_create(
+        company=company,
+        by=None,
+        name=f"有电话{LeadScoringRule.objects.count()}",
+        field="phone",
+        operator="is_set",
+        points=10,
+    )
+
+
+@tenant_factory(Pipeline)
+def pipeline_in(company) -> Pipeline:
+    return pipeline_default_ensure(company=company)
+
+
+@tenant_factory(Stage)
+def stage_in(company) -> Stage:
+    return pipeline_default_ensure(company=company).stages.order_by("sequence").first()
+
+
+@tenant_factory(LostReason)
+def lost_reason_in(company) -> LostReason:
+    return lost_reason_create(company=company, by=None, name=f"原因{LostReason.objects.count()}")
+
+
+@tenant_factory(Opportunity)
+def opportunity_in(company) -> Opportunity:
+    owner = _sales_in(company)
+    account = AccountFactory(company=company, by=owner)
+    return opportunity_create(company=company, by=owner, name="隔离商机", account=account, amount="1000.00")
+
+
+@tenant_factory(Activity)
+def activity_in(company) -> Activity:
+    owner = _sales_in(company)
+    account = AccountFactory(company=company, by=owner)
+    return activity_create(company=company, by=owner, kind="task", subject="隔离任务", account=account)

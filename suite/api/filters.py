@@ -9,8 +9,11 @@ ignored — a client learns of its typo instead of getting an unsorted page.
 ordered values repeat.
 """
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
+from django_filters.filters import QuerySetRequestMixin
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
@@ -38,13 +41,33 @@ def _touches(path: str, hidden: frozenset[str]) -> bool:
     return path in hidden or any(part in hidden for part in path.lstrip("-").split("__"))
 
 
+def scoped_choices(actor: policy.Actor | None, queryset):
+    """The records a filter on a foreign key may name: the actor's visible ones (users: members of the actor's
+    company). Otherwise ``?owner=<id>`` would tell "no such user" (400) from "a user of another company" (200)."""
+    model = queryset.model
+    if model is get_user_model():
+        if actor is None:
+            return queryset.none()
+        return queryset.filter(memberships__company_id=actor.company_id).distinct()
+    try:
+        return policy.scope(actor, queryset)
+    except LookupError:
+        return queryset
+
+
 class FilterBackend(DjangoFilterBackend):
-    """django-filter, minus the filters on fields hidden from the actor (using one is a 400)."""
+    """django-filter, minus the filters on fields hidden from the actor (using one is a 400), with the choices
+    of foreign-key filters narrowed to what the actor may see."""
 
     def get_filterset(self, request, queryset, view):
         filterset = super().get_filterset(request, queryset, view)
         if filterset is None:
             return None
+        actor = request_actor(request)
+        for declared in filterset.filters.values():
+            choices = getattr(declared, "queryset", None)
+            if isinstance(declared, QuerySetRequestMixin) and isinstance(choices, QuerySet):
+                declared.queryset = scoped_choices(actor, choices)
         hidden = hidden_for_view(view, request)
         if hidden:
             for name, declared in list(filterset.filters.items()):
@@ -66,7 +89,12 @@ class SearchFilter(filters.SearchFilter):
         value = request.query_params.get(self.search_param, "")
         if _has_nul(value) or len(value) > MAX_SEARCH_LENGTH:
             raise ValidationError(
-                {self.search_param: [_("Search text must be at most %(max)d characters, without NUL bytes.") % {"max": MAX_SEARCH_LENGTH}]}
+                {
+                    self.search_param: [
+                        _("Search text must be at most %(max)d characters, without NUL bytes.")
+                        % {"max": MAX_SEARCH_LENGTH}
+                    ]
+                }
             )
         return super().get_search_terms(request)
 
@@ -89,7 +117,11 @@ def declared_ordering(view) -> dict[str, str]:
 class OrderingFilter(filters.OrderingFilter):
     def allowed_ordering(self, view, request) -> dict[str, str]:
         hidden = hidden_for_view(view, request) if request is not None else frozenset()
-        return {name: path for name, path in declared_ordering(view).items() if not (_touches(name, hidden) or _touches(path, hidden))}
+        return {
+            name: path
+            for name, path in declared_ordering(view).items()
+            if not (_touches(name, hidden) or _touches(path, hidden))
+        }
 
     def get_valid_fields(self, queryset, view, context=None):
         request = (context or {}).get("request")

@@ -135,7 +135,11 @@ def _replay(record: IdempotencyKey) -> HttpResponse:
 
 
 def _store(record: IdempotencyKey, response) -> None:
-    if response.status_code >= 500 or response.status_code in NOT_STORED_STATUSES or getattr(response, "streaming", False):
+    if (
+        response.status_code >= 500
+        or response.status_code in NOT_STORED_STATUSES
+        or getattr(response, "streaming", False)
+    ):
         IdempotencyKey.objects.filter(pk=record.pk).delete()
         return
     IdempotencyKey.objects.filter(pk=record.pk).update(

@@ -104,7 +104,14 @@ class TeamViewSet(ExportMixin, TenantModelViewSet):
     search_fields = ("name", "name_en")
     ordering_fields = ("name", "created_at", "member_count")
     ordering = ("name",)
-    export_fields = ("id", "name", "name_en", "kind", ("parent__name", _("parent")), ("manager__username", _("manager")))
+    export_fields = (
+        "id",
+        "name",
+        "name_en",
+        "kind",
+        ("parent__name", _("parent")),
+        ("manager__username", _("manager")),
+    )
 
     def create_object(self, *, actor, data):
         return services.team_create(company=actor.company, by=actor.user, **data)

@@ -9,7 +9,7 @@ from rest_framework.routers import SimpleRouter
 
 from suite.api.history import HistoryView
 from suite.api.notifications import NotificationViewSet
-from suite.api.tenancy import CompanyViewSet, MeView, MembershipViewSet, TeamViewSet
+from suite.api.tenancy import CompanyViewSet, MembershipViewSet, MeView, TeamViewSet
 from suite.api.tokens import ApiTokenViewSet, TokenLoginView
 from suite.api.webhooks import WebhookDeliveryViewSet, WebhookSubscriptionViewSet
 

@@ -107,7 +107,9 @@ class TenantViewSetMixin:
         raise NotImplementedError
 
 
-class TenantReadOnlyViewSet(TenantViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class TenantReadOnlyViewSet(
+    TenantViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """List and retrieve, scoped by the policy."""
 
 

@@ -58,7 +58,7 @@ def login_check(*, request, identifier: str, password: str) -> LoginResult:
     username = resolve_username(identifier)
     with transaction.atomic():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"troika-login:{username.lower()}"])
         user = authenticate(request, username=username, password=password)
     return LoginResult(user=user, locked_out=bool(getattr(request, "axes_locked_out", False)))
 

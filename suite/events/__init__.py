@@ -15,10 +15,19 @@ platform's own handlers are loaded by ``SuiteConfig.ready``.
 
 from importlib import import_module
 
-from .outbox import publish
+from .outbox import publish, publish_many
 from .registry import Event, handler, pattern_matches, registered_handlers, subscribers
 
-__all__ = ["Event", "handler", "pattern_matches", "publish", "registered_handlers", "selectors", "subscribers"]
+__all__ = [
+    "Event",
+    "handler",
+    "pattern_matches",
+    "publish",
+    "publish_many",
+    "registered_handlers",
+    "selectors",
+    "subscribers",
+]
 
 
 def __getattr__(name: str):

@@ -141,49 +141,99 @@ def _audit_context(subscription: Subscription, event: Event | None):
     return pghistory.context(**metadata)
 
 
-def _run(subscription: Subscription, events: list[Event], attempts_before: dict[int, int]) -> list[_Outcome]:
-    """Call one handler (for one event, or a batch handler for several) in a savepoint; never raises."""
+Attempts = dict[tuple[str, int], int]  # (handler, event id) → failed attempts so far
+
+
+class _HandlerFailed(Exception):
+    pass
+
+
+def _call(subscription: Subscription, events: list[Event], attempts_before: Attempts) -> list[_Outcome]:
+    """Call one handler (for one event, or a batch handler for several) without a savepoint of its own;
+    raises ``_HandlerFailed`` if it fails."""
     single = events[0] if len(events) == 1 else None
     started_at = timezone.now()
     started = time.perf_counter()
     token = current_event.set(single)
-    error = ""
     try:
-        with transaction.atomic(), _audit_context(subscription, single):
+        with _audit_context(subscription, single):
             subscription.func(events if subscription.batch else events[0])
     except Exception as exc:
-        error = _error_text(exc)
-        if single is not None:
-            logger.warning(
-                "event handler %s failed on %s #%s (attempt %s): %s",
-                subscription.name,
-                single.name,
-                single.id,
-                attempts_before.get(single.id, 0) + 1,
-                exc,
-            )
+        raise _HandlerFailed from exc
     finally:
         current_event.reset(token)
-    finished_at = timezone.now()
     duration_ms = int((time.perf_counter() - started) * 1000)
-    if error and single is None:
+    finished_at = timezone.now()
+    return [
+        _Outcome(
+            event.id,
+            subscription.name,
+            attempts_before.get((subscription.name, event.id), 0) + 1,
+            started_at,
+            finished_at,
+            duration_ms,
+        )
+        for event in events
+    ]
+
+
+def _run(subscription: Subscription, events: list[Event], attempts_before: Attempts) -> list[_Outcome]:
+    """Call one handler in a savepoint of its own; never raises: a failure is an outcome with its error."""
+    try:
+        with transaction.atomic():
+            return _call(subscription, events, attempts_before)
+    except _HandlerFailed as failed:
+        exc = failed.__cause__
+    except Exception as exc_:  # the savepoint itself failed (a handler swallowed a database error)
+        exc = exc_
+    if len(events) > 1:
         # A batch handler failed: run it for each event alone, so only the bad events are retried.
         outcomes = []
         for event in events:
             outcomes.extend(_run(subscription, [event], attempts_before))
         return outcomes
-    return [
-        _Outcome(
-            event_id=event.id,
-            handler=subscription.name,
-            attempts=attempts_before.get(event.id, 0) + 1,
-            started_at=started_at,
-            finished_at=finished_at,
-            duration_ms=duration_ms,
-            error=error,
-        )
-        for event in events
-    ]
+    event = events[0]
+    attempts = attempts_before.get((subscription.name, event.id), 0) + 1
+    logger.warning(
+        "event handler %s failed on %s #%s (attempt %s): %s", subscription.name, event.name, event.id, attempts, exc
+    )
+    now = timezone.now()
+    return [_Outcome(event.id, subscription.name, attempts, now, now, 0, _error_text(exc))]
+
+
+def _run_chunk(calls: list[tuple[Subscription, list[Event]]], attempts_before: Attempts) -> list[_Outcome]:
+    """Run handler calls under one savepoint (two round trips for the lot, not two per call); if any fails,
+    roll them all back and run each in a savepoint of its own, so the failure is isolated. Handlers are
+    idempotent and write only to the database, so running the good ones again is harmless."""
+    try:
+        with transaction.atomic():
+            outcomes = []
+            for subscription, events in calls:
+                outcomes.extend(_call(subscription, events, attempts_before))
+            return outcomes
+    except Exception:  # noqa: S110 - each call is retried alone below, and its error recorded there
+        pass
+    outcomes = []
+    for subscription, events in calls:
+        outcomes.extend(_run(subscription, events, attempts_before))
+    return outcomes
+
+
+_PREVIOUS_RUNS = "SELECT event_id, handler, status, attempts FROM suite_handlerrun WHERE event_id = ANY(%s::bigint[])"
+_UPSERT_RUNS = """
+    INSERT INTO suite_handlerrun
+           (event_id, handler, status, attempts, last_error, started_at, finished_at, duration_ms)
+    SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::int[], %s::text[],
+                         %s::timestamptz[], %s::timestamptz[], %s::int[])
+    ON CONFLICT (event_id, handler) DO UPDATE
+       SET status = EXCLUDED.status, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
+           started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms
+"""
+_MARK_DONE = """
+    UPDATE suite_outboxevent SET state = 'done', delivered_at = %s, attempts = attempts + 1, last_error = ''
+     WHERE id = ANY(%s::bigint[])
+"""
+CHUNK = 100  # handler calls per shared savepoint
 
 
 def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -> BatchResult:
@@ -191,48 +241,49 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
     backoff (tests move it forward instead of sleeping).
 
     Locks the claimed ``OutboxEvent`` rows (``SKIP LOCKED``). Publishes ``suite.event.dead_lettered`` for each
-    event that becomes a dead letter.
+    event that becomes a dead letter. Queries per batch: claim, handler runs, event states (plus, only for
+    events tried before, their earlier runs; plus one savepoint pair per ``CHUNK`` handler calls).
     """
     batch_size = batch_size or settings.TROIKA_OUTBOX_BATCH_SIZE
     max_attempts = settings.TROIKA_OUTBOX_MAX_ATTEMPTS
     result = BatchResult()
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         clock = now or timezone.now()
-        with connection.cursor() as cursor:
-            cursor.execute(CLAIM_SQL, [clock, batch_size])
-            rows = cursor.fetchall()
-        if not rows:
+        cursor.execute(CLAIM_SQL, [clock, batch_size])
+        events = [_event_from_row(row) for row in cursor.fetchall()]
+        if not events:
             return result
-        events = [_event_from_row(row) for row in rows]
         result.claimed = len(events)
 
         # Runs recorded by earlier tries (only events tried before can have any).
         previous: dict[tuple[int, str], tuple[str, int]] = {}
         retried = [event.id for event in events if event.attempts > 0]
         if retried:
-            for event_id, handler_name, status, attempts in HandlerRun.objects.filter(event_id__in=retried).values_list(
-                "event_id", "handler", "status", "attempts"
-            ):
+            cursor.execute(_PREVIOUS_RUNS, [retried])
+            for event_id, handler_name, status, attempts in cursor.fetchall():
                 previous[(event_id, handler_name)] = (status, attempts)
 
-        outcomes: list[_Outcome] = []
-        batch_groups: dict[str, tuple[Subscription, list[Event], dict[int, int]]] = {}
+        calls: list[tuple[Subscription, list[Event]]] = []
+        attempts_before: Attempts = {}
+        batch_groups: dict[str, tuple[Subscription, list[Event]]] = {}
         for event in events:
             for subscription in subscribers(event.name):
                 status, attempts = previous.get((event.id, subscription.name), ("", 0))
                 if status == HandlerRun.Status.DONE:
                     continue  # applied by an earlier delivery of this event
+                if attempts:
+                    attempts_before[(subscription.name, event.id)] = attempts
                 if subscription.batch:
-                    group = batch_groups.setdefault(subscription.name, (subscription, [], {}))
-                    group[1].append(event)
-                    group[2][event.id] = attempts
+                    batch_groups.setdefault(subscription.name, (subscription, []))[1].append(event)
                 else:
-                    outcomes.extend(_run(subscription, [event], {event.id: attempts}))
-        for subscription, group_events, attempts_before in batch_groups.values():
-            outcomes.extend(_run(subscription, group_events, attempts_before))
+                    calls.append((subscription, [event]))
+        calls.extend(batch_groups.values())
+        outcomes: list[_Outcome] = []
+        for start in range(0, len(calls), CHUNK):
+            outcomes.extend(_run_chunk(calls[start : start + CHUNK], attempts_before))
 
         failures: dict[int, _EventFailures] = defaultdict(_EventFailures)
-        runs = []
+        columns: tuple[list, ...] = ([], [], [], [], [], [], [], [])
         for outcome in outcomes:
             status = HandlerRun.Status.DONE
             if not outcome.ok:
@@ -244,32 +295,27 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
                     failure.dead_handlers.append(outcome.handler)
                 else:
                     status = HandlerRun.Status.FAILED
-            runs.append(
-                HandlerRun(
-                    event_id=outcome.event_id,
-                    handler=outcome.handler,
-                    status=status,
-                    attempts=outcome.attempts,
-                    last_error=outcome.error,
-                    started_at=outcome.started_at,
-                    finished_at=outcome.finished_at,
-                    duration_ms=outcome.duration_ms,
-                )
-            )
-        if runs:
-            HandlerRun.objects.bulk_create(
-                runs,
-                update_conflicts=True,
-                unique_fields=["event", "handler"],
-                update_fields=["status", "attempts", "last_error", "started_at", "finished_at", "duration_ms"],
-            )
+            for column, value in zip(
+                columns,
+                (
+                    outcome.event_id,
+                    outcome.handler,
+                    str(status),
+                    outcome.attempts,
+                    outcome.error,
+                    outcome.started_at,
+                    outcome.finished_at,
+                    outcome.duration_ms,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+        if outcomes:
+            cursor.execute(_UPSERT_RUNS, list(columns))
 
-        delivered_at = timezone.now()
         done_ids = [event.id for event in events if event.id not in failures]
         if done_ids:
-            OutboxEvent.objects.filter(id__in=done_ids).update(
-                state=OutboxEvent.State.DONE, delivered_at=delivered_at, attempts=F("attempts") + 1, last_error=""
-            )
+            cursor.execute(_MARK_DONE, [timezone.now(), done_ids])
         result.done = len(done_ids)
         by_id = {event.id: event for event in events}
         for event_id, failure in failures.items():

@@ -40,9 +40,7 @@ class Company(models.Model):
     name_en = models.CharField(_("English name"), max_length=200, blank=True)
     code = models.SlugField(_("code"), max_length=50, unique=True)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
-    require_2fa = models.BooleanField(
-        _("require two-factor login for admins and finance"), default=False
-    )
+    require_2fa = models.BooleanField(_("require two-factor login for admins and finance"), default=False)
     enabled_modules = models.JSONField(_("enabled modules"), default=list, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

@@ -84,7 +84,9 @@ def _save_team(team: Team, update_fields: list[str] | None = None) -> Team:
         with transaction.atomic():
             team.save(update_fields=update_fields)
     except IntegrityError:
-        raise ValidationError({"name": ValidationError(_("A team with this name exists already."), code="unique")}) from None
+        raise ValidationError(
+            {"name": ValidationError(_("A team with this name exists already."), code="unique")}
+        ) from None
     return team
 
 

@@ -9,6 +9,7 @@ The model's app label is not an installed app, so neither migrations nor the iso
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 import django_filters
@@ -17,7 +18,10 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.urls import include, path
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
+from rest_framework.views import APIView
 
 from suite.api.serializers import CompanyUserField, InputModelSerializer, OutputSerializer, ScopedRelatedField
 from suite.api.viewsets import ExportMixin, TenantModelViewSet
@@ -31,7 +35,9 @@ class ProbeRecord(models.Model):
         POSTED = "posted", "posted"
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     title = models.CharField("title", max_length=100)
     salary = models.DecimalField("salary", max_digits=18, decimal_places=2, default=Decimal("0"))
@@ -137,10 +143,53 @@ class ProbeViewSet(ExportMixin, TenantModelViewSet):
         instance.delete()
 
 
+class EchoStatusView(APIView):
+    """Answers with the status asked for and a fresh nonce: tells a replay (same nonce) from a re-run."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request):
+        status, nonce = int(request.data.get("status", 201)), uuid.uuid4().hex
+        if status >= 400:
+            return Response({"errors": [{"field": None, "code": "unavailable", "message": nonce}]}, status=status)
+        return Response({"nonce": nonce}, status=status)
+
+
+class BoomView(APIView):
+    """A bug: raises, so the test sees what a client gets from a crash under /api/."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        raise RuntimeError("probe crash")
+
+
+class NestedInput(serializers.Serializer):
+    class Line(serializers.Serializer):
+        product = serializers.CharField(max_length=10)
+        quantity = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
+
+    customer = serializers.IntegerField(min_value=1)
+    lines = Line(many=True, allow_empty=False)
+
+
+class NestedValidationView(APIView):
+    """Validates a nested body (an order with lines) and answers 204: errors must name ``lines.1.quantity``."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request):
+        NestedInput(data=request.data).is_valid(raise_exception=True)
+        return Response(status=204)
+
+
 router = SimpleRouter()
 router.register("records", ProbeViewSet, basename="probe-record")
 
 urlpatterns = [
+    path("api/v1/probe/echo/", EchoStatusView.as_view()),
+    path("api/v1/probe/boom/", BoomView.as_view()),
+    path("api/v1/probe/nested/", NestedValidationView.as_view()),
     path("api/v1/probe/", include(router.urls)),
     path("", include("suite.urls")),
 ]

@@ -38,7 +38,12 @@ def test_probe_create_and_update_ignore_server_owned_fields(company, other_compa
     response = client.patch(f"{PROBE_URL}{record.pk}/", {"title": "改名", **forged}, format="json")
     assert response.status_code == 200
     record.refresh_from_db()
-    assert (record.title, record.company_id, record.status, record.amount) == ("改名", company.pk, "draft", Decimal("0"))
+    assert (record.title, record.company_id, record.status, record.amount) == (
+        "改名",
+        company.pk,
+        "draft",
+        Decimal("0"),
+    )
 
     # owner is declared writable on this endpoint, but sales may not assign records to someone else
     response = client.patch(f"{PROBE_URL}{record.pk}/", {"owner": someone_else.user_id}, format="json")
@@ -50,7 +55,9 @@ def test_probe_create_and_update_ignore_server_owned_fields(company, other_compa
 
 @pytest.mark.urls("suite.tests.probe")
 def test_owner_can_be_assigned_where_allowed_but_only_to_a_member_of_the_company(
-    company, other_company, probe_table  # noqa: F811
+    company,
+    other_company,
+    probe_table,  # noqa: F811
 ):
     manager = make_member(company, Role.MANAGER)
     colleague = make_member(company, Role.SALES)

@@ -105,7 +105,7 @@ def test_team_list_search_filter_order(company):
     TeamFactory(company=company, name="C 北京", name_en="Beijing")
     names = [row["name"] for row in admin.get(f"{API}/teams/").json()["results"]]
     assert names == ["A 上海", "B 华东", "C 北京"]
-    assert [r["name"] for r in admin.get(f"{API}/teams/", {"ordering": "-name"}).json()["results"]][0] == "C 北京"
+    assert admin.get(f"{API}/teams/", {"ordering": "-name"}).json()["results"][0]["name"] == "C 北京"
     assert [r["name"] for r in admin.get(f"{API}/teams/", {"search": "beij"}).json()["results"]] == ["C 北京"]
     assert [r["name"] for r in admin.get(f"{API}/teams/", {"parent": parent.pk}).json()["results"]] == ["A 上海"]
     response = admin.get(f"{API}/teams/", {"parent": "abc"})

@@ -8,6 +8,7 @@ server thread with its own database connection), so the race is the real one: wi
 import http.cookiejar
 import re
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,6 +16,7 @@ import urllib.request
 import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import Client
 from django.urls import reverse
 
@@ -57,8 +59,23 @@ class Browser:
         return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
 
 
+class CountingHasher(MD5PasswordHasher):
+    """The test hasher, counting the password checks and as slow as a real hasher (which widens the race)."""
+
+    checks = 0
+    _lock = threading.Lock()
+
+    def verify(self, password, encoded):
+        with CountingHasher._lock:
+            CountingHasher.checks += 1
+        time.sleep(0.05)
+        return super().verify(password, encoded)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_guesses_lock_the_account_after_exactly_the_limit(live_server):
+def test_concurrent_guesses_lock_the_account_after_exactly_the_limit(live_server, settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    CountingHasher.checks = 0
     company = CompanyFactory()
     user = UserFactory(username="target")
     Membership.objects.create(user=user, company=company, role=Role.FINANCE)
@@ -90,6 +107,7 @@ def test_concurrent_guesses_lock_the_account_after_exactly_the_limit(live_server
     assert sum(AccessAttempt.objects.filter(username="target").values_list("failures_since_start", flat=True)) == (
         attempts
     )
+    assert CountingHasher.checks == limit  # no more passwords were tried than the limit allows
 
     # The right password is refused now, from a fresh visitor too.
     honest = Browser(live_server.url)

@@ -40,6 +40,8 @@ def publish(name: str, payload: dict | None = None, **kwargs) -> OutboxEvent:
 def test_publish_outside_a_transaction_is_refused(transactional_db):
     with pytest.raises(TransactionManagementError):
         events.publish("tests.thing.happened", {})
+    with pytest.raises(TransactionManagementError):
+        events.publish_many([("tests.thing.happened", {})])
     assert OutboxEvent.objects.count() == 0
 
 
@@ -182,6 +184,34 @@ def test_a_failing_handler_backs_off_then_dies_and_retry_revives_it(db, effect_t
     assert events.selectors.outbox_stats().dead == 0
 
 
+def test_one_failing_handler_does_not_hold_back_or_double_the_others(db, effect_table, tmp_path):
+    fail_file = tmp_path / "fail"
+    fail_file.touch()
+    with transaction.atomic():
+        good = [events.publish("tests.thing.happened", {"tag": str(i)}) for i in range(3)]
+        bad = events.publish("tests.flaky.happened", {"fail_file": str(fail_file)})
+        good += [events.publish("tests.thing.happened", {"tag": str(i)}) for i in range(3, 6)]
+
+    result = relay_batch()
+
+    assert (result.claimed, result.done, result.retrying) == (7, 6, 1)
+    # The shared savepoint was rolled back and every call re-run alone: each good effect exists once.
+    assert sorted(event_id for event_id, *_ in handlers.effects("tests.record")) == [e.id for e in good]
+    assert handlers.effects("tests.fail_while_file_exists") == []
+    assert OutboxEvent.objects.get(pk=bad.pk).state == "pending"
+
+
+def test_publish_many_writes_every_event_in_one_statement(db, company, django_assert_num_queries):
+    with transaction.atomic(), django_assert_num_queries(1):
+        published = events.publish_many(
+            [("tests.thing.happened", {"tag": str(i)}) for i in range(50)], company_id=company.id
+        )
+    rows = list(OutboxEvent.objects.order_by("id"))
+    assert [row.id for row in rows] == [event.id for event in published]
+    assert [row.payload["tag"] for row in rows] == [str(i) for i in range(50)]
+    assert all(row.correlation_id == row.uuid and row.company_id == company.id for row in rows)
+
+
 def test_retry_of_a_delivered_event_changes_nothing(db, effect_table):
     event = publish("tests.thing.happened")
     relay_batch()
@@ -291,3 +321,17 @@ def test_relay_sees_its_own_transaction_clock(db):
     event = publish("tests.thing.happened")
     assert relay_batch(now=event.created_at - timedelta(seconds=1)).claimed == 0
     assert connection.in_atomic_block
+
+
+def test_tasks_run_in_a_worker_audit_context(db, company):
+    from celery import signals
+
+    from suite.events.tasks import prune
+
+    signals.task_prerun.send(sender=prune, task_id="task-1", task=prune, args=(), kwargs={})
+    try:
+        team = Team.objects.create(company=company, name="任务创建的组")
+    finally:
+        signals.task_postrun.send(sender=prune, task_id="task-1", task=prune, args=(), kwargs={}, retval=None)
+    metadata = pghistory.models.Events.objects.tracks(team).get().pgh_context
+    assert metadata == {**metadata, "source": "worker", "task": "suite.events.prune"}

@@ -100,7 +100,11 @@ def test_another_teams_record_is_a_404_not_a_403(org):
 
 def test_policy_scope_and_can_agree_with_the_api(org):
     s1 = policy.Actor(org["m"]["s1"])
-    assert set(policy.scope(s1, ProbeRecord.objects.all()).values_list("title", flat=True)) == {"a-s1", "b-s2", "c-team"}
+    assert set(policy.scope(s1, ProbeRecord.objects.all()).values_list("title", flat=True)) == {
+        "a-s1",
+        "b-s2",
+        "c-team",
+    }
     assert policy.can(s1, "change", org["r"]["r_s2"]) is True
     assert policy.can(s1, "change", org["r"]["r_bj"]) is False  # out of scope
     assert policy.can(s1, "delete", ProbeRecord) is False  # not a sales action
@@ -214,6 +218,6 @@ def test_export_helper_applies_the_policy_itself(org):
 
 
 def test_export_neutralises_spreadsheet_formulas(org):
-    ProbeRecord.objects.filter(pk=org["r"]["r_s1"].pk).update(title="=HYPERLINK(\"http://evil\")")
+    ProbeRecord.objects.filter(pk=org["r"]["r_s1"].pk).update(title='=HYPERLINK("http://evil")')
     rows = _csv_rows(api_client_for(org["m"]["s1"]).get(f"{URL}export/", {"format": "csv"}))
-    assert "'=HYPERLINK(\"http://evil\")" in [row[1] for row in rows]
+    assert '\'=HYPERLINK("http://evil")' in [row[1] for row in rows]
