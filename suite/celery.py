@@ -22,5 +22,8 @@ app.conf.beat_schedule = {
     "outbox-relay": {"task": "suite.events.relay", "schedule": 1.0, "options": {"expires": 5}},
     "outbox-prune": {"task": "suite.events.prune", "schedule": crontab(hour=3, minute=17)},
     "webhooks-sweep": {"task": "suite.webhooks.sweep", "schedule": 30.0, "options": {"expires": 30}},
+    # Idempotency-Key records live 24 h (suite.api.idempotency); the task is registered by importing it below.
+    "idempotency-keys-purge": {"task": "suite.idempotency_keys_purge", "schedule": crontab(minute=41)},
 }
+app.conf.imports = (*tuple(app.conf.imports or ()), "suite.api.idempotency")
 from suite.ops import heartbeat as _worker_heartbeat  # noqa: E402,F401  worker liveness + task counts (signals)

@@ -15,7 +15,16 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 if env.str("TROIKA_ENV", default="dev") != "prod":
     # Production is configured explicitly by its environment, never by what a dev stack left in var/.
-    environ.Env.read_env(BASE_DIR / "var" / "stack.env", overwrite=False)
+    # The file's values are defaults for this module only: they are not copied into os.environ, which would
+    # make every process that merely imports the settings (the launcher via Celery's config, subprocesses)
+    # look as if DATABASE_URL / REDIS_URL had been set by the user.
+    _stack_env: dict[str, str] = {}
+    if (BASE_DIR / "var" / "stack.env").exists():
+        for _line in (BASE_DIR / "var" / "stack.env").read_text().splitlines():
+            if "=" in _line and not _line.lstrip().startswith("#"):
+                _key, _value = _line.split("=", 1)
+                _stack_env[_key.strip()] = _value.strip()
+    env.ENVIRON = {**_stack_env, **environ.Env.ENVIRON}
 
 TROIKA_ENV = env.str("TROIKA_ENV", default="dev")
 assert TROIKA_ENV in ("dev", "test", "prod"), f"TROIKA_ENV must be dev, test or prod, not {TROIKA_ENV!r}"
@@ -193,6 +202,11 @@ USE_I18N = True
 USE_TZ = True
 TROIKA_DEFAULT_CURRENCY = "CNY"
 FORMAT_MODULE_PATH = ["suite.formats"]  # zh-hans money/number grouping by 3 with commas
+# The language chosen in the shell (Django's set_language) outlives the browser session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SECURE = env.bool("LANGUAGE_COOKIE_SECURE", default=IS_PROD)
 
 # ---------------------------------------------------------------- static and uploads
 STATIC_URL = "/static/"

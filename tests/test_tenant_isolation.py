@@ -124,7 +124,11 @@ def _policy_action(viewset, view_action: str, method: str) -> str:
 
 
 def test_the_api_has_viewsets_to_check():
-    assert "suite.api.tenancy.TeamViewSet" in VIEWSETS
+    teams = VIEWSETS["suite.api.tenancy.TeamViewSet"]
+    assert teams.list_route == "api/v1/suite/teams/"
+    [(detail_route, detail_actions)] = teams.detail_routes
+    assert set(detail_actions) >= {"get", "put", "patch", "delete"}
+    assert _url(detail_route, type("Record", (), {"pk": 7})()) == "/api/v1/suite/teams/7/"
     assert all(routes.model is not None for routes in VIEWSETS.values()), [
         key for key, routes in VIEWSETS.items() if routes.model is None
     ]

@@ -285,7 +285,7 @@ class ContactMergeInput(InputSerializer):
 class DuplicateCheckInput(InputSerializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     city = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    phone = serializers.CharField(max_length=PHONE_INPUT_LENGTH, required=False, allow_blank=True)
+    phone = PhoneField()
     email = serializers.CharField(max_length=254, required=False, allow_blank=True)
     unionid = serializers.CharField(max_length=64, required=False, allow_blank=True)
     tax_id = serializers.CharField(max_length=30, required=False, allow_blank=True)

@@ -141,7 +141,8 @@ def test_filter_by_custom_fields_and_standard_filters(api_client, admin, company
     )
     client = api_client(admin)
     for name, level, city in [("甲", "A", "北京"), ("乙", "B", "北京"), ("丙", "A", "上海")]:
-        assert client.post(ACCOUNTS, {"name": name, "city": city, "custom": {"level": level}}, format="json").status_code == 201
+        created = client.post(ACCOUNTS, {"name": name, "city": city, "custom": {"level": level}}, format="json")
+        assert created.status_code == 201
 
     def names(params):
         response = client.get(ACCOUNTS, params)
@@ -211,6 +212,9 @@ def test_custom_field_sets_api(api_client, admin, sales):
         format="json",
     )
     assert bad.status_code == 400 and fields_of(bad) == {"schema"}
-    assert api_client(sales).post(
-        "/api/v1/crm/custom-field-sets/", {"target": "lead", "schema": {"type": "object"}}, format="json"
-    ).status_code == 403
+    assert (
+        api_client(sales)
+        .post("/api/v1/crm/custom-field-sets/", {"target": "lead", "schema": {"type": "object"}}, format="json")
+        .status_code
+        == 403
+    )

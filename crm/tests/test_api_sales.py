@@ -148,7 +148,8 @@ def test_forecast_and_funnel_endpoints(api_client, sales, company, stages):
     ]
     assert client.get(f"{OPPORTUNITIES}forecast/", {"group_by": "planet"}).status_code == 400
     funnel = client.get(f"{OPPORTUNITIES}funnel/", {"pipeline": stages["初步接洽"].pipeline_id})
-    assert [(s["stage"]["name"], s["reached"]) for s in funnel.json()][:3] == [("初步接洽", 2), ("需求确认", 1), ("方案报价", 1)]
+    reached = [(s["stage"]["name"], s["reached"]) for s in funnel.json()][:3]
+    assert reached == [("初步接洽", 2), ("需求确认", 1), ("方案报价", 1)]
     assert client.get(f"{OPPORTUNITIES}funnel/").status_code == 400
 
 
@@ -168,7 +169,9 @@ def test_lead_rules_and_assignment_api(api_client, admin, sales, member, company
     )
     assert scoring.status_code == 201, scoring.json()
     bad_rule = client.post(
-        "/api/v1/crm/scoring-rules/", {"name": "坏", "field": "zodiac", "operator": "equals", "points": 1}, format="json"
+        "/api/v1/crm/scoring-rules/",
+        {"name": "坏", "field": "zodiac", "operator": "equals", "points": 1},
+        format="json",
     )
     assert bad_rule.status_code == 400 and "field" in error_fields(bad_rule)
 

@@ -4,9 +4,8 @@ password login that issues one, behind django-axes and the strict ``login`` thro
 from __future__ import annotations
 
 import django_filters
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import user_logged_in
 from django.utils.translation import gettext_lazy as _
-from django_otp import match_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
@@ -16,15 +15,10 @@ from suite.api.errors import api_error_response
 from suite.api.serializers import InputSerializer, OutputSerializer
 from suite.api.throttling import LoginRateThrottle
 from suite.api.viewsets import TenantModelViewSet
-from suite.models import ApiToken, Membership, Role
+from suite.auth.services import login_check, second_factor_failed, two_factor_required, verify_second_factor
+from suite.models import ApiToken, Membership
+from suite.policy import Actor
 from suite.services.tokens import api_token_issue, api_token_revoke
-
-SECOND_FACTOR_ROLES = frozenset({Role.ADMIN, Role.FINANCE})
-
-
-def needs_second_factor(membership: Membership) -> bool:
-    """Admins and finance staff of a company that turned on ``require_2fa`` log in with a TOTP code too."""
-    return membership.company.require_2fa and membership.role in SECOND_FACTOR_ROLES
 
 
 class ApiTokenSerializer(OutputSerializer):
@@ -93,7 +87,9 @@ class TokenLoginInput(InputSerializer):
     company = serializers.IntegerField(
         required=False, min_value=1, max_value=2**63 - 1, help_text="Company to act in (default: the first one)."
     )
-    otp = serializers.RegexField(r"^\d{6,8}\Z", required=False, help_text="TOTP code, when the role requires it.")
+    otp = serializers.CharField(
+        max_length=32, required=False, help_text="TOTP (or backup) code, when the company requires it for the role."
+    )
     name = serializers.CharField(max_length=100, required=False, default="login")
 
     class Meta:
@@ -116,6 +112,9 @@ class TokenLoginView(APIView):
     def get_authenticate_header(self, request):
         return "Token"
 
+    def locked_out(self):
+        return api_error_response(429, "locked_out", _("Too many failed login attempts; try again later."))
+
     @extend_schema(
         request=TokenLoginInput,
         responses={
@@ -129,10 +128,12 @@ class TokenLoginView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         django_request = request._request
-        user = authenticate(django_request, username=data["username"], password=data["password"])
+        # The suite's one password check: counted by django-axes one attempt at a time per account.
+        result = login_check(request=django_request, identifier=data["username"], password=data["password"])
+        user = result.user
+        if result.locked_out:
+            return self.locked_out()
         if user is None:
-            if getattr(django_request, "axes_locked_out", False):
-                return api_error_response(429, "locked_out", _("Too many failed login attempts; try again later."))
             raise exceptions.AuthenticationFailed(_("Invalid username or password."), code="invalid_credentials")
         memberships = Membership.objects.select_related("company", "user").filter(user=user, is_active=True)
         if "company" in data:
@@ -140,8 +141,15 @@ class TokenLoginView(APIView):
         membership = memberships.order_by("company_id").first()
         if membership is None:
             raise exceptions.PermissionDenied(_("You are not a member of this company."), code="no_membership")
-        if needs_second_factor(membership) and not (data.get("otp") and match_token(user, data["otp"])):
-            raise exceptions.AuthenticationFailed(_("Your role requires a two-factor code (otp)."), code="otp_required")
+        if two_factor_required(Actor(membership)):
+            if not data.get("otp"):
+                raise exceptions.AuthenticationFailed(
+                    _("Your role requires a two-factor code (otp)."), code="otp_required"
+                )
+            if verify_second_factor(user=user, token=data["otp"]) is None:
+                if second_factor_failed(request=django_request, user=user):  # wrong codes count as failed logins
+                    return self.locked_out()
+                raise exceptions.AuthenticationFailed(_("The two-factor code is wrong."), code="otp_invalid")
         user_logged_in.send(sender=type(user), request=django_request, user=user)
         issued = api_token_issue(membership=membership, name=data["name"])
         context = {"request": request, "secret": issued.secret, "actor": None}

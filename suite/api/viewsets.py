@@ -42,6 +42,22 @@ class TenantAutoSchema(AutoSchema):
     """Documents writes with the input serializer as the request body and the output serializer as the
     response."""
 
+    def get_operation_id(self):
+        """Extra actions are named after their method (``suite_notifications_mark_read``), so a list-level and
+        a detail-level action on the same ``url_path`` never collide."""
+        name = getattr(self.view, "action", None)
+        handler = getattr(self.view, name, None) if name else None
+        if handler is None or not hasattr(handler, "mapping"):
+            return super().get_operation_id()
+        tokens = [token.replace("-", "_") for token in self._tokenize_path()]
+        url_tokens = [t.replace("-", "_") for t in handler.url_path.strip("/").split("/") if t and "{" not in t]
+        if url_tokens and tokens[-len(url_tokens) :] == url_tokens:
+            tokens = tokens[: -len(url_tokens)]
+        parts = [*tokens, name]
+        if len(handler.mapping) > 1:
+            parts.append(self.method.lower())
+        return "_".join(parts)
+
     def get_response_serializers(self):
         view = self.view
         if getattr(view, "action", None) in WRITE_ACTIONS and getattr(view, "output_serializer_class", None):

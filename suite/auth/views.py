@@ -128,14 +128,12 @@ def login_verify(request):
 
 
 def locked_out(request):
+    """The lockout page on its own URL (django-axes renders the same template in place of a locked login)."""
+    from axes.helpers import get_cool_off
     from django.conf import settings
 
-    return render(
-        request,
-        "registration/locked_out.html",
-        {"failure_limit": settings.AXES_FAILURE_LIMIT, "cooloff_minutes": int(settings.AXES_COOLOFF_TIME * 60)},
-        status=429,
-    )
+    context = {"failure_limit": settings.AXES_FAILURE_LIMIT, "cooloff_timedelta": get_cool_off(request)}
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 def admin_login(request):

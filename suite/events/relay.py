@@ -4,8 +4,9 @@ One batch is one transaction:
 
 1. claim up to ``TROIKA_OUTBOX_BATCH_SIZE`` due pending events, oldest first, ``FOR UPDATE SKIP LOCKED`` (another
    relay running at the same time claims other rows, never these);
-2. run every subscribed handler that has not yet succeeded for the event, each in a savepoint, with the
-   audit context of the event and the handler;
+2. run every subscribed handler that has not yet succeeded for the event, with the audit context of the event
+   and the handler, under a savepoint shared by up to ``CHUNK`` calls — if one call raises, the chunk is rolled
+   back and each of its calls runs again alone in its own savepoint, so only the failure is lost;
 3. write the ``HandlerRun`` records (one bulk upsert) and the events' new states (one bulk update);
 4. commit: the handlers' effects, their ``HandlerRun`` records and the events' states become visible together.
 
@@ -14,7 +15,7 @@ events are pending again and no effect was kept. If it dies after 4, everything 
 effect is applied exactly once however often an event is delivered — as long as the handler only writes to
 the database (anything else goes through ``transaction.on_commit``).
 
-A handler that raises has its savepoint rolled back and is retried with exponential backoff
+A handler that raises has its writes rolled back and is retried with exponential backoff
 (``TROIKA_OUTBOX_BACKOFF_SECONDS`` × 2ⁿ⁻¹); after ``TROIKA_OUTBOX_MAX_ATTEMPTS`` failures its run and the event
 become dead letters (admin: retry), and ``suite.event.dead_lettered`` is published.
 """

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
@@ -72,6 +73,17 @@ def person_name(user) -> str:
 @register.filter(name="person_name")
 def person_name_filter(user) -> str:
     return person_name(user)
+
+
+@register.filter
+def as_minutes(value) -> int:
+    """Whole minutes (rounded up) of a ``timedelta``, or the number itself (the lockout page's cool-off)."""
+    if isinstance(value, timedelta):
+        return max(1, -(-int(value.total_seconds()) // 60))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
 
 
 @register.inclusion_tag("ui/_history_panel.html")

@@ -183,7 +183,8 @@ def test_axes_lock_holds_under_concurrent_attempts(company):
     for thread in threads:
         thread.join(timeout=120)
     assert len(statuses) == 24 and set(statuses) <= {401, 429}
-    assert statuses.count(429) >= 24 - 8 * 2  # every thread is locked out by its third try at the latest
+    # checked one at a time per account: the limit's last failure already answers "locked out"
+    assert statuses.count(401) == settings.AXES_FAILURE_LIMIT - 1
     response = login(APIClient(), username)
     assert response.status_code == 429
     assert not ApiToken.objects.filter(membership=membership).exists()
@@ -201,7 +202,7 @@ def test_admin_of_a_company_requiring_2fa_needs_a_totp_code(company):
     assert response.status_code == 201, response.content
     # a wrong code (django-otp then also throttles the device) is refused
     response = login(APIClient(), admin.user.username, otp=f"{(current + 500000) % 10**6:06d}")
-    assert response.status_code == 401 and response.json()["errors"][0]["code"] == "otp_required"
+    assert response.status_code == 401 and response.json()["errors"][0]["code"] == "otp_invalid"
     # sales staff of the same company need no second factor
     sales = make_member(company, Role.SALES)
     assert login(APIClient(), sales.user.username).status_code == 201

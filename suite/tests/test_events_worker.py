@@ -72,7 +72,10 @@ def test_a_committed_event_is_delivered_once_and_a_rolled_back_one_never(effect_
 
 
 def test_a_burst_of_events_wakes_few_relays_and_is_all_delivered(effect_table, celery_worker_factory):
+    from suite.ops import heartbeat
+
     worker = celery_worker_factory(concurrency=2).start()
+    heartbeat.redis_client().delete(heartbeat.task_counts_key())
     for _ in range(4):
         with transaction.atomic():
             for i in range(250):
@@ -80,6 +83,9 @@ def test_a_burst_of_events_wakes_few_relays_and_is_all_delivered(effect_table, c
     wait_until(lambda: not OutboxEvent.objects.filter(state="pending").exists(), message="1,000 events relayed")
     recorded = [event_id for event_id, *_ in handlers.effects("tests.record")]
     assert len(recorded) == len(set(recorded)) == 1000
+    # The worker counts its tasks in Redis about once a second: 1,000 events took a handful of relay tasks.
+    relays = wait_until(lambda: heartbeat.task_counts().get(("suite.events.relay", "success")), message="counts")
+    assert 1 <= relays <= 12, relays
     assert worker.process.poll() is None
 
 

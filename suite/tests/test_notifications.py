@@ -68,7 +68,7 @@ def test_mark_read_touches_only_my_notifications_in_that_company(company, other_
 
 def test_bell_counts_unread_and_the_list_marks_read(company, member):
     me = member(company, Role.SALES)
-    first, second = (notification_send(recipients=[me.user], company=company, title=t)[0] for t in ("one", "two"))
+    first, _ = (notification_send(recipients=[me.user], company=company, title=t)[0] for t in ("one", "two"))
     client = Client()
     client.cookies["django_language"] = "en"
     client.force_login(me.user)
@@ -80,7 +80,7 @@ def test_bell_counts_unread_and_the_list_marks_read(company, member):
 
     partial = client.post(reverse("notification-read", args=[first.pk]), HTTP_HX_REQUEST="true")
     html = partial.content.decode()
-    assert 'id="notification-%d"' % first.pk in html
+    assert f'id="notification-{first.pk}"' in html
     assert 'hx-swap-oob="true"' in html and "Notifications, 1 unread" in html
 
     assert client.post(reverse("notifications-read-all")).status_code == 302
@@ -149,9 +149,7 @@ def test_api_lists_only_my_notifications_in_the_company_acted_in(company, other_
 
 def test_api_filters_unread_and_marks_read(company, member, api_client):
     me = member(company, Role.SALES)
-    first, second, third = (
-        notification_send(recipients=[me.user], company=company, title=t)[0] for t in ("a", "b", "c")
-    )
+    first, second, _ = (notification_send(recipients=[me.user], company=company, title=t)[0] for t in ("a", "b", "c"))
     client = api_client(me)
 
     one = client.post(f"{API}{first.pk}/read/")

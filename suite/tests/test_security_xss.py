@@ -44,7 +44,9 @@ def poisoned(company, member):
     viewer = member(company, Role.ADMIN, username="viewer", first_name=PAYLOADS[0], last_name=PAYLOADS[1])
     teams = []
     for index, payload in enumerate(PAYLOADS + TEMPLATE_INJECTIONS):
-        teams.append(Team.objects.create(company=company, name=f"{payload} #{index}", name_en=payload, manager=viewer.user))
+        teams.append(
+            Team.objects.create(company=company, name=f"{payload} #{index}", name_en=payload, manager=viewer.user)
+        )
         user = UserFactory(username=f"evil{index}", first_name=payload[:150], last_name=payload[:150])
         membership = Membership.objects.create(user=user, company=company, role=Role.SALES)
         membership.teams.set([teams[-1]])

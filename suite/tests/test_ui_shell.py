@@ -32,7 +32,9 @@ def test_anonymous_visitor_is_sent_to_the_login_page(client):
 
 
 def test_a_polled_partial_of_an_ended_session_redirects_the_whole_page(client):
-    response = client.get(reverse("notifications-bell"), HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/crm/")
+    response = client.get(
+        reverse("notifications-bell"), HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://testserver/crm/"
+    )
 
     assert response.status_code == 204
     assert response["HX-Redirect"] == "/login/?next=%2Fcrm%2F"
@@ -120,6 +122,7 @@ def test_menu_registry_filters_entries_by_role_module_and_check(company, member)
         menu.register(item_all, item_sales, item_module, item_check, item_all)
         sales = member(company, Role.SALES)
         hr = member(company, Role.HR)
+
         def labels(membership):
             return {str(link.label) for view in menu.menu_for(policy.Actor(membership)) for link in view.links}
 
@@ -287,7 +290,9 @@ def test_admin_change_form_links_the_record_history(company, member, admin_clien
     team = TeamFactory(company=company)
 
     change = admin_client.get(reverse("admin:suite_team_change", args=[team.pk])).content.decode()
-    events = admin_client.get(reverse("admin:pghistory_events_changelist"), {"method": "tracks", "obj": f"suite.team:{team.pk}"})
+    events = admin_client.get(
+        reverse("admin:pghistory_events_changelist"), {"method": "tracks", "obj": f"suite.team:{team.pk}"}
+    )
 
     assert 'class="events-admin"' in change
     assert events.status_code == 200

@@ -19,7 +19,11 @@ pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 40
-EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200 + b"This program cannot be run in DOS mode"
+EXE = (
+    b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00"
+    + b"\x00" * 200
+    + b"This program cannot be run in DOS mode"
+)
 HTML = b"<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
 
 
@@ -121,7 +125,9 @@ def test_service_refuses_a_record_of_another_company(company, other_company, mem
     admin = member(company, Role.ADMIN)
 
     with pytest.raises(ValidationError):
-        attachment_add(company=company, record=TeamFactory(company=other_company), upload=upload("a.pdf", PDF), by=admin.user)
+        attachment_add(
+            company=company, record=TeamFactory(company=other_company), upload=upload("a.pdf", PDF), by=admin.user
+        )
 
 
 def test_upload_and_download_through_the_ui(company, member, media):
@@ -196,15 +202,21 @@ def test_download_follows_the_parent_records_policy(company, other_company, memb
     stranger.force_login(member(other_company, Role.ADMIN).user)
 
     assert sales.get(reverse("attachment-download", args=[attachment.pk])).status_code == 200  # may view the team
-    assert sales.post(
-        reverse("attachment-upload", args=["suite.team", team.pk]), {"file": upload("b.pdf", PDF)}
-    ).status_code == 403  # but not change it
+    assert (
+        sales.post(
+            reverse("attachment-upload", args=["suite.team", team.pk]), {"file": upload("b.pdf", PDF)}
+        ).status_code
+        == 403
+    )  # but not change it
     assert sales.post(reverse("attachment-remove", args=[attachment.pk])).status_code == 403
     assert stranger.get(reverse("attachment-download", args=[attachment.pk])).status_code == 404
     assert stranger.get(reverse("attachments", args=["suite.team", team.pk])).status_code == 404
-    assert stranger.post(
-        reverse("attachment-upload", args=["suite.team", team.pk]), {"file": upload("c.pdf", PDF)}
-    ).status_code == 404
+    assert (
+        stranger.post(
+            reverse("attachment-upload", args=["suite.team", team.pk]), {"file": upload("c.pdf", PDF)}
+        ).status_code
+        == 404
+    )
     assert Attachment.objects.count() == 1
 
 

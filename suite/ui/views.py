@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import models
 from django.db.models import Count, Prefetch, Q
 from django.http import Http404, HttpResponseRedirect, HttpResponseServerError
 from django.shortcuts import render
 from django.template import loader
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -173,11 +178,45 @@ class Change:
 class HistoryRow:
     entry: audit.HistoryEntry
     action: str
+    source: str
     changes: list[Change]
 
 
+def _source_label(source: str) -> str:
+    labels = {
+        "ui": _("web"),
+        "api": _("API"),
+        "admin": _("admin site"),
+        "worker": _("background job"),
+        "database": _("database"),
+    }
+    return str(labels.get(source, source))
+
+
+def _display(model_field, value):
+    """A history value as people read it: choice labels, local dates and times, yes/no, ``#id`` for links."""
+    if value is None or value == "":
+        return None
+    if model_field.choices:
+        return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(model_field, models.DateTimeField) and isinstance(value, str):
+        moment = parse_datetime(value)
+        return date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT") if moment else value
+    if isinstance(model_field, models.DateField) and isinstance(value, str):
+        day = parse_date(value)
+        return date_format(day, "SHORT_DATE_FORMAT") if day else value
+    if isinstance(model_field, models.BooleanField):
+        return _("yes") if value else _("no")
+    if model_field.is_relation:
+        return f"#{value}"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
 def history_rows(actor, obj) -> list[HistoryRow]:
-    """``audit.history_of(obj)`` for display: field labels, and sensitive fields the actor may not see masked."""
+    """``audit.history_of(obj)`` for display: field labels, readable values, and the sensitive fields the actor
+    may not see masked."""
     model = type(obj)
     hidden = policy.hidden_fields(actor, model)
     fields = {}
@@ -194,8 +233,10 @@ def history_rows(actor, obj) -> list[HistoryRow]:
                 continue
             if model_field.name in hidden:
                 old, new = MASK, MASK
+            else:
+                old, new = _display(model_field, old), _display(model_field, new)
             changes.append(Change(str(model_field.verbose_name), old, new))
-        rows.append(HistoryRow(entry, str(labels.get(entry.label, entry.label)), changes))
+        rows.append(HistoryRow(entry, str(labels.get(entry.label, entry.label)), _source_label(entry.source), changes))
     return rows
 
 

@@ -61,7 +61,9 @@ def test_login_switch_language_and_back(live_server, page, demo_user):
 
     page.locator("#language-menu summary").click()
     page.get_by_role("button", name="English").click()
-    expect(page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="My workspace")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="My workspace")
+    ).to_be_visible()
 
 
 def test_shell_at_phone_width_opens_the_menu(live_server, browser, demo_user):
