@@ -16,6 +16,7 @@ import math
 import os
 import statistics
 import sys
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 BENCH_CACHE_PREFIX = "troika-bench"
@@ -38,16 +39,26 @@ def bench_database_url() -> str:
     explicit = os.environ.get("TROIKA_BENCH_DATABASE_URL")
     if explicit:
         return explicit
-    base = os.environ.get("DATABASE_URL")
-    if not base:
-        from suite.stack import read_env_file
-
-        base = read_env_file().get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/troika")
+    base = os.environ.get("DATABASE_URL") or _stack_env_value(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:55432/troika"
+    )
     parts = urlsplit(base)
     name = parts.path.lstrip("/") or "troika"
     if name.endswith("_bench"):
         return base
     return urlunsplit(parts._replace(path=f"/{name}_bench"))
+
+
+def _stack_env_value(key: str, default: str) -> str:
+    """A value of var/stack.env, read without importing ``suite`` (that would load Django's settings before
+    :func:`setup` pointed them at the bench database)."""
+    path = Path(__file__).resolve().parent.parent / "var" / "stack.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and name.strip() == key and not line.startswith("#"):
+                return value.strip()
+    return default
 
 
 def _ensure_database(url: str) -> bool:
@@ -86,6 +97,8 @@ def setup(*, seed: bool = True) -> None:
     global _ready
     if _ready:
         return
+    if "django.conf" in sys.modules and getattr(sys.modules["django.conf"].settings, "configured", False):
+        raise RuntimeError("bench.setup() must run before Django's settings are loaded (import nothing from suite)")
     url = bench_database_url()
     created = _ensure_database(url)
     env = bench_env()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -89,6 +90,7 @@ class AccountAdmin(SearchTextAdmin):
     list_select_related = ("company", "owner")
     exclude = ("search_text",)
     actions = [merge_into_oldest]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(m.Contact)

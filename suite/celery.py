@@ -25,5 +25,7 @@ app.conf.beat_schedule = {
     # Idempotency-Key records live 24 h (suite.api.idempotency); the task is registered by importing it below.
     "idempotency-keys-purge": {"task": "suite.idempotency_keys_purge", "schedule": crontab(minute=41)},
 }
-app.conf.imports = (*tuple(app.conf.imports or ()), "suite.api.idempotency")
+# Lazily (when the worker imports its task modules): reading app.conf here would load Django's settings on
+# `import suite`, before the launcher and the benchmarks have set up the environment they run in.
+app.autodiscover_tasks(["suite.api"], related_name="idempotency")
 from suite.ops import heartbeat as _worker_heartbeat  # noqa: E402,F401  worker liveness + task counts (signals)

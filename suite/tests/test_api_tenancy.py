@@ -169,14 +169,15 @@ def test_membership_export_hides_email_from_sales_roles(company):
     assert response.status_code == 403  # sales may view members but not export them
 
 
-@pytest.mark.parametrize("path", ["teams", "memberships"])
-def test_lists_are_query_bounded(company, path, django_assert_max_num_queries):
+@pytest.mark.parametrize(("path", "queries"), [("teams", 5), ("memberships", 6), ("tokens", 5), ("companies", 5)])
+def test_lists_are_query_bounded(company, path, queries, django_assert_max_num_queries):
+    """session + user + membership, COUNT, the page (+ one prefetch of teams): the same for 20 rows as for 2."""
     admin = make_member(company, Role.ADMIN)
     teams = [TeamFactory(company=company, manager=admin.user) for _ in range(5)]
     for index in range(20):
         make_member(company, Role.SALES, teams=teams[index % 5 : index % 5 + 2])
     client = api_client_for(admin)
     client.get(f"{API}/{path}/")  # warm the session
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(queries):
         response = client.get(f"{API}/{path}/")
-    assert response.status_code == 200 and response.json()["count"] >= 5
+    assert response.status_code == 200 and response.json()["count"] >= (5 if path in ("teams", "memberships") else 0)
