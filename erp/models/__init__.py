@@ -1,0 +1,1 @@
+"""erp models: one module per domain."""

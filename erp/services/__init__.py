@@ -1,0 +1,1 @@
+"""erp services: one module per domain."""

@@ -1,0 +1,1 @@
+"""scrm models: one module per aggregate."""

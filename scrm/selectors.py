@@ -1,0 +1,1 @@
+"""SCRM reads other apps may import."""

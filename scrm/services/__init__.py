@@ -1,0 +1,1 @@
+"""scrm services: one module per aggregate."""
