@@ -61,6 +61,25 @@ def test_port_already_taken_is_a_one_line_error():
     )
 
 
+def test_importing_the_package_neither_loads_settings_nor_leaks_var_stack_env_into_the_environment():
+    """The launcher (python -m suite.stack) and the benchmarks decide from os.environ whether DATABASE_URL /
+    REDIS_URL were given; importing ``suite`` or the settings must not answer that question for them."""
+    probe = (
+        "import os, sys\n"
+        "import suite.stack\n"
+        "from django.conf import settings\n"
+        "print(settings.configured)\n"
+        "settings.DATABASES\n"
+        "print(os.environ.get('DATABASE_URL'), os.environ.get('REDIS_URL'), os.environ.get('SECRET_KEY'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY")}
+
+    result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=BASE_DIR, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["False", "None None None"]
+
+
 # --------------------------------------------------------------------------- `make run` end to end
 
 
