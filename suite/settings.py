@@ -9,7 +9,6 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONCE, NONE, SELF
-from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -187,7 +186,7 @@ OTP_TOTP_ISSUER = "Troika"
 
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.smtp.EmailBackend" if IS_PROD else "django.core.mail.backends.console.EmailBackend",
+    default="django.core.mail.backends.{}.EmailBackend".format("smtp" if IS_PROD else "console"),
 )
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
@@ -307,7 +306,7 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Troika API",
     "DESCRIPTION": "CRM + SCRM + ERP. Every list is scoped by the caller's company and role; "
-    "errors come as {\"errors\": [{\"field\", \"code\", \"message\"}]}.",
+    'errors come as {"errors": [{"field", "code", "message"}]}.',
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

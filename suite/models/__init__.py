@@ -3,7 +3,7 @@
 from .tenancy import Company, Membership, Module, OwnedModel, Role, Team, TenantModel
 
 __all__ = ["Company", "Membership", "Module", "OwnedModel", "Role", "Team", "TenantModel"]
-from .tokens import ApiToken  # noqa: E402
+from .tokens import ApiToken
 
 __all__ += ["ApiToken"]
 from .notifications import Notification  # noqa: E402
