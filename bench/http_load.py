@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 
 import bench
 
+BASE_DIR = Path(__file__).resolve().parent.parent
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -260,8 +262,8 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(workers: int):
-    """Troika under gunicorn (sync workers, suite/gunicorn_conf.py, the bench database), on loopback."""
+def gunicorn(workers: int, app: str = "suite.wsgi"):
+    """``app`` (Troika by default) under gunicorn (sync workers, suite/gunicorn_conf.py, the bench database)."""
     port = free_port()
     metrics_dir = tempfile.mkdtemp(prefix="troika-bench-prometheus-")
     log_path = Path(tempfile.gettempdir()) / f"troika-bench-gunicorn-{port}.log"
@@ -270,9 +272,9 @@ def gunicorn(workers: int):
     venv_bin = Path(sys.executable).parent
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [str(venv_bin / "gunicorn"), "suite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            [str(venv_bin / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
              "--config", "python:suite.gunicorn_conf"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=BASE_DIR,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
@@ -350,6 +352,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per operation at most (default 15)")
     parser.add_argument("--warmup", type=int, default=200, help="requests per operation first, not counted (200)")
     parser.add_argument("--only", action="append", default=[], metavar="OPERATION")
+    parser.add_argument(
+        "--no-calibration", action="store_true", help="skip the Django-free baseline measured with the same client"
+    )
     parser.add_argument("--json", dest="json_path", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.url:
@@ -373,8 +378,20 @@ def main(argv: list[str]) -> int:
             parser.error(f"unknown operation(s) {sorted(unknown)}; known: {[op.name for op in operations]}")
         operations = [op for op in operations if op.name in args.only]
 
+    load = {
+        "concurrency": args.concurrency,
+        "processes": args.processes,
+        "requests": args.requests,
+        "duration": args.duration,
+    }
+    calibration = None
+    if not args.url and not args.no_calibration:
+        with gunicorn(args.workers, app="bench._calibration:application") as (base_url, _log):
+            op = Operation("calibration", "/", note="a 12-byte WSGI app, no Django: this client's ceiling here")
+            run_operation(base_url, op, **{**load, "requests": args.warmup, "duration": 30.0}, warmup=0)
+            calibration = run_operation(base_url, op, warmup=0, **load)
     server = contextlib.nullcontext((args.url.rstrip("/"), None)) if args.url else gunicorn(args.workers)
-    results = []
+    results = [calibration] if calibration else []
     with server as (base_url, log_path):
         where = f"gunicorn, {args.workers} sync workers" if log_path else base_url
         print(
@@ -401,12 +418,15 @@ def main(argv: list[str]) -> int:
     rows = []
     for r in results:
         ceiling = bench.CEILINGS[r.operation.ceiling]
+        versus_here = f"{r.requests_per_second / calibration.requests_per_second:.0%}" if calibration else "–"
         rows.append([
             r.operation.name, len(r.latencies), r.errors, f"{r.requests_per_second:,.0f}",
             f"{r.pct_ms(0.50):.1f}", f"{r.pct_ms(0.95):.1f}", f"{r.pct_ms(0.99):.1f}",
-            f"{r.requests_per_second / ceiling:.0%} of {r.operation.ceiling} ({ceiling:,.0f}/s)",
+            f"{r.requests_per_second / ceiling:.0%} of {r.operation.ceiling} ({ceiling:,.0f}/s)", versus_here,
         ])  # fmt: skip
-    bench.print_table(["operation", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs ceiling"], rows)
+    bench.print_table(
+        ["operation", "ok", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "vs ceiling", "vs calibration"], rows
+    )
     for r in results:
         if r.errors:
             print(f"  {r.operation.name}: statuses {dict(sorted(r.statuses.items()))} (0 = connection error)")

@@ -140,3 +140,44 @@ for config_model in (m.Pipeline, m.Stage, m.LostReason, m.AssignmentRule, m.Lead
             team_field=None,
         )
     )
+
+# Service tickets: the service role works every ticket of the company; a salesperson sees (and notes on) the
+# tickets of their own customers (a ticket's owner is its customer's owner); managers their teams'. Ticket
+# configuration (categories, SLA targets) is changed by admins and managers, inbound e-mail tokens by admins.
+TICKET_WORK = {"view", "add", "change", "reply", "note", "resolve", "escalate", "assign", "close", "report"}
+register(
+    ModelPolicy(
+        model=m.Ticket,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.TEAM, SERVICE: Scope.COMPANY, SALES: Scope.OWN},
+        actions={ADMIN: TICKET_WORK, MANAGER: TICKET_WORK, SERVICE: TICKET_WORK, SALES: {"view", "add", "note"}},
+    )
+)
+for through_ticket in (m.TicketMessage, m.CsatSurvey):
+    register(
+        ModelPolicy(
+            model=through_ticket,
+            scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.TEAM, SERVICE: Scope.COMPANY, SALES: Scope.OWN},
+            actions={role: {"view"} for role in (ADMIN, MANAGER, SERVICE, SALES)},
+            owner_field="ticket__owner",
+            team_field="ticket__team",
+        )
+    )
+for ticket_config in (m.TicketCategory, m.SlaPolicy):
+    register(
+        ModelPolicy(
+            model=ticket_config,
+            scopes=CONFIG_SCOPES,
+            actions={**VIEW_ONLY, ADMIN: CRUD, MANAGER: CRUD},
+            owner_field=None,
+            team_field=None,
+        )
+    )
+register(
+    ModelPolicy(
+        model=m.TicketInboundToken,
+        scopes={ADMIN: Scope.COMPANY},
+        actions={ADMIN: {"view", "add", "delete"}},
+        owner_field=None,
+        team_field=None,
+    )
+)

@@ -11,9 +11,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Max,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import RowNumber, TruncMonth
 from django.utils import timezone
 
 from crm.models import (
@@ -21,6 +37,7 @@ from crm.models import (
     Activity,
     AssignmentRule,
     Contact,
+    CsatSurvey,
     CustomFieldSet,
     Lead,
     LeadScoringRule,
@@ -29,9 +46,14 @@ from crm.models import (
     OpportunityStageChange,
     OpportunityStatus,
     Pipeline,
+    SlaPolicy,
     Stage,
     Tag,
     TagGroup,
+    Ticket,
+    TicketCategory,
+    TicketInboundToken,
+    TicketMessage,
 )
 from crm.text import normalize_email, search_terms
 from suite import policy
@@ -412,4 +434,378 @@ def activities_due(actor: Actor | None, *, until: datetime | None = None) -> Que
         until = _start_of_day(timezone.localdate()) + timedelta(days=1)
     return (
         activities_visible_to(actor, open_only=True).filter(owner=actor.user, due_at__lt=until).order_by("due_at", "id")
+    )
+
+
+# ---------------------------------------------------------------- service tickets
+
+
+def _ticket_base(actor: Actor | None) -> QuerySet[Ticket]:
+    return policy.scope(actor, Ticket.objects.all()).select_related(
+        "account", "contact", "category", "assigned_agent", "team", "owner", "sla_policy", "follow_up_activity", "csat"
+    )
+
+
+def tickets_visible_to(
+    actor: Actor | None,
+    *,
+    search: str = "",
+    status: str | list[str] | None = None,
+    assigned_to=None,
+    breached: bool | None = None,
+) -> QuerySet[Ticket]:
+    """Tickets the actor may see (service: all of the company; sales: their customers'), newest first, with
+    customer, category, agent, team, SLA policy, follow-up task and survey in the same query.
+
+    ``search`` matches the number (``123`` or ``#123``) or a part of the subject or requester; ``status`` one
+    status or a list; ``assigned_to`` a user; ``breached`` tickets that missed (or met) an SLA target."""
+    qs = _ticket_base(actor)
+    query = " ".join((search or "").split())
+    if query:
+        number = query.lstrip("#")
+        condition = Q(subject__icontains=query) | Q(requester_name__icontains=query) | Q(requester_email=query.lower())
+        if number.isdigit() and len(number) <= 9:
+            condition |= Q(number=int(number))
+        qs = qs.filter(condition)
+    if status:
+        qs = qs.filter(status__in=[status] if isinstance(status, str) else list(status))
+    if assigned_to is not None:
+        qs = qs.filter(assigned_agent=assigned_to)
+    if breached is not None:
+        breach = Q(first_response_breached_at__isnull=False) | Q(resolution_breached_at__isnull=False)
+        qs = qs.filter(breach) if breached else qs.exclude(breach)
+    return qs
+
+
+def ticket_messages_visible_to(actor: Actor | None, *, ticket: Ticket) -> QuerySet[TicketMessage]:
+    """The thread of a ticket the actor may see, oldest first, with authors."""
+    return (
+        policy.scope(actor, TicketMessage.objects.filter(ticket=ticket))
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+
+
+def ticket_categories_visible_to(actor: Actor | None) -> QuerySet[TicketCategory]:
+    return policy.scope(actor, TicketCategory.objects.all()).select_related("default_team")
+
+
+def sla_policies_visible_to(actor: Actor | None) -> QuerySet[SlaPolicy]:
+    return policy.scope(actor, SlaPolicy.objects.all())
+
+
+def inbound_tokens_visible_to(actor: Actor | None) -> QuerySet[TicketInboundToken]:
+    return policy.scope(actor, TicketInboundToken.objects.all()).select_related("created_by")
+
+
+def ticket_for_email(ticket_id: int) -> Ticket | None:
+    """A ticket with its contact and survey, for the e-mail task (a worker has no actor: it sends what a
+    service already decided to send)."""
+    return Ticket.objects.select_related("contact", "csat", "company").filter(pk=ticket_id).first()
+
+
+def csat_survey_by_token(token: str) -> CsatSurvey | None:
+    """The survey of a public link (no actor: the customer holds the token), with its ticket and company."""
+    if not token or len(token) > 64:
+        return None
+    return CsatSurvey.objects.select_related("ticket", "company").filter(token=token).first()
+
+
+@dataclass(frozen=True)
+class TicketReportRow:
+    """Tickets opened in a period for one category or agent (``key`` None: none set; ``label`` "" for the
+    total row): volume, how many were resolved, SLA attainment and satisfaction."""
+
+    key: int | None
+    label: str
+    volume: int
+    resolved: int
+    first_response_met: int
+    first_response_due: int  # tickets whose first-response target has been decided (answered, or overdue)
+    resolution_met: int
+    resolution_due: int
+    csat_count: int
+    csat_average: Decimal | None
+
+    @staticmethod
+    def _percent(part: int, whole: int) -> Decimal | None:
+        return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1")) if whole else None
+
+    @property
+    def first_response_attainment(self) -> Decimal | None:
+        return self._percent(self.first_response_met, self.first_response_due)
+
+    @property
+    def resolution_attainment(self) -> Decimal | None:
+        return self._percent(self.resolution_met, self.resolution_due)
+
+
+def ticket_report(
+    actor: Actor | None,
+    *,
+    group_by: str = "category",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    now: datetime | None = None,
+) -> list[TicketReportRow]:
+    """Volume, SLA attainment (first response and resolution: met within target / targets decided) and CSAT
+    (answers, average score) of the tickets the actor may see, opened between ``date_from`` and ``date_to``
+    (inclusive), per ``group_by`` ("category" or "agent"), largest volume first, then a total row. Two queries
+    (one aggregate, one for the labels) whatever the data size."""
+    if group_by not in ("category", "agent"):
+        raise ValueError("group_by is 'category' or 'agent'")
+    now = now or timezone.now()
+    key = "category_id" if group_by == "category" else "assigned_agent_id"
+    qs = policy.scope(actor, Ticket.objects.all())
+    if date_from:
+        qs = qs.filter(created_at__gte=_start_of_day(date_from))
+    if date_to:
+        qs = qs.filter(created_at__lt=_start_of_day(date_to) + timedelta(days=1))
+    response_decided = Q(first_response_due_at__isnull=False) & (
+        Q(first_responded_at__isnull=False) | Q(first_response_due_at__lt=now)
+    )
+    resolution_decided = Q(resolution_due_at__isnull=False) & (
+        Q(resolved_at__isnull=False) | Q(resolution_due_at__lt=now)
+    )
+    measures = {
+        "volume": Count("id"),
+        "resolved": Count("id", filter=Q(resolved_at__isnull=False)),
+        "first_response_met": Count("id", filter=Q(first_responded_at__lte=F("first_response_due_at"))),
+        "first_response_due": Count("id", filter=response_decided),
+        "resolution_met": Count("id", filter=Q(resolved_at__lte=F("resolution_due_at"))),
+        "resolution_due": Count("id", filter=resolution_decided),
+        "csat_count": Count("csat__score"),
+        "csat_average": Avg("csat__score"),
+    }
+    grouped = list(qs.order_by().values(key).annotate(**measures))
+    ids = [row[key] for row in grouped if row[key] is not None]
+    if group_by == "category":
+        labels = dict(TicketCategory.objects.filter(pk__in=ids).values_list("pk", "name"))
+    else:
+        from suite.templatetags.troika import person_name
+
+        labels = {user.pk: person_name(user) for user in get_user_model().objects.filter(pk__in=ids)}
+
+    def row_of(values: dict, key_value, label: str) -> TicketReportRow:
+        average = values["csat_average"]
+        return TicketReportRow(
+            key=key_value,
+            label=label,
+            volume=values["volume"],
+            resolved=values["resolved"],
+            first_response_met=values["first_response_met"],
+            first_response_due=values["first_response_due"],
+            resolution_met=values["resolution_met"],
+            resolution_due=values["resolution_due"],
+            csat_count=values["csat_count"],
+            csat_average=Decimal(str(average)).quantize(Decimal("0.01")) if average is not None else None,
+        )
+
+    rows = [row_of(row, row[key], labels.get(row[key], "")) for row in grouped]
+    rows.sort(key=lambda r: (-r.volume, r.label))
+    totals = {name: sum(row[name] for row in grouped) for name in measures if name != "csat_average"}
+    scored = sum((row["csat_average"] or 0) * row["csat_count"] for row in grouped)
+    totals["csat_average"] = (Decimal(str(scored)) / totals["csat_count"]) if totals.get("csat_count") else None
+    rows.append(row_of(totals, None, ""))
+    return rows
+
+
+# ---------------------------------------------------------------- UI pages: customer 360, kanban board, my day
+
+
+@dataclass(frozen=True)
+class CustomerFigures:
+    """The key figures at the top of a customer's 360° page (over what the actor may see)."""
+
+    open_deals: int
+    open_amount: Decimal
+    won_deals: int
+    won_revenue: Decimal
+    open_tickets: int
+    last_contact_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    kind: str  # "activity" | "stage" | "ticket"
+    at: datetime
+    record: Activity | OpportunityStageChange | Ticket
+
+
+@dataclass(frozen=True)
+class Customer360:
+    customer: Account | Contact
+    figures: CustomerFigures
+    timeline: list[TimelineEntry]
+    opportunities: list[Opportunity]
+    tickets: list[Ticket]
+    open_activities: list[Activity]
+    contacts: list[Contact]
+
+
+CONTACT_KINDS = ("call", "meeting")
+
+
+def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int = 30) -> Customer360:
+    """Everything the actor may see about one account (with its contacts) or contact, for its 360° page: key
+    figures (open deals and amount, won revenue, open tickets, last call or meeting), one timeline of
+    activities, stage changes of its deals and tickets (newest first, ``size`` entries), its deals, tickets,
+    open activities and (for an account) contacts.
+
+    A fixed number of queries (nine) however much history the customer has: each list is one query cut to
+    ``size``, the figures are two aggregates. Pieces of other apps (orders, invoices, social messages) are not
+    here yet."""
+    field = "account" if isinstance(customer, Account) else "contact"
+    where = {field: customer}
+    opportunities = opportunities_visible_to(actor).filter(**where)
+    deal_figures = opportunities.order_by().aggregate(
+        open_deals=Count("id", filter=Q(status=OpportunityStatus.OPEN)),
+        open_amount=Sum("amount", filter=Q(status=OpportunityStatus.OPEN)),
+        won_deals=Count("id", filter=Q(status=OpportunityStatus.WON)),
+        won_revenue=Sum("amount", filter=Q(status=OpportunityStatus.WON)),
+    )
+    open_first = Case(When(status=OpportunityStatus.OPEN, then=Value(0)), default=Value(1))
+    deals = list(opportunities.order_by(open_first, "-updated_at", "-id")[:size])
+    tickets_qs = tickets_visible_to(actor).filter(**where)
+    tickets = list(tickets_qs.order_by("-created_at", "-id")[:size])
+    activities = activities_visible_to(actor).filter(**where)
+    activity_rows = list(activities.order_by("-created_at", "-id")[:size])
+    activity_figures = activities.order_by().aggregate(
+        last_contact_at=Max("done_at", filter=Q(kind__in=CONTACT_KINDS)),
+    )
+    open_tickets = tickets_qs.order_by().filter(status__in=("new", "open", "pending")).count()
+    open_activities = list(
+        activities.filter(done_at__isnull=True).order_by(F("due_at").asc(nulls_last=True), "id")[:10]
+    )
+    changes = list(
+        stage_changes_visible_to(actor)
+        .filter(**{f"opportunity__{field}": customer})
+        .select_related("opportunity")
+        .order_by("-changed_at", "-id")[:size]
+    )
+    contacts = []
+    if isinstance(customer, Account):
+        contacts = list(
+            policy.scope(actor, Contact.objects.filter(account=customer, merged_into__isnull=True))
+            .select_related("owner")
+            .order_by("name", "id")[:50]
+        )
+    timeline = [TimelineEntry("activity", a.done_at or a.created_at, a) for a in activity_rows]
+    timeline += [TimelineEntry("stage", c.changed_at, c) for c in changes]
+    timeline += [TimelineEntry("ticket", t.created_at, t) for t in tickets]
+    timeline.sort(key=lambda entry: entry.at, reverse=True)
+    zero = Decimal("0.00")
+    figures = CustomerFigures(
+        open_deals=deal_figures["open_deals"],
+        open_amount=deal_figures["open_amount"] or zero,
+        won_deals=deal_figures["won_deals"],
+        won_revenue=deal_figures["won_revenue"] or zero,
+        open_tickets=open_tickets,
+        last_contact_at=activity_figures["last_contact_at"],
+    )
+    return Customer360(
+        customer=customer,
+        figures=figures,
+        timeline=timeline[:size],
+        opportunities=deals,
+        tickets=tickets,
+        open_activities=open_activities,
+        contacts=contacts,
+    )
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    stage: Stage
+    cards: list[Opportunity]
+    count: int
+    amount: Decimal
+
+    @property
+    def more(self) -> int:
+        return self.count - len(self.cards)
+
+
+def opportunity_board(
+    actor: Actor | None,
+    *,
+    pipeline: Pipeline,
+    search: str = "",
+    owner=None,
+    closed_since: datetime | None = None,
+    per_column: int = 50,
+) -> list[BoardColumn]:
+    """The kanban board of a pipeline: one column per active stage (in order), each with its count and total
+    amount and its most recently changed ``per_column`` opportunities. Won and lost columns show deals closed
+    since ``closed_since`` (default: 90 days). Three queries whatever the number of deals."""
+    closed_since = closed_since or timezone.now() - timedelta(days=90)
+    stages = list(pipeline.stages.filter(is_active=True).order_by("sequence", "id"))
+    qs = opportunities_visible_to(actor, search=search).filter(stage__pipeline=pipeline)
+    if owner is not None:
+        qs = qs.filter(owner=owner)
+    qs = qs.filter(Q(status=OpportunityStatus.OPEN) | Q(closed_at__gte=closed_since))
+    totals = {
+        row["stage_id"]: row for row in qs.order_by().values("stage_id").annotate(n=Count("id"), total=Sum("amount"))
+    }
+    ranked = qs.annotate(
+        rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("updated_at").desc(), F("id").desc()])
+    ).filter(rank__lte=per_column)
+    cards: dict[int, list[Opportunity]] = defaultdict(list)
+    for opportunity in ranked.order_by("stage_id", "rank"):
+        cards[opportunity.stage_id].append(opportunity)
+    return [
+        BoardColumn(
+            stage=stage,
+            cards=cards.get(stage.pk, []),
+            count=totals.get(stage.pk, {}).get("n", 0),
+            amount=totals.get(stage.pk, {}).get("total") or Decimal("0.00"),
+        )
+        for stage in stages
+    ]
+
+
+@dataclass(frozen=True)
+class MyDay:
+    overdue: list[Activity]
+    today: list[Activity]
+    upcoming: list[Activity]
+    hot_leads: list[Lead]
+    tickets: list[Ticket]
+
+
+HOT_LEAD_SCORE = 50
+OPEN_LEAD_STATUSES = ("new", "contacted", "qualified")
+
+
+def my_day(actor: Actor | None, *, hot_score: int = HOT_LEAD_SCORE) -> MyDay:
+    """A salesperson's (or agent's) day: their open activities overdue and due today, the next week's, their
+    hottest open leads (score ≥ ``hot_score``, best first) and the unresolved tickets assigned to them. Four
+    queries (five with tickets)."""
+    if actor is None:
+        return MyDay([], [], [], [], [])
+    start = _start_of_day(timezone.localdate())
+    due = list(activities_due(actor)[:200])
+    upcoming = list(
+        activities_visible_to(actor, open_only=True)
+        .filter(owner=actor.user, due_at__gte=start + timedelta(days=1), due_at__lt=start + timedelta(days=8))
+        .order_by("due_at", "id")[:20]
+    )
+    hot = list(
+        leads_visible_to(actor)
+        .filter(owner=actor.user, status__in=OPEN_LEAD_STATUSES, score__gte=hot_score)
+        .order_by("-score", "-created_at")[:10]
+    )
+    tickets = []
+    if policy.can(actor, "view", Ticket):
+        tickets = list(
+            tickets_visible_to(actor, status=["new", "open", "pending"], assigned_to=actor.user).order_by(
+                F("resolution_due_at").asc(nulls_last=True), "id"
+            )[:20]
+        )
+    return MyDay(
+        overdue=[a for a in due if a.due_at < start],
+        today=[a for a in due if a.due_at >= start],
+        upcoming=upcoming,
+        hot_leads=hot,
+        tickets=tickets,
     )

@@ -24,6 +24,8 @@ app.conf.beat_schedule = {
     "webhooks-sweep": {"task": "suite.webhooks.sweep", "schedule": 30.0, "options": {"expires": 30}},
     # Idempotency-Key records live 24 h (suite.api.idempotency); the task is registered by importing it below.
     "idempotency-keys-purge": {"task": "suite.idempotency_keys_purge", "schedule": crontab(minute=41)},
+    # CRM service tickets: mark first-response / resolution SLA breaches and notify (crm.tasks).
+    "crm-tickets-check-sla": {"task": "crm.tickets_check_sla", "schedule": 60.0, "options": {"expires": 60}},
 }
 # Lazily (when the worker imports its task modules): reading app.conf here would load Django's settings on
 # `import suite`, before the launcher and the benchmarks have set up the environment they run in.

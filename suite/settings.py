@@ -363,3 +363,8 @@ LOGGING = {
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 TROIKA_VERSION = "0.1.0"
+
+# ---------------------------------------------------------------- CRM service tickets (crm.services.tickets)
+# Links in e-mail to customers (the satisfaction survey) are absolute: the address people reach this site at.
+TROIKA_PUBLIC_URL = env.str("TROIKA_PUBLIC_URL", default="http://127.0.0.1:8000")
+CRM_TICKET_FOLLOW_UP_DAYS = env.int("CRM_TICKET_FOLLOW_UP_DAYS", default=3)

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from crm.api import views
+from crm.api import tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -18,5 +18,9 @@ router.register("stages", views.StageViewSet, basename="crm-stage")
 router.register("lost-reasons", views.LostReasonViewSet, basename="crm-lost-reason")
 router.register("opportunities", views.OpportunityViewSet, basename="crm-opportunity")
 router.register("activities", views.ActivityViewSet, basename="crm-activity")
+router.register("tickets", tickets.TicketViewSet, basename="crm-ticket")
+router.register("ticket-categories", tickets.TicketCategoryViewSet, basename="crm-ticket-category")
+router.register("sla-policies", tickets.SlaPolicyViewSet, basename="crm-sla-policy")
+router.register("ticket-inbound-tokens", tickets.InboundTokenViewSet, basename="crm-ticket-inbound-token")
 
 urlpatterns = router.urls

@@ -18,6 +18,18 @@ from .customers import (
 )
 from .leads import AssignmentRule, Lead, LeadScoringRule, LeadStatus
 from .opportunities import LostReason, Opportunity, OpportunityStageChange, OpportunityStatus, Pipeline, Stage
+from .tickets import (
+    CsatSurvey,
+    SlaPolicy,
+    Ticket,
+    TicketCategory,
+    TicketChannel,
+    TicketInboundToken,
+    TicketMessage,
+    TicketMessageKind,
+    TicketPriority,
+    TicketStatus,
+)
 
 __all__ = [
     "Account",
@@ -28,6 +40,7 @@ __all__ = [
     "CompanySize",
     "Contact",
     "ContactTag",
+    "CsatSurvey",
     "CustomFieldSet",
     "CustomFieldTarget",
     "Gender",
@@ -41,8 +54,17 @@ __all__ = [
     "OpportunityStageChange",
     "OpportunityStatus",
     "Pipeline",
+    "SlaPolicy",
     "Source",
     "Stage",
     "Tag",
     "TagGroup",
+    "Ticket",
+    "TicketCategory",
+    "TicketChannel",
+    "TicketInboundToken",
+    "TicketMessage",
+    "TicketMessageKind",
+    "TicketPriority",
+    "TicketStatus",
 ]

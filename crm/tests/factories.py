@@ -16,9 +16,13 @@ from crm.models import (
     LostReason,
     Opportunity,
     Pipeline,
+    SlaPolicy,
     Stage,
     Tag,
     TagGroup,
+    Ticket,
+    TicketCategory,
+    TicketInboundToken,
 )
 from crm.services import customers as customer_services
 from crm.services import tags as tag_services
@@ -187,3 +191,47 @@ def activity_in(company) -> Activity:
     owner = _sales_in(company)
     account = AccountFactory(company=company, by=owner)
     return activity_create(company=company, by=owner, kind="task", subject="隔离任务", account=account)
+
+
+# ---------------------------------------------------------------- service tickets
+
+
+def ticket_for(company, *, by=None, **fields) -> Ticket:
+    """A ticket of ``company`` on a new account, opened through the service."""
+    from crm.services.tickets import ticket_open
+
+    owner = fields.pop("customer_owner", None) or _sales_in(company)
+    if "account" not in fields and "contact" not in fields:
+        fields["account"] = AccountFactory(company=company, by=owner)
+    fields.setdefault("subject", "设备无法启动")
+    return ticket_open(company=company, by=by, **fields)
+
+
+@tenant_factory(Ticket)
+def ticket_in(company) -> Ticket:
+    return ticket_for(company)
+
+
+@tenant_factory(TicketCategory)
+def ticket_category_in(company) -> TicketCategory:
+    from crm.services.tickets import ticket_category_create
+
+    return ticket_category_create(company=company, by=None, name=f"分类{TicketCategory.objects.count()}")
+
+
+@tenant_factory(SlaPolicy)
+def sla_policy_in(company) -> SlaPolicy:
+    from crm.services.tickets import sla_policy_set
+
+    used = set(SlaPolicy.objects.filter(company=company).values_list("priority", flat=True))
+    priority = next(p for p in ("normal", "high", "urgent", "low") if p not in used)
+    return sla_policy_set(
+        company=company, by=None, priority=priority, first_response_minutes=60, resolution_minutes=480
+    )
+
+
+@tenant_factory(TicketInboundToken)
+def inbound_token_in(company) -> TicketInboundToken:
+    from crm.services.tickets import inbound_token_issue
+
+    return inbound_token_issue(company=company, by=None, name="邮件网关").token

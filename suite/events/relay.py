@@ -221,11 +221,14 @@ def _run_chunk(calls: list[tuple[Subscription, list[Event]]], attempts_before: A
 
 
 _PREVIOUS_RUNS = "SELECT event_id, handler, status, attempts FROM suite_handlerrun WHERE event_id = ANY(%s::bigint[])"
+# The batch's records travel as one JSON document: encoding it is much cheaper than adapting 8 arrays.
 _UPSERT_RUNS = """
     INSERT INTO suite_handlerrun
            (event_id, handler, status, attempts, last_error, started_at, finished_at, duration_ms)
-    SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::int[], %s::text[],
-                         %s::timestamptz[], %s::timestamptz[], %s::int[])
+    SELECT r.event_id, r.handler, r.status, r.attempts, r.last_error, r.started_at, r.finished_at, r.duration_ms
+      FROM jsonb_to_recordset(%s::jsonb) AS r(event_id bigint, handler text, status text, attempts int,
+                                              last_error text, started_at timestamptz, finished_at timestamptz,
+                                              duration_ms int)
     ON CONFLICT (event_id, handler) DO UPDATE
        SET status = EXCLUDED.status, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error,
            started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms
@@ -234,6 +237,13 @@ _MARK_DONE = """
     UPDATE suite_outboxevent SET state = 'done', delivered_at = %s, attempts = attempts + 1, last_error = ''
      WHERE id = ANY(%s::bigint[])
 """
+
+
+def _id_array(ids: list[int]) -> str:
+    """A PostgreSQL array literal of ids (adapting a long Python list element by element is slower)."""
+    return "{" + ",".join(map(str, ids)) + "}"
+
+
 CHUNK = 100  # handler calls per shared savepoint
 
 
@@ -260,7 +270,7 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
         previous: dict[tuple[int, str], tuple[str, int]] = {}
         retried = [event.id for event in events if event.attempts > 0]
         if retried:
-            cursor.execute(_PREVIOUS_RUNS, [retried])
+            cursor.execute(_PREVIOUS_RUNS, [_id_array(retried)])
             for event_id, handler_name, status, attempts in cursor.fetchall():
                 previous[(event_id, handler_name)] = (status, attempts)
 
@@ -284,7 +294,7 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
             outcomes.extend(_run_chunk(calls[start : start + CHUNK], attempts_before))
 
         failures: dict[int, _EventFailures] = defaultdict(_EventFailures)
-        columns: tuple[list, ...] = ([], [], [], [], [], [], [], [])
+        records = []
         for outcome in outcomes:
             status = HandlerRun.Status.DONE
             if not outcome.ok:
@@ -296,27 +306,24 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
                     failure.dead_handlers.append(outcome.handler)
                 else:
                     status = HandlerRun.Status.FAILED
-            for column, value in zip(
-                columns,
-                (
-                    outcome.event_id,
-                    outcome.handler,
-                    str(status),
-                    outcome.attempts,
-                    outcome.error,
-                    outcome.started_at,
-                    outcome.finished_at,
-                    outcome.duration_ms,
-                ),
-                strict=True,
-            ):
-                column.append(value)
-        if outcomes:
-            cursor.execute(_UPSERT_RUNS, list(columns))
+            records.append(
+                {
+                    "event_id": outcome.event_id,
+                    "handler": outcome.handler,
+                    "status": str(status),
+                    "attempts": outcome.attempts,
+                    "last_error": outcome.error,
+                    "started_at": outcome.started_at.isoformat(),
+                    "finished_at": outcome.finished_at.isoformat(),
+                    "duration_ms": outcome.duration_ms,
+                }
+            )
+        if records:
+            cursor.execute(_UPSERT_RUNS, [json.dumps(records)])
 
         done_ids = [event.id for event in events if event.id not in failures]
         if done_ids:
-            cursor.execute(_MARK_DONE, [timezone.now(), done_ids])
+            cursor.execute(_MARK_DONE, [timezone.now(), _id_array(done_ids)])
         result.done = len(done_ids)
         by_id = {event.id: event for event in events}
         for event_id, failure in failures.items():

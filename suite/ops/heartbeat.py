@@ -116,16 +116,15 @@ class WorkerHealth:
 
 
 def worker_health(*, max_age: float = HEARTBEAT_MAX_AGE) -> WorkerHealth:
-    """Read the heartbeat set (two round trips: Redis time, then one pipeline)."""
-    client = redis_client()
-    key = heartbeat_key()
-    now = redis_now(client)
-    pipe = client.pipeline(transaction=False)
-    pipe.zcount(key, now - max_age, "+inf")
-    pipe.zrevrange(key, 0, 0, withscores=True)
-    alive, newest = pipe.execute()
-    newest_age = max(0.0, now - newest[0][1]) if newest else None
-    return WorkerHealth(alive=int(alive), newest_age=newest_age)
+    """Read the heartbeat set in one round trip (Redis time and every member: a few per worker host)."""
+    pipe = redis_client().pipeline(transaction=False)
+    pipe.time()
+    pipe.zrange(heartbeat_key(), 0, -1, withscores=True)
+    (seconds, microseconds), members = pipe.execute()
+    now = seconds + microseconds / 1_000_000
+    alive = sum(1 for _member, score in members if score >= now - max_age)
+    newest_age = max(0.0, now - max(score for _member, score in members)) if members else None
+    return WorkerHealth(alive=alive, newest_age=newest_age)
 
 
 # --------------------------------------------------------------------------- task counts
@@ -145,7 +144,7 @@ def flush_task_counts() -> int:
         counts = dict(_pending_counts)
         _pending_counts.clear()
     try:
-        pipe = redis_client().pipeline(transaction=False)
+        pipe = redis_client().pipeline(transaction=True)  # all or nothing: a retry after an error never doubles
         key = task_counts_key()
         for (task_name, state), n in counts.items():
             pipe.hincrby(key, f"{task_name}|{state}", n)

@@ -1,0 +1,75 @@
+"""Celery tasks of the CRM: fetch by id, call a service or send a mail, nothing else."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="crm.tickets_check_sla", ignore_result=True)
+def tickets_check_sla() -> dict:
+    """Mark overdue tickets as breached and notify (beat, every minute)."""
+    from crm.services.tickets import tickets_check_sla as sweep
+
+    result = sweep()
+    if result.first_response_breaches or result.resolution_breaches:
+        logger.info(
+            "ticket SLA sweep: %s first-response and %s resolution breaches",
+            result.first_response_breaches,
+            result.resolution_breaches,
+        )
+    return {"first_response": result.first_response_breaches, "resolution": result.resolution_breaches}
+
+
+def customer_email_content(ticket, *, message=None, survey_url: str = "") -> tuple[str, str]:
+    """Subject and text of an e-mail to the ticket's requester (a reply, or the satisfaction survey); the
+    subject carries ``[#number]`` so that the customer's answer threads back onto the ticket."""
+    subject = f"[#{ticket.number}] {ticket.subject}"
+    if message is not None:
+        return subject, message.body
+    text = _(
+        "Your request %(ticket)s has been resolved.\n\nHow satisfied are you with our service? "
+        "Answer in one click (1–5): %(url)s\n\nIf the problem is not solved, just reply to this e-mail."
+    ) % {"ticket": f"#{ticket.number}", "url": survey_url}
+    return subject, text
+
+
+@shared_task(name="crm.ticket_customer_email", ignore_result=True)
+def ticket_customer_email(ticket_id: int, *, message_id: int | None = None, survey: bool = False) -> bool:
+    """Send a reply (``message_id``) or the satisfaction survey link (``survey``) of a ticket to its requester.
+    Returns whether a mail was sent (nothing is sent for a reply that is not a customer reply, or without an
+    address)."""
+    from crm.models import TicketMessage, TicketMessageKind
+    from crm.selectors import ticket_for_email
+    from crm.services.tickets import requester_email_of
+
+    ticket = ticket_for_email(ticket_id)
+    if ticket is None:
+        return False
+    address = requester_email_of(ticket)
+    if not address:
+        return False
+    message = None
+    if message_id is not None:
+        message = TicketMessage.objects.filter(pk=message_id, ticket=ticket, kind=TicketMessageKind.REPLY).first()
+        if message is None:
+            return False
+    survey_url = ""
+    if survey:
+        csat = getattr(ticket, "csat", None)
+        if csat is None or csat.submitted_at is not None:
+            return False
+        base = getattr(settings, "TROIKA_PUBLIC_URL", "").rstrip("/")
+        survey_url = base + reverse("crm:csat", args=[csat.token])
+    with override(settings.LANGUAGE_CODE):
+        subject, text = customer_email_content(ticket, message=message, survey_url=survey_url)
+    send_mail(subject, text, None, [address])
+    return True

@@ -1,0 +1,70 @@
+"""Template helpers of the CRM pages: names in the reader's language, sortable column headers, status pills.
+
+{% load crm_ui %}
+{{ stage|local_name }}                      名称 in Chinese, the English name (when set) in English
+{% sort_header "name" _("Name") %}          a column header link that sorts by name (again: descending)
+{{ ticket.status|status_class }}            the pill class of a status
+"""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import get_language
+
+register = template.Library()
+
+
+@register.filter
+def local_name(obj) -> str:
+    """``obj.name_en`` for English readers when it is set, else ``obj.name``."""
+    if obj is None:
+        return ""
+    name = getattr(obj, "name", "") or ""
+    name_en = getattr(obj, "name_en", "") or ""
+    if name_en and not (get_language() or "").startswith("zh"):
+        return name_en
+    return name
+
+
+@register.simple_tag(takes_context=True)
+def sort_header(context, field: str, label) -> str:
+    """A link that sorts the list by ``field`` (ascending; descending when it already is), keeping the other
+    query parameters, marked ``aria-sort`` for screen readers."""
+    request = context["request"]
+    current = request.GET.get("sort", "")
+    descending = current == field
+    params = request.GET.copy()
+    params.pop("page", None)
+    params["sort"] = f"-{field}" if descending else field
+    state = "ascending" if current == field else "descending" if current == f"-{field}" else "none"
+    arrow = " ▲" if state == "ascending" else " ▼" if state == "descending" else ""
+    return format_html(
+        '<a href="?{}" aria-sort="{}" class="sort-link">{}{}</a>', urlencode(params, doseq=True), state, label, arrow
+    )
+
+
+_STATUS_CLASSES = {
+    "new": "role",
+    "open": "warning",
+    "pending": "",
+    "resolved": "success",
+    "closed": "",
+    "won": "success",
+    "lost": "error",
+    "converted": "success",
+    "qualified": "on",
+    "disqualified": "error",
+    "contacted": "role",
+    "urgent": "error",
+    "high": "warning",
+    "customer": "success",
+    "prospect": "role",
+    "churned": "error",
+}
+
+
+@register.filter
+def status_class(value) -> str:
+    return _STATUS_CLASSES.get(str(value), "")

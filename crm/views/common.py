@@ -1,0 +1,41 @@
+"""What every CRM page needs: the policy check, pagination, whitelisted sorting, service errors on forms."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+
+from crm.errors import CrmConflict
+from suite import policy
+
+PAGE_SIZE = 25
+
+
+def require(actor, action: str, target) -> None:
+    """403 unless the actor may take ``action`` on the model (or record)."""
+    if not policy.can(actor, action, target):
+        raise PermissionDenied
+
+
+def paginate(request, queryset, *, size: int = PAGE_SIZE) -> Page:
+    return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+def sorted_by(request, queryset: QuerySet, allowed: dict[str, str], default: str) -> tuple[QuerySet, str]:
+    """``queryset`` ordered by ``?sort=`` when it names one of ``allowed`` (``{"name": "name"}``, ``-`` for
+    descending), else by ``default``; unknown keys are ignored, never passed to the database."""
+    key = request.GET.get("sort", "")
+    field = allowed.get(key.lstrip("-"))
+    if field is None:
+        return queryset.order_by(default, "-pk"), ""
+    return queryset.order_by(f"-{field}" if key.startswith("-") else field, "-pk"), key
+
+
+def conflict_message(request, error: CrmConflict) -> None:
+    messages.error(request, str(error.message))
+
+
+def is_htmx(request) -> bool:
+    return bool(getattr(request, "htmx", False))

@@ -1,0 +1,252 @@
+"""Customer pages: the lists of accounts and contacts (search, filters, sort), the 360° page of an account, the
+contact page, and the create / edit forms."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from crm import selectors
+from crm.errors import CrmConflict, DuplicateCustomerError
+from crm.models import Account, Activity, Contact, Industry, LifecycleStage, Opportunity, Ticket
+from crm.services import customers as customer_services
+from crm.views.common import paginate, require, sorted_by
+from crm.views.forms import AccountForm, ContactForm, apply_errors
+from suite import policy
+from suite.models import Membership
+from suite.ui import search as shell_search
+from suite.ui.records import actor_required
+
+CUSTOMER_SORTS = {"name": "name", "city": "city", "updated": "updated_at", "created": "created_at"}
+ACCOUNT_FIELDS = [
+    "name",
+    "name_en",
+    "industry",
+    "size",
+    "phone",
+    "email",
+    "wechat_id",
+    "website",
+    "province",
+    "city",
+    "district",
+    "address",
+    "source",
+    "lifecycle_stage",
+    "tax_id",
+    "credit_limit",
+]
+CONTACT_FIELDS = [
+    "name",
+    "name_en",
+    "account",
+    "title",
+    "department",
+    "gender",
+    "phone",
+    "email",
+    "wechat_id",
+    "province",
+    "city",
+    "district",
+    "address",
+    "source",
+    "lifecycle_stage",
+]
+
+
+def _owners(actor) -> list:
+    return list(
+        Membership.objects.filter(company_id=actor.company_id, is_active=True)
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def _customer_list(request, *, kind: str):
+    actor = request.actor
+    model = Account if kind == "account" else Contact
+    require(actor, "view", model)
+    query = shell_search.normalize(request.GET.get("q", ""))
+    select = selectors.accounts_visible_to if kind == "account" else selectors.contacts_visible_to
+    customers = select(actor, search=query)
+    filters = {}
+    stage = request.GET.get("stage", "")
+    if stage in LifecycleStage.values:
+        customers = customers.filter(lifecycle_stage=stage)
+        filters["stage"] = stage
+    if kind == "account":
+        industry = request.GET.get("industry", "")
+        if industry in Industry.values:
+            customers = customers.filter(industry=industry)
+            filters["industry"] = industry
+    city = " ".join(request.GET.get("city", "").split())[:50]
+    if city:
+        customers = customers.filter(city__startswith=city.removesuffix("市"))
+        filters["city"] = city
+    owner = request.GET.get("owner", "")
+    if owner == "me":
+        customers = customers.filter(owner=actor.user)
+        filters["owner"] = owner
+    customers, sort = sorted_by(request, customers, CUSTOMER_SORTS, "-updated_at")
+    page = paginate(request, customers)
+    context = {
+        "kind": kind,
+        "page": page,
+        "query": query,
+        "filters": filters,
+        "sort": sort,
+        "stages": LifecycleStage.choices,
+        "industries": Industry.choices,
+        "can_add": policy.can(actor, "add", model),
+    }
+    template = "crm/_customer_rows.html" if request.htmx and request.htmx.target == "customer-results" else None
+    return render(request, template or "crm/customer_list.html", context)
+
+
+@actor_required
+def account_list(request):
+    return _customer_list(request, kind="account")
+
+
+@actor_required
+def contact_list(request):
+    return _customer_list(request, kind="contact")
+
+
+def _account_or_404(actor, pk: int) -> Account:
+    return policy.get_visible_or_404(actor, selectors.accounts_visible_to(actor, include_merged=True), pk=pk)
+
+
+def _contact_or_404(actor, pk: int) -> Contact:
+    return policy.get_visible_or_404(actor, selectors.contacts_visible_to(actor, include_merged=True), pk=pk)
+
+
+def _detail_context(request, customer) -> dict:
+    actor = request.actor
+    profile = selectors.customer_360(actor, customer)
+    return {
+        "customer": customer,
+        "profile": profile,
+        "figures": profile.figures,
+        "can_change": policy.can(actor, "change", type(customer)),
+        "can_add_opportunity": policy.can(actor, "add", Opportunity),
+        "can_add_activity": policy.can(actor, "add", Activity),
+        "can_add_ticket": policy.can(actor, "add", Ticket),
+        "can_add_contact": policy.can(actor, "add", Contact),
+        "show_tickets": policy.can(actor, "view", Ticket),
+    }
+
+
+@actor_required
+def account_detail(request, pk: int):
+    """The customer 360° page of an account: key figures and one timeline of everything about it."""
+    account = _account_or_404(request.actor, pk)
+    if account.merged_into_id:
+        messages.info(request, _("This record was merged; here is the customer it was merged into."))
+        return redirect("crm:account-detail", pk=account.merged_into_id)
+    return render(request, "crm/customer_detail.html", {**_detail_context(request, account), "kind": "account"})
+
+
+@actor_required
+def contact_detail(request, pk: int):
+    contact = _contact_or_404(request.actor, pk)
+    if contact.merged_into_id:
+        messages.info(request, _("This record was merged; here is the customer it was merged into."))
+        return redirect("crm:contact-detail", pk=contact.merged_into_id)
+    return render(request, "crm/customer_detail.html", {**_detail_context(request, contact), "kind": "contact"})
+
+
+def _duplicates(actor, error: DuplicateCustomerError) -> list[dict]:
+    visible = set(
+        policy.scope(
+            actor, type(error.candidates[0].customer).objects.filter(pk__in=[c.customer.pk for c in error.candidates])
+        ).values_list("pk", flat=True)
+    )
+    return [
+        {"customer": c.customer, "visible": c.customer.pk in visible, "matched_on": c.matched_on}
+        for c in error.candidates
+    ]
+
+
+def _customer_form(request, *, kind: str, instance=None):
+    actor = request.actor
+    model = Account if kind == "account" else Contact
+    require(actor, "change" if instance else "add", instance or model)
+    form_class = AccountForm if kind == "account" else ContactForm
+    fields = ACCOUNT_FIELDS if kind == "account" else CONTACT_FIELDS
+    extra = {"accounts": selectors.accounts_visible_to(actor)} if kind == "contact" else {}
+    initial = {}
+    if instance is not None:
+        initial = {name: getattr(instance, name) for name in fields}
+    elif kind == "contact" and request.GET.get("account", "").isdigit():
+        initial["account"] = int(request.GET["account"])
+    duplicates = []
+    if request.method == "POST":
+        form = form_class(request.POST, initial=initial, **extra)
+        if form.is_valid():
+            data = {name: form.cleaned_data[name] for name in fields}
+            if data.get("credit_limit") is None and "credit_limit" in data:
+                data["credit_limit"] = 0
+            try:
+                if instance is None:
+                    create = customer_services.account_create if kind == "account" else customer_services.contact_create
+                    saved = create(company=actor.company, by=actor.user, force=form.cleaned_data["force"], **data)
+                    messages.success(request, _("%(name)s was created.") % {"name": saved.name})
+                else:
+                    changed = {name: value for name, value in data.items() if form.initial.get(name) != value}
+                    update = customer_services.account_update if kind == "account" else customer_services.contact_update
+                    saved = update(**{kind: instance}, by=actor.user, **changed)
+                    messages.success(request, _("Your changes were saved."))
+                return redirect(f"crm:{kind}-detail", pk=saved.pk)
+            except DuplicateCustomerError as error:
+                duplicates = _duplicates(actor, error)
+                form.add_error(None, str(error.message))
+            except ValidationError as error:
+                apply_errors(form, error)
+            except CrmConflict as error:
+                form.add_error(None, str(error.message))
+    else:
+        form = form_class(initial=initial, **extra)
+    back = reverse(f"crm:{kind}-detail", args=[instance.pk]) if instance else reverse(f"crm:{kind}-list")
+    return render(
+        request,
+        "crm/form.html",
+        {
+            "form": form,
+            "instance": instance,
+            "kind": kind,
+            "title": _edit_title(kind, instance),
+            "duplicates": duplicates,
+            "back": back,
+        },
+    )
+
+
+def _edit_title(kind: str, instance) -> str:
+    if instance is not None:
+        return _("Edit %(name)s") % {"name": instance.name}
+    return _("New account") if kind == "account" else _("New contact")
+
+
+@actor_required
+def account_create(request):
+    return _customer_form(request, kind="account")
+
+
+@actor_required
+def account_edit(request, pk: int):
+    return _customer_form(request, kind="account", instance=_account_or_404(request.actor, pk))
+
+
+@actor_required
+def contact_create(request):
+    return _customer_form(request, kind="contact")
+
+
+@actor_required
+def contact_edit(request, pk: int):
+    return _customer_form(request, kind="contact", instance=_contact_or_404(request.actor, pk))

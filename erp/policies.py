@@ -1,0 +1,88 @@
+"""Who may see and do what in ERP (registered with ``suite.policy``), one section per domain."""
+
+from erp import models as m
+from suite.models import Role
+from suite.policy import CRUD, ModelPolicy, Scope, register
+
+ADMIN, MANAGER, SALES, FINANCE, WAREHOUSE, PRODUCTION = (
+    Role.ADMIN,
+    Role.MANAGER,
+    Role.SALES,
+    Role.FINANCE,
+    Role.WAREHOUSE,
+    Role.PRODUCTION,
+)
+
+# ---------------------------------------------------------------- inventory
+# Products, units and prices are seen by everyone who sells, buys, counts, makes or books them (sales may view
+# products and prices, not costs); the warehouse and managers keep them. Stock records are company-wide for
+# the warehouse, managers, admins, production and finance; the warehouse moves stock, an adjustment is approved
+# by a manager or admin. Stock moves, quants and reservations are written only through the stock actions.
+
+INVENTORY_VIEWERS = (ADMIN, MANAGER, SALES, FINANCE, WAREHOUSE, PRODUCTION)
+STOCK_VIEWERS = (ADMIN, MANAGER, FINANCE, WAREHOUSE, PRODUCTION)
+COST_VIEWERS = (ADMIN, MANAGER, FINANCE, WAREHOUSE, PRODUCTION)
+INVENTORY_COMPANY_WIDE = {"owner_field": None, "team_field": None}
+
+
+def _inventory(model, *, viewers, actions, sensitive=None) -> None:
+    register(
+        ModelPolicy(
+            model=model,
+            scopes=dict.fromkeys(viewers, Scope.COMPANY),
+            actions={**{role: {"view"} for role in viewers}, **actions},
+            sensitive_fields=sensitive or {},
+            **INVENTORY_COMPANY_WIDE,
+        )
+    )
+
+
+_inventory(
+    m.Product,
+    viewers=INVENTORY_VIEWERS,
+    actions={ADMIN: CRUD | {"export"}, MANAGER: CRUD | {"export"}, WAREHOUSE: {"view", "add", "change", "export"}},
+    sensitive={"average_cost": COST_VIEWERS},
+)
+for _master in (m.UnitOfMeasure, m.ProductCategory, m.UomConversion, m.Lot):
+    _inventory(_master, viewers=INVENTORY_VIEWERS, actions={ADMIN: CRUD, MANAGER: CRUD, WAREHOUSE: CRUD})
+_inventory(
+    m.ProductSupplier,
+    viewers=STOCK_VIEWERS,
+    actions={ADMIN: CRUD, MANAGER: CRUD, WAREHOUSE: CRUD},
+    sensitive={"unit_price": COST_VIEWERS},
+)
+for _pricing in (m.PriceList, m.PriceListItem):
+    _inventory(_pricing, viewers=INVENTORY_VIEWERS, actions={ADMIN: CRUD, MANAGER: CRUD})
+for _place in (m.Warehouse, m.Location):
+    _inventory(_place, viewers=INVENTORY_VIEWERS, actions={ADMIN: CRUD, MANAGER: CRUD})
+_inventory(m.StockQuant, viewers=STOCK_VIEWERS, actions={})
+_inventory(
+    m.StockMove,
+    viewers=STOCK_VIEWERS,
+    actions={
+        ADMIN: {"view", "receive", "deliver", "transfer"},
+        MANAGER: {"view", "receive", "deliver", "transfer"},
+        WAREHOUSE: {"view", "receive", "deliver", "transfer"},
+    },
+)
+_inventory(
+    m.StockReservation,
+    viewers=STOCK_VIEWERS,
+    actions={
+        ADMIN: {"view", "reserve", "release", "consume"},
+        MANAGER: {"view", "reserve", "release", "consume"},
+        WAREHOUSE: {"view", "reserve", "release", "consume"},
+        PRODUCTION: {"view", "reserve", "release", "consume"},
+    },
+)
+_inventory(
+    m.StockAdjustment,
+    viewers=STOCK_VIEWERS,
+    actions={ADMIN: {"view", "add", "approve"}, MANAGER: {"view", "add", "approve"}, WAREHOUSE: {"view", "add"}},
+)
+_inventory(
+    m.IncomingSupply,
+    viewers=STOCK_VIEWERS,
+    actions={ADMIN: CRUD | {"cancel"}, MANAGER: CRUD | {"cancel"}, WAREHOUSE: {"view", "add", "change", "cancel"}},
+)
+_inventory(m.ReorderRule, viewers=STOCK_VIEWERS, actions={ADMIN: CRUD, MANAGER: CRUD, WAREHOUSE: CRUD})

@@ -1,0 +1,167 @@
+"""Factories for ERP records, one section per domain. They go through the services, so records built in tests
+are exactly like real ones; ``@tenant_factory`` registers the models the API serves for the tenant-isolation
+test (tests/test_tenant_isolation.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from decimal import Decimal
+
+# ---------------------------------------------------------------- inventory
+from erp.models import (
+    IncomingSupply,
+    Location,
+    Lot,
+    PriceList,
+    PriceListItem,
+    Product,
+    ProductCategory,
+    ProductSupplier,
+    ReorderRule,
+    StockAdjustment,
+    StockMove,
+    StockQuant,
+    StockReservation,
+    UnitOfMeasure,
+    UomConversion,
+    Warehouse,
+)
+from erp.services import inventory as inv
+from suite.models import Company
+from suite.testing import tenant_factory
+
+_inventory_seq = itertools.count(1)
+
+
+def make_uom(company: Company, code: str = "pcs", **fields) -> UnitOfMeasure:
+    """The company's unit ``code`` (the standard set is created on first use)."""
+    units = inv.uom_defaults_ensure(company=company)
+    if code in units and not fields:
+        return units[code]
+    return inv.uom_create(company=company, code=code, name=fields.pop("name", code), **fields)
+
+
+def make_product(company: Company, **fields) -> Product:
+    n = next(_inventory_seq)
+    fields.setdefault("sku", f"SKU-{n:05d}")
+    fields.setdefault("name", f"测试产品{n}")
+    fields.setdefault("uom", make_uom(company))
+    return inv.product_create(company=company, **fields)
+
+
+def make_warehouse(company: Company, **fields) -> Warehouse:
+    n = next(_inventory_seq)
+    fields.setdefault("code", f"WH{n}")
+    fields.setdefault("name", f"仓库{n}")
+    return inv.warehouse_create(company=company, **fields)
+
+
+def make_lot(product: Product, **fields) -> Lot:
+    fields.setdefault("code", f"L{next(_inventory_seq):05d}")
+    return inv.lot_create(product=product, **fields)
+
+
+def stocked(company: Company, quantity=Decimal("10"), **product_fields) -> tuple[Product, Warehouse]:
+    """A product with ``quantity`` received into a new warehouse."""
+    product = make_product(company, **product_fields)
+    warehouse = make_warehouse(company)
+    inv.stock_receive(product=product, warehouse=warehouse, quantity=quantity, unit_cost=Decimal("5"), reference="INIT")
+    return product, warehouse
+
+
+@tenant_factory(UnitOfMeasure)
+def _uom_in(company: Company) -> UnitOfMeasure:
+    return make_uom(company, f"u{next(_inventory_seq)}", name="单位")
+
+
+@tenant_factory(ProductCategory)
+def _category_in(company: Company) -> ProductCategory:
+    return inv.product_category_create(company=company, name=f"类别{next(_inventory_seq)}")
+
+
+@tenant_factory(Product)
+def _product_in(company: Company) -> Product:
+    return make_product(company)
+
+
+@tenant_factory(UomConversion)
+def _conversion_in(company: Company) -> UomConversion:
+    return inv.uom_conversion_set(
+        product=make_product(company), uom=make_uom(company, f"box{next(_inventory_seq)}", name="箱"), factor=12
+    )
+
+
+@tenant_factory(ProductSupplier)
+def _supplier_in(company: Company) -> ProductSupplier:
+    return inv.product_supplier_create(product=make_product(company), supplier_name="苏州精密零件厂", lead_time_days=7)
+
+
+@tenant_factory(PriceList)
+def _price_list_in(company: Company) -> PriceList:
+    return inv.price_list_create(company=company, name=f"价目表{next(_inventory_seq)}")
+
+
+@tenant_factory(PriceListItem)
+def _price_item_in(company: Company) -> PriceListItem:
+    return inv.price_list_item_set(
+        price_list=_price_list_in(company), product=make_product(company), unit_price=Decimal("9.90")
+    )
+
+
+@tenant_factory(Warehouse)
+def _warehouse_in(company: Company) -> Warehouse:
+    return make_warehouse(company)
+
+
+@tenant_factory(Location)
+def _location_in(company: Company) -> Location:
+    return inv.location_create(warehouse=make_warehouse(company), code="A-01", name="A区1号架")
+
+
+@tenant_factory(Lot)
+def _lot_in(company: Company) -> Lot:
+    return make_lot(make_product(company, tracks_lots=True), expiry_date=dt.date(2030, 1, 1))
+
+
+@tenant_factory(StockMove)
+def _move_in(company: Company) -> StockMove:
+    product = make_product(company)
+    return inv.stock_receive(product=product, warehouse=make_warehouse(company), quantity=3, reference="PO-1")
+
+
+@tenant_factory(StockQuant)
+def _quant_in(company: Company) -> StockQuant:
+    move = _move_in(company)
+    return StockQuant.objects.get(product=move.product, location=move.to_location)
+
+
+@tenant_factory(StockReservation)
+def _reservation_in(company: Company) -> StockReservation:
+    product, warehouse = stocked(company)
+    return inv.stock_reserve(product=product, warehouse=warehouse, quantity=2, reference="SO-1")
+
+
+@tenant_factory(StockAdjustment)
+def _adjustment_in(company: Company) -> StockAdjustment:
+    product, warehouse = stocked(company)
+    location = Location.objects.get(warehouse=warehouse, is_default=True)
+    return inv.stock_adjust(product=product, location=location, quantity_delta=-1, reason="破损")
+
+
+@tenant_factory(IncomingSupply)
+def _incoming_in(company: Company) -> IncomingSupply:
+    return inv.incoming_supply_plan(
+        product=make_product(company),
+        warehouse=make_warehouse(company),
+        quantity=5,
+        expected_date=dt.date(2030, 1, 10),
+        reference="PO-9",
+    )
+
+
+@tenant_factory(ReorderRule)
+def _reorder_rule_in(company: Company) -> ReorderRule:
+    return inv.reorder_rule_create(
+        product=make_product(company), warehouse=make_warehouse(company), min_quantity=5, max_quantity=20
+    )
