@@ -319,6 +319,11 @@ SPECTACULAR_SETTINGS = {
         "TeamKindEnum": "suite.models.tenancy.Team.Kind",
         "ActivityKindEnum": "crm.models.activities.ActivityKind",
         "AssignmentRuleKindEnum": "crm.models.leads.AssignmentRule.Kind",
+        # ERP inventory
+        "LocationKindEnum": "erp.models.inventory.LocationKind",
+        "MoveKindEnum": "erp.models.inventory.MoveKind",
+        "SupplyKindEnum": "erp.models.inventory.SupplyKind",
+        "PriceSourceEnum": ["price_list", "list_price"],
     },
 }
 

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("suite.ui.urls")),
     path("", include("suite.auth.urls")),
     path("", include("suite.ops.urls")),
+    path("crm/", include("crm.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include(api_v1)),

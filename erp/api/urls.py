@@ -1,3 +1,8 @@
-"""The erp REST API: /api/v1/erp/."""
+"""The erp REST API: /api/v1/erp/. One section per domain, each included under its own prefix."""
+
+from django.urls import include, path
 
 urlpatterns = []
+
+# ---------------------------------------------------------------- inventory: /api/v1/erp/inventory/
+urlpatterns += [path("inventory/", include("erp.api.inventory"))]

@@ -228,7 +228,11 @@ $$;
 CREATE TRIGGER erp_account_period_balance_guard
     BEFORE INSERT OR UPDATE OR DELETE ON erp_accountperiodbalance
     FOR EACH ROW EXECUTE FUNCTION erp_account_period_balance_guard();
-"""
+""".replace(
+    "{posted}",
+    # the entries the UPDATE statement moved from draft to posted
+    "(SELECT n.* FROM new_entries n JOIN old_entries o ON o.id = n.id WHERE o.state = 'draft' AND n.state = 'posted')",
+)
 
 BACKWARD = r"""
 DROP TRIGGER IF EXISTS erp_account_period_balance_guard ON erp_accountperiodbalance;
@@ -241,11 +245,7 @@ DROP TRIGGER IF EXISTS erp_journal_line_guard ON erp_journalline;
 DROP FUNCTION IF EXISTS erp_journal_line_guard();
 DROP TRIGGER IF EXISTS erp_journal_entry_guard ON erp_journalentry;
 DROP FUNCTION IF EXISTS erp_journal_entry_guard();
-""".replace(
-    "{posted}",
-    # the entries the UPDATE statement moved from draft to posted
-    "(SELECT n.* FROM new_entries n JOIN old_entries o ON o.id = n.id WHERE o.state = 'draft' AND n.state = 'posted')",
-)
+"""
 
 
 class Migration(migrations.Migration):

@@ -712,22 +712,43 @@ def lot_update(*, lot: Lot, by: User | None = None, **data) -> Lot:
 
 # ---------------------------------------------------------------- the stock ledger: helpers
 
-_ENSURE_QUANT_SQL = """
-INSERT INTO erp_stockquant (company_id, product_id, warehouse_id, location_id, lot_id, quantity, reserved, updated_at)
-VALUES (%s, %s, %s, %s, %s, 0, 0, now())
-ON CONFLICT (product_id, location_id, lot_id) DO NOTHING
-"""
-
 
 def _ensure_quants(product: Product, pairs: Iterable[tuple[Location, int | None]]) -> None:
     """Make sure a quant row exists for each (location, lot id) so it can be locked (a concurrent insert of
-    the same row waits on the unique index, then does nothing)."""
+    the same row waits on the unique index, then does nothing). One statement (not ``executemany``, which
+    pghistory's context injection does not support)."""
     rows = {
         (loc.pk, lot_id): (product.company_id, product.pk, loc.warehouse_id, loc.pk, lot_id) for loc, lot_id in pairs
     }
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.executemany(_ENSURE_QUANT_SQL, list(rows.values()))
+    if not rows:
+        return
+    values = ", ".join(["(%s, %s, %s, %s, %s::bigint, 0, 0, now())"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO erp_stockquant"
+            " (company_id, product_id, warehouse_id, location_id, lot_id, quantity, reserved, updated_at)"
+            f" VALUES {values} ON CONFLICT (product_id, location_id, lot_id) DO NOTHING",
+            [value for row in rows.values() for value in row],
+        )
+
+
+_ADD_TO_QUANT_SQL = """
+INSERT INTO erp_stockquant AS q
+       (company_id, product_id, warehouse_id, location_id, lot_id, quantity, reserved, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, 0, now())
+ON CONFLICT (product_id, location_id, lot_id)
+DO UPDATE SET quantity = q.quantity + EXCLUDED.quantity, updated_at = EXCLUDED.updated_at
+"""
+
+
+def _add_to_quant(product: Product, location: Location, lot: Lot | None, quantity: Decimal) -> None:
+    """Add stock to one quant (created if missing) in one statement, which also locks the row: an addition
+    needs no check, so it is not read first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ADD_TO_QUANT_SQL,
+            [product.company_id, product.pk, location.warehouse_id, location.pk, lot.pk if lot else None, quantity],
+        )
 
 
 def lock_quants(condition: Q) -> list[StockQuant]:
@@ -920,10 +941,7 @@ def stock_receive(
             average = (on_hand * product.average_cost + qty * cost) / (on_hand + qty)
             product.average_cost = average.quantize(QUANTUM, rounding=ROUND_HALF_UP)
             product.save(update_fields=["average_cost", "updated_at"])
-    now = timezone.now()
-    _ensure_quants(product, [(target, lot.pk if lot else None)])
-    [quant] = lock_quants(Q(product=product, location=target) & (Q(lot=lot) if lot else Q(lot__isnull=True)))
-    _change_quant(quant, quantity=qty, now=now)
+    _add_to_quant(product, target, lot, qty)
     move = StockMove.objects.create(
         company_id=product.company_id,
         product=product,
@@ -1194,9 +1212,7 @@ def stock_adjustment_approve(*, adjustment: StockAdjustment, by: User | None) ->
     quant_filter = Q(product=product, location=location) & (Q(lot=lot) if lot else Q(lot__isnull=True))
     now = timezone.now()
     if adjustment.quantity_delta > 0:
-        _ensure_quants(product, [(location, lot.pk if lot else None)])
-        [quant] = lock_quants(quant_filter)
-        _change_quant(quant, quantity=adjustment.quantity_delta, now=now)
+        _add_to_quant(product, location, lot, adjustment.quantity_delta)
         from_location, to_location = adjustment_location, location
     else:
         quants = lock_quants(quant_filter)
@@ -1463,7 +1479,7 @@ def incoming_supply_cancel(*, supply: IncomingSupply, by: User | None = None) ->
     return supply
 
 
-def _reorder_checks(product: Product, data: dict) -> None:
+def _reorder_checks(data: dict, *, current: ReorderRule | None = None) -> None:
     errors: dict = {}
     for name in ("min_quantity", "max_quantity"):
         if name in data:
@@ -1471,6 +1487,10 @@ def _reorder_checks(product: Product, data: dict) -> None:
     if "multiple" in data:
         data["multiple"] = _decimal(data["multiple"], field="multiple", errors=errors)
     _raise(errors)
+    low = data.get("min_quantity", current.min_quantity if current else None)
+    high = data.get("max_quantity", current.max_quantity if current else None)
+    if low is not None and high is not None and high < low:
+        raise ValidationError({"max_quantity": [_("Order up to at least the reorder point.")]})
 
 
 @transaction.atomic
@@ -1487,7 +1507,7 @@ def reorder_rule_create(
     _stockable(product)
     _same_company(product.company_id, warehouse=warehouse)
     data = {"min_quantity": min_quantity, "max_quantity": max_quantity, "multiple": multiple}
-    _reorder_checks(product, data)
+    _reorder_checks(data)
     rule = ReorderRule(company_id=product.company_id, product=product, warehouse=warehouse, **data)
     _save(rule, unique_field="product", message=_("This product already has a reorder rule in the warehouse."))
     return rule
@@ -1497,7 +1517,7 @@ def reorder_rule_create(
 def reorder_rule_update(*, rule: ReorderRule, by: User | None = None, **data) -> ReorderRule:
     """Change a reorder rule's quantities or active flag."""
     rule = ReorderRule.objects.select_for_update(of=("self",)).get(pk=rule.pk)
-    _reorder_checks(rule.product, data)
+    _reorder_checks(data, current=rule)
     changed = _update(rule, data, {"min_quantity", "max_quantity", "multiple", "is_active"})
     if changed:
         _save(rule, fields=changed, unique_field="product", message=_("This reorder rule exists."))

@@ -115,5 +115,5 @@ def finance_user(ledger):
 
 
 @pytest.fixture
-def admin_user(ledger):
+def finance_admin(ledger):
     return make_member(ledger.company, Role.ADMIN).user

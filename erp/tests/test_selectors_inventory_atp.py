@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from erp.selectors.inventory import available_to_promise, reorder_suggestions
 from erp.services import inventory as inv
@@ -142,6 +143,13 @@ def test_reorder_suggestions_query_count(company, warehouse, django_assert_max_n
 
 
 def test_reorder_rule_input(company, product, warehouse):
-    with pytest.raises(Exception) as error:
+    with pytest.raises(ValidationError) as error:
         inv.reorder_rule_create(product=product, warehouse=warehouse, min_quantity=10, max_quantity=5)
-    assert "max" in str(error.value).lower() or "order up to" in str(error.value).lower()
+    assert error.value.message_dict == {"max_quantity": ["Order up to at least the reorder point."]}
+    rule = inv.reorder_rule_create(product=product, warehouse=warehouse, min_quantity=1, max_quantity=5)
+    with pytest.raises(ValidationError) as error:
+        inv.reorder_rule_update(rule=rule, min_quantity=6)
+    assert "max_quantity" in error.value.message_dict
+    with pytest.raises(ValidationError) as error:
+        inv.reorder_rule_create(product=product, warehouse=warehouse, min_quantity=1, max_quantity=5)
+    assert "product" in error.value.message_dict

@@ -45,9 +45,7 @@ def run_concurrently(count: int, work, *, threads: int = 20) -> list:
 
 def assert_database_invariants(product) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM erp_stockquant WHERE quantity < 0 OR reserved < 0 OR reserved > quantity"
-        )
+        cursor.execute("SELECT count(*) FROM erp_stockquant WHERE quantity < 0 OR reserved < 0 OR reserved > quantity")
         assert cursor.fetchone()[0] == 0
     for quant in StockQuant.objects.filter(product=product):
         moved_in = sum(m.quantity for m in StockMove.objects.filter(product=product, to_location=quant.location))

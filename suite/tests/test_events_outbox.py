@@ -335,3 +335,28 @@ def test_tasks_run_in_a_worker_audit_context(db, company):
         signals.task_postrun.send(sender=prune, task_id="task-1", task=prune, args=(), kwargs={}, retval=None)
     metadata = pghistory.models.Events.objects.tracks(team).get().pgh_context
     assert metadata == {**metadata, "source": "worker", "task": "suite.events.prune"}
+
+
+def test_dead_letters_are_listed_and_retried_in_admin(db, effect_table, admin_client, settings, tmp_path):
+    settings.TROIKA_OUTBOX_MAX_ATTEMPTS = 1
+    fail_file = tmp_path / "fail"
+    fail_file.touch()
+    event = publish("tests.flaky.happened", {"fail_file": str(fail_file)})
+    relay_batch()
+    assert OutboxEvent.objects.get(pk=event.pk).state == "dead"
+
+    listing = admin_client.get("/admin/suite/outboxevent/", {"state__exact": "dead"})
+    assert listing.status_code == 200
+    assert "tests.flaky.happened" in listing.content.decode()
+    detail = admin_client.get(f"/admin/suite/outboxevent/{event.pk}/change/")
+    assert "failing on purpose" in detail.content.decode()  # the handler run's error, inline
+
+    fail_file.unlink()
+    response = admin_client.post(
+        "/admin/suite/outboxevent/", {"action": "retry", "_selected_action": [event.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    assert OutboxEvent.objects.get(pk=event.pk).state == "pending"
+    relay_batch()
+    assert OutboxEvent.objects.get(pk=event.pk).state == "done"
+    assert [h for _, h, *_ in handlers.effects()] == ["tests.fail_while_file_exists"]

@@ -1,0 +1,138 @@
+"""Lead pages: the list (search, status filter, sort) with a convert button, and the create / edit form."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm import selectors
+from crm.errors import CrmConflict
+from crm.models import Lead, LeadStatus
+from crm.services import leads as lead_services
+from crm.views.common import paginate, require, sorted_by
+from crm.views.forms import LeadForm, apply_errors
+from suite import policy
+from suite.ui import search as shell_search
+from suite.ui.records import actor_required
+
+LEAD_SORTS = {"score": "score", "created": "created_at", "name": "name", "company": "company_name"}
+LEAD_FIELDS = [
+    "name",
+    "name_en",
+    "company_name",
+    "title",
+    "phone",
+    "email",
+    "wechat_id",
+    "province",
+    "city",
+    "industry",
+    "source",
+    "notes",
+]
+
+
+@actor_required
+def lead_list(request):
+    actor = request.actor
+    require(actor, "view", Lead)
+    query = shell_search.normalize(request.GET.get("q", ""))
+    leads = selectors.leads_visible_to(actor, search=query)
+    status = request.GET.get("status", "open")
+    if status == "open":
+        leads = leads.filter(status__in=selectors.OPEN_LEAD_STATUSES)
+    elif status in LeadStatus.values:
+        leads = leads.filter(status=status)
+    else:
+        status = "all"
+    leads, sort = sorted_by(request, leads, LEAD_SORTS, "-created_at")
+    return render(
+        request,
+        "crm/lead_list.html",
+        {
+            "page": paginate(request, leads),
+            "query": query,
+            "status": status,
+            "statuses": LeadStatus.choices,
+            "sort": sort,
+            "can_add": policy.can(actor, "add", Lead),
+            "can_convert": policy.can(actor, "convert", Lead),
+        },
+    )
+
+
+def _lead_or_404(actor, pk: int) -> Lead:
+    return policy.get_visible_or_404(actor, selectors.leads_visible_to(actor), pk=pk)
+
+
+def _lead_form(request, instance: Lead | None = None):
+    actor = request.actor
+    require(actor, "change" if instance else "add", instance or Lead)
+    initial = {name: getattr(instance, name) for name in LEAD_FIELDS} if instance else {}
+    if request.method == "POST":
+        form = LeadForm(request.POST, initial=initial)
+        if form.is_valid():
+            data = {name: form.cleaned_data[name] for name in LEAD_FIELDS}
+            try:
+                if instance is None:
+                    lead = lead_services.lead_create(company=actor.company, by=actor.user, **data)
+                    messages.success(request, _("The lead %(name)s was created.") % {"name": lead})
+                else:
+                    changed = {k: v for k, v in data.items() if form.initial.get(k) != v}
+                    lead = lead_services.lead_update(lead=instance, by=actor.user, **changed)
+                    messages.success(request, _("Your changes were saved."))
+                return redirect("crm:lead-list")
+            except ValidationError as error:
+                apply_errors(form, error)
+            except CrmConflict as error:
+                form.add_error(None, str(error.message))
+    else:
+        form = LeadForm(initial=initial)
+    return render(
+        request,
+        "crm/form.html",
+        {
+            "form": form,
+            "instance": instance,
+            "kind": "lead",
+            "title": _("Edit lead %(name)s") % {"name": instance} if instance else _("New lead"),
+            "back": reverse("crm:lead-list"),
+        },
+    )
+
+
+@actor_required
+def lead_create(request):
+    return _lead_form(request)
+
+
+@actor_required
+def lead_edit(request, pk: int):
+    return _lead_form(request, _lead_or_404(request.actor, pk))
+
+
+@require_POST
+@actor_required
+def lead_convert(request, pk: int):
+    """Convert the lead into account + contact + opportunity (reusing existing customers) and go to the new
+    customer's page."""
+    actor = request.actor
+    lead = _lead_or_404(actor, pk)
+    require(actor, "convert", lead)
+    try:
+        result = lead_services.lead_convert(lead=lead, by=actor.user)
+    except CrmConflict as error:
+        messages.error(request, str(error.message))
+        return redirect("crm:lead-list")
+    reused = _(" (existing customer records were reused)") if result.reused else ""
+    messages.success(
+        request,
+        _("%(lead)s was converted: customer and opportunity created%(reused)s.") % {"lead": lead, "reused": reused},
+    )
+    if result.account is not None:
+        return redirect("crm:account-detail", pk=result.account.pk)
+    return redirect("crm:contact-detail", pk=result.contact.pk)

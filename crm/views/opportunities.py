@@ -1,0 +1,259 @@
+"""Opportunity pages: the kanban board (drag between stages with htmx, or the keyboard "move to" form), the list,
+the opportunity page with its stage history, and the create / edit forms."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from crm import selectors
+from crm.errors import CrmConflict
+from crm.models import Activity, Opportunity, OpportunityStatus
+from crm.services import opportunities as opportunity_services
+from crm.views.common import paginate, require, sorted_by
+from crm.views.forms import LoseForm, OpportunityForm, apply_errors
+from suite import policy
+from suite.ui import search as shell_search
+from suite.ui.records import actor_required, safe_back
+
+OPPORTUNITY_SORTS = {
+    "name": "name",
+    "amount": "amount",
+    "close": "expected_close_date",
+    "updated": "updated_at",
+    "stage": "stage__sequence",
+}
+
+
+def _pipeline(request):
+    pipelines = list(selectors.pipelines_visible_to(request.actor).filter(is_active=True))
+    wanted = request.GET.get("pipeline", "")
+    chosen = next((p for p in pipelines if str(p.pk) == wanted), None)
+    chosen = chosen or next((p for p in pipelines if p.is_default), None) or (pipelines[0] if pipelines else None)
+    return chosen, pipelines
+
+
+def _move_context(actor) -> dict:
+    return {
+        "lost_reasons": list(selectors.lost_reasons_visible_to(actor).filter(is_active=True)),
+        "can_move": policy.can(actor, "change", Opportunity),
+    }
+
+
+@actor_required
+def opportunity_board(request):
+    """The kanban board of a pipeline: one column per stage."""
+    actor = request.actor
+    require(actor, "view", Opportunity)
+    pipeline, pipelines = _pipeline(request)
+    query = shell_search.normalize(request.GET.get("q", ""))
+    mine = request.GET.get("owner") == "me"
+    columns = (
+        selectors.opportunity_board(actor, pipeline=pipeline, search=query, owner=actor.user if mine else None)
+        if pipeline
+        else []
+    )
+    return render(
+        request,
+        "crm/opportunity_board.html",
+        {
+            "pipeline": pipeline,
+            "pipelines": pipelines,
+            "columns": columns,
+            "stages": [column.stage for column in columns],
+            "query": query,
+            "mine": mine,
+            "can_add": policy.can(actor, "add", Opportunity),
+            **_move_context(actor),
+        },
+    )
+
+
+@actor_required
+def opportunity_list(request):
+    actor = request.actor
+    require(actor, "view", Opportunity)
+    query = shell_search.normalize(request.GET.get("q", ""))
+    opportunities = selectors.opportunities_visible_to(actor, search=query)
+    status = request.GET.get("status", "open")
+    if status in OpportunityStatus.values:
+        opportunities = opportunities.filter(status=status)
+    else:
+        status = "all"
+    if request.GET.get("owner") == "me":
+        opportunities = opportunities.filter(owner=actor.user)
+    opportunities, sort = sorted_by(request, opportunities, OPPORTUNITY_SORTS, "-updated_at")
+    return render(
+        request,
+        "crm/opportunity_list.html",
+        {
+            "page": paginate(request, opportunities),
+            "query": query,
+            "status": status,
+            "statuses": OpportunityStatus.choices,
+            "sort": sort,
+            "can_add": policy.can(actor, "add", Opportunity),
+        },
+    )
+
+
+def _opportunity_or_404(actor, pk: int) -> Opportunity:
+    return policy.get_visible_or_404(actor, selectors.opportunities_visible_to(actor), pk=pk)
+
+
+@actor_required
+def opportunity_detail(request, pk: int):
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    return render(
+        request,
+        "crm/opportunity_detail.html",
+        {
+            "opportunity": opportunity,
+            "changes": selectors.stage_changes_visible_to(actor, opportunity=opportunity),
+            "activities": selectors.activities_visible_to(actor, opportunity=opportunity).order_by("-created_at")[:30],
+            "stages": list(opportunity.stage.pipeline.stages.filter(is_active=True).order_by("sequence", "id")),
+            "can_change": policy.can(actor, "change", opportunity),
+            "can_add_activity": policy.can(actor, "add", Activity),
+            "lose_form": LoseForm(reasons=selectors.lost_reasons_visible_to(actor).filter(is_active=True)),
+            **_move_context(actor),
+        },
+    )
+
+
+def _opportunity_form(request, instance: Opportunity | None = None):
+    actor = request.actor
+    require(actor, "change" if instance else "add", instance or Opportunity)
+    fields = ["name", "account", "contact", "amount", "expected_close_date", "description"]
+    initial = {name: getattr(instance, name) for name in fields} if instance else {}
+    if instance is None:
+        for name in ("account", "contact"):
+            if request.GET.get(name, "").isdigit():
+                initial[name] = int(request.GET[name])
+    choices = {
+        "accounts": selectors.accounts_visible_to(actor),
+        "contacts": selectors.contacts_visible_to(actor),
+    }
+    if request.method == "POST":
+        form = OpportunityForm(request.POST, initial=initial, **choices)
+        if form.is_valid():
+            data = {name: form.cleaned_data[name] for name in fields}
+            try:
+                if instance is None:
+                    saved = opportunity_services.opportunity_create(company=actor.company, by=actor.user, **data)
+                    messages.success(request, _("The opportunity %(name)s was created.") % {"name": saved.name})
+                else:
+                    changed = {k: v for k, v in data.items() if form.initial.get(k) != v}
+                    saved = opportunity_services.opportunity_update(opportunity=instance, by=actor.user, **changed)
+                    messages.success(request, _("Your changes were saved."))
+                return redirect("crm:opportunity-detail", pk=saved.pk)
+            except ValidationError as error:
+                apply_errors(form, error)
+            except CrmConflict as error:
+                form.add_error(None, str(error.message))
+    else:
+        form = OpportunityForm(initial=initial, **choices)
+    return render(
+        request,
+        "crm/form.html",
+        {
+            "form": form,
+            "instance": instance,
+            "kind": "opportunity",
+            "title": _("Edit %(name)s") % {"name": instance.name} if instance else _("New opportunity"),
+            "back": reverse("crm:opportunity-detail", args=[instance.pk]) if instance else reverse("crm:board"),
+        },
+    )
+
+
+@actor_required
+def opportunity_create(request):
+    return _opportunity_form(request)
+
+
+@actor_required
+def opportunity_edit(request, pk: int):
+    return _opportunity_form(request, _opportunity_or_404(request.actor, pk))
+
+
+def _stage_from_post(actor, opportunity: Opportunity, raw: str):
+    if not raw.isdigit():
+        return None
+    return (
+        selectors.stages_visible_to(actor)
+        .filter(pk=int(raw), pipeline_id=opportunity.stage.pipeline_id, is_active=True)
+        .first()
+    )
+
+
+@require_POST
+@actor_required
+def opportunity_move(request, pk: int):
+    """Move an opportunity to another stage: from a kanban drop (``X-Kanban-Drop``: answers with the card, or
+    422 and a message), from the "move to" form (htmx: the board again; without JS: back to the board)."""
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    require(actor, "change", opportunity)
+    stage = _stage_from_post(actor, opportunity, request.POST.get("stage", ""))
+    reason_id = request.POST.get("lost_reason", "")
+    lost_reason = (
+        selectors.lost_reasons_visible_to(actor).filter(pk=int(reason_id)).first() if reason_id.isdigit() else None
+    )
+    error = None
+    if stage is None:
+        error = _("Unknown stage.")
+    else:
+        try:
+            opportunity = opportunity_services.opportunity_move(
+                opportunity=opportunity,
+                stage=stage,
+                by=actor.user,
+                lost_reason=lost_reason,
+                lost_note=request.POST.get("lost_note", ""),
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        except CrmConflict as exc:
+            error = str(exc.message)
+    if request.headers.get("X-Kanban-Drop"):
+        if error:
+            return HttpResponse(error, status=422, content_type="text/plain; charset=utf-8")
+        fresh = _opportunity_or_404(actor, pk)
+        stages = list(fresh.stage.pipeline.stages.filter(is_active=True).order_by("sequence", "id"))
+        context = {"opportunity": fresh, "stages": stages, **_move_context(actor)}
+        return render(request, "crm/_opportunity_card.html", context)
+    if error:
+        messages.error(request, error)
+    elif stage.is_won:
+        messages.success(request, _("%(name)s is won. Congratulations!") % {"name": opportunity.name})
+    else:
+        messages.success(request, _("%(name)s moved to %(stage)s.") % {"name": opportunity.name, "stage": stage.name})
+    return redirect(safe_back(request, reverse("crm:board")))
+
+
+@require_POST
+@actor_required
+def opportunity_lose(request, pk: int):
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    require(actor, "change", opportunity)
+    form = LoseForm(request.POST, reasons=selectors.lost_reasons_visible_to(actor).filter(is_active=True))
+    if not form.is_valid():
+        messages.error(request, _("Choose why the opportunity was lost."))
+    else:
+        try:
+            opportunity_services.opportunity_lose(
+                opportunity=opportunity,
+                reason=form.cleaned_data["lost_reason"],
+                note=form.cleaned_data["note"],
+                by=actor.user,
+            )
+            messages.success(request, _("%(name)s was marked lost.") % {"name": opportunity.name})
+        except (ValidationError, CrmConflict) as error:
+            messages.error(request, " ".join(getattr(error, "messages", [str(getattr(error, "message", error))])))
+    return redirect("crm:opportunity-detail", pk=pk)

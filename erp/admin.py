@@ -1,0 +1,206 @@
+"""Django admin for ERP, one section per domain: every record can be found, filtered and inspected; changes go
+through services (the API, the UI, or the admin actions below), never through an admin form's ``save()``."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from erp import models as m
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Browse and inspect; changes go through services."""
+
+    list_per_page = 50
+    show_full_result_count = False  # COUNT(*) over big tables on every page is not free
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# ---------------------------------------------------------------- inventory
+from erp.services import inventory as inventory_services  # noqa: E402
+
+
+@admin.register(m.UnitOfMeasure)
+class UnitOfMeasureAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "name_en", "dimension", "factor", "decimal_places", "company", "is_active")
+    list_filter = ("company", "dimension", "is_active")
+    search_fields = ("code", "name", "name_en")
+
+
+@admin.register(m.ProductCategory)
+class ProductCategoryAdmin(ReadOnlyAdmin):
+    list_display = ("name", "name_en", "parent", "company")
+    list_filter = ("company",)
+    list_select_related = ("parent", "company")
+    search_fields = ("name", "name_en")
+
+
+class UomConversionInline(admin.TabularInline):
+    model = m.UomConversion
+    extra = 0
+    can_delete = False
+    fields = ("uom", "factor")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ProductSupplierInline(UomConversionInline):
+    model = m.ProductSupplier
+    fields = ("supplier_name", "supplier_sku", "lead_time_days", "min_order_quantity", "unit_price", "is_preferred")
+    readonly_fields = fields
+
+
+@admin.register(m.Product)
+class ProductAdmin(ReadOnlyAdmin):
+    list_display = ("sku", "name", "name_en", "category", "uom", "cost_method", "average_cost", "company", "is_active")
+    list_filter = ("company", "is_active", "is_stockable", "tracks_lots", "cost_method")
+    list_select_related = ("category", "uom", "company")
+    search_fields = ("sku", "barcode", "name", "name_en")
+    inlines = [UomConversionInline, ProductSupplierInline]
+
+
+class PriceListItemInline(UomConversionInline):
+    model = m.PriceListItem
+    fields = ("product", "min_quantity", "unit_price")
+    readonly_fields = fields
+
+
+@admin.register(m.PriceList)
+class PriceListAdmin(ReadOnlyAdmin):
+    list_display = ("name", "customer_group", "currency", "valid_from", "valid_to", "company", "is_active")
+    list_filter = ("company", "currency", "is_active")
+    search_fields = ("name", "name_en", "customer_group")
+    inlines = [PriceListItemInline]
+
+
+@admin.register(m.Warehouse)
+class WarehouseAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "name_en", "company", "is_active")
+    list_filter = ("company", "is_active")
+    search_fields = ("code", "name", "name_en")
+
+
+@admin.register(m.Location)
+class LocationAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "warehouse", "kind", "is_default", "company", "is_active")
+    list_filter = ("company", "kind", "is_active")
+    list_select_related = ("warehouse", "company")
+    search_fields = ("code", "name")
+
+
+@admin.register(m.Lot)
+class LotAdmin(ReadOnlyAdmin):
+    list_display = ("code", "product", "production_date", "expiry_date", "company")
+    list_filter = ("company", "expiry_date")
+    list_select_related = ("product", "company")
+    search_fields = ("code", "product__sku")
+
+
+@admin.register(m.StockMove)
+class StockMoveAdmin(ReadOnlyAdmin):
+    """The stock ledger: read-only here as everywhere (the database refuses changes to a move)."""
+
+    list_display = ("id", "moved_at", "kind", "product", "lot", "from_location", "to_location", "quantity", "reference")
+    list_filter = ("company", "kind")
+    list_select_related = ("product", "lot", "from_location", "to_location")
+    search_fields = ("=reference", "=product__sku")
+    date_hierarchy = None
+    ordering = ("-id",)
+
+
+@admin.register(m.StockQuant)
+class StockQuantAdmin(ReadOnlyAdmin):
+    list_display = ("product", "warehouse", "location", "lot", "quantity", "reserved")
+    list_filter = ("company", "warehouse")
+    list_select_related = ("product", "warehouse", "location", "lot")
+    search_fields = ("=product__sku",)
+
+
+@admin.register(m.StockReservation)
+class StockReservationAdmin(ReadOnlyAdmin):
+    list_display = ("reference", "product", "warehouse", "quantity", "consumed_quantity", "released_quantity", "state")
+    list_filter = ("company", "state")
+    list_select_related = ("product", "warehouse")
+    search_fields = ("=reference", "=product__sku")
+
+
+def _decide(modeladmin, request, queryset: QuerySet, service) -> None:
+    done, errors = 0, []
+    for adjustment in queryset.filter(state=m.AdjustmentState.PENDING).order_by("pk"):
+        try:
+            service(adjustment=adjustment, by=request.user)
+            done += 1
+        except (ValidationError, inventory_services.StockConflict) as exc:
+            errors.append(f"#{adjustment.pk}: {getattr(exc, 'message', None) or '; '.join(exc.messages)}")
+    if done:
+        modeladmin.message_user(
+            request, ngettext("%(count)d adjustment decided.", "%(count)d adjustments decided.", done) % {"count": done}
+        )
+    for error in errors[:10]:
+        modeladmin.message_user(request, error, level=messages.ERROR)
+
+
+@admin.action(description=_("Approve and apply the selected adjustments"))
+def approve_adjustments(modeladmin, request, queryset: QuerySet) -> None:
+    _decide(modeladmin, request, queryset, inventory_services.stock_adjustment_approve)
+
+
+@admin.action(description=_("Reject the selected adjustments"))
+def reject_adjustments(modeladmin, request, queryset: QuerySet) -> None:
+    _decide(modeladmin, request, queryset, inventory_services.stock_adjustment_reject)
+
+
+@admin.register(m.StockAdjustment)
+class StockAdjustmentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "product",
+        "location",
+        "lot",
+        "quantity_delta",
+        "reason",
+        "state",
+        "requested_by",
+        "decided_by",
+    )
+    list_filter = ("company", "state")
+    list_select_related = ("product", "location", "lot", "requested_by", "decided_by")
+    actions = [approve_adjustments, reject_adjustments]
+
+
+@admin.register(m.IncomingSupply)
+class IncomingSupplyAdmin(ReadOnlyAdmin):
+    list_display = (
+        "reference",
+        "product",
+        "warehouse",
+        "kind",
+        "expected_date",
+        "quantity",
+        "received_quantity",
+        "state",
+    )
+    list_filter = ("company", "kind", "state")
+    list_select_related = ("product", "warehouse")
+    search_fields = ("=reference", "=product__sku")
+
+
+@admin.register(m.ReorderRule)
+class ReorderRuleAdmin(ReadOnlyAdmin):
+    list_display = ("product", "warehouse", "min_quantity", "max_quantity", "multiple", "is_active")
+    list_filter = ("company", "warehouse", "is_active")
+    list_select_related = ("product", "warehouse")
