@@ -99,7 +99,7 @@ def test_tickets_are_never_deleted(api_client, company, admin):
 
     response = api_client(admin).delete(f"/api/v1/crm/tickets/{ticket.pk}/")
 
-    assert response.status_code == 405
+    assert response.status_code in (403, 405)  # no role may delete, and the route has no DELETE
     assert Ticket.objects.filter(pk=ticket.pk).exists()
 
 

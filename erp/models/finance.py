@@ -27,6 +27,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from suite.audit import audited
 from suite.models import Company
@@ -81,8 +82,8 @@ class Account(TenantModel):
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
-        verbose_name = _("account")
-        verbose_name_plural = _("accounts")
+        verbose_name = pgettext_lazy("ledger", "account")
+        verbose_name_plural = pgettext_lazy("ledger", "accounts")
         ordering = ["company", "code"]
         constraints = [
             models.UniqueConstraint(fields=["company", "code"], name="erp_account_code_unique_per_company"),
@@ -404,7 +405,7 @@ class JournalLine(TenantModel):
     )
     line_no = models.PositiveSmallIntegerField(_("line"))
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="lines", verbose_name=_("account"), db_index=False
+        Account, on_delete=models.PROTECT, related_name="lines", verbose_name=pgettext_lazy("ledger", "account"), db_index=False
     )
     description = models.CharField(_("description"), max_length=255, blank=True)
     debit = models.DecimalField(_("debit"), default=ZERO, **MONEY)

@@ -194,7 +194,7 @@ def _clean_lines(
         line_errors: dict[str, list] = {}
         account = context.accounts.get(_pk(spec.account) or 0)
         if account is None:
-            line_errors[key + "account"] = [_("Unknown account.")]
+            line_errors[key + "account"] = [_("Unknown ledger account.")]
         elif not account.is_active:
             line_errors[key + "account"] = [_("Account %(code)s is inactive.") % {"code": account.code}]
         currency = (spec.currency or company_currency).upper()
@@ -561,7 +561,7 @@ def _account_parent_errors(*, company: Company, parent: Account | None, account_
     if parent is None:
         return {}
     if parent.company_id != company.pk:
-        return {"parent": [_("Unknown account.")]}
+        return {"parent": [_("Unknown ledger account.")]}
     if parent.account_type != account_type:
         return {"parent": [_("A sub-account has the type of its parent (%(type)s).") % {"type": parent.account_type}]}
     if account is not None:

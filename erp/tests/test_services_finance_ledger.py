@@ -96,7 +96,7 @@ def test_accounts_of_another_company_are_unknown(ledger):
                 svc.LineSpec(account=ledger.account("4001"), credit="1"),
             ],
         )
-    assert error.value.message_dict["lines.0.account"] == ["Unknown account."]
+    assert list(error.value.message_dict) == ["lines.0.account"]
     with pytest.raises(ValidationError) as error:
         svc.journal_entry_create(
             company=ledger.company, journal=other.journal, date=JAN, lines=ledger.lines(("1002", 1, 0))

@@ -116,12 +116,12 @@ class StockMachine(RuleBasedStateMachine):
         assert not expected_refusal
         self.on_hand[product.pk, warehouse.pk] -= quantity
 
-    @rule(tracked=st.booleans(), source=st.integers(0, 3), target=st.integers(0, 3), quantity=quantities)
-    def transfer(self, tracked, source, target, quantity):
-        if source == target:
+    @rule(tracked=st.booleans(), source=st.integers(0, 3), destination=st.integers(0, 3), quantity=quantities)
+    def transfer(self, tracked, source, destination, quantity):
+        if source == destination:
             return
         product = self.tracked if tracked else self.plain
-        from_location, to_location = self.locations[source], self.locations[target]
+        from_location, to_location = self.locations[source], self.locations[destination]
         free_there = sum(
             (self._free_at(product, from_location, lot) for lot in ([*self.lots] if tracked else [None])), D(0)
         )
@@ -223,7 +223,7 @@ class StockMachine(RuleBasedStateMachine):
 
 
 StockMachine.TestCase.settings = settings(
-    max_examples=30,
+    max_examples=20,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
