@@ -22,6 +22,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -285,6 +286,7 @@ def gunicorn(workers: int, app: str = "suite.wsgi"):
                 raise SystemExit(f"error: gunicorn did not start; see {log_path}")
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}", log_path
+        log_path.unlink(missing_ok=True)  # kept only when something went wrong
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 15)
@@ -293,8 +295,6 @@ def gunicorn(workers: int, app: str = "suite.wsgi"):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
             process.wait()
-        import shutil
-
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 

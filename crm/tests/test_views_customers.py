@@ -61,7 +61,7 @@ def test_account_list_filters_sorts_paginates_and_answers_htmx_with_rows(company
     client = browser(sales)
 
     page_one = client.get(reverse("crm:account-list"), {"sort": "name", "city": "上海"}).content.decode()
-    page_two = client.get(reverse("crm:account-list"), {"sort": "name", "city": "上海", "page": 2}).content.decode()
+    page_two = client.get(reverse("crm:account-list"), {"sort": "name", "page": 2}).content.decode()
     descending = client.get(reverse("crm:account-list"), {"sort": "-name"}).content.decode()
     partial = client.get(
         reverse("crm:account-list"), {"q": "客户01"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="customer-results"
@@ -70,7 +70,7 @@ def test_account_list_filters_sorts_paginates_and_answers_htmx_with_rows(company
 
     assert "15 customers" in page_one and "客户01" in page_one and "客户00" not in page_one
     assert page_one.index("客户01") < page_one.index("客户03")
-    assert "客户29" in page_two and "Page 2 of 2" in page_two
+    assert "客户29" in page_two and "客户24" not in page_two and "Page 2 of 2" in page_two
     assert descending.index("客户29") < descending.index("客户28")
     assert partial.startswith('<div id="customer-results">') and "<html" not in partial
     assert bogus_sort.status_code == 200

@@ -133,11 +133,11 @@ def test_keyboard_move_form_works_without_javascript(company, sales, deal, pipel
     response = client.post(
         reverse("crm:opportunity-move", args=[deal.pk]),
         {"stage": _stage(pipeline, is_lost=True).pk, "lost_reason": lost_reason.pk},
-        HTTP_REFERER="http://testserver/crm/opportunities/board/",
+        HTTP_REFERER="http://testserver/crm/board/",
     )
 
     deal.refresh_from_db()
-    assert response.status_code == 302 and response["Location"] == "http://testserver/crm/opportunities/board/"
+    assert response.status_code == 302 and response["Location"] == "http://testserver/crm/board/"
     assert deal.status == OpportunityStatus.LOST and deal.lost_reason == lost_reason
 
 

@@ -11,7 +11,6 @@ from django.db import IntegrityError, transaction
 from erp.models import Account, AccountType, Dimension, DimensionKind, FiscalPeriod, FiscalYear, Journal
 from erp.services import finance as svc
 from erp.services.finance_charts import CAS, IFRS
-from erp.tests.finance_support import ledger  # noqa: F401 (fixture)
 from suite.testing import CompanyFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from erp.models import AccountPeriodBalance, EntryState, JournalEntry, PeriodState
 from erp.services import finance as svc
-from erp.tests.finance_support import balances_equal_lines, finance_admin, finance_user, ledger  # noqa: F401
+from erp.tests.finance_support import balances_equal_lines
 from suite.models import OutboxEvent
 
 pytestmark = pytest.mark.django_db
@@ -133,8 +133,8 @@ def test_reverse_posts_the_mirror_and_only_once(ledger, finance_user):
     reversal = svc.journal_entry_reverse(entry=sale, by=finance_user)
 
     assert reversal.state == EntryState.POSTED and reversal.reversal_of == sale and reversal.number == 2
-    mirrored = {(l.account.code, l.debit, l.credit) for l in reversal.lines.select_related("account")}
-    original = {(l.account.code, l.credit, l.debit) for l in sale.lines.select_related("account")}
+    mirrored = {(x.account.code, x.debit, x.credit) for x in reversal.lines.select_related("account")}
+    original = {(x.account.code, x.credit, x.debit) for x in sale.lines.select_related("account")}
     assert mirrored == original
     for balance in AccountPeriodBalance.objects.filter(company=ledger.company):
         assert balance.debit == balance.credit

@@ -74,6 +74,11 @@ class StockMachine(RuleBasedStateMachine):
         self.on_hand = defaultdict(D)  # (product id, warehouse id) → quantity
         self.reserved = defaultdict(D)
         self.steps = 0
+        # some stock everywhere, so that reservations and deliveries succeed as often as they are refused
+        for location in self.locations:
+            for product, lot in ((self.plain, None), (self.tracked, self.lots[0]), (self.tracked, self.lots[1])):
+                inv.stock_receive(product=product, location=location, lot=lot, quantity=D(8), unit_cost=D(2))
+                self.on_hand[product.pk, location.warehouse_id] += D(8)
 
     def teardown(self):
         transaction.set_rollback(True)
@@ -223,8 +228,8 @@ class StockMachine(RuleBasedStateMachine):
 
 
 StockMachine.TestCase.settings = settings(
-    max_examples=20,
-    stateful_step_count=25,
+    max_examples=15,
+    stateful_step_count=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )

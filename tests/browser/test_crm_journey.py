@@ -52,7 +52,7 @@ def test_lead_to_won_deal_to_customer_360_and_ticket_follow_up(live_server, brow
     try:
         # -- the salesperson creates a lead
         log_in(page, base, "li.sales")
-        page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="CRM").click()
+        page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="CRM", exact=True).click()
         page.get_by_role("link", name="Leads").first.click()
         page.get_by_role("link", name="New lead").click()
         page.get_by_label("Contact name").fill("陈晨")
@@ -60,7 +60,7 @@ def test_lead_to_won_deal_to_customer_360_and_ticket_follow_up(live_server, brow
         page.get_by_label("Phone").fill("138 0013 8000")
         page.get_by_label("City").fill("上海")
         page.get_by_role("button", name="Save").click()
-        expect(page.get_by_role("cell", name="晨光文具有限公司")).to_be_visible()
+        expect(page.get_by_role("cell", name="晨光文具有限公司", exact=True)).to_be_visible()
         page.screenshot(path="/tmp/troika-crm-leads.png", full_page=True)
 
         # -- converts it: account + contact + opportunity, and lands on the customer 360 page
@@ -115,7 +115,7 @@ def test_lead_to_won_deal_to_customer_360_and_ticket_follow_up(live_server, brow
         agent_page = agent_context.new_page()
         try:
             log_in(agent_page, base, "wang.service")
-            agent_page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="CRM").click()
+            agent_page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="CRM", exact=True).click()
             agent_page.get_by_role("link", name="Tickets").first.click()
             agent_page.get_by_role("link", name="订书机批量故障").click()
             agent_page.get_by_label("Reply to the customer").fill("我们明天上门更换。")
@@ -146,8 +146,8 @@ def test_lead_to_won_deal_to_customer_360_and_ticket_follow_up(live_server, brow
 
 def test_customer_360_and_board_at_phone_width(live_server, browser, people):
     company, sales, _agent = people
-    from crm.tests.factories import AccountFactory
     from crm.services.opportunities import opportunity_create
+    from crm.tests.factories import AccountFactory
 
     account = AccountFactory(company=company, by=sales, name="苏州精工机械有限公司")
     opportunity_create(company=company, by=sales, name="五轴加工中心", account=account, amount="880000")
@@ -159,7 +159,7 @@ def test_customer_360_and_board_at_phone_width(live_server, browser, people):
         expect(page.locator("#figure-open-deals")).to_have_text("1")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path="/tmp/troika-crm-360-phone.png", full_page=True)
-        page.goto(f"{live_server.url}/crm/opportunities/board/")
+        page.goto(f"{live_server.url}/crm/board/")
         # keyboard path: open "Move to…" on the card and move it without dragging
         page.get_by_text("Move to…").first.click()
         page.get_by_label("Stage").first.select_option(label="Needs analysis")

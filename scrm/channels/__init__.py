@@ -1,0 +1,50 @@
+"""Social channel connectors: one class per platform behind the interface in ``base``.
+
+``connector_for(channel)`` returns the connector of a ``Channel``; the webhook view, the poller and the reply
+service use nothing else."""
+
+from __future__ import annotations
+
+from .base import (
+    ChannelError,
+    Connector,
+    InboundEvent,
+    RateLimited,
+    ReplayError,
+    SendError,
+    SignatureError,
+    WebhookResult,
+)
+from .douyin import DouyinConnector
+from .simulator import SimulatorConnector
+from .webhook import SignedWebhookConnector
+from .wecom import WeComConnector
+from .weibo import WeiboConnector
+
+CONNECTORS: dict[str, type[Connector]] = {
+    "wecom": WeComConnector,
+    "webhook": SignedWebhookConnector,
+    "douyin": DouyinConnector,
+    "simulator": SimulatorConnector,
+    "weibo": WeiboConnector,
+}
+
+
+def connector_for(channel) -> Connector:
+    """The connector of ``channel``; a kind without one (WeChat OA, Xiaohongshu: not built yet) gets the base
+    class, which refuses webhooks, polls and sends."""
+    return CONNECTORS.get(channel.kind, Connector)(channel)
+
+
+__all__ = [
+    "CONNECTORS",
+    "ChannelError",
+    "Connector",
+    "InboundEvent",
+    "RateLimited",
+    "ReplayError",
+    "SendError",
+    "SignatureError",
+    "WebhookResult",
+    "connector_for",
+]

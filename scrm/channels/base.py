@@ -1,0 +1,112 @@
+"""The connector interface every social channel implements, and the connector-neutral inbound event."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+REPLAY_WINDOW_SECONDS = 300
+
+
+class ChannelError(Exception):
+    """A webhook request the connector refuses; ``status`` and ``code`` go into the API error answer."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message, *, status: int | None = None, code: str | None = None):
+        super().__init__(str(message))
+        self.message = message
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+
+class SignatureError(ChannelError):
+    status = 401
+    code = "bad_signature"
+
+
+class ReplayError(ChannelError):
+    status = 401
+    code = "stale_timestamp"
+
+
+class RateLimited(Exception):
+    """The platform said: too many requests; try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int = 60):
+        super().__init__(f"rate limited, retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class SendError(Exception):
+    """The platform refused or failed an outbound message."""
+
+
+@dataclass
+class InboundEvent:
+    """A message, comment or relationship event from any platform, as the inbox pipeline consumes it."""
+
+    external_id: str  # the dedupe key on (channel, external_id)
+    sender_id: str  # openid / external_userid / uid / open_id
+    kind: str = "message"  # message | comment | event
+    event: str = ""  # platform event for kind=event (add_external_contact, del_follow_user …)
+    text: str = ""
+    sender_name: str = ""
+    unionid: str = ""
+    phone: str = ""
+    phone_verified: bool = False
+    staff_id: str = ""  # the platform's id of our staff member involved (WeCom UserID)
+    sent_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def as_payload(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class WebhookResult:
+    """What ``verify_and_parse`` found: events to store, and the body to answer the platform with."""
+
+    events: list[InboundEvent]
+    reply: str = "success"
+    content_type: str = "text/plain"
+
+
+def check_timestamp(timestamp: str, *, window: int = REPLAY_WINDOW_SECONDS, now: float | None = None) -> None:
+    """Refuse a signed timestamp outside ±``window`` seconds of now (a replayed or forged old request)."""
+    try:
+        value = int(timestamp)
+    except (TypeError, ValueError):
+        raise SignatureError(_("The request carries no valid timestamp.")) from None
+    if abs((now if now is not None else time.time()) - value) > window:
+        raise ReplayError(_("The request's timestamp is outside the accepted window."))
+
+
+class Connector:
+    """One platform's protocol. Subclasses implement what their platform offers; the rest raise."""
+
+    kind: str = ""
+    can_poll = False
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.credentials = channel.credentials
+        self.config = channel.config or {}
+
+    def verify_and_parse(self, request: HttpRequest) -> WebhookResult:
+        """Check the request's signature (and replay window) and return its events; raise ``ChannelError``."""
+        raise ChannelError(_("This channel does not receive webhooks."), status=405, code="method_not_allowed")
+
+    def poll(self, cursor: str) -> tuple[list[InboundEvent], str]:
+        """New items after ``cursor`` and the cursor to store once they are saved."""
+        raise NotImplementedError(f"{self.kind} does not poll")
+
+    def send(self, recipient: str, message: str) -> str:
+        """Send ``message`` to the platform user ``recipient``; return the platform's message id."""
+        raise SendError(f"{self.kind} channels cannot send yet")

@@ -1,0 +1,104 @@
+"""Social channels (one per connected account), their polling cursors and the raw deliveries they receive.
+
+A ``Delivery`` is what a platform pushed to our webhook (or what a poll returned), stored as received before
+any processing so the webhook can answer within WeCom's 5 s and a crashed worker loses nothing; the unique
+``(channel, external_id)`` is the dedupe of retried or re-polled items.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from suite.audit import audited
+from suite.models.tenancy import TenantModel
+
+
+class ChannelKind(models.TextChoices):
+    WECOM = "wecom", _("WeCom (企业微信)")
+    WECHAT_OA = "wechat_oa", _("WeChat Official Account (公众号)")
+    WEIBO = "weibo", _("Weibo (微博)")
+    DOUYIN = "douyin", _("Douyin (抖音)")
+    XIAOHONGSHU = "xiaohongshu", _("Xiaohongshu (小红书)")
+    WEBHOOK = "webhook", _("Signed webhook")
+    SIMULATOR = "simulator", _("Simulator")
+
+
+@audited(exclude=["credentials_encrypted"])
+class Channel(TenantModel):
+    """A connected social account. ``credentials`` (tokens, secrets, AES keys) are stored Fernet-encrypted in
+    ``credentials_encrypted``; ``config`` holds what is not secret (corp id, API base URL, batch size)."""
+
+    kind = models.CharField(_("kind"), max_length=20, choices=ChannelKind.choices)
+    name = models.CharField(_("name"), max_length=200)
+    is_active = models.BooleanField(_("active"), default=True)
+    config = models.JSONField(_("configuration"), default=dict, blank=True)
+    credentials_encrypted = models.TextField(_("credentials (encrypted)"), blank=True, editable=False)
+    default_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("default assignee"),
+    )
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        ordering = ["name", "id"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="scrm_channel_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()})"
+
+    @property
+    def credentials(self) -> dict:
+        from scrm.channels.secrets import decrypt_credentials
+
+        return decrypt_credentials(self.credentials_encrypted)
+
+
+class ChannelCursor(models.Model):
+    """Where a channel's poller stopped: the cursor of the last saved page, and a backoff after rate limits."""
+
+    channel = models.OneToOneField(Channel, on_delete=models.CASCADE, related_name="cursor", verbose_name=_("channel"))
+    cursor = models.CharField(_("cursor"), max_length=500, blank=True)
+    backoff_until = models.DateTimeField(_("backoff until"), null=True, blank=True)
+    failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    polled_at = models.DateTimeField(_("polled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("channel cursor")
+        verbose_name_plural = _("channel cursors")
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}: {self.cursor}"
+
+
+class Delivery(models.Model):
+    """One inbound item (webhook delivery or polled item) as received, parsed into the connector-neutral
+    event dict (``scrm.channels.base.InboundEvent.as_payload``)."""
+
+    company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    external_id = models.CharField(_("external id"), max_length=200)
+    payload = models.JSONField(_("payload"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="scrm_delivery_unique_per_channel")
+        ]
+        indexes = [
+            models.Index(fields=["channel", "id"], condition=Q(processed_at__isnull=True), name="scrm_delivery_pending")
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id

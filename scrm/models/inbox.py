@@ -1,0 +1,129 @@
+"""The inbox: social identities (resolved onto CRM customers by plain ids), conversations and messages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from suite.audit import audited
+from suite.models.tenancy import TenantModel
+
+from .channels import Channel, ChannelKind
+
+
+class Resolution(models.TextChoices):
+    AUTO = "auto", _("Matched automatically")
+    SUGGESTED = "suggested", _("Suggested match")
+    NONE = "none", _("Not matched")
+
+
+@audited
+class SocialIdentity(TenantModel):
+    """A person on one platform (openid, unionid, external_userid, Weibo uid, Douyin open_id …).
+
+    ``crm_account_id`` / ``crm_contact_id`` are plain ids of CRM customers (no foreign key across apps): set
+    for ``auto`` matches and proposed for ``suggested`` ones."""
+
+    channel_kind = models.CharField(_("channel kind"), max_length=20, choices=ChannelKind.choices)
+    external_id = models.CharField(_("external id"), max_length=128)
+    unionid = models.CharField(_("WeChat unionid"), max_length=64, blank=True)
+    display_name = models.CharField(_("display name"), max_length=200, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    phone_verified = models.BooleanField(_("phone verified by the platform"), default=False)
+    crm_account_id = models.BigIntegerField(_("CRM account id"), null=True, blank=True)
+    crm_contact_id = models.BigIntegerField(_("CRM contact id"), null=True, blank=True)
+    crm_owner_id = models.BigIntegerField(_("CRM owner id"), null=True, blank=True)
+    resolution = models.CharField(_("resolution"), max_length=10, choices=Resolution.choices, default=Resolution.NONE)
+
+    class Meta:
+        verbose_name = _("social identity")
+        verbose_name_plural = _("social identities")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "channel_kind", "external_id"], name="scrm_identity_unique_per_platform"
+            )
+        ]
+        indexes = [models.Index(fields=["company", "unionid"], condition=~Q(unionid=""), name="scrm_identity_unionid")]
+
+    def __str__(self) -> str:
+        return self.display_name or self.external_id
+
+
+@audited(exclude=["last_message_at"])
+class Conversation(TenantModel):
+    """The thread between the company and one identity on one channel, worked by the assigned staff member."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
+
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    identity = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT, related_name="conversations")
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("assigned to"),
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
+    last_inbound_at = models.DateTimeField(_("last inbound message at"), null=True, blank=True)
+    first_response_at = models.DateTimeField(_("first response at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        ordering = ["-last_message_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "identity"], name="scrm_conversation_one_per_identity")
+        ]
+        indexes = [models.Index(fields=["company", "-last_message_at", "-id"], name="scrm_conversation_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.identity} @ {self.channel}"
+
+
+class Message(models.Model):
+    """One message, comment or platform event in a conversation, inbound or outbound."""
+
+    class Direction(models.TextChoices):
+        IN = "in", _("Inbound")
+        OUT = "out", _("Outbound")
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("Message")
+        COMMENT = "comment", _("Comment")
+        EVENT = "event", _("Event")
+
+    company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MESSAGE)
+    event = models.CharField(_("platform event"), max_length=50, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    external_id = models.CharField(_("external id"), max_length=200, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField(_("sent at"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"], condition=~Q(external_id=""), name="scrm_message_unique_external"
+            )
+        ]
+        indexes = [models.Index(fields=["conversation", "-id"], name="scrm_message_by_conversation")]
+
+    def __str__(self) -> str:
+        return self.text[:50]

@@ -1,0 +1,91 @@
+"""Channel configuration and the intake of raw deliveries (webhook or poll)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from scrm.channels.base import InboundEvent
+from scrm.channels.secrets import encrypt_credentials
+from scrm.models import Channel, ChannelKind, Delivery
+from suite.models import Company, Membership
+
+CHANNEL_FIELDS = frozenset({"name", "kind", "is_active", "config", "default_assignee"})
+
+
+def _check_assignee(company: Company, user) -> None:
+    if user is not None and not Membership.objects.filter(company=company, user=user, is_active=True).exists():
+        raise ValidationError({"default_assignee": _("The assignee must be an active member of the company.")})
+
+
+@transaction.atomic
+def channel_create(*, company: Company, kind: str, name: str, credentials: dict | None = None, **fields) -> Channel:
+    """Connect a social account: credentials are stored encrypted. No locks; publishes nothing."""
+    if kind not in ChannelKind.values:
+        raise ValidationError({"kind": _("Unknown channel kind.")})
+    unknown = set(fields) - CHANNEL_FIELDS
+    if unknown:
+        raise ValidationError({field: _("This field cannot be set.") for field in unknown})
+    _check_assignee(company, fields.get("default_assignee"))
+    if Channel.objects.filter(company=company, name=name).exists():
+        raise ValidationError({"name": _("A channel with this name already exists.")})
+    channel = Channel(
+        company=company, kind=kind, name=name, credentials_encrypted=encrypt_credentials(credentials or {})
+    )
+    for key, value in fields.items():
+        setattr(channel, key, value)
+    channel.full_clean(exclude=["credentials_encrypted"])
+    channel.save()
+    return channel
+
+
+@transaction.atomic
+def channel_update(*, channel: Channel, credentials: dict | None = None, **fields) -> Channel:
+    """Change a channel's settings; ``credentials`` (when given) replace the stored ones whole. Locks the row."""
+    channel = Channel.objects.select_for_update().get(pk=channel.pk)
+    unknown = set(fields) - (CHANNEL_FIELDS - {"kind"})
+    if unknown:
+        raise ValidationError({field: _("This field cannot be changed.") for field in unknown})
+    if "default_assignee" in fields:
+        _check_assignee(channel.company, fields["default_assignee"])
+    if (
+        "name" in fields
+        and Channel.objects.filter(company_id=channel.company_id, name=fields["name"]).exclude(pk=channel.pk).exists()
+    ):
+        raise ValidationError({"name": _("A channel with this name already exists.")})
+    for key, value in fields.items():
+        setattr(channel, key, value)
+    update_fields = [*fields, "updated_at"]
+    if credentials is not None:
+        channel.credentials_encrypted = encrypt_credentials(credentials)
+        update_fields.append("credentials_encrypted")
+    channel.save(update_fields=update_fields)
+    return channel
+
+
+def deliveries_record(*, channel: Channel, events: Iterable[InboundEvent]) -> int:
+    """Store inbound items as received, once per (channel, external id), and have them processed after commit.
+
+    One INSERT … ON CONFLICT DO NOTHING: a retried webhook or a re-polled item is dropped by the unique
+    constraint, whatever process inserts it. Returns how many were new. Queues ``scrm.deliveries_process``
+    on commit (the beat sweep picks up anything a lost task left behind).
+    """
+    from scrm import tasks
+
+    rows = [
+        Delivery(
+            company_id=channel.company_id, channel=channel, external_id=event.external_id, payload=event.as_payload()
+        )
+        for event in events
+    ]
+    if not rows:
+        return 0
+    with transaction.atomic():
+        before = Delivery.objects.filter(channel=channel, external_id__in=[r.external_id for r in rows]).count()
+        Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+        new = len({r.external_id for r in rows}) - before
+        transaction.on_commit(lambda: tasks.deliveries_process.delay(channel.pk))
+    return max(new, 0)

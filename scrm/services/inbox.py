@@ -1,0 +1,244 @@
+"""The inbox pipeline: delivery → identity upsert → identity resolution → conversation/message → alert; and
+replies from the inbox through the channel's connector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+
+from crm import selectors as crm_selectors
+from crm.text import normalize_phone
+from scrm import events as scrm_events
+from scrm.channels import SendError, connector_for
+from scrm.models import Channel, Conversation, Delivery, Message, Resolution, SocialIdentity
+from suite import events
+from suite.models import Membership
+from suite.services.notifications import notification_send
+
+PROCESS_BATCH = 500
+
+
+@dataclass
+class ProcessResult:
+    deliveries: int = 0
+    messages: int = 0
+
+
+def identity_upsert(*, channel: Channel, event: dict) -> SocialIdentity:
+    """The identity of the event's sender on the channel's platform, created or refreshed with what the
+    platform told (name, unionid, phone). ``INSERT … ON CONFLICT`` safe under concurrent deliveries."""
+    defaults = {
+        key: value
+        for key, value in (
+            ("display_name", event.get("sender_name", "")),
+            ("unionid", event.get("unionid", "")),
+            ("phone", event.get("phone", "")),
+        )
+        if value
+    }
+    if event.get("phone") and event.get("phone_verified"):
+        defaults["phone_verified"] = True
+    identity, created = SocialIdentity.objects.get_or_create(
+        company_id=channel.company_id, channel_kind=channel.kind, external_id=event["sender_id"], defaults=defaults
+    )
+    changed = [key for key, value in defaults.items() if getattr(identity, key) != value]
+    if not created and changed:
+        for key in changed:
+            setattr(identity, key, defaults[key])
+        identity.save(update_fields=[*changed, "updated_at"])
+    return identity
+
+
+def identity_resolve(*, identity: SocialIdentity) -> SocialIdentity:
+    """Map the identity to a CRM contact: automatically on a strong key (WeChat unionid, or a phone the
+    platform verified), as a reviewable suggestion on an unverified phone, else nothing. An ``auto`` identity
+    is not re-resolved. Reads ``crm.selectors``; publishes ``scrm.identity.resolved`` on an automatic match."""
+    if identity.resolution == Resolution.AUTO:
+        return identity
+    phone = ""
+    if identity.phone:
+        try:
+            phone = normalize_phone(identity.phone)
+        except ValidationError:
+            phone = ""
+    if not identity.unionid and not phone:
+        return identity
+    candidates = crm_selectors.customer_duplicates_find(
+        model=crm_selectors.Contact, company_id=identity.company_id, phone=phone, unionid=identity.unionid, limit=5
+    )
+    strong = [
+        c for c in candidates if "unionid" in c.matched_on or ("phone" in c.matched_on and identity.phone_verified)
+    ]
+    if len(strong) == 1:
+        match, state = strong[0].customer, Resolution.AUTO
+    elif candidates:
+        match, state = candidates[0].customer, Resolution.SUGGESTED
+    else:
+        return identity
+    if (identity.crm_contact_id, identity.resolution) == (match.pk, state):
+        return identity
+    identity.crm_contact_id = match.pk
+    identity.crm_account_id = match.account_id
+    identity.crm_owner_id = match.owner_id
+    identity.resolution = state
+    identity.save(update_fields=["crm_contact_id", "crm_account_id", "crm_owner_id", "resolution", "updated_at"])
+    if state == Resolution.AUTO:
+        events.publish(
+            scrm_events.IDENTITY_RESOLVED,
+            scrm_events.identity_resolved_payload(identity=identity),
+            company_id=identity.company_id,
+        )
+    return identity
+
+
+def _assignee_for(channel: Channel, identity: SocialIdentity) -> int | None:
+    """The CRM owner of a matched customer when they are an active member, else the channel's default."""
+    if (
+        identity.crm_owner_id
+        and Membership.objects.filter(
+            company_id=channel.company_id, user_id=identity.crm_owner_id, is_active=True
+        ).exists()
+    ):
+        return identity.crm_owner_id
+    return channel.default_assignee_id
+
+
+EVENT_TEXT = {
+    "add_external_contact": _("Added you as a WeCom contact"),
+    "del_external_contact": _("Deleted the salesperson from their WeCom contacts"),
+    "del_follow_user": _("Was removed from the salesperson's WeCom contacts"),
+    "edit_external_contact": _("WeCom contact details changed"),
+}
+
+
+def inbound_event_apply(*, channel: Channel, event: dict) -> Message | None:
+    """One parsed inbound event into the inbox: identity, resolution, conversation, message, alert. Returns the
+    new message, or ``None`` when it was already there. Must run in a transaction (the caller's)."""
+    identity = identity_upsert(channel=channel, event=event)
+    is_new_identity = identity.resolution == Resolution.NONE and identity.crm_contact_id is None
+    identity = identity_resolve(identity=identity)
+    sent_at = parse_datetime(event.get("sent_at") or "") or timezone.now()
+    conversation, _created = Conversation.objects.get_or_create(
+        channel=channel,
+        identity=identity,
+        defaults={"company_id": channel.company_id, "assigned_to_id": _assignee_for(channel, identity)},
+    )
+    text = event.get("text", "")
+    if event.get("kind") == "event":
+        text = text or str(EVENT_TEXT.get(event.get("event", ""), event.get("event", "")))
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                company_id=channel.company_id,
+                channel=channel,
+                conversation=conversation,
+                direction=Message.Direction.IN,
+                kind=event.get("kind", "message"),
+                event=event.get("event", ""),
+                text=text,
+                external_id=event["external_id"],
+                sent_at=sent_at,
+            )
+    except IntegrityError:
+        return None  # polled and pushed both: the message is already in the inbox
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_message_at=sent_at, last_inbound_at=sent_at, status=Conversation.Status.OPEN
+    )
+    if event.get("event") == "add_external_contact" and is_new_identity and identity.resolution != Resolution.AUTO:
+        events.publish(
+            scrm_events.CONTACT_CREATED,
+            scrm_events.contact_created_payload(identity=identity, channel=channel, staff_id=event.get("staff_id", "")),
+            company_id=channel.company_id,
+        )
+    if conversation.assigned_to_id:
+        notification_send(
+            recipients=[conversation.assigned_to_id],
+            company=channel.company,
+            title=_("New message from %(name)s") % {"name": identity.display_name or identity.external_id},
+            body=text[:500],
+            link=f"/scrm/inbox/{conversation.pk}/",
+        )
+    return message
+
+
+def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> ProcessResult:
+    """Process up to ``limit`` unprocessed deliveries of the channel, oldest first, in one transaction.
+
+    Claims them with ``FOR UPDATE SKIP LOCKED`` so two workers never take the same delivery; a worker killed
+    mid-batch commits nothing and the deliveries are claimed again. Publishes ``scrm.identity.resolved`` /
+    ``scrm.contact.created`` as identities are matched or appear."""
+    result = ProcessResult()
+    channel = Channel.objects.select_related("company").filter(pk=channel_id).first()
+    if channel is None:
+        return result
+    with transaction.atomic():
+        batch = list(
+            Delivery.objects.filter(channel_id=channel_id, processed_at__isnull=True)
+            .order_by("id")
+            .select_for_update(skip_locked=True)[:limit]
+        )
+        for delivery in batch:
+            if inbound_event_apply(channel=channel, event=delivery.payload) is not None:
+                result.messages += 1
+        if batch:
+            Delivery.objects.filter(pk__in=[d.pk for d in batch]).update(processed_at=timezone.now())
+        result.deliveries = len(batch)
+    return result
+
+
+def conversation_reply(*, conversation: Conversation, text: str, by) -> Message:
+    """Send ``text`` to the conversation's identity through the channel's connector and record it.
+
+    The platform call happens outside any transaction (a slow platform must not hold locks); the outbound
+    message and the first-response time are then written in one transaction that locks the conversation.
+    Raises ``ValidationError`` for an empty text or when the platform refuses."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("Write a reply first.")})
+    if len(text) > 2000:
+        raise ValidationError({"text": _("A reply is at most 2000 characters.")})
+    channel = conversation.channel
+    try:
+        external_id = connector_for(channel).send(conversation.identity.external_id, text)
+    except SendError as exc:
+        raise ValidationError({"text": _("The channel refused the reply: %(error)s") % {"error": exc}}) from exc
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        message = Message.objects.create(
+            company_id=locked.company_id,
+            channel_id=locked.channel_id,
+            conversation=locked,
+            direction=Message.Direction.OUT,
+            kind=Message.Kind.MESSAGE,
+            text=text,
+            external_id=f"out:{external_id}" if external_id else "",
+            author=by,
+            sent_at=now,
+        )
+        locked.last_message_at = now
+        fields = ["last_message_at", "updated_at"]
+        if locked.first_response_at is None:
+            locked.first_response_at = now
+            fields.append("first_response_at")
+        locked.save(update_fields=fields)
+    return message
+
+
+@transaction.atomic
+def conversation_assign(*, conversation: Conversation, assignee) -> Conversation:
+    """Hand the conversation to ``assignee`` (an active member, or ``None``). Locks the conversation."""
+    if (
+        assignee is not None
+        and not Membership.objects.filter(company_id=conversation.company_id, user=assignee, is_active=True).exists()
+    ):
+        raise ValidationError({"assigned_to": _("The assignee must be an active member of the company.")})
+    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    locked.assigned_to = assignee
+    locked.save(update_fields=["assigned_to", "updated_at"])
+    return locked
