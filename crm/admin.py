@@ -250,3 +250,6 @@ class AccountTagAdmin(ReadOnlyAdmin):
 class ContactTagAdmin(ReadOnlyAdmin):
     list_display = ("contact", "tag")
     list_select_related = ("contact", "tag")
+
+
+from crm import admin_tickets  # noqa: E402,F401  service tickets (their own module)

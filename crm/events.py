@@ -63,3 +63,27 @@ def opportunity_closed_payload(*, opportunity: Opportunity) -> dict:
         "lost_reason_id": opportunity.lost_reason_id,
         "lines": [],
     }
+
+
+# ---------------------------------------------------------------- handlers of other apps' events (SCRM)
+
+from suite import events as _events  # noqa: E402
+
+
+@_events.handler("scrm.identity.resolved", name="crm.contact_link_social_identity")
+def contact_link_social_identity(event: _events.Event) -> None:
+    """SCRM matched a social identity to a contact: record its WeChat unionid on the contact when the contact
+    has none yet (``contact_update``). Idempotent: a second delivery finds the unionid already set."""
+    from crm.models import Contact
+    from crm.services.customers import contact_update
+
+    unionid = event.payload.get("unionid") or ""
+    contact_id = event.payload.get("crm_contact_id")
+    if not unionid or not contact_id:
+        return
+    contact = Contact.objects.filter(pk=contact_id, company_id=event.company_id, merged_into__isnull=True).first()
+    if contact is None or contact.unionid:
+        return
+    if Contact.objects.filter(company_id=event.company_id, unionid=unionid, merged_into__isnull=True).exists():
+        return  # another live contact holds it: a duplicate for people to merge, not for a handler to decide
+    contact_update(contact=contact, by=None, unionid=unionid)

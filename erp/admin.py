@@ -204,3 +204,126 @@ class ReorderRuleAdmin(ReadOnlyAdmin):
     list_display = ("product", "warehouse", "min_quantity", "max_quantity", "multiple", "is_active")
     list_filter = ("company", "warehouse", "is_active")
     list_select_related = ("product", "warehouse")
+
+
+# ---------------------------------------------------------------- finance
+# The ledger is read-only here: posted entries are frozen by the database anyway, and drafts are written
+# through the services (API/UI). Admin offers the service-backed actions "post selected drafts" and
+# "close selected periods"; reopening a period (administrators only, with a reason) is done through the API.
+from erp.services import finance as finance_services  # noqa: E402
+
+
+def _finance_report(modeladmin, request, done: int, errors: list[str], done_message: str) -> None:
+    if done:
+        modeladmin.message_user(request, done_message % {"count": done})
+    for error in errors[:10]:
+        modeladmin.message_user(request, error, level=messages.ERROR)
+
+
+@admin.register(m.Account)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "name_en", "account_type", "parent", "is_cash", "is_active", "company")
+    list_filter = ("company", "account_type", "is_cash", "is_active")
+    list_select_related = ("parent", "company")
+    search_fields = ("code", "name", "name_en")
+
+
+@admin.register(m.Dimension)
+class DimensionAdmin(ReadOnlyAdmin):
+    list_display = ("kind", "code", "name", "name_en", "is_active", "company")
+    list_filter = ("company", "kind", "is_active")
+    search_fields = ("code", "name", "name_en")
+
+
+@admin.register(m.Journal)
+class JournalAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "name_en", "kind", "is_active", "company")
+    list_filter = ("company", "kind", "is_active")
+    search_fields = ("code", "name", "name_en")
+
+
+class FiscalPeriodInline(admin.TabularInline):
+    model = m.FiscalPeriod
+    extra = 0
+    can_delete = False
+    fields = ("number", "name", "start_date", "end_date", "state", "closed_at", "reopened_at", "reopen_reason")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.FiscalYear)
+class FiscalYearAdmin(ReadOnlyAdmin):
+    list_display = ("name", "start_date", "end_date", "company")
+    list_filter = ("company",)
+    inlines = [FiscalPeriodInline]
+
+
+@admin.register(m.FiscalPeriod)
+class FiscalPeriodAdmin(ReadOnlyAdmin):
+    list_display = ("name", "fiscal_year", "start_date", "end_date", "state", "closed_at", "reopened_at", "company")
+    list_filter = ("company", "state", "fiscal_year")
+    list_select_related = ("fiscal_year", "company")
+    actions = ["close_periods"]
+
+    @admin.action(description=_("Close selected periods"))
+    def close_periods(self, request, queryset: QuerySet) -> None:
+        done = 0
+        for period in queryset.order_by("pk"):
+            finance_services.period_close(period=period, by=request.user)
+            done += 1
+        _finance_report(self, request, done, [], _("%(count)d periods closed."))
+
+
+class JournalLineInline(admin.TabularInline):
+    model = m.JournalLine
+    extra = 0
+    can_delete = False
+    fields = (
+        "line_no",
+        "account",
+        "description",
+        "debit",
+        "credit",
+        "currency",
+        "exchange_rate",
+        "amount_currency",
+        "cost_centre",
+        "department",
+        "project",
+    )
+    readonly_fields = fields
+    ordering = ("line_no",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ("__str__", "date", "journal", "state", "memo", "reference", "posted_at", "company")
+    list_filter = ("company", "state", "journal")
+    list_select_related = ("journal", "fiscal_year", "company")
+    search_fields = ("memo", "reference", "source_key")
+    date_hierarchy = "date"
+    inlines = [JournalLineInline]
+    actions = ["post_drafts"]
+
+    @admin.action(description=_("Post selected drafts"))
+    def post_drafts(self, request, queryset: QuerySet) -> None:
+        done, errors = 0, []
+        for entry in queryset.filter(state=m.EntryState.DRAFT).order_by("pk"):
+            try:
+                finance_services.journal_entry_post(entry=entry, by=request.user)
+                done += 1
+            except (ValidationError, finance_services.LedgerConflict) as error:
+                errors.append(f"#{entry.pk}: {'; '.join(str(msg) for msg in getattr(error, 'messages', [error]))}")
+        _finance_report(self, request, done, errors, _("%(count)d entries posted."))
+
+
+@admin.register(m.AccountPeriodBalance)
+class AccountPeriodBalanceAdmin(ReadOnlyAdmin):
+    list_display = ("account", "period", "debit", "credit", "company")
+    list_filter = ("company", "period")
+    list_select_related = ("account", "period", "company")

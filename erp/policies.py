@@ -86,3 +86,39 @@ _inventory(
     actions={ADMIN: CRUD | {"cancel"}, MANAGER: CRUD | {"cancel"}, WAREHOUSE: {"view", "add", "change", "cancel"}},
 )
 _inventory(m.ReorderRule, viewers=STOCK_VIEWERS, actions={ADMIN: CRUD, MANAGER: CRUD, WAREHOUSE: CRUD})
+
+# ---------------------------------------------------------------- finance
+# The ledger is company-wide: finance and admins keep it (create, post, reverse, close), managers read it and
+# its reports. Reopening a closed period is for administrators only (the service checks it again). Period
+# balances are the reports' source: whoever may see the ledger may see and export the reports.
+
+LEDGER_VIEWERS = (ADMIN, MANAGER, FINANCE)
+LEDGER_KEEPERS = (ADMIN, FINANCE)
+LEDGER_COMPANY_WIDE = {"owner_field": None, "team_field": None}
+
+
+def _ledger(model, *, keepers_may, admin_may=frozenset(), managers_may=frozenset({"view"})) -> None:
+    actions = {MANAGER: set(managers_may)}
+    for role in LEDGER_KEEPERS:
+        actions[role] = {"view", *keepers_may}
+    actions[ADMIN] |= set(admin_may)
+    register(
+        ModelPolicy(
+            model=model,
+            scopes=dict.fromkeys(LEDGER_VIEWERS, Scope.COMPANY),
+            actions=actions,
+            **LEDGER_COMPANY_WIDE,
+        )
+    )
+
+
+for _master in (m.Account, m.Dimension, m.Journal):
+    _ledger(_master, keepers_may=CRUD | {"install"})
+_ledger(m.FiscalYear, keepers_may={"add"})
+_ledger(m.FiscalPeriod, keepers_may={"close"}, admin_may={"reopen"})
+_ledger(
+    m.JournalEntry,
+    keepers_may=CRUD | {"post", "reverse", "export", "verify"},
+    managers_may={"view", "export"},
+)
+_ledger(m.AccountPeriodBalance, keepers_may={"export"}, managers_may={"view", "export"})

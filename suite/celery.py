@@ -26,6 +26,8 @@ app.conf.beat_schedule = {
     "idempotency-keys-purge": {"task": "suite.idempotency_keys_purge", "schedule": crontab(minute=41)},
     # CRM service tickets: mark first-response / resolution SLA breaches and notify (crm.tasks).
     "crm-tickets-check-sla": {"task": "crm.tickets_check_sla", "schedule": 60.0, "options": {"expires": 60}},
+    # SCRM: poll every polling channel from its stored cursor, sweep deliveries a lost task left (scrm.tasks).
+    "scrm-channels-poll": {"task": "scrm.channels_poll_due", "schedule": 10.0, "options": {"expires": 10}},
 }
 # Lazily (when the worker imports its task modules): reading app.conf here would load Django's settings on
 # `import suite`, before the launcher and the benchmarks have set up the environment they run in.

@@ -324,6 +324,14 @@ SPECTACULAR_SETTINGS = {
         "MoveKindEnum": "erp.models.inventory.MoveKind",
         "SupplyKindEnum": "erp.models.inventory.SupplyKind",
         "PriceSourceEnum": ["price_list", "list_price"],
+        # ERP finance
+        "DimensionKindEnum": "erp.models.finance.DimensionKind",
+        "JournalKindEnum": "erp.models.finance.JournalKind",
+        # SCRM
+        "ChannelKindEnum": "scrm.models.channels.ChannelKind",
+        "MessageKindEnum": "scrm.models.inbox.Message.Kind",
+        "MessageDirectionEnum": "scrm.models.inbox.Message.Direction",
+        "ConversationStatusEnum": "scrm.models.inbox.Conversation.Status",
     },
 }
 

@@ -20,6 +20,7 @@ from crm.models import (
     Source,
     TicketPriority,
 )
+from suite.templatetags.troika import person_name
 
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -274,7 +275,7 @@ class AssignForm(forms.Form):
     def __init__(self, *args, agents, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["agent"].queryset = agents
-        self.fields["agent"].label_from_instance = lambda user: user.get_full_name() or user.get_username()
+        self.fields["agent"].label_from_instance = person_name
 
 
 class CsatForm(forms.Form):

@@ -6,3 +6,6 @@ urlpatterns = []
 
 # ---------------------------------------------------------------- inventory: /api/v1/erp/inventory/
 urlpatterns += [path("inventory/", include("erp.api.inventory"))]
+
+# ---------------------------------------------------------------- finance: /api/v1/erp/finance/
+urlpatterns += [path("finance/", include("erp.api.finance"))]

@@ -70,7 +70,7 @@ def entries_visible_to(actor) -> QuerySet[JournalEntry]:
     lines = JournalLine.objects.select_related("account").order_by("line_no")
     return (
         policy.scope(actor, JournalEntry.objects.all())
-        .select_related("journal", "fiscal_year", "period", "posted_by", "created_by")
+        .select_related("journal", "fiscal_year", "period", "posted_by", "created_by", "reversed_by")
         .prefetch_related(Prefetch("lines", queryset=lines))
     )
 

@@ -502,8 +502,12 @@ def product_supplier_delete(*, supplier: ProductSupplier, by: User | None = None
 PRICE_LIST_FIELDS = {"name", "name_en", "customer_group", "currency", "valid_from", "valid_to", "is_active"}
 
 
-def _price_list_checks(data: dict) -> None:
+def _price_list_checks(data: dict, *, current: PriceList | None = None) -> None:
     errors: dict = {}
+    valid_from = data.get("valid_from", current.valid_from if current else None)
+    valid_to = data.get("valid_to", current.valid_to if current else None)
+    if valid_from and valid_to and valid_to < valid_from:
+        errors["valid_to"] = [_("The list must end on or after the day it starts.")]
     if "name" in data:
         data["name"] = _text(data["name"], field="name", errors=errors, required=True, max_length=100)
     if "currency" in data:
@@ -532,7 +536,7 @@ def price_list_create(
 def price_list_update(*, price_list: PriceList, by: User | None = None, **data) -> PriceList:
     """Change a price list's name, group, currency, validity or active flag."""
     price_list = PriceList.objects.select_for_update(of=("self",)).get(pk=price_list.pk)
-    _price_list_checks(data)
+    _price_list_checks(data, current=price_list)
     changed = _update(price_list, data, PRICE_LIST_FIELDS)
     if changed:
         _save(price_list, fields=changed, unique_field="name", message=_("A price list with this name exists."))
@@ -675,6 +679,11 @@ def virtual_location(*, company: Company | int, kind: str) -> Location:
     return location
 
 
+def _lot_dates_check(production_date: dt.date | None, expiry_date: dt.date | None) -> None:
+    if production_date and expiry_date and expiry_date < production_date:
+        raise ValidationError({"expiry_date": [_("A lot cannot expire before it was produced.")]})
+
+
 @transaction.atomic
 def lot_create(
     *,
@@ -688,6 +697,7 @@ def lot_create(
     """Register a lot (batch) of a lot-tracked product; the code is unique per product."""
     if not product.tracks_lots:
         raise ValidationError({"product": [_("This product is not tracked by lot.")]})
+    _lot_dates_check(production_date, expiry_date)
     lot = Lot(
         company_id=product.company_id,
         product=product,
@@ -704,6 +714,7 @@ def lot_create(
 def lot_update(*, lot: Lot, by: User | None = None, **data) -> Lot:
     """Correct a lot's dates or note (the code and product are fixed)."""
     lot = Lot.objects.select_for_update(of=("self",)).get(pk=lot.pk)
+    _lot_dates_check(data.get("production_date", lot.production_date), data.get("expiry_date", lot.expiry_date))
     changed = _update(lot, data, {"expiry_date", "production_date", "note"})
     if changed:
         _save(lot, fields=changed, unique_field="code", message=_("This lot code exists for the product."))

@@ -165,3 +165,7 @@ def _reorder_rule_in(company: Company) -> ReorderRule:
     return inv.reorder_rule_create(
         product=make_product(company), warehouse=make_warehouse(company), min_quantity=5, max_quantity=20
     )
+
+
+# ---------------------------------------------------------------- finance
+from erp.tests import finance_factories  # noqa: E402, F401 (registers the finance tenant factories)

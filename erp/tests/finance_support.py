@@ -27,7 +27,10 @@ class Ledger:
         return self.accounts[code]
 
     def period(self, month: int) -> FiscalPeriod:
-        return self.year.periods.get(number=month)
+        """The period ``month`` of the year (read once; services re-read and lock what they change)."""
+        if not hasattr(self, "_periods"):
+            self._periods = {p.number: p for p in self.year.periods.select_related("fiscal_year")}
+        return self._periods[month]
 
     def lines(self, *pairs) -> list[svc.LineSpec]:
         """``("1002", "100.00", 0), ("6001", 0, "100.00")`` → line specs."""

@@ -7,12 +7,22 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from erp.selectors.inventory import available_to_promise, reorder_suggestions
 from erp.services import inventory as inv
 from erp.tests.factories import make_lot, make_product, make_warehouse
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages are compared in English (the default language of the project is Chinese)."""
+    with translation.override("en"):
+        yield
+
+
 D = Decimal
 TODAY = dt.date(2026, 3, 2)
 

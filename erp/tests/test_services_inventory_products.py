@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from erp.models import CostMethod, Location, LocationKind, Product, UomDimension
 from erp.selectors.inventory import price_for, products_for_sale, quantity_in_stock_unit
@@ -15,6 +16,13 @@ from erp.services import inventory as inv
 from erp.tests.factories import make_lot, make_product, make_uom, make_warehouse
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages are compared in English (the default language of the project is Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 # ---------------------------------------------------------------- products and units
@@ -188,8 +196,9 @@ def test_price_list_item_refuses_a_product_of_another_company(company, other_com
 
 
 def test_price_list_dates_must_be_ordered(company):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as error:
         inv.price_list_create(company=company, name="错", valid_from=dt.date(2026, 2, 1), valid_to=dt.date(2026, 1, 1))
+    assert set(error.value.message_dict) == {"valid_to"}
 
 
 def test_price_for_query_count(company, pump, django_assert_max_num_queries):
@@ -246,8 +255,107 @@ def test_lot_code_unique_per_product_and_dates_ordered(company):
 
     with pytest.raises(ValidationError):
         make_lot(milk, code="20260101A")
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as error:
         make_lot(milk, code="BAD", production_date=dt.date(2026, 2, 1), expiry_date=dt.date(2026, 1, 1))
+    assert error.value.message_dict == {"expiry_date": ["A lot cannot expire before it was produced."]}
     with pytest.raises(ValidationError) as error:
         make_lot(make_product(company), code="X")
     assert "product" in error.value.message_dict
+
+
+# ---------------------------------------------------------------- updates and retirements
+
+
+def test_category_cannot_move_below_itself(company):
+    top = inv.product_category_create(company=company, name="机械")
+    child = inv.product_category_create(company=company, name="泵", parent=top)
+
+    with pytest.raises(ValidationError) as error:
+        inv.product_category_update(category=top, parent=child)
+
+    assert "parent" in error.value.message_dict
+
+
+def test_unit_factor_is_fixed_once_products_count_in_it(company):
+    crate = make_uom(company, "crate", name="筐", factor=Decimal("1"))
+    inv.uom_update(uom=crate, factor=Decimal("2"))  # unused: may change
+    make_product(company, uom=crate)
+
+    with pytest.raises(ValidationError) as error:
+        inv.uom_update(uom=crate, factor=Decimal("3"))
+    assert "factor" in error.value.message_dict
+    inv.uom_update(uom=crate, name="周转筐")
+    crate.refresh_from_db()
+    assert (crate.name, crate.factor) == ("周转筐", Decimal("2"))
+
+
+def test_a_location_holding_stock_cannot_be_retired(company):
+    warehouse = make_warehouse(company)
+    shelf = inv.location_create(warehouse=warehouse, code="C-3", name="C区")
+    inv.stock_receive(product=make_product(company), location=shelf, quantity=2)
+
+    with pytest.raises(ValidationError) as error:
+        inv.location_update(location=shelf, is_active=False)
+
+    assert "is_active" in error.value.message_dict
+    with pytest.raises(ValidationError):
+        inv.stock_receive(
+            product=make_product(company), location=inv.virtual_location(company=company, kind="customer"), quantity=1
+        )
+
+
+def test_incoming_supply_update_and_cancel(company):
+    product = make_product(company)
+    warehouse = make_warehouse(company)
+    supply = inv.incoming_supply_plan(
+        product=product, warehouse=warehouse, quantity=10, expected_date=dt.date(2026, 5, 1), reference="PO-3"
+    )
+    inv.stock_receive(product=product, warehouse=warehouse, quantity=4, incoming_supply=supply)
+
+    with pytest.raises(ValidationError):
+        inv.incoming_supply_update(supply=supply, quantity=3)  # less than received
+    supply = inv.incoming_supply_update(supply=supply, expected_date=dt.date(2026, 5, 9), quantity=6)
+    assert (supply.expected_date, supply.open_quantity) == (dt.date(2026, 5, 9), Decimal("2"))
+    inv.incoming_supply_cancel(supply=supply)
+    with pytest.raises(inv.StateConflict):
+        inv.incoming_supply_cancel(supply=supply)
+    other_warehouse = make_warehouse(company)
+    fresh = inv.incoming_supply_plan(
+        product=product, warehouse=warehouse, quantity=1, expected_date=dt.date(2026, 5, 1), reference="PO-4"
+    )
+    with pytest.raises(ValidationError) as error:
+        inv.stock_receive(product=product, warehouse=other_warehouse, quantity=1, incoming_supply=fresh)
+    assert "incoming_supply" in error.value.message_dict
+
+
+def test_price_tiers_can_be_changed_and_removed(company):
+    product = make_product(company, list_price="50")
+    price_list = inv.price_list_create(company=company, name="标准")
+    item = inv.price_list_item_set(price_list=price_list, product=product, unit_price="40", min_quantity="10")
+
+    inv.price_list_item_update(item=item, unit_price="38")
+    assert price_for(company=company, product=product, quantity=Decimal("10")).unit_price == Decimal("38")
+    inv.price_list_item_delete(item=item)
+    assert price_for(company=company, product=product, quantity=Decimal("10")).unit_price == Decimal("50")
+
+
+# ---------------------------------------------------------------- lots for SCRM QR codes
+
+
+def test_lot_find_and_trace(company, other_company):
+    from erp.selectors.inventory import lot_find, lot_trace
+
+    milk = make_product(company, sku="MILK-1L", tracks_lots=True)
+    lot = make_lot(milk, code="20260301A", expiry_date=dt.date(2099, 3, 20))
+    east, west = make_warehouse(company), make_warehouse(company)
+    inv.stock_receive(product=milk, warehouse=east, quantity=10, lot=lot, reference="PO-1")
+    inv.stock_transfer(product=milk, from_warehouse=east, to_warehouse=west, quantity=4, reference="TR-1")
+    inv.stock_deliver(product=milk, warehouse=west, quantity=3, reference="DN-1")
+
+    assert lot_find(company=company, sku="MILK-1L", code="20260301A") == lot
+    assert lot_find(company=other_company, sku="MILK-1L", code="20260301A") is None
+    assert [(m.kind, m.reference, m.quantity) for m in lot_trace(lot=lot)] == [
+        ("receipt", "PO-1", Decimal("10")),
+        ("transfer", "TR-1", Decimal("4")),
+        ("delivery", "DN-1", Decimal("3")),
+    ]

@@ -11,6 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q, Sum
+from django.utils import translation
 
 from erp.models import (
     AdjustmentState,
@@ -31,6 +32,15 @@ from suite.models import OutboxEvent, Role
 from suite.testing import make_member
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Messages are compared in English (the default language of the project is Chinese)."""
+    with translation.override("en"):
+        yield
+
+
 D = Decimal
 
 

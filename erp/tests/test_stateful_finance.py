@@ -158,8 +158,8 @@ def test_random_ledger_histories_keep_the_books_straight():
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(
-            max_examples=25,
-            stateful_step_count=30,
+            max_examples=20,
+            stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         ),

@@ -109,7 +109,8 @@ def wecom_post(client, channel, crypto, message_xml: str, *, timestamp=None, sig
     envelope = (
         f"<xml><ToUserName><![CDATA[{WECOM_CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
     )
-    query = f"msg_signature={signature or crypto.sign(timestamp, '1372623149', encrypted)}&timestamp={timestamp}&nonce=1372623149"
+    signature = signature or crypto.sign(timestamp, "1372623149", encrypted)
+    query = f"msg_signature={signature}&timestamp={timestamp}&nonce=1372623149"
     return client.post(f"{url(channel)}?{query}", data=envelope.encode(), content_type="text/xml")
 
 

@@ -35,13 +35,13 @@ def people(db):
     return company, sales, agent
 
 
-def log_in(page, base_url, username):
+def log_in(page, base_url, username, *, chinese=False):
     page.goto(f"{base_url}/login/")
-    page.get_by_role("button", name="English").click()
-    page.get_by_label("Username or email").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("navigation", name="Main navigation")).to_be_visible()
+    page.get_by_role("button", name="简体中文" if chinese else "English").click()
+    page.get_by_label("用户名或邮箱" if chinese else "Username or email").fill(username)
+    page.get_by_label("密码" if chinese else "Password").fill(PASSWORD)
+    page.get_by_role("button", name="登录" if chinese else "Log in").click()
+    expect(page.get_by_role("navigation", name="主导航" if chinese else "Main navigation")).to_be_visible()
 
 
 def test_lead_to_won_deal_to_customer_360_and_ticket_follow_up(live_server, browser, people):
@@ -115,7 +115,9 @@ def test_lead_to_won_deal_to_customer_360_and_ticket_follow_up(live_server, brow
         agent_page = agent_context.new_page()
         try:
             log_in(agent_page, base, "wang.service")
-            agent_page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="CRM", exact=True).click()
+            agent_page.get_by_role("navigation", name="Main navigation").get_by_role(
+                "link", name="CRM", exact=True
+            ).click()
             agent_page.get_by_role("link", name="Tickets").first.click()
             agent_page.get_by_role("link", name="订书机批量故障").click()
             agent_page.get_by_label("Reply to the customer").fill("我们明天上门更换。")
@@ -154,16 +156,17 @@ def test_customer_360_and_board_at_phone_width(live_server, browser, people):
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     page = context.new_page()
     try:
-        log_in(page, live_server.url, "li.sales")
+        log_in(page, live_server.url, "li.sales", chinese=True)
         page.goto(f"{live_server.url}/crm/accounts/{account.pk}/")
+        expect(page.get_by_role("heading", name="时间线")).to_be_visible()
         expect(page.locator("#figure-open-deals")).to_have_text("1")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path="/tmp/troika-crm-360-phone.png", full_page=True)
         page.goto(f"{live_server.url}/crm/board/")
-        # keyboard path: open "Move to…" on the card and move it without dragging
-        page.get_by_text("Move to…").first.click()
-        page.get_by_label("Stage").first.select_option(label="Needs analysis")
-        page.get_by_role("button", name="Move").first.click()
+        # keyboard path: open "Move to…" (移动到…) on the card and move it without dragging
+        page.locator("details.move-to summary").first.click()
+        page.get_by_label("阶段").first.select_option(label="需求确认")
+        page.get_by_role("button", name="移动", exact=True).first.click()
         expect(page.locator(".kanban-column").nth(1).get_by_text("五轴加工中心")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         page.screenshot(path="/tmp/troika-crm-board-phone.png", full_page=True)

@@ -1,0 +1,35 @@
+"""django-filter filter sets of the SCRM API."""
+
+from __future__ import annotations
+
+import django_filters
+
+from scrm.models import ChannelKind, Conversation, Message, Resolution, SocialIdentity
+
+
+class ConversationFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Conversation.Status.choices)
+    channel = django_filters.NumberFilter(field_name="channel_id")
+    assigned_to = django_filters.NumberFilter(field_name="assigned_to_id")
+
+    class Meta:
+        model = Conversation
+        fields = ["status", "channel", "assigned_to"]
+
+
+class MessageFilter(django_filters.FilterSet):
+    conversation = django_filters.NumberFilter(field_name="conversation_id")
+    direction = django_filters.ChoiceFilter(choices=Message.Direction.choices)
+
+    class Meta:
+        model = Message
+        fields = ["conversation", "direction"]
+
+
+class IdentityFilter(django_filters.FilterSet):
+    resolution = django_filters.ChoiceFilter(choices=Resolution.choices)
+    channel_kind = django_filters.ChoiceFilter(choices=ChannelKind.choices)
+
+    class Meta:
+        model = SocialIdentity
+        fields = ["resolution", "channel_kind"]

@@ -1,0 +1,17 @@
+"""The SCRM pages, under /scrm/ (the REST API is scrm.api.urls, under /api/v1/scrm/)."""
+
+from django.urls import path
+from django.views.generic import RedirectView
+
+from scrm.views import inbox
+
+app_name = "scrm"
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="scrm:inbox"), name="index"),
+    path("inbox/", inbox.inbox, name="inbox"),
+    path("inbox/rows/", inbox.inbox_rows, name="inbox-rows"),
+    path("inbox/<int:pk>/", inbox.conversation_detail, name="conversation"),
+    path("inbox/<int:pk>/messages/", inbox.conversation_messages, name="conversation-messages"),
+    path("inbox/<int:pk>/reply/", inbox.conversation_reply_view, name="conversation-reply"),
+]

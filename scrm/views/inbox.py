@@ -1,0 +1,111 @@
+"""The inbox pages: the conversation list and one conversation, each with an htmx partial polled every 2 s
+so new messages appear without a reload; replies go through ``conversation_reply``."""
+
+from __future__ import annotations
+
+from django.contrib import messages as flash
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from scrm import selectors
+from scrm.models import Conversation
+from scrm.services.inbox import conversation_reply
+from suite import policy
+from suite.ui.records import actor_required
+
+PAGE_SIZE = 25
+THREAD_SIZE = 50
+
+
+def _require(actor, action: str, target) -> None:
+    if not policy.can(actor, action, target):
+        raise PermissionDenied
+
+
+def _inbox_context(request):
+    actor = request.actor
+    _require(actor, "view", Conversation)
+    mine = request.GET.get("mine") == "1"
+    status = request.GET.get("status", "open")
+    status = status if status in Conversation.Status.values else ""
+    conversations = selectors.conversations_visible_to(actor, status=status, mine=mine)
+    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    return {"page": page, "mine": mine, "status": status, "statuses": Conversation.Status.choices}
+
+
+@actor_required
+def inbox(request):
+    return render(request, "scrm/inbox.html", _inbox_context(request))
+
+
+@actor_required
+def inbox_rows(request):
+    """The polled partial of the conversation list."""
+    return render(request, "scrm/_conversation_rows.html", _inbox_context(request))
+
+
+def _conversation_or_404(actor, pk: int) -> Conversation:
+    conversation = selectors.conversations_visible_to(actor).filter(pk=pk).first()
+    if conversation is None:
+        raise Http404
+    return conversation
+
+
+def _thread(actor, conversation):
+    return list(reversed(selectors.messages_visible_to(actor, conversation=conversation)[:THREAD_SIZE]))
+
+
+@actor_required
+def conversation_detail(request, pk: int):
+    actor = request.actor
+    conversation = _conversation_or_404(actor, pk)
+    return render(
+        request,
+        "scrm/conversation.html",
+        {
+            "conversation": conversation,
+            "thread": _thread(actor, conversation),
+            "can_reply": policy.can(actor, "reply", conversation),
+        },
+    )
+
+
+@actor_required
+def conversation_messages(request, pk: int):
+    """The polled partial of one conversation's thread."""
+    actor = request.actor
+    conversation = _conversation_or_404(actor, pk)
+    return render(request, "scrm/_messages.html", {"thread": _thread(actor, conversation)})
+
+
+@require_POST
+@actor_required
+def conversation_reply_view(request, pk: int):
+    actor = request.actor
+    conversation = _conversation_or_404(actor, pk)
+    _require(actor, "reply", conversation)
+    text = request.POST.get("text", "")
+    errors: list[str] = []
+    try:
+        conversation_reply(conversation=conversation, text=text, by=request.user)
+    except ValidationError as exc:
+        errors = exc.messages
+    if getattr(request, "htmx", False):
+        context = {
+            "conversation": conversation,
+            "thread": _thread(actor, conversation),
+            "can_reply": True,
+            "reply_errors": errors,
+            "reply_text": text if errors else "",
+        }
+        # 200 either way: htmx 2 swaps no 4xx answer, and the errors are shown next to the field.
+        return render(request, "scrm/_conversation_card.html", context)
+    for error in errors:
+        flash.error(request, error)
+    if not errors:
+        flash.success(request, _("Reply sent."))
+    return redirect("scrm:conversation", pk=conversation.pk)
