@@ -87,3 +87,36 @@ def contact_link_social_identity(event: _events.Event) -> None:
     if Contact.objects.filter(company_id=event.company_id, unionid=unionid, merged_into__isnull=True).exists():
         return  # another live contact holds it: a duplicate for people to merge, not for a handler to decide
     contact_update(contact=contact, by=None, unionid=unionid)
+
+
+@_events.handler("scrm.contact.removed", name="crm.churn_follow_up_task")
+def churn_follow_up_task(event: _events.Event) -> None:
+    """A matched customer ended the WeCom relationship (or was removed): a follow-up task for the contact's
+    owner, due tomorrow (``activity_create``). Idempotent: one open task per contact and subject."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django.utils.translation import gettext as _
+
+    from crm.models import Activity, ActivityKind, Contact
+    from crm.services.activities import activity_create
+
+    contact_id = event.payload.get("crm_contact_id")
+    if not contact_id:
+        return
+    contact = Contact.objects.filter(pk=contact_id, company_id=event.company_id, merged_into__isnull=True).first()
+    if contact is None or contact.owner_id is None:
+        return
+    subject = _("Churn risk: %(name)s left WeCom") % {"name": contact.name}
+    if Activity.objects.filter(contact=contact, subject=subject, done_at__isnull=True).exists():
+        return
+    activity_create(
+        company=contact.company,
+        by=None,
+        owner=contact.owner,
+        contact=contact,
+        kind=ActivityKind.TASK,
+        subject=subject[:200],
+        body=event.payload.get("change", ""),
+        due_at=timezone.now() + timedelta(days=1),
+    )

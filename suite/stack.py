@@ -224,7 +224,7 @@ class EmbeddedPostgres:
         say(f"PostgreSQL {self.version()} on 127.0.0.1:{port} (data in var/pg)")
         return True
 
-    def stop(self) -> None:
+    def stop(self, *, quiet: bool = False) -> None:
         pid = self.postmaster_pid()
         if not self.is_running() and pid is None:
             return
@@ -244,7 +244,8 @@ class EmbeddedPostgres:
         if self.postmaster_pid() is not None:
             say(f"warning: PostgreSQL (pid {pid}) did not stop: {result.stderr.strip() or result.stdout.strip()}")
             return
-        say("PostgreSQL stopped")
+        if not quiet:
+            say("PostgreSQL stopped")
 
     def version(self) -> str:
         return (self.data / "PG_VERSION").read_text().strip()
@@ -339,15 +340,18 @@ class EmbeddedRedis:
         say(f"Redis on 127.0.0.1:{port} (data in var/redis)")
         return True
 
-    def stop(self) -> None:
+    def stop(self, *, quiet: bool = False) -> None:
         pid = self._pid()
         if pid:
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
+            os.kill(pid, signal.SIGTERM)  # Redis saves its data on SIGTERM, then exits
+            for _ in range(600):
                 if self._pid() is None:
                     break
                 time.sleep(0.05)
-            say("Redis stopped")
+            if self._pid() is not None:
+                say(f"warning: Redis (pid {pid}) is still saving or did not stop; see var/redis/redis.log")
+            elif not quiet:
+                say("Redis stopped")
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -410,9 +414,9 @@ class Stack:
         self.env = {**values, **{k: v for k, v in os.environ.items() if k in ("DATABASE_URL", "REDIS_URL")}}
         return self.env
 
-    def down(self) -> None:
+    def down(self, *, quiet: bool = False) -> None:
         for service in reversed(self.started):
-            service.stop()  # type: ignore[attr-defined]
+            service.stop(quiet=quiet)  # type: ignore[attr-defined]
         self.started.clear()
 
     def child_env(self, **extra: str) -> dict[str, str]:
@@ -624,9 +628,10 @@ def command_test(args: list[str]) -> int:
     try:
         stack.up()
         env = stack.child_env(TROIKA_ENV="test")
+        (BASE_DIR / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT; whitenoise warns
         return subprocess.run([sys.executable, "-m", "pytest", *args], env=env, cwd=BASE_DIR).returncode
     finally:
-        stack.down()
+        stack.down(quiet=True)  # the last line `make test` prints stays pytest's summary
 
 
 def command_exec(argv: list[str]) -> int:

@@ -81,3 +81,48 @@ def test_unverified_phone_is_only_a_suggestion_and_no_match_is_none(company):
     deliveries_record(channel=other, events=[InboundEvent(external_id="y", sender_id="nobody", phone="13700001111")])
     deliveries_process(channel_id=other.pk)
     assert SocialIdentity.objects.get(external_id="nobody").resolution == Resolution.NONE
+
+
+def test_removed_wecom_contact_alerts_the_owner_and_crm_makes_a_follow_up_task(company, member):
+    from crm.events import churn_follow_up_task
+    from crm.models import Activity
+    from suite.models import Notification
+
+    owner = member(company, Role.SALES)
+    contact = ContactFactory(company=company, name="陈静", unionid="o6_union_9", owner=owner.user)
+    channel = make_channel(company, "wecom")
+    deliveries_record(
+        channel=channel,
+        events=[
+            InboundEvent(external_id="m1", sender_id="wmChen", unionid="o6_union_9", text="你好"),
+            InboundEvent(
+                external_id="event:sys:2:del",
+                sender_id="wmChen",
+                kind="event",
+                event="del_external_contact",
+                staff_id="zs",
+            ),
+        ],
+    )
+    deliveries_process(channel_id=channel.pk)
+
+    alert = Notification.objects.filter(recipient=owner.user, level="warning").get()
+    assert alert.link.startswith("/scrm/inbox/")
+    outbox = OutboxEvent.objects.get(name="scrm.contact.removed")
+    assert outbox.payload["crm_contact_id"] == contact.pk
+    assert outbox.payload["change"] == "del_external_contact"
+    event = Event(
+        id=outbox.pk,
+        uuid=outbox.uuid,
+        name=outbox.name,
+        version=outbox.version,
+        payload=outbox.payload,
+        company_id=outbox.company_id,
+        correlation_id=outbox.correlation_id,
+        created_at=outbox.created_at,
+    )
+    churn_follow_up_task(event)
+    churn_follow_up_task(event)  # redelivered: still one task
+    task = Activity.objects.get(contact=contact)
+    assert (task.kind, task.owner, task.done_at) == ("task", owner.user, None)
+    assert task.due_at is not None

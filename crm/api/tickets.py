@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
@@ -296,6 +296,21 @@ TICKET_ACTIONS = {
 }
 
 
+TICKET_LIST_PARAMETERS = [
+    OpenApiParameter(
+        "search", OpenApiTypes.STR, description=_("Number (123 or #123), part of the subject or requester.")
+    ),
+    OpenApiParameter(
+        "status", OpenApiTypes.STR, many=True, enum=TicketStatus.values, description=_("One or more statuses.")
+    ),
+    OpenApiParameter("mine", OpenApiTypes.BOOL, description=_("Only tickets assigned to me.")),
+    OpenApiParameter(
+        "breached", OpenApiTypes.BOOL, description=_("Only tickets that missed (true) or met (false) an SLA target.")
+    ),
+]
+
+
+@extend_schema_view(list=extend_schema(parameters=TICKET_LIST_PARAMETERS))
 class TicketViewSet(CrmViewSetMixin, TenantModelViewSet):
     """Service tickets (工单). The service role works every ticket of the company; a salesperson sees the
     tickets of their own customers. Opening applies the SLA policy of the priority and assigns round robin

@@ -458,3 +458,29 @@ def test_a_used_category_is_retired_not_deleted(company):
         services.ticket_category_create(company=company, by=None, name="投诉")
     retired = services.ticket_category_update(category=category, by=None, is_active=False)
     assert retired.is_active is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_answers_sent_at_once_record_one(company, agents):
+    survey = services.ticket_resolve(ticket=ticket_for(company), by=agents[0]).survey
+    outcomes, barrier = [], threading.Barrier(2)
+
+    def answer(score):
+        try:
+            barrier.wait(timeout=10)
+            services.csat_submit(token=survey.token, score=score)
+            outcomes.append("recorded")
+        except services.CsatAlreadyAnsweredError:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=answer, args=(score,)) for score in (2, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    survey.refresh_from_db()
+    assert sorted(outcomes) == ["recorded", "refused"]
+    assert survey.score in (2, 5) and survey.submitted_at is not None

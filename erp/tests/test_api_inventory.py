@@ -77,7 +77,7 @@ def test_product_input_errors(client, company, other_company, product):
 
     response = client.post(f"{BASE}/products/", {"sku": "GEAR-1", "name": "重复", "uom": make_uom(company).pk})
     assert response.status_code == 400
-    assert fields_of(response) == {"sku": "unique"} or "sku" in fields_of(response)
+    assert set(fields_of(response)) == {"sku"}
 
     response = client.post(f"{BASE}/products/", {"sku": "X", "name": "X", "uom": foreign_unit.pk, "list_price": "-1"})
     assert response.status_code == 400
@@ -237,7 +237,12 @@ def test_adjustment_input_errors(client, product, warehouse):
         f"{BASE}/adjustments/", {"product": product.pk, "location": location.pk, "quantity_delta": "0", "reason": ""}
     )
     assert response.status_code == 400
-    assert set(fields_of(response)) == {"reason"} or set(fields_of(response)) >= {"reason"}
+    assert set(fields_of(response)) == {"reason"}
+    response = client.post(
+        f"{BASE}/adjustments/", {"product": product.pk, "location": location.pk, "quantity_delta": "0", "reason": "?"}
+    )
+    assert response.status_code == 400
+    assert set(fields_of(response)) == {"quantity_delta"}
     assert not StockAdjustment.objects.exists()
 
 

@@ -325,6 +325,18 @@ def test_reserve_release_and_consume(company, product, warehouse):
     quant_matches_moves(product)
 
 
+def test_reserved_stock_consumed_by_production(company, product, warehouse):
+    inv.stock_receive(product=product, warehouse=warehouse, quantity=5)
+    reservation = inv.stock_reserve(product=product, warehouse=warehouse, quantity=5, reference="MO-12")
+
+    [move] = inv.stock_consume_reservation(reservation=reservation, to=LocationKind.PRODUCTION)
+
+    assert (move.kind, move.to_location.kind, move.reference) == (MoveKind.PRODUCTION, LocationKind.PRODUCTION, "MO-12")
+    with pytest.raises(ValidationError):
+        inv.stock_consume_reservation(reservation=reservation, to=LocationKind.SUPPLIER)
+    assert stock_level(company=company, product=product).on_hand == D(0)
+
+
 def test_reservation_refusals_write_nothing(company, other_company, product, warehouse):
     inv.stock_receive(product=product, warehouse=warehouse, quantity=5)
     with pytest.raises(inv.InsufficientStock) as error:

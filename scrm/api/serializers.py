@@ -99,10 +99,22 @@ class ConversationSerializer(OutputSerializer):
 
 class MessageSerializer(OutputSerializer):
     author = UserSummarySerializer(read_only=True, allow_null=True)
+    display_text = serializers.CharField(read_only=True, help_text=_("The text, or a platform event described."))
 
     class Meta:
         model = Message
-        fields = ["id", "conversation", "direction", "kind", "event", "text", "external_id", "author", "sent_at"]
+        fields = [
+            "id",
+            "conversation",
+            "direction",
+            "kind",
+            "event",
+            "text",
+            "display_text",
+            "external_id",
+            "author",
+            "sent_at",
+        ]
 
 
 class ReplyInput(InputSerializer):

@@ -18,6 +18,7 @@ from .base import (
 from .douyin import DouyinConnector
 from .simulator import SimulatorConnector
 from .webhook import SignedWebhookConnector
+from .wechat_oa import WeChatOfficialAccountConnector
 from .wecom import WeComConnector
 from .weibo import WeiboConnector
 
@@ -27,12 +28,13 @@ CONNECTORS: dict[str, type[Connector]] = {
     "douyin": DouyinConnector,
     "simulator": SimulatorConnector,
     "weibo": WeiboConnector,
+    "wechat_oa": WeChatOfficialAccountConnector,
 }
 
 
 def connector_for(channel) -> Connector:
-    """The connector of ``channel``; a kind without one (WeChat OA, Xiaohongshu: not built yet) gets the base
-    class, which refuses webhooks, polls and sends."""
+    """The connector of ``channel``; a kind without one (Xiaohongshu: not built yet) gets the base class,
+    which refuses webhooks, polls and sends."""
     return CONNECTORS.get(channel.kind, Connector)(channel)
 
 

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.utils.translation import gettext_lazy as _
 
-from .base import ChannelError, Connector, InboundEvent, SignatureError, WebhookResult, check_timestamp
+from .base import ChannelError, Connector, InboundEvent, SendError, SignatureError, WebhookResult, check_timestamp
+from .tencent import TencentApi
 
 BLOCK = 32
 RELATIONSHIP_EVENTS = {"add_external_contact", "del_external_contact", "del_follow_user", "edit_external_contact"}
@@ -131,7 +132,8 @@ def event_from_message(fields: dict[str, str]) -> InboundEvent | None:
 
 
 class WeComConnector(Connector):
-    """credentials: ``token``, ``encoding_aes_key``, ``secret``; config: ``corp_id``."""
+    """credentials: ``token``, ``encoding_aes_key``, ``secret`` (the customer-contact app's secret); config:
+    ``corp_id``, ``sender`` (default staff UserID for replies), ``api_base``."""
 
     kind = "wecom"
 
@@ -162,3 +164,25 @@ class WeComConnector(Connector):
         check_timestamp(timestamp)
         event = event_from_message(parse_xml(crypto.decrypt(encrypted)))
         return WebhookResult(events=[event] if event else [])
+
+    def api(self) -> TencentApi:
+        return TencentApi(
+            channel_id=self.channel.pk,
+            api_base=self.config.get("api_base", "https://qyapi.weixin.qq.com"),
+            credential_url="/cgi-bin/gettoken",
+            token_params={"corpid": self.config.get("corp_id", ""), "corpsecret": self.credentials.get("secret", "")},
+        )
+
+    def send(self, recipient: str, message: str) -> str:
+        """A one-to-one message to an external contact through ``externalcontact/add_msg_template`` (WeCom
+        sends it once the staff member confirms it in their client). Returns WeCom's ``msgid``."""
+        sender = self.config.get("sender", "")
+        if not sender:
+            raise SendError("the channel has no sender (staff UserID) configured")
+        data = self.api().post(
+            "/cgi-bin/externalcontact/add_msg_template",
+            {"chat_type": "single", "external_userid": [recipient], "sender": sender, "text": {"content": message}},
+        )
+        if data.get("fail_list"):
+            raise SendError(f"WeCom refused the recipient: {data['fail_list']}")
+        return str(data.get("msgid", ""))

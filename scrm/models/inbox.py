@@ -88,6 +88,14 @@ class Conversation(TenantModel):
         return f"{self.identity} @ {self.channel}"
 
 
+EVENT_TEXT = {
+    "add_external_contact": _("Added you as a WeCom contact"),
+    "del_external_contact": _("Deleted the salesperson from their WeCom contacts"),
+    "del_follow_user": _("Was removed from the salesperson's WeCom contacts"),
+    "edit_external_contact": _("WeCom contact details changed"),
+}
+
+
 class Message(models.Model):
     """One message, comment or platform event in a conversation, inbound or outbound."""
 
@@ -126,4 +134,11 @@ class Message(models.Model):
         indexes = [models.Index(fields=["conversation", "-id"], name="scrm_message_by_conversation")]
 
     def __str__(self) -> str:
-        return self.text[:50]
+        return str(self.display_text)[:50]
+
+    @property
+    def display_text(self) -> str:
+        """The text, or for a platform event without one its description in the reader's language."""
+        if self.text or self.kind != self.Kind.EVENT:
+            return self.text
+        return EVENT_TEXT.get(self.event, self.event)

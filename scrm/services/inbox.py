@@ -14,10 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from crm import selectors as crm_selectors
 from crm.text import normalize_phone
 from scrm import events as scrm_events
-from scrm.channels import SendError, connector_for
+from scrm.channels import RateLimited, SendError, connector_for
 from scrm.models import Channel, Conversation, Delivery, Message, Resolution, SocialIdentity
 from suite import events
-from suite.models import Membership
+from suite.models import Membership, Notification
 from suite.services.notifications import notification_send
 
 PROCESS_BATCH = 500
@@ -108,14 +108,6 @@ def _assignee_for(channel: Channel, identity: SocialIdentity) -> int | None:
     return channel.default_assignee_id
 
 
-EVENT_TEXT = {
-    "add_external_contact": _("Added you as a WeCom contact"),
-    "del_external_contact": _("Deleted the salesperson from their WeCom contacts"),
-    "del_follow_user": _("Was removed from the salesperson's WeCom contacts"),
-    "edit_external_contact": _("WeCom contact details changed"),
-}
-
-
 def inbound_event_apply(*, channel: Channel, event: dict) -> Message | None:
     """One parsed inbound event into the inbox: identity, resolution, conversation, message, alert. Returns the
     new message, or ``None`` when it was already there. Must run in a transaction (the caller's)."""
@@ -129,8 +121,6 @@ def inbound_event_apply(*, channel: Channel, event: dict) -> Message | None:
         defaults={"company_id": channel.company_id, "assigned_to_id": _assignee_for(channel, identity)},
     )
     text = event.get("text", "")
-    if event.get("kind") == "event":
-        text = text or str(EVENT_TEXT.get(event.get("event", ""), event.get("event", "")))
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -155,13 +145,31 @@ def inbound_event_apply(*, channel: Channel, event: dict) -> Message | None:
             scrm_events.contact_created_payload(identity=identity, channel=channel, staff_id=event.get("staff_id", "")),
             company_id=channel.company_id,
         )
+    removed = event.get("event") in scrm_events.REMOVAL_EVENTS
+    if removed:
+        events.publish(
+            scrm_events.CONTACT_REMOVED,
+            scrm_events.contact_removed_payload(
+                identity=identity,
+                channel=channel,
+                change=event["event"],
+                staff_id=event.get("staff_id", ""),
+                conversation=conversation,
+            ),
+            company_id=channel.company_id,
+        )
     if conversation.assigned_to_id:
+        name = identity.display_name or identity.external_id
         notification_send(
             recipients=[conversation.assigned_to_id],
             company=channel.company,
-            title=_("New message from %(name)s") % {"name": identity.display_name or identity.external_id},
-            body=text[:500],
+            title=(
+                _("Churn alert: %(name)s is no longer a WeCom contact") if removed else _("New message from %(name)s")
+            )
+            % {"name": name},
+            body=(text or str(message.display_text))[:500],
             link=f"/scrm/inbox/{conversation.pk}/",
+            level=Notification.Level.WARNING if removed else Notification.Level.INFO,
         )
     return message
 
@@ -207,6 +215,9 @@ def conversation_reply(*, conversation: Conversation, text: str, by) -> Message:
         external_id = connector_for(channel).send(conversation.identity.external_id, text)
     except SendError as exc:
         raise ValidationError({"text": _("The channel refused the reply: %(error)s") % {"error": exc}}) from exc
+    except RateLimited as exc:
+        message = _("The platform is limiting how fast we send; try again in %(seconds)s s.")
+        raise ValidationError({"text": message % {"seconds": exc.retry_after}}) from exc
     now = timezone.now()
     with transaction.atomic():
         locked = Conversation.objects.select_for_update().get(pk=conversation.pk)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from werkzeug import Response
 
 from scrm.channels.base import InboundEvent
@@ -72,11 +73,11 @@ def test_wecom_relationship_event_becomes_an_event_message_and_publishes_contact
     )
     deliveries_process(channel_id=channel.pk)
     message = Message.objects.get()
-    assert (message.kind, message.event, message.text) == (
-        "event",
-        "add_external_contact",
-        "Added you as a WeCom contact",
-    )
+    assert (message.kind, message.event, message.text) == ("event", "add_external_contact", "")
+    with translation.override("en"):
+        assert str(message.display_text) == "Added you as a WeCom contact"
+    with translation.override("zh-hans"):
+        assert str(message.display_text) != ""
     published = OutboxEvent.objects.get(name="scrm.contact.created")
     assert published.payload["external_id"] == "wmX"
     assert published.company_id == company.pk

@@ -14,7 +14,7 @@ from suite.tests.ops_support import namespace, own_namespace, process_env, runni
 def get(url: str, headers: dict | None = None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:  # first hits load the app
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
