@@ -446,50 +446,197 @@ def _chain_head(journal_id: int) -> tuple[int, str]:
 
 
 @dataclass
-class _ToPost:
-    entry: JournalEntry
-    lines: list[tuple]  # hash tuples, in line order
+class _Posting:
+    """An entry on its way to being posted: its header, its lines as hash tuples (line order), and — once
+    numbered — its number, chain position and hashes. ``id`` is set for a draft being posted."""
+
+    company_id: int
+    journal_id: int
+    fiscal_year_id: int
+    period_id: int
+    date: Date
+    lines: list[tuple]
+    memo: str = ""
+    reference: str = ""
+    source_key: str = ""
+    reversal_of_id: int | None = None
+    created_by_id: int | None = None
+    id: int | None = None
+    number: int | None = None
+    chain_position: int | None = None
+    previous_hash: str = ""
+    entry_hash: str = ""
 
 
-def _post(items: list[_ToPost], *, by: User | None) -> list[JournalEntry]:
-    """Number, chain, hash and post ``items`` (drafts of one company, validated), in their order."""
-    if not items:
-        return []
-    _lock_journals(item.entry.journal_id for item in items)
+def _number_and_hash(postings: list[_Posting]) -> None:
+    """Lock the journals and the sequence rows, then give each posting (in order) its number, its place in the
+    journal's chain and its hash."""
+    _lock_journals(p.journal_id for p in postings)
     needed: dict[tuple[int, int], int] = defaultdict(int)
-    for item in items:
-        needed[(item.entry.journal_id, item.entry.fiscal_year_id)] += 1
+    for posting in postings:
+        needed[(posting.journal_id, posting.fiscal_year_id)] += 1
     next_number = _take_numbers(needed)
-    heads = {journal_id: _chain_head(journal_id) for journal_id in sorted({i.entry.journal_id for i in items})}
+    heads = {journal_id: _chain_head(journal_id) for journal_id in sorted({p.journal_id for p in postings})}
+    for posting in postings:
+        key = (posting.journal_id, posting.fiscal_year_id)
+        posting.number = next_number[key]
+        next_number[key] += 1
+        position, previous_hash = heads[posting.journal_id]
+        posting.chain_position = position + 1
+        posting.previous_hash = previous_hash
+        posting.entry_hash = entry_content_hash(
+            previous_hash=previous_hash,
+            company_id=posting.company_id,
+            journal_id=posting.journal_id,
+            fiscal_year_id=posting.fiscal_year_id,
+            period_id=posting.period_id,
+            number=posting.number,
+            chain_position=posting.chain_position,
+            date=posting.date,
+            memo=posting.memo,
+            reference=posting.reference,
+            reversal_of_id=posting.reversal_of_id,
+            lines=posting.lines,
+        )
+        heads[posting.journal_id] = (posting.chain_position, posting.entry_hash)
+
+
+def _check_balances_now(cursor) -> None:
+    """The balance check is a constraint trigger deferred to COMMIT; fire it now, so a violation surfaces
+    inside the service (and in tests that never commit), then defer it again for the rest of the transaction."""
+    cursor.execute(f"SET CONSTRAINTS {BALANCE_CONSTRAINT} IMMEDIATE")
+    cursor.execute(f"SET CONSTRAINTS {BALANCE_CONSTRAINT} DEFERRED")
+
+
+def _entry_of(posting: _Posting, *, state: str, posted_at, posted_by_id: int | None, created_at) -> JournalEntry:
+    entry = JournalEntry(
+        id=posting.id,
+        company_id=posting.company_id,
+        journal_id=posting.journal_id,
+        fiscal_year_id=posting.fiscal_year_id,
+        period_id=posting.period_id,
+        date=posting.date,
+        number=posting.number,
+        state=state,
+        memo=posting.memo,
+        reference=posting.reference,
+        source_key=posting.source_key,
+        reversal_of_id=posting.reversal_of_id,
+        chain_position=posting.chain_position,
+        previous_hash=posting.previous_hash,
+        entry_hash=posting.entry_hash,
+        posted_at=posted_at,
+        posted_by_id=posted_by_id,
+        created_by_id=posting.created_by_id,
+        created_at=created_at,
+        updated_at=posted_at,
+    )
+    entry._state.adding = False
+    entry._state.db = "default"
+    return entry
+
+
+def _publish_posted(postings: list[_Posting], entries: list[JournalEntry], *, by: User | None) -> None:
+    events.publish_many(
+        [
+            (erp_events.JOURNAL_ENTRY_POSTED, erp_events.journal_entry_posted_payload(entry, posting.lines))
+            for posting, entry in zip(postings, entries, strict=True)
+        ],
+        company_id=postings[0].company_id,
+        by=by,
+    )
+
+
+ENTRY_COLUMNS = (
+    "id, company_id, created_at, updated_at, journal_id, fiscal_year_id, period_id, date, number, state, memo, "
+    "reference, source_key, reversal_of_id, chain_position, previous_hash, entry_hash, posted_at, posted_by_id, "
+    "created_by_id"
+)
+LINE_COLUMNS = (
+    "company_id, created_at, updated_at, entry_id, line_no, account_id, debit, credit, currency, exchange_rate, "
+    "amount_currency, description, cost_centre_id, department_id, project_id"
+)
+
+
+def _insert_posted(postings: list[_Posting], *, by: User | None) -> list[JournalEntry]:
+    """Write ``postings`` (validated, of one company) as posted entries, in their order: numbered and hashed
+    here, then entries and lines copied in with ``COPY`` (ids taken from the sequence first). PostgreSQL
+    checks period, numbering, chain and — at the end of this function — balance, and counts the lines in the
+    period balances (migration 0004)."""
+    if not postings:
+        return []
+    _number_and_hash(postings)
     now = timezone.now()
     by_id = getattr(by, "pk", None)
-    for item in items:
-        entry = item.entry
-        key = (entry.journal_id, entry.fiscal_year_id)
-        entry.number = next_number[key]
-        next_number[key] += 1
-        position, previous_hash = heads[entry.journal_id]
-        entry.chain_position = position + 1
-        entry.previous_hash = previous_hash
-        entry.entry_hash = entry_content_hash(
-            previous_hash=previous_hash,
-            company_id=entry.company_id,
-            journal_id=entry.journal_id,
-            fiscal_year_id=entry.fiscal_year_id,
-            period_id=entry.period_id,
-            number=entry.number,
-            chain_position=entry.chain_position,
-            date=entry.date,
-            memo=entry.memo,
-            reference=entry.reference,
-            reversal_of_id=entry.reversal_of_id,
-            lines=item.lines,
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('erp_journalentry', 'id')) FROM generate_series(1, %s)",
+            [len(postings)],
         )
-        heads[entry.journal_id] = (entry.chain_position, entry.entry_hash)
-        entry.state = EntryState.POSTED
-        entry.posted_at = now
-        entry.posted_by_id = by_id
-        entry.updated_at = now
+        for posting, (entry_id,) in zip(postings, cursor.fetchall(), strict=True):
+            posting.id = entry_id
+        raw = cursor.cursor
+        with raw.copy(f"COPY erp_journalentry ({ENTRY_COLUMNS}) FROM STDIN") as copy:
+            for p in postings:
+                copy.write_row(
+                    (
+                        p.id,
+                        p.company_id,
+                        now,
+                        now,
+                        p.journal_id,
+                        p.fiscal_year_id,
+                        p.period_id,
+                        p.date,
+                        p.number,
+                        EntryState.POSTED.value,
+                        p.memo,
+                        p.reference,
+                        p.source_key,
+                        p.reversal_of_id,
+                        p.chain_position,
+                        p.previous_hash,
+                        p.entry_hash,
+                        now,
+                        by_id,
+                        p.created_by_id,
+                    )
+                )
+        with raw.copy(f"COPY erp_journalline ({LINE_COLUMNS}) FROM STDIN") as copy:
+            for p in postings:
+                for no, account, debit, credit, currency, rate, amount, text, cc, dep, prj in p.lines:
+                    copy.write_row(
+                        (
+                            p.company_id,
+                            now,
+                            now,
+                            p.id,
+                            no,
+                            account,
+                            debit,
+                            credit,
+                            currency,
+                            rate,
+                            amount,
+                            text,
+                            cc,
+                            dep,
+                            prj,
+                        )
+                    )
+        _check_balances_now(cursor)
+    entries = [
+        _entry_of(p, state=EntryState.POSTED, posted_at=now, posted_by_id=by_id, created_at=now) for p in postings
+    ]
+    _publish_posted(postings, entries, by=by)
+    return entries
+
+
+def _post_drafts(postings: list[_Posting], *, by: User | None) -> None:
+    """Post existing drafts (``posting.id``) with one UPDATE statement; PostgreSQL checks and counts them."""
+    _number_and_hash(postings)
+    now = timezone.now()
+    by_id = getattr(by, "pk", None)
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE erp_journalentry AS e SET state = 'posted', number = v.number, chain_position = v.position, "
@@ -502,25 +649,20 @@ def _post(items: list[_ToPost], *, by: User | None) -> list[JournalEntry]:
                 now,
                 by_id,
                 now,
-                [i.entry.pk for i in items],
-                [i.entry.number for i in items],
-                [i.entry.chain_position for i in items],
-                [i.entry.previous_hash for i in items],
-                [i.entry.entry_hash for i in items],
+                [p.id for p in postings],
+                [p.number for p in postings],
+                [p.chain_position for p in postings],
+                [p.previous_hash for p in postings],
+                [p.entry_hash for p in postings],
             ],
         )
-        if cursor.rowcount != len(items):
+        if cursor.rowcount != len(postings):
             raise LedgerConflict("already_posted", _("An entry was posted by someone else meanwhile; try again."))
-        # The balance check is deferred to COMMIT; fire it now so a violation surfaces here, inside the service.
-        cursor.execute(f"SET CONSTRAINTS {BALANCE_CONSTRAINT} IMMEDIATE")
-        cursor.execute(f"SET CONSTRAINTS {BALANCE_CONSTRAINT} DEFERRED")
-    company_id = items[0].entry.company_id
-    events.publish_many(
-        [(erp_events.JOURNAL_ENTRY_POSTED, erp_events.journal_entry_posted_payload(i.entry, i.lines)) for i in items],
-        company_id=company_id,
-        by=by,
-    )
-    return [item.entry for item in items]
+        _check_balances_now(cursor)
+    entries = [
+        _entry_of(p, state=EntryState.POSTED, posted_at=now, posted_by_id=by_id, created_at=None) for p in postings
+    ]
+    _publish_posted(postings, entries, by=by)
 
 
 # ---------------------------------------------------------------- chart of accounts
@@ -863,6 +1005,21 @@ def _line_rows(entry: JournalEntry, clean: list[_CleanLine], now) -> list[Journa
     ]
 
 
+def _posting_of(
+    *, company: Company, journal: Journal, period: FiscalPeriod, day: Date, clean: list[_CleanLine], by, **header
+) -> _Posting:
+    return _Posting(
+        company_id=company.pk,
+        journal_id=journal.pk,
+        fiscal_year_id=period.fiscal_year_id,
+        period_id=period.pk,
+        date=day,
+        lines=[_hash_line(no, line) for no, line in enumerate(clean, start=1)],
+        created_by_id=getattr(by, "pk", None),
+        **header,
+    )
+
+
 @transaction.atomic
 def journal_entry_create(
     *,
@@ -899,7 +1056,19 @@ def journal_entry_create(
             errors[name] = [_("At most %(max)d characters.") % {"max": limit}]
     if errors:
         raise ValidationError(errors)
-    now = timezone.now()
+    if post:
+        posting = _posting_of(
+            company=company,
+            journal=journal_obj,
+            period=period,
+            day=date,
+            clean=clean,
+            memo=memo,
+            reference=reference,
+            source_key=source_key,
+            by=by,
+        )
+        return _insert_posted([posting], by=by)[0]
     entry = JournalEntry.objects.create(
         company=company,
         journal=journal_obj,
@@ -911,9 +1080,7 @@ def journal_entry_create(
         source_key=source_key,
         created_by=by,
     )
-    JournalLine.objects.bulk_create(_line_rows(entry, clean, now))
-    if post:
-        _post([_ToPost(entry, [_hash_line(i, line) for i, line in enumerate(clean, start=1)])], by=by)
+    JournalLine.objects.bulk_create(_line_rows(entry, clean, timezone.now()))
     return entry
 
 
@@ -1014,7 +1181,26 @@ def journal_entry_post(*, entry: JournalEntry, by: User | None = None) -> Journa
         _check_postable(clean, prefix="", errors=errors)
     if errors:
         raise ValidationError(errors)
-    _post([_ToPost(entry, rows)], by=by)
+    _post_drafts(
+        [
+            _Posting(
+                id=entry.pk,
+                company_id=entry.company_id,
+                journal_id=entry.journal_id,
+                fiscal_year_id=entry.fiscal_year_id,
+                period_id=entry.period_id,
+                date=entry.date,
+                lines=rows,
+                memo=entry.memo,
+                reference=entry.reference,
+                source_key=entry.source_key,
+                reversal_of_id=entry.reversal_of_id,
+                created_by_id=entry.created_by_id,
+            )
+        ],
+        by=by,
+    )
+    entry.refresh_from_db()
     return entry
 
 
@@ -1039,50 +1225,30 @@ def journal_entry_reverse(
     if errors:
         raise ValidationError(errors)
     period = context.period_for(day)
-    memo = memo or f"{_('Reversal of')} {original.display_number}"
-    reversal = JournalEntry(
-        company_id=original.company_id,
-        journal_id=original.journal_id,
-        fiscal_year_id=period.fiscal_year_id,
-        period=period,
-        date=day,
-        memo=memo[:255],
-        reference=original.reference,
-        reversal_of=original,
-        created_by=by,
-    )
-    try:
-        with transaction.atomic():
-            reversal.save()
-    except IntegrityError:
-        raise LedgerConflict("entry_reversed", _("The entry has already been reversed.")) from None
-    now = timezone.now()
     mirrored = [
         (no, account, credit, debit, currency, rate, amount, text, cc, dep, prj)
         for no, account, debit, credit, currency, rate, amount, text, cc, dep, prj in rows
     ]
-    JournalLine.objects.bulk_create(
-        JournalLine(
-            company_id=original.company_id,
-            entry=reversal,
-            line_no=no,
-            account_id=account,
-            debit=debit,
-            credit=credit,
-            currency=currency,
-            exchange_rate=rate,
-            amount_currency=amount,
-            description=text,
-            cost_centre_id=cc,
-            department_id=dep,
-            project_id=prj,
-            created_at=now,
-            updated_at=now,
-        )
-        for no, account, debit, credit, currency, rate, amount, text, cc, dep, prj in mirrored
+    posting = _Posting(
+        company_id=original.company_id,
+        journal_id=original.journal_id,
+        fiscal_year_id=period.fiscal_year_id,
+        period_id=period.pk,
+        date=day,
+        lines=mirrored,
+        memo=(memo or f"{_('Reversal of')} {original.display_number}")[:255],
+        reference=original.reference,
+        reversal_of_id=original.pk,
+        created_by_id=getattr(by, "pk", None),
     )
-    _post([_ToPost(reversal, mirrored)], by=by)
-    return reversal
+    try:
+        with transaction.atomic():
+            return _insert_posted([posting], by=by)[0]
+    except IntegrityError:
+        # another reversal of the same entry won the race (unique reversal_of)
+        if JournalEntry.objects.filter(reversal_of=original).exists():
+            raise LedgerConflict("entry_reversed", _("The entry has already been reversed.")) from None
+        raise
 
 
 @transaction.atomic
@@ -1111,7 +1277,7 @@ def journal_entries_post_many(
         journal_ids={_safe_pk(spec.journal) or 0 for spec in entries},
     )
     errors: dict[str, list] = {}
-    prepared: list[tuple[int, JournalEntry, list[_CleanLine]]] = []
+    prepared: list[tuple[int, _Posting]] = []
     seen_keys: set[str] = set()
     for index, spec in enumerate(entries):
         if spec.source_key in existing:
@@ -1131,33 +1297,22 @@ def journal_entries_post_many(
             if len(value) > limit:
                 errors[prefix + name] = [_("At most %(max)d characters.") % {"max": limit}]
         if journal is not None and period is not None:
-            entry = JournalEntry(
+            posting = _posting_of(
                 company=company,
-                journal_id=journal.pk,
-                fiscal_year_id=period.fiscal_year_id,
-                period_id=period.pk,
-                date=spec.date,
+                journal=journal,
+                period=period,
+                day=spec.date,
+                clean=clean,
                 memo=spec.memo,
                 reference=spec.reference,
                 source_key=spec.source_key,
-                created_by=by,
+                by=by,
             )
-            prepared.append((index, entry, clean))
+            prepared.append((index, posting))
     if errors:
         raise ValidationError(errors)
-    JournalEntry.objects.bulk_create([entry for _, entry, _ in prepared], batch_size=2000)
-    now = timezone.now()
-    JournalLine.objects.bulk_create(
-        [row for _, entry, clean in prepared for row in _line_rows(entry, clean, now)], batch_size=5000
-    )
-    _post(
-        [
-            _ToPost(entry, [_hash_line(no, line) for no, line in enumerate(clean, start=1)])
-            for _, entry, clean in prepared
-        ],
-        by=by,
-    )
-    created = {index: entry for index, entry, _ in prepared}
+    posted = _insert_posted([posting for _, posting in prepared], by=by)
+    created = {index: entry for (index, _), entry in zip(prepared, posted, strict=True)}
     return [created.get(index) or existing[spec.source_key] for index, spec in enumerate(entries)]
 
 

@@ -3,7 +3,7 @@ replies from the inbox through the channel's connector."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -29,9 +29,10 @@ class ProcessResult:
     messages: int = 0
 
 
-def identity_upsert(*, channel: Channel, event: dict) -> SocialIdentity:
+def identity_upsert(*, channel: Channel, event: dict) -> tuple[SocialIdentity, bool]:
     """The identity of the event's sender on the channel's platform, created or refreshed with what the
-    platform told (name, unionid, phone). ``INSERT … ON CONFLICT`` safe under concurrent deliveries."""
+    platform told (name, unionid, phone); and whether a key that resolution uses (unionid, phone) is new.
+    ``get_or_create`` on the unique (company, platform, external id): safe under concurrent deliveries."""
     defaults = {
         key: value
         for key, value in (
@@ -51,7 +52,8 @@ def identity_upsert(*, channel: Channel, event: dict) -> SocialIdentity:
         for key in changed:
             setattr(identity, key, defaults[key])
         identity.save(update_fields=[*changed, "updated_at"])
-    return identity
+    keys_changed = created or bool({"unionid", "phone", "phone_verified"} & set(changed))
+    return identity, keys_changed
 
 
 def identity_resolve(*, identity: SocialIdentity) -> SocialIdentity:
@@ -96,30 +98,92 @@ def identity_resolve(*, identity: SocialIdentity) -> SocialIdentity:
     return identity
 
 
-def _assignee_for(channel: Channel, identity: SocialIdentity) -> int | None:
+@dataclass
+class _Alert:
+    assignee_id: int
+    name: str
+    text: str
+    count: int = 0
+    removed: bool = False
+
+
+@dataclass
+class InboxBatch:
+    """What one processing batch remembers so a burst from the same people costs few queries: identities and
+    conversations already seen, which users are active members, the latest message time per conversation and
+    one alert per conversation (flushed by ``finish``)."""
+
+    channel: Channel
+    identities: dict[str, SocialIdentity] = field(default_factory=dict)
+    conversations: dict[int, Conversation] = field(default_factory=dict)
+    active_members: dict[int, bool] = field(default_factory=dict)
+    last_message: dict[int, object] = field(default_factory=dict)
+    alerts: dict[int, _Alert] = field(default_factory=dict)
+
+    def is_active_member(self, user_id: int) -> bool:
+        if user_id not in self.active_members:
+            self.active_members[user_id] = Membership.objects.filter(
+                company_id=self.channel.company_id, user_id=user_id, is_active=True
+            ).exists()
+        return self.active_members[user_id]
+
+    def finish(self) -> None:
+        """Move each touched conversation's last-message times, then alert each assignee once per
+        conversation (one notification per conversation per batch, counting the messages)."""
+        for conversation_pk, sent_at in self.last_message.items():
+            Conversation.objects.filter(pk=conversation_pk).update(
+                last_message_at=sent_at, last_inbound_at=sent_at, status=Conversation.Status.OPEN
+            )
+        for conversation_pk, alert in self.alerts.items():
+            if alert.removed:
+                title = _("Churn alert: %(name)s is no longer a WeCom contact") % {"name": alert.name}
+            elif alert.count > 1:
+                title = _("%(count)d new messages from %(name)s") % {"count": alert.count, "name": alert.name}
+            else:
+                title = _("New message from %(name)s") % {"name": alert.name}
+            notification_send(
+                recipients=[alert.assignee_id],
+                company=self.channel.company,
+                title=title,
+                body=alert.text[:500],
+                link=f"/scrm/inbox/{conversation_pk}/",
+                level=Notification.Level.WARNING if alert.removed else Notification.Level.INFO,
+            )
+        self.last_message.clear()
+        self.alerts.clear()
+
+
+def _assignee_for(batch: InboxBatch, identity: SocialIdentity) -> int | None:
     """The CRM owner of a matched customer when they are an active member, else the channel's default."""
-    if (
-        identity.crm_owner_id
-        and Membership.objects.filter(
-            company_id=channel.company_id, user_id=identity.crm_owner_id, is_active=True
-        ).exists()
-    ):
+    if identity.crm_owner_id and batch.is_active_member(identity.crm_owner_id):
         return identity.crm_owner_id
-    return channel.default_assignee_id
+    return batch.channel.default_assignee_id
 
 
-def inbound_event_apply(*, channel: Channel, event: dict) -> Message | None:
+def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | None = None) -> Message | None:
     """One parsed inbound event into the inbox: identity, resolution, conversation, message, alert. Returns the
-    new message, or ``None`` when it was already there. Must run in a transaction (the caller's)."""
-    identity = identity_upsert(channel=channel, event=event)
-    is_new_identity = identity.resolution == Resolution.NONE and identity.crm_contact_id is None
-    identity = identity_resolve(identity=identity)
+    new message, or ``None`` when it was already there. Must run in a transaction (the caller's); with a
+    ``batch``, the conversation times and alerts are written by ``batch.finish()``, else at once."""
+    own_batch = batch is None
+    batch = batch or InboxBatch(channel=channel)
+    key = event["sender_id"]
+    identity = batch.identities.get(key)
+    is_new_identity = False
+    if identity is None or any(event.get(k) for k in ("unionid", "phone")):
+        identity, keys_changed = identity_upsert(channel=channel, event=event)
+        is_new_identity = keys_changed and identity.resolution == Resolution.NONE and identity.crm_contact_id is None
+        if keys_changed:
+            identity = identity_resolve(identity=identity)
+        batch.identities[key] = identity
     sent_at = parse_datetime(event.get("sent_at") or "") or timezone.now()
-    conversation, _created = Conversation.objects.get_or_create(
-        channel=channel,
-        identity=identity,
-        defaults={"company_id": channel.company_id, "assigned_to_id": _assignee_for(channel, identity)},
-    )
+    conversation = batch.conversations.get(identity.pk)
+    if conversation is None:
+        conversation, _created = Conversation.objects.get_or_create(
+            channel=channel,
+            identity=identity,
+            defaults={"company_id": channel.company_id, "assigned_to_id": _assignee_for(batch, identity)},
+        )
+        batch.conversations[identity.pk] = conversation
     text = event.get("text", "")
     try:
         with transaction.atomic():
@@ -136,9 +200,8 @@ def inbound_event_apply(*, channel: Channel, event: dict) -> Message | None:
             )
     except IntegrityError:
         return None  # polled and pushed both: the message is already in the inbox
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_message_at=sent_at, last_inbound_at=sent_at, status=Conversation.Status.OPEN
-    )
+    previous = batch.last_message.get(conversation.pk)
+    batch.last_message[conversation.pk] = max(previous, sent_at) if previous else sent_at
     if event.get("event") == "add_external_contact" and is_new_identity and identity.resolution != Resolution.AUTO:
         events.publish(
             scrm_events.CONTACT_CREATED,
@@ -159,18 +222,17 @@ def inbound_event_apply(*, channel: Channel, event: dict) -> Message | None:
             company_id=channel.company_id,
         )
     if conversation.assigned_to_id:
-        name = identity.display_name or identity.external_id
-        notification_send(
-            recipients=[conversation.assigned_to_id],
-            company=channel.company,
-            title=(
-                _("Churn alert: %(name)s is no longer a WeCom contact") if removed else _("New message from %(name)s")
-            )
-            % {"name": name},
-            body=(text or str(message.display_text))[:500],
-            link=f"/scrm/inbox/{conversation.pk}/",
-            level=Notification.Level.WARNING if removed else Notification.Level.INFO,
+        alert = batch.alerts.setdefault(
+            conversation.pk,
+            _Alert(
+                assignee_id=conversation.assigned_to_id, name=identity.display_name or identity.external_id, text=""
+            ),
         )
+        alert.count += 1
+        alert.text = text or str(message.display_text)
+        alert.removed = alert.removed or removed
+    if own_batch:
+        batch.finish()
     return message
 
 
@@ -190,9 +252,11 @@ def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> Proces
             .order_by("id")
             .select_for_update(skip_locked=True)[:limit]
         )
+        inbox_batch = InboxBatch(channel=channel)
         for delivery in batch:
-            if inbound_event_apply(channel=channel, event=delivery.payload) is not None:
+            if inbound_event_apply(channel=channel, event=delivery.payload, batch=inbox_batch) is not None:
                 result.messages += 1
+        inbox_batch.finish()
         if batch:
             Delivery.objects.filter(pk__in=[d.pk for d in batch]).update(processed_at=timezone.now())
         result.deliveries = len(batch)
