@@ -72,15 +72,72 @@ def test_raw_sql_cannot_post_an_entry_with_one_line_or_none(ledger):
         raw_post(empty)
 
 
-def test_raw_sql_cannot_insert_an_entry_as_posted(ledger):
-    with pytest.raises(IntegrityError, match="created as a draft"), transaction.atomic():
-        raw(
+def raw_insert_posted(ledger, *, number: int = 1, position: int = 1, previous_hash: str = "") -> int:
+    """Insert an entry already posted, as a script with database access could."""
+    with connection.cursor() as cursor:
+        cursor.execute(
             "INSERT INTO erp_journalentry (company_id, journal_id, fiscal_year_id, period_id, date, number, state, "
             "memo, reference, source_key, chain_position, previous_hash, entry_hash, posted_at, created_at, "
-            "updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, 1, 'posted', '', '', '', 1, '', %s, now(), now(), now())",
-            [ledger.company.pk, ledger.journal.pk, ledger.year.pk, ledger.period(1).pk, JAN, FAKE_HASH],
+            "updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'posted', '', '', '', %s, %s, %s, now(), now(), now()) "
+            "RETURNING id",
+            [
+                ledger.company.pk,
+                ledger.journal.pk,
+                ledger.year.pk,
+                ledger.period(1).pk,
+                JAN,
+                number,
+                position,
+                previous_hash,
+                FAKE_HASH,
+            ],
         )
+        return cursor.fetchone()[0]
+
+
+def raw_insert_line(ledger, entry_id: int, line_no: int, code: str, debit, credit) -> None:
+    raw(
+        "INSERT INTO erp_journalline (company_id, entry_id, line_no, account_id, description, debit, credit, "
+        "currency, exchange_rate, amount_currency, created_at, updated_at) "
+        "VALUES (%s, %s, %s, %s, '', %s, %s, 'CNY', 1, %s, now(), now())",
+        [ledger.company.pk, entry_id, line_no, ledger.account(code).pk, debit, credit, debit or credit],
+    )
+
+
+def test_raw_sql_cannot_insert_a_posted_entry_without_balanced_lines(ledger):
+    with pytest.raises(IntegrityError, match="needs at least two"), transaction.atomic():
+        raw_insert_posted(ledger)
+    with pytest.raises(IntegrityError, match="not balanced"), transaction.atomic():
+        entry_id = raw_insert_posted(ledger)
+        raw_insert_line(ledger, entry_id, 1, "1002", 10, 0)
+        raw_insert_line(ledger, entry_id, 2, "6001", 0, 9)
+    assert not JournalEntry.objects.filter(company=ledger.company).exists()
+    assert not AccountPeriodBalance.objects.filter(company=ledger.company).exists()
+
+
+def test_a_posted_entry_gets_its_lines_once_in_its_own_transaction(ledger):
+    """The lines of an entry inserted as posted come in one statement of the same transaction: a second batch
+    of lines, even balanced and even in that transaction, is refused."""
+    with pytest.raises(IntegrityError, match="no line can be added"), transaction.atomic():
+        entry_id = raw_insert_posted(ledger)
+        raw(
+            "INSERT INTO erp_journalline (company_id, entry_id, line_no, account_id, description, debit, credit, "
+            "currency, exchange_rate, amount_currency, created_at, updated_at) VALUES "
+            "(%s, %s, 1, %s, '', 10, 0, 'CNY', 1, 10, now(), now()), (%s, %s, 2, %s, '', 0, 10, 'CNY', 1, 10, now(), now())",
+            [
+                ledger.company.pk,
+                entry_id,
+                ledger.account("1002").pk,
+                ledger.company.pk,
+                entry_id,
+                ledger.account("6001").pk,
+            ],
+        )
+        raw_insert_line(ledger, entry_id, 3, "1001", 5, 0)
+    entry = ledger.sale(JAN)
+    with pytest.raises(IntegrityError, match="no line can be added"), transaction.atomic():
+        raw_insert_line(ledger, entry.pk, 9, "1001", 5, 0)
+    assert entry.lines.count() == 3
 
 
 def test_a_line_cannot_be_unbalanced_by_a_check_constraint(ledger):
@@ -109,12 +166,6 @@ def test_raw_sql_cannot_change_or_delete_a_posted_entry_or_its_lines(ledger):
         ("UPDATE erp_journalentry SET memo = 'tampered' WHERE id = %s", [entry.pk]),
         ("UPDATE erp_journalentry SET state = 'draft', number = NULL WHERE id = %s", [entry.pk]),
         ("DELETE FROM erp_journalentry WHERE id = %s", [entry.pk]),
-        (
-            "INSERT INTO erp_journalline (company_id, entry_id, line_no, account_id, description, debit, credit, "
-            "currency, exchange_rate, amount_currency, created_at, updated_at) "
-            "VALUES (%s, %s, 9, %s, '', 1, 0, 'CNY', 1, 1, now(), now())",
-            [ledger.company.pk, entry.pk, ledger.account("1001").pk],
-        ),
     ]
     for sql, params in attempts:
         with pytest.raises(IntegrityError, match=r"erp_ledger: .*posted"), transaction.atomic():

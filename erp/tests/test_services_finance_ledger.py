@@ -56,7 +56,7 @@ def test_unbalanced_draft_is_kept_but_not_posted(ledger):
     with pytest.raises(ValidationError) as error:
         svc.journal_entry_post(entry=draft)
     assert "lines" in error.value.message_dict
-    assert "100.00" in error.value.message_dict["lines"][0]
+    assert "100.00" in error.value.message_dict["lines"][0] and "90.00" in error.value.message_dict["lines"][0]
     draft.refresh_from_db()
     assert draft.state == EntryState.DRAFT and draft.number is None
 
@@ -174,7 +174,7 @@ def test_closed_period_refuses_posting_and_reopen_is_admin_only(ledger, finance_
 
     with pytest.raises(ValidationError) as error:
         svc.journal_entry_post(entry=draft)
-    assert "closed" in error.value.message_dict["date"][0]
+    assert list(error.value.message_dict) == ["date"]
     with pytest.raises(ValidationError):
         ledger.post(JAN, ("1002", "1.00", 0), ("4001", 0, "1.00"))
     with pytest.raises(PermissionDenied):

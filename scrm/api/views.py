@@ -54,7 +54,7 @@ class ConversationViewSet(TenantReadOnlyViewSet):
     filterset_class = filters.ConversationFilter
     ordering_fields = ("last_message_at", "created_at")
     ordering = ("-last_message_at",)
-    policy_actions = {"reply": "reply", "assign": "assign", "thread": "view"}
+    policy_actions = {"reply": "reply", "note": "reply", "assign": "assign"}
 
     @extend_schema(request=serializers.ReplyInput, responses={201: serializers.MessageSerializer})
     @action(detail=True, methods=["post"])
@@ -65,6 +65,18 @@ class ConversationViewSet(TenantReadOnlyViewSet):
         serializer = serializers.ReplyInput(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         message = inbox_services.conversation_reply(
+            conversation=conversation, text=serializer.validated_data["text"], by=request.user
+        )
+        return Response(serializers.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=serializers.ReplyInput, responses={201: serializers.MessageSerializer})
+    @action(detail=True, methods=["post"])
+    def note(self, request, pk=None):
+        """Add an internal note (seen by staff only, never sent to the customer)."""
+        conversation = self.get_object()
+        serializer = serializers.ReplyInput(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        message = inbox_services.conversation_note_add(
             conversation=conversation, text=serializer.validated_data["text"], by=request.user
         )
         return Response(serializers.MessageSerializer(message).data, status=status.HTTP_201_CREATED)

@@ -107,6 +107,7 @@ class Message(models.Model):
         MESSAGE = "message", _("Message")
         COMMENT = "comment", _("Comment")
         EVENT = "event", _("Event")
+        NOTE = "note", _("Internal note")
 
     company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")

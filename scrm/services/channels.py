@@ -11,9 +11,26 @@ from django.utils.translation import gettext_lazy as _
 from scrm.channels.base import InboundEvent
 from scrm.channels.secrets import encrypt_credentials
 from scrm.models import Channel, ChannelKind, Delivery
+from suite import net
 from suite.models import Company, Membership
 
 CHANNEL_FIELDS = frozenset({"name", "kind", "is_active", "config", "default_assignee"})
+URL_CONFIG_KEYS = ("outbound_url", "api_base")
+
+
+def _check_config(config) -> None:
+    """``config`` is an object; URLs in it are http(s) and not aimed at our own network (``suite.net``; the
+    full check with DNS runs on every call)."""
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise ValidationError({"config": _("The configuration must be an object.")})
+    for key in URL_CONFIG_KEYS:
+        if key in config:
+            try:
+                net.validate_url(str(config[key]))
+            except net.UnsafeURL as exc:
+                raise ValidationError({"config": f"{key}: {exc}"}) from exc
 
 
 def _check_assignee(company: Company, user) -> None:
@@ -30,6 +47,7 @@ def channel_create(*, company: Company, kind: str, name: str, credentials: dict 
     if unknown:
         raise ValidationError({field: _("This field cannot be set.") for field in unknown})
     _check_assignee(company, fields.get("default_assignee"))
+    _check_config(fields.get("config"))
     if Channel.objects.filter(company=company, name=name).exists():
         raise ValidationError({"name": _("A channel with this name already exists.")})
     channel = Channel(
@@ -51,6 +69,7 @@ def channel_update(*, channel: Channel, credentials: dict | None = None, **field
         raise ValidationError({field: _("This field cannot be changed.") for field in unknown})
     if "default_assignee" in fields:
         _check_assignee(channel.company, fields["default_assignee"])
+    _check_config(fields.get("config"))
     if (
         "name" in fields
         and Channel.objects.filter(company_id=channel.company_id, name=fields["name"]).exclude(pk=channel.pk).exists()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -119,6 +119,7 @@ class InboxBatch:
     active_members: dict[int, bool] = field(default_factory=dict)
     last_message: dict[int, object] = field(default_factory=dict)
     alerts: dict[int, _Alert] = field(default_factory=dict)
+    messages: list[Message] = field(default_factory=list)
 
     def is_active_member(self, user_id: int) -> bool:
         if user_id not in self.active_members:
@@ -129,7 +130,11 @@ class InboxBatch:
 
     def finish(self) -> None:
         """Move each touched conversation's last-message times, then alert each assignee once per
-        conversation (one notification per conversation per batch, counting the messages)."""
+        conversation (one notification per conversation per batch, counting the messages). The messages go in
+        one INSERT; ON CONFLICT DO NOTHING keeps a message that is somehow already there (its delivery is
+        unique per (channel, external id) too, so this only happens when an operator re-runs deliveries)."""
+        Message.objects.bulk_create(self.messages, ignore_conflicts=True, batch_size=1000)
+        self.messages.clear()
         for conversation_pk, sent_at in self.last_message.items():
             Conversation.objects.filter(pk=conversation_pk).update(
                 last_message_at=sent_at, last_inbound_at=sent_at, status=Conversation.Status.OPEN
@@ -160,16 +165,24 @@ def _assignee_for(batch: InboxBatch, identity: SocialIdentity) -> int | None:
     return batch.channel.default_assignee_id
 
 
+def _identity_differs(identity: SocialIdentity, event: dict) -> bool:
+    """Whether the event tells something new about a sender already seen in this batch."""
+    return any(
+        event.get(source) and getattr(identity, target) != event.get(source)
+        for source, target in (("sender_name", "display_name"), ("unionid", "unionid"), ("phone", "phone"))
+    ) or bool(event.get("phone_verified") and not identity.phone_verified)
+
+
 def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | None = None) -> Message | None:
     """One parsed inbound event into the inbox: identity, resolution, conversation, message, alert. Returns the
-    new message, or ``None`` when it was already there. Must run in a transaction (the caller's); with a
-    ``batch``, the conversation times and alerts are written by ``batch.finish()``, else at once."""
+    message. Must run in a transaction (the caller's); with a ``batch``, the message, the conversation times
+    and the alerts are written by ``batch.finish()``, else at once."""
     own_batch = batch is None
     batch = batch or InboxBatch(channel=channel)
     key = event["sender_id"]
     identity = batch.identities.get(key)
     is_new_identity = False
-    if identity is None or any(event.get(k) for k in ("unionid", "phone")):
+    if identity is None or _identity_differs(identity, event):
         identity, keys_changed = identity_upsert(channel=channel, event=event)
         is_new_identity = keys_changed and identity.resolution == Resolution.NONE and identity.crm_contact_id is None
         if keys_changed:
@@ -185,21 +198,18 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
         )
         batch.conversations[identity.pk] = conversation
     text = event.get("text", "")
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                company_id=channel.company_id,
-                channel=channel,
-                conversation=conversation,
-                direction=Message.Direction.IN,
-                kind=event.get("kind", "message"),
-                event=event.get("event", ""),
-                text=text,
-                external_id=event["external_id"],
-                sent_at=sent_at,
-            )
-    except IntegrityError:
-        return None  # polled and pushed both: the message is already in the inbox
+    message = Message(
+        company_id=channel.company_id,
+        channel=channel,
+        conversation=conversation,
+        direction=Message.Direction.IN,
+        kind=event.get("kind", "message"),
+        event=event.get("event", ""),
+        text=text,
+        external_id=event["external_id"],
+        sent_at=sent_at,
+    )
+    batch.messages.append(message)
     previous = batch.last_message.get(conversation.pk)
     batch.last_message[conversation.pk] = max(previous, sent_at) if previous else sent_at
     if event.get("event") == "add_external_contact" and is_new_identity and identity.resolution != Resolution.AUTO:
@@ -303,6 +313,27 @@ def conversation_reply(*, conversation: Conversation, text: str, by) -> Message:
             fields.append("first_response_at")
         locked.save(update_fields=fields)
     return message
+
+
+@transaction.atomic
+def conversation_note_add(*, conversation: Conversation, text: str, by) -> Message:
+    """Add an internal note to the conversation: staff only, never sent to the platform, does not count as a
+    response. No locks; publishes nothing."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("Write a note first.")})
+    if len(text) > 2000:
+        raise ValidationError({"text": _("A note is at most 2000 characters.")})
+    return Message.objects.create(
+        company_id=conversation.company_id,
+        channel_id=conversation.channel_id,
+        conversation=conversation,
+        direction=Message.Direction.OUT,
+        kind=Message.Kind.NOTE,
+        text=text,
+        author=by,
+        sent_at=timezone.now(),
+    )
 
 
 @transaction.atomic

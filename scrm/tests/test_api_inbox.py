@@ -40,6 +40,13 @@ def test_channel_input_errors_are_field_errors(company, member, api_client):
     assert response.status_code == 400
     fields = {e["field"] for e in response.json()["errors"]}
     assert fields == {"kind", "name"}
+    ssrf = client.post(
+        "/api/v1/scrm/channels/",
+        {"kind": "webhook", "name": "内网", "config": {"outbound_url": "http://169.254.169.254/latest/"}},
+        format="json",
+    )
+    assert ssrf.status_code == 400
+    assert ssrf.json()["errors"][0]["field"] == "config"
     taken = Channel.objects.first().name
     duplicate = client.post("/api/v1/scrm/channels/", {"kind": "webhook", "name": taken}, format="json")
     assert duplicate.status_code == 400
@@ -136,3 +143,20 @@ def test_list_query_counts_do_not_grow(company, member, api_client, django_asser
         make_message(company, conversation=make_conversation(company, channel=make_channel(company, "webhook")))
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(path).status_code == 200
+
+
+def test_internal_note_is_recorded_but_not_sent_and_not_a_response(company, member, api_client, settings, httpserver):
+    settings.TROIKA_OUTBOUND_ALLOW = [f"{httpserver.host}:{httpserver.port}"]
+    channel = make_channel(company, "webhook", config={"outbound_url": httpserver.url_for("/out")})
+    conversation = make_conversation(company, channel=channel)
+    client = api_client(member(company, Role.MARKETING))
+    response = client.post(
+        f"/api/v1/scrm/conversations/{conversation.pk}/note/", {"text": "VIP，优先处理"}, format="json"
+    )
+    assert response.status_code == 201
+    assert (response.json()["kind"], response.json()["text"]) == ("note", "VIP，优先处理")
+    assert httpserver.log == []  # nothing went to the platform
+    conversation.refresh_from_db()
+    assert conversation.first_response_at is None
+    finance = api_client(member(company, Role.FINANCE))
+    assert finance.post(f"/api/v1/scrm/conversations/{conversation.pk}/note/", {"text": "x"}).status_code == 403

@@ -63,9 +63,15 @@ def test_conversation_page_polls_messages_and_reply_is_recorded(company, member,
     assert "有的，今天下单明天发货" in reply.content.decode()
     assert Message.objects.filter(direction="out", author=agent.user, text="有的，今天下单明天发货").exists()
 
+    note = client.post(
+        f"/scrm/inbox/{conversation.pk}/reply/", {"text": "客户很着急", "as": "note"}, headers={"HX-Request": "true"}
+    )
+    assert 'class="message kind-note"' in note.content.decode()
+    assert Message.objects.get(kind="note").text == "客户很着急"
+
     empty = client.post(f"/scrm/inbox/{conversation.pk}/reply/", {"text": "  "}, headers={"HX-Request": "true"})
     assert 'aria-invalid="true"' in empty.content.decode()
-    assert Message.objects.filter(direction="out").count() == 1
+    assert Message.objects.filter(direction="out", kind="message").count() == 1
 
 
 def test_sales_cannot_open_someone_elses_conversation_and_anonymous_is_sent_to_login(company, member, login):

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from scrm import selectors
 from scrm.models import Conversation
-from scrm.services.inbox import conversation_reply
+from scrm.services.inbox import conversation_note_add, conversation_reply
 from suite import policy
 from suite.ui.records import actor_required
 
@@ -89,9 +89,13 @@ def conversation_reply_view(request, pk: int):
     conversation = _conversation_or_404(actor, pk)
     _require(actor, "reply", conversation)
     text = request.POST.get("text", "")
+    as_note = request.POST.get("as") == "note"
     errors: list[str] = []
     try:
-        conversation_reply(conversation=conversation, text=text, by=request.user)
+        if as_note:
+            conversation_note_add(conversation=conversation, text=text, by=request.user)
+        else:
+            conversation_reply(conversation=conversation, text=text, by=request.user)
     except ValidationError as exc:
         errors = exc.messages
     if getattr(request, "htmx", False):
@@ -107,5 +111,5 @@ def conversation_reply_view(request, pk: int):
     for error in errors:
         flash.error(request, error)
     if not errors:
-        flash.success(request, _("Reply sent."))
+        flash.success(request, _("Note added.") if as_note else _("Reply sent."))
     return redirect("scrm:conversation", pk=conversation.pk)
