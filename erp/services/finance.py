@@ -112,7 +112,7 @@ class EntrySpec:
     source_key: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _CleanLine:
     account_id: int
     debit: Decimal
@@ -163,73 +163,86 @@ def _pk(value) -> int | None:
     return value.pk if hasattr(value, "pk") else int(value)
 
 
-def _decimal(value, *, places: Decimal, name: str, errors: dict, key: str) -> Decimal | None:
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value if value not in (None, "") else "0"))
-    except (InvalidOperation, ValueError, TypeError):
+def _decimal(value, *, places: Decimal, errors: dict, key: str, limit: Decimal = MAX_MONEY) -> Decimal | None:
+    """``value`` as a Decimal with at most the decimals of ``places`` and at most ``limit`` in size; else an
+    error under ``key`` and None."""
+    if type(value) is not Decimal:
+        try:
+            value = Decimal(value if isinstance(value, int | str) else str(value)) if value not in (None, "") else ZERO
+        except (InvalidOperation, ValueError, TypeError):
+            errors[key] = [_("Enter a number.")]
+            return None
+    if not value.is_finite():
         errors[key] = [_("Enter a number.")]
         return None
-    if not number.is_finite():
-        errors[key] = [_("Enter a number.")]
+    if abs(value) > limit:
+        errors[key] = [_("The amount is too large.")]
         return None
-    if number != number.quantize(places, rounding=ROUND_HALF_UP):
-        decimals = -places.as_tuple().exponent
-        errors[key] = [_("Use at most %(places)d decimal places.") % {"places": decimals}]
+    if value.as_tuple().exponent < places.as_tuple().exponent and value != value.quantize(places):
+        errors[key] = [_("Use at most %(places)d decimal places.") % {"places": -places.as_tuple().exponent}]
         return None
-    return number
+    return value
+
+
+_DIMENSION_FIELDS = (
+    ("cost_centre", DimensionKind.COST_CENTRE.value),
+    ("department", DimensionKind.DEPARTMENT.value),
+    ("project", DimensionKind.PROJECT.value),
+)
 
 
 def _clean_lines(
     lines: Sequence[LineSpec | dict], *, context: _LedgerContext, prefix: str, errors: dict
 ) -> list[_CleanLine]:
-    """Validate lines against the company's accounts and dimensions; company-currency amounts computed."""
+    """Validate lines against the company's accounts and dimensions; company-currency amounts computed.
+
+    On the path of every posting (thousands of lines a second in batches): plain loops, few calls."""
     company_currency = context.company.currency
+    accounts = context.accounts
+    dimensions = context.dimensions
     clean: list[_CleanLine] = []
     if len(lines) > MAX_LINES:
         errors[f"{prefix}lines"] = [_("An entry has at most %(max)d lines.") % {"max": MAX_LINES}]
         return clean
     for index, raw in enumerate(lines):
-        spec = raw if isinstance(raw, LineSpec) else LineSpec(**raw)
+        spec = raw if type(raw) is LineSpec else LineSpec(**raw)
         key = f"{prefix}lines.{index}."
         line_errors: dict[str, list] = {}
-        account = context.accounts.get(_pk(spec.account) or 0)
+        account = accounts.get(_safe_pk(spec.account) or 0)
         if account is None:
             line_errors[key + "account"] = [_("Unknown ledger account.")]
         elif not account.is_active:
             line_errors[key + "account"] = [_("Account %(code)s is inactive.") % {"code": account.code}]
-        currency = (spec.currency or company_currency).upper()
-        if len(currency) != 3 or not currency.isalpha() or not currency.isascii():
+        currency = spec.currency.upper() if spec.currency else company_currency
+        if currency is not company_currency and (
+            len(currency) != 3 or not currency.isascii() or not currency.isalpha()
+        ):
             line_errors[key + "currency"] = [_("Use a three-letter ISO 4217 code such as CNY.")]
-        debit = _decimal(spec.debit, places=CENT, name="debit", errors=line_errors, key=key + "debit")
-        credit = _decimal(spec.credit, places=CENT, name="credit", errors=line_errors, key=key + "credit")
-        rate = _decimal(
-            spec.exchange_rate, places=RATE_STEP, name="exchange_rate", errors=line_errors, key=key + "exchange_rate"
-        )
-        if rate is not None:
-            if rate <= 0 or rate > MAX_RATE:
-                line_errors[key + "exchange_rate"] = [_("The exchange rate must be positive.")]
-            elif currency == company_currency and rate != 1:
-                line_errors[key + "exchange_rate"] = [
-                    _("A line in the company's currency (%(currency)s) has the rate 1.") % {"currency": currency}
-                ]
+        debit = _decimal(spec.debit, places=CENT, errors=line_errors, key=key + "debit")
+        credit = _decimal(spec.credit, places=CENT, errors=line_errors, key=key + "credit")
+        rate = spec.exchange_rate
+        if type(rate) is not Decimal or rate != 1:
+            rate = _decimal(rate, places=RATE_STEP, errors=line_errors, key=key + "exchange_rate", limit=MAX_RATE)
+            if rate is not None:
+                if rate <= 0:
+                    line_errors[key + "exchange_rate"] = [_("The exchange rate must be positive.")]
+                elif currency == company_currency and rate != 1:
+                    line_errors[key + "exchange_rate"] = [
+                        _("A line in the company's currency (%(currency)s) has the rate 1.") % {"currency": currency}
+                    ]
         if debit is not None and credit is not None:
             if debit < 0 or credit < 0:
                 line_errors[key + ("debit" if debit < 0 else "credit")] = [_("Amounts cannot be negative.")]
             elif (debit == 0) == (credit == 0):
                 line_errors[key + "debit"] = [_("Enter either a debit or a credit, not both and not neither.")]
-            elif max(debit, credit) > MAX_MONEY:
-                line_errors[key + ("debit" if debit else "credit")] = [_("The amount is too large.")]
-        dimension_ids = {}
-        for name, kind in (
-            ("cost_centre", DimensionKind.COST_CENTRE),
-            ("department", DimensionKind.DEPARTMENT),
-            ("project", DimensionKind.PROJECT),
-        ):
-            dimension_id = _pk(getattr(spec, name))
-            dimension_ids[name] = dimension_id
+        dimension_ids = []
+        for name, kind in _DIMENSION_FIELDS:
+            value = getattr(spec, name)
+            dimension_id = _safe_pk(value) if value is not None else None
+            dimension_ids.append(dimension_id)
             if dimension_id is None:
                 continue
-            dimension = context.dimensions.get(dimension_id)
+            dimension = dimensions.get(dimension_id)
             if dimension is None or dimension.kind != kind:
                 line_errors[key + name] = [_("Unknown %(kind)s.") % {"kind": DimensionKind(kind).label.lower()}]
             elif not dimension.is_active:
@@ -240,7 +253,7 @@ def _clean_lines(
             errors.update(line_errors)
             continue
         amount_currency = debit or credit
-        company_amount = (amount_currency * rate).quantize(CENT, rounding=ROUND_HALF_UP)
+        company_amount = amount_currency if rate == 1 else (amount_currency * rate).quantize(CENT, ROUND_HALF_UP)
         if company_amount <= 0 or company_amount > MAX_MONEY:
             errors[key + ("debit" if debit else "credit")] = [
                 _("The amount in %(currency)s rounds to %(amount)s.")
@@ -249,16 +262,14 @@ def _clean_lines(
             continue
         clean.append(
             _CleanLine(
-                account_id=account.pk,
-                debit=company_amount if debit else ZERO,
-                credit=company_amount if credit else ZERO,
-                currency=currency,
-                exchange_rate=rate,
-                amount_currency=amount_currency,
-                description=spec.description,
-                cost_centre_id=dimension_ids["cost_centre"],
-                department_id=dimension_ids["department"],
-                project_id=dimension_ids["project"],
+                account.pk,
+                company_amount if debit else ZERO,
+                company_amount if credit else ZERO,
+                currency,
+                rate,
+                amount_currency,
+                spec.description,
+                *dimension_ids,
             )
         )
     return clean
@@ -406,22 +417,28 @@ def _lock_journals(journal_ids: Iterable[int]) -> None:
 
 
 def _take_numbers(needed: dict[tuple[int, int], int]) -> dict[tuple[int, int], int]:
-    """First number of each (journal, fiscal year) block: the counter rows are created if missing, locked
-    ``FOR UPDATE`` in key order and moved on by the count taken."""
+    """First number of each (journal, fiscal year) block: the counter rows are locked ``FOR UPDATE`` in key
+    order (created first when missing) and moved on by the count taken, in this transaction — a rollback gives
+    the numbers back."""
     keys = sorted(needed)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO erp_journalsequence (journal_id, fiscal_year_id, next_number) "
-            "SELECT j, f, 1 FROM unnest(%s::bigint[], %s::bigint[]) AS k(j, f) "
-            "ON CONFLICT (journal_id, fiscal_year_id) DO NOTHING",
-            [[k[0] for k in keys], [k[1] for k in keys]],
-        )
+
+    def lock() -> list[JournalSequence]:
+        exact = Q()
+        for journal_id, fiscal_year_id in keys:
+            exact |= Q(journal_id=journal_id, fiscal_year_id=fiscal_year_id)
+        return list(JournalSequence.objects.select_for_update().filter(exact).order_by("journal_id", "fiscal_year_id"))
+
+    rows = lock()
+    if not set(keys) <= {(r.journal_id, r.fiscal_year_id) for r in rows}:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO erp_journalsequence (journal_id, fiscal_year_id, next_number) "
+                "SELECT j, f, 1 FROM unnest(%s::bigint[], %s::bigint[]) AS k(j, f) "
+                "ON CONFLICT (journal_id, fiscal_year_id) DO NOTHING",
+                [[k[0] for k in keys], [k[1] for k in keys]],
+            )
+        rows = lock()
     first: dict[tuple[int, int], int] = {}
-    rows = (
-        JournalSequence.objects.select_for_update()
-        .filter(journal_id__in={k[0] for k in keys}, fiscal_year_id__in={k[1] for k in keys})
-        .order_by("journal_id", "fiscal_year_id")
-    )
     for sequence in rows:
         key = (sequence.journal_id, sequence.fiscal_year_id)
         if key in needed:
@@ -504,8 +521,7 @@ def _number_and_hash(postings: list[_Posting]) -> None:
 def _check_balances_now(cursor) -> None:
     """The balance check is a constraint trigger deferred to COMMIT; fire it now, so a violation surfaces
     inside the service (and in tests that never commit), then defer it again for the rest of the transaction."""
-    cursor.execute(f"SET CONSTRAINTS {BALANCE_CONSTRAINT} IMMEDIATE")
-    cursor.execute(f"SET CONSTRAINTS {BALANCE_CONSTRAINT} DEFERRED")
+    cursor.execute(f"SET CONSTRAINTS {BALANCE_CONSTRAINT} IMMEDIATE; SET CONSTRAINTS {BALANCE_CONSTRAINT} DEFERRED")
 
 
 def _entry_of(posting: _Posting, *, state: str, posted_at, posted_by_id: int | None, created_at) -> JournalEntry:
@@ -1327,6 +1343,7 @@ class BrokenEntry:
     fiscal_year: str
     number: int | None
     chain_position: int
+    code: str  # entry_missing, not_posted, link_broken, number_gap, content_changed
     problem: str
 
 
@@ -1395,20 +1412,23 @@ def ledger_verify(
             for pk, company_id, fy, period_id, number, position, day, memo, ref, rev, prev, stored, state in rows:
                 checked += 1
                 after = position
+                code = None
                 if position != expected_position:
-                    problem = _("an entry is missing before this one (chain position %(got)s, expected %(want)s)") % {
-                        "got": position,
-                        "want": expected_position,
-                    }
+                    code, problem = (
+                        "entry_missing",
+                        _("an entry is missing before this one (chain position %(got)s, expected %(want)s)")
+                        % {"got": position, "want": expected_position},
+                    )
                 elif state != EntryState.POSTED:
-                    problem = _("the entry is in the chain but not posted")
+                    code, problem = "not_posted", _("the entry is in the chain but not posted")
                 elif prev != previous_hash:
-                    problem = _("the link to the previous entry does not match")
+                    code, problem = "link_broken", _("the link to the previous entry does not match")
                 elif number != last_number[fy] + 1:
-                    problem = _("number %(got)s follows %(last)s in its fiscal year") % {
-                        "got": number,
-                        "last": last_number[fy],
-                    }
+                    code, problem = (
+                        "number_gap",
+                        _("number %(got)s follows %(last)s in its fiscal year")
+                        % {"got": number, "last": last_number[fy]},
+                    )
                 else:
                     recomputed = entry_content_hash(
                         previous_hash=previous_hash,
@@ -1425,7 +1445,10 @@ def ledger_verify(
                         lines=lines.get(pk, []),
                     )
                     if recomputed != stored:
-                        problem = _("the content does not match its hash (the entry or its lines were changed)")
+                        code, problem = (
+                            "content_changed",
+                            _("the content does not match its hash (the entry or its lines were changed)"),
+                        )
                 if problem is not None:
                     broken.append(
                         BrokenEntry(
@@ -1435,6 +1458,7 @@ def ledger_verify(
                             fiscal_year=fiscal_years.get(fy, ""),
                             number=number,
                             chain_position=position,
+                            code=code,
                             problem=str(problem),
                         )
                     )

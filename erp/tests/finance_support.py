@@ -16,6 +16,11 @@ from suite.models import Company, Role
 from suite.testing import CompanyFactory, make_member
 
 
+def _amount(value):
+    """Numbers as Decimals; strings as they are (so tests can pass "abc" or "NaN" to the services)."""
+    return value if isinstance(value, str) else Decimal(str(value))
+
+
 @dataclass
 class Ledger:
     company: Company
@@ -34,10 +39,7 @@ class Ledger:
 
     def lines(self, *pairs) -> list[svc.LineSpec]:
         """``("1002", "100.00", 0), ("6001", 0, "100.00")`` → line specs."""
-        return [
-            svc.LineSpec(account=self.accounts[code], debit=Decimal(str(d)), credit=Decimal(str(c)))
-            for code, d, c in pairs
-        ]
+        return [svc.LineSpec(account=self.accounts[code], debit=_amount(d), credit=_amount(c)) for code, d, c in pairs]
 
     def draft(self, day: date, *pairs, journal: Journal | None = None, **kwargs) -> JournalEntry:
         return svc.journal_entry_create(

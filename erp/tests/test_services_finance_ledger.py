@@ -68,6 +68,10 @@ def test_bad_lines_are_clear_errors_and_write_nothing(ledger):
         ((("1002", "5.00", "5.00"), ("4001", 0, "5.00")), "lines.0.debit"),
         ((("1002", 0, 0), ("4001", 0, "5.00")), "lines.0.debit"),
         ((("1002", "5.001", 0), ("4001", 0, "5.00")), "lines.0.debit"),
+        ((("1002", "1" * 30, 0), ("4001", 0, "5.00")), "lines.0.debit"),
+        ((("1002", "NaN", 0), ("4001", 0, "5.00")), "lines.0.debit"),
+        ((("1002", "abc", 0), ("4001", 0, "5.00")), "lines.0.debit"),
+        ((("1002", "5.00", 0), ("4001", 0, "Infinity")), "lines.1.credit"),
     ]
     for pairs, key in cases:
         with pytest.raises(ValidationError) as error:

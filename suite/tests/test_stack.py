@@ -127,9 +127,22 @@ class MakeRun:
         self._reader.join(5)
         return code
 
-    def kill(self) -> None:
+    def kill(self, var_dir) -> None:
+        """After a failed check: let the launcher stop its children (Ctrl-C), then SIGKILL whatever is left of
+        every process group it made (its children run in sessions of their own and would outlive make)."""
+        groups = {self.process.pid}
+        with contextlib.suppress(psutil.NoSuchProcess):
+            groups |= {os.getpgid(p.pid) for p in psutil.Process(self.process.pid).children(recursive=True)}
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(60)
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        for pid in _service_pids(var_dir):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _service_pids(var_dir) -> set[int]:
@@ -238,7 +251,7 @@ def test_make_run_serves_the_login_page_and_ctrl_c_stops_every_process(stack_var
             _wait_for_health(base, timeout=5)  # green already: the banner waited for it
             counts.append((before_login, _row_counts(pg_port)))
         except BaseException:
-            run.kill()
+            run.kill(var_dir)
             raise
         run.ctrl_c()  # make's exit status after an interrupt is make's business; what matters is below
 
