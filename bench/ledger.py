@@ -240,7 +240,8 @@ def main(argv: list[str]) -> int:
             dl_rate = django_ledger["entries_per_second"]
             rows.append(
                 [
-                    f"django-ledger {django_ledger['version']}, commit_txs(je_posted=True), {args.batch} per transaction",
+                    f"django-ledger {django_ledger['version']}, commit_txs(je_posted=True), "
+                    f"{args.batch} per transaction",
                     f"{dl_rate:,.0f}",
                     f"{dl_rate * 3:,.0f}",
                     f"{dl_rate / TARGET:.2f}×",
@@ -261,5 +262,5 @@ def main(argv: list[str]) -> int:
     if problems:
         print("\n[ledger] PROBLEMS: " + "; ".join(problems), flush=True)
         return 1
-    print(f"\n[ledger] books verified: hash chains intact, balances = lines, numbers gap-free", flush=True)
+    print("\n[ledger] books verified: hash chains intact, balances = lines, numbers gap-free", flush=True)
     return 0 if batch_rate >= TARGET else 2

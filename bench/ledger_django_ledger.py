@@ -39,7 +39,7 @@ def _configure(url: str) -> None:
     parts = urlsplit(url)
     settings.configure(
         DEBUG=False,
-        SECRET_KEY="bench-only-not-secret",  # noqa: S106
+        SECRET_KEY="bench-only-not-secret",
         USE_TZ=True,
         TIME_ZONE="Asia/Shanghai",
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
