@@ -12,6 +12,7 @@ from decimal import Decimal
 # ---------------------------------------------------------------- finance
 
 JOURNAL_ENTRY_POSTED = "erp.journal_entry.posted"
+JOURNAL_ENTRIES_POSTED = "erp.journal_entries.posted"
 PERIOD_CLOSED = "erp.period.closed"
 PERIOD_REOPENED = "erp.period.reopened"
 
@@ -33,6 +34,21 @@ def journal_entry_posted_payload(entry, lines) -> dict:
         "reversal_of_id": entry.reversal_of_id,
         "source_key": entry.source_key,
         "entry_hash": entry.entry_hash,
+    }
+
+
+def journal_entries_posted_payload(entries, lines_of_entries) -> dict:
+    """v1 of ``erp.journal_entries.posted`` (one per batch of ``journal_entries_post_many``): ``entry_ids`` (in
+    posting order), ``count``, ``journal_ids``, ``period_ids``, ``first_date``, ``last_date``, ``total`` (sum
+    of the debits, decimal string). Consumers read the entries through ``erp.selectors.finance``."""
+    return {
+        "entry_ids": [entry.pk for entry in entries],
+        "count": len(entries),
+        "journal_ids": sorted({entry.journal_id for entry in entries}),
+        "period_ids": sorted({entry.period_id for entry in entries}),
+        "first_date": min(entry.date for entry in entries).isoformat(),
+        "last_date": max(entry.date for entry in entries).isoformat(),
+        "total": str(sum((Decimal(line[2]) for lines in lines_of_entries for line in lines), Decimal("0.00"))),
     }
 
 

@@ -1,18 +1,21 @@
 """Finance: the chart of accounts, dimensions, journals, fiscal years and periods, journal entries (凭证) with
 their lines, the numbering counters and the per-period account balances.
 
-What must never be wrong is enforced by PostgreSQL, not only here (SQL in migration ``0002_finance_ledger_rules``,
-docs/decisions.md "ERP ledger"):
+What must never be wrong is enforced by PostgreSQL, not only here (SQL in migrations
+``0003_finance_ledger_rules`` and ``0004_finance_posting_by_insert``; docs/decisions.md "ERP ledger"):
 
 * a line has exactly one non-zero side, both sides ≥ 0 (CHECK);
-* an entry is created as a draft and becomes posted by an UPDATE; when it does, its lines must balance
-  (a DEFERRABLE INITIALLY DEFERRED constraint trigger, checked at commit);
-* a posted entry and its lines can be neither updated nor deleted, nor can lines be added to it (triggers);
-* nothing posts into a closed period, and the period is locked ``FOR SHARE`` while posting so a concurrent close
-  waits (statement trigger);
-* numbers are unique per journal and fiscal year and every posting continues the sequence with no gap
-  (UNIQUE plus the statement trigger);
-* ``AccountPeriodBalance`` is upserted by the same statement trigger, in the posting transaction.
+* an entry becomes posted either by an UPDATE of a draft or by being inserted posted (its lines following in
+  one statement of the same transaction); either way its lines must balance at commit (a DEFERRABLE
+  INITIALLY DEFERRED constraint trigger);
+* a posted entry and its lines can be neither updated nor deleted, nor can lines be added to it later
+  (triggers);
+* nothing posts into a closed period, and the period is locked ``FOR SHARE`` while posting so a concurrent
+  close waits (statement triggers);
+* numbers are unique per journal and fiscal year and every posting continues the sequence with no gap; the
+  hash chain continues without a gap or fork (UNIQUE plus the statement triggers);
+* ``AccountPeriodBalance`` is upserted by those triggers, in the posting transaction, and cannot be written
+  directly.
 """
 
 from __future__ import annotations
@@ -407,9 +410,15 @@ class JournalLine(TenantModel):
     (company currency per unit of ``currency``)."""
 
     # Every index costs each insert: the company, entry and account columns are served by the composite indexes
-    # below, and the dimensions by partial indexes that lines without a dimension never touch.
+    # below, and the dimensions by partial indexes that lines without a dimension never touch. The company is
+    # the entry's (the posting rules check it): no foreign-key check per line at COMMIT for it.
     company = models.ForeignKey(
-        Company, on_delete=models.PROTECT, related_name="+", verbose_name=_("company"), db_index=False
+        Company,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("company"),
+        db_index=False,
+        db_constraint=False,
     )
     entry = models.ForeignKey(
         JournalEntry, on_delete=models.CASCADE, related_name="lines", verbose_name=_("entry"), db_index=False

@@ -1,18 +1,21 @@
 """Writes of the general ledger: chart of accounts, dimensions, journals, fiscal years and periods, journal entries.
 
-Posting (``journal_entry_post``, ``journal_entries_post_many``, ``journal_entry_reverse``) is the one path that
-makes an entry count. In one transaction it:
+Posting (``journal_entry_post`` of a draft, ``journal_entry_create(post=True)``, ``journal_entries_post_many``,
+``journal_entry_reverse``) is the one path that makes an entry count. In one transaction it:
 
-1. locks the entry (single path) and the journals ``FOR NO KEY UPDATE`` in id order — the lock that orders the
-   journal's hash chain;
+1. locks the entry (posting a draft: ``FOR UPDATE``) and the journals ``FOR NO KEY UPDATE`` in id order — the
+   lock that orders the journal's hash chain;
 2. takes numbers from ``JournalSequence`` rows locked ``FOR UPDATE`` (one per journal and fiscal year per call),
    so numbers are gap-free: a rollback gives them back;
 3. computes each entry's SHA-256 over its content chained to the journal's previous entry
-   (``entry_content_hash``) and writes number, chain position and hashes in one UPDATE statement;
-4. lets PostgreSQL check and maintain the rest in that statement (migration ``0003_finance_ledger_rules``): open
-   period (locked ``FOR SHARE``), gap-free numbers and chain, balances per (account, period), and the balance of
-   debits and credits (the deferred constraint trigger, made to fire before the service returns);
-5. publishes ``erp.journal_entry.posted`` per entry (outbox, same transaction).
+   (``entry_content_hash``);
+4. writes the entries posted: a draft by one UPDATE; new entries inserted already posted (``INSERT`` for a
+   few, ``COPY`` for a batch), their lines in one statement after them;
+5. lets PostgreSQL check and maintain the rest in those statements (migrations 0003/0004): open period (locked
+   ``FOR SHARE``), gap-free numbers and chain, balances per (account, period), and the balance of debits and
+   credits (the deferred constraint trigger, made to fire before the service returns);
+6. publishes ``erp.journal_entry.posted`` per entry — or one ``erp.journal_entries.posted`` per batch of
+   ``journal_entries_post_many`` (outbox, same transaction).
 
 Other domains (inventory valuation, invoices) post through ``journal_entry_create(..., post=True,
 source_key=...)``: a ``source_key`` makes the call idempotent (a second call returns the first entry).
@@ -555,7 +558,19 @@ def _entry_of(posting: _Posting, *, state: str, posted_at, posted_by_id: int | N
     return JournalEntry.from_db("default", _ENTRY_FIELDS, [values[name] for name in _ENTRY_FIELDS])
 
 
-def _publish_posted(postings: list[_Posting], entries: list[JournalEntry], *, by: User | None) -> None:
+def _publish_posted(
+    postings: list[_Posting], entries: list[JournalEntry], *, by: User | None, batch: bool = False
+) -> None:
+    """One ``erp.journal_entry.posted`` per entry — or, for a batch, one ``erp.journal_entries.posted`` with the
+    ids (an import of 100,000 vouchers is not 100,000 events and webhook deliveries)."""
+    if batch:
+        events.publish(
+            erp_events.JOURNAL_ENTRIES_POSTED,
+            erp_events.journal_entries_posted_payload(entries, [p.lines for p in postings]),
+            company_id=postings[0].company_id,
+            by=by,
+        )
+        return
     events.publish_many(
         [
             (erp_events.JOURNAL_ENTRY_POSTED, erp_events.journal_entry_posted_payload(entry, posting.lines))
@@ -577,77 +592,86 @@ LINE_COLUMNS = (
 )
 
 
-def _insert_posted(postings: list[_Posting], *, by: User | None) -> list[JournalEntry]:
+SMALL_POSTING = 20  # up to this many entries: INSERT … RETURNING (fewer round trips); more: COPY
+
+
+def _entry_row(p: _Posting, now, by_id) -> tuple:
+    return (
+        p.company_id,
+        now,
+        now,
+        p.journal_id,
+        p.fiscal_year_id,
+        p.period_id,
+        p.date,
+        p.number,
+        EntryState.POSTED.value,
+        p.memo,
+        p.reference,
+        p.source_key,
+        p.reversal_of_id,
+        p.chain_position,
+        p.previous_hash,
+        p.entry_hash,
+        now,
+        by_id,
+        p.created_by_id,
+    )
+
+
+def _line_rows_of(p: _Posting, now):
+    for no, account, debit, credit, currency, rate, amount, text, cc, dep, prj in p.lines:
+        yield (p.company_id, now, now, p.id, no, account, debit, credit, currency, rate, amount, text, cc, dep, prj)
+
+
+def _insert_posted(postings: list[_Posting], *, by: User | None, batch_event: bool = False) -> list[JournalEntry]:
     """Write ``postings`` (validated, of one company) as posted entries, in their order: numbered and hashed
-    here, then entries and lines copied in with ``COPY`` (ids taken from the sequence first). PostgreSQL
-    checks period, numbering, chain and — at the end of this function — balance, and counts the lines in the
-    period balances (migration 0004)."""
+    here, then inserted already posted — entries, then all their lines in one statement. A few entries go in
+    with ``INSERT … RETURNING``; many with ``COPY`` (ids taken from the sequence first). PostgreSQL checks
+    period, numbering, chain and — before this function returns — balance, and counts the lines in the period
+    balances (migrations 0003/0004)."""
     if not postings:
         return []
     _number_and_hash(postings)
     now = timezone.now()
     by_id = getattr(by, "pk", None)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('erp_journalentry', 'id')) FROM generate_series(1, %s)",
-            [len(postings)],
-        )
-        for posting, (entry_id,) in zip(postings, cursor.fetchall(), strict=True):
-            posting.id = entry_id
-        raw = cursor.cursor
-        with raw.copy(f"COPY erp_journalentry ({ENTRY_COLUMNS}) FROM STDIN") as copy:
+        if len(postings) <= SMALL_POSTING:
+            values = ", ".join(["(" + ", ".join(["%s"] * 19) + ")"] * len(postings))
+            cursor.execute(
+                f"INSERT INTO erp_journalentry ({ENTRY_COLUMNS.removeprefix('id, ')}) VALUES {values} "
+                "RETURNING id, journal_id, chain_position",
+                [value for p in postings for value in _entry_row(p, now, by_id)],
+            )
+            ids = {(journal_id, position): entry_id for entry_id, journal_id, position in cursor.fetchall()}
             for p in postings:
-                copy.write_row(
-                    (
-                        p.id,
-                        p.company_id,
-                        now,
-                        now,
-                        p.journal_id,
-                        p.fiscal_year_id,
-                        p.period_id,
-                        p.date,
-                        p.number,
-                        EntryState.POSTED.value,
-                        p.memo,
-                        p.reference,
-                        p.source_key,
-                        p.reversal_of_id,
-                        p.chain_position,
-                        p.previous_hash,
-                        p.entry_hash,
-                        now,
-                        by_id,
-                        p.created_by_id,
-                    )
-                )
-        with raw.copy(f"COPY erp_journalline ({LINE_COLUMNS}) FROM STDIN") as copy:
-            for p in postings:
-                for no, account, debit, credit, currency, rate, amount, text, cc, dep, prj in p.lines:
-                    copy.write_row(
-                        (
-                            p.company_id,
-                            now,
-                            now,
-                            p.id,
-                            no,
-                            account,
-                            debit,
-                            credit,
-                            currency,
-                            rate,
-                            amount,
-                            text,
-                            cc,
-                            dep,
-                            prj,
-                        )
-                    )
+                p.id = ids[(p.journal_id, p.chain_position)]
+            rows = [row for p in postings for row in _line_rows_of(p, now)]
+            values = ", ".join(["(" + ", ".join(["%s"] * 15) + ")"] * len(rows))
+            cursor.execute(
+                f"INSERT INTO erp_journalline ({LINE_COLUMNS}) VALUES {values}",
+                [value for row in rows for value in row],
+            )
+        else:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('erp_journalentry', 'id')) FROM generate_series(1, %s)",
+                [len(postings)],
+            )
+            for posting, (entry_id,) in zip(postings, cursor.fetchall(), strict=True):
+                posting.id = entry_id
+            raw = cursor.cursor
+            with raw.copy(f"COPY erp_journalentry ({ENTRY_COLUMNS}) FROM STDIN") as copy:
+                for p in postings:
+                    copy.write_row((p.id, *_entry_row(p, now, by_id)))
+            with raw.copy(f"COPY erp_journalline ({LINE_COLUMNS}) FROM STDIN") as copy:
+                for p in postings:
+                    for row in _line_rows_of(p, now):
+                        copy.write_row(row)
         _check_balances_now(cursor)
     entries = [
         _entry_of(p, state=EntryState.POSTED, posted_at=now, posted_by_id=by_id, created_at=now) for p in postings
     ]
-    _publish_posted(postings, entries, by=by)
+    _publish_posted(postings, entries, by=by, batch=batch_event)
     return entries
 
 
@@ -1330,7 +1354,7 @@ def journal_entries_post_many(
             prepared.append((index, posting))
     if errors:
         raise ValidationError(errors)
-    posted = _insert_posted([posting for _, posting in prepared], by=by)
+    posted = _insert_posted([posting for _, posting in prepared], by=by, batch_event=True)
     created = {index: entry for (index, _), entry in zip(prepared, posted, strict=True)}
     return [created.get(index) or existing[spec.source_key] for index, spec in enumerate(entries)]
 

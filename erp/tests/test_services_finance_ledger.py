@@ -229,7 +229,10 @@ def test_post_many_numbers_in_order_and_keeps_balances(ledger, finance_user):
     posted = svc.journal_entries_post_many(company=ledger.company, entries=specs, by=finance_user)
     assert [e.number for e in posted] == list(range(1, 31))
     assert balances_equal_lines(ledger.company) == []
-    assert OutboxEvent.objects.filter(name="erp.journal_entry.posted").count() == 30
+    [event] = OutboxEvent.objects.filter(name__startswith="erp.journal_entr")
+    assert event.name == "erp.journal_entries.posted" and event.payload["count"] == 30
+    assert event.payload["entry_ids"] == [e.pk for e in posted]
+    assert event.payload["total"] == f"{sum(range(1, 31))}.00"
     result = svc.ledger_verify(company=ledger.company)
     assert result.ok and result.checked_entries == 30
 
