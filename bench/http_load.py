@@ -47,6 +47,9 @@ class Operation:
     expect: int = 200
     ceiling: str = "tiny_json"  # key of bench.CEILINGS this operation is compared with
     note: str = ""
+    method: str = "GET"
+    body: bytes = b""  # sent with Content-Length (give Content-Type in ``headers``)
+    paths: tuple[str, ...] = ()  # when given, the requests cycle through these paths instead of ``path``
 
 
 @dataclass
@@ -72,10 +75,20 @@ class LoadError(Exception):
     pass
 
 
-def build_request(host: str, port: int, op: Operation) -> bytes:
-    lines = [f"GET {op.path} HTTP/1.1", f"Host: {host}:{port}", "User-Agent: troika-bench", "Accept: */*"]
-    lines += [f"{k}: {v}" for k, v in op.headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+def build_request(host: str, port: int, op: Operation, path: str | None = None) -> bytes:
+    lines = [f"{op.method} {path or op.path} HTTP/1.1", f"Host: {host}:{port}", "User-Agent: troika-bench"]
+    lines += ["Accept: */*", *[f"{k}: {v}" for k, v in op.headers.items()]]
+    if op.body or op.method != "GET":
+        lines.append(f"Content-Length: {len(op.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + op.body
+
+
+def build_requests(host: str, port: int, op: Operation) -> list[bytes]:
+    """One request per path of ``op.paths`` (non-ASCII characters percent-encoded), or the one of ``op.path``."""
+    from urllib.parse import quote
+
+    paths = [quote(p, safe="/?&=%:+,.-_~") for p in op.paths] or [op.path]
+    return [build_request(host, port, op, path) for path in paths]
 
 
 class Connection:
@@ -164,10 +177,11 @@ class Connection:
 # --------------------------------------------------------------------------- the load loop
 
 
-def _client_process(address, payload, threads, requests, deadline, warmup, expect, out) -> None:
-    """Run ``threads`` connections until ``requests`` answers or ``deadline``; send the results to ``out``."""
+def _client_process(address, payloads, threads, requests, deadline, warmup, expect, out) -> None:
+    """Run ``threads`` connections until ``requests`` answers or ``deadline``; send the results to ``out``.
+    The requests cycle through ``payloads`` (one request, or the same operation on different records)."""
     lock = threading.Lock()
-    state = {"left": requests, "warm": warmup}
+    state = {"left": requests, "warm": warmup, "next": 0}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors = [0]
@@ -184,6 +198,8 @@ def _client_process(address, payload, threads, requests, deadline, warmup, expec
                     break
                 else:
                     state["left"] -= 1
+                payload = payloads[state["next"] % len(payloads)]
+                state["next"] += 1
             started = time.perf_counter()
             try:
                 status = conn.request(payload)
@@ -219,7 +235,7 @@ def run_operation(base_url: str, op: Operation, *, concurrency: int, processes: 
     """Load one operation and collect the latencies of all client processes."""
     parts = urlsplit(base_url)
     address = (parts.hostname, parts.port or 80)
-    payload = build_request(parts.hostname, address[1], op)
+    payloads = build_requests(parts.hostname, address[1], op)
     processes = max(1, min(processes, concurrency))
     context = multiprocessing.get_context("fork")
     started = time.perf_counter()
@@ -231,7 +247,8 @@ def run_operation(base_url: str, op: Operation, *, concurrency: int, processes: 
         receive, send = context.Pipe(duplex=False)
         child = context.Process(
             target=_client_process,
-            args=(address, payload, threads, share, deadline, warmup // processes, op.expect, send),
+            args=(address, payloads[k::processes] or payloads, threads, share, deadline, warmup // processes, op.expect,
+                  send),  # fmt: skip
             daemon=True,
         )
         child.start()

@@ -49,6 +49,18 @@ class CustomerMergeError(CrmConflict):
     code = "merge_refused"
 
 
+class QuoteExpiredError(CrmConflict):
+    """The quote is past its validity date: it can no longer be sent or accepted (generate a new version)."""
+
+    code = "quote_expired"
+
+
+class QuoteStateError(CrmConflict):
+    """The quote is not in a state that allows this step (e.g. accepting a draft that was never sent)."""
+
+    code = "quote_state"
+
+
 MATCH_LABELS = {
     "phone": _("phone"),
     "email": _("email"),

@@ -16,6 +16,7 @@ CUSTOMER_MERGED = "crm.customer.merged"
 LEAD_CONVERTED = "crm.lead.converted"
 OPPORTUNITY_WON = "crm.opportunity.won"
 OPPORTUNITY_LOST = "crm.opportunity.lost"
+QUOTE_ACCEPTED = "crm.quote.accepted"
 
 
 def customer_merged_payload(
@@ -61,7 +62,46 @@ def opportunity_closed_payload(*, opportunity: Opportunity) -> dict:
         "expected_close_date": opportunity.expected_close_date.isoformat() if opportunity.expected_close_date else None,
         "closed_at": opportunity.closed_at.isoformat() if opportunity.closed_at else None,
         "lost_reason_id": opportunity.lost_reason_id,
-        "lines": [],
+        "lines": [line_payload(line) for line in opportunity.lines.all()],
+    }
+
+
+def line_payload(line) -> dict:
+    """One opportunity or quote line in an event (``lines`` of ``crm.opportunity.won`` and
+    ``crm.quote.accepted``): the ERP product and the agreed terms; quantities and amounts as decimal strings."""
+    return {
+        "product_id": line.product_id,
+        "sku": line.sku,
+        "name": line.product_name,
+        "uom": line.uom,
+        "quantity": str(line.quantity),
+        "unit_price": str(line.unit_price),
+        "discount": str(line.discount_percent),
+        "tax_rate": str(line.tax_rate),
+        "net_amount": str(line.net_amount),
+        "tax_amount": str(line.tax_amount),
+        "line_total": str(line.line_total),
+    }
+
+
+def quote_accepted_payload(*, quote) -> dict:
+    """v1 of ``crm.quote.accepted``: see docs/events.md."""
+    opportunity = quote.opportunity
+    return {
+        "quote_id": quote.pk,
+        "number": quote.number,
+        "version": quote.version,
+        "opportunity_id": quote.opportunity_id,
+        "account_id": opportunity.account_id,
+        "contact_id": opportunity.contact_id,
+        "owner_id": opportunity.owner_id,
+        "currency": quote.currency,
+        "valid_until": quote.valid_until.isoformat(),
+        "subtotal": str(quote.subtotal),
+        "tax_total": str(quote.tax_total),
+        "total": str(quote.total),
+        "accepted_at": quote.decided_at.isoformat() if quote.decided_at else None,
+        "lines": [line_payload(line) for line in quote.lines.all()],
     }
 
 
@@ -120,3 +160,5 @@ def churn_follow_up_task(event: _events.Event) -> None:
         body=event.payload.get("change", ""),
         due_at=timezone.now() + timedelta(days=1),
     )
+
+from crm import events_campaigns  # noqa: E402,F401  scrm.campaign.touched (campaign attribution)

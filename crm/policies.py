@@ -31,7 +31,7 @@ CUSTOMER_SCOPES = {
 CUSTOMER_ACTIONS = {
     ADMIN: CRUD | {"merge", "assign", "export", "import"},
     MANAGER: CRUD | {"merge", "assign", "export", "import"},
-    SALES: {"view", "add", "change"},
+    SALES: {"view", "add", "change", "export"},
     SERVICE: {"view", "add", "change"},
     MARKETING: {"view", "add", "export", "import"},
     FINANCE: {"view", "change"},
@@ -78,7 +78,7 @@ register(
         actions={
             ADMIN: CRUD | {"convert", "assign", "export", "import"},
             MANAGER: CRUD | {"convert", "assign", "export", "import"},
-            SALES: {"view", "add", "change", "convert"},
+            SALES: {"view", "add", "change", "convert", "export"},
             MARKETING: {"view", "add", "change", "assign", "export", "import"},
         },
     )
@@ -96,7 +96,7 @@ register(
         actions={
             ADMIN: CRUD | {"assign", "export"},
             MANAGER: CRUD | {"assign", "export"},
-            SALES: {"view", "add", "change"},
+            SALES: {"view", "add", "change", "export"},
             FINANCE: {"view", "export"},
             SERVICE: {"view"},
         },
@@ -122,9 +122,9 @@ register(
             MARKETING: Scope.OWN,
         },
         actions={
-            ADMIN: CRUD | {"assign"},
-            MANAGER: CRUD | {"assign"},
-            SALES: CRUD,
+            ADMIN: CRUD | {"assign", "export"},
+            MANAGER: CRUD | {"assign", "export"},
+            SALES: CRUD | {"export"},
             SERVICE: CRUD,
             MARKETING: CRUD,
         },
@@ -149,7 +149,12 @@ register(
     ModelPolicy(
         model=m.Ticket,
         scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.TEAM, SERVICE: Scope.COMPANY, SALES: Scope.OWN},
-        actions={ADMIN: TICKET_WORK, MANAGER: TICKET_WORK, SERVICE: TICKET_WORK, SALES: {"view", "add", "note"}},
+        actions={
+            ADMIN: TICKET_WORK | {"export"},
+            MANAGER: TICKET_WORK | {"export"},
+            SERVICE: TICKET_WORK | {"export"},
+            SALES: {"view", "add", "note"},
+        },
     )
 )
 for through_ticket in (m.TicketMessage, m.CsatSurvey):
@@ -172,6 +177,16 @@ for ticket_config in (m.TicketCategory, m.SlaPolicy):
             team_field=None,
         )
     )
+# Imports: a job is seen by who uploaded it, their managers and the admins; whether the rows may be imported at
+# all is the target model's "import" action (checked by the views and the API). Exports are the "export" action
+# of each list's model; a salesperson exports what they see (their own records), managers their teams'.
+register(
+    ModelPolicy(
+        model=m.ImportJob,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.TEAM, MARKETING: Scope.OWN},
+        actions={role: {"view", "add", "change"} for role in (ADMIN, MANAGER, MARKETING)},
+    )
+)
 register(
     ModelPolicy(
         model=m.TicketInboundToken,
@@ -181,3 +196,50 @@ register(
         team_field=None,
     )
 )
+
+# Opportunity lines and quotes follow their opportunity: who sees the deal sees its products and quotes. Prices
+# set by hand instead of ERP's price list ("override_price") are for managers and admins; sales people quote,
+# send and record the customer's answer on their own deals.
+DEAL_SCOPES = {
+    ADMIN: Scope.COMPANY,
+    MANAGER: Scope.TEAM,
+    SALES: Scope.OWN,
+    FINANCE: Scope.COMPANY,
+    SERVICE: Scope.COMPANY,
+}
+register(
+    ModelPolicy(
+        model=m.OpportunityLine,
+        scopes=DEAL_SCOPES,
+        actions={
+            ADMIN: CRUD | {"override_price"},
+            MANAGER: CRUD | {"override_price"},
+            SALES: CRUD,
+            FINANCE: {"view"},
+            SERVICE: {"view"},
+        },
+        owner_field="opportunity__owner",
+        team_field="opportunity__team",
+    )
+)
+QUOTE_WORK = {"view", "add", "send", "accept", "reject"}
+register(
+    ModelPolicy(
+        model=m.Quote,
+        scopes=DEAL_SCOPES,
+        actions={ADMIN: QUOTE_WORK, MANAGER: QUOTE_WORK, SALES: QUOTE_WORK, FINANCE: {"view"}, SERVICE: {"view"}},
+        owner_field="opportunity__owner",
+        team_field="opportunity__team",
+    )
+)
+register(
+    ModelPolicy(
+        model=m.QuoteLine,
+        scopes=DEAL_SCOPES,
+        actions={role: {"view"} for role in DEAL_SCOPES},
+        owner_field="quote__opportunity__owner",
+        team_field="quote__opportunity__team",
+    )
+)
+
+from crm import policies_campaigns  # noqa: E402,F401  campaigns, web forms, reminders, nudges

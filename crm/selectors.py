@@ -29,7 +29,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import RowNumber, TruncMonth
+from django.db.models.functions import RowNumber, TruncMonth, Upper
 from django.utils import timezone
 
 from crm.models import (
@@ -39,6 +39,8 @@ from crm.models import (
     Contact,
     CsatSurvey,
     CustomFieldSet,
+    ImportJob,
+    ImportRowIssue,
     Lead,
     LeadScoringRule,
     LostReason,
@@ -225,6 +227,113 @@ def customer_duplicates_find(
             matched.append("name_city")
         candidates.append(DuplicateCandidate(customer=customer, matched_on=tuple(matched)))
     return candidates
+
+
+@dataclass(frozen=True)
+class DuplicateFacts:
+    """The identifying facts of one record being written (already normalised: phone in E.164)."""
+
+    phone: str = ""
+    email: str = ""
+    unionid: str = ""
+    tax_id: str = ""
+    name: str = ""
+    city: str = ""
+
+
+def _duplicate_matches(model, facts: DuplicateFacts, record) -> tuple[str, ...]:
+    """Which of ``customer_duplicates_find``'s rules ``record`` meets for ``facts`` (empty: none)."""
+    matched = []
+    if facts.phone and record.phone == facts.phone:
+        matched.append("phone")
+    if facts.email and record.email == normalize_email(facts.email):
+        matched.append("email")
+    if facts.unionid and model is not Account and getattr(record, "unionid", "") == facts.unionid:
+        matched.append("unionid")
+    if facts.tax_id and model is Account and record.tax_id == facts.tax_id.strip().upper():
+        matched.append("tax_id")
+    name = " ".join((facts.name or "").split())
+    if name and (model is Account or facts.city.strip()):
+        variants = _city_variants(facts.city) if facts.city.strip() else [""]
+        if record.name.casefold() == name.casefold() and record.city in variants:
+            matched.append("name_city")
+    return tuple(matched)
+
+
+def duplicates_find_many(
+    *, model: type[Account] | type[Contact] | type[Lead], company_id: int, facts: list[DuplicateFacts]
+) -> list[list[DuplicateCandidate]]:
+    """``customer_duplicates_find`` for many records at once (an import chunk): one query for all of them,
+    the same rules per record. For each entry of ``facts`` the live records that match, strongest-first by pk.
+
+    For leads the same rules apply to open leads (not converted or disqualified), so a re-imported list does
+    not double them. Company-wide, past any actor's scope, like ``customer_duplicates_find``.
+    """
+    phones = {f.phone for f in facts if f.phone}
+    emails = {normalize_email(f.email) for f in facts if f.email}
+    unionids = {f.unionid for f in facts if f.unionid}
+    tax_ids = {f.tax_id.strip().upper() for f in facts if f.tax_id}
+    names = {
+        " ".join(f.name.split()).upper() for f in facts if f.name.strip() and (model is Account or f.city.strip())
+    }
+    conditions = Q()
+    if phones:
+        conditions |= Q(phone__in=phones)
+    if emails:
+        conditions |= Q(email__in=emails)
+    if unionids and model is not Account:
+        conditions |= Q(unionid__in=unionids)
+    if tax_ids and model is Account:
+        conditions |= Q(tax_id__in=tax_ids)
+    if names:
+        conditions |= Q(upper_name__in=names)
+    if not conditions:
+        return [[] for _ in facts]
+    qs = model.objects.alias(upper_name=Upper("name")).filter(conditions, company_id=company_id)
+    live = ~Q(status__in=["converted", "disqualified"]) if model is Lead else Q(merged_into__isnull=True)
+    qs = qs.filter(live)
+    records = list(qs.order_by("pk"))
+    by_phone: dict[str, list] = defaultdict(list)
+    by_email: dict[str, list] = defaultdict(list)
+    by_other: dict[str, list] = defaultdict(list)
+    for record in records:
+        if record.phone:
+            by_phone[record.phone].append(record)
+        if record.email:
+            by_email[record.email].append(record)
+        by_other[record.name.casefold()].append(record)
+        for key in (getattr(record, "unionid", ""), getattr(record, "tax_id", "")):
+            if key:
+                by_other["\x00" + key].append(record)
+    result = []
+    for fact in facts:
+        pool = {
+            r.pk: r
+            for r in (
+                by_phone.get(fact.phone, [])
+                + by_email.get(normalize_email(fact.email), [])
+                + by_other.get(" ".join(fact.name.split()).casefold(), [])
+                + by_other.get("\x00" + fact.unionid, [])
+                + by_other.get("\x00" + fact.tax_id.strip().upper(), [])
+            )
+        }
+        found = []
+        for pk in sorted(pool):
+            matched = _duplicate_matches(model, fact, pool[pk])
+            if matched:
+                found.append(DuplicateCandidate(customer=pool[pk], matched_on=matched))
+        result.append(found)
+    return result
+
+
+def import_jobs_visible_to(actor: Actor | None) -> QuerySet[ImportJob]:
+    """Import jobs the actor may see (their own; managers their teams'; admins all), newest first."""
+    return policy.scope(actor, ImportJob.objects.all()).select_related("owner").order_by("-created_at", "-id")
+
+
+def import_issues_of(job: ImportJob) -> QuerySet[ImportRowIssue]:
+    """The per-row report of a job (the caller has checked the job is visible), in file order."""
+    return ImportRowIssue.objects.filter(job=job).order_by("row_number", "id")
 
 
 # ---------------------------------------------------------------- leads
@@ -808,4 +917,72 @@ def my_day(actor: Actor | None, *, hot_score: int = HOT_LEAD_SCORE) -> MyDay:
         upcoming=upcoming,
         hot_leads=hot,
         tickets=tickets,
+    )
+
+
+# ---------------------------------------------------------------- opportunity lines and quotes (ERP catalogue)
+
+from crm.models import OpportunityLine, Quote, QuoteLine  # noqa: E402
+from erp.selectors import inventory as erp_inventory  # noqa: E402
+
+PROMISE_HORIZON_DAYS = 180
+
+
+def opportunity_lines_visible_to(actor: Actor | None, *, opportunity: Opportunity) -> QuerySet[OpportunityLine]:
+    """The lines of ``opportunity`` the actor may see (those of a deal they may see), in their order."""
+    return policy.scope(actor, OpportunityLine.objects.filter(opportunity=opportunity)).order_by("sequence", "id")
+
+
+@dataclass(frozen=True)
+class LineAvailability:
+    """What ERP says about a line now: its current price for the customer (``None``: no price), free stock
+    over all warehouses, and the earliest date the line's quantity can be delivered (``None``: not within
+    ``PROMISE_HORIZON_DAYS``)."""
+
+    current_price: Decimal | None
+    price_source: str
+    available_now: Decimal
+    earliest_date: date | None
+    horizon_end: date
+
+
+def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvailability]:
+    """Live price and available-to-promise of each line (by line id), read synchronously from ERP's selectors
+    (``prices_for_many``, ``promises_for``) — nothing is copied. Three queries whatever the number of lines."""
+    from crm.services.quotes import price_group_of
+
+    lines = list(lines)
+    if not lines:
+        return {}
+    items = [(line.product_id, line.quantity) for line in lines]
+    prices = erp_inventory.prices_for_many(
+        company=opportunity.company_id,
+        items=items,
+        customer_group=price_group_of(opportunity) or None,
+        currency=opportunity.currency,
+    )
+    promises = erp_inventory.promises_for(
+        company=opportunity.company_id, items=items, horizon_days=PROMISE_HORIZON_DAYS
+    )
+    result = {}
+    for line, key in zip(lines, items, strict=True):
+        price, promise = prices.get(key), promises[key]
+        result[line.pk] = LineAvailability(
+            current_price=price.unit_price if price else None,
+            price_source=price.source if price else "",
+            available_now=promise.available_now,
+            earliest_date=promise.earliest_date,
+            horizon_end=promise.horizon_end,
+        )
+    return result
+
+
+def quotes_visible_to(actor: Actor | None, *, opportunity: Opportunity | None = None) -> QuerySet[Quote]:
+    """Quotes of the deals the actor may see, newest first, with their opportunity and customer joined and
+    their lines prefetched (two queries for a page)."""
+    qs = policy.scope(actor, Quote.objects.all())
+    if opportunity is not None:
+        qs = qs.filter(opportunity=opportunity)
+    return qs.select_related("opportunity", "opportunity__account", "opportunity__contact", "company").prefetch_related(
+        Prefetch("lines", queryset=QuoteLine.objects.order_by("sequence", "id"))
     )

@@ -73,3 +73,40 @@ def ticket_customer_email(ticket_id: int, *, message_id: int | None = None, surv
         subject, text = customer_email_content(ticket, message=message, survey_url=survey_url)
     send_mail(subject, text, None, [address])
     return True
+
+
+@shared_task(name="crm.import_job_run", ignore_result=True, acks_late=True)
+def import_job_run(job_id: int) -> str:
+    """Run (or resume after a lost worker) an import job from its last committed chunk."""
+    from crm.services.imports import import_job_run as run
+
+    return run(job_id=job_id).status
+
+
+@shared_task(name="crm.import_jobs_fail_stalled", ignore_result=True)
+def import_jobs_fail_stalled() -> int:
+    """Mark imports whose worker stopped as failed, so that they can be resumed (beat)."""
+    from crm.services.imports import import_jobs_fail_stalled as sweep
+
+    return sweep()
+
+
+@shared_task(name="crm.activity_reminders_send", ignore_result=True)
+def activity_reminders_send() -> int:
+    """Send the activity reminders that are due, each exactly once (beat, every minute)."""
+    from crm.services.reminders import activity_reminders_send as send
+
+    total = 0
+    while True:  # a backlog (after downtime) is worked off in batches, each its own transaction
+        sent = send()
+        total += sent
+        if sent < 500:
+            return total
+
+
+@shared_task(name="crm.opportunity_nudges_send", ignore_result=True)
+def opportunity_nudges_send() -> int:
+    """Nudge the owners of opportunities without activity for their pipeline's N days (beat, daily)."""
+    from crm.services.reminders import opportunity_nudges_send as send
+
+    return send()

@@ -122,3 +122,118 @@ _ledger(
     managers_may={"view", "export"},
 )
 _ledger(m.AccountPeriodBalance, keepers_may={"export"}, managers_may={"view", "export"})
+
+# ---------------------------------------------------------------- sales fulfilment
+# Orders, deliveries and returns are company-wide for admins, managers, finance and the warehouse; a
+# salesperson sees (read-only) the orders they are the salesperson of, with their deliveries and returns.
+# Managers and admins create, confirm, cancel and close orders and release credit holds; finance invoices; the
+# warehouse re-checks availability, picks, packs, ships and receives returns.
+
+SALES_COMPANY_VIEWERS = (ADMIN, MANAGER, FINANCE, WAREHOUSE)
+SALES_ORDER_ACTIONS = {
+    ADMIN: CRUD | {"confirm", "release", "cancel", "close", "invoice", "reserve", "export"},
+    MANAGER: CRUD | {"confirm", "release", "cancel", "close", "invoice", "reserve", "export"},
+    FINANCE: {"view", "invoice", "export"},
+    WAREHOUSE: {"view", "reserve"},
+    SALES: {"view"},
+}
+DELIVERY_ACTIONS = {
+    ADMIN: {"view", "pick", "pack", "ship", "deliver", "cancel"},
+    MANAGER: {"view", "pick", "pack", "ship", "deliver", "cancel"},
+    WAREHOUSE: {"view", "pick", "pack", "ship", "deliver", "cancel"},
+    FINANCE: {"view"},
+    SALES: {"view"},
+}
+RETURN_ACTIONS = {
+    ADMIN: {"view", "add", "receive", "cancel"},
+    MANAGER: {"view", "add", "receive", "cancel"},
+    WAREHOUSE: {"view", "add", "receive", "cancel"},
+    FINANCE: {"view"},
+    SALES: {"view"},
+}
+
+
+def _sales(model, *, salesperson: str, actions) -> None:
+    register(
+        ModelPolicy(
+            model=model,
+            scopes={**dict.fromkeys(SALES_COMPANY_VIEWERS, Scope.COMPANY), SALES: Scope.OWN},
+            actions=actions,
+            owner_field=salesperson,
+            team_field=None,
+        )
+    )
+
+
+VIEW_ONLY = {"view"}
+_sales(m.SalesOrder, salesperson="salesperson", actions=SALES_ORDER_ACTIONS)
+_sales(m.SalesOrderLine, salesperson="order__salesperson", actions=dict.fromkeys(SALES_ORDER_ACTIONS, VIEW_ONLY))
+_sales(m.DeliveryOrder, salesperson="sales_order__salesperson", actions=DELIVERY_ACTIONS)
+_sales(
+    m.DeliveryLine, salesperson="delivery__sales_order__salesperson", actions=dict.fromkeys(DELIVERY_ACTIONS, VIEW_ONLY)
+)
+_sales(
+    m.DeliveryPick,
+    salesperson="line__delivery__sales_order__salesperson",
+    actions=dict.fromkeys(DELIVERY_ACTIONS, VIEW_ONLY),
+)
+_sales(m.SalesReturn, salesperson="sales_order__salesperson", actions=RETURN_ACTIONS)
+_sales(
+    m.SalesReturnLine,
+    salesperson="sales_return__sales_order__salesperson",
+    actions=dict.fromkeys(RETURN_ACTIONS, VIEW_ONLY),
+)
+
+# ---------------------------------------------------------------- expenses (报账)
+# Every member claims their own expenses (own scope: the claim's employee); managers, finance and administrators
+# see the company's claims. Approving a step is for the step's role (the service checks the step again and that
+# nobody approves their own claim); posting and reimbursing are finance's. Categories and approval levels are
+# read by everyone (the claim form) and kept by finance and administrators.
+
+ALL_MEMBERS = tuple(Role.values)
+EXPENSE_COMPANY_WIDE = (ADMIN, MANAGER, FINANCE)
+_CLAIMANT_ACTIONS = {"view", "add", "change", "submit", "cancel"}
+
+
+def _expense(model, *, owner_field: str) -> None:
+    register(
+        ModelPolicy(
+            model=model,
+            scopes={**dict.fromkeys(ALL_MEMBERS, Scope.OWN), **dict.fromkeys(EXPENSE_COMPANY_WIDE, Scope.COMPANY)},
+            actions={
+                **dict.fromkeys(ALL_MEMBERS, _CLAIMANT_ACTIONS),
+                MANAGER: _CLAIMANT_ACTIONS | {"approve"},
+                FINANCE: _CLAIMANT_ACTIONS | {"approve", "post", "pay", "export"},
+                ADMIN: _CLAIMANT_ACTIONS | {"approve", "post", "pay", "export"},
+            },
+            owner_field=owner_field,
+            team_field=None,
+        )
+    )
+
+
+_expense(m.ExpenseClaim, owner_field="employee")
+for _part in (m.ExpenseLine, m.ExpenseReceipt, m.ExpenseApproval):
+    _expense(_part, owner_field="claim__employee")
+for _setup in (m.ExpenseCategory, m.ExpenseApprovalLevel):
+    register(
+        ModelPolicy(
+            model=_setup,
+            scopes=dict.fromkeys(ALL_MEMBERS, Scope.COMPANY),
+            actions={
+                **{role: {"view"} for role in ALL_MEMBERS},
+                ADMIN: CRUD | {"install"},
+                FINANCE: CRUD | {"install"},
+            },
+            owner_field=None,
+            team_field=None,
+        )
+    )
+
+# ---------------------------------------------------------------- budgets and the cash-flow mapping
+# Budgets are finance's to keep and the ledger viewers' to read (a budget's owner is told of crossed thresholds
+# by notification and may be anyone; the report itself is for those who see the ledger).
+for _budget_model in (m.Budget, m.BudgetLine):
+    _ledger(_budget_model, keepers_may=CRUD | {"export"}, managers_may={"view", "export"})
+_ledger(m.BudgetAlert, keepers_may=set())
+_ledger(m.CashFlowMapping, keepers_may=CRUD)

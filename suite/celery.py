@@ -26,6 +26,9 @@ app.conf.beat_schedule = {
     "idempotency-keys-purge": {"task": "suite.idempotency_keys_purge", "schedule": crontab(minute=41)},
     # CRM service tickets: mark first-response / resolution SLA breaches and notify (crm.tasks).
     "crm-tickets-check-sla": {"task": "crm.tickets_check_sla", "schedule": 60.0, "options": {"expires": 60}},
+    # CRM activity reminders (each exactly once) and the daily stale-opportunity nudges (crm.tasks).
+    "crm-activity-reminders": {"task": "crm.activity_reminders_send", "schedule": 60.0, "options": {"expires": 60}},
+    "crm-opportunity-nudges": {"task": "crm.opportunity_nudges_send", "schedule": crontab(hour=8, minute=7)},
     # SCRM: poll every polling channel from its stored cursor, sweep deliveries a lost task left (scrm.tasks).
     "scrm-channels-poll": {"task": "scrm.channels_poll_due", "schedule": 10.0, "options": {"expires": 10}},
 }

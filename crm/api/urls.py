@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from crm.api import tickets, views
+from crm.api import imports, tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -22,5 +22,7 @@ router.register("tickets", tickets.TicketViewSet, basename="crm-ticket")
 router.register("ticket-categories", tickets.TicketCategoryViewSet, basename="crm-ticket-category")
 router.register("sla-policies", tickets.SlaPolicyViewSet, basename="crm-sla-policy")
 router.register("ticket-inbound-tokens", tickets.InboundTokenViewSet, basename="crm-ticket-inbound-token")
+
+router.register("imports", imports.ImportJobViewSet, basename="crm-import")
 
 urlpatterns = router.urls

@@ -1,6 +1,21 @@
 """CRM models, one module per aggregate."""
 
 from .activities import Activity, ActivityKind
+from .campaigns import (
+    WEB_FORM_FIELDS,
+    Campaign,
+    CampaignChannel,
+    CampaignCost,
+    CampaignMember,
+    CampaignMemberStatus,
+    CampaignStatus,
+    CampaignTouch,
+    OpportunityNudge,
+    ReminderPreference,
+    TouchKind,
+    TouchSource,
+    WebForm,
+)
 from .customers import (
     Account,
     AccountTag,
@@ -16,8 +31,18 @@ from .customers import (
     Tag,
     TagGroup,
 )
+from .imports import (
+    DuplicatePolicy,
+    ImportFileFormat,
+    ImportJob,
+    ImportRowIssue,
+    ImportRowIssueKind,
+    ImportStatus,
+    ImportTarget,
+)
 from .leads import AssignmentRule, Lead, LeadScoringRule, LeadStatus
 from .opportunities import LostReason, Opportunity, OpportunityStageChange, OpportunityStatus, Pipeline, Stage
+from .quotes import OpportunityLine, PriceSource, Quote, QuoteLine, QuoteState
 from .tickets import (
     CsatSurvey,
     SlaPolicy,
@@ -32,6 +57,19 @@ from .tickets import (
 )
 
 __all__ = [
+    "WEB_FORM_FIELDS",
+    "Campaign",
+    "CampaignChannel",
+    "CampaignCost",
+    "CampaignMember",
+    "CampaignMemberStatus",
+    "CampaignStatus",
+    "CampaignTouch",
+    "OpportunityNudge",
+    "ReminderPreference",
+    "TouchKind",
+    "TouchSource",
+    "WebForm",
     "Account",
     "AccountTag",
     "Activity",
@@ -43,7 +81,14 @@ __all__ = [
     "CsatSurvey",
     "CustomFieldSet",
     "CustomFieldTarget",
+    "DuplicatePolicy",
     "Gender",
+    "ImportFileFormat",
+    "ImportJob",
+    "ImportRowIssue",
+    "ImportRowIssueKind",
+    "ImportStatus",
+    "ImportTarget",
     "Industry",
     "Lead",
     "LeadScoringRule",
@@ -51,9 +96,14 @@ __all__ = [
     "LifecycleStage",
     "LostReason",
     "Opportunity",
+    "OpportunityLine",
     "OpportunityStageChange",
     "OpportunityStatus",
     "Pipeline",
+    "PriceSource",
+    "Quote",
+    "QuoteLine",
+    "QuoteState",
     "SlaPolicy",
     "Source",
     "Stage",

@@ -27,6 +27,8 @@ class Activity(OwnedModel):
     body = models.TextField(_("details"), blank=True)
     due_at = models.DateTimeField(_("due at"), null=True, blank=True)
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    remind_at = models.DateTimeField(_("remind at"), null=True, blank=True)
+    reminded_at = models.DateTimeField(_("reminder sent at"), null=True, blank=True, editable=False)
     duration_minutes = models.PositiveIntegerField(_("duration (minutes)"), null=True, blank=True)
     location = models.CharField(_("location"), max_length=200, blank=True)
     outcome = models.CharField(_("outcome"), max_length=255, blank=True)
@@ -85,6 +87,12 @@ class Activity(OwnedModel):
             models.Index(fields=["lead", "-created_at"], name="crm_activity_lead"),
             models.Index(fields=["opportunity", "-created_at"], name="crm_activity_opportunity"),
             models.Index(fields=["company", "-created_at"], name="crm_activity_company_created"),
+            # the reminder sweep: due reminders not sent yet
+            models.Index(
+                fields=["remind_at"],
+                condition=Q(reminded_at__isnull=True, remind_at__isnull=False, done_at__isnull=True),
+                name="crm_activity_reminder_due",
+            ),
         ]
 
     def __str__(self) -> str:

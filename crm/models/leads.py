@@ -50,6 +50,16 @@ class Lead(OwnedModel):
     disqualified_reason = models.CharField(_("why disqualified"), max_length=255, blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     search_text = models.TextField(_("search key"), default="", blank=True, editable=False)
+    campaign = models.ForeignKey(
+        "crm.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        verbose_name=_("campaign"),
+        editable=False,
+        help_text=_("the campaign the lead came from, set when it is created"),
+    )
     assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True, editable=False)
     assignment_rule = models.ForeignKey(
         "crm.AssignmentRule",

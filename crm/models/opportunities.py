@@ -28,6 +28,12 @@ class Pipeline(TenantModel):
     is_default = models.BooleanField(_("default"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
+    stale_after_days = models.PositiveSmallIntegerField(
+        _("nudge after days without activity"),
+        null=True,
+        blank=True,
+        help_text=_("owners of open opportunities with no activity for this many days are nudged; empty: never"),
+    )
 
     class Meta:
         verbose_name = _("pipeline")

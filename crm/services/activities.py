@@ -23,6 +23,7 @@ ACTIVITY_FIELDS = frozenset(
         "body",
         "due_at",
         "done_at",
+        "remind_at",
         "duration_minutes",
         "location",
         "outcome",
@@ -60,7 +61,7 @@ def _apply(activity: Activity, fields: dict[str, Any]) -> list[str]:
     team: Team | None = fields.get("team")
     if team is not None and team.company_id != company_id:
         errors.setdefault("team", []).append(_("Unknown team."))
-    for key in ("due_at", "done_at"):
+    for key in ("due_at", "done_at", "remind_at"):
         value = fields.get(key)
         if value is not None and (not isinstance(value, datetime) or timezone.is_naive(value)):
             errors.setdefault(key, []).append(_("Give a date and time with its time zone."))
@@ -73,6 +74,9 @@ def _apply(activity: Activity, fields: dict[str, Any]) -> list[str]:
             changed.append(name)
     if not any(getattr(activity, f"{name}_id") for name in _LINKS):
         errors.setdefault("account", []).append(_("Link the activity to an account, contact, lead or opportunity."))
+    if "remind_at" in changed and activity.reminded_at is not None:
+        activity.reminded_at = None  # a new reminder time: remind again
+        changed.append("reminded_at")
     if activity.kind == ActivityKind.NOTE and activity.done_at is None:
         activity.done_at = timezone.now()
         changed.append("done_at")

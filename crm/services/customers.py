@@ -21,6 +21,7 @@ from crm.errors import CrmConflict, CustomerMergeError, DuplicateCustomerError
 from crm.events import CUSTOMER_MERGED, customer_merged_payload
 from crm.models import Account, AccountTag, Contact, ContactTag, Tag
 from crm.selectors import customer_duplicates_find
+from crm.services.campaigns import campaign_members_dedupe_for_merge
 from crm.services.custom_fields import custom_values_merge
 from crm.text import build_search_text, normalize_email, normalize_phone
 from suite import events
@@ -501,6 +502,8 @@ def customer_merge(*, survivor: Customer, duplicate: Customer, by: User | None) 
     with pghistory.context(merge=context):
         now = timezone.now()
         moved: dict[str, int] = {}
+        # A campaign that reached both keeps the survivor's membership (the duplicate's touches still move).
+        campaign_members_dedupe_for_merge(model=model, survivor=survivor, duplicate=duplicate)
         for relation in _crm_relations(model):
             related = relation.related_model
             field = relation.field.name

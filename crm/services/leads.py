@@ -22,6 +22,7 @@ from crm.events import LEAD_CONVERTED, lead_converted_payload
 from crm.models import (
     Account,
     AssignmentRule,
+    Campaign,
     Contact,
     Lead,
     LeadScoringRule,
@@ -32,6 +33,7 @@ from crm.models import (
     Source,
 )
 from crm.selectors import customer_duplicates_find
+from crm.services.campaigns import campaign_lead_attribute, campaign_touches_carry_over
 from crm.services.custom_fields import custom_values_merge
 from crm.services.customers import account_create, account_update, contact_create, contact_update, lock_customer
 from crm.services.opportunities import opportunity_create
@@ -287,9 +289,14 @@ def lead_create(
     owner: User | None = None,
     team: Team | None = None,
     custom: dict | None = None,
+    campaign: Campaign | None = None,
+    campaign_source: str = "lead",
     **fields: Any,
 ) -> Lead:
     """Create a lead from any channel (UI, API, web form, import, SCRM).
+
+    With ``campaign`` (of the company) the lead carries it and is a responding member of it, touched at its
+    creation (``campaign_source`` says how: ``lead``, ``web_form``).
 
     Normalises phone and email, validates custom values, scores it with the company's rules (with the
     explanation), then assigns it: to ``owner`` when given, else by the assignment rules, else to ``by``
@@ -309,7 +316,13 @@ def lead_create(
     elif not _assign_by_rules(lead) and by is not None:
         lead.owner, lead.team, lead.assigned_at = by, team or _single_team(company.pk, by), timezone.now()
     lead.search_text = lead_search_text(lead)
+    if campaign is not None:
+        if campaign.company_id != company.pk:
+            raise ValidationError({"campaign": [_("Unknown campaign.")]})
+        lead.campaign = campaign
     lead.save()
+    if campaign is not None:
+        campaign_lead_attribute(lead=lead, campaign=campaign, source=campaign_source)
     return lead
 
 
@@ -550,6 +563,7 @@ def lead_convert(
             lead=lead,
         )
 
+    campaign_touches_carry_over(lead=lead, account=account, contact=contact, opportunity=opportunity)
     # Activities logged on the lead now also show on the customer's timeline.
     lead.activities.filter(account__isnull=True, contact__isnull=True).update(
         account=account, contact=contact, updated_at=timezone.now()

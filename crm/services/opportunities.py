@@ -371,6 +371,8 @@ def opportunity_update(
         raise CrmConflict(_("A won opportunity's amount and customer are final; change the order in ERP."))
     if "amount" in fields:
         fields["amount"] = _parse_amount(fields["amount"], errors)
+        if fields["amount"] != opportunity.amount and opportunity.lines.exists():
+            errors.setdefault("amount", []).append(_("The amount follows the products on the opportunity."))
     if "name" in fields and not (fields["name"] or "").strip():
         errors.setdefault("name", []).append(_("This field cannot be blank."))
     if "currency" in fields:

@@ -235,3 +235,42 @@ def inbound_token_in(company) -> TicketInboundToken:
     from crm.services.tickets import inbound_token_issue
 
     return inbound_token_issue(company=company, by=None, name="邮件网关").token
+
+
+# ---------------------------------------------------------------- opportunity lines and quotes (ERP catalogue)
+
+
+def line_in(company, *, opportunity=None, quantity="2", **fields):
+    """An opportunity line of a new catalogue product (list price 100) on ``opportunity`` (a new one)."""
+    from crm.services.quotes import opportunity_line_add
+    from erp.tests.catalogue import catalogue_product
+
+    opportunity = opportunity or opportunity_in(company)
+    product = catalogue_product(company, list_price="100")
+    return opportunity_line_add(
+        opportunity=opportunity, by=opportunity.owner, product_id=product.pk, quantity=quantity, **fields
+    )
+
+
+def _opportunity_line_in(company):
+    return line_in(company)
+
+
+def _quote_in(company):
+    from crm.services.quotes import quote_create
+
+    line = line_in(company)
+    return quote_create(opportunity=line.opportunity, by=line.opportunity.owner)
+
+
+def _register_quote_factories():
+    from crm.models import OpportunityLine, Quote
+
+    tenant_factory(OpportunityLine)(_opportunity_line_in)
+    tenant_factory(Quote)(_quote_in)
+
+
+_register_quote_factories()
+
+
+from crm.tests import factories_campaigns  # noqa: E402,F401  campaigns, web forms, reminders, nudges

@@ -1,6 +1,21 @@
 """erp models: one module per domain."""
 
 # ---------------------------------------------------------------- finance
+# ---------------------------------------------------------------- partners, invoicing, bank
+from .bank import BankAccount, BankStatement, BankStatementLine, StatementLineState  # noqa: F401
+
+# ---------------------------------------------------------------- expenses, budgets, cash-flow mapping
+from .budgets import Budget, BudgetAlert, BudgetLine, CashFlowLine, CashFlowMapping  # noqa: F401
+from .expenses import (  # noqa: F401
+    ApprovalDecision,
+    ExpenseApproval,
+    ExpenseApprovalLevel,
+    ExpenseCategory,
+    ExpenseClaim,
+    ExpenseClaimState,
+    ExpenseLine,
+    ExpenseReceipt,
+)
 from .finance import (  # noqa: F401
     Account,
     AccountPeriodBalance,
@@ -46,3 +61,65 @@ from .inventory import (  # noqa: F401
     UomDimension,
     Warehouse,
 )
+from .invoicing import (  # noqa: F401
+    Allocation,
+    FapiaoType,
+    Invoice,
+    InvoiceKind,
+    InvoiceLine,
+    InvoiceSequence,
+    InvoiceState,
+    PartnerType,
+    Payment,
+    PaymentState,
+    PaymentStateChoice,
+    PaymentType,
+    Tax,
+    TaxKind,
+    TaxUse,
+)
+from .partners import Partner, PaymentTerm, PaymentTermLine  # noqa: F401
+
+# ---------------------------------------------------------------- inventory operations, valuation, procurement
+from .procurement import (  # noqa: F401
+    GoodsReceipt,
+    GoodsReceiptLine,
+    MatchState,
+    ProcurementSettings,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderState,
+    PurchaseRequisition,
+    PurchaseRequisitionLine,
+    RequestForQuotation,
+    RequisitionSource,
+    RequisitionState,
+    RfqLine,
+    RfqState,
+    VendorBillMatch,
+)
+
+# ---------------------------------------------------------------- sales fulfilment
+from .sales import (  # noqa: F401
+    DeliveryLine,
+    DeliveryOrder,
+    DeliveryPick,
+    DeliveryState,
+    InvoiceStatus,
+    ReturnDestination,
+    ReturnState,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderState,
+    SalesReturn,
+    SalesReturnLine,
+)
+from .stock_operations import (  # noqa: F401
+    CountState,
+    StockCount,
+    StockCountLine,
+    StockTransfer,
+    StockTransferLine,
+    TransferState,
+)
+from .valuation import ProductValuation, StockValuationLayer, ValuationSettings  # noqa: F401

@@ -183,6 +183,14 @@ class ProductSupplier(TenantModel):
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="suppliers", verbose_name=_("product"))
     supplier_name = models.CharField(_("supplier"), max_length=200)
+    partner = models.ForeignKey(  # procurement: the supplier in the partner register, when known
+        "erp.Partner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="supplied_products",
+        verbose_name=_("supplier (partner)"),
+    )
     supplier_sku = models.CharField(_("supplier's product code"), max_length=64, blank=True)
     lead_time_days = models.PositiveSmallIntegerField(_("lead time (days)"), default=0)
     min_order_quantity = models.DecimalField(_("minimum order quantity"), default=ZERO, **QUANTITY)
@@ -295,6 +303,7 @@ class LocationKind(models.TextChoices):
     CUSTOMER = "customer", _("Customers")
     ADJUSTMENT = "adjustment", _("Inventory adjustment")
     PRODUCTION = "production", _("Production")
+    TRANSIT = "transit", _("In transit between warehouses")
 
 
 @audited

@@ -73,6 +73,18 @@ def products_for_sale(*, company: Company | int, search: str = "", limit: int = 
     return list(qs.order_by("sku")[:limit])
 
 
+def products_for_sale_by_ids(*, company: Company | int, ids: Iterable[int]) -> dict[int, Product]:
+    """The company's active products among ``ids`` (with their unit), by id; unknown, inactive or another
+    company's ids are missing from the result. One query."""
+    ids = [int(pk) for pk in ids]
+    if not ids:
+        return {}
+    return {
+        product.pk: product
+        for product in Product.objects.filter(company_id=_id(company), is_active=True, pk__in=ids).select_related("uom")
+    }
+
+
 def quantity_in_stock_unit(*, product: Product, quantity: Decimal, uom: UnitOfMeasure | None = None) -> Decimal:
     """``quantity`` of ``uom`` expressed in the product's stock unit (rounded to 4 places).
 
@@ -169,6 +181,73 @@ def price_for(
     if row is None or row[1] != currency:
         return None
     return Price(unit_price=row[0], currency=currency, source="list_price")
+
+
+def prices_for_many(
+    *,
+    company: Company | int,
+    items: Iterable[tuple[int, Decimal]],
+    customer_group: str | None = None,
+    currency: str = "CNY",
+    on: dt.date | None = None,
+) -> dict[tuple[int, Decimal], Price | None]:
+    """``price_for`` of many ``(product id, quantity)`` pairs at once (the lines of an opportunity or quote):
+    the same rules, keyed by the pair. Two queries whatever the number of pairs."""
+    on = on or _today()
+    company_id = _id(company)
+    wanted = [(int(product_id), Decimal(quantity)) for product_id, quantity in items]
+    if not wanted:
+        return {}
+    product_ids = sorted({product_id for product_id, _quantity in wanted})
+    groups = [""] + ([customer_group] if customer_group else [])
+    rows = (
+        PriceListItem.objects.filter(
+            company_id=company_id,
+            product_id__in=product_ids,
+            min_quantity__lte=max(quantity for _product, quantity in wanted),
+            price_list__is_active=True,
+            price_list__currency=currency,
+            price_list__customer_group__in=groups,
+        )
+        .filter(Q(price_list__valid_from__isnull=True) | Q(price_list__valid_from__lte=on))
+        .filter(Q(price_list__valid_to__isnull=True) | Q(price_list__valid_to__gte=on))
+        .order_by(
+            "product_id",
+            "-price_list__customer_group",
+            F("price_list__valid_from").desc(nulls_last=True),
+            "-price_list_id",
+            "-min_quantity",
+        )
+        .values_list("pk", "product_id", "price_list_id", "min_quantity", "unit_price")
+    )
+    by_product: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_product.setdefault(row[1], []).append(row)
+    fallbacks = dict(
+        Product.objects.filter(pk__in=product_ids, company_id=company_id, company__currency=currency).values_list(
+            "pk", "list_price"
+        )
+    )
+    result: dict[tuple[int, Decimal], Price | None] = {}
+    for product_id, quantity in wanted:
+        # rows come in price_for's order of preference; the first tier that fits the quantity wins
+        row = next((r for r in by_product.get(product_id, ()) if r[3] <= quantity), None)
+        if row is not None:
+            result[(product_id, quantity)] = Price(
+                unit_price=row[4],
+                currency=currency,
+                source="price_list",
+                price_list_id=row[2],
+                price_list_item_id=row[0],
+                min_quantity=row[3],
+            )
+        elif product_id in fallbacks:
+            result[(product_id, quantity)] = Price(
+                unit_price=fallbacks[product_id], currency=currency, source="list_price"
+            )
+        else:
+            result[(product_id, quantity)] = None
+    return result
 
 
 # ---------------------------------------------------------------- stock levels
@@ -322,6 +401,86 @@ def available_to_promise(
         reserved=reserved,
         days=tuple(days),
     )
+
+
+_ATP_MANY_SQL = """
+SELECT q.product_id, 0, lot.expiry_date, SUM(q.quantity), SUM(q.reserved)
+  FROM erp_stockquant q LEFT JOIN erp_lot lot ON lot.id = q.lot_id
+ WHERE q.product_id = ANY(%(products)s) AND q.company_id = %(company)s
+ GROUP BY q.product_id, lot.expiry_date
+UNION ALL
+SELECT s.product_id, 1, GREATEST(s.expected_date, %(start)s), SUM(GREATEST(s.quantity - s.received_quantity, 0)), 0
+  FROM erp_incomingsupply s
+ WHERE s.product_id = ANY(%(products)s) AND s.company_id = %(company)s AND s.state = 'open'
+   AND s.expected_date <= %(end)s
+ GROUP BY s.product_id, 3
+"""
+
+
+@dataclass(frozen=True)
+class Promise:
+    """What can be promised of a product for a quantity: free stock today (``available_now``, may be
+    negative when more is reserved than is usable) and the first day ``quantity`` is available (``None``:
+    not within the horizon)."""
+
+    product_id: int
+    quantity: Decimal
+    available_now: Decimal
+    earliest_date: dt.date | None
+    horizon_end: dt.date
+
+
+def promises_for(
+    *,
+    company: Company | int,
+    items: Iterable[tuple[int, Decimal]],
+    horizon_days: int = 90,
+    start: dt.date | None = None,
+) -> dict[tuple[int, Decimal], Promise]:
+    """Available-to-promise over all the company's warehouses for many ``(product id, quantity)`` pairs (the
+    lines of an opportunity or quote), keyed by the pair: the same figures as ``available_to_promise`` with
+    ``earliest_date_for(quantity)``. One query whatever the number of pairs."""
+    start = start or _today()
+    horizon_days = max(1, int(horizon_days))
+    end = start + dt.timedelta(days=horizon_days - 1)
+    wanted = [(int(product_id), Decimal(quantity)) for product_id, quantity in items]
+    if not wanted:
+        return {}
+    product_ids = sorted({product_id for product_id, _quantity in wanted})
+    with connection.cursor() as cursor:
+        cursor.execute(_ATP_MANY_SQL, {"products": product_ids, "company": _id(company), "start": start, "end": end})
+        rows = cursor.fetchall()
+    free: dict[int, Decimal] = dict.fromkeys(product_ids, ZERO)
+    changes: dict[int, dict[dt.date, Decimal]] = {product_id: {} for product_id in product_ids}
+    for product_id, part, day, quantity, held in rows:
+        if part == 0:
+            free[product_id] += quantity - held
+            if day is not None and day < end:
+                unusable_from = max(day + dt.timedelta(days=1), start)
+                changes[product_id][unusable_from] = changes[product_id].get(unusable_from, ZERO) - (quantity - held)
+        else:
+            changes[product_id][day] = changes[product_id].get(day, ZERO) + quantity
+    result: dict[tuple[int, Decimal], Promise] = {}
+    for product_id, quantity in wanted:
+        available = free[product_id]
+        earliest = None
+        now_available = None
+        for offset in range(horizon_days):
+            day = start + dt.timedelta(days=offset)
+            available += changes[product_id].get(day, ZERO)
+            if now_available is None:
+                now_available = available
+            if available >= quantity:
+                earliest = day
+                break
+        result[(product_id, quantity)] = Promise(
+            product_id=product_id,
+            quantity=quantity,
+            available_now=now_available,
+            earliest_date=earliest,
+            horizon_end=end,
+        )
+    return result
 
 
 # ---------------------------------------------------------------- reorder suggestions

@@ -60,6 +60,7 @@ from erp.models import (
     Warehouse,
 )
 from erp.selectors.inventory import quantity_in_stock_unit
+from erp.services import valuation
 from suite import events
 from suite.models import Company
 
@@ -381,6 +382,11 @@ def product_update(*, product: Product, by: User | None = None, **data) -> Produ
         raise ValidationError({"tracks_lots": [_("The product has stock moves; lot tracking cannot change.")]})
     if has_moves and data.get("is_stockable") is False and product.is_stockable:
         raise ValidationError({"is_stockable": [_("The product has stock moves; it stays stockable.")]})
+    if (
+        data.get("cost_method", product.cost_method) != product.cost_method
+        and product.valuation_layers.filter(remaining_quantity__gt=0).exists()
+    ):
+        raise ValidationError({"cost_method": [_("The product is in stock; its cost method cannot change now.")]})
     changed = _update(product, data, PRODUCT_FIELDS)
     if changed:
         _save(product, fields=changed, unique_field="sku", message=_("A product with this SKU or barcode exists."))
@@ -602,6 +608,7 @@ VIRTUAL_NAMES = {
     LocationKind.CUSTOMER: ("客户", "Customers"),
     LocationKind.ADJUSTMENT: ("库存调整", "Inventory adjustment"),
     LocationKind.PRODUCTION: ("生产", "Production"),
+    LocationKind.TRANSIT: ("在途", "In transit"),
 }
 
 
@@ -966,6 +973,7 @@ def stock_receive(
         unit_cost=cost if cost is not None else product.average_cost,
         created_by=by,
     )
+    valuation.moves_value(moves=[move], by=by)
     if incoming_supply is not None:
         _incoming_supply_receive(incoming_supply, qty)
     _publish_stock_changed(product, [target.warehouse_id], reason=MoveKind.RECEIPT, reference=reference, by=by)
@@ -1045,7 +1053,9 @@ def _moves_out(
                 created_by=by,
             )
         )
-    return StockMove.objects.bulk_create(moves)
+    moves = StockMove.objects.bulk_create(moves)
+    valuation.moves_value(moves=moves, by=by)
+    return moves
 
 
 @transaction.atomic
@@ -1244,6 +1254,7 @@ def stock_adjustment_approve(*, adjustment: StockAdjustment, by: User | None) ->
         unit_cost=product.average_cost,
         created_by=by,
     )
+    valuation.moves_value(moves=[adjustment.move], by=by)
     adjustment.state = AdjustmentState.APPLIED
     adjustment.decided_by = by
     adjustment.decided_at = now

@@ -2,3 +2,9 @@
 
 # ---------------------------------------------------------------- finance
 from erp.tests.finance_support import finance_admin, finance_user, ledger  # noqa: F401
+
+# ---------------------------------------------------------------- invoicing and bank
+from erp.tests.invoicing_support import books  # noqa: F401, E402
+
+# ---------------------------------------------------------------- expenses, budgets, cash flow
+from erp.tests.expense_support import office  # noqa: F401, E402

@@ -1,0 +1,210 @@
+"""Opportunity line items from the ERP product catalogue, and the quotes (报价单) generated from them.
+
+A line names an ERP product by its id (a plain integer: CRM reads the catalogue through ``erp.selectors`` and
+never holds a foreign key into ERP's tables) and keeps a snapshot of what the customer was offered — SKU, name,
+unit, quantity, unit price, discount and tax rate — with its amounts computed by the services to the cent:
+
+    net   = round(quantity × unit price × (1 − discount / 100), 2)
+    tax   = round(net × tax rate / 100, 2)
+    total = net + tax
+
+An opportunity with lines has ``amount`` = Σ line totals (tax included). A quote copies the lines as they are
+when it is generated (``QuoteLine``) and never changes them afterwards; a new version is a new quote.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from suite.audit import audited
+from suite.models import TenantModel
+
+QUANTITY = {"max_digits": 18, "decimal_places": 4}
+UNIT_PRICE = {"max_digits": 18, "decimal_places": 4}
+MONEY = {"max_digits": 18, "decimal_places": 2}
+PERCENT = {"max_digits": 5, "decimal_places": 2}
+ZERO = Decimal("0")
+
+
+class PriceSource(models.TextChoices):
+    PRICE_LIST = "price_list", _("Price list")
+    LIST_PRICE = "list_price", _("Product list price")
+    MANUAL = "manual", _("Set by hand")
+
+
+class _LineAmounts(models.Model):
+    """What an opportunity line and a quote line share: the product snapshot, the terms and the amounts."""
+
+    product_id = models.BigIntegerField(_("ERP product id"))
+    sku = models.CharField(_("SKU"), max_length=64)
+    product_name = models.CharField(_("product"), max_length=200)
+    uom = models.CharField(_("unit"), max_length=20, blank=True)
+    quantity = models.DecimalField(_("quantity"), **QUANTITY)
+    unit_price = models.DecimalField(_("unit price"), **UNIT_PRICE)
+    discount_percent = models.DecimalField(_("discount (%)"), default=ZERO, **PERCENT)
+    tax_rate = models.DecimalField(_("tax rate (%)"), default=ZERO, **PERCENT)
+    net_amount = models.DecimalField(_("net amount"), default=ZERO, **MONEY)
+    tax_amount = models.DecimalField(_("tax"), default=ZERO, **MONEY)
+    line_total = models.DecimalField(_("line total"), default=ZERO, **MONEY)
+    sequence = models.PositiveIntegerField(_("sequence"), default=0)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × [{self.sku}] {self.product_name}"
+
+
+def _line_constraints(prefix: str) -> list:
+    return [
+        models.CheckConstraint(condition=Q(quantity__gt=0), name=f"{prefix}_quantity_positive"),
+        models.CheckConstraint(
+            condition=Q(discount_percent__gte=0) & Q(discount_percent__lte=100), name=f"{prefix}_discount_percent"
+        ),
+        models.CheckConstraint(condition=Q(tax_rate__gte=0) & Q(tax_rate__lte=100), name=f"{prefix}_tax_rate_percent"),
+        models.CheckConstraint(condition=Q(unit_price__gte=0), name=f"{prefix}_unit_price_not_negative"),
+        models.CheckConstraint(
+            condition=Q(net_amount__gte=0) & Q(tax_amount__gte=0), name=f"{prefix}_amounts_not_negative"
+        ),
+        models.CheckConstraint(
+            condition=Q(line_total=F("net_amount") + F("tax_amount")), name=f"{prefix}_total_is_net_plus_tax"
+        ),
+    ]
+
+
+@audited
+class OpportunityLine(_LineAmounts, TenantModel):
+    """A product offered on an opportunity. Priced from ERP's price lists (``price_source``) unless someone
+    allowed to set prices by hand did (``manual``)."""
+
+    opportunity = models.ForeignKey(
+        "crm.Opportunity", on_delete=models.CASCADE, related_name="lines", verbose_name=_("opportunity")
+    )
+    price_source = models.CharField(
+        _("price from"), max_length=20, choices=PriceSource.choices, default=PriceSource.PRICE_LIST
+    )
+    price_list_id = models.BigIntegerField(_("ERP price list id"), null=True, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("opportunity line")
+        verbose_name_plural = _("opportunity lines")
+        ordering = ["opportunity", "sequence", "id"]
+        constraints = [
+            *_line_constraints("crm_opportunityline"),
+            models.CheckConstraint(
+                condition=Q(price_source__in=PriceSource.values), name="crm_opportunityline_price_source_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["opportunity", "sequence"], name="crm_oppline_opportunity"),
+            models.Index(fields=["company", "product_id"], name="crm_oppline_product"),
+        ]
+
+
+class QuoteState(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SENT = "sent", _("Sent")
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+    EXPIRED = "expired", _("Expired")
+
+
+OPEN_QUOTE_STATES = (QuoteState.DRAFT, QuoteState.SENT)
+
+
+@audited
+class Quote(TenantModel):
+    """A quote (报价单) for an opportunity: a frozen copy of its lines with totals, terms and a validity date.
+
+    ``number`` is the company's quote number (``Q2026-0007``); the quotes of one opportunity share it and count
+    ``version`` 1, 2, … Draft → sent → accepted / rejected; a draft or sent quote past ``valid_until`` expires.
+    """
+
+    opportunity = models.ForeignKey(
+        "crm.Opportunity", on_delete=models.PROTECT, related_name="quotes", verbose_name=_("opportunity")
+    )
+    number = models.CharField(_("number"), max_length=30)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    state = models.CharField(_("state"), max_length=10, choices=QuoteState.choices, default=QuoteState.DRAFT)
+    customer_name = models.CharField(_("customer"), max_length=200)
+    contact_name = models.CharField(_("contact"), max_length=100, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
+    valid_until = models.DateField(_("valid until"))
+    terms = models.TextField(_("terms"), blank=True)
+    subtotal = models.DecimalField(_("net total"), default=ZERO, **MONEY)
+    tax_total = models.DecimalField(_("tax total"), default=ZERO, **MONEY)
+    total = models.DecimalField(_("total"), default=ZERO, **MONEY)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("accepted or rejected at"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+
+    class Meta:
+        verbose_name = _("quote")
+        verbose_name_plural = _("quotes")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "number", "version"], name="crm_quote_number_version_unique"),
+            models.UniqueConstraint(fields=["opportunity", "version"], name="crm_quote_opportunity_version_unique"),
+            models.UniqueConstraint(
+                fields=["opportunity"], condition=Q(state="accepted"), name="crm_quote_one_accepted"
+            ),
+            models.CheckConstraint(condition=Q(state__in=QuoteState.values), name="crm_quote_state_valid"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="crm_quote_version_positive"),
+            models.CheckConstraint(
+                condition=Q(subtotal__gte=0) & Q(tax_total__gte=0), name="crm_quote_amounts_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(total=F("subtotal") + F("tax_total")), name="crm_quote_total_sum"),
+            models.CheckConstraint(
+                condition=Q(state="draft") | Q(state="expired") | Q(sent_at__isnull=False), name="crm_quote_sent_at"
+            ),
+            models.CheckConstraint(
+                condition=~Q(state__in=["accepted", "rejected"]) | Q(decided_at__isnull=False),
+                name="crm_quote_decided_at",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["company", "-created_at"], name="crm_quote_company_created"),
+            models.Index(fields=["company", "state", "valid_until"], name="crm_quote_state_valid_until"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_number
+
+    @property
+    def display_number(self) -> str:
+        return f"{self.number}-v{self.version}" if self.version > 1 else self.number
+
+
+@audited
+class QuoteLine(_LineAmounts, TenantModel):
+    """One line of a quote, copied from the opportunity line when the quote was generated; never changed."""
+
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines", verbose_name=_("quote"))
+
+    class Meta:
+        verbose_name = _("quote line")
+        verbose_name_plural = _("quote lines")
+        ordering = ["quote", "sequence", "id"]
+        constraints = _line_constraints("crm_quoteline")
+        indexes = [models.Index(fields=["quote", "sequence"], name="crm_quoteline_quote")]

@@ -1,0 +1,267 @@
+"""Reminders of activities and nudges about stale opportunities (both run by Celery beat, see crm.tasks).
+
+* ``activity_reminders_send`` — every minute: each open activity whose ``remind_at`` has come is reminded
+  exactly once: an in-app notification to its owner and, where the owner (or else the company) chose e-mail
+  reminders, a mail after commit. The ``reminded_at`` flag is set in the same transaction as the
+  notification, on rows claimed with ``FOR UPDATE SKIP LOCKED`` — two sweeps at once never take the same row.
+* ``opportunity_nudges_send`` — daily: the owner of an open opportunity in a pipeline with
+  ``stale_after_days = N`` and no activity for N days is nudged (notification + ``OpportunityNudge``), at
+  most once in any N days.
+* ``reminder_preference_set`` — a user's own e-mail choice, or (admins) the company's default.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models.functions import Greatest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from crm.models import Activity, Opportunity, OpportunityNudge, OpportunityStatus, Pipeline, ReminderPreference
+from suite.models import Company, Membership, Notification, Role
+from suite.services.notifications import notification_send
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
+REMINDER_BATCH = 500
+
+
+# ---------------------------------------------------------------- preferences
+
+
+def email_reminder_user_ids(company_id: int, user_ids) -> set[int]:
+    """Of ``user_ids``, those who get reminders by e-mail in the company: their own preference, else the
+    company's default (off when there is none). One query."""
+    user_ids = set(user_ids)
+    rows = ReminderPreference.objects.filter(company_id=company_id).filter(
+        Q(user_id__in=user_ids) | Q(user__isnull=True)
+    )
+    default = False
+    own: dict[int, bool] = {}
+    for row in rows:
+        if row.user_id is None:
+            default = row.email_reminders
+        else:
+            own[row.user_id] = row.email_reminders
+    return {user_id for user_id in user_ids if own.get(user_id, default)}
+
+
+@transaction.atomic
+def reminder_preference_set(
+    *, company: Company, by: User, email_reminders: bool, user: User | None = None, company_default: bool = False
+) -> ReminderPreference:
+    """Set whether ``user``'s reminders (``by``'s own by default) also go out by e-mail, or with
+    ``company_default`` the company's default (administrators only). Setting someone else's preference is for
+    administrators too. Idempotent."""
+    role = Membership.objects.filter(company=company, user=by, is_active=True).values_list("role", flat=True).first()
+    if company_default:
+        if role != Role.ADMIN:
+            raise ValidationError({"company_default": [_("Only administrators set the company's default.")]})
+        target = None
+    else:
+        target = user or by
+        if target.pk != by.pk and role != Role.ADMIN:
+            raise ValidationError({"user": [_("You may only change your own reminders.")]})
+        if not Membership.objects.filter(company=company, user=target, is_active=True).exists():
+            raise ValidationError({"user": [_("The user must be an active member of the company.")]})
+    preference = ReminderPreference.objects.select_for_update(of=("self",)).filter(company=company, user=target).first()
+    if preference is None:
+        try:
+            with transaction.atomic():
+                return ReminderPreference.objects.create(company=company, user=target, email_reminders=email_reminders)
+        except IntegrityError:
+            preference = ReminderPreference.objects.select_for_update(of=("self",)).get(company=company, user=target)
+    if preference.email_reminders != email_reminders:
+        preference.email_reminders = email_reminders
+        preference.save(update_fields=["email_reminders", "updated_at"])
+    return preference
+
+
+# ---------------------------------------------------------------- activity reminders
+
+
+@dataclass(frozen=True)
+class _Mail:
+    subject: str
+    text: str
+    address: str
+
+
+def _activity_link(activity: Activity) -> str:
+    if activity.opportunity_id:
+        return reverse("crm:opportunity-detail", args=[activity.opportunity_id])
+    if activity.account_id:
+        return reverse("crm:account-detail", args=[activity.account_id])
+    if activity.contact_id:
+        return reverse("crm:contact-detail", args=[activity.contact_id])
+    return reverse("crm:my-day")
+
+
+def _send_mails(mails: list[_Mail]) -> None:
+    for mail in mails:
+        try:
+            send_mail(mail.subject, mail.text, None, [mail.address])
+        except Exception:  # a mail server hiccup must not undo reminders already shown in the app
+            logger.exception("reminder e-mail to %s failed", mail.address)
+
+
+@transaction.atomic
+def activity_reminders_send(*, now: datetime | None = None, batch_size: int = REMINDER_BATCH) -> int:
+    """Send the reminders that are due (``remind_at`` ≤ now, not sent, activity open, owner an active member):
+    a notification each and, after commit, an e-mail where chosen. Claims the rows with ``FOR UPDATE SKIP
+    LOCKED`` and marks them ``reminded_at`` in this transaction: each activity is reminded exactly once even
+    with two sweeps running. Returns how many were reminded (at most ``batch_size`` per call)."""
+    now = now or timezone.now()
+    due = list(
+        Activity.objects.select_for_update(of=("self",), skip_locked=True)
+        .filter(remind_at__lte=now, reminded_at__isnull=True, done_at__isnull=True, owner__isnull=False)
+        .filter(
+            Exists(
+                Membership.objects.filter(
+                    company_id=OuterRef("company_id"), user_id=OuterRef("owner_id"), is_active=True
+                )
+            )
+        )
+        .select_related("owner", "company")
+        .order_by("remind_at", "id")[:batch_size]
+    )
+    if not due:
+        return 0
+    Activity.objects.filter(pk__in=[a.pk for a in due]).update(reminded_at=now)
+    by_company: dict[int, list[Activity]] = defaultdict(list)
+    for activity in due:
+        by_company[activity.company_id].append(activity)
+    mails: list[_Mail] = []
+    for company_id, activities in by_company.items():
+        emailed = email_reminder_user_ids(company_id, {a.owner_id for a in activities})
+        for activity in activities:
+            with override(settings.LANGUAGE_CODE):
+                when = (
+                    date_format(timezone.localtime(activity.due_at), "SHORT_DATETIME_FORMAT") if activity.due_at else ""
+                )
+                title = _("Reminder: %(subject)s") % {"subject": activity.subject}
+                body = (
+                    _("%(kind)s due %(when)s") % {"kind": activity.get_kind_display(), "when": when}
+                    if when
+                    else str(activity.get_kind_display())
+                )
+            link = _activity_link(activity)
+            notification_send(
+                recipients=[activity.owner_id],
+                company=activity.company,
+                title=title,
+                body=body,
+                link=link,
+                level=Notification.Level.INFO,
+            )
+            if activity.owner_id in emailed and activity.owner.email:
+                base = getattr(settings, "TROIKA_PUBLIC_URL", "").rstrip("/")
+                mails.append(_Mail(subject=title, text=f"{body}\n\n{base}{link}", address=activity.owner.email))
+    if mails:
+        transaction.on_commit(lambda: _send_mails(mails))
+    return len(due)
+
+
+# ---------------------------------------------------------------- stale opportunity nudges
+
+
+def _last_activity_expression():
+    """When an opportunity last saw activity: the latest of its creation and its activities' creation or
+    completion (PostgreSQL's GREATEST ignores NULLs)."""
+    return Greatest("created_at", Max("activities__created_at"), Max("activities__done_at"))
+
+
+@transaction.atomic
+def opportunity_nudges_send(*, now: datetime | None = None) -> int:
+    """Nudge the owners of stale opportunities: open, in a pipeline with ``stale_after_days`` = N, owned by an
+    active member, with no activity for N days and no nudge in the last N days. Each gets a notification and
+    an ``OpportunityNudge``. Candidate rows are locked with ``SKIP LOCKED`` and checked again once locked, so
+    two runs at once nudge each opportunity once. Returns the number of nudges."""
+    now = now or timezone.now()
+    count = 0
+    for pipeline in Pipeline.objects.filter(stale_after_days__gt=0, is_active=True).select_related("company"):
+        days = pipeline.stale_after_days
+        cutoff = now - timedelta(days=days)
+        recent_nudge = OpportunityNudge.objects.filter(opportunity_id=OuterRef("pk"), nudged_at__gt=cutoff)
+        stale = (
+            Opportunity.objects.filter(
+                company_id=pipeline.company_id,
+                stage__pipeline=pipeline,
+                status=OpportunityStatus.OPEN,
+                owner__isnull=False,
+            )
+            .filter(~Exists(recent_nudge))
+            .annotate(last_activity_at=_last_activity_expression())
+            .filter(last_activity_at__lte=cutoff)
+        )
+        last_seen = dict(stale.values_list("pk", "last_activity_at"))
+        if not last_seen:
+            continue
+        locked = list(
+            Opportunity.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(pk__in=list(last_seen), status=OpportunityStatus.OPEN)
+            .filter(~Exists(recent_nudge))
+            .filter(
+                Exists(
+                    Membership.objects.filter(
+                        company_id=OuterRef("company_id"), user_id=OuterRef("owner_id"), is_active=True
+                    )
+                )
+            )
+            .order_by("pk")
+        )
+        if not locked:
+            continue
+        # activity logged between the two queries makes an opportunity fresh again
+        fresh = dict(
+            Opportunity.objects.filter(pk__in=[o.pk for o in locked])
+            .annotate(last_activity_at=_last_activity_expression())
+            .values_list("pk", "last_activity_at")
+        )
+        nudged = [o for o in locked if fresh[o.pk] <= cutoff]
+        OpportunityNudge.objects.bulk_create(
+            [
+                OpportunityNudge(
+                    company_id=o.company_id,
+                    opportunity=o,
+                    owner_id=o.owner_id,
+                    team_id=o.team_id,
+                    nudged_at=now,
+                    nudged_on=timezone.localdate(now),
+                    stale_days=days,
+                    last_activity_at=fresh[o.pk],
+                )
+                for o in nudged
+            ]
+        )
+        for opportunity in nudged:
+            with override(settings.LANGUAGE_CODE):
+                title = _("No activity for %(days)d days: %(name)s") % {"days": days, "name": opportunity.name}
+                body = _("Last activity %(when)s. Log a call or plan the next step.") % {
+                    "when": date_format(timezone.localtime(fresh[opportunity.pk]), "SHORT_DATE_FORMAT")
+                }
+            notification_send(
+                recipients=[opportunity.owner_id],
+                company=pipeline.company,
+                title=title,
+                body=body,
+                link=reverse("crm:opportunity-detail", args=[opportunity.pk]),
+                level=Notification.Level.WARNING,
+            )
+        count += len(nudged)
+    return count
