@@ -18,6 +18,7 @@ Rules implemented:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -64,9 +65,7 @@ class Contribution:
     employer: Decimal
 
 
-def contributions(
-    declared_base: Decimal, items: tuple[ContributionItem, ...] | list[ContributionItem]
-) -> list[Contribution]:
+def contributions(declared_base: Decimal, items: Sequence[ContributionItem]) -> list[Contribution]:
     """Employee and employer amounts per item for one month, the base clamped to each item's floor and cap."""
     if declared_base < ZERO:
         raise ValueError("The contribution base cannot be negative.")

@@ -1,4 +1,4 @@
-"""MRP netting against hand-checked plans (issue #6 acceptance 1): levels, lead-time offsets, lot sizing, safety stock."""
+"""MRP netting against hand-checked plans (issue #6 acceptance 1): levels, lead times, lot sizes, safety stock."""
 
 from datetime import date, timedelta
 from decimal import Decimal as D
