@@ -119,8 +119,13 @@ def plan(
     demand: list[Demand],
     receipts: list[Receipt] = (),
     today: date,
+    bucket_days: int = 1,
 ) -> list[PlannedOrder]:
-    """Planned orders covering all demand, components included; sorted by level, item and due date."""
+    """Planned orders covering all demand, components included; sorted by level, item and due date.
+
+    Requirements are grouped into buckets of `bucket_days` days (1: daily) so an item gets at most one planned
+    order per bucket — a weekly bucket (7) is what a planner usually reviews.
+    """
     for line in bom:
         if line.quantity <= ZERO or not (ZERO <= line.scrap < ONE):
             raise MrpError(f"BOM line {line.parent} → {line.component}: quantity must be > 0 and scrap in [0, 1)")
@@ -143,7 +148,9 @@ def plan(
     planned: list[PlannedOrder] = []
     for item_id in sorted(items, key=lambda i: (levels[i], i)):
         item = items[item_id]
-        orders = _net_item(item, requirements.get(item_id, []), supply.get(item_id, []), today=today)
+        orders = _net_item(
+            item, requirements.get(item_id, []), supply.get(item_id, []), today=today, bucket_days=bucket_days
+        )
         for order in orders:
             order.late = order.release < today
             planned.append(order)
@@ -162,10 +169,22 @@ def plan(
     return planned
 
 
-def _net_item(item: Item, needs: list[Demand], receipts: list[Receipt], *, today: date) -> list[PlannedOrder]:
-    events: list[tuple[date, int, Demand | Receipt]] = [(r.due, 0, r) for r in receipts]  # receipts first on a day
-    events += [(d.due, 1, d) for d in needs]
-    events.sort(key=lambda e: (e[0], e[1]))
+def _bucket(due: date, *, today: date, bucket_days: int) -> date:
+    if bucket_days <= 1:
+        return due
+    return today + timedelta(days=((due - today).days // bucket_days) * bucket_days)
+
+
+def _net_item(
+    item: Item, needs: list[Demand], receipts: list[Receipt], *, today: date, bucket_days: int
+) -> list[PlannedOrder]:
+    """Walk one item's buckets in date order; one planned order at most per bucket that falls short."""
+    needed: dict[date, list[Demand]] = defaultdict(list)
+    for d in needs:
+        needed[_bucket(d.due, today=today, bucket_days=bucket_days)].append(d)
+    arriving: dict[date, Decimal] = defaultdict(lambda: ZERO)
+    for r in receipts:
+        arriving[r.due] += r.quantity
     projected = item.on_hand
     orders: list[PlannedOrder] = []
     current: PlannedOrder | None = None
@@ -175,22 +194,22 @@ def _net_item(item: Item, needs: list[Demand], receipts: list[Receipt], *, today
         current = _order(item, qty, today, [], f"on hand {projected} below safety stock {item.safety_stock}")
         orders.append(current)
         projected += qty
-    for day, _, event in events:
-        if isinstance(event, Receipt):
-            projected += event.quantity
+    for day in sorted(needed.keys() | arriving.keys()):
+        projected += arriving.get(day, ZERO)  # receipts of a day count before its requirements
+        bucket = needed.get(day)
+        if not bucket:
             continue
-        projected -= event.quantity
+        projected -= sum((d.quantity for d in bucket), ZERO)
         if projected >= item.safety_stock:
-            if current is not None and current.due <= day:
-                current.covers.append(event)
+            if current is not None:
+                current.covers.extend(bucket)
             continue
-        shortfall = item.safety_stock - projected
-        qty = lot_size(item, shortfall)
+        qty = lot_size(item, item.safety_stock - projected)
         current = _order(
             item,
             qty,
             day,
-            [event],
+            list(bucket),
             f"projected stock {projected} on {day.isoformat()} below safety stock {item.safety_stock}",
         )
         orders.append(current)
