@@ -252,4 +252,7 @@ class ContactTagAdmin(ReadOnlyAdmin):
     list_select_related = ("contact", "tag")
 
 
-from crm import admin_tickets  # noqa: E402,F401  service tickets (their own module)
+from crm import (  # noqa: E402  each in its own module
+    admin_quotes,  # noqa: F401  opportunity lines and quotes
+    admin_tickets,  # noqa: F401  service tickets
+)

@@ -273,9 +273,7 @@ def duplicates_find_many(
     emails = {normalize_email(f.email) for f in facts if f.email}
     unionids = {f.unionid for f in facts if f.unionid}
     tax_ids = {f.tax_id.strip().upper() for f in facts if f.tax_id}
-    names = {
-        " ".join(f.name.split()).upper() for f in facts if f.name.strip() and (model is Account or f.city.strip())
-    }
+    names = {" ".join(f.name.split()).upper() for f in facts if f.name.strip() and (model is Account or f.city.strip())}
     conditions = Q()
     if phones:
         conditions |= Q(phone__in=phones)

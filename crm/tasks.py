@@ -29,6 +29,14 @@ def tickets_check_sla() -> dict:
     return {"first_response": result.first_response_breaches, "resolution": result.resolution_breaches}
 
 
+@shared_task(name="crm.quotes_expire", ignore_result=True)
+def quotes_expire() -> int:
+    """Mark draft and sent quotes past their validity date as expired (beat, daily after midnight)."""
+    from crm.services.quotes import quotes_expire as expire
+
+    return expire()
+
+
 def customer_email_content(ticket, *, message=None, survey_url: str = "") -> tuple[str, str]:
     """Subject and text of an e-mail to the ticket's requester (a reply, or the satisfaction survey); the
     subject carries ``[#number]`` so that the customer's answer threads back onto the ticket."""

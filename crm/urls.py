@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from crm.views import activities, customers, leads, opportunities, tickets
+from crm.views import activities, customers, exports, imports, leads, merge, opportunities, quotes, tickets
 
 app_name = "crm"
 
@@ -29,6 +29,16 @@ urlpatterns = [
     path("opportunities/<int:pk>/edit/", opportunities.opportunity_edit, name="opportunity-edit"),
     path("opportunities/<int:pk>/move/", opportunities.opportunity_move, name="opportunity-move"),
     path("opportunities/<int:pk>/lose/", opportunities.opportunity_lose, name="opportunity-lose"),
+    path("opportunities/<int:pk>/lines/add/", quotes.line_add, name="opportunity-line-add"),
+    path("opportunities/<int:pk>/lines/<int:line_pk>/", quotes.line_edit, name="opportunity-line-edit"),
+    path("opportunities/<int:pk>/lines/<int:line_pk>/delete/", quotes.line_delete, name="opportunity-line-delete"),
+    path("opportunities/<int:pk>/lines/reprice/", quotes.lines_reprice, name="opportunity-lines-reprice"),
+    path("opportunities/<int:pk>/lines/products/", quotes.product_search, name="opportunity-product-search"),
+    path("opportunities/<int:pk>/lines/preview/", quotes.line_preview, name="opportunity-line-preview"),
+    path("opportunities/<int:pk>/quotes/new/", quotes.quote_create, name="quote-create"),
+    path("quotes/", quotes.quote_list, name="quote-list"),
+    path("quotes/<int:quote_pk>/pdf/", quotes.quote_pdf, name="quote-pdf"),
+    path("quotes/<int:quote_pk>/<str:step>/", quotes.quote_step, name="quote-step"),
     path("activities/new/", activities.activity_create, name="activity-create"),
     path("activities/<int:pk>/complete/", activities.activity_complete, name="activity-complete"),
     path("tickets/", tickets.ticket_list, name="ticket-list"),
@@ -42,4 +52,10 @@ urlpatterns = [
     path("tickets/<int:pk>/assign/", tickets.ticket_assign, name="ticket-assign"),
     path("tickets/<int:pk>/close/", tickets.ticket_close, name="ticket-close"),
     path("csat/<str:token>/", tickets.csat, name="csat"),
+    path("activities/export/", exports.activity_export, name="activity-export"),
+    path("merge/<str:kind>/<int:pk>/", merge.customer_merge, name="customer-merge"),
+    path("imports/", imports.import_list, name="import-list"),
+    path("imports/<int:pk>/", imports.import_detail, name="import-detail"),
+    path("imports/<int:pk>/mapping/", imports.import_mapping, name="import-mapping"),
+    path("imports/<int:pk>/report.csv", imports.import_report, name="import-report"),
 ]

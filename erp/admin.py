@@ -327,3 +327,218 @@ class AccountPeriodBalanceAdmin(ReadOnlyAdmin):
     list_display = ("account", "period", "debit", "credit", "company")
     list_filter = ("company", "period")
     list_select_related = ("account", "period", "company")
+
+
+# ---------------------------------------------------------------- sales fulfilment
+from erp.services import sales as sales_services  # noqa: E402
+
+
+def _sales_action(modeladmin, request, queryset: QuerySet, service, argument: str, done_message) -> None:
+    done, errors = 0, []
+    for record in queryset.order_by("pk"):
+        try:
+            service(**{argument: record, "by": request.user})
+            done += 1
+        except (ValidationError, inventory_services.StockConflict) as exc:
+            errors.append(f"{record}: {getattr(exc, 'message', None) or '; '.join(exc.messages)}")
+    if done:
+        modeladmin.message_user(request, done_message % {"count": done})
+    for error in errors[:10]:
+        modeladmin.message_user(request, error, level=messages.ERROR)
+
+
+class SalesOrderLineInline(admin.TabularInline):
+    model = m.SalesOrderLine
+    extra = 0
+    can_delete = False
+    fields = (
+        "sequence",
+        "product",
+        "warehouse",
+        "quantity",
+        "unit_price",
+        "discount",
+        "tax",
+        "delivered_quantity",
+        "returned_quantity",
+        "invoiced_quantity",
+        "refunded_quantity",
+        "cancelled_quantity",
+        "total",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.SalesOrder)
+class SalesOrderAdmin(ReadOnlyAdmin):
+    list_display = ("number", "partner", "state", "invoice_status", "order_date", "promised_date", "amount_total")
+    list_filter = ("company", "state", "invoice_status")
+    list_select_related = ("partner",)
+    search_fields = ("=number", "partner__name", "client_reference")
+    date_hierarchy = "order_date"
+    inlines = [SalesOrderLineInline]
+    actions = ["confirm_orders", "release_holds", "invoice_orders"]
+
+    @admin.action(description=_("Confirm the selected draft orders"))
+    def confirm_orders(self, request, queryset: QuerySet) -> None:
+        _sales_action(
+            self,
+            request,
+            queryset.filter(state=m.SalesOrderState.DRAFT),
+            sales_services.sales_order_confirm,
+            "order",
+            _("%(count)d orders confirmed or held."),
+        )
+
+    @admin.action(description=_("Release the credit hold of the selected orders"))
+    def release_holds(self, request, queryset: QuerySet) -> None:
+        _sales_action(
+            self,
+            request,
+            queryset.filter(state=m.SalesOrderState.HELD),
+            sales_services.sales_order_release_hold,
+            "order",
+            _("%(count)d holds released."),
+        )
+
+    @admin.action(description=_("Invoice the delivered quantities of the selected orders"))
+    def invoice_orders(self, request, queryset: QuerySet) -> None:
+        _sales_action(
+            self, request, queryset, sales_services.sales_order_invoice, "order", _("%(count)d invoices created.")
+        )
+
+
+class DeliveryLineInline(admin.TabularInline):
+    model = m.DeliveryLine
+    extra = 0
+    can_delete = False
+    fields = ("product", "quantity", "picked_quantity", "shipped_quantity", "returned_quantity")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.DeliveryOrder)
+class DeliveryOrderAdmin(ReadOnlyAdmin):
+    list_display = ("number", "sales_order", "warehouse", "state", "scheduled_date", "carrier", "tracking_number")
+    list_filter = ("company", "state", "warehouse")
+    list_select_related = ("sales_order", "warehouse")
+    search_fields = ("=number", "=tracking_number", "=sales_order__number")
+    inlines = [DeliveryLineInline]
+
+
+class SalesReturnLineInline(admin.TabularInline):
+    model = m.SalesReturnLine
+    extra = 0
+    can_delete = False
+    fields = ("product", "lot", "quantity")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.SalesReturn)
+class SalesReturnAdmin(ReadOnlyAdmin):
+    list_display = ("number", "delivery", "sales_order", "state", "destination", "credit_note", "received_at")
+    list_filter = ("company", "state", "destination")
+    list_select_related = ("delivery", "sales_order", "credit_note")
+    search_fields = ("=number", "reason")
+    inlines = [SalesReturnLineInline]
+    actions = ["receive_returns"]
+
+    @admin.action(description=_("Receive the goods of the selected returns"))
+    def receive_returns(self, request, queryset: QuerySet) -> None:
+        _sales_action(
+            self,
+            request,
+            queryset.filter(state=m.ReturnState.REQUESTED),
+            sales_services.sales_return_receive,
+            "sales_return",
+            _("%(count)d returns received."),
+        )
+
+
+# ---------------------------------------------------------------- expenses, budgets, cash-flow mapping
+
+
+class ExpenseLineInline(admin.TabularInline):
+    model = m.ExpenseLine
+    extra = 0
+    can_delete = False
+    fields = ("line_no", "date", "category", "account", "amount", "tax_amount", "cost_centre", "project")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ExpenseApprovalInline(admin.TabularInline):
+    model = m.ExpenseApproval
+    extra = 0
+    can_delete = False
+    fields = ("sequence", "approver", "decision", "reason", "created_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.ExpenseClaim)
+class ExpenseClaimAdmin(ReadOnlyAdmin):
+    list_display = ("number", "title", "employee", "total_amount", "state", "approval_level", "company", "created_at")
+    list_filter = ("company", "state")
+    list_select_related = ("employee", "company")
+    search_fields = ("number", "title")
+    inlines = (ExpenseLineInline, ExpenseApprovalInline)
+
+
+@admin.register(m.ExpenseReceipt)
+class ExpenseReceiptAdmin(ReadOnlyAdmin):
+    list_display = ("original_name", "claim", "mime", "size", "uploaded_by", "created_at")
+    list_filter = ("company", "mime")
+    list_select_related = ("claim", "uploaded_by")
+
+
+@admin.register(m.ExpenseCategory)
+class ExpenseCategoryAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "name_en", "account", "is_active", "company")
+    list_filter = ("company", "is_active")
+    list_select_related = ("account", "company")
+
+
+@admin.register(m.ExpenseApprovalLevel)
+class ExpenseApprovalLevelAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "name", "approver_role", "applies_above", "company")
+    list_filter = ("company",)
+
+
+@admin.register(m.Budget)
+class BudgetAdmin(ReadOnlyAdmin):
+    list_display = ("name", "fiscal_year", "cost_centre", "owner", "thresholds", "is_active", "company")
+    list_filter = ("company", "is_active")
+    list_select_related = ("fiscal_year", "cost_centre", "owner", "company")
+
+
+@admin.register(m.BudgetLine)
+class BudgetLineAdmin(ReadOnlyAdmin):
+    list_display = ("budget", "account", "period", "amount")
+    list_filter = ("company",)
+    list_select_related = ("budget", "account", "period")
+
+
+@admin.register(m.BudgetAlert)
+class BudgetAlertAdmin(ReadOnlyAdmin):
+    list_display = ("line", "threshold", "budgeted", "actual", "entry_id", "created_at")
+    list_filter = ("company", "threshold")
+
+
+@admin.register(m.CashFlowMapping)
+class CashFlowMappingAdmin(ReadOnlyAdmin):
+    list_display = ("account", "inflow_line", "outflow_line", "company")
+    list_filter = ("company",)
+    list_select_related = ("account", "company")

@@ -237,3 +237,74 @@ for _budget_model in (m.Budget, m.BudgetLine):
     _ledger(_budget_model, keepers_may=CRUD | {"export"}, managers_may={"view", "export"})
 _ledger(m.BudgetAlert, keepers_may=set())
 _ledger(m.CashFlowMapping, keepers_may=CRUD)
+
+# ---------------------------------------------------------------- inventory operations, valuation, procurement
+# Counts and transfers are the warehouse's work; a count is approved by a manager or admin (never the person
+# who submitted it — the service checks). Valuation layers are costs: seen by who may see costs; the valuation
+# settings are finance's. Purchasing is done by managers (and admins): they draft, submit, approve (above the
+# company's threshold, not their own submission — the service checks), confirm and cancel orders and handle
+# requisitions and RFQs; the warehouse asks for goods (requisitions) and receives them; finance sees orders and
+# bills and approves the variance of a blocked bill.
+_inventory(
+    m.StockCount,
+    viewers=STOCK_VIEWERS,
+    actions={
+        ADMIN: {"view", "add", "change", "submit", "approve", "cancel"},
+        MANAGER: {"view", "add", "change", "submit", "approve", "cancel"},
+        WAREHOUSE: {"view", "add", "change", "submit", "cancel"},
+    },
+)
+_inventory(m.StockCountLine, viewers=STOCK_VIEWERS, actions={})
+_inventory(
+    m.StockTransfer,
+    viewers=STOCK_VIEWERS,
+    actions={role: {"view", "add", "ship", "receive", "cancel"} for role in (ADMIN, MANAGER, WAREHOUSE)},
+)
+_inventory(m.StockTransferLine, viewers=STOCK_VIEWERS, actions={})
+_inventory(m.StockValuationLayer, viewers=COST_VIEWERS, actions={})
+_inventory(m.ProductValuation, viewers=COST_VIEWERS, actions={})
+_ledger(m.ValuationSettings, keepers_may={"change"})
+
+PURCHASE_VIEWERS = (ADMIN, MANAGER, FINANCE, WAREHOUSE)
+BUYERS = (ADMIN, MANAGER)
+_inventory(m.ProcurementSettings, viewers=PURCHASE_VIEWERS, actions={ADMIN: {"view", "change"}})
+_inventory(
+    m.PurchaseRequisition,
+    viewers=PURCHASE_VIEWERS,
+    actions={
+        **{role: CRUD | {"approve", "cancel", "quote"} for role in BUYERS},
+        WAREHOUSE: {"view", "add", "cancel"},
+    },
+)
+_inventory(m.PurchaseRequisitionLine, viewers=PURCHASE_VIEWERS, actions={})
+_inventory(
+    m.RequestForQuotation,
+    viewers=PURCHASE_VIEWERS,
+    actions={role: {"view", "add", "quote", "accept", "cancel"} for role in BUYERS},
+)
+_inventory(m.RfqLine, viewers=PURCHASE_VIEWERS, actions={})
+_inventory(
+    m.PurchaseOrder,
+    viewers=PURCHASE_VIEWERS,
+    actions={
+        **{role: CRUD | {"submit", "approve", "confirm", "cancel", "receive", "bill"} for role in BUYERS},
+        WAREHOUSE: {"view", "receive"},
+        FINANCE: {"view", "bill"},
+    },
+)
+_inventory(m.PurchaseOrderLine, viewers=PURCHASE_VIEWERS, actions={})
+_inventory(
+    m.GoodsReceipt,
+    viewers=PURCHASE_VIEWERS,
+    actions={role: {"view", "add"} for role in (ADMIN, MANAGER, WAREHOUSE)},
+)
+_inventory(m.GoodsReceiptLine, viewers=PURCHASE_VIEWERS, actions={})
+register(
+    ModelPolicy(
+        model=m.VendorBillMatch,
+        scopes=dict.fromkeys((ADMIN, MANAGER, FINANCE), Scope.COMPANY),
+        actions={ADMIN: {"view", "approve", "post"}, FINANCE: {"view", "approve", "post"}, MANAGER: {"view"}},
+        owner_field=None,
+        team_field=None,
+    )
+)

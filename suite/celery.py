@@ -29,6 +29,8 @@ app.conf.beat_schedule = {
     # CRM activity reminders (each exactly once) and the daily stale-opportunity nudges (crm.tasks).
     "crm-activity-reminders": {"task": "crm.activity_reminders_send", "schedule": 60.0, "options": {"expires": 60}},
     "crm-opportunity-nudges": {"task": "crm.opportunity_nudges_send", "schedule": crontab(hour=8, minute=7)},
+    # CRM quotes past their validity date become "expired" (crm.tasks).
+    "crm-quotes-expire": {"task": "crm.quotes_expire", "schedule": crontab(hour=0, minute=11)},
     # SCRM: poll every polling channel from its stored cursor, sweep deliveries a lost task left (scrm.tasks).
     "scrm-channels-poll": {"task": "scrm.channels_poll_due", "schedule": 10.0, "options": {"expires": 10}},
 }

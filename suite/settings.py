@@ -320,6 +320,8 @@ SPECTACULAR_SETTINGS = {
         "ActivityKindEnum": "crm.models.activities.ActivityKind",
         "CustomerSourceEnum": "crm.models.customers.Source",
         "AssignmentRuleKindEnum": "crm.models.leads.AssignmentRule.Kind",
+        "ImportTargetEnum": "crm.models.imports.ImportTarget",
+        "CustomFieldTargetEnum": "crm.models.customers.CustomFieldTarget",
         # ERP inventory
         "LocationKindEnum": "erp.models.inventory.LocationKind",
         "MoveKindEnum": "erp.models.inventory.MoveKind",

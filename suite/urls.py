@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("suite.ops.urls")),
     path("crm/", include("crm.urls")),
     path("scrm/", include("scrm.urls")),
+    path("erp/", include("erp.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include(api_v1)),

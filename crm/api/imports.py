@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -140,16 +141,21 @@ class ImportJobViewSet(CrmViewSetMixin, TenantModelViewSet):
         data = serializer.validated_data
         if not policy.can(self.actor, "import", import_services.TARGET_MODELS[data["target"]]):
             raise PermissionDenied
-        job = import_services.import_job_create(
-            company=self.actor.company, by=self.actor.user, target=data["target"], upload=data["file"]
-        )
-        if data["start"]:
-            job = import_services.import_job_start(
-                job=job,
-                by=self.actor.user,
-                mapping=data.get("mapping", job.mapping),
-                duplicate_policy=data["duplicate_policy"],
+        with transaction.atomic():  # a mapping refused at the start leaves no draft behind
+            job = import_services.import_job_create(
+                company=self.actor.company, by=self.actor.user, target=data["target"], upload=data["file"]
             )
+            if data["start"]:
+                try:
+                    job = import_services.import_job_start(
+                        job=job,
+                        by=self.actor.user,
+                        mapping=data.get("mapping", job.mapping),
+                        duplicate_policy=data["duplicate_policy"],
+                    )
+                except Exception:
+                    job.file.delete(save=False)
+                    raise
         return Response(self.output(job), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ImportStartInput, responses=ImportJobSerializer)
@@ -192,5 +198,3 @@ class ImportJobViewSet(CrmViewSetMixin, TenantModelViewSet):
         job = self.get_object()
         page = self.paginate_queryset(selectors.import_issues_of(job))
         return self.get_paginated_response(ImportRowIssueSerializer(page, many=True).data)
-
-

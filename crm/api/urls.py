@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from crm.api import imports, tickets, views
+from crm.api import imports, quotes, tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -17,6 +17,10 @@ router.register("pipelines", views.PipelineViewSet, basename="crm-pipeline")
 router.register("stages", views.StageViewSet, basename="crm-stage")
 router.register("lost-reasons", views.LostReasonViewSet, basename="crm-lost-reason")
 router.register("opportunities", views.OpportunityViewSet, basename="crm-opportunity")
+router.register(
+    r"opportunities/(?P<opportunity_pk>[^/.]+)/lines", quotes.OpportunityLineViewSet, basename="crm-opportunity-line"
+)
+router.register("quotes", quotes.QuoteViewSet, basename="crm-quote")
 router.register("activities", views.ActivityViewSet, basename="crm-activity")
 router.register("tickets", tickets.TicketViewSet, basename="crm-ticket")
 router.register("ticket-categories", tickets.TicketCategoryViewSet, basename="crm-ticket-category")

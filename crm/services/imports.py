@@ -197,6 +197,10 @@ class PreviewRow:
     errors: list[str]
     duplicate: str = ""
 
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.duplicate and not any(cell.error for cell in self.cells)
+
 
 @dataclass
 class ChunkResult:

@@ -68,3 +68,24 @@ _STATUS_CLASSES = {
 @register.filter
 def status_class(value) -> str:
     return _STATUS_CLASSES.get(str(value), "")
+
+
+@register.filter
+def normalize_decimal(value) -> str:
+    """A quantity or percentage without trailing zeros (``2.5000`` → ``2.5``, ``13.00`` → ``13``)."""
+    from decimal import Decimal, InvalidOperation
+
+    if value is None or value == "":
+        return ""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    text = f"{number:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register.filter
+def get_item(mapping, key):
+    """``mapping[key]`` in a template (empty when missing)."""
+    return (mapping or {}).get(key, ())

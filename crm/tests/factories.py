@@ -274,3 +274,31 @@ _register_quote_factories()
 
 
 from crm.tests import factories_campaigns  # noqa: E402,F401  campaigns, web forms, reminders, nudges
+
+
+def _import_job_in(company):
+    """A finished import job of the company. Made directly (no file on disk): the isolation test only reads,
+    changes and deletes it through the API; ``crm.tests.test_services_imports`` covers the service path."""
+    from crm.models import ImportJob, ImportStatus
+
+    owner = make_member(company, Role.ADMIN).user
+    return ImportJob.objects.create(
+        company=company,
+        owner=owner,
+        target="account",
+        original_name="isolation.csv",
+        file="imports/isolation.csv",
+        file_format="csv",
+        status=ImportStatus.DONE,
+        headers=["name"],
+        mapping=["name"],
+    )
+
+
+def _register_import_factories():
+    from crm.models import ImportJob
+
+    tenant_factory(ImportJob)(_import_job_in)
+
+
+_register_import_factories()

@@ -166,7 +166,7 @@ def test_bad_rows_are_reported_per_cell_and_never_abort_the_others(company, mana
     assert (job.status, job.rows_done, job.created_count, job.error_count) == (ImportStatus.DONE, 5, 2, 3)
     assert set(Account.objects.filter(company=company).values_list("name", flat=True)) == {"好公司", "另一家好公司"}
     report = issues(job)
-    assert (3, "手机", "error") == report[0][:3] and "valid phone number" in report[0][3]
+    assert report[0][:3] == (3, "手机", "error") and "valid phone number" in report[0][3]
     assert report[1] == (4, "公司名称", "error", "The name is required.")
     bad_email = [row for row in report if row[0] == 5]
     assert {row[1] for row in bad_email} == {"邮箱", "行业"}
@@ -245,7 +245,12 @@ def test_leads_import_scores_and_dedupes_open_leads(company, manager):
 
     lead = Lead.objects.get(company=company)
     assert (job.created_count, job.skipped_count) == (1, 1)
-    assert (lead.name, lead.company_name, lead.phone, lead.owner) == ("张三", "三一机械", "+8613800000003", manager.user)
+    assert (lead.name, lead.company_name, lead.phone, lead.owner) == (
+        "张三",
+        "三一机械",
+        "+8613800000003",
+        manager.user,
+    )
 
 
 def test_a_stopped_job_resumes_after_its_last_whole_chunk_without_doubling(company, manager):
@@ -254,7 +259,11 @@ def test_a_stopped_job_resumes_after_its_last_whole_chunk_without_doubling(compa
     job = import_job_start(job=job, by=manager.user, mapping=job.mapping)
 
     job = import_job_run(job_id=job.pk, chunk_size=10, stop_after_chunks=1)  # the worker "dies" here
-    assert (job.status, job.rows_done, Account.objects.filter(company=company).count()) == (ImportStatus.RUNNING, 10, 10)
+    assert (job.status, job.rows_done, Account.objects.filter(company=company).count()) == (
+        ImportStatus.RUNNING,
+        10,
+        10,
+    )
 
     job = import_job_run(job_id=job.pk, chunk_size=10)  # re-delivered task, or import_job_resume
     assert (job.status, job.rows_done, job.created_count) == (ImportStatus.DONE, 25, 25)

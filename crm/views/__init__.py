@@ -13,6 +13,12 @@ from suite import policy
 from suite.ui import menu, search
 
 
+def _can_view_quotes(actor) -> bool:
+    from crm.models import Quote
+
+    return policy.can(actor, "view", Quote)
+
+
 def _can(action: str, model):
     return lambda actor: policy.can(actor, action, model)
 
@@ -26,9 +32,23 @@ menu.register(
     menu.MenuItem(
         "crm", _("Opportunities"), "crm:opportunity-list", module="crm", order=35, check=_can("view", Opportunity)
     ),
+    menu.MenuItem(
+        "crm", _("Quotes"), "crm:quote-list", module="crm", order=37, check=lambda actor: _can_view_quotes(actor)
+    ),
     menu.MenuItem("crm", _("Tickets"), "crm:ticket-list", module="crm", order=40, check=_can("view", Ticket)),
     menu.MenuItem(
         "crm", _("Service report"), "crm:ticket-report", module="crm", order=45, check=_can("report", Ticket)
+    ),
+)
+
+menu.register(
+    menu.MenuItem(
+        "crm",
+        _("Imports"),
+        "crm:import-list",
+        module="crm",
+        order=90,
+        check=lambda actor: any(policy.can(actor, "import", model) for model in (Account, Contact, Lead)),
     ),
 )
 

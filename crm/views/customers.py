@@ -14,6 +14,7 @@ from crm.errors import CrmConflict, DuplicateCustomerError
 from crm.models import Account, Activity, Contact, Industry, LifecycleStage, Opportunity, Ticket
 from crm.services import customers as customer_services
 from crm.views.common import paginate, require, sorted_by
+from crm.views.exports import export_list, export_requested
 from crm.views.forms import AccountForm, ContactForm, apply_errors
 from suite import policy
 from suite.models import Membership
@@ -92,6 +93,8 @@ def _customer_list(request, *, kind: str):
         customers = customers.filter(owner=actor.user)
         filters["owner"] = owner
     customers, sort = sorted_by(request, customers, CUSTOMER_SORTS, "-updated_at")
+    if export_requested(request):
+        return export_list(request, customers, kind)
     page = paginate(request, customers)
     context = {
         "kind": kind,
@@ -102,6 +105,7 @@ def _customer_list(request, *, kind: str):
         "stages": LifecycleStage.choices,
         "industries": Industry.choices,
         "can_add": policy.can(actor, "add", model),
+        "can_export": policy.can(actor, "export", model),
     }
     template = "crm/_customer_rows.html" if request.htmx and request.htmx.target == "customer-results" else None
     return render(request, template or "crm/customer_list.html", context)
@@ -133,6 +137,7 @@ def _detail_context(request, customer) -> dict:
         "profile": profile,
         "figures": profile.figures,
         "can_change": policy.can(actor, "change", type(customer)),
+        "can_merge": policy.can(actor, "merge", type(customer)),
         "can_add_opportunity": policy.can(actor, "add", Opportunity),
         "can_add_activity": policy.can(actor, "add", Activity),
         "can_add_ticket": policy.can(actor, "add", Ticket),

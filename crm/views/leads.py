@@ -14,6 +14,7 @@ from crm.errors import CrmConflict
 from crm.models import Lead, LeadStatus
 from crm.services import leads as lead_services
 from crm.views.common import paginate, require, sorted_by
+from crm.views.exports import export_list, export_requested
 from crm.views.forms import LeadForm, apply_errors
 from suite import policy
 from suite.ui import search as shell_search
@@ -50,6 +51,8 @@ def lead_list(request):
     else:
         status = "all"
     leads, sort = sorted_by(request, leads, LEAD_SORTS, "-created_at")
+    if export_requested(request):
+        return export_list(request, leads, "lead")
     return render(
         request,
         "crm/lead_list.html",
@@ -61,6 +64,7 @@ def lead_list(request):
             "sort": sort,
             "can_add": policy.can(actor, "add", Lead),
             "can_convert": policy.can(actor, "convert", Lead),
+            "can_export": policy.can(actor, "export", Lead),
         },
     )
 

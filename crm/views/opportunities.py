@@ -16,6 +16,7 @@ from crm.errors import CrmConflict
 from crm.models import Activity, Opportunity, OpportunityStatus
 from crm.services import opportunities as opportunity_services
 from crm.views.common import paginate, require, sorted_by
+from crm.views.exports import export_list, export_requested
 from crm.views.forms import LoseForm, OpportunityForm, apply_errors
 from suite import policy
 from suite.ui import search as shell_search
@@ -88,6 +89,8 @@ def opportunity_list(request):
     if request.GET.get("owner") == "me":
         opportunities = opportunities.filter(owner=actor.user)
     opportunities, sort = sorted_by(request, opportunities, OPPORTUNITY_SORTS, "-updated_at")
+    if export_requested(request):
+        return export_list(request, opportunities, "opportunity")
     return render(
         request,
         "crm/opportunity_list.html",
@@ -98,6 +101,7 @@ def opportunity_list(request):
             "statuses": OpportunityStatus.choices,
             "sort": sort,
             "can_add": policy.can(actor, "add", Opportunity),
+            "can_export": policy.can(actor, "export", Opportunity),
         },
     )
 
@@ -108,6 +112,8 @@ def _opportunity_or_404(actor, pk: int) -> Opportunity:
 
 @actor_required
 def opportunity_detail(request, pk: int):
+    from crm.views.quotes import lines_context
+
     actor = request.actor
     opportunity = _opportunity_or_404(actor, pk)
     return render(
@@ -122,6 +128,7 @@ def opportunity_detail(request, pk: int):
             "can_add_activity": policy.can(actor, "add", Activity),
             "lose_form": LoseForm(reasons=selectors.lost_reasons_visible_to(actor).filter(is_active=True)),
             **_move_context(actor),
+            **lines_context(actor, opportunity),
         },
     )
 

@@ -22,6 +22,7 @@ from crm.errors import CrmConflict
 from crm.models import Ticket, TicketChannel, TicketStatus
 from crm.services import tickets as ticket_services
 from crm.views.common import paginate, require, sorted_by
+from crm.views.exports import export_list, export_requested
 from crm.views.forms import (
     AssignForm,
     CsatForm,
@@ -67,6 +68,8 @@ def ticket_list(request):
         breached=True if breached else None,
     )
     tickets, sort = sorted_by(request, tickets, TICKET_SORTS, "-created_at")
+    if export_requested(request):
+        return export_list(request, tickets, "ticket")
     return render(
         request,
         "crm/ticket_list.html",
@@ -80,6 +83,7 @@ def ticket_list(request):
             "sort": sort,
             "can_add": policy.can(actor, "add", Ticket),
             "can_report": policy.can(actor, "report", Ticket),
+            "can_export": policy.can(actor, "export", Ticket),
         },
     )
 

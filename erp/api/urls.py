@@ -9,3 +9,18 @@ urlpatterns += [path("inventory/", include("erp.api.inventory"))]
 
 # ---------------------------------------------------------------- finance: /api/v1/erp/finance/
 urlpatterns += [path("finance/", include("erp.api.finance"))]
+
+# -------------------------------------------- sales: /api/v1/erp/sales-orders/, deliveries/, returns/
+urlpatterns += [path("", include("erp.api.sales"))]
+
+# ------------------- expenses, budgets, cash flow: /api/v1/erp/expenses/, budgets/, reports/cash-flow/
+from erp.api.budgets import budget_urlpatterns, report_urlpatterns  # noqa: E402
+
+urlpatterns += [
+    path("expenses/", include("erp.api.expenses")),
+    path("budgets/", include(budget_urlpatterns)),
+    path("reports/", include(report_urlpatterns)),
+]
+
+# ------ procurement and inventory operations: /api/v1/erp/purchase-orders/, receipts/, stock-counts/, transfers/ …
+urlpatterns += [path("", include("erp.api.procurement"))]

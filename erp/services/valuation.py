@@ -125,9 +125,10 @@ def valuation_settings_configure(
     *, company: Company, perpetual: bool = True, journal: Journal | None = None, by: User | None = None, **accounts
 ) -> ValuationSettings:
     """Turn perpetual valuation on (or off) for a company and choose its accounts. Accounts not given keep their
-    current choice or take the chart's default (CAS: 1405 stock, 220202 暂估应付账款 created under 2202, 6401
-    cost of sales, 1901 待处理财产损溢 for count differences, 5001 production; IFRS: 1200, 2100, 5000, 4100 /
-    6400). ``journal`` defaults to the inventory journal (INV)."""
+    current choice or take the chart's default — CAS: 1405 stock, 1402 在途物资 as goods received not invoiced
+    (the account vendor bills of stocked products debit), 6401 cost of sales, 1901 待处理财产损溢 for count
+    differences, 5001 production; IFRS: 1200, 2100, 5000, 4100 / 6400. ``journal`` defaults to the inventory
+    journal (INV)."""
     unknown = set(accounts) - set(ACCOUNT_FIELDS)
     if unknown:
         raise TypeError(f"unknown accounts: {', '.join(sorted(unknown))}")

@@ -8,3 +8,6 @@ from erp.tests.invoicing_support import books  # noqa: F401, E402
 
 # ---------------------------------------------------------------- expenses, budgets, cash flow
 from erp.tests.expense_support import office  # noqa: F401, E402
+
+# ---------------------------------------------------------------- valuation, inventory operations, procurement
+from erp.tests.procurement_support import buying, finance_member, manager, warehouse_user  # noqa: F401, E402

@@ -9,6 +9,7 @@ import itertools
 from decimal import Decimal
 
 # ---------------------------------------------------------------- inventory
+from erp import models as erp_models
 from erp.models import (
     IncomingSupply,
     Location,
@@ -169,3 +170,43 @@ def _reorder_rule_in(company: Company) -> ReorderRule:
 
 # ---------------------------------------------------------------- finance
 from erp.tests import finance_factories  # noqa: E402, F401 (registers the finance tenant factories)
+
+# ---------------------------------------------------------------- sales fulfilment
+
+
+def make_sales_order(company: Company, *, quantity=Decimal("2"), stock=Decimal("5")) -> erp_models.SalesOrder:
+    """A draft order of a stocked product for a new customer (no ledger needed)."""
+    from erp.services import partners as partner_services
+    from erp.services import sales as sales_services
+
+    product, warehouse = stocked(company, quantity=stock)
+    customer = partner_services.partner_create(company=company, name=f"客户{next(_inventory_seq)}", is_customer=True)
+    return sales_services.sales_order_create(
+        company=company,
+        partner=customer,
+        lines=[{"product": product, "quantity": quantity, "unit_price": Decimal("10")}],
+        warehouse=warehouse,
+    )
+
+
+@tenant_factory(erp_models.SalesOrder)
+def _sales_order_in(company: Company) -> erp_models.SalesOrder:
+    return make_sales_order(company)
+
+
+@tenant_factory(erp_models.DeliveryOrder)
+def _delivery_in(company: Company) -> erp_models.DeliveryOrder:
+    from erp.services import sales as sales_services
+
+    order = sales_services.sales_order_confirm(order=make_sales_order(company))
+    return order.deliveries.get()
+
+
+@tenant_factory(erp_models.SalesReturn)
+def _sales_return_in(company: Company) -> erp_models.SalesReturn:
+    from erp.services import sales as sales_services
+
+    delivery = sales_services.delivery_ship(delivery=_delivery_in(company))
+    return sales_services.sales_return_create(
+        delivery=delivery, lines=[{"delivery_line": delivery.lines.get().pk, "quantity": 1}], reason="测试"
+    )

@@ -109,9 +109,8 @@ def test_bill_with_a_negative_quantity_is_refused_and_nothing_is_written(books):
 
 def test_the_database_refuses_a_negative_quantity_too(books):
     invoice = books.invoice(post=False)
-    with pytest.raises(IntegrityError), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE erp_invoiceline SET quantity = -1 WHERE invoice_id = %s", [invoice.pk])
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE erp_invoiceline SET quantity = -1 WHERE invoice_id = %s", [invoice.pk])
 
 
 def test_bad_input_is_field_errors(books):

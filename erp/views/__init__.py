@@ -1,0 +1,66 @@
+"""ERP's pages. Importing this package registers ERP's navigation entries with the shell (``suite.ui.menu``),
+one section per domain."""
+
+from django.utils.translation import gettext_lazy as _
+
+# ---------------------------------------------------------------- sales fulfilment
+from erp.models import DeliveryOrder, SalesOrder, SalesReturn
+from suite import policy
+from suite.ui import menu
+
+menu.register(
+    menu.MenuItem(
+        "erp",
+        _("Sales orders"),
+        "erp:sales-order-list",
+        module="erp_supply",
+        order=40,
+        check=lambda actor: policy.can(actor, "view", SalesOrder),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Deliveries"),
+        "erp:delivery-list",
+        module="erp_supply",
+        order=41,
+        check=lambda actor: policy.can(actor, "view", DeliveryOrder),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Customer returns"),
+        "erp:sales-return-list",
+        module="erp_supply",
+        order=42,
+        check=lambda actor: policy.can(actor, "view", SalesReturn),
+    ),
+)
+
+# ---------------------------------------------------------------- reports, expenses, budgets
+from erp.models import AccountPeriodBalance, Budget, ExpenseClaim  # noqa: E402
+
+menu.register(
+    menu.MenuItem(
+        "erp",
+        _("Financial statements"),
+        "erp:report-balance-sheet",
+        module="erp_finance",
+        order=20,
+        check=lambda actor: policy.can(actor, "view", AccountPeriodBalance),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Expense claims"),
+        "erp:expense-list",
+        module="erp_finance",
+        order=25,
+        check=lambda actor: policy.can(actor, "view", ExpenseClaim),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Budgets"),
+        "erp:budget-list",
+        module="erp_finance",
+        order=26,
+        check=lambda actor: policy.can(actor, "view", Budget),
+    ),
+)

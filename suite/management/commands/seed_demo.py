@@ -1,8 +1,9 @@
 """``manage.py seed_demo``: build the demo companies and every app's demo data, idempotently.
 
 Each Troika app may have a ``demo`` module with ``seed(ctx: suite.demo.DemoContext)``; they run in
-``INSTALLED_APPS`` order (suite, crm, scrm, erp) in one transaction, under a PostgreSQL advisory lock so two
-``make run`` started at once do not both create the same records. A second run creates nothing.
+``INSTALLED_APPS`` order (suite, crm, scrm, erp; the apps a module names in ``DEMO_AFTER`` run before it) in one
+transaction, under a PostgreSQL advisory lock so two ``make run`` started at once do not both create the same
+records. A second run creates nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +35,28 @@ def demo_modules(only: list[str] | None = None) -> list[tuple[str, object]]:
                 raise
             continue
         found.append((config.label, module))
-    return found
+    return _after_dependencies(found)
+
+
+def _after_dependencies(found: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """INSTALLED_APPS order, except that a demo module naming app labels in ``DEMO_AFTER`` (e.g. the CRM's
+    deals with lines from ERP's demo catalogue: ``DEMO_AFTER = ("erp",)``) runs after those apps' demos."""
+    by_label = dict(found)
+    ordered: list[tuple[str, object]] = []
+    visiting: set[str] = set()
+
+    def visit(label: str) -> None:
+        if label in visiting or any(done == label for done, _module in ordered):
+            return
+        visiting.add(label)
+        for before in getattr(by_label[label], "DEMO_AFTER", ()):
+            if before in by_label:
+                visit(before)
+        ordered.append((label, by_label[label]))
+
+    for label, _module in found:
+        visit(label)
+    return ordered
 
 
 def seed_demo(*, only: list[str] | None = None, log=None) -> DemoContext:

@@ -1,0 +1,312 @@
+"""Opportunity lines (``/api/v1/crm/opportunities/{id}/lines/``) and quotes (``/api/v1/crm/quotes/``).
+
+Lines come from the ERP product catalogue; each line in an answer carries ERP's live figures (current price,
+free stock, earliest delivery date) read through ``erp.selectors`` when the answer is made. Bad input is a 400
+with the field named (``product_id``, ``quantity``, ``discount_percent`` …); setting ``unit_price`` needs the
+policy action ``override_price``. Quotes are generated from an opportunity's lines, sent, accepted or rejected
+(409 when the state refuses: ``quote_expired``, ``quote_state``) and downloaded as PDF.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.http import Http404, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from crm import selectors
+from crm.api.views import CrmViewSetMixin
+from crm.models import Opportunity, OpportunityLine, Quote, QuoteLine, QuoteState
+from crm.quote_pdf import render_quote_pdf
+from crm.services import quotes as quote_services
+from suite import policy
+from suite.api.serializers import InputSerializer, OutputSerializer, ScopedRelatedField, UserSummarySerializer
+from suite.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
+
+# ---------------------------------------------------------------- serializers
+
+
+class LineAvailabilitySerializer(serializers.Serializer):
+    current_price = serializers.DecimalField(max_digits=18, decimal_places=4, allow_null=True, read_only=True)
+    price_source = serializers.CharField(read_only=True, help_text="price_list | list_price | '' (no price)")
+    available_now = serializers.DecimalField(max_digits=18, decimal_places=4, read_only=True)
+    earliest_date = serializers.DateField(
+        allow_null=True, read_only=True, help_text="null: not within the horizon (horizon_end)"
+    )
+    horizon_end = serializers.DateField(read_only=True)
+
+
+class OpportunityLineSerializer(OutputSerializer):
+    availability = LineAvailabilitySerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = OpportunityLine
+        fields = [
+            "id",
+            "opportunity",
+            "sequence",
+            "product_id",
+            "sku",
+            "product_name",
+            "uom",
+            "quantity",
+            "unit_price",
+            "price_source",
+            "price_list_id",
+            "discount_percent",
+            "tax_rate",
+            "net_amount",
+            "tax_amount",
+            "line_total",
+            "note",
+            "availability",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OpportunityLineInput(InputSerializer):
+    product_id = serializers.IntegerField(help_text="an active product of the company's ERP catalogue")
+    quantity = serializers.DecimalField(max_digits=18, decimal_places=4, help_text="in the product's stock unit")
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, required=False, help_text="default 13")
+    unit_price = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        required=False,
+        allow_null=True,
+        help_text="a price set by hand instead of ERP's (needs the override_price permission)",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class OpportunityLineUpdateInput(InputSerializer):
+    quantity = serializers.DecimalField(max_digits=18, decimal_places=4, required=False)
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+    unit_price = serializers.DecimalField(
+        max_digits=18, decimal_places=4, required=False, allow_null=True, help_text="needs override_price"
+    )
+    reset_price = serializers.BooleanField(required=False, default=False, help_text="go back to ERP's price")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class CrmQuoteLineSerializer(OutputSerializer):
+    class Meta:
+        model = QuoteLine
+        fields = [
+            "id",
+            "sequence",
+            "product_id",
+            "sku",
+            "product_name",
+            "uom",
+            "quantity",
+            "unit_price",
+            "discount_percent",
+            "tax_rate",
+            "net_amount",
+            "tax_amount",
+            "line_total",
+        ]
+        read_only_fields = fields
+
+
+class CrmQuoteSerializer(OutputSerializer):
+    lines = CrmQuoteLineSerializer(many=True, read_only=True)
+    display_number = serializers.CharField(read_only=True)
+    created_by = UserSummarySerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Quote
+        fields = [
+            "id",
+            "number",
+            "version",
+            "display_number",
+            "state",
+            "opportunity",
+            "customer_name",
+            "contact_name",
+            "currency",
+            "valid_until",
+            "terms",
+            "subtotal",
+            "tax_total",
+            "total",
+            "lines",
+            "created_by",
+            "sent_at",
+            "decided_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CrmQuoteInput(InputSerializer):
+    opportunity = ScopedRelatedField(model=Opportunity)
+    valid_until = serializers.DateField(required=False, help_text="default: 30 days from today")
+    terms = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class QuoteFilter(django_filters.FilterSet):
+    opportunity = django_filters.NumberFilter(field_name="opportunity_id")
+    state = django_filters.MultipleChoiceFilter(choices=QuoteState.choices)
+    number = django_filters.CharFilter()
+
+    class Meta:
+        model = Quote
+        fields = []
+
+
+# ---------------------------------------------------------------- viewsets
+
+
+def _price_permission(actor, data: dict) -> None:
+    if data.get("unit_price") is not None and not policy.can(actor, "override_price", OpportunityLine):
+        raise ValidationError(
+            {"unit_price": [serializers.ErrorDetail(str(_("Your role may not set prices by hand.")), "forbidden")]}
+        )
+
+
+def attach_availability(opportunity: Opportunity, lines) -> list[OpportunityLine]:
+    """``lines`` with ``availability`` set from ERP (three queries for all of them)."""
+    lines = list(lines)
+    figures = selectors.lines_availability(opportunity=opportunity, lines=lines)
+    for line in lines:
+        line.availability = figures.get(line.pk)
+    return lines
+
+
+@extend_schema(parameters=[OpenApiParameter("opportunity_pk", OpenApiTypes.INT, OpenApiParameter.PATH)])
+class OpportunityLineViewSet(CrmViewSetMixin, TenantModelViewSet):
+    """The products on an opportunity, from the ERP catalogue, with live price and availability. Adding,
+    changing or removing a line recomputes the opportunity's amount (Σ line totals, tax included)."""
+
+    queryset = OpportunityLine.objects.all()
+    output_serializer_class = OpportunityLineSerializer
+    input_serializer_class = OpportunityLineInput
+    update_input_serializer_class = OpportunityLineUpdateInput
+    ordering_fields = ("sequence", "line_total")
+    ordering = ("sequence", "id")
+    policy_actions = {"reprice": "change"}
+    opportunity: Opportunity | None = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if getattr(self, "swagger_fake_view", False):
+            return
+        self.opportunity = policy.get_visible_or_404(
+            self.actor, selectors.opportunities_visible_to(self.actor), pk=kwargs.get("opportunity_pk")
+        )
+
+    def select(self, actor):
+        if self.opportunity is None:
+            raise Http404
+        return selectors.opportunity_lines_visible_to(actor, opportunity=self.opportunity)
+
+    def list(self, request, *args, **kwargs):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        rows = attach_availability(self.opportunity, page if page is not None else queryset)
+        data = self.output_serializer_class(rows, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data) if page is not None else Response(data)
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.output(self.get_object()))
+
+    def output(self, instance) -> dict:
+        fresh = self.get_queryset().filter(pk=instance.pk).first() or instance
+        [fresh] = attach_availability(self.opportunity, [fresh])
+        return self.output_serializer_class(fresh, context=self.get_serializer_context()).data
+
+    def create_object(self, *, actor, data):
+        _price_permission(actor, data)
+        return quote_services.opportunity_line_add(opportunity=self.opportunity, by=actor.user, **data)
+
+    def update_object(self, *, actor, instance, data):
+        _price_permission(actor, data)
+        if data.get("unit_price", 0) is None:
+            data.pop("unit_price")
+        return quote_services.opportunity_line_update(line=instance, by=actor.user, **data)
+
+    def delete_object(self, *, actor, instance):
+        quote_services.opportunity_line_delete(line=instance, by=actor.user)
+
+    @extend_schema(request=None, responses=OpportunityLineSerializer(many=True))
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
+    def reprice(self, request, *args, **kwargs):
+        """Read ERP's current price of every line not priced by hand; answers with all the lines."""
+        quote_services.opportunity_lines_reprice(opportunity=self.opportunity, by=request.user)
+        rows = attach_availability(self.opportunity, self.get_queryset())
+        return Response(self.output_serializer_class(rows, many=True, context=self.get_serializer_context()).data)
+
+
+class QuoteViewSet(CrmViewSetMixin, TenantReadOnlyViewSet):
+    """Quotes (报价单) generated from an opportunity's lines: a frozen copy with totals. ``send`` marks a draft
+    sent; ``accept`` (publishes ``crm.quote.accepted``; a second call changes nothing) and ``reject`` record the
+    customer's answer; an expired quote cannot be accepted (409 ``quote_expired``). ``pdf`` downloads it."""
+
+    queryset = Quote.objects.all()
+    output_serializer_class = CrmQuoteSerializer
+    input_serializer_class = CrmQuoteInput
+    filterset_class = QuoteFilter
+    ordering_fields = ("created_at", "valid_until", "total", "number")
+    ordering = ("-created_at",)
+    policy_actions = {"send": "send", "accept": "accept", "reject": "reject", "pdf": "view"}
+
+    create = TenantModelViewSet.create
+
+    def select(self, actor):
+        return selectors.quotes_visible_to(actor)
+
+    def create_object(self, *, actor, data):
+        return quote_services.quote_create(
+            opportunity=data["opportunity"],
+            by=actor.user,
+            valid_until=data.get("valid_until"),
+            terms=data.get("terms", ""),
+        )
+
+    def perform_content_negotiation(self, request, force=False):
+        if getattr(self, "action", None) == "pdf":
+            renderer = JSONRenderer()  # the file is an HttpResponse; errors still come out as JSON
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(request=None, responses=CrmQuoteSerializer)
+    @action(detail=True, methods=["post"])
+    def send(self, request, pk=None):
+        """Mark a draft quote sent to the customer (again: nothing changes)."""
+        return Response(self.output(quote_services.quote_send(quote=self.get_object(), by=request.user)))
+
+    @extend_schema(request=None, responses=CrmQuoteSerializer)
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        """The customer accepted the sent quote (again: nothing changes, nothing is published twice)."""
+        return Response(self.output(quote_services.quote_accept(quote=self.get_object(), by=request.user)))
+
+    @extend_schema(request=None, responses=CrmQuoteSerializer)
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """The customer declined the sent quote."""
+        return Response(self.output(quote_services.quote_reject(quote=self.get_object(), by=request.user)))
+
+    @extend_schema(
+        responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the quote as PDF")}
+    )
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk=None):
+        """The quote as a PDF file (Chinese and English)."""
+        quote = self.get_object()
+        response = HttpResponse(render_quote_pdf(quote), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{quote.display_number}.pdf"'
+        return response

@@ -1,0 +1,447 @@
+"""Demo data of the CRM for the three seed stories (``/work/shared/seed``; contract in ``suite/demo.py``).
+
+* 华东机械 (``ecm``): a machinery supplier with few, large B2B deals and a long cycle — key accounts with a
+  price group, deals with lines from ERP's demo catalogue (lathes, machining centres, gearboxes), quotes sent
+  and accepted, site visits, installation tickets.
+* 南方饮料 (``sbev``): a beverage brand selling through e-commerce and distributors — distributor accounts,
+  consumers who came through the WeChat QR campaign, a distributor order with case lines, consumer complaints.
+* 启航培训 (``qihang``): a training school following up Douyin leads — leads from Douyin, advisers' calls,
+  course enrolment deals, a student-service ticket.
+
+Runs after ERP's demo (``DEMO_AFTER``: the lines name its products). Idempotent: every record is looked up by
+a natural key (a name within the company, a subject) before it is created through the CRM services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.utils import timezone
+
+from crm.models import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    CustomFieldSet,
+    Lead,
+    Opportunity,
+    Quote,
+    QuoteState,
+    Ticket,
+)
+from crm.services import quotes as quote_services
+from crm.services.activities import activity_create
+from crm.services.custom_fields import custom_field_set_define
+from crm.services.customers import account_create, contact_create
+from crm.services.leads import lead_create
+from crm.services.opportunities import opportunity_create, opportunity_move, pipeline_default_ensure
+from crm.services.tickets import ticket_open
+from erp.selectors import inventory as erp_inventory
+
+DEMO_AFTER = ("erp",)
+
+# name, English name, owner, province, city, industry, size, source, price group
+ACCOUNTS = {
+    "ecm": [
+        (
+            "苏州精工机械有限公司",
+            "Suzhou Precision Machinery",
+            "sales1",
+            "江苏省",
+            "苏州市",
+            "manufacturing",
+            "200-999",
+            "exhibition",
+            "key_account",
+        ),
+        (
+            "宁波港机设备有限公司",
+            "Ningbo Port Machinery",
+            "sales2",
+            "浙江省",
+            "宁波市",
+            "manufacturing",
+            "50-199",
+            "referral",
+            "",
+        ),
+        (
+            "合肥汽车零部件有限公司",
+            "Hefei Auto Parts",
+            "sales1",
+            "安徽省",
+            "合肥市",
+            "manufacturing",
+            "200-999",
+            "website",
+            "key_account",
+        ),
+        (
+            "广州南方重工集团",
+            "Guangzhou Southern Heavy Industry",
+            "sales3",
+            "广东省",
+            "广州市",
+            "manufacturing",
+            "1000+",
+            "exhibition",
+            "",
+        ),
+        (
+            "东莞精密模具厂",
+            "Dongguan Precision Moulds",
+            "sales4",
+            "广东省",
+            "东莞市",
+            "manufacturing",
+            "10-49",
+            "cold_call",
+            "",
+        ),
+    ],
+    "sbev": [
+        (
+            "华南连锁超市有限公司",
+            "South China Supermarkets",
+            "sbev.sales2",
+            "广东省",
+            "深圳市",
+            "retail",
+            "200-999",
+            "partner",
+            "distributor",
+        ),
+        (
+            "福建闽运食品经销部",
+            "Fujian Minyun Food Distribution",
+            "sbev.sales2",
+            "福建省",
+            "厦门市",
+            "retail",
+            "10-49",
+            "referral",
+            "distributor",
+        ),
+    ],
+    "qihang": [],
+}
+# company, name, account (or None: B2C), owner, phone, title, source
+CONTACTS = [
+    ("ecm", "王建华", "苏州精工机械有限公司", "sales1", "13912345601", "采购总监", "exhibition"),
+    ("ecm", "陈晓燕", "苏州精工机械有限公司", "sales1", "13912345602", "设备工程师", "exhibition"),
+    ("ecm", "刘海涛", "宁波港机设备有限公司", "sales2", "13812345603", "总经理", "referral"),
+    ("ecm", "赵敏", "合肥汽车零部件有限公司", "sales1", "13712345604", "生产副总", "website"),
+    ("ecm", "黄志明", "广州南方重工集团", "sales3", "13612345605", "设备部部长", "exhibition"),
+    ("ecm", "林小峰", "东莞精密模具厂", "sales4", "13512345606", "老板", "cold_call"),
+    ("sbev", "周丽", "华南连锁超市有限公司", "sbev.sales2", "13412345607", "采购经理", "partner"),
+    ("sbev", "陈伟", "福建闽运食品经销部", "sbev.sales2", "13312345608", "店主", "referral"),
+    ("sbev", "李思雨", None, "sbev.ecommerce", "13212345609", "", "wechat"),
+    ("sbev", "张浩然", None, "sbev.ecommerce", "13112345610", "", "wechat"),
+    ("qihang", "孙悦", None, "qihang.adviser1", "15012345611", "", "douyin"),
+    ("qihang", "吴凡", None, "qihang.adviser2", "15112345612", "", "douyin"),
+]
+# company, name, company name, owner, phone, source, notes
+LEADS = [
+    ("ecm", "郭先生", "常州恒力液压件厂", "sales2", "18912345613", "exhibition", "上海机床展留资：需要两台数控车床"),
+    ("ecm", "马工", "佛山顺德家电配件厂", "sales4", "18812345614", "website", "官网询价：立式加工中心"),
+    ("sbev", "何店长", "深圳便利蜂门店", "sbev.sales2", "18712345615", "wechat", "扫码赢红包活动后咨询进货"),
+    ("qihang", "小杨", "", "qihang.adviser1", "17712345616", "douyin", "抖音直播间留资：想学电工证"),
+    ("qihang", "陈女士", "", "qihang.adviser2", "17612345617", "douyin", "抖音短视频评论：咨询会计实操课"),
+    ("qihang", "刘同学", "", "qihang.adviser1", "17512345618", "douyin", "抖音私信：周末班学费多少"),
+]
+# company, name, account, contact (B2C), owner, stage index (0 = first open stage), amount by hand, close in days,
+# lines [(sku, quantity, discount %)], quote: "" | "draft" | "sent" | "accepted"
+OPPORTUNITIES = [
+    (
+        "ecm",
+        "苏州精工 二期车间数控车床采购",
+        "苏州精工机械有限公司",
+        None,
+        "sales1",
+        2,
+        None,
+        60,
+        [("CNC-CK6140", 6, "5"), ("SRV-INST", 6, "0")],
+        "sent",
+    ),
+    (
+        "ecm",
+        "合肥汽车零部件 加工中心扩产",
+        "合肥汽车零部件有限公司",
+        None,
+        "sales1",
+        3,
+        None,
+        35,
+        [("VMC-850", 2, "3"), ("SPN-6140", 2, "0")],
+        "accepted",
+    ),
+    ("ecm", "宁波港机 减速机年度框架", "宁波港机设备有限公司", None, "sales2", 1, None, 90, [("GBX-R97", 40, "8")], ""),
+    ("ecm", "南方重工 产线改造项目", "广州南方重工集团", None, "sales3", 0, "2800000.00", 180, [], ""),
+    ("ecm", "东莞模具厂 主轴备件", "东莞精密模具厂", None, "sales4", 2, None, 20, [("SPN-6140", 1, "0")], "draft"),
+    (
+        "sbev",
+        "华南连锁 夏季柠檬茶铺货",
+        "华南连锁超市有限公司",
+        None,
+        "sbev.sales2",
+        2,
+        None,
+        30,
+        [("BEV-TEA-500", 800, "0"), ("BEV-WTR-550", 1200, "2")],
+        "sent",
+    ),
+    (
+        "sbev",
+        "闽运经销 首批进货",
+        "福建闽运食品经销部",
+        None,
+        "sbev.sales2",
+        1,
+        None,
+        15,
+        [("BEV-JCE-1L", 120, "0")],
+        "",
+    ),
+    ("qihang", "孙悦 电工证周末班报名", None, "孙悦", "qihang.adviser1", 1, "3980.00", 10, [], ""),
+    ("qihang", "吴凡 会计实操就业班", None, "吴凡", "qihang.adviser2", 2, "6800.00", 14, [], ""),
+]
+# company, subject, kind, owner, opportunity or account or contact name, due in days (None: done note), body
+ACTIVITIES = [
+    (
+        "ecm",
+        "拜访苏州精工：二期车间现场勘查",
+        ActivityKind.MEETING,
+        "sales1",
+        "苏州精工 二期车间数控车床采购",
+        3,
+        "带技术工程师，确认车间承重与电源",
+    ),
+    ("ecm", "电话跟进合肥汽车零部件报价反馈", ActivityKind.CALL, "sales1", "合肥汽车零部件 加工中心扩产", 1, ""),
+    (
+        "ecm",
+        "整理宁波港机历年采购量",
+        ActivityKind.TASK,
+        "sales2",
+        "宁波港机 减速机年度框架",
+        -2,
+        "逾期：框架协议谈判前需要",
+    ),
+    (
+        "ecm",
+        "南方重工技术交流会纪要",
+        ActivityKind.NOTE,
+        "sales3",
+        "南方重工 产线改造项目",
+        None,
+        "客户关心交期与售后响应时间",
+    ),
+    ("sbev", "华南连锁 陈列方案确认", ActivityKind.MEETING, "sbev.sales2", "华南连锁 夏季柠檬茶铺货", 5, ""),
+    ("qihang", "回访孙悦：确认开班时间", ActivityKind.CALL, "qihang.adviser1", "孙悦 电工证周末班报名", 0, ""),
+    ("qihang", "给吴凡发送课程大纲和优惠", ActivityKind.TASK, "qihang.adviser2", "吴凡 会计实操就业班", 1, ""),
+]
+# company, subject, account, contact, priority, channel, description
+TICKETS = [
+    (
+        "ecm",
+        "CK6140 安装后主轴异响",
+        "苏州精工机械有限公司",
+        "陈晓燕",
+        "high",
+        "phone",
+        "新装车床高速运转时主轴有异响，客户要求48小时内上门",
+    ),
+    ("ecm", "减速机备件发票抬头错误", "宁波港机设备有限公司", "刘海涛", "normal", "email", "请重开发票"),
+    ("sbev", "柠檬茶瓶盖漏液投诉", None, "李思雨", "high", "social", "小红书笔记反映瓶盖漏液，批次待确认"),
+    ("qihang", "周末班调课申请", None, "孙悦", "low", "phone", "学员本周六加班，申请调到下周"),
+]
+
+
+def _user(ctx, username: str):
+    return ctx.users.get(username)
+
+
+def _price_groups(ctx, company) -> None:
+    """The account custom field ``price_group``: which ERP price list (customer group) applies."""
+    field_set = CustomFieldSet.objects.filter(company=company, target="account").first()
+    properties = dict((field_set.schema or {}).get("properties", {})) if field_set else {}
+    if "price_group" in properties:
+        return
+    properties["price_group"] = {
+        "type": "string",
+        "title": "价格组 Price group",
+        "description": "ERP price list customer group",
+    }
+    schema = {**(field_set.schema if field_set else {"type": "object"}), "properties": properties}
+    schema.pop("additionalProperties", None)
+    custom_field_set_define(company=company, target="account", schema=schema)
+
+
+def _accounts(ctx) -> None:
+    for code, rows in ACCOUNTS.items():
+        company = ctx.company(code)
+        if rows:
+            _price_groups(ctx, company)
+        for name, name_en, owner, province, city, industry, size, source, group in rows:
+            account = Account.objects.filter(company=company, name=name, merged_into__isnull=True).first()
+            created = account is None
+            if created:
+                account = account_create(
+                    company=company,
+                    by=_user(ctx, owner),
+                    force=True,
+                    custom={"price_group": group} if group else None,
+                    name=name,
+                    name_en=name_en,
+                    owner=_user(ctx, owner),
+                    province=province,
+                    city=city,
+                    industry=industry,
+                    size=size,
+                    source=source,
+                )
+            ctx.count(account, created)
+
+
+def _contacts(ctx) -> None:
+    for code, name, account_name, owner, phone, title, source in CONTACTS:
+        company = ctx.company(code)
+        contact = Contact.objects.filter(company=company, name=name, merged_into__isnull=True).first()
+        created = contact is None
+        if created:
+            account = Account.objects.get(company=company, name=account_name) if account_name else None
+            contact = contact_create(
+                company=company,
+                by=_user(ctx, owner),
+                force=True,
+                name=name,
+                account=account,
+                owner=_user(ctx, owner),
+                phone=phone,
+                title=title,
+                source=source,
+            )
+        ctx.count(contact, created)
+
+
+def _leads(ctx) -> None:
+    for code, name, company_name, owner, phone, source, notes in LEADS:
+        company = ctx.company(code)
+        lead = Lead.objects.filter(company=company, name=name, notes=notes).first()
+        created = lead is None
+        if created:
+            lead = lead_create(
+                company=company,
+                by=_user(ctx, owner),
+                owner=_user(ctx, owner),
+                name=name,
+                company_name=company_name,
+                phone=phone,
+                source=source,
+                notes=notes,
+            )
+        ctx.count(lead, created)
+
+
+def _product_id(company, sku: str) -> int:
+    [product] = [p for p in erp_inventory.products_for_sale(company=company, search=sku, limit=5) if p.sku == sku]
+    return product.pk
+
+
+def _opportunities(ctx) -> None:
+    today = timezone.localdate()
+    for code, name, account_name, contact_name, owner, stage_index, amount, days, lines, quote in OPPORTUNITIES:
+        company = ctx.company(code)
+        user = _user(ctx, owner)
+        opportunity = Opportunity.objects.filter(company=company, name=name).first()
+        created = opportunity is None
+        if created:
+            pipeline = pipeline_default_ensure(company=company)
+            opportunity = opportunity_create(
+                company=company,
+                by=user,
+                name=name,
+                account=Account.objects.get(company=company, name=account_name) if account_name else None,
+                contact=Contact.objects.get(company=company, name=contact_name) if contact_name else None,
+                owner=user,
+                amount=amount or Decimal("0"),
+                expected_close_date=today + dt.timedelta(days=days),
+                pipeline=pipeline,
+            )
+            for sku, quantity, discount in lines:
+                quote_services.opportunity_line_add(
+                    opportunity=opportunity,
+                    by=user,
+                    product_id=_product_id(company, sku),
+                    quantity=Decimal(quantity),
+                    discount_percent=Decimal(discount),
+                )
+            open_stages = list(pipeline.stages.filter(is_won=False, is_lost=False).order_by("sequence", "id"))
+            if stage_index:
+                opportunity = opportunity_move(opportunity=opportunity, stage=open_stages[stage_index], by=user)
+        ctx.count(opportunity, created)
+        if quote and not Quote.objects.filter(opportunity=opportunity).exists():
+            made = quote_services.quote_create(
+                opportunity=opportunity,
+                by=user,
+                terms="付款方式：合同签订后预付30%，发货前付清余款。\n交货地点：客户工厂，含运输与安装调试。",
+            )
+            ctx.count(made, True)
+            if quote in (QuoteState.SENT, QuoteState.ACCEPTED):
+                made = quote_services.quote_send(quote=made, by=user)
+            if quote == QuoteState.ACCEPTED:
+                quote_services.quote_accept(quote=made, by=user)
+
+
+def _activities(ctx) -> None:
+    now = timezone.now()
+    for code, subject, kind, owner, opportunity_name, due_days, body in ACTIVITIES:
+        company = ctx.company(code)
+        activity = Activity.objects.filter(company=company, subject=subject).first()
+        created = activity is None
+        if created:
+            opportunity = Opportunity.objects.get(company=company, name=opportunity_name)
+            fields = {"due_at": now + dt.timedelta(days=due_days)} if due_days is not None else {}
+            activity = activity_create(
+                company=company,
+                by=_user(ctx, owner),
+                kind=kind,
+                subject=subject,
+                body=body,
+                opportunity=opportunity,
+                contact=opportunity.contact,
+                **fields,
+            )
+        ctx.count(activity, created)
+
+
+def _tickets(ctx) -> None:
+    for code, subject, account_name, contact_name, priority, channel, description in TICKETS:
+        company = ctx.company(code)
+        ticket = Ticket.objects.filter(company=company, subject=subject).first()
+        created = ticket is None
+        if created:
+            ticket = ticket_open(
+                company=company,
+                by=None,
+                subject=subject,
+                description=description,
+                account=Account.objects.get(company=company, name=account_name) if account_name else None,
+                contact=Contact.objects.get(company=company, name=contact_name) if contact_name else None,
+                priority=priority,
+                channel=channel,
+            )
+        ctx.count(ticket, created)
+
+
+def seed(ctx) -> None:
+    """Accounts, contacts, leads, opportunities with lines and quotes, activities and tickets of the three
+    demo companies."""
+    _accounts(ctx)
+    _contacts(ctx)
+    _leads(ctx)
+    _opportunities(ctx)
+    _activities(ctx)
+    _tickets(ctx)

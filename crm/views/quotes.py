@@ -1,0 +1,330 @@
+"""The products and quotes of an opportunity page: the lines editor (htmx: product search, a price and
+availability preview while choosing the quantity, inline quantity / discount changes answered with the refreshed
+lines), quote generation, send / accept / reject, the PDF download, and the list of quotes.
+
+Every write goes through ``crm.services.quotes``; the live figures come from ERP through ``crm.selectors``.
+Without JavaScript the same forms post and redirect back to the opportunity page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from crm import selectors
+from crm.errors import CrmConflict
+from crm.models import Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState
+from crm.quote_pdf import render_quote_pdf
+from crm.services import quotes as quote_services
+from crm.views.common import is_htmx, paginate, require
+from crm.views.forms import DATE_INPUT, apply_errors
+from erp.selectors import inventory as erp_inventory
+from suite import policy
+from suite.ui.records import actor_required
+
+
+class LineAddForm(forms.Form):
+    product_id = forms.IntegerField(label=gettext_lazy("Product"), widget=forms.HiddenInput)
+    quantity = forms.DecimalField(label=gettext_lazy("Quantity"), max_digits=18, decimal_places=4, initial=1)
+    discount_percent = forms.DecimalField(
+        label=gettext_lazy("Discount (%)"), max_digits=5, decimal_places=2, initial=0, required=False
+    )
+    tax_rate = forms.DecimalField(
+        label=gettext_lazy("Tax rate (%)"),
+        max_digits=5,
+        decimal_places=2,
+        initial=quote_services.DEFAULT_TAX_RATE,
+        required=False,
+    )
+    unit_price = forms.DecimalField(
+        label=gettext_lazy("Unit price (by hand)"), max_digits=18, decimal_places=4, required=False
+    )
+
+
+class LineEditForm(forms.Form):
+    quantity = forms.DecimalField(max_digits=18, decimal_places=4)
+    discount_percent = forms.DecimalField(max_digits=5, decimal_places=2)
+    tax_rate = forms.DecimalField(max_digits=5, decimal_places=2)
+    unit_price = forms.DecimalField(max_digits=18, decimal_places=4, required=False)
+
+
+class QuoteForm(forms.Form):
+    valid_until = forms.DateField(label=gettext_lazy("Valid until"), widget=DATE_INPUT)
+    terms = forms.CharField(label=gettext_lazy("Terms"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+
+def _opportunity_or_404(actor, pk: int) -> Opportunity:
+    return policy.get_visible_or_404(actor, selectors.opportunities_visible_to(actor), pk=pk)
+
+
+def lines_context(actor, opportunity: Opportunity, *, add_form: LineAddForm | None = None, errors=None) -> dict:
+    """What the products and quotes sections of the opportunity page need (lines with ERP's live figures,
+    quotes, the forms and what the actor may do)."""
+    lines = list(selectors.opportunity_lines_visible_to(actor, opportunity=opportunity))
+    availability = selectors.lines_availability(opportunity=opportunity, lines=lines)
+    for line in lines:
+        line.availability = availability.get(line.pk)
+    editable = opportunity.status != OpportunityStatus.WON
+    can_quote = opportunity.status == OpportunityStatus.OPEN and policy.can(actor, "add", Quote)
+    return {
+        "opportunity": opportunity,
+        "lines": lines,
+        "line_errors": errors or {},
+        "can_edit_lines": editable and policy.can(actor, "change", OpportunityLine),
+        "can_add_line": editable and policy.can(actor, "add", OpportunityLine),
+        "can_override_price": policy.can(actor, "override_price", OpportunityLine),
+        "add_form": add_form or LineAddForm(),
+        "quotes": list(selectors.quotes_visible_to(actor, opportunity=opportunity).order_by("-version")),
+        "can_quote": can_quote and bool(lines),
+        "quote_form": QuoteForm(
+            initial={"valid_until": timezone.localdate() + dt.timedelta(days=quote_services.DEFAULT_VALIDITY_DAYS)}
+        ),
+        "can_send": policy.can(actor, "send", Quote),
+        "can_decide": policy.can(actor, "accept", Quote),
+    }
+
+
+def _lines_response(request, opportunity: Opportunity, **extra):
+    """The lines section again (htmx), or back to the opportunity page."""
+    if is_htmx(request):
+        fresh = _opportunity_or_404(request.actor, opportunity.pk)
+        return render(request, "crm/_opportunity_lines.html", lines_context(request.actor, fresh, **extra))
+    return redirect("crm:opportunity-detail", pk=opportunity.pk)
+
+
+def _service_error(request, error) -> None:
+    if isinstance(error, ValidationError):
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.error(request, str(error.message))
+
+
+@actor_required
+def product_search(request, pk: int):
+    """Autocomplete of the add-line form: the company's active products matching ``q`` (SKU, barcode, name)."""
+    actor = request.actor
+    _opportunity_or_404(actor, pk)
+    require(actor, "add", OpportunityLine)
+    query = (request.GET.get("q") or "").strip()[:64]
+    products = erp_inventory.products_for_sale(company=actor.company_id, search=query, limit=15) if query else []
+    return render(request, "crm/_product_options.html", {"products": products, "query": query, "pk": pk})
+
+
+def _decimal_or_none(raw: str) -> Decimal | None:
+    try:
+        value = Decimal((raw or "").strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return value if value.is_finite() and value > 0 else None
+
+
+@actor_required
+def line_preview(request, pk: int):
+    """Price and availability of the product chosen in the add-line form for the quantity typed (htmx)."""
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    product_id = request.GET.get("product_id", "")
+    quantity = _decimal_or_none(request.GET.get("quantity", "")) or Decimal("1")
+    product = None
+    if product_id.isdigit():
+        product = erp_inventory.products_for_sale_by_ids(company=actor.company_id, ids=[int(product_id)]).get(
+            int(product_id)
+        )
+    context = {"product": product, "quantity": quantity, "opportunity": opportunity}
+    if product is not None:
+        key = (product.pk, quantity)
+        context["price"] = erp_inventory.prices_for_many(
+            company=opportunity.company_id,
+            items=[key],
+            customer_group=quote_services.price_group_of(opportunity) or None,
+            currency=opportunity.currency,
+        ).get(key)
+        context["promise"] = erp_inventory.promises_for(
+            company=opportunity.company_id, items=[key], horizon_days=selectors.PROMISE_HORIZON_DAYS
+        )[key]
+    return render(request, "crm/_line_preview.html", context)
+
+
+@require_POST
+@actor_required
+def line_add(request, pk: int):
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    require(actor, "add", OpportunityLine)
+    form = LineAddForm(request.POST)
+    if form.is_valid():
+        data = {key: value for key, value in form.cleaned_data.items() if value is not None}
+        if "unit_price" in data and not policy.can(actor, "override_price", OpportunityLine):
+            form.add_error("unit_price", _("Your role may not set prices by hand."))
+        else:
+            try:
+                line = quote_services.opportunity_line_add(opportunity=opportunity, by=actor.user, **data)
+                messages.success(request, _("%(product)s was added.") % {"product": line.product_name})
+                return _lines_response(request, opportunity)
+            except ValidationError as error:
+                apply_errors(form, error)
+            except CrmConflict as error:
+                form.add_error(None, str(error.message))
+    if not is_htmx(request):
+        for field_errors in form.errors.values():
+            messages.error(request, " ".join(field_errors))
+        return redirect("crm:opportunity-detail", pk=pk)
+    return _lines_response(request, opportunity, add_form=form)
+
+
+@require_POST
+@actor_required
+def line_edit(request, pk: int, line_pk: int):
+    """Change a line's quantity, discount, tax rate or (with ``override_price``) price; ``reset_price`` goes
+    back to ERP's price. Answers with the refreshed lines (htmx) — new price, amount and availability."""
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    line = policy.get_visible_or_404(
+        actor, selectors.opportunity_lines_visible_to(actor, opportunity=opportunity), pk=line_pk
+    )
+    require(actor, "change", line)
+    errors: dict[int, list[str]] = {}
+    form = LineEditForm(request.POST)
+    if not form.is_valid():
+        errors[line.pk] = [message for field_errors in form.errors.values() for message in field_errors]
+    else:
+        data = {key: form.cleaned_data[key] for key in ("quantity", "discount_percent", "tax_rate")}
+        price = form.cleaned_data.get("unit_price")
+        if price is not None and price != line.unit_price:
+            if not policy.can(actor, "override_price", OpportunityLine):
+                raise PermissionDenied
+            data["unit_price"] = price
+        changed = {key: value for key, value in data.items() if value != getattr(line, key)}
+        reset = request.POST.get("reset_price") == "1"
+        try:
+            if changed or reset:
+                quote_services.opportunity_line_update(line=line, by=actor.user, reset_price=reset, **changed)
+        except ValidationError as error:
+            errors[line.pk] = error.messages
+        except CrmConflict as error:
+            errors[line.pk] = [str(error.message)]
+    if errors and not is_htmx(request):
+        messages.error(request, " ".join(errors[line.pk]))
+    return _lines_response(request, opportunity, errors=errors)
+
+
+@require_POST
+@actor_required
+def line_delete(request, pk: int, line_pk: int):
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    line = policy.get_visible_or_404(
+        actor, selectors.opportunity_lines_visible_to(actor, opportunity=opportunity), pk=line_pk
+    )
+    require(actor, "delete", line)
+    try:
+        quote_services.opportunity_line_delete(line=line, by=actor.user)
+    except CrmConflict as error:
+        _service_error(request, error)
+    return _lines_response(request, opportunity)
+
+
+@require_POST
+@actor_required
+def lines_reprice(request, pk: int):
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    require(actor, "change", OpportunityLine)
+    try:
+        changed = quote_services.opportunity_lines_reprice(opportunity=opportunity, by=actor.user)
+        messages.success(request, _("Prices refreshed from ERP: %(count)s line(s) changed.") % {"count": changed})
+    except CrmConflict as error:
+        _service_error(request, error)
+    return _lines_response(request, opportunity)
+
+
+# ---------------------------------------------------------------- quotes
+
+
+@require_POST
+@actor_required
+def quote_create(request, pk: int):
+    actor = request.actor
+    opportunity = _opportunity_or_404(actor, pk)
+    require(actor, "add", Quote)
+    form = QuoteForm(request.POST)
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            messages.error(request, " ".join(field_errors))
+        return redirect("crm:opportunity-detail", pk=pk)
+    try:
+        quote = quote_services.quote_create(
+            opportunity=opportunity,
+            by=actor.user,
+            valid_until=form.cleaned_data["valid_until"],
+            terms=form.cleaned_data["terms"],
+        )
+        messages.success(request, _("Quote %(number)s was generated.") % {"number": quote.display_number})
+    except (ValidationError, CrmConflict) as error:
+        _service_error(request, error)
+    return redirect("crm:opportunity-detail", pk=pk)
+
+
+QUOTE_STEPS = {
+    "send": (quote_services.quote_send, "send", gettext_lazy("Quote %(number)s is marked sent.")),
+    "accept": (quote_services.quote_accept, "accept", gettext_lazy("Quote %(number)s is accepted.")),
+    "reject": (quote_services.quote_reject, "reject", gettext_lazy("Quote %(number)s is rejected.")),
+}
+
+
+def _quote_or_404(actor, pk: int) -> Quote:
+    return policy.get_visible_or_404(actor, selectors.quotes_visible_to(actor), pk=pk)
+
+
+@require_POST
+@actor_required
+def quote_step(request, quote_pk: int, step: str):
+    """Send, accept or reject a quote; back to its opportunity with the outcome."""
+    actor = request.actor
+    quote = _quote_or_404(actor, quote_pk)
+    if step not in QUOTE_STEPS:
+        raise PermissionDenied
+    service, action, done = QUOTE_STEPS[step]
+    require(actor, action, quote)
+    try:
+        quote = service(quote=quote, by=actor.user)
+        messages.success(request, str(done) % {"number": quote.display_number})
+    except (ValidationError, CrmConflict) as error:
+        _service_error(request, error)
+    return redirect("crm:opportunity-detail", pk=quote.opportunity_id)
+
+
+@actor_required
+def quote_pdf(request, quote_pk: int):
+    quote = _quote_or_404(request.actor, quote_pk)
+    response = HttpResponse(render_quote_pdf(quote), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{quote.display_number}.pdf"'
+    return response
+
+
+@actor_required
+def quote_list(request):
+    """Every quote the actor may see, newest first, filtered by state."""
+    actor = request.actor
+    require(actor, "view", Quote)
+    quotes = selectors.quotes_visible_to(actor).order_by("-created_at", "-id")
+    state = request.GET.get("state", "")
+    if state in QuoteState.values:
+        quotes = quotes.filter(state=state)
+    else:
+        state = ""
+    return render(
+        request,
+        "crm/quote_list.html",
+        {"page": paginate(request, quotes), "state": state, "states": QuoteState.choices},
+    )

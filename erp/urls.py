@@ -1,0 +1,45 @@
+"""ERP's pages, under /erp/ (the REST API is erp.api.urls, under /api/v1/erp/). One section per domain, each
+adding its routes to ``urlpatterns``."""
+
+from django.urls import path
+
+app_name = "erp"
+
+urlpatterns = []
+
+# ---------------------------------------------------------------- sales fulfilment: /erp/sales/
+from erp.views import sales  # noqa: E402
+
+urlpatterns += [
+    path("sales/orders/", sales.order_list, name="sales-order-list"),
+    path("sales/orders/new/", sales.order_create, name="sales-order-create"),
+    path("sales/orders/<int:pk>/", sales.order_detail, name="sales-order-detail"),
+    path("sales/orders/<int:pk>/<slug:name>/", sales.order_action, name="sales-order-action"),
+    path("sales/deliveries/", sales.delivery_list, name="delivery-list"),
+    path("sales/deliveries/<int:pk>/", sales.delivery_detail, name="delivery-detail"),
+    path("sales/deliveries/<int:delivery_pk>/return/", sales.return_create, name="sales-return-create"),
+    path("sales/deliveries/<int:pk>/<slug:name>/", sales.delivery_action, name="delivery-action"),
+    path("sales/returns/", sales.return_list, name="sales-return-list"),
+    path("sales/returns/<int:pk>/", sales.return_detail, name="sales-return-detail"),
+    path("sales/returns/<int:pk>/<slug:name>/", sales.return_action, name="sales-return-action"),
+]
+
+# ---------------------------------------------------------------- reports, expenses, budgets: /erp/reports/ …
+from erp.views import expenses, reports  # noqa: E402
+
+urlpatterns += [
+    path("reports/trial-balance/", reports.trial_balance, name="report-trial-balance"),
+    path("reports/balance-sheet/", reports.balance_sheet, name="report-balance-sheet"),
+    path("reports/income-statement/", reports.income_statement, name="report-income-statement"),
+    path("reports/cash-flow/", reports.cash_flow, name="report-cash-flow"),
+    path("reports/cash-flow/drilldown/", reports.cash_flow_drilldown, name="report-cash-flow-drilldown"),
+    path("reports/general-ledger/", reports.general_ledger, name="report-general-ledger"),
+    path("expenses/", expenses.claim_list, name="expense-list"),
+    path("expenses/new/", expenses.claim_create, name="expense-create"),
+    path("expenses/<int:pk>/", expenses.claim_detail, name="expense-detail"),
+    path("expenses/<int:pk>/receipts/", expenses.receipt_upload, name="expense-receipt-upload"),
+    path("expenses/<int:pk>/receipts/<int:receipt_pk>/", expenses.receipt_download, name="expense-receipt"),
+    path("expenses/<int:pk>/<slug:verb>/", expenses.claim_action, name="expense-action"),
+    path("budgets/", expenses.budget_list, name="budget-list"),
+    path("budgets/<int:pk>/", expenses.budget_detail, name="budget-detail"),
+]
