@@ -97,10 +97,11 @@ def _admin_membership(company):
 
 def _session_cookie(membership) -> str:
     """A logged-in session of the membership's user acting in its company (as the login view leaves it)."""
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.base import SessionBase
-    from importlib import import_module
 
     from suite.middleware import SESSION_COMPANY_KEY
 
@@ -184,7 +185,7 @@ def server_times(log_path: Path, since_offset: int, prefix: str) -> list[float]:
     return sorted(times)
 
 
-def in_process(ops, *, repeat: int = 50) -> dict[str, tuple[float, int]]:
+def in_process(ops, *, repeat: int = 50, profile: bool = False) -> dict[str, tuple[float, int]]:
     """Per operation: the median time of one request handled in this process through the whole middleware
     stack (no HTTP, no contention) and the SQL queries it ran."""
     from django.db import connection
@@ -220,6 +221,19 @@ def in_process(ops, *, repeat: int = 50) -> dict[str, tuple[float, int]]:
         with CaptureQueriesContext(connection) as queries:
             call(0)
         result[op.name] = (bench.median(samples) * 1000, len(queries.captured_queries))
+        if profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for k in range(repeat):
+                call(k)
+            profiler.disable()
+            print(f"\n--- profile of {repeat} × {op.name}", flush=True)
+            for query in queries.captured_queries:
+                print(f"    {query['time']}s  {query['sql'][:300]}")
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
     return result
 
 
@@ -256,12 +270,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="run the measurements this many times")
     parser.add_argument("--only", action="append", default=[], choices=list(TARGETS_MS), metavar="OPERATION")
     parser.add_argument("--generate-only", action="store_true", help="make the data, measure nothing")
+    parser.add_argument("--profile", action="store_true", help="cProfile the requests in-process, no load test")
     args = parser.parse_args(argv)
 
     if _reexec_needed():
         env = dict(os.environ, TROIKA_BENCH_DATABASE_URL=crm_database_url())
         print(f"[bench crm] running in database {DATABASE_NAME}", flush=True)
-        return subprocess.call([sys.executable, "-m", "bench", "crm", *argv], env=env)  # noqa: S603
+        return subprocess.call([sys.executable, "-m", "bench", "crm", *argv], env=env)
     bench.setup()
     started = time.perf_counter()
     generate(args)
@@ -279,7 +294,9 @@ def main(argv: list[str]) -> int:
         f"requests or ≤ {args.duration:g} s after {args.warmup} warm-up",
         flush=True,
     )
-    alone = in_process(ops)
+    alone = in_process(ops, profile=args.profile)
+    if args.profile:
+        return 0
     failed = False
     for run in range(1, args.repeat + 1):
         load_before = os.getloadavg()

@@ -247,8 +247,16 @@ def run_operation(base_url: str, op: Operation, *, concurrency: int, processes: 
         receive, send = context.Pipe(duplex=False)
         child = context.Process(
             target=_client_process,
-            args=(address, payloads[k::processes] or payloads, threads, share, deadline, warmup // processes, op.expect,
-                  send),  # fmt: skip
+            args=(
+                address,
+                payloads[k::processes] or payloads,
+                threads,
+                share,
+                deadline,
+                warmup // processes,
+                op.expect,
+                send,
+            ),
             daemon=True,
         )
         child.start()

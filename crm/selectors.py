@@ -942,11 +942,12 @@ class LineAvailability:
     available_now: Decimal
     earliest_date: date | None
     horizon_end: date
+    is_stockable: bool = True
 
 
 def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvailability]:
     """Live price and available-to-promise of each line (by line id), read synchronously from ERP's selectors
-    (``prices_for_many``, ``promises_for``) — nothing is copied. Three queries whatever the number of lines."""
+    (``prices_for_many``, ``promises_for``) — nothing is copied. Four queries whatever the number of lines."""
     from crm.services.quotes import price_group_of
 
     lines = list(lines)
@@ -971,6 +972,7 @@ def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvai
             available_now=promise.available_now,
             earliest_date=promise.earliest_date,
             horizon_end=promise.horizon_end,
+            is_stockable=promise.is_stockable,
         )
     return result
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from crm.views import activities, customers, exports, imports, leads, merge, opportunities, quotes, tickets
+from crm.views import activities, campaigns, customers, exports, imports, leads, merge, opportunities, quotes, tickets
 
 app_name = "crm"
 
@@ -52,6 +52,13 @@ urlpatterns = [
     path("tickets/<int:pk>/assign/", tickets.ticket_assign, name="ticket-assign"),
     path("tickets/<int:pk>/close/", tickets.ticket_close, name="ticket-close"),
     path("csat/<str:token>/", tickets.csat, name="csat"),
+    path("campaigns/", campaigns.campaign_list, name="campaign-list"),
+    path("campaigns/new/", campaigns.campaign_create, name="campaign-create"),
+    path("campaigns/compare/", campaigns.campaign_compare, name="campaign-compare"),
+    path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign-detail"),
+    path("campaigns/<int:pk>/edit/", campaigns.campaign_edit, name="campaign-edit"),
+    path("campaigns/<int:pk>/costs/", campaigns.campaign_cost_add, name="campaign-cost-add"),
+    path("forms/<str:key>/", campaigns.web_form, name="web-form"),
     path("activities/export/", exports.activity_export, name="activity-export"),
     path("merge/<str:kind>/<int:pk>/", merge.customer_merge, name="customer-merge"),
     path("imports/", imports.import_list, name="import-list"),

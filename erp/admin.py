@@ -542,3 +542,108 @@ class CashFlowMappingAdmin(ReadOnlyAdmin):
     list_display = ("account", "inflow_line", "outflow_line", "company")
     list_filter = ("company",)
     list_select_related = ("account", "company")
+
+
+# ---------------------------------------------------------------- partners, invoices, payments, bank (erpar)
+from erp.services import invoicing as invoicing_services  # noqa: E402
+
+
+@admin.register(m.Partner)
+class PartnerAdmin(ReadOnlyAdmin):
+    list_display = ("name", "is_customer", "is_supplier", "crm_account_id", "tax_id", "credit_limit", "company")
+    list_filter = ("company", "is_customer", "is_supplier", "is_active")
+    search_fields = ("name", "name_en", "tax_id")
+
+
+@admin.register(m.PaymentTerm)
+class PaymentTermAdmin(ReadOnlyAdmin):
+    list_display = ("name", "days", "end_of_month", "company", "is_active")
+    list_filter = ("company",)
+
+
+@admin.register(m.Tax)
+class TaxAdmin(ReadOnlyAdmin):
+    list_display = ("name", "use", "kind", "rate", "price_include", "account", "company", "is_active")
+    list_filter = ("company", "use", "kind")
+    list_select_related = ("account", "company")
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = m.InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ("description", "quantity", "unit_price", "discount", "tax", "account", "subtotal", "tax_amount", "total")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "number",
+        "kind",
+        "partner",
+        "invoice_date",
+        "due_date",
+        "amount_total",
+        "amount_residual",
+        "state",
+        "payment_state",
+        "company",
+    )
+    list_filter = ("company", "kind", "state", "payment_state", "fapiao_type")
+    search_fields = ("number", "fapiao_number", "origin", "partner__name")
+    list_select_related = ("partner", "company")
+    date_hierarchy = "invoice_date"
+    inlines = [InvoiceLineInline]
+    actions = ["post_drafts"]
+
+    @admin.action(description=_("Post the selected drafts"))
+    def post_drafts(self, request, queryset: QuerySet):
+        posted = 0
+        for invoice in queryset.filter(state="draft").order_by("pk"):
+            try:
+                invoicing_services.invoice_post(invoice=invoice, by=request.user)
+                posted += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{invoice}: {exc.messages}", messages.ERROR)
+        self.message_user(request, ngettext("%d invoice posted.", "%d invoices posted.", posted) % posted)
+
+
+@admin.register(m.Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ("number", "payment_type", "partner", "date", "amount", "amount_unallocated", "currency", "company")
+    list_filter = ("company", "payment_type", "partner_type")
+    search_fields = ("number", "reference", "partner__name")
+    list_select_related = ("partner", "company")
+
+
+@admin.register(m.Allocation)
+class AllocationAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "payment", "credit_note", "amount", "company")
+    list_filter = ("company",)
+    list_select_related = ("invoice", "payment", "credit_note", "company")
+
+
+@admin.register(m.BankAccount)
+class BankAccountAdmin(ReadOnlyAdmin):
+    list_display = ("name", "bank_name", "account_number", "currency", "journal", "account", "company")
+    list_filter = ("company",)
+    list_select_related = ("journal", "account", "company")
+
+
+@admin.register(m.BankStatement)
+class BankStatementAdmin(ReadOnlyAdmin):
+    list_display = ("name", "bank_account", "line_count", "duplicate_count", "created_at", "company")
+    list_filter = ("company",)
+    list_select_related = ("bank_account", "company")
+
+
+@admin.register(m.BankStatementLine)
+class BankStatementLineAdmin(ReadOnlyAdmin):
+    list_display = ("date", "amount", "partner_name", "description", "state", "payment", "bank_account")
+    list_filter = ("company", "state")
+    search_fields = ("partner_name", "description", "reference")
+    list_select_related = ("payment", "bank_account")

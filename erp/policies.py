@@ -308,3 +308,40 @@ register(
         team_field=None,
     )
 )
+
+# ---------------------------------------------------------------- receivables, payables and bank (erpar)
+# Invoices, payments and the bank are company-wide records: finance, managers and admins keep them (create, post,
+# register payments, reconcile). Sales may look up partners and payment terms (not credit limits) but not
+# invoices: an invoice has no owner or team the policy layer could scope "own customers" by — CRM shows a
+# customer's balance through erp.selectors.receivables instead.
+
+AR_KEEPERS = (ADMIN, MANAGER, FINANCE)
+
+
+def _receivables(model, *, keepers_may, viewers=AR_KEEPERS, sensitive=None) -> None:
+    register(
+        ModelPolicy(
+            model=model,
+            scopes=dict.fromkeys(viewers, Scope.COMPANY),
+            actions={
+                **{role: {"view"} for role in viewers},
+                **{role: {"view", *keepers_may} for role in AR_KEEPERS},
+            },
+            sensitive_fields=sensitive or {},
+            owner_field=None,
+            team_field=None,
+        )
+    )
+
+
+_receivables(m.Partner, keepers_may=CRUD, viewers=(*AR_KEEPERS, SALES), sensitive={"credit_limit": AR_KEEPERS})
+_receivables(m.PaymentTerm, keepers_may=CRUD, viewers=(*AR_KEEPERS, SALES))
+_receivables(m.PaymentTermLine, keepers_may=set(), viewers=(*AR_KEEPERS, SALES))
+_receivables(m.Tax, keepers_may=CRUD | {"install"})
+_receivables(m.Invoice, keepers_may=CRUD | {"post", "cancel", "refund", "pay", "export"})
+_receivables(m.InvoiceLine, keepers_may=set())
+_receivables(m.Payment, keepers_may={"add", "allocate", "export"})
+_receivables(m.Allocation, keepers_may={"delete"})
+_receivables(m.BankAccount, keepers_may=CRUD)
+_receivables(m.BankStatement, keepers_may={"add"})
+_receivables(m.BankStatementLine, keepers_may={"reconcile"})

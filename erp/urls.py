@@ -43,3 +43,18 @@ urlpatterns += [
     path("budgets/", expenses.budget_list, name="budget-list"),
     path("budgets/<int:pk>/", expenses.budget_detail, name="budget-detail"),
 ]
+
+# ---------------------------------------------------------------- invoices, payments, bank: /erp/invoices/ …
+from erp.views import invoicing  # noqa: E402
+
+urlpatterns += [
+    path("invoices/", invoicing.invoice_list, name="invoice-list"),
+    path("invoices/new/", invoicing.invoice_create, name="invoice-create"),
+    path("invoices/aged/", invoicing.aged_report, name="aged-report"),
+    path("invoices/<int:pk>/", invoicing.invoice_detail, name="invoice-detail"),
+    path("invoices/<int:pk>/<slug:verb>/", invoicing.invoice_action, name="invoice-action"),
+    path("payments/", invoicing.payment_list, name="payment-list"),
+    path("bank/import/", invoicing.bank_import, name="bank-import"),
+    path("bank/reconcile/", invoicing.reconcile, name="bank-reconcile"),
+    path("bank/reconcile/<int:pk>/<slug:verb>/", invoicing.reconcile_action, name="bank-reconcile-action"),
+]

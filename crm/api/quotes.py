@@ -40,6 +40,7 @@ class LineAvailabilitySerializer(serializers.Serializer):
         allow_null=True, read_only=True, help_text="null: not within the horizon (horizon_end)"
     )
     horizon_end = serializers.DateField(read_only=True)
+    is_stockable = serializers.BooleanField(read_only=True, help_text="false: a service, always deliverable")
 
 
 class OpportunityLineSerializer(OutputSerializer):
@@ -178,7 +179,7 @@ def _price_permission(actor, data: dict) -> None:
 
 
 def attach_availability(opportunity: Opportunity, lines) -> list[OpportunityLine]:
-    """``lines`` with ``availability`` set from ERP (three queries for all of them)."""
+    """``lines`` with ``availability`` set from ERP (four queries for all of them)."""
     lines = list(lines)
     figures = selectors.lines_availability(opportunity=opportunity, lines=lines)
     for line in lines:

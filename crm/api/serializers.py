@@ -528,6 +528,7 @@ class PipelineSerializer(OutputSerializer):
             "is_default",
             "is_active",
             "sort_order",
+            "stale_after_days",
             "stages",
             "created_at",
             "updated_at",
@@ -545,7 +546,7 @@ class PipelineInput(InputSerializer):
 class PipelineUpdateInput(InputModelSerializer):
     class Meta:
         model = Pipeline
-        fields = ["name", "name_en", "is_default", "is_active", "sort_order"]
+        fields = ["name", "name_en", "is_default", "is_active", "sort_order", "stale_after_days"]
         validators = []
 
 
@@ -713,6 +714,8 @@ class ActivitySerializer(OutputSerializer):
             "subject",
             "body",
             "due_at",
+            "remind_at",
+            "reminded_at",
             "done_at",
             "is_done",
             "duration_minutes",
@@ -745,6 +748,7 @@ class ActivityInput(InputModelSerializer):
             "subject",
             "body",
             "due_at",
+            "remind_at",
             "done_at",
             "duration_minutes",
             "location",

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from crm.api import imports, quotes, tickets, views
+from crm.api import campaigns, imports, quotes, tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -28,5 +28,13 @@ router.register("sla-policies", tickets.SlaPolicyViewSet, basename="crm-sla-poli
 router.register("ticket-inbound-tokens", tickets.InboundTokenViewSet, basename="crm-ticket-inbound-token")
 
 router.register("imports", imports.ImportJobViewSet, basename="crm-import")
+
+router.register("campaigns", campaigns.CampaignViewSet, basename="crm-campaign")
+router.register("campaign-costs", campaigns.CampaignCostViewSet, basename="crm-campaign-cost")
+router.register("campaign-members", campaigns.CampaignMemberViewSet, basename="crm-campaign-member")
+router.register("campaign-touches", campaigns.CampaignTouchViewSet, basename="crm-campaign-touch")
+router.register("web-forms", campaigns.WebFormViewSet, basename="crm-web-form")
+router.register("reminder-preferences", campaigns.ReminderPreferenceViewSet, basename="crm-reminder-preference")
+router.register("nudges", campaigns.NudgeViewSet, basename="crm-nudge")
 
 urlpatterns = router.urls

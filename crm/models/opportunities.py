@@ -190,6 +190,10 @@ class Opportunity(OwnedModel):
             models.Index(fields=["company", "owner", "status"], name="crm_opportunity_owner_status"),
             models.Index(fields=["company", "stage", "-updated_at"], name="crm_opportunity_stage"),
             models.Index(fields=["company", "-updated_at"], name="crm_opportunity_updated"),
+            # a customer's deals (360° page, ?account= / ?contact= filters): without them every customer page
+            # scanned the company's deals (docs/performance.md, "CRM at scale")
+            models.Index(fields=["account", "-updated_at"], name="crm_opportunity_account"),
+            models.Index(fields=["contact", "-updated_at"], name="crm_opportunity_contact"),
         ]
 
     def __str__(self) -> str:

@@ -560,10 +560,14 @@ def opportunity_delete(*, opportunity: Opportunity, by: User | None) -> None:
 @transaction.atomic
 def pipeline_update(*, pipeline: Pipeline, by: User | None, **fields: Any) -> Pipeline:
     """Rename a pipeline, make it the default (the previous default is cleared) or retire it (``is_active``;
-    the default cannot be retired). Locks the pipeline rows it changes."""
-    allowed = {"name", "name_en", "is_default", "is_active", "sort_order"}
+    the default cannot be retired), or set ``stale_after_days`` (nudge owners of opportunities idle that
+    long; ``None``: never). Locks the pipeline rows it changes."""
+    allowed = {"name", "name_en", "is_default", "is_active", "sort_order", "stale_after_days"}
     if set(fields) - allowed:
         raise TypeError(f"unknown pipeline fields: {', '.join(sorted(set(fields) - allowed))}")
+    stale = fields.get("stale_after_days")
+    if stale is not None and (isinstance(stale, bool) or not isinstance(stale, int) or not 1 <= stale <= 365):
+        raise ValidationError({"stale_after_days": [_("Give a number of days from 1 to 365, or leave it empty.")]})
     pipeline = lock_pipeline(pipeline.pk)
     if fields.get("is_default") is False and pipeline.is_default:
         raise ValidationError({"is_default": [_("Make another pipeline the default instead.")]})

@@ -265,3 +265,17 @@ def opportunity_nudges_send(*, now: datetime | None = None) -> int:
             )
         count += len(nudged)
     return count
+
+
+@transaction.atomic
+def reminder_preference_delete(*, preference: ReminderPreference, by: User) -> None:
+    """Drop a preference (the user then follows the company's default; without a default, no e-mail).
+    The company's default is dropped by administrators only; the policy decides whose rows ``by`` sees."""
+    role = (
+        Membership.objects.filter(company_id=preference.company_id, user=by, is_active=True)
+        .values_list("role", flat=True)
+        .first()
+    )
+    if preference.user_id != by.pk and role != Role.ADMIN:
+        raise ValidationError({"user": [_("You may only change your own reminders.")]})
+    ReminderPreference.objects.select_for_update(of=("self",)).filter(pk=preference.pk).delete()

@@ -188,14 +188,17 @@ def test_availability_is_read_live_from_erp(company, opportunity, sales_user):
     line = opportunity_line_add(opportunity=opportunity, by=sales_user, product_id=product.pk, quantity="12")
     small = opportunity_line_add(opportunity=opportunity, by=sales_user, product_id=product.pk, quantity="5")
     huge = opportunity_line_add(opportunity=opportunity, by=sales_user, product_id=product.pk, quantity="500")
+    service = catalogue_product(company, list_price="800", is_stockable=False)
+    install = opportunity_line_add(opportunity=opportunity, by=sales_user, product_id=service.pk, quantity="2")
 
-    availability = selectors.lines_availability(opportunity=opportunity, lines=[line, small, huge])
+    availability = selectors.lines_availability(opportunity=opportunity, lines=[line, small, huge, install])
 
     assert availability[line.pk].available_now == D("5")
     assert availability[line.pk].earliest_date == today + dt.timedelta(days=7)
     assert availability[small.pk].earliest_date == today
     assert availability[huge.pk].earliest_date is None
     assert availability[line.pk].current_price == D("50.0000")
+    assert (availability[install.pk].is_stockable, availability[install.pk].earliest_date) == (False, today)
 
 
 # ---------------------------------------------------------------- quotes

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Activity, Lead, Ticket
+from crm.selectors_campaigns import open_nudges_for
 from crm.services import activities as activity_services
 from crm.views.common import require
 from crm.views.forms import ActivityForm, apply_errors
@@ -118,5 +119,6 @@ def my_day(request):
             "can_complete": policy.can(actor, "change", Activity),
             "show_leads": policy.can(actor, "view", Lead),
             "show_tickets": policy.can(actor, "view", Ticket),
+            "nudges": open_nudges_for(actor),
         },
     )

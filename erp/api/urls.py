@@ -24,3 +24,6 @@ urlpatterns += [
 
 # ------ procurement and inventory operations: /api/v1/erp/purchase-orders/, receipts/, stock-counts/, transfers/ …
 urlpatterns += [path("", include("erp.api.procurement"))]
+
+# ---------------------------------------------------------------- partners, invoices, payments, bank: /api/v1/erp/
+urlpatterns += [path("", include("erp.api.invoicing"))]

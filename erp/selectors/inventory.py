@@ -428,6 +428,7 @@ class Promise:
     available_now: Decimal
     earliest_date: dt.date | None
     horizon_end: dt.date
+    is_stockable: bool = True  # services are not counted in stock: always deliverable from today
 
 
 def promises_for(
@@ -439,7 +440,8 @@ def promises_for(
 ) -> dict[tuple[int, Decimal], Promise]:
     """Available-to-promise over all the company's warehouses for many ``(product id, quantity)`` pairs (the
     lines of an opportunity or quote), keyed by the pair: the same figures as ``available_to_promise`` with
-    ``earliest_date_for(quantity)``. One query whatever the number of pairs."""
+    ``earliest_date_for(quantity)``; a product not counted in stock (a service) can be promised today. Two
+    queries whatever the number of pairs."""
     start = start or _today()
     horizon_days = max(1, int(horizon_days))
     end = start + dt.timedelta(days=horizon_days - 1)
@@ -450,6 +452,11 @@ def promises_for(
     with connection.cursor() as cursor:
         cursor.execute(_ATP_MANY_SQL, {"products": product_ids, "company": _id(company), "start": start, "end": end})
         rows = cursor.fetchall()
+    services = set(
+        Product.objects.filter(pk__in=product_ids, company_id=_id(company), is_stockable=False).values_list(
+            "pk", flat=True
+        )
+    )
     free: dict[int, Decimal] = dict.fromkeys(product_ids, ZERO)
     changes: dict[int, dict[dt.date, Decimal]] = {product_id: {} for product_id in product_ids}
     for product_id, part, day, quantity, held in rows:
@@ -462,6 +469,16 @@ def promises_for(
             changes[product_id][day] = changes[product_id].get(day, ZERO) + quantity
     result: dict[tuple[int, Decimal], Promise] = {}
     for product_id, quantity in wanted:
+        if product_id in services:
+            result[(product_id, quantity)] = Promise(
+                product_id=product_id,
+                quantity=quantity,
+                available_now=quantity,
+                earliest_date=start,
+                horizon_end=end,
+                is_stockable=False,
+            )
+            continue
         available = free[product_id]
         earliest = None
         now_available = None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -1013,6 +1013,8 @@ def delivery_ship(
     for line in lines:
         sales_line = order_lines[line.sales_line_id]
         moves += _ship_line(order, delivery, line, sales_line, by=by)
+        if sales_line.reservation_id:
+            sales_line.reservation.refresh_from_db()  # the inventory services changed it under their own lock
         line.shipped_quantity = line.picked_quantity
         line.save(update_fields=["shipped_quantity", "updated_at"])
         sales_line.delivered_quantity += line.picked_quantity
@@ -1403,11 +1405,9 @@ def sales_return_receive(*, sales_return: SalesReturn, by: User | None = None) -
                 reference=sales_return.number,
                 by=by,
             )
-        delivery_line = row.delivery_line
-        DeliveryLine.objects.filter(pk=delivery_line.pk).update(
-            returned_quantity=delivery_line.returned_quantity + row.quantity, updated_at=timezone.now()
+        DeliveryLine.objects.filter(pk=row.delivery_line_id).update(
+            returned_quantity=F("returned_quantity") + row.quantity, updated_at=timezone.now()
         )
-        delivery_line.returned_quantity += row.quantity
         order_lines[row.sales_line_id].returned_quantity += row.quantity
     for line in order_lines.values():
         line.save(update_fields=["returned_quantity", "updated_at"])

@@ -1,13 +1,12 @@
 """Fixtures of the ERP tests, one section per domain."""
 
 # ---------------------------------------------------------------- finance
+# ---------------------------------------------------------------- expenses, budgets, cash flow
+from erp.tests.expense_support import office  # noqa: F401
 from erp.tests.finance_support import finance_admin, finance_user, ledger  # noqa: F401
 
 # ---------------------------------------------------------------- invoicing and bank
-from erp.tests.invoicing_support import books  # noqa: F401, E402
-
-# ---------------------------------------------------------------- expenses, budgets, cash flow
-from erp.tests.expense_support import office  # noqa: F401, E402
+from erp.tests.invoicing_support import books  # noqa: F401
 
 # ---------------------------------------------------------------- valuation, inventory operations, procurement
-from erp.tests.procurement_support import buying, finance_member, manager, warehouse_user  # noqa: F401, E402
+from erp.tests.procurement_support import buying, finance_member, manager, warehouse_user  # noqa: F401

@@ -171,6 +171,9 @@ def _reorder_rule_in(company: Company) -> ReorderRule:
 # ---------------------------------------------------------------- finance
 from erp.tests import finance_factories  # noqa: E402, F401 (registers the finance tenant factories)
 
+# ---------------------------------------------------------------- partners, invoicing, bank
+from erp.tests import invoicing_factories  # noqa: E402, F401 (registers their tenant factories)
+
 # ---------------------------------------------------------------- sales fulfilment
 
 
@@ -210,3 +213,6 @@ def _sales_return_in(company: Company) -> erp_models.SalesReturn:
     return sales_services.sales_return_create(
         delivery=delivery, lines=[{"delivery_line": delivery.lines.get().pk, "quantity": 1}], reason="测试"
     )
+
+# ---------------------------------------------------------------- expenses, budgets, cash-flow mapping
+from erp.tests import expense_factories  # noqa: E402, F401 (registers their tenant factories)

@@ -21,8 +21,7 @@ D = Decimal
 def entry_lines(invoice: Invoice) -> dict[str, tuple[Decimal, Decimal]]:
     """{account code: (debit, credit)} of the invoice's journal entry."""
     return {
-        line.account.code: (line.debit, line.credit)
-        for line in invoice.journal_entry.lines.select_related("account")
+        line.account.code: (line.debit, line.credit) for line in invoice.journal_entry.lines.select_related("account")
     }
 
 
@@ -90,7 +89,9 @@ def test_posting_is_idempotent_and_numbers_have_no_gap(books):
 
 
 def test_vendor_bill_posts_expense_input_vat_and_payable(books):
-    bill = books.invoice(("Office chairs", "4", "250.00"), kind="in_invoice", fapiao_type="special", fapiao_number="0123")
+    bill = books.invoice(
+        ("Office chairs", "4", "250.00"), kind="in_invoice", fapiao_type="special", fapiao_number="0123"
+    )
     assert entry_lines(bill) == {
         "6602": (D("1000.00"), D("0")),
         "22210101": (D("130.00"), D("0")),

@@ -64,3 +64,41 @@ menu.register(
         check=lambda actor: policy.can(actor, "view", Budget),
     ),
 )
+
+# ---------------------------------------------------------------- invoices, payments, bank
+from erp.models import BankStatementLine, Invoice, Payment  # noqa: E402
+
+menu.register(
+    menu.MenuItem(
+        "erp",
+        _("Invoices and bills"),
+        "erp:invoice-list",
+        module="erp_finance",
+        order=10,
+        check=lambda actor: policy.can(actor, "view", Invoice),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Payments"),
+        "erp:payment-list",
+        module="erp_finance",
+        order=11,
+        check=lambda actor: policy.can(actor, "view", Payment),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Aged balances"),
+        "erp:aged-report",
+        module="erp_finance",
+        order=12,
+        check=lambda actor: policy.can(actor, "view", Invoice),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Bank reconciliation"),
+        "erp:bank-reconcile",
+        module="erp_finance",
+        order=13,
+        check=lambda actor: policy.can(actor, "view", BankStatementLine),
+    ),
+)

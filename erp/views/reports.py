@@ -57,11 +57,32 @@ def _range(request, periods):
     return period_from, period_to, compare_from, compare_to
 
 
+EXPORTS = ("xlsx", "pdf")
+
+
 def _xlsx(request, actor, title: str, header: list, rows: list[list]):
+    """The report as a file: ``?export=xlsx`` (openpyxl) or ``?export=pdf`` (reportlab)."""
     from erp.api.finance import _xlsx as workbook
 
     _require(actor, "export")
+    if request.GET.get("export") == "pdf":
+        from erp.report_pdf import report_pdf
+
+        company = actor.company
+        periods = {str(p.pk): p.name for p in _periods(actor)}
+        chosen = [periods.get(request.GET.get(k, ""), "") for k in ("period_from", "period_to")]
+        subtitle = f"{company.name} · " + " – ".join(dict.fromkeys(c for c in chosen if c))
+        return report_pdf(filename=title, title=REPORT_TITLES.get(title, title), subtitle=subtitle, header=header,
+                          rows=rows)
     return workbook(title, header, rows)
+
+
+REPORT_TITLES = {
+    "trial-balance": "科目余额表 Trial balance",
+    "balance-sheet": "资产负债表 Balance sheet",
+    "income-statement": "利润表 Income statement",
+    "cash-flow": "现金流量表 Cash-flow statement",
+}
 
 
 def _context(request, actor, report_key: str, title: str):
@@ -100,7 +121,7 @@ def trial_balance(request):
             by_account = {row.account_id: row for row in compare.rows}
             for row in report.rows:
                 row.compare = by_account.get(row.account_id)
-        if request.GET.get("export") == "xlsx":
+        if request.GET.get("export") in EXPORTS:
             header = [_("code"), _("name"), _("opening debit"), _("opening credit"), _("debit"), _("credit"),
                       _("closing debit"), _("closing credit")]
             rows = [
@@ -132,7 +153,7 @@ def balance_sheet(request):
         context["report"] = report
         context["sections"] = [report.assets, report.liabilities, report.equity]
         context["first_period"] = context["periods"][0] if context["periods"] else period
-        if request.GET.get("export") == "xlsx":
+        if request.GET.get("export") in EXPORTS:
             rows = _statement_rows(context["sections"])
             rows.append(["", _("Liabilities and equity"), report.total_liabilities_and_equity,
                          report.compare_total_liabilities_and_equity])
@@ -155,7 +176,7 @@ def income_statement(request):
         context["report"] = report
         context["sections"] = [report.income, report.expenses]
         context["first_period"] = context["period_from"]
-        if request.GET.get("export") == "xlsx":
+        if request.GET.get("export") in EXPORTS:
             rows = _statement_rows(context["sections"])
             rows.append(["", _("Net profit"), report.net_profit, report.compare_net_profit])
             return _xlsx(request, actor, "income-statement", [_("code"), _("name"), _("amount"), _("comparative")],
@@ -176,7 +197,7 @@ def cash_flow(request):
             compare_to=context["compare_to"],
         )
         context["report"] = report
-        if request.GET.get("export") == "xlsx":
+        if request.GET.get("export") in EXPORTS:
             from erp.api.budgets import cash_flow_rows
 
             return _xlsx(request, actor, "cash-flow", [_("line"), _("amount"), _("comparative")],

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 
 from django.contrib.auth import get_user_model
@@ -77,6 +78,36 @@ class ProtectedFieldsMixin:
         return fields
 
 
+class CachedModelFieldsMixin:
+    """``ModelSerializer.get_fields`` built once per serializer class, then copied for each instance.
+
+    DRF rebuilds a model serializer's fields from the model's metadata every time a serializer is instantiated
+    — once per request for a list, ~2–10 ms for a serializer of 20–30 fields on this machine class
+    (docs/performance.md, "CRM at scale"). The fields depend only on the class (``Meta`` and the declared
+    fields), so the unbound fields are kept per class and each instance gets a deep copy (what DRF itself does
+    with declared fields). Anything that depends on the request — hidden fields, a subclass's own
+    ``get_fields`` — is applied above this mixin, on the copy.
+    """
+
+    _fields_prototypes: dict[type, dict] = {}
+
+    def get_fields(self):
+        cls = type(self)
+        prototype = CachedModelFieldsMixin._fields_prototypes.get(cls)
+        if prototype is None:
+            prototype = super().get_fields()
+            CachedModelFieldsMixin._fields_prototypes[cls] = prototype
+        return {name: _fresh(field) for name, field in prototype.items()}
+
+
+def _fresh(field: serializers.Field) -> serializers.Field:
+    """A new unbound field like ``field``: built again from its arguments (shared, never mutated by DRF: it
+    copies ``validators`` and pops from its own ``**kwargs``), or deep-copied for nested serializers."""
+    if isinstance(field, serializers.BaseSerializer):
+        return copy.deepcopy(field)
+    return field.__class__(*field._args, **field._kwargs)
+
+
 class InputSerializer(ProtectedFieldsMixin, serializers.Serializer):
     """What a client may send for one write; validated data goes to a service function, never ``save()``."""
 
@@ -87,7 +118,7 @@ class InputSerializer(ProtectedFieldsMixin, serializers.Serializer):
         raise NotImplementedError("call a service with serializer.validated_data")
 
 
-class InputModelSerializer(ProtectedFieldsMixin, serializers.ModelSerializer):
+class InputModelSerializer(ProtectedFieldsMixin, CachedModelFieldsMixin, serializers.ModelSerializer):
     """An input serializer whose fields are derived from the model (validators, choices, lengths)."""
 
     def create(self, validated_data):  # pragma: no cover - writes go through services
@@ -120,7 +151,7 @@ class HiddenFieldsMixin:
         return fields
 
 
-class OutputSerializer(HiddenFieldsMixin, serializers.ModelSerializer):
+class OutputSerializer(HiddenFieldsMixin, CachedModelFieldsMixin, serializers.ModelSerializer):
     """How a record is shown; sensitive fields disappear for roles that may not see them."""
 
     def get_fields(self):

@@ -13,8 +13,6 @@ unpickled and pickled per request (docs/performance.md, "CRM at scale"). The pri
 can send up to twice the rate across a window boundary.
 """
 
-import time
-
 from django.core.cache import cache
 from rest_framework import throttling
 from rest_framework.settings import api_settings
