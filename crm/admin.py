@@ -253,7 +253,7 @@ class ContactTagAdmin(ReadOnlyAdmin):
 
 
 from crm import (  # noqa: E402  each in its own module
+    admin_campaigns,  # noqa: F401  campaigns, web forms, reminders, nudges
     admin_quotes,  # noqa: F401  opportunity lines and quotes
     admin_tickets,  # noqa: F401  service tickets
 )
-from crm import admin_campaigns  # noqa: E402,F401  campaigns, web forms, reminders, nudges

@@ -647,3 +647,194 @@ class BankStatementLineAdmin(ReadOnlyAdmin):
     list_filter = ("company", "state")
     search_fields = ("partner_name", "description", "reference")
     list_select_related = ("payment", "bank_account")
+
+
+# ---------------------------------------------------------------- procurement, inventory operations, valuation
+# Browse and inspect; state changes are the service-backed actions below (approve / confirm orders, approve
+# counts, approve bill variances), each reporting what it refused.
+from erp.services import procurement as procurement_services  # noqa: E402
+from erp.services import stock_operations as stock_operations_services  # noqa: E402
+
+
+def _run(modeladmin, request, queryset, call, done_message) -> None:
+    done, errors = 0, []
+    for record in queryset:
+        try:
+            call(record, request.user)
+            done += 1
+        except (ValidationError, inventory_services.StockConflict) as exc:
+            errors.append(f"{record}: {getattr(exc, 'message', None) or '; '.join(exc.messages)}")
+    if done:
+        modeladmin.message_user(request, done_message % {"count": done})
+    for error in errors[:10]:
+        modeladmin.message_user(request, error, level=messages.ERROR)
+
+
+class _Lines(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PurchaseOrderLineInline(_Lines):
+    model = m.PurchaseOrderLine
+    fields = ("product", "quantity", "unit_price", "expected_date", "received_quantity", "billed_quantity")
+    readonly_fields = fields
+
+
+@admin.register(m.PurchaseOrder)
+class PurchaseOrderAdmin(ReadOnlyAdmin):
+    list_display = ("number", "supplier", "warehouse", "state", "order_date", "expected_date", "amount_total")
+    list_filter = ("company", "state")
+    list_select_related = ("supplier", "warehouse")
+    search_fields = ("=number", "supplier__name", "supplier_reference")
+    date_hierarchy = "order_date"
+    inlines = [PurchaseOrderLineInline]
+    actions = ["approve_orders", "confirm_orders"]
+
+    @admin.action(description=_("Approve the selected orders waiting for approval"))
+    def approve_orders(self, request, queryset: QuerySet) -> None:
+        _run(
+            self,
+            request,
+            queryset.filter(state=m.PurchaseOrderState.TO_APPROVE),
+            lambda order, user: procurement_services.purchase_order_approve(order=order, by=user),
+            _("%(count)d orders approved."),
+        )
+
+    @admin.action(description=_("Confirm the selected approved orders"))
+    def confirm_orders(self, request, queryset: QuerySet) -> None:
+        _run(
+            self,
+            request,
+            queryset.filter(state=m.PurchaseOrderState.APPROVED),
+            lambda order, user: procurement_services.purchase_order_confirm(order=order, by=user),
+            _("%(count)d orders confirmed."),
+        )
+
+
+@admin.register(m.PurchaseRequisition)
+class PurchaseRequisitionAdmin(ReadOnlyAdmin):
+    list_display = ("number", "warehouse", "state", "source", "needed_by", "requested_by")
+    list_filter = ("company", "state", "source")
+    list_select_related = ("warehouse", "requested_by")
+    search_fields = ("=number",)
+
+
+@admin.register(m.RequestForQuotation)
+class RequestForQuotationAdmin(ReadOnlyAdmin):
+    list_display = ("number", "supplier", "requisition", "state", "valid_until", "purchase_order")
+    list_filter = ("company", "state")
+    list_select_related = ("supplier", "requisition", "purchase_order")
+    search_fields = ("=number", "supplier__name")
+
+
+class GoodsReceiptLineInline(_Lines):
+    model = m.GoodsReceiptLine
+    fields = ("order_line", "product", "lot", "location", "quantity", "unit_cost", "move")
+    readonly_fields = fields
+
+
+@admin.register(m.GoodsReceipt)
+class GoodsReceiptAdmin(ReadOnlyAdmin):
+    list_display = ("number", "purchase_order", "warehouse", "received_at", "delivery_note")
+    list_filter = ("company",)
+    list_select_related = ("purchase_order", "warehouse")
+    search_fields = ("=number", "=purchase_order__number", "delivery_note")
+    inlines = [GoodsReceiptLineInline]
+
+
+@admin.register(m.VendorBillMatch)
+class VendorBillMatchAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "purchase_order", "state", "checked_at", "approved_by")
+    list_filter = ("company", "state")
+    list_select_related = ("invoice", "purchase_order", "approved_by")
+    actions = ["approve_variances"]
+
+    @admin.action(description=_("Approve the variance of the selected blocked bills"))
+    def approve_variances(self, request, queryset: QuerySet) -> None:
+        _run(
+            self,
+            request,
+            queryset.filter(state=m.MatchState.BLOCKED),
+            lambda match, user: procurement_services.bill_variance_approve(match=match, by=user),
+            _("%(count)d variances approved."),
+        )
+
+
+@admin.register(m.ProcurementSettings)
+class ProcurementSettingsAdmin(ReadOnlyAdmin):
+    list_display = (
+        "company",
+        "approval_threshold",
+        "over_receipt_tolerance",
+        "bill_price_tolerance",
+        "bill_quantity_tolerance",
+    )
+
+
+class StockCountLineInline(_Lines):
+    model = m.StockCountLine
+    fields = ("product", "location", "lot", "expected_quantity", "counted_quantity", "applied_difference")
+    readonly_fields = fields
+
+
+@admin.register(m.StockCount)
+class StockCountAdmin(ReadOnlyAdmin):
+    list_display = ("number", "warehouse", "location", "state", "submitted_by", "approved_by", "created_at")
+    list_filter = ("company", "state")
+    list_select_related = ("warehouse", "location", "submitted_by", "approved_by")
+    search_fields = ("=number",)
+    inlines = [StockCountLineInline]
+    actions = ["approve_counts"]
+
+    @admin.action(description=_("Approve and apply the selected submitted counts"))
+    def approve_counts(self, request, queryset: QuerySet) -> None:
+        _run(
+            self,
+            request,
+            queryset.filter(state=m.CountState.SUBMITTED),
+            lambda count, user: stock_operations_services.stock_count_approve(count=count, by=user),
+            _("%(count)d counts applied."),
+        )
+
+
+class StockTransferLineInline(_Lines):
+    model = m.StockTransferLine
+    fields = ("product", "lot", "quantity", "shipped_quantity", "received_quantity")
+    readonly_fields = fields
+
+
+@admin.register(m.StockTransfer)
+class StockTransferAdmin(ReadOnlyAdmin):
+    list_display = ("number", "from_warehouse", "to_warehouse", "via_transit", "state", "shipped_at", "done_at")
+    list_filter = ("company", "state", "via_transit")
+    list_select_related = ("from_warehouse", "to_warehouse")
+    search_fields = ("=number",)
+    inlines = [StockTransferLineInline]
+
+
+@admin.register(m.StockValuationLayer)
+class StockValuationLayerAdmin(ReadOnlyAdmin):
+    list_display = ("id", "product", "move", "quantity", "unit_cost", "value", "remaining_quantity", "journal_entry")
+    list_filter = ("company",)
+    list_select_related = ("product", "journal_entry")
+    search_fields = ("=product__sku",)
+
+
+@admin.register(m.ProductValuation)
+class ProductValuationAdmin(ReadOnlyAdmin):
+    list_display = ("product", "quantity", "value", "updated_at")
+    list_filter = ("company",)
+    list_select_related = ("product",)
+
+
+@admin.register(m.ValuationSettings)
+class ValuationSettingsAdmin(ReadOnlyAdmin):
+    list_display = ("company", "perpetual", "journal", "stock_account", "grni_account", "cogs_account")
+    list_select_related = ("company", "journal", "stock_account", "grni_account", "cogs_account")

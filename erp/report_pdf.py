@@ -48,8 +48,14 @@ def report_pdf(*, filename: str, title: str, subtitle: str, header: list, rows: 
     buffer = io.BytesIO()
     size = landscape(A4) if len(header) > 4 else A4
     document = SimpleDocTemplate(
-        buffer, pagesize=size, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm, bottomMargin=12 * mm,
-        title=title, creator="Troika ERP",
+        buffer,
+        pagesize=size,
+        leftMargin=12 * mm,
+        rightMargin=12 * mm,
+        topMargin=12 * mm,
+        bottomMargin=12 * mm,
+        title=title,
+        creator="Troika ERP",
     )
     data = [[_cell(str(h), body) for h in header], *[[_cell(v, body) for v in row] for row in rows]]
     table = Table(data, repeatRows=1)

@@ -58,3 +58,22 @@ urlpatterns += [
     path("bank/reconcile/", invoicing.reconcile, name="bank-reconcile"),
     path("bank/reconcile/<int:pk>/<slug:verb>/", invoicing.reconcile_action, name="bank-reconcile-action"),
 ]
+
+# ------------------------------------------ procurement, counts, transfers: /erp/purchase-orders/ …
+from erp.views import procurement  # noqa: E402
+
+urlpatterns += [
+    path("purchase-orders/", procurement.order_list, name="purchase-order-list"),
+    path("purchase-orders/new/", procurement.order_create, name="purchase-order-create"),
+    path("purchase-orders/<int:pk>/", procurement.order_detail, name="purchase-order-detail"),
+    path("purchase-orders/<int:pk>/receive/", procurement.order_receive, name="purchase-order-receive"),
+    path("purchase-orders/<int:pk>/<slug:name>/", procurement.order_action, name="purchase-order-action"),
+    path("stock-counts/", procurement.count_list, name="stock-count-list"),
+    path("stock-counts/new/", procurement.count_create, name="stock-count-create"),
+    path("stock-counts/<int:pk>/", procurement.count_detail, name="stock-count-detail"),
+    path("stock-counts/<int:pk>/<slug:name>/", procurement.count_action, name="stock-count-action"),
+    path("transfers/", procurement.transfer_list, name="stock-transfer-list"),
+    path("transfers/new/", procurement.transfer_create, name="stock-transfer-create"),
+    path("transfers/<int:pk>/", procurement.transfer_detail, name="stock-transfer-detail"),
+    path("transfers/<int:pk>/<slug:name>/", procurement.transfer_action, name="stock-transfer-action"),
+]

@@ -330,6 +330,13 @@ SPECTACULAR_SETTINGS = {
         # ERP finance
         "DimensionKindEnum": "erp.models.finance.DimensionKind",
         "JournalKindEnum": "erp.models.finance.JournalKind",
+        # ERP receivables, payables and bank
+        "InvoiceKindEnum": "erp.models.invoicing.InvoiceKind",
+        "InvoiceInputKindEnum": ["out_invoice", "in_invoice"],
+        "TaxKindEnum": "erp.models.invoicing.TaxKind",
+        "InvoiceStateEnum": "erp.models.invoicing.InvoiceState",
+        "PaymentRecordStateEnum": "erp.models.invoicing.PaymentStateChoice",
+        "StatementLineStateEnum": "erp.models.bank.StatementLineState",
         # SCRM
         "ChannelKindEnum": "scrm.models.channels.ChannelKind",
         "MessageKindEnum": "scrm.models.inbox.Message.Kind",

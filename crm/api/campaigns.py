@@ -69,7 +69,7 @@ class LeadSummarySerializer(serializers.Serializer):
 class CampaignSerializer(OutputSerializer):
     owner = UserSummarySerializer(read_only=True, allow_null=True)
     team = TeamSummarySerializer(read_only=True, allow_null=True)
-    target_tags = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    target_tags = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
@@ -93,6 +93,9 @@ class CampaignSerializer(OutputSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_target_tags(self, campaign) -> list[int]:
+        return [tag.pk for tag in campaign.target_tags.all()]
 
 
 class CampaignInput(InputSerializer):
@@ -255,6 +258,9 @@ class CampaignTouchInput(InputSerializer):
 class WebFormSerializer(OutputSerializer):
     campaign = CampaignSummarySerializer(read_only=True, allow_null=True)
     url = serializers.SerializerMethodField()
+    # method fields, not list fields: the cached-prototype output serializers rebuild list fields badly
+    fields = serializers.SerializerMethodField(method_name="form_fields")
+    required_fields = serializers.SerializerMethodField(method_name="form_required_fields")
 
     class Meta:
         model = WebForm
@@ -275,6 +281,12 @@ class WebFormSerializer(OutputSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def form_fields(self, form) -> list[str]:
+        return list(form.fields)
+
+    def form_required_fields(self, form) -> list[str]:
+        return list(form.required_fields)
 
     def get_url(self, form) -> str:
         from django.urls import reverse

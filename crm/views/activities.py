@@ -63,6 +63,7 @@ def activity_create(request):
                     subject=data["subject"],
                     body=data["body"],
                     due_at=data["due_at"],
+                    remind_at=data.get("remind_at"),
                     done_at=timezone.now() if data["done"] else None,
                     outcome=data["outcome"],
                     **{name: record},

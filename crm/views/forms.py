@@ -215,6 +215,12 @@ class ActivityForm(CrmForm):
     due_at = forms.DateTimeField(
         label=_("Due at"), required=False, widget=DATETIME_INPUT, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
     )
+    remind_at = forms.DateTimeField(
+        label=_("Remind me at"),
+        required=False,
+        widget=DATETIME_INPUT,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+    )
     done = forms.BooleanField(label=_("Already done"), required=False)
     outcome = forms.CharField(label=_("Outcome"), max_length=255, required=False)
 

@@ -113,8 +113,18 @@ class BudgetAlertOutput(OutputSerializer):
 
     class Meta:
         model = BudgetAlert
-        fields = ["id", "budget", "line", "account_code", "period_name", "threshold", "budgeted", "actual",
-                  "entry_id", "created_at"]
+        fields = [
+            "id",
+            "budget",
+            "line",
+            "account_code",
+            "period_name",
+            "threshold",
+            "budgeted",
+            "actual",
+            "entry_id",
+            "created_at",
+        ]
         read_only_fields = fields
 
 
@@ -216,7 +226,10 @@ class BudgetLineViewSet(TenantModelViewSet):
 
     def update_object(self, *, actor, instance, data):
         return services.budget_line_set(
-            budget=instance.budget, account=instance.account, period=instance.period, amount=data["amount"],
+            budget=instance.budget,
+            account=instance.account,
+            period=instance.period,
+            amount=data["amount"],
             by=actor.user,
         )
 
@@ -262,6 +275,8 @@ class CashFlowMappingViewSet(TenantModelViewSet):
         return services.cash_flow_mapping_set(company=actor.company, by=actor.user, **data)
 
     def update_object(self, *, actor, instance, data):
+        current = {"inflow_line": instance.inflow_line, "outflow_line": instance.outflow_line}
+        data = {**current, **data, "account": instance.account}  # the mapping stays the account's
         return services.cash_flow_mapping_set(company=actor.company, by=actor.user, **data)
 
     def delete_object(self, *, actor, instance):
@@ -347,8 +362,7 @@ def cash_flow_rows(report) -> list[list]:
         rows.append([section.name, None, None])
         rows += [["    " + row.name, row.amount, row.compare_amount] for row in section.rows]
         rows.append([str(_("Net cash flow")), section.net, section.compare_net])
-    rows.append([str(_("Net increase in cash and cash equivalents")), report.net_increase,
-                 report.compare_net_increase])
+    rows.append([str(_("Net increase in cash and cash equivalents")), report.net_increase, report.compare_net_increase])
     rows.append([str(_("Cash at the beginning of the period")), report.opening_cash, report.compare_opening_cash])
     rows.append([str(_("Cash at the end of the period")), report.closing_cash, report.compare_closing_cash])
     return rows
@@ -402,4 +416,3 @@ report_urlpatterns = [
     path("cash-flow/", CashFlowView.as_view(), name="erp-reports-cash-flow"),
     path("cash-flow/drilldown/", CashFlowDrilldownView.as_view(), name="erp-reports-cash-flow-drilldown"),
 ]
-

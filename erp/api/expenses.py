@@ -362,6 +362,12 @@ class ExpenseApprovalLevelViewSet(ExpenseViewSetMixin, TenantModelViewSet):
         return services.expense_approval_level_set(company=actor.company, by=actor.user, **data)
 
     def update_object(self, *, actor, instance, data):
+        current = {
+            "name": instance.name,
+            "approver_role": instance.approver_role,
+            "applies_above": instance.applies_above,
+        }
+        data = {**current, **data, "sequence": instance.sequence}  # a step keeps its number
         return services.expense_approval_level_set(company=actor.company, by=actor.user, **data)
 
     def delete_object(self, *, actor, instance):

@@ -34,7 +34,6 @@ from erp.models import (
     BankStatementLine,
     FapiaoType,
     Invoice,
-    InvoiceKind,
     InvoiceLine,
     Journal,
     Partner,
@@ -322,7 +321,7 @@ class InvoiceHeaderInput(InputSerializer):
 
 
 class InvoiceInput(InvoiceHeaderInput):
-    kind = serializers.ChoiceField(choices=[(InvoiceKind.OUT_INVOICE, "out_invoice"), ("in_invoice", "in_invoice")])
+    kind = serializers.ChoiceField(choices=[("out_invoice", _("Customer invoice")), ("in_invoice", _("Vendor bill"))])
     partner = ScopedRelatedField(model=Partner)
     lines = InvoiceLineInput(many=True, allow_empty=False, max_length=500)
 
@@ -345,6 +344,9 @@ class RegisterPaymentInput(InputSerializer):
     exchange_rate = serializers.DecimalField(max_digits=18, decimal_places=6, required=False)
     reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
+    class Meta:
+        writable_protected = ("amount",)
+
 
 INVOICE_FILTERS = {
     "kind": ["exact"],
@@ -354,6 +356,41 @@ INVOICE_FILTERS = {
     "invoice_date": ["gte", "lte"],
     "due_date": ["gte", "lte"],
 }
+
+
+class AllocationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    invoice = serializers.IntegerField(source="invoice_id")
+    amount = serializers.DecimalField(**MONEY)
+
+
+class PaymentOutput(OutputSerializer):
+    partner_name = serializers.CharField(source="partner.name", read_only=True)
+    allocations = AllocationOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "number",
+            "payment_type",
+            "partner_type",
+            "partner",
+            "partner_name",
+            "journal",
+            "date",
+            "amount",
+            "amount_unallocated",
+            "currency",
+            "exchange_rate",
+            "reference",
+            "memo",
+            "state",
+            "journal_entry",
+            "allocations",
+            "created_at",
+        ]
+        read_only_fields = fields
 
 
 class InvoiceViewSet(FinanceViewSetMixin, ExportMixin, TenantReadOnlyViewSet):
@@ -438,7 +475,7 @@ class InvoiceViewSet(FinanceViewSetMixin, ExportMixin, TenantReadOnlyViewSet):
         credit_note = services.credit_note_create(invoice=invoice, by=request.user, **data)
         return Response(self.output(credit_note), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=RegisterPaymentInput, responses={201: "PaymentOutput"})
+    @extend_schema(request=RegisterPaymentInput, responses={201: PaymentOutput})
     @action(detail=True, methods=["post"], url_path="register-payment")
     def register_payment(self, request, pk=None):
         """Record a payment of this invoice (what is open, or ``amount``) on a bank or cash journal."""
@@ -465,44 +502,12 @@ class InvoiceViewSet(FinanceViewSetMixin, ExportMixin, TenantReadOnlyViewSet):
 # ---------------------------------------------------------------- payments
 
 
-class AllocationOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    invoice = serializers.IntegerField(source="invoice_id")
-    amount = serializers.DecimalField(**MONEY)
-
-
-class PaymentOutput(OutputSerializer):
-    partner_name = serializers.CharField(source="partner.name", read_only=True)
-    allocations = AllocationOutput(many=True, read_only=True)
-
-    class Meta:
-        model = Payment
-        fields = [
-            "id",
-            "number",
-            "payment_type",
-            "partner_type",
-            "partner",
-            "partner_name",
-            "journal",
-            "date",
-            "amount",
-            "amount_unallocated",
-            "currency",
-            "exchange_rate",
-            "reference",
-            "memo",
-            "state",
-            "journal_entry",
-            "allocations",
-            "created_at",
-        ]
-        read_only_fields = fields
-
-
 class AllocationInput(InputSerializer):
     invoice = ScopedRelatedField(model=Invoice)
     amount = serializers.DecimalField(required=False, **MONEY)
+
+    class Meta:
+        writable_protected = ("amount",)
 
 
 class PaymentInput(InputSerializer):
@@ -519,6 +524,9 @@ class PaymentInput(InputSerializer):
     allocations = AllocationInput(
         many=True, required=False, help_text=_("Omit to allocate to the oldest open documents first.")
     )
+
+    class Meta:
+        writable_protected = ("amount",)
 
 
 class PaymentAllocateInput(InputSerializer):
@@ -614,6 +622,9 @@ class CreditCheckInput(InputSerializer):
     partner = ScopedRelatedField(model=Partner, required=False)
     crm_account_id = serializers.IntegerField(required=False)
     amount = serializers.DecimalField(**MONEY)
+
+    class Meta:
+        writable_protected = ("amount",)
 
     def validate(self, attrs):
         if not attrs.get("partner") and attrs.get("crm_account_id") is None:

@@ -92,7 +92,7 @@ class RequisitionOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class QuantityLineInput(InputSerializer):
+class RequisitionLineInput(InputSerializer):
     product = ScopedRelatedField(model=Product)
     quantity = serializers.DecimalField(**QUANTITY)
 
@@ -101,10 +101,10 @@ class RequisitionInput(InputSerializer):
     warehouse = ScopedRelatedField(model=Warehouse)
     needed_by = serializers.DateField(required=False, allow_null=True)
     note = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    lines = QuantityLineInput(many=True)
+    lines = RequisitionLineInput(many=True)
 
 
-class FromReorderInput(InputSerializer):
+class RequisitionFromReorderInput(InputSerializer):
     warehouse = ScopedRelatedField(model=Warehouse, required=False, allow_null=True)
 
 
@@ -145,21 +145,21 @@ class RfqOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class QuoteLineInput(InputSerializer):
+class RfqQuoteLineInput(InputSerializer):
     line = serializers.IntegerField()
     unit_price = serializers.DecimalField(**PRICE, min_value=0)
     lead_time_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=3650)
 
 
-class QuoteInput(InputSerializer):
+class RfqQuoteInput(InputSerializer):
     valid_until = serializers.DateField(required=False, allow_null=True)
-    lines = QuoteLineInput(many=True)
+    lines = RfqQuoteLineInput(many=True)
 
 
 # ---------------------------------------------------------------- serializers: orders, receipts, bills
 
 
-class OrderLineOutput(OutputSerializer):
+class PurchaseOrderLineOutput(OutputSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
     uom_code = serializers.CharField(source="product.uom.code", read_only=True)
 
@@ -186,7 +186,7 @@ class OrderLineOutput(OutputSerializer):
 
 
 class PurchaseOrderOutput(OutputSerializer):
-    lines = OrderLineOutput(many=True, read_only=True)
+    lines = PurchaseOrderLineOutput(many=True, read_only=True)
     supplier_name = serializers.CharField(source="supplier.name", read_only=True)
 
     class Meta:
@@ -217,7 +217,7 @@ class PurchaseOrderOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class OrderLineInput(InputSerializer):
+class PurchaseOrderLineInput(InputSerializer):
     product = ScopedRelatedField(model=Product)
     quantity = serializers.DecimalField(**QUANTITY)
     unit_price = serializers.DecimalField(**PRICE)
@@ -234,17 +234,17 @@ class PurchaseOrderInput(InputSerializer):
     expected_date = serializers.DateField(required=False, allow_null=True)
     supplier_reference = serializers.CharField(required=False, allow_blank=True, max_length=100)
     note = serializers.CharField(required=False, allow_blank=True)
-    lines = OrderLineInput(many=True)
+    lines = PurchaseOrderLineInput(many=True)
 
 
 class PurchaseOrderUpdateInput(InputSerializer):
     expected_date = serializers.DateField(required=False)
     supplier_reference = serializers.CharField(required=False, allow_blank=True, max_length=100)
     note = serializers.CharField(required=False, allow_blank=True)
-    lines = OrderLineInput(many=True, required=False)
+    lines = PurchaseOrderLineInput(many=True, required=False)
 
 
-class ReceiveLineInput(InputSerializer):
+class GoodsReceiveLineInput(InputSerializer):
     order_line = serializers.IntegerField()
     quantity = serializers.DecimalField(**QUANTITY)
     location = ScopedRelatedField(model=Location, required=False, allow_null=True)
@@ -253,21 +253,21 @@ class ReceiveLineInput(InputSerializer):
     expiry_date = serializers.DateField(required=False, allow_null=True)
 
 
-class ReceiveInput(InputSerializer):
+class GoodsReceiveInput(InputSerializer):
     received_at = serializers.DateTimeField(required=False, allow_null=True)
     delivery_note = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    lines = ReceiveLineInput(many=True)
+    lines = GoodsReceiveLineInput(many=True)
 
 
-class ReceiptLineOutput(OutputSerializer):
+class GoodsReceiptLineOutput(OutputSerializer):
     class Meta:
         model = GoodsReceiptLine
         fields = ["id", "order_line", "product", "lot", "location", "quantity", "unit_cost", "move"]
         read_only_fields = fields
 
 
-class ReceiptOutput(OutputSerializer):
-    lines = ReceiptLineOutput(many=True, read_only=True)
+class GoodsReceiptOutput(OutputSerializer):
+    lines = GoodsReceiptLineOutput(many=True, read_only=True)
 
     class Meta:
         model = GoodsReceipt
@@ -275,17 +275,17 @@ class ReceiptOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class BillLineInput(InputSerializer):
+class VendorBillLineInput(InputSerializer):
     order_line = serializers.IntegerField()
     quantity = serializers.DecimalField(**QUANTITY)
     unit_price = serializers.DecimalField(**PRICE)
 
 
-class BillInput(InputSerializer):
+class VendorBillInput(InputSerializer):
     invoice_date = serializers.DateField(required=False)
     fapiao_number = serializers.CharField(required=False, allow_blank=True, max_length=30)
     reference = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    lines = BillLineInput(many=True, required=False)
+    lines = VendorBillLineInput(many=True, required=False)
 
 
 class BillMatchOutput(OutputSerializer):
@@ -310,7 +310,7 @@ class BillMatchOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class NoteInput(InputSerializer):
+class VarianceNoteInput(InputSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
@@ -327,7 +327,7 @@ class SupplierPerformanceOutput(serializers.Serializer):
     price_variance_rate = serializers.DecimalField(max_digits=12, decimal_places=4, allow_null=True)
 
 
-class PeriodQuery(InputSerializer):
+class SupplierPerformanceQuery(InputSerializer):
     start = serializers.DateField(required=False)
     end = serializers.DateField(required=False)
 
@@ -335,7 +335,7 @@ class PeriodQuery(InputSerializer):
 # ---------------------------------------------------------------- serializers: counts, transfers, valuation
 
 
-class CountLineOutput(OutputSerializer):
+class StockCountLineOutput(OutputSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
 
     class Meta:
@@ -355,7 +355,7 @@ class CountLineOutput(OutputSerializer):
 
 
 class StockCountOutput(OutputSerializer):
-    lines = CountLineOutput(many=True, read_only=True)
+    lines = StockCountLineOutput(many=True, read_only=True)
 
     class Meta:
         model = StockCount
@@ -383,7 +383,7 @@ class StockCountInput(InputSerializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=200)
 
 
-class CountRecordLineInput(InputSerializer):
+class StockCountRecordLineInput(InputSerializer):
     line = serializers.IntegerField(required=False)
     product = ScopedRelatedField(model=Product, required=False)
     location = ScopedRelatedField(model=Location, required=False)
@@ -391,11 +391,11 @@ class CountRecordLineInput(InputSerializer):
     counted_quantity = serializers.DecimalField(**QUANTITY)
 
 
-class CountRecordInput(InputSerializer):
-    lines = CountRecordLineInput(many=True)
+class StockCountRecordInput(InputSerializer):
+    lines = StockCountRecordLineInput(many=True)
 
 
-class TransferLineOutput(OutputSerializer):
+class StockTransferLineOutput(OutputSerializer):
     sku = serializers.CharField(source="product.sku", read_only=True)
 
     class Meta:
@@ -405,7 +405,7 @@ class TransferLineOutput(OutputSerializer):
 
 
 class StockTransferOutput(OutputSerializer):
-    lines = TransferLineOutput(many=True, read_only=True)
+    lines = StockTransferLineOutput(many=True, read_only=True)
 
     class Meta:
         model = StockTransfer
@@ -426,7 +426,7 @@ class StockTransferOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class TransferLineInput(InputSerializer):
+class StockTransferLineInput(InputSerializer):
     product = ScopedRelatedField(model=Product)
     quantity = serializers.DecimalField(**QUANTITY)
     lot = ScopedRelatedField(model=Lot, required=False, allow_null=True)
@@ -439,17 +439,17 @@ class StockTransferInput(InputSerializer):
     via_transit = serializers.BooleanField(required=False, default=True)
     scheduled_date = serializers.DateField(required=False, allow_null=True)
     note = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    lines = TransferLineInput(many=True)
+    lines = StockTransferLineInput(many=True)
 
 
-class TransferReceiveLineInput(InputSerializer):
+class StockTransferReceiveLineInput(InputSerializer):
     line = serializers.IntegerField()
     quantity = serializers.DecimalField(**QUANTITY)
 
 
-class TransferReceiveInput(InputSerializer):
+class StockTransferReceiveInput(InputSerializer):
     location = ScopedRelatedField(model=Location, required=False, allow_null=True)
-    lines = TransferReceiveLineInput(many=True, required=False)
+    lines = StockTransferReceiveLineInput(many=True, required=False)
 
 
 class ValuationLayerOutput(OutputSerializer):
@@ -499,11 +499,11 @@ class RequisitionViewSet(_Base):
     def create_object(self, *, actor, data):
         return services.requisition_create(company=actor.company, by=actor.user, **data)
 
-    @extend_schema(request=FromReorderInput, responses={201: RequisitionOutput(many=True)})
+    @extend_schema(request=RequisitionFromReorderInput, responses={201: RequisitionOutput(many=True)})
     @action(detail=False, methods=["post"], url_path="from-reorder")
     def from_reorder(self, request):
         """One requisition per warehouse for the reorder suggestions not yet requested."""
-        data = self.input(FromReorderInput, request)
+        data = self.input(RequisitionFromReorderInput, request)
         rows = services.requisitions_from_reorder_suggestions(
             company=self.actor.company, warehouse=data.get("warehouse"), by=request.user
         )
@@ -545,12 +545,12 @@ class RfqViewSet(_Base):
     ordering = ("-id",)
     policy_actions = {"quote": "quote", "accept": "accept"}
 
-    @extend_schema(request=QuoteInput, responses={200: RfqOutput})
+    @extend_schema(request=RfqQuoteInput, responses={200: RfqOutput})
     @action(detail=True, methods=["post"])
     def quote(self, request, pk=None):
         """Record the supplier's prices (every line) and lead times."""
         rfq = self.get_object()
-        data = self.input(QuoteInput, request)
+        data = self.input(RfqQuoteInput, request)
         return self.detail_output(services.rfq_quote(rfq=rfq, by=request.user, **data))
 
     @extend_schema(request=None, responses={201: PurchaseOrderOutput})
@@ -621,22 +621,22 @@ class PurchaseOrderViewSet(_Base):
     def cancel(self, request, pk=None):
         return self.detail_output(services.purchase_order_cancel(order=self.get_object(), by=request.user))
 
-    @extend_schema(request=ReceiveInput, responses={201: ReceiptOutput})
+    @extend_schema(request=GoodsReceiveInput, responses={201: GoodsReceiptOutput})
     @action(detail=True, methods=["post"])
     def receive(self, request, pk=None):
         """Receive goods on the order (more than ordered + tolerance: 400, nothing written)."""
         order = self.get_object()
-        data = self.input(ReceiveInput, request)
+        data = self.input(GoodsReceiveInput, request)
         receipt = services.goods_receive(order=order, by=request.user, **data)
         fresh = GoodsReceipt.objects.prefetch_related("lines").get(pk=receipt.pk)
-        return Response(ReceiptOutput(fresh, context=self.get_serializer_context()).data, status=201)
+        return Response(GoodsReceiptOutput(fresh, context=self.get_serializer_context()).data, status=201)
 
-    @extend_schema(request=BillInput, responses={201: BillMatchOutput})
+    @extend_schema(request=VendorBillInput, responses={201: BillMatchOutput})
     @action(detail=True, methods=["post"])
     def bill(self, request, pk=None):
         """A draft vendor bill for what was received and not billed (or the lines given), matched at once."""
         order = self.get_object()
-        data = self.input(BillInput, request)
+        data = self.input(VendorBillInput, request)
         invoice = services.vendor_bill_create(order=order, by=request.user, **data)
         match = VendorBillMatch.objects.select_related("invoice").get(invoice=invoice)
         return Response(BillMatchOutput(match, context=self.get_serializer_context()).data, status=201)
@@ -646,7 +646,7 @@ class ReceiptViewSet(_Base):
     """Goods receipts (入库单), read-only: they are made by ``purchase-orders/{id}/receive/``."""
 
     queryset = GoodsReceipt.objects.prefetch_related("lines")
-    output_serializer_class = ReceiptOutput
+    output_serializer_class = GoodsReceiptOutput
     filterset_fields = ("purchase_order", "warehouse")
     ordering = ("-id",)
 
@@ -660,12 +660,12 @@ class BillMatchViewSet(_Base):
     ordering = ("-id",)
     policy_actions = {"approve": "approve", "post_bill": "post"}
 
-    @extend_schema(request=NoteInput, responses={200: BillMatchOutput})
+    @extend_schema(request=VarianceNoteInput, responses={200: BillMatchOutput})
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Accept the variance of a blocked bill (finance)."""
         match = self.get_object()
-        data = self.input(NoteInput, request)
+        data = self.input(VarianceNoteInput, request)
         return self.detail_output(services.bill_variance_approve(match=match, by=request.user, **data))
 
     @extend_schema(request=None, responses={200: BillMatchOutput})
@@ -694,11 +694,11 @@ class StockCountViewSet(_Base):
     def create_object(self, *, actor, data):
         return operations.stock_count_create(company=actor.company, by=actor.user, **data)
 
-    @extend_schema(request=CountRecordInput, responses={200: StockCountOutput})
+    @extend_schema(request=StockCountRecordInput, responses={200: StockCountOutput})
     @action(detail=True, methods=["post"])
     def record(self, request, pk=None):
         count = self.get_object()
-        data = self.input(CountRecordInput, request)
+        data = self.input(StockCountRecordInput, request)
         return self.detail_output(operations.stock_count_record(count=count, by=request.user, **data))
 
     @extend_schema(request=None, responses={200: StockCountOutput})
@@ -739,11 +739,11 @@ class StockTransferViewSet(_Base):
         """Ship (409 ``insufficient_stock`` when free stock is short)."""
         return self.detail_output(operations.stock_transfer_ship(transfer=self.get_object(), by=request.user))
 
-    @extend_schema(request=TransferReceiveInput, responses={200: StockTransferOutput})
+    @extend_schema(request=StockTransferReceiveInput, responses={200: StockTransferOutput})
     @action(detail=True, methods=["post"])
     def receive(self, request, pk=None):
         transfer = self.get_object()
-        data = self.input(TransferReceiveInput, request)
+        data = self.input(StockTransferReceiveInput, request)
         return self.detail_output(operations.stock_transfer_receive(transfer=transfer, by=request.user, **data))
 
     @extend_schema(request=None, responses={200: StockTransferOutput})
@@ -768,9 +768,9 @@ class SupplierPerformanceView(APIView):
     permission_classes = [PolicyPermission]
     policy_model = PurchaseOrder
 
-    @extend_schema(parameters=[PeriodQuery], responses={200: SupplierPerformanceOutput(many=True)})
+    @extend_schema(parameters=[SupplierPerformanceQuery], responses={200: SupplierPerformanceOutput(many=True)})
     def get(self, request):
-        query = PeriodQuery(data=request.query_params)
+        query = SupplierPerformanceQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         rows = selectors.supplier_performance(company=request_actor(request).company_id, **query.validated_data)
         return Response(SupplierPerformanceOutput(rows, many=True).data)

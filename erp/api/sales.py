@@ -13,6 +13,8 @@ with the reason (the order is saved on hold, a manager releases it).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -131,9 +133,11 @@ class SalesOrderOutput(OutputSerializer):
 
 class SalesOrderLineInput(InputSerializer):
     product = ScopedRelatedField(model=Product)
-    quantity = serializers.DecimalField(**QUANTITY)
-    unit_price = serializers.DecimalField(**QUANTITY, required=False, allow_null=True)
-    discount = serializers.DecimalField(max_digits=5, decimal_places=2, required=False)
+    quantity = serializers.DecimalField(**QUANTITY, min_value=Decimal("0"))
+    unit_price = serializers.DecimalField(**QUANTITY, required=False, allow_null=True, min_value=Decimal("0"))
+    discount = serializers.DecimalField(
+        max_digits=5, decimal_places=2, required=False, min_value=Decimal("0"), max_value=Decimal("100")
+    )
     tax = ScopedRelatedField(model=Tax, required=False, allow_null=True)
     description = serializers.CharField(max_length=255, required=False, allow_blank=True)
     warehouse = ScopedRelatedField(model=Warehouse, required=False, allow_null=True)

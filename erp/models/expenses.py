@@ -210,9 +210,7 @@ class ExpenseReceipt(TenantModel):
     """A receipt or fapiao scan of a claim: an image or a PDF, checked by its content and size before it is
     stored (``suite.uploads``)."""
 
-    claim = models.ForeignKey(
-        ExpenseClaim, on_delete=models.CASCADE, related_name="receipts", verbose_name=_("claim")
-    )
+    claim = models.ForeignKey(ExpenseClaim, on_delete=models.CASCADE, related_name="receipts", verbose_name=_("claim"))
     file = models.FileField(_("file"), upload_to=receipt_path, max_length=300)
     original_name = models.CharField(_("file name"), max_length=255)
     mime = models.CharField(_("content type"), max_length=100)
@@ -243,9 +241,7 @@ class ApprovalDecision(models.TextChoices):
 class ExpenseApproval(TenantModel):
     """A decision on one step of a claim: who approved or rejected it, when and why."""
 
-    claim = models.ForeignKey(
-        ExpenseClaim, on_delete=models.CASCADE, related_name="approvals", verbose_name=_("claim")
-    )
+    claim = models.ForeignKey(ExpenseClaim, on_delete=models.CASCADE, related_name="approvals", verbose_name=_("claim"))
     sequence = models.PositiveSmallIntegerField(_("step"))
     approver = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("approver")

@@ -74,8 +74,25 @@ _EQUITY = (L.FIN_CAPITAL, L.FIN_DISTRIBUTIONS)
 DEFAULT_CASH_FLOW_MAPPING: dict[str, tuple[str, str]] = {
     **dict.fromkeys(["1121", "1122", "2203", "2204", "6001", "6051", "22210102"], _SALES),
     **dict.fromkeys(
-        ["1123", "1401", "1402", "1403", "1404", "1405", "1406", "1408", "1411", "2201", "2202", "6401", "6402",
-         "5001", "5101", "5201", "22210101"],
+        [
+            "1123",
+            "1401",
+            "1402",
+            "1403",
+            "1404",
+            "1405",
+            "1406",
+            "1408",
+            "1411",
+            "2201",
+            "2202",
+            "6401",
+            "6402",
+            "5001",
+            "5101",
+            "5201",
+            "22210101",
+        ],
         _PURCHASES,
     ),
     **dict.fromkeys(["2221", "6403", "6801"], _TAXES),
@@ -95,8 +112,9 @@ DEFAULT_BY_TYPE = {
 
 def cash_flow_lines_of(company_id: int) -> dict[int, tuple[str, str]]:
     """Per account of the company: (line for cash received, line for cash paid) after mapping and defaults."""
-    chart = {a.pk: a for a in Account.objects.filter(company_id=company_id).only("pk", "code", "parent_id",
-                                                                                   "account_type")}
+    chart = {
+        a.pk: a for a in Account.objects.filter(company_id=company_id).only("pk", "code", "parent", "account_type")
+    }
     explicit = {
         m.account_id: (m.inflow_line, m.outflow_line) for m in CashFlowMapping.objects.filter(company_id=company_id)
     }
@@ -298,10 +316,9 @@ def cash_flow_drilldown(
         Q(account_id__in=inflow_accounts, credit__gt=0) | Q(account_id__in=outflow_accounts, debit__gt=0)
     )
     count = qs.count()
-    page = (
-        qs.select_related("entry__journal", "entry__fiscal_year", "account")
-        .order_by("entry__date", "entry_id", "line_no")[offset : offset + limit]
-    )
+    page = qs.select_related("entry__journal", "entry__fiscal_year", "account").order_by(
+        "entry__date", "entry_id", "line_no"
+    )[offset : offset + limit]
     return [
         CashFlowDrillLine(
             line_id=ln.pk,

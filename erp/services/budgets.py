@@ -237,7 +237,12 @@ def _alert_once(line: BudgetLine, threshold: int, actual: Decimal, entry_id: int
     if row is None:
         return None
     alert = BudgetAlert(
-        pk=row[0], company_id=line.company_id, line=line, threshold=threshold, budgeted=line.amount, actual=actual,
+        pk=row[0],
+        company_id=line.company_id,
+        line=line,
+        threshold=threshold,
+        budgeted=line.amount,
+        actual=actual,
         entry_id=entry_id,
     )
     return alert

@@ -290,9 +290,7 @@ def expense_category_update(*, category: ExpenseCategory, by: User | None = None
 
 
 @transaction.atomic
-def expense_approval_levels_install_defaults(
-    *, company: Company, by: User | None = None
-) -> list[ExpenseApprovalLevel]:
+def expense_approval_levels_install_defaults(*, company: Company, by: User | None = None) -> list[ExpenseApprovalLevel]:
     """The default chain when the company has none: a manager always, finance above ¥1,000, an administrator
     above ¥10,000. Returns the company's levels."""
     Company.objects.select_for_update().filter(pk=company.pk).first()  # two first claims: one set of defaults
@@ -482,8 +480,15 @@ def expense_claim_submit(*, claim: ExpenseClaim, by: User | None = None) -> Expe
         claim.approval_level = None
         claim.approved_at = timezone.now()
     claim.save(
-        update_fields=["number", "state", "approval_level", "submitted_at", "approved_at", "rejected_reason",
-                       "updated_at"]
+        update_fields=[
+            "number",
+            "state",
+            "approval_level",
+            "submitted_at",
+            "approved_at",
+            "rejected_reason",
+            "updated_at",
+        ]
     )
     _publish(erp_events.EXPENSE_CLAIM_SUBMITTED, claim, by=by)
     if levels:
@@ -527,7 +532,7 @@ def expense_claim_approve(*, claim: ExpenseClaim, by: User, reason: str = "") ->
         reason=(reason or "")[:500],
     )
     following = [lvl for lvl in _required_levels(claim) if lvl.sequence > sequence]
-    if level is not None and following:
+    if following:
         claim.approval_level = following[0].sequence
         claim.save(update_fields=["approval_level", "updated_at"])
         _notify_approvers(claim, following[0])
@@ -598,8 +603,9 @@ def expense_claim_cancel(*, claim: ExpenseClaim, by: User | None = None) -> Expe
 def _account(company_id: int, code: str, label) -> Account:
     account = Account.objects.filter(company_id=company_id, code=code, is_active=True).first()
     if account is None:
-        raise ValidationError({"account": [_("Account %(code)s (%(label)s) is missing.") % {"code": code,
-                                                                                             "label": label}]})
+        raise ValidationError(
+            {"account": [_("Account %(code)s (%(label)s) is missing.") % {"code": code, "label": label}]}
+        )
     return account
 
 
@@ -638,8 +644,11 @@ def expense_claim_post(*, claim: ExpenseClaim, by: User | None = None, date: Dat
         tax += line.tax_amount
     if tax:
         lines.append(
-            ledger.LineSpec(account=_account(claim.company_id, INPUT_VAT_CODE, "进项税额"), debit=tax,
-                            description=str(_("Input VAT")))
+            ledger.LineSpec(
+                account=_account(claim.company_id, INPUT_VAT_CODE, "进项税额"),
+                debit=tax,
+                description=str(_("Input VAT")),
+            )
         )
     employee_name = claim.employee.get_full_name() or claim.employee.get_username()
     lines.append(

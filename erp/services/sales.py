@@ -479,40 +479,12 @@ def sales_order_update(*, order: SalesOrder, by: User | None = None, lines: list
 
 
 def _credit_check(order: SalesOrder) -> tuple[bool, str]:
-    """(ok, reason): erpar's ``erp.selectors.receivables.credit_check`` for this order's total (until it is
-    there: open receivables of posted customer documents + this order against the credit limit)."""
-    try:
-        from erp.selectors.receivables import credit_check
-    except ImportError:
-        return _open_receivables_check(order)
+    """(ok, reason) of erpar's ``erp.selectors.receivables.credit_check`` for this order's total: open and draft
+    receivables plus the order against the customer's credit limit."""
+    from erp.selectors.receivables import credit_check
+
     result = credit_check(company=order.company, partner=order.partner, amount=order.amount_total)
-    if isinstance(result, tuple):
-        return bool(result[0]), str(result[1] or "")
-    ok = getattr(result, "ok", None)
-    if ok is None:
-        ok = getattr(result, "allowed", True)
-    return bool(ok), str(getattr(result, "reason", "") or getattr(result, "message", "") or "")
-
-
-def _open_receivables_check(order: SalesOrder) -> tuple[bool, str]:
-    from erp.models import Invoice
-
-    limit = order.partner.credit_limit
-    if limit is None:
-        return True, ""
-    rows = (
-        Invoice.objects.filter(company_id=order.company_id, partner=order.partner, state="posted")
-        .filter(kind__in=["out_invoice", "out_refund"])
-        .values_list("kind")
-        .annotate(total=Sum("amount_residual"))
-    )
-    open_amount = sum((total if kind == "out_invoice" else -total for kind, total in rows), ZERO)
-    if open_amount + order.amount_total <= limit:
-        return True, ""
-    return False, str(
-        _("Credit limit %(limit)s exceeded: %(open)s open receivables + this order %(amount)s.")
-        % {"limit": limit, "open": open_amount, "amount": order.amount_total}
-    )
+    return bool(result.ok), str(result.reason or "")
 
 
 @transaction.atomic

@@ -216,3 +216,101 @@ def _sales_return_in(company: Company) -> erp_models.SalesReturn:
 
 # ---------------------------------------------------------------- expenses, budgets, cash-flow mapping
 from erp.tests import expense_factories  # noqa: E402, F401 (registers their tenant factories)
+
+
+# ---------------------------------------------------------------- procurement, inventory operations, valuation
+def _supplier_of(company: Company):
+    from erp.services import partners as partner_services
+
+    return partner_services.partner_create(
+        company=company, name=f"供应商{next(_inventory_seq)}", is_customer=False, is_supplier=True
+    )
+
+
+def make_purchase_order(company: Company, *, quantity=Decimal("5"), confirm: bool = True, **product_fields):
+    """A purchase order of one product from a new supplier into a new warehouse (confirmed by default)."""
+    from erp.services import procurement as procurement_services
+
+    order = procurement_services.purchase_order_create(
+        company=company,
+        supplier=_supplier_of(company),
+        warehouse=make_warehouse(company),
+        lines=[{"product": make_product(company, **product_fields), "quantity": quantity, "unit_price": Decimal("4")}],
+    )
+    if confirm:
+        procurement_services.purchase_order_submit(order=order)
+        order = procurement_services.purchase_order_confirm(order=order)
+    return order
+
+
+@tenant_factory(erp_models.PurchaseOrder)
+def _purchase_order_in(company: Company) -> erp_models.PurchaseOrder:
+    return make_purchase_order(company)
+
+
+@tenant_factory(erp_models.GoodsReceipt)
+def _receipt_in(company: Company) -> erp_models.GoodsReceipt:
+    from erp.services import procurement as procurement_services
+
+    order = make_purchase_order(company)
+    return procurement_services.goods_receive(order=order, lines=[{"order_line": order.lines.get(), "quantity": 2}])
+
+
+@tenant_factory(erp_models.PurchaseRequisition)
+def _requisition_in(company: Company) -> erp_models.PurchaseRequisition:
+    from erp.services import procurement as procurement_services
+
+    return procurement_services.requisition_create(
+        company=company,
+        warehouse=make_warehouse(company),
+        lines=[{"product": make_product(company), "quantity": Decimal("3")}],
+    )
+
+
+@tenant_factory(erp_models.RequestForQuotation)
+def _rfq_in(company: Company) -> erp_models.RequestForQuotation:
+    from erp.services import procurement as procurement_services
+
+    requisition = procurement_services.requisition_approve(requisition=_requisition_in(company))
+    return procurement_services.rfqs_create(requisition=requisition, suppliers=[_supplier_of(company)])[0]
+
+
+@tenant_factory(erp_models.VendorBillMatch)
+def _bill_match_in(company: Company) -> erp_models.VendorBillMatch:
+    from erp.models import Account
+    from erp.services import finance as finance_services
+    from erp.services import procurement as procurement_services
+
+    if not Account.objects.filter(company=company).exists():
+        finance_services.chart_of_accounts_install(company=company)
+        finance_services.journals_install_defaults(company=company)
+    receipt = _receipt_in(company)
+    bill = procurement_services.vendor_bill_create(order=receipt.purchase_order)
+    return bill.purchase_match
+
+
+@tenant_factory(erp_models.StockCount)
+def _count_in(company: Company) -> erp_models.StockCount:
+    from erp.services import stock_operations
+
+    product, warehouse = stocked(company)
+    return stock_operations.stock_count_create(company=company, warehouse=warehouse, products=[product])
+
+
+@tenant_factory(erp_models.StockTransfer)
+def _transfer_in(company: Company) -> erp_models.StockTransfer:
+    from erp.services import stock_operations
+
+    product, warehouse = stocked(company)
+    return stock_operations.stock_transfer_create(
+        company=company,
+        from_warehouse=warehouse,
+        to_warehouse=make_warehouse(company),
+        lines=[{"product": product, "quantity": Decimal("1")}],
+    )
+
+
+@tenant_factory(erp_models.StockValuationLayer)
+def _layer_in(company: Company) -> erp_models.StockValuationLayer:
+    product, _warehouse = stocked(company)
+    return erp_models.StockValuationLayer.objects.filter(product=product).first()

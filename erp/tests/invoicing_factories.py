@@ -90,9 +90,8 @@ def _bank_account_in(company: Company) -> BankAccount:
 
 @tenant_factory(BankStatement)
 def _statement_in(company: Company) -> BankStatement:
-    csv_text = (
-        f"交易日期,摘要,收入金额,支出金额,余额,对方户名\n2025-03-0{next(_seq) % 9 + 1},货款,100.00,,100.00,客户\n"
-    )
+    number = next(_seq)
+    csv_text = f"交易日期,摘要,收入金额,支出金额,余额,对方户名\n2025-03-01,货款 {number},100.00,,100.00,客户\n"
     return bank_services.statement_import(bank_account=_bank_account_in(company), data=csv_text)
 
 

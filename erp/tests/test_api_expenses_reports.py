@@ -24,8 +24,7 @@ def _create(client, office, amount="800.00"):
         "/api/v1/erp/expenses/claims/",
         {
             "title": "三月差旅",
-            "lines": [{"date": "2025-03-10", "category": office.category().pk, "amount": amount,
-                       "tax_amount": "0.00"}],
+            "lines": [{"date": "2025-03-10", "category": office.category().pk, "amount": amount, "tax_amount": "0.00"}],
         },
         format="json",
     )

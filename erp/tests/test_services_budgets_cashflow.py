@@ -62,8 +62,9 @@ def test_company_wide_budget_reads_period_balances(ledger):
     budget = svc.budget_create(company=ledger.company, name="全公司", fiscal_year=ledger.year)
     svc.budget_line_set(budget=budget, account=ledger.account("6602"), period=ledger.period(3), amount="500.00")
     _expense(ledger, "200.00")
-    _expense(ledger, "100.00", centre=fin.dimension_create(company=ledger.company, kind="cost_centre", code="X",
-                                                          name="X"))
+    _expense(
+        ledger, "100.00", centre=fin.dimension_create(company=ledger.company, kind="cost_centre", code="X", name="X")
+    )
     assert budget_report(budget=budget).rows[0].actual == Decimal("300.00")
 
 
@@ -115,8 +116,7 @@ def test_cash_flow_statement_direct_method(ledger):
     assert amounts[CashFlowLine.INV_ASSETS] == Decimal("9000.00")
     assert amounts[CashFlowLine.FIN_BORROWINGS] == Decimal("20000.00")
     nets = {s.key: s.net for s in report.sections}
-    assert nets == {"operating": Decimal("-410.00"), "investing": Decimal("-9000.00"),
-                    "financing": Decimal("20000.00")}
+    assert nets == {"operating": Decimal("-410.00"), "investing": Decimal("-9000.00"), "financing": Decimal("20000.00")}
     assert report.net_increase == Decimal("10590.00")
     assert (report.opening_cash, report.closing_cash) == (Decimal("50000.00"), Decimal("60590.00"))
     assert report.is_consistent

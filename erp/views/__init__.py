@@ -102,3 +102,33 @@ menu.register(
         check=lambda actor: policy.can(actor, "view", BankStatementLine),
     ),
 )
+
+# ---------------------------------------------------------------- procurement, counts, transfers
+from erp.models import PurchaseOrder, StockCount, StockTransfer  # noqa: E402
+
+menu.register(
+    menu.MenuItem(
+        "erp",
+        _("Purchase orders"),
+        "erp:purchase-order-list",
+        module="erp_supply",
+        order=50,
+        check=lambda actor: policy.can(actor, "view", PurchaseOrder),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Stock counts"),
+        "erp:stock-count-list",
+        module="erp_supply",
+        order=51,
+        check=lambda actor: policy.can(actor, "view", StockCount),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Transfers"),
+        "erp:stock-transfer-list",
+        module="erp_supply",
+        order=52,
+        check=lambda actor: policy.can(actor, "view", StockTransfer),
+    ),
+)

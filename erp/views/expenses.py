@@ -84,8 +84,7 @@ def claim_create(request):
     _require(actor, "add", ExpenseClaim)
     context = {
         "categories": ExpenseCategory.objects.filter(company=actor.company, is_active=True).order_by("code"),
-        "cost_centres": Dimension.objects.filter(company=actor.company, kind=DimensionKind.COST_CENTRE,
-                                                 is_active=True),
+        "cost_centres": Dimension.objects.filter(company=actor.company, kind=DimensionKind.COST_CENTRE, is_active=True),
         "projects": Dimension.objects.filter(company=actor.company, kind=DimensionKind.PROJECT, is_active=True),
         "rows": range(FORM_LINES),
         "errors": {},
@@ -100,7 +99,10 @@ def claim_create(request):
 
                 with transaction.atomic():
                     claim = services.expense_claim_create(
-                        company=actor.company, employee=actor.user, title=request.POST.get("title", ""), lines=lines,
+                        company=actor.company,
+                        employee=actor.user,
+                        title=request.POST.get("title", ""),
+                        lines=lines,
                         by=actor.user,
                     )
                     if upload is not None:

@@ -26,9 +26,7 @@ def _require(actor, action: str = "view") -> None:
 
 
 def _periods(actor) -> list[FiscalPeriod]:
-    return list(
-        policy.scope(actor, FiscalPeriod.objects.all()).select_related("fiscal_year").order_by("start_date")
-    )
+    return list(policy.scope(actor, FiscalPeriod.objects.all()).select_related("fiscal_year").order_by("start_date"))
 
 
 def _pick(periods: list[FiscalPeriod], raw: str | None) -> FiscalPeriod | None:
@@ -72,8 +70,9 @@ def _xlsx(request, actor, title: str, header: list, rows: list[list]):
         periods = {str(p.pk): p.name for p in _periods(actor)}
         chosen = [periods.get(request.GET.get(k, ""), "") for k in ("period_from", "period_to")]
         subtitle = f"{company.name} · " + " – ".join(dict.fromkeys(c for c in chosen if c))
-        return report_pdf(filename=title, title=REPORT_TITLES.get(title, title), subtitle=subtitle, header=header,
-                          rows=rows)
+        return report_pdf(
+            filename=title, title=REPORT_TITLES.get(title, title), subtitle=subtitle, header=header, rows=rows
+        )
     return workbook(title, header, rows)
 
 
@@ -122,11 +121,27 @@ def trial_balance(request):
             for row in report.rows:
                 row.compare = by_account.get(row.account_id)
         if request.GET.get("export") in EXPORTS:
-            header = [_("code"), _("name"), _("opening debit"), _("opening credit"), _("debit"), _("credit"),
-                      _("closing debit"), _("closing credit")]
+            header = [
+                _("code"),
+                _("name"),
+                _("opening debit"),
+                _("opening credit"),
+                _("debit"),
+                _("credit"),
+                _("closing debit"),
+                _("closing credit"),
+            ]
             rows = [
-                ["  " * r.depth + r.code, r.name, r.opening_debit, r.opening_credit, r.period_debit, r.period_credit,
-                 r.closing_debit, r.closing_credit]
+                [
+                    "  " * r.depth + r.code,
+                    r.name,
+                    r.opening_debit,
+                    r.opening_credit,
+                    r.period_debit,
+                    r.period_credit,
+                    r.closing_debit,
+                    r.closing_credit,
+                ]
                 for r in [*report.rows, report.totals]
             ]
             return _xlsx(request, actor, "trial-balance", header, rows)
@@ -155,8 +170,14 @@ def balance_sheet(request):
         context["first_period"] = context["periods"][0] if context["periods"] else period
         if request.GET.get("export") in EXPORTS:
             rows = _statement_rows(context["sections"])
-            rows.append(["", _("Liabilities and equity"), report.total_liabilities_and_equity,
-                         report.compare_total_liabilities_and_equity])
+            rows.append(
+                [
+                    "",
+                    _("Liabilities and equity"),
+                    report.total_liabilities_and_equity,
+                    report.compare_total_liabilities_and_equity,
+                ]
+            )
             return _xlsx(request, actor, "balance-sheet", [_("code"), _("name"), _("amount"), _("comparative")], rows)
     return _page(request, "erp/reports/statement.html", context)
 
@@ -179,8 +200,9 @@ def income_statement(request):
         if request.GET.get("export") in EXPORTS:
             rows = _statement_rows(context["sections"])
             rows.append(["", _("Net profit"), report.net_profit, report.compare_net_profit])
-            return _xlsx(request, actor, "income-statement", [_("code"), _("name"), _("amount"), _("comparative")],
-                         rows)
+            return _xlsx(
+                request, actor, "income-statement", [_("code"), _("name"), _("amount"), _("comparative")], rows
+            )
     return _page(request, "erp/reports/statement.html", context)
 
 
@@ -200,8 +222,9 @@ def cash_flow(request):
         if request.GET.get("export") in EXPORTS:
             from erp.api.budgets import cash_flow_rows
 
-            return _xlsx(request, actor, "cash-flow", [_("line"), _("amount"), _("comparative")],
-                         cash_flow_rows(report))
+            return _xlsx(
+                request, actor, "cash-flow", [_("line"), _("amount"), _("comparative")], cash_flow_rows(report)
+            )
     return _page(request, "erp/reports/cash_flow.html", context)
 
 
@@ -218,7 +241,10 @@ def general_ledger(request):
         try:
             offset = max(0, _int(request.GET.get("offset")))
             context["report"] = finance_selectors.general_ledger(
-                account=account, period_from=context["period_from"], period_to=context["period_to"], offset=offset,
+                account=account,
+                period_from=context["period_from"],
+                period_to=context["period_to"],
+                offset=offset,
                 limit=200,
             )
         except ValidationError as exc:
@@ -236,8 +262,11 @@ def cash_flow_drilldown(request):
     if line not in CashFlowLine.values or context["period_from"] is None:
         raise PermissionDenied
     lines, count = report_selectors.cash_flow_drilldown(
-        line=line, period_from=context["period_from"], period_to=context["period_to"],
-        offset=max(0, _int(request.GET.get("offset"))), limit=200,
+        line=line,
+        period_from=context["period_from"],
+        period_to=context["period_to"],
+        offset=max(0, _int(request.GET.get("offset"))),
+        limit=200,
     )
     context.update({"line_label": CashFlowLine(line).label, "lines": lines, "count": count})
     return _page(request, "erp/reports/cash_flow_drilldown.html", context)
