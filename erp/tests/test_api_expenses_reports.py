@@ -11,7 +11,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from erp.models import ExpenseClaim, ExpenseReceipt
 from erp.tests.expense_support import PNG_BYTES
-from suite.models import Role
 from suite.testing import api_client_for
 
 
@@ -157,4 +156,40 @@ def test_expense_pages(office, client):
     assert ExpenseClaim.objects.get(pk=claim.pk).state == "submitted"
     client.force_login(office.manager)
     assert str(claim.number) in client.get("/erp/expenses/").content.decode()
-    assert Role.MANAGER
+
+
+def test_budget_api_report_and_query_count(office, django_assert_max_num_queries):
+    ledger = office.ledger
+    client = api_client_for(_member(office, office.finance))
+    budget = client.post(
+        "/api/v1/erp/budgets/budgets/",
+        {"name": "2025 费用", "fiscal_year": ledger.year.pk, "owner": office.manager.pk, "thresholds": [50, 100]},
+        format="json",
+    )
+    assert budget.status_code == 201, budget.content
+    budget_id = budget.json()["id"]
+    for month in range(1, 7):
+        line = client.post(
+            "/api/v1/erp/budgets/lines/",
+            {
+                "budget": budget_id,
+                "account": ledger.account("6602").pk,
+                "period": ledger.period(month).pk,
+                "amount": "1000.00",
+            },
+            format="json",
+        )
+        assert line.status_code == 201, line.content
+    bad = client.post(
+        "/api/v1/erp/budgets/lines/",
+        {"budget": budget_id, "account": ledger.account("6602").pk, "period": ledger.period(1).pk, "amount": "-5"},
+        format="json",
+    )
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "amount"
+    ledger.post(date(2025, 3, 5), ("6602", "600.00", 0), ("1002", 0, "600.00"))
+    with django_assert_max_num_queries(12):
+        report = client.get(f"/api/v1/erp/budgets/budgets/{budget_id}/report/").json()
+    march = next(r for r in report["rows"] if r["period_id"] == ledger.period(3).pk)
+    assert (march["actual"], march["variance"], march["percent_used"]) == ("600.00", "400.00", "60.0")
+    with django_assert_max_num_queries(8):
+        assert client.get("/api/v1/erp/budgets/lines/", {"budget": budget_id}).json()["count"] == 6
