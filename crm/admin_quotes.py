@@ -15,8 +15,19 @@ class QuoteLineInline(admin.TabularInline):
     model = m.QuoteLine
     extra = 0
     can_delete = False
-    fields = ("sequence", "sku", "product_name", "quantity", "uom", "unit_price", "discount_percent", "tax_rate",
-              "net_amount", "tax_amount", "line_total")
+    fields = (
+        "sequence",
+        "sku",
+        "product_name",
+        "quantity",
+        "uom",
+        "unit_price",
+        "discount_percent",
+        "tax_rate",
+        "net_amount",
+        "tax_amount",
+        "line_total",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -28,8 +39,17 @@ class QuoteLineInline(admin.TabularInline):
 
 @admin.register(m.OpportunityLine)
 class OpportunityLineAdmin(ReadOnlyAdmin):
-    list_display = ("opportunity", "sku", "product_name", "quantity", "unit_price", "price_source",
-                    "discount_percent", "line_total", "company")
+    list_display = (
+        "opportunity",
+        "sku",
+        "product_name",
+        "quantity",
+        "unit_price",
+        "price_source",
+        "discount_percent",
+        "line_total",
+        "company",
+    )
     list_filter = ("company", "price_source")
     list_select_related = ("opportunity", "company")
     search_fields = ("sku", "product_name")

@@ -983,6 +983,6 @@ def quotes_visible_to(actor: Actor | None, *, opportunity: Opportunity | None = 
     qs = policy.scope(actor, Quote.objects.all())
     if opportunity is not None:
         qs = qs.filter(opportunity=opportunity)
-    return qs.select_related("opportunity", "opportunity__account", "opportunity__contact", "company").prefetch_related(
-        Prefetch("lines", queryset=QuoteLine.objects.order_by("sequence", "id"))
-    )
+    return qs.select_related(
+        "opportunity", "opportunity__account", "opportunity__contact", "company", "created_by"
+    ).prefetch_related(Prefetch("lines", queryset=QuoteLine.objects.order_by("sequence", "id")))

@@ -10,340 +10,888 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0004_campaigns_reminders_webforms'),
-        ('pghistory', '0007_auto_20250421_0444'),
-        ('suite', '0005_events_outbox_webhooks'),
+        ("crm", "0004_campaigns_reminders_webforms"),
+        ("pghistory", "0007_auto_20250421_0444"),
+        ("suite", "0005_events_outbox_webhooks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OpportunityLine',
+            name="OpportunityLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('product_id', models.BigIntegerField(verbose_name='ERP product id')),
-                ('sku', models.CharField(max_length=64, verbose_name='SKU')),
-                ('product_name', models.CharField(max_length=200, verbose_name='product')),
-                ('uom', models.CharField(blank=True, max_length=20, verbose_name='unit')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('unit_price', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='unit price')),
-                ('discount_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='discount (%)')),
-                ('tax_rate', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='tax rate (%)')),
-                ('net_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='net amount')),
-                ('tax_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='tax')),
-                ('line_total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='line total')),
-                ('sequence', models.PositiveIntegerField(default=0, verbose_name='sequence')),
-                ('price_source', models.CharField(choices=[('price_list', 'Price list'), ('list_price', 'Product list price'), ('manual', 'Set by hand')], default='price_list', max_length=20, verbose_name='price from')),
-                ('price_list_id', models.BigIntegerField(blank=True, null=True, verbose_name='ERP price list id')),
-                ('note', models.CharField(blank=True, max_length=200, verbose_name='note')),
-                ('company', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='suite.company', verbose_name='company')),
-                ('opportunity', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='crm.opportunity', verbose_name='opportunity')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("product_id", models.BigIntegerField(verbose_name="ERP product id")),
+                ("sku", models.CharField(max_length=64, verbose_name="SKU")),
+                ("product_name", models.CharField(max_length=200, verbose_name="product")),
+                ("uom", models.CharField(blank=True, max_length=20, verbose_name="unit")),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                ("unit_price", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="unit price")),
+                (
+                    "discount_percent",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="discount (%)"
+                    ),
+                ),
+                (
+                    "tax_rate",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="tax rate (%)"
+                    ),
+                ),
+                (
+                    "net_amount",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="net amount"
+                    ),
+                ),
+                (
+                    "tax_amount",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="tax"),
+                ),
+                (
+                    "line_total",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="line total"
+                    ),
+                ),
+                ("sequence", models.PositiveIntegerField(default=0, verbose_name="sequence")),
+                (
+                    "price_source",
+                    models.CharField(
+                        choices=[
+                            ("price_list", "Price list"),
+                            ("list_price", "Product list price"),
+                            ("manual", "Set by hand"),
+                        ],
+                        default="price_list",
+                        max_length=20,
+                        verbose_name="price from",
+                    ),
+                ),
+                ("price_list_id", models.BigIntegerField(blank=True, null=True, verbose_name="ERP price list id")),
+                ("note", models.CharField(blank=True, max_length=200, verbose_name="note")),
+                (
+                    "company",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="suite.company",
+                        verbose_name="company",
+                    ),
+                ),
+                (
+                    "opportunity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="crm.opportunity",
+                        verbose_name="opportunity",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'opportunity line',
-                'verbose_name_plural': 'opportunity lines',
-                'ordering': ['opportunity', 'sequence', 'id'],
+                "verbose_name": "opportunity line",
+                "verbose_name_plural": "opportunity lines",
+                "ordering": ["opportunity", "sequence", "id"],
             },
         ),
         migrations.CreateModel(
-            name='OpportunityLineEvent',
+            name="OpportunityLineEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('product_id', models.BigIntegerField(verbose_name='ERP product id')),
-                ('sku', models.CharField(max_length=64, verbose_name='SKU')),
-                ('product_name', models.CharField(max_length=200, verbose_name='product')),
-                ('uom', models.CharField(blank=True, max_length=20, verbose_name='unit')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('unit_price', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='unit price')),
-                ('discount_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='discount (%)')),
-                ('tax_rate', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='tax rate (%)')),
-                ('net_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='net amount')),
-                ('tax_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='tax')),
-                ('line_total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='line total')),
-                ('sequence', models.PositiveIntegerField(default=0, verbose_name='sequence')),
-                ('price_source', models.CharField(choices=[('price_list', 'Price list'), ('list_price', 'Product list price'), ('manual', 'Set by hand')], default='price_list', max_length=20, verbose_name='price from')),
-                ('price_list_id', models.BigIntegerField(blank=True, null=True, verbose_name='ERP price list id')),
-                ('note', models.CharField(blank=True, max_length=200, verbose_name='note')),
-                ('company', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='suite.company', verbose_name='company')),
-                ('opportunity', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='crm.opportunity', verbose_name='opportunity')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='crm.opportunityline')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("product_id", models.BigIntegerField(verbose_name="ERP product id")),
+                ("sku", models.CharField(max_length=64, verbose_name="SKU")),
+                ("product_name", models.CharField(max_length=200, verbose_name="product")),
+                ("uom", models.CharField(blank=True, max_length=20, verbose_name="unit")),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                ("unit_price", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="unit price")),
+                (
+                    "discount_percent",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="discount (%)"
+                    ),
+                ),
+                (
+                    "tax_rate",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="tax rate (%)"
+                    ),
+                ),
+                (
+                    "net_amount",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="net amount"
+                    ),
+                ),
+                (
+                    "tax_amount",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="tax"),
+                ),
+                (
+                    "line_total",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="line total"
+                    ),
+                ),
+                ("sequence", models.PositiveIntegerField(default=0, verbose_name="sequence")),
+                (
+                    "price_source",
+                    models.CharField(
+                        choices=[
+                            ("price_list", "Price list"),
+                            ("list_price", "Product list price"),
+                            ("manual", "Set by hand"),
+                        ],
+                        default="price_list",
+                        max_length=20,
+                        verbose_name="price from",
+                    ),
+                ),
+                ("price_list_id", models.BigIntegerField(blank=True, null=True, verbose_name="ERP price list id")),
+                ("note", models.CharField(blank=True, max_length=200, verbose_name="note")),
+                (
+                    "company",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="suite.company",
+                        verbose_name="company",
+                    ),
+                ),
+                (
+                    "opportunity",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="crm.opportunity",
+                        verbose_name="opportunity",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="crm.opportunityline",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Quote',
+            name="Quote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('number', models.CharField(max_length=30, verbose_name='number')),
-                ('version', models.PositiveIntegerField(default=1, verbose_name='version')),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('expired', 'Expired')], default='draft', max_length=10, verbose_name='state')),
-                ('customer_name', models.CharField(max_length=200, verbose_name='customer')),
-                ('contact_name', models.CharField(blank=True, max_length=100, verbose_name='contact')),
-                ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('valid_until', models.DateField(verbose_name='valid until')),
-                ('terms', models.TextField(blank=True, verbose_name='terms')),
-                ('subtotal', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='net total')),
-                ('tax_total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='tax total')),
-                ('total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='total')),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='sent at')),
-                ('decided_at', models.DateTimeField(blank=True, null=True, verbose_name='accepted or rejected at')),
-                ('company', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='suite.company', verbose_name='company')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='recorded by')),
-                ('opportunity', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='quotes', to='crm.opportunity', verbose_name='opportunity')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("number", models.CharField(max_length=30, verbose_name="number")),
+                ("version", models.PositiveIntegerField(default=1, verbose_name="version")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("sent", "Sent"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("expired", "Expired"),
+                        ],
+                        default="draft",
+                        max_length=10,
+                        verbose_name="state",
+                    ),
+                ),
+                ("customer_name", models.CharField(max_length=200, verbose_name="customer")),
+                ("contact_name", models.CharField(blank=True, max_length=100, verbose_name="contact")),
+                ("currency", models.CharField(max_length=3, verbose_name="currency")),
+                ("valid_until", models.DateField(verbose_name="valid until")),
+                ("terms", models.TextField(blank=True, verbose_name="terms")),
+                (
+                    "subtotal",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="net total"
+                    ),
+                ),
+                (
+                    "tax_total",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="tax total"
+                    ),
+                ),
+                (
+                    "total",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="total"),
+                ),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="sent at")),
+                ("decided_at", models.DateTimeField(blank=True, null=True, verbose_name="accepted or rejected at")),
+                (
+                    "company",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="suite.company",
+                        verbose_name="company",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="recorded by",
+                    ),
+                ),
+                (
+                    "opportunity",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="quotes",
+                        to="crm.opportunity",
+                        verbose_name="opportunity",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'quote',
-                'verbose_name_plural': 'quotes',
-                'ordering': ['-created_at', '-id'],
+                "verbose_name": "quote",
+                "verbose_name_plural": "quotes",
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='QuoteEvent',
+            name="QuoteEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('number', models.CharField(max_length=30, verbose_name='number')),
-                ('version', models.PositiveIntegerField(default=1, verbose_name='version')),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('expired', 'Expired')], default='draft', max_length=10, verbose_name='state')),
-                ('customer_name', models.CharField(max_length=200, verbose_name='customer')),
-                ('contact_name', models.CharField(blank=True, max_length=100, verbose_name='contact')),
-                ('currency', models.CharField(max_length=3, verbose_name='currency')),
-                ('valid_until', models.DateField(verbose_name='valid until')),
-                ('terms', models.TextField(blank=True, verbose_name='terms')),
-                ('subtotal', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='net total')),
-                ('tax_total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='tax total')),
-                ('total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='total')),
-                ('sent_at', models.DateTimeField(blank=True, null=True, verbose_name='sent at')),
-                ('decided_at', models.DateTimeField(blank=True, null=True, verbose_name='accepted or rejected at')),
-                ('company', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='suite.company', verbose_name='company')),
-                ('created_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='created by')),
-                ('decided_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to=settings.AUTH_USER_MODEL, verbose_name='recorded by')),
-                ('opportunity', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='crm.opportunity', verbose_name='opportunity')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='crm.quote')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("number", models.CharField(max_length=30, verbose_name="number")),
+                ("version", models.PositiveIntegerField(default=1, verbose_name="version")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("sent", "Sent"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("expired", "Expired"),
+                        ],
+                        default="draft",
+                        max_length=10,
+                        verbose_name="state",
+                    ),
+                ),
+                ("customer_name", models.CharField(max_length=200, verbose_name="customer")),
+                ("contact_name", models.CharField(blank=True, max_length=100, verbose_name="contact")),
+                ("currency", models.CharField(max_length=3, verbose_name="currency")),
+                ("valid_until", models.DateField(verbose_name="valid until")),
+                ("terms", models.TextField(blank=True, verbose_name="terms")),
+                (
+                    "subtotal",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="net total"
+                    ),
+                ),
+                (
+                    "tax_total",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="tax total"
+                    ),
+                ),
+                (
+                    "total",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="total"),
+                ),
+                ("sent_at", models.DateTimeField(blank=True, null=True, verbose_name="sent at")),
+                ("decided_at", models.DateTimeField(blank=True, null=True, verbose_name="accepted or rejected at")),
+                (
+                    "company",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="suite.company",
+                        verbose_name="company",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="created by",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="recorded by",
+                    ),
+                ),
+                (
+                    "opportunity",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="crm.opportunity",
+                        verbose_name="opportunity",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="crm.quote",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='QuoteLine',
+            name="QuoteLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('product_id', models.BigIntegerField(verbose_name='ERP product id')),
-                ('sku', models.CharField(max_length=64, verbose_name='SKU')),
-                ('product_name', models.CharField(max_length=200, verbose_name='product')),
-                ('uom', models.CharField(blank=True, max_length=20, verbose_name='unit')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('unit_price', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='unit price')),
-                ('discount_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='discount (%)')),
-                ('tax_rate', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='tax rate (%)')),
-                ('net_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='net amount')),
-                ('tax_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='tax')),
-                ('line_total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='line total')),
-                ('sequence', models.PositiveIntegerField(default=0, verbose_name='sequence')),
-                ('company', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='suite.company', verbose_name='company')),
-                ('quote', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lines', to='crm.quote', verbose_name='quote')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("product_id", models.BigIntegerField(verbose_name="ERP product id")),
+                ("sku", models.CharField(max_length=64, verbose_name="SKU")),
+                ("product_name", models.CharField(max_length=200, verbose_name="product")),
+                ("uom", models.CharField(blank=True, max_length=20, verbose_name="unit")),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                ("unit_price", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="unit price")),
+                (
+                    "discount_percent",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="discount (%)"
+                    ),
+                ),
+                (
+                    "tax_rate",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="tax rate (%)"
+                    ),
+                ),
+                (
+                    "net_amount",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="net amount"
+                    ),
+                ),
+                (
+                    "tax_amount",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="tax"),
+                ),
+                (
+                    "line_total",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="line total"
+                    ),
+                ),
+                ("sequence", models.PositiveIntegerField(default=0, verbose_name="sequence")),
+                (
+                    "company",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="suite.company",
+                        verbose_name="company",
+                    ),
+                ),
+                (
+                    "quote",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lines",
+                        to="crm.quote",
+                        verbose_name="quote",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'quote line',
-                'verbose_name_plural': 'quote lines',
-                'ordering': ['quote', 'sequence', 'id'],
+                "verbose_name": "quote line",
+                "verbose_name_plural": "quote lines",
+                "ordering": ["quote", "sequence", "id"],
             },
         ),
         migrations.CreateModel(
-            name='QuoteLineEvent',
+            name="QuoteLineEvent",
             fields=[
-                ('pgh_id', models.AutoField(primary_key=True, serialize=False)),
-                ('pgh_created_at', models.DateTimeField(auto_now_add=True)),
-                ('pgh_label', models.TextField(help_text='The event label.')),
-                ('id', models.BigIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
-                ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
-                ('product_id', models.BigIntegerField(verbose_name='ERP product id')),
-                ('sku', models.CharField(max_length=64, verbose_name='SKU')),
-                ('product_name', models.CharField(max_length=200, verbose_name='product')),
-                ('uom', models.CharField(blank=True, max_length=20, verbose_name='unit')),
-                ('quantity', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='quantity')),
-                ('unit_price', models.DecimalField(decimal_places=4, max_digits=18, verbose_name='unit price')),
-                ('discount_percent', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='discount (%)')),
-                ('tax_rate', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=5, verbose_name='tax rate (%)')),
-                ('net_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='net amount')),
-                ('tax_amount', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='tax')),
-                ('line_total', models.DecimalField(decimal_places=2, default=Decimal('0'), max_digits=18, verbose_name='line total')),
-                ('sequence', models.PositiveIntegerField(default=0, verbose_name='sequence')),
-                ('company', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='suite.company', verbose_name='company')),
-                ('pgh_context', models.ForeignKey(db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='pghistory.context')),
-                ('pgh_obj', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='events', to='crm.quoteline')),
-                ('quote', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', related_query_name='+', to='crm.quote', verbose_name='quote')),
+                ("pgh_id", models.AutoField(primary_key=True, serialize=False)),
+                ("pgh_created_at", models.DateTimeField(auto_now_add=True)),
+                ("pgh_label", models.TextField(help_text="The event label.")),
+                ("id", models.BigIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
+                ("updated_at", models.DateTimeField(auto_now=True, verbose_name="updated at")),
+                ("product_id", models.BigIntegerField(verbose_name="ERP product id")),
+                ("sku", models.CharField(max_length=64, verbose_name="SKU")),
+                ("product_name", models.CharField(max_length=200, verbose_name="product")),
+                ("uom", models.CharField(blank=True, max_length=20, verbose_name="unit")),
+                ("quantity", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="quantity")),
+                ("unit_price", models.DecimalField(decimal_places=4, max_digits=18, verbose_name="unit price")),
+                (
+                    "discount_percent",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="discount (%)"
+                    ),
+                ),
+                (
+                    "tax_rate",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=5, verbose_name="tax rate (%)"
+                    ),
+                ),
+                (
+                    "net_amount",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="net amount"
+                    ),
+                ),
+                (
+                    "tax_amount",
+                    models.DecimalField(decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="tax"),
+                ),
+                (
+                    "line_total",
+                    models.DecimalField(
+                        decimal_places=2, default=Decimal("0"), max_digits=18, verbose_name="line total"
+                    ),
+                ),
+                ("sequence", models.PositiveIntegerField(default=0, verbose_name="sequence")),
+                (
+                    "company",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="suite.company",
+                        verbose_name="company",
+                    ),
+                ),
+                (
+                    "pgh_context",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="pghistory.context",
+                    ),
+                ),
+                (
+                    "pgh_obj",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="events",
+                        to="crm.quoteline",
+                    ),
+                ),
+                (
+                    "quote",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        related_query_name="+",
+                        to="crm.quote",
+                        verbose_name="quote",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.AddIndex(
-            model_name='opportunityline',
-            index=models.Index(fields=['opportunity', 'sequence'], name='crm_oppline_opportunity'),
+            model_name="opportunityline",
+            index=models.Index(fields=["opportunity", "sequence"], name="crm_oppline_opportunity"),
         ),
         migrations.AddIndex(
-            model_name='opportunityline',
-            index=models.Index(fields=['company', 'product_id'], name='crm_oppline_product'),
+            model_name="opportunityline",
+            index=models.Index(fields=["company", "product_id"], name="crm_oppline_product"),
         ),
         migrations.AddConstraint(
-            model_name='opportunityline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='crm_opportunityline_quantity_positive'),
+            model_name="opportunityline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0)), name="crm_opportunityline_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='opportunityline',
-            constraint=models.CheckConstraint(condition=models.Q(('discount_percent__gte', 0), ('discount_percent__lte', 100)), name='crm_opportunityline_discount_percent'),
+            model_name="opportunityline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("discount_percent__gte", 0), ("discount_percent__lte", 100)),
+                name="crm_opportunityline_discount_percent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='opportunityline',
-            constraint=models.CheckConstraint(condition=models.Q(('tax_rate__gte', 0), ('tax_rate__lte', 100)), name='crm_opportunityline_tax_rate_percent'),
+            model_name="opportunityline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tax_rate__gte", 0), ("tax_rate__lte", 100)),
+                name="crm_opportunityline_tax_rate_percent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='opportunityline',
-            constraint=models.CheckConstraint(condition=models.Q(('unit_price__gte', 0)), name='crm_opportunityline_unit_price_not_negative'),
+            model_name="opportunityline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("unit_price__gte", 0)), name="crm_opportunityline_unit_price_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='opportunityline',
-            constraint=models.CheckConstraint(condition=models.Q(('net_amount__gte', 0), ('tax_amount__gte', 0)), name='crm_opportunityline_amounts_not_negative'),
+            model_name="opportunityline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("net_amount__gte", 0), ("tax_amount__gte", 0)),
+                name="crm_opportunityline_amounts_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='opportunityline',
-            constraint=models.CheckConstraint(condition=models.Q(('line_total', django.db.models.expressions.CombinedExpression(models.F('net_amount'), '+', models.F('tax_amount')))), name='crm_opportunityline_total_is_net_plus_tax'),
+            model_name="opportunityline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "line_total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("net_amount"), "+", models.F("tax_amount")
+                        ),
+                    )
+                ),
+                name="crm_opportunityline_total_is_net_plus_tax",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='opportunityline',
-            constraint=models.CheckConstraint(condition=models.Q(('price_source__in', ['price_list', 'list_price', 'manual'])), name='crm_opportunityline_price_source_valid'),
+            model_name="opportunityline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price_source__in", ["price_list", "list_price", "manual"])),
+                name="crm_opportunityline_price_source_valid",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='opportunityline',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_opportunitylineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "note", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "price_list_id", "price_source", "product_id", "product_name", "quantity", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", NEW."note", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."price_list_id", NEW."price_source", NEW."product_id", NEW."product_name", NEW."quantity", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;', hash='6a0919e42ec14bc7775f2847eb12e66358eff951', operation='INSERT', pgid='pgtrigger_insert_insert_bdc81', table='crm_opportunityline', when='AFTER')),
+            model_name="opportunityline",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_opportunitylineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "note", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "price_list_id", "price_source", "product_id", "product_name", "quantity", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", NEW."note", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."price_list_id", NEW."price_source", NEW."product_id", NEW."product_name", NEW."quantity", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;',
+                    hash="6a0919e42ec14bc7775f2847eb12e66358eff951",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_bdc81",
+                    table="crm_opportunityline",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='opportunityline',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "crm_opportunitylineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "note", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "price_list_id", "price_source", "product_id", "product_name", "quantity", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", NEW."note", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."price_list_id", NEW."price_source", NEW."product_id", NEW."product_name", NEW."quantity", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;', hash='19398a918b1fffe8e8c4593ea7e066d2597203cc', operation='UPDATE', pgid='pgtrigger_update_update_4d1fe', table='crm_opportunityline', when='AFTER')),
+            model_name="opportunityline",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "crm_opportunitylineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "note", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "price_list_id", "price_source", "product_id", "product_name", "quantity", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", NEW."note", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."price_list_id", NEW."price_source", NEW."product_id", NEW."product_name", NEW."quantity", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;',
+                    hash="19398a918b1fffe8e8c4593ea7e066d2597203cc",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_4d1fe",
+                    table="crm_opportunityline",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='opportunityline',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_opportunitylineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "note", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "price_list_id", "price_source", "product_id", "product_name", "quantity", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (OLD."company_id", OLD."created_at", OLD."discount_percent", OLD."id", OLD."line_total", OLD."net_amount", OLD."note", OLD."opportunity_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."price_list_id", OLD."price_source", OLD."product_id", OLD."product_name", OLD."quantity", OLD."sequence", OLD."sku", OLD."tax_amount", OLD."tax_rate", OLD."unit_price", OLD."uom", OLD."updated_at"); RETURN NULL;', hash='d72c2d19bb5d51ea7d76a668f3e7fd69efea61de', operation='DELETE', pgid='pgtrigger_delete_delete_4110b', table='crm_opportunityline', when='AFTER')),
+            model_name="opportunityline",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_opportunitylineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "note", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "price_list_id", "price_source", "product_id", "product_name", "quantity", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (OLD."company_id", OLD."created_at", OLD."discount_percent", OLD."id", OLD."line_total", OLD."net_amount", OLD."note", OLD."opportunity_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."price_list_id", OLD."price_source", OLD."product_id", OLD."product_name", OLD."quantity", OLD."sequence", OLD."sku", OLD."tax_amount", OLD."tax_rate", OLD."unit_price", OLD."uom", OLD."updated_at"); RETURN NULL;',
+                    hash="d72c2d19bb5d51ea7d76a668f3e7fd69efea61de",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_4110b",
+                    table="crm_opportunityline",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddIndex(
-            model_name='quote',
-            index=models.Index(fields=['company', '-created_at'], name='crm_quote_company_created'),
+            model_name="quote",
+            index=models.Index(fields=["company", "-created_at"], name="crm_quote_company_created"),
         ),
         migrations.AddIndex(
-            model_name='quote',
-            index=models.Index(fields=['company', 'state', 'valid_until'], name='crm_quote_state_valid_until'),
+            model_name="quote",
+            index=models.Index(fields=["company", "state", "valid_until"], name="crm_quote_state_valid_until"),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.UniqueConstraint(fields=('company', 'number', 'version'), name='crm_quote_number_version_unique'),
+            model_name="quote",
+            constraint=models.UniqueConstraint(
+                fields=("company", "number", "version"), name="crm_quote_number_version_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.UniqueConstraint(fields=('opportunity', 'version'), name='crm_quote_opportunity_version_unique'),
+            model_name="quote",
+            constraint=models.UniqueConstraint(
+                fields=("opportunity", "version"), name="crm_quote_opportunity_version_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.UniqueConstraint(condition=models.Q(('state', 'accepted')), fields=('opportunity',), name='crm_quote_one_accepted'),
+            model_name="quote",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state", "accepted")), fields=("opportunity",), name="crm_quote_one_accepted"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['draft', 'sent', 'accepted', 'rejected', 'expired'])), name='crm_quote_state_valid'),
+            model_name="quote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("state__in", ["draft", "sent", "accepted", "rejected", "expired"])),
+                name="crm_quote_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.CheckConstraint(condition=models.Q(('version__gte', 1)), name='crm_quote_version_positive'),
+            model_name="quote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("version__gte", 1)), name="crm_quote_version_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.CheckConstraint(condition=models.Q(('subtotal__gte', 0), ('tax_total__gte', 0)), name='crm_quote_amounts_not_negative'),
+            model_name="quote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("subtotal__gte", 0), ("tax_total__gte", 0)), name="crm_quote_amounts_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.CheckConstraint(condition=models.Q(('total', django.db.models.expressions.CombinedExpression(models.F('subtotal'), '+', models.F('tax_total')))), name='crm_quote_total_sum'),
+            model_name="quote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("subtotal"), "+", models.F("tax_total")
+                        ),
+                    )
+                ),
+                name="crm_quote_total_sum",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.CheckConstraint(condition=models.Q(('state', 'draft'), ('state', 'expired'), ('sent_at__isnull', False), _connector='OR'), name='crm_quote_sent_at'),
+            model_name="quote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("state", "draft"), ("state", "expired"), ("sent_at__isnull", False), _connector="OR"
+                ),
+                name="crm_quote_sent_at",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quote',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state__in', ['accepted', 'rejected']), _negated=True), ('decided_at__isnull', False), _connector='OR'), name='crm_quote_decided_at'),
+            model_name="quote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state__in", ["accepted", "rejected"]), _negated=True),
+                    ("decided_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="crm_quote_decided_at",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='quote',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_quoteevent" ("company_id", "contact_name", "created_at", "created_by_id", "currency", "customer_name", "decided_at", "decided_by_id", "id", "number", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "sent_at", "state", "subtotal", "tax_total", "terms", "total", "updated_at", "valid_until", "version") VALUES (NEW."company_id", NEW."contact_name", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."customer_name", NEW."decided_at", NEW."decided_by_id", NEW."id", NEW."number", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."sent_at", NEW."state", NEW."subtotal", NEW."tax_total", NEW."terms", NEW."total", NEW."updated_at", NEW."valid_until", NEW."version"); RETURN NULL;', hash='6c715ea94545b8b87999ca93891b2ab5c144bcc8', operation='INSERT', pgid='pgtrigger_insert_insert_0a76d', table='crm_quote', when='AFTER')),
+            model_name="quote",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_quoteevent" ("company_id", "contact_name", "created_at", "created_by_id", "currency", "customer_name", "decided_at", "decided_by_id", "id", "number", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "sent_at", "state", "subtotal", "tax_total", "terms", "total", "updated_at", "valid_until", "version") VALUES (NEW."company_id", NEW."contact_name", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."customer_name", NEW."decided_at", NEW."decided_by_id", NEW."id", NEW."number", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."sent_at", NEW."state", NEW."subtotal", NEW."tax_total", NEW."terms", NEW."total", NEW."updated_at", NEW."valid_until", NEW."version"); RETURN NULL;',
+                    hash="6c715ea94545b8b87999ca93891b2ab5c144bcc8",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_0a76d",
+                    table="crm_quote",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='quote',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "crm_quoteevent" ("company_id", "contact_name", "created_at", "created_by_id", "currency", "customer_name", "decided_at", "decided_by_id", "id", "number", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "sent_at", "state", "subtotal", "tax_total", "terms", "total", "updated_at", "valid_until", "version") VALUES (NEW."company_id", NEW."contact_name", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."customer_name", NEW."decided_at", NEW."decided_by_id", NEW."id", NEW."number", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."sent_at", NEW."state", NEW."subtotal", NEW."tax_total", NEW."terms", NEW."total", NEW."updated_at", NEW."valid_until", NEW."version"); RETURN NULL;', hash='fdd89558ccc101a3c4b42fa7803422cd5754e987', operation='UPDATE', pgid='pgtrigger_update_update_4941a', table='crm_quote', when='AFTER')),
+            model_name="quote",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "crm_quoteevent" ("company_id", "contact_name", "created_at", "created_by_id", "currency", "customer_name", "decided_at", "decided_by_id", "id", "number", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "sent_at", "state", "subtotal", "tax_total", "terms", "total", "updated_at", "valid_until", "version") VALUES (NEW."company_id", NEW."contact_name", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."customer_name", NEW."decided_at", NEW."decided_by_id", NEW."id", NEW."number", NEW."opportunity_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."sent_at", NEW."state", NEW."subtotal", NEW."tax_total", NEW."terms", NEW."total", NEW."updated_at", NEW."valid_until", NEW."version"); RETURN NULL;',
+                    hash="fdd89558ccc101a3c4b42fa7803422cd5754e987",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_4941a",
+                    table="crm_quote",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='quote',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_quoteevent" ("company_id", "contact_name", "created_at", "created_by_id", "currency", "customer_name", "decided_at", "decided_by_id", "id", "number", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "sent_at", "state", "subtotal", "tax_total", "terms", "total", "updated_at", "valid_until", "version") VALUES (OLD."company_id", OLD."contact_name", OLD."created_at", OLD."created_by_id", OLD."currency", OLD."customer_name", OLD."decided_at", OLD."decided_by_id", OLD."id", OLD."number", OLD."opportunity_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."sent_at", OLD."state", OLD."subtotal", OLD."tax_total", OLD."terms", OLD."total", OLD."updated_at", OLD."valid_until", OLD."version"); RETURN NULL;', hash='391f1a4ae5efdb796b945b9510c52a7e68dd8762', operation='DELETE', pgid='pgtrigger_delete_delete_9ea4f', table='crm_quote', when='AFTER')),
+            model_name="quote",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_quoteevent" ("company_id", "contact_name", "created_at", "created_by_id", "currency", "customer_name", "decided_at", "decided_by_id", "id", "number", "opportunity_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "sent_at", "state", "subtotal", "tax_total", "terms", "total", "updated_at", "valid_until", "version") VALUES (OLD."company_id", OLD."contact_name", OLD."created_at", OLD."created_by_id", OLD."currency", OLD."customer_name", OLD."decided_at", OLD."decided_by_id", OLD."id", OLD."number", OLD."opportunity_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."sent_at", OLD."state", OLD."subtotal", OLD."tax_total", OLD."terms", OLD."total", OLD."updated_at", OLD."valid_until", OLD."version"); RETURN NULL;',
+                    hash="391f1a4ae5efdb796b945b9510c52a7e68dd8762",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_9ea4f",
+                    table="crm_quote",
+                    when="AFTER",
+                ),
+            ),
         ),
         migrations.AddIndex(
-            model_name='quoteline',
-            index=models.Index(fields=['quote', 'sequence'], name='crm_quoteline_quote'),
+            model_name="quoteline",
+            index=models.Index(fields=["quote", "sequence"], name="crm_quoteline_quote"),
         ),
         migrations.AddConstraint(
-            model_name='quoteline',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='crm_quoteline_quantity_positive'),
+            model_name="quoteline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gt", 0)), name="crm_quoteline_quantity_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quoteline',
-            constraint=models.CheckConstraint(condition=models.Q(('discount_percent__gte', 0), ('discount_percent__lte', 100)), name='crm_quoteline_discount_percent'),
+            model_name="quoteline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("discount_percent__gte", 0), ("discount_percent__lte", 100)),
+                name="crm_quoteline_discount_percent",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quoteline',
-            constraint=models.CheckConstraint(condition=models.Q(('tax_rate__gte', 0), ('tax_rate__lte', 100)), name='crm_quoteline_tax_rate_percent'),
+            model_name="quoteline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("tax_rate__gte", 0), ("tax_rate__lte", 100)), name="crm_quoteline_tax_rate_percent"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quoteline',
-            constraint=models.CheckConstraint(condition=models.Q(('unit_price__gte', 0)), name='crm_quoteline_unit_price_not_negative'),
+            model_name="quoteline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("unit_price__gte", 0)), name="crm_quoteline_unit_price_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quoteline',
-            constraint=models.CheckConstraint(condition=models.Q(('net_amount__gte', 0), ('tax_amount__gte', 0)), name='crm_quoteline_amounts_not_negative'),
+            model_name="quoteline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("net_amount__gte", 0), ("tax_amount__gte", 0)),
+                name="crm_quoteline_amounts_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='quoteline',
-            constraint=models.CheckConstraint(condition=models.Q(('line_total', django.db.models.expressions.CombinedExpression(models.F('net_amount'), '+', models.F('tax_amount')))), name='crm_quoteline_total_is_net_plus_tax'),
+            model_name="quoteline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "line_total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("net_amount"), "+", models.F("tax_amount")
+                        ),
+                    )
+                ),
+                name="crm_quoteline_total_is_net_plus_tax",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='quoteline',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_quotelineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "product_id", "product_name", "quantity", "quote_id", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."product_id", NEW."product_name", NEW."quantity", NEW."quote_id", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;', hash='13b12e56607536498ac0b2233718010bec724847', operation='INSERT', pgid='pgtrigger_insert_insert_ae1f5', table='crm_quoteline', when='AFTER')),
+            model_name="quoteline",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_quotelineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "product_id", "product_name", "quantity", "quote_id", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."product_id", NEW."product_name", NEW."quantity", NEW."quote_id", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;',
+                    hash="13b12e56607536498ac0b2233718010bec724847",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_ae1f5",
+                    table="crm_quoteline",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='quoteline',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "crm_quotelineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "product_id", "product_name", "quantity", "quote_id", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."product_id", NEW."product_name", NEW."quantity", NEW."quote_id", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;', hash='985b6194adeebb3b6f1d7a11c16b1667071bd340', operation='UPDATE', pgid='pgtrigger_update_update_709b9', table='crm_quoteline', when='AFTER')),
+            model_name="quoteline",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "crm_quotelineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "product_id", "product_name", "quantity", "quote_id", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (NEW."company_id", NEW."created_at", NEW."discount_percent", NEW."id", NEW."line_total", NEW."net_amount", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."product_id", NEW."product_name", NEW."quantity", NEW."quote_id", NEW."sequence", NEW."sku", NEW."tax_amount", NEW."tax_rate", NEW."unit_price", NEW."uom", NEW."updated_at"); RETURN NULL;',
+                    hash="985b6194adeebb3b6f1d7a11c16b1667071bd340",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_709b9",
+                    table="crm_quoteline",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='quoteline',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_quotelineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "product_id", "product_name", "quantity", "quote_id", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (OLD."company_id", OLD."created_at", OLD."discount_percent", OLD."id", OLD."line_total", OLD."net_amount", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."product_id", OLD."product_name", OLD."quantity", OLD."quote_id", OLD."sequence", OLD."sku", OLD."tax_amount", OLD."tax_rate", OLD."unit_price", OLD."uom", OLD."updated_at"); RETURN NULL;', hash='6484cc090d1b0e384024c5bd4df957a3fb61b7d2', operation='DELETE', pgid='pgtrigger_delete_delete_b3f26', table='crm_quoteline', when='AFTER')),
+            model_name="quoteline",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_quotelineevent" ("company_id", "created_at", "discount_percent", "id", "line_total", "net_amount", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "product_id", "product_name", "quantity", "quote_id", "sequence", "sku", "tax_amount", "tax_rate", "unit_price", "uom", "updated_at") VALUES (OLD."company_id", OLD."created_at", OLD."discount_percent", OLD."id", OLD."line_total", OLD."net_amount", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."product_id", OLD."product_name", OLD."quantity", OLD."quote_id", OLD."sequence", OLD."sku", OLD."tax_amount", OLD."tax_rate", OLD."unit_price", OLD."uom", OLD."updated_at"); RETURN NULL;',
+                    hash="6484cc090d1b0e384024c5bd4df957a3fb61b7d2",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_b3f26",
+                    table="crm_quoteline",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

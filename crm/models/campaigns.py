@@ -139,10 +139,20 @@ class CampaignMember(TenantModel):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members", verbose_name=_("campaign"))
     account = models.ForeignKey(
-        "crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("account")
+        "crm.Account",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="campaign_memberships",
+        verbose_name=_("account"),
     )
     contact = models.ForeignKey(
-        "crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("contact")
+        "crm.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="campaign_memberships",
+        verbose_name=_("contact"),
     )
     lead = models.ForeignKey(
         "crm.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("lead")
@@ -204,10 +214,20 @@ class CampaignTouch(TenantModel):
         "crm.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("lead")
     )
     contact = models.ForeignKey(
-        "crm.Contact", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("contact")
+        "crm.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="campaign_touches",
+        verbose_name=_("contact"),
     )
     account = models.ForeignKey(
-        "crm.Account", null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("account")
+        "crm.Account",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="campaign_touches",
+        verbose_name=_("account"),
     )
     opportunity = models.ForeignKey(
         "crm.Opportunity",

@@ -76,14 +76,16 @@ def test_bad_line_input_is_a_400_naming_the_field(client, opportunity, product, 
     assert not OpportunityLine.objects.exists()
 
 
-def test_setting_the_price_by_hand_needs_the_permission(api_client, client, company, member, opportunity, product):
+def test_setting_the_price_by_hand_needs_the_permission(
+    api_client, client, company, member, team, opportunity, product
+):
     payload = {"product_id": product.pk, "quantity": "1", "unit_price": "1999.00"}
     refused = client.post(lines_url(opportunity), payload, format="json")
     assert refused.status_code == 400
     assert refused.json()["errors"] == [
         {"field": "unit_price", "code": "forbidden", "message": "Your role may not set prices by hand."}
     ]
-    manager = api_client(member(company, Role.MANAGER))
+    manager = api_client(member(company, Role.MANAGER, teams=[team]))
     allowed = manager.post(lines_url(opportunity), payload, format="json")
     assert allowed.status_code == 201, allowed.content
     assert (allowed.json()["unit_price"], allowed.json()["price_source"]) == ("1999.0000", "manual")

@@ -9,6 +9,7 @@ import pghistory.models
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 from openpyxl import Workbook
 
 from crm.models import (
@@ -40,6 +41,12 @@ HEADER = "公司名称,手机,邮箱,省份,城市,行业\n"
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
@@ -120,7 +127,8 @@ def test_xlsx_imports_numbers_as_phones(company, manager):
 
 
 def test_a_file_in_neither_utf8_nor_gb18030_is_refused(company, manager):
-    raw = HEADER.encode() + b"\xff\xfe\xff bad bytes,1,2,3,4,5\n"
+    # The first 8 KB are fine (the upload check passes); the bad bytes come later in the file.
+    raw = HEADER.encode() + "好公司,13812345678,,,,\n".encode() * 400 + b"\xff\xfe\xff bad bytes,1,2,3,4,5\n"
     with pytest.raises(ValidationError) as error:
         import_job_create(company=company, by=manager.user, target="account", upload=SimpleUploadedFile("a.csv", raw))
     assert "neither UTF-8 nor GB18030" in str(error.value)
@@ -206,7 +214,7 @@ def test_duplicates_across_chunks_are_found_in_the_crm(company, manager):
 
 def test_update_policy_updates_the_existing_record(company, manager):
     existing = AccountFactory(company=company, by=manager.user, name="老客户", phone="13800000001", city="上海")
-    text = HEADER + "老客户,,boss@example.com,上海,上海,零售\n"
+    text = HEADER + "老客户,,boss@example.com,上海,上海,制造业\n"
 
     job = run_import(company, manager.user, csv_upload(text), policy=DuplicatePolicy.UPDATE)
 

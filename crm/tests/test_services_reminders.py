@@ -162,7 +162,9 @@ def test_stale_opportunities_are_nudged_once_per_window(stale_setup, sales_user)
     nudge = OpportunityNudge.objects.get()
     assert (nudge.opportunity_id, nudge.owner_id, nudge.stale_days) == (stale.pk, sales_user.pk, 7)
     assert Notification.objects.filter(recipient=sales_user, level="warning").count() == 1
-    assert opportunity_nudges_send(now=now + timedelta(days=8)) == 1  # still stale a window later
+    # a window later: still stale, nudged again (and the other one, idle for 8 days by then, too)
+    assert opportunity_nudges_send(now=now + timedelta(days=8)) == 2
+    assert OpportunityNudge.objects.filter(opportunity=stale).count() == 2
 
 
 @pytest.mark.django_db

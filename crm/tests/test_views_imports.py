@@ -213,7 +213,7 @@ def test_api_bad_input_is_a_400_with_field_messages(company, manager, api_client
     )
     bad_encoding = client.post(
         "/api/v1/crm/imports/",
-        {"file": SimpleUploadedFile("a.csv", b"name\n\xff\xfe\xff\n"), "target": "account"},
+        {"file": SimpleUploadedFile("a.csv", b"name\n" + b"a\n" * 5000 + b"\xff\xfe\xff\n"), "target": "account"},
         format="multipart",
     )
 

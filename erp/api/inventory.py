@@ -31,6 +31,7 @@ from erp.models import (
     Location,
     LocationKind,
     Lot,
+    Partner,
     PriceList,
     PriceListItem,
     Product,
@@ -173,6 +174,7 @@ class ProductSupplierOutput(OutputSerializer):
             "id",
             "product",
             "supplier_name",
+            "partner",
             "supplier_sku",
             "lead_time_days",
             "min_order_quantity",
@@ -185,12 +187,14 @@ class ProductSupplierOutput(OutputSerializer):
 
 class ProductSupplierInput(InputModelSerializer):
     product = ScopedRelatedField(model=Product)
+    partner = ScopedRelatedField(model=Partner, required=False, allow_null=True)
 
     class Meta:
         model = ProductSupplier
         fields = [
             "product",
             "supplier_name",
+            "partner",
             "supplier_sku",
             "lead_time_days",
             "min_order_quantity",

@@ -426,6 +426,7 @@ def uom_conversion_delete(*, conversion: UomConversion, by: User | None = None) 
 
 SUPPLIER_FIELDS = {
     "supplier_name",
+    "partner",
     "supplier_sku",
     "lead_time_days",
     "min_order_quantity",
@@ -437,6 +438,9 @@ SUPPLIER_FIELDS = {
 
 def _supplier_checks(data: dict) -> None:
     errors: dict = {}
+    partner = data.get("partner")
+    if partner is not None and not partner.is_supplier:
+        errors["partner"] = [_("This partner is not a supplier.")]
     if "supplier_name" in data:
         data["supplier_name"] = _text(data["supplier_name"], field="supplier_name", errors=errors, required=True)
     if "min_order_quantity" in data:
@@ -473,6 +477,7 @@ def product_supplier_create(*, product: Product, supplier_name: str, by: User | 
     data = {"supplier_name": supplier_name, **data}
     if set(data) - SUPPLIER_FIELDS:
         raise TypeError(f"unknown supplier fields: {', '.join(sorted(set(data) - SUPPLIER_FIELDS))}")
+    _same_company(product.company_id, partner=data.get("partner"))
     _supplier_checks(data)
     if data.get("is_preferred"):
         _clear_preferred(product.pk, None)
@@ -485,6 +490,7 @@ def product_supplier_create(*, product: Product, supplier_name: str, by: User | 
 def product_supplier_update(*, supplier: ProductSupplier, by: User | None = None, **data) -> ProductSupplier:
     """Change a product's supplier terms (the fields of ``product_supplier_create``)."""
     supplier = ProductSupplier.objects.select_for_update(of=("self",)).get(pk=supplier.pk)
+    _same_company(supplier.company_id, partner=data.get("partner"))
     _supplier_checks(data)
     if data.get("is_preferred") and not supplier.is_preferred:
         _clear_preferred(supplier.product_id, supplier.pk)

@@ -852,7 +852,8 @@ def _plan_allocations(
     *, payment_amount: Decimal, documents: list[Invoice], explicit: list[dict] | None, errors: dict
 ) -> list[tuple[Invoice, Decimal]]:
     """Which documents get how much: ``explicit`` (``{"invoice", "amount"}``, amount defaulting to what is
-    open) or the oldest due first. Field errors for unknown documents and amounts above what is open."""
+    open, at most what is left of the payment) or the oldest due first. Field errors for unknown documents and
+    amounts above what is open."""
     by_pk = {doc.pk: doc for doc in documents}
     plan: list[tuple[Invoice, Decimal]] = []
     if explicit is None:
@@ -865,6 +866,7 @@ def _plan_allocations(
             left -= take
         return plan
     seen = set()
+    left = payment_amount
     for index, item in enumerate(explicit):
         key = f"allocations.{index}."
         raw = item.get("invoice")
@@ -874,7 +876,8 @@ def _plan_allocations(
             errors[key + "invoice"] = [_("Not an open document of this partner in this currency.")]
             continue
         seen.add(doc.pk)
-        amount = _decimal(item.get("amount"), key=key + "amount", errors=errors, places=2, default=doc.amount_residual)
+        default = max(min(doc.amount_residual, left), ZERO)
+        amount = _decimal(item.get("amount"), key=key + "amount", errors=errors, places=2, default=default)
         if amount is None:
             continue
         if amount <= 0:
@@ -885,6 +888,7 @@ def _plan_allocations(
             ]
         else:
             plan.append((doc, amount))
+            left -= amount
     if sum((amount for _doc, amount in plan), ZERO) > payment_amount:
         errors["allocations"] = [_("The allocations add up to more than the payment.")]
     return plan

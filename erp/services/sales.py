@@ -121,11 +121,6 @@ def _number(value, *, field: str, errors: dict, places: int = 4, minimum=ZERO, m
     return None
 
 
-def _same_company(company_id: int, record, *, field: str, errors: dict) -> None:
-    if record is not None and record.company_id != company_id:
-        errors.setdefault(field, []).append(_("Unknown record."))
-
-
 def _record(model, value, *, company_id: int, field: str, errors: dict, required: bool = True):
     """``value`` (a record or an id) as a record of the company, or a field error."""
     if value in (None, ""):
@@ -133,7 +128,9 @@ def _record(model, value, *, company_id: int, field: str, errors: dict, required
             errors.setdefault(field, []).append(_("This field is required."))
         return None
     if isinstance(value, model):
-        _same_company(company_id, value, field=field, errors=errors)
+        if value.company_id != company_id:
+            errors.setdefault(field, []).append(_("Unknown record."))
+            return None
         return value
     try:
         return model.objects.get(pk=int(value), company_id=company_id)

@@ -51,7 +51,7 @@ def _term_in(company: Company) -> PaymentTerm:
 @tenant_factory(Tax)
 def _tax_in(company: Company) -> Tax:
     books_basics(company)
-    return Tax.objects.filter(company=company).first()
+    return Tax.objects.filter(company=company, use="sale", kind="vat").order_by("-rate").first()
 
 
 @tenant_factory(Invoice)
