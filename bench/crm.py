@@ -108,7 +108,10 @@ def _session_cookie(membership) -> str:
     store: SessionBase = import_module(settings.SESSION_ENGINE).SessionStore()
     user = membership.user
     store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    from django.utils.module_loading import import_string
+
+    backend = next(b for b in settings.AUTHENTICATION_BACKENDS if hasattr(import_string(b), "get_user"))
+    store[BACKEND_SESSION_KEY] = backend
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store[SESSION_COMPANY_KEY] = membership.company_id
     store.create()

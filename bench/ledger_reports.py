@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=100_000, help="entries per generating transaction")
     parser.add_argument("--samples", type=int, default=60, help="measured calls per report (default 60)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-generate", action="store_true", help="measure the lines there are, add none")
     parser.add_argument("--no-verify", action="store_true", help="skip the balances = lines proof (slow on 10M)")
     return parser
 
@@ -216,7 +217,8 @@ def main(argv: list[str]) -> int:
 
     company = _books(args.lines)
     started = time.perf_counter()
-    _generate(company, lines=args.lines, batch=args.batch)
+    if not args.no_generate:
+        _generate(company, lines=args.lines, batch=args.batch)
     generated = time.perf_counter() - started
     count = JournalLine.objects.filter(company=company).count()
     print(f"[ledger_reports] {count:,} journal lines in the bench company (generation {generated:.0f} s)", flush=True)

@@ -161,4 +161,5 @@ def churn_follow_up_task(event: _events.Event) -> None:
         due_at=timezone.now() + timedelta(days=1),
     )
 
+
 from crm import events_campaigns  # noqa: E402,F401  scrm.campaign.touched (campaign attribution)

@@ -233,8 +233,8 @@ for _setup in (m.ExpenseCategory, m.ExpenseApprovalLevel):
 # ---------------------------------------------------------------- budgets and the cash-flow mapping
 # Budgets are finance's to keep and the ledger viewers' to read (a budget's owner is told of crossed thresholds
 # by notification and may be anyone; the report itself is for those who see the ledger).
-for _budget_model in (m.Budget, m.BudgetLine):
-    _ledger(_budget_model, keepers_may=CRUD | {"export"}, managers_may={"view", "export"})
+_ledger(m.Budget, keepers_may=CRUD | {"export", "assign"}, managers_may={"view", "export"})  # assign: the owner
+_ledger(m.BudgetLine, keepers_may=CRUD | {"export"}, managers_may={"view", "export"})
 _ledger(m.BudgetAlert, keepers_may=set())
 _ledger(m.CashFlowMapping, keepers_may=CRUD)
 

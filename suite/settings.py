@@ -337,6 +337,13 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStateEnum": "erp.models.invoicing.InvoiceState",
         "PaymentRecordStateEnum": "erp.models.invoicing.PaymentStateChoice",
         "StatementLineStateEnum": "erp.models.bank.StatementLineState",
+        # CRM campaigns and web forms
+        "CampaignStatusEnum": "crm.models.campaigns.CampaignStatus",
+        "CampaignChannelEnum": "crm.models.campaigns.CampaignChannel",
+        "CampaignMemberStatusEnum": "crm.models.campaigns.CampaignMemberStatus",
+        "CampaignTouchKindEnum": "crm.models.campaigns.TouchKind",
+        "CampaignTouchSourceEnum": "crm.models.campaigns.TouchSource",
+        "WebFormFieldEnum": "crm.models.campaigns.WEB_FORM_FIELDS",
         # SCRM
         "ChannelKindEnum": "scrm.models.channels.ChannelKind",
         "MessageKindEnum": "scrm.models.inbox.Message.Kind",

@@ -51,6 +51,7 @@ MONEY = {"max_digits": 18, "decimal_places": 2}
 
 class BudgetOutput(OutputSerializer):
     owner = UserSummarySerializer(read_only=True)
+    thresholds = serializers.ListField(child=serializers.IntegerField(), read_only=True)
 
     class Meta:
         model = Budget

@@ -414,9 +414,11 @@ def expense_receipt_add(*, claim: ExpenseClaim, upload, by: User | None = None) 
     try:
         checked = validate_upload(upload, max_bytes=receipt_max_bytes())
     except ValidationError as exc:
-        raise ValidationError({"file": exc.messages}) from None
+        raise ValidationError({"file": exc.error_list}) from None
     if checked.mime not in RECEIPT_KINDS:
-        raise ValidationError({"file": [_("A receipt must be an image (PNG, JPEG, GIF, WebP) or a PDF.")]})
+        raise ValidationError(
+            {"file": ValidationError(_("A receipt must be an image (PNG, JPEG, GIF, WebP) or a PDF."), code="kind")}
+        )
     receipt = ExpenseReceipt(
         company=claim.company,
         claim=claim,

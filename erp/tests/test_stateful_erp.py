@@ -57,6 +57,8 @@ class ErpMachine(RuleBasedStateMachine):
         self.books = make_books()
         self.office = make_office(self.books.ledger)
         self.company = self.books.company
+        # stock moves are valued on the day they happen (today): that year needs periods too
+        fin.fiscal_year_create(company=self.company, start_date=date(date.today().year, 1, 1))
         valuation_svc.valuation_settings_configure(company=self.company, perpetual=True)
         self.product = make_product(self.company, sku="ERP-1")
         self.warehouse: Warehouse = make_warehouse(self.company)
