@@ -337,6 +337,9 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStateEnum": "erp.models.invoicing.InvoiceState",
         "PaymentRecordStateEnum": "erp.models.invoicing.PaymentStateChoice",
         "StatementLineStateEnum": "erp.models.bank.StatementLineState",
+        # ERP expenses and cash flow
+        "CashFlowLineEnum": "erp.models.budgets.CashFlowLine",
+        "MemberRoleEnum": "suite.models.tenancy.Role",
         # CRM campaigns and web forms
         "CampaignStatusEnum": "crm.models.campaigns.CampaignStatus",
         "CampaignChannelEnum": "crm.models.campaigns.CampaignChannel",

@@ -51,12 +51,15 @@ MONEY = {"max_digits": 18, "decimal_places": 2}
 
 class BudgetOutput(OutputSerializer):
     owner = UserSummarySerializer(read_only=True)
-    thresholds = serializers.ListField(child=serializers.IntegerField(), read_only=True)
+    thresholds = serializers.SerializerMethodField()
 
     class Meta:
         model = Budget
         fields = ["id", "name", "fiscal_year", "cost_centre", "owner", "thresholds", "is_active", "created_at"]
         read_only_fields = fields
+
+    def get_thresholds(self, budget) -> list[int]:
+        return list(budget.thresholds)
 
 
 class BudgetInput(InputSerializer):

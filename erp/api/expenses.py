@@ -194,19 +194,19 @@ class ReceiptUploadInput(InputSerializer):
     file = serializers.FileField(help_text="An image (PNG, JPEG, GIF, WebP) or a PDF, at most 5 MB.")
 
 
-class RejectInput(InputSerializer):
+class ExpenseRejectInput(InputSerializer):
     reason = serializers.CharField(max_length=500)
 
 
-class ApproveInput(InputSerializer):
+class ExpenseApproveInput(InputSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
-class PostInput(InputSerializer):
+class ExpensePostInput(InputSerializer):
     date = serializers.DateField(required=False)
 
 
-class PayInput(InputSerializer):
+class ExpensePayInput(InputSerializer):
     date = serializers.DateField(required=False)
     cash_account = ScopedRelatedField(model=Account, required=False, help_text="Default 1002 银行存款.")
 
@@ -279,36 +279,36 @@ class ExpenseClaimViewSet(ExpenseViewSetMixin, TenantModelViewSet):
         """Send the claim for approval (needs a line and a receipt)."""
         return Response(self.output(services.expense_claim_submit(claim=self.get_object(), by=request.user)))
 
-    @extend_schema(request=ApproveInput, responses={200: ExpenseClaimOutput})
+    @extend_schema(request=ExpenseApproveInput, responses={200: ExpenseClaimOutput})
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Approve the step the claim waits at (the step's role or an administrator; never one's own claim)."""
         claim = self.get_object()
-        data = self.input(ApproveInput, request)
+        data = self.input(ExpenseApproveInput, request)
         return Response(self.output(services.expense_claim_approve(claim=claim, by=request.user, **data)))
 
-    @extend_schema(request=RejectInput, responses={200: ExpenseClaimOutput})
+    @extend_schema(request=ExpenseRejectInput, responses={200: ExpenseClaimOutput})
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject the claim with a reason; the employee may change and resubmit it."""
         claim = self.get_object()
-        data = self.input(RejectInput, request)
+        data = self.input(ExpenseRejectInput, request)
         return Response(self.output(services.expense_claim_reject(claim=claim, by=request.user, **data)))
 
-    @extend_schema(request=PostInput, responses={200: ExpenseClaimOutput})
+    @extend_schema(request=ExpensePostInput, responses={200: ExpenseClaimOutput})
     @action(detail=True, methods=["post"])
     def post(self, request, pk=None):
         """Post the approved claim: expenses and input VAT against 2241 其他应付款."""
         claim = self.get_object()
-        data = self.input(PostInput, request)
+        data = self.input(ExpensePostInput, request)
         return Response(self.output(services.expense_claim_post(claim=claim, by=request.user, **data)))
 
-    @extend_schema(request=PayInput, responses={200: ExpenseClaimOutput})
+    @extend_schema(request=ExpensePayInput, responses={200: ExpenseClaimOutput})
     @action(detail=True, methods=["post"])
     def pay(self, request, pk=None):
         """Record the reimbursement: 2241 其他应付款 against the bank (1002 by default)."""
         claim = self.get_object()
-        data = self.input(PayInput, request)
+        data = self.input(ExpensePayInput, request)
         return Response(self.output(services.expense_claim_pay(claim=claim, by=request.user, **data)))
 
     @extend_schema(request=None, responses={200: ExpenseClaimOutput})

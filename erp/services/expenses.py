@@ -523,7 +523,7 @@ def expense_claim_approve(*, claim: ExpenseClaim, by: User, reason: str = "") ->
     to ``approved`` (the employee is notified). Locks the claim. Publishes ``erp.expense_claim.approved`` when
     the last step is approved."""
     claim = lock_claim(claim.pk)
-    level = _check_approver(claim, by)
+    _check_approver(claim, by)
     sequence = claim.approval_level
     ExpenseApproval.objects.create(
         company=claim.company,

@@ -214,6 +214,7 @@ def _sales_return_in(company: Company) -> erp_models.SalesReturn:
         delivery=delivery, lines=[{"delivery_line": delivery.lines.get().pk, "quantity": 1}], reason="测试"
     )
 
+
 # ---------------------------------------------------------------- expenses, budgets, cash-flow mapping
 from erp.tests import expense_factories  # noqa: E402, F401 (registers their tenant factories)
 
