@@ -318,6 +318,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TeamKindEnum": "suite.models.tenancy.Team.Kind",
         "ActivityKindEnum": "crm.models.activities.ActivityKind",
+        "TicketChannelEnum": "crm.models.tickets.TicketChannel",
         "CustomerSourceEnum": "crm.models.customers.Source",
         "AssignmentRuleKindEnum": "crm.models.leads.AssignmentRule.Kind",
         "ImportTargetEnum": "crm.models.imports.ImportTarget",

@@ -103,7 +103,9 @@ class CachedModelFieldsMixin:
 def _fresh(field: serializers.Field) -> serializers.Field:
     """A new unbound field like ``field``: built again from its arguments (shared, never mutated by DRF: it
     copies ``validators`` and pops from its own ``**kwargs``), or deep-copied for nested serializers."""
-    if isinstance(field, serializers.BaseSerializer):
+    if isinstance(field, serializers.BaseSerializer) or "child" in field._kwargs or "child_relation" in field._kwargs:
+        # nested serializers and fields holding a child field (many=True relations, ListField, DictField): the
+        # child was bound when the prototype was built, so it is rebuilt too (DRF's Field.__deepcopy__ does so)
         return copy.deepcopy(field)
     return field.__class__(*field._args, **field._kwargs)
 
