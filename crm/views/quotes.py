@@ -165,7 +165,7 @@ def line_add(request, pk: int):
     if form.is_valid():
         data = {key: value for key, value in form.cleaned_data.items() if value is not None}
         if "unit_price" in data and not policy.can(actor, "override_price", OpportunityLine):
-            form.add_error("unit_price", _("Your role may not set prices by hand."))
+            form.add_error(None, _("Your role may not set prices by hand."))
         else:
             try:
                 line = quote_services.opportunity_line_add(opportunity=opportunity, by=actor.user, **data)
