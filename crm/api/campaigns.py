@@ -386,7 +386,7 @@ class CampaignViewSet(CrmViewSetMixin, TenantModelViewSet):
         return Response(CampaignResultSerializer(rows, many=True).data)
 
 
-class _CampaignPartViewSet(CrmViewSetMixin, TenantModelViewSet):
+class _CampaignFilterMixin:
     def campaign_filter(self):
         raw = self.request.query_params.get("campaign")
         if not raw:
@@ -396,7 +396,7 @@ class _CampaignPartViewSet(CrmViewSetMixin, TenantModelViewSet):
         return policy.get_visible_or_404(self.actor, selectors.campaigns_visible_to(self.actor), pk=int(raw))
 
 
-class CampaignCostViewSet(_CampaignPartViewSet):
+class CampaignCostViewSet(_CampaignFilterMixin, CrmViewSetMixin, TenantModelViewSet):
     """Dated cost lines of campaigns (more than zero). Filter with ``?campaign=<id>``."""
 
     queryset = CampaignCost.objects.all()
@@ -419,7 +419,7 @@ class CampaignCostViewSet(_CampaignPartViewSet):
         campaign_services.campaign_cost_delete(cost=instance, by=actor.user)
 
 
-class CampaignMemberViewSet(_CampaignPartViewSet):
+class CampaignMemberViewSet(_CampaignFilterMixin, CrmViewSetMixin, TenantReadOnlyViewSet):
     """Who a campaign reached: accounts, contacts or leads, sent / responded / converted. Adding a member
     records a touch; ``status`` records the response or conversion. Filter with ``?campaign=<id>``."""
 
@@ -429,7 +429,8 @@ class CampaignMemberViewSet(_CampaignPartViewSet):
     ordering_fields = ("sent_at", "status")
     ordering = ("-sent_at",)
     policy_actions = {"set_status": "change"}
-    http_method_names = ["get", "post", "delete", "head", "options"]
+    create = TenantModelViewSet.create
+    destroy = TenantModelViewSet.destroy
 
     def select(self, actor):
         return selectors.campaign_members_visible_to(actor, campaign=self.campaign_filter())
@@ -454,7 +455,7 @@ class CampaignMemberViewSet(_CampaignPartViewSet):
         return Response(self.output(member))
 
 
-class CampaignTouchViewSet(_CampaignPartViewSet):
+class CampaignTouchViewSet(_CampaignFilterMixin, CrmViewSetMixin, TenantReadOnlyViewSet):
     """Touches: when a campaign reached whom (what attribution reads). Recorded with members, leads created
     for a campaign, SCRM reports, or by hand here. Filter with ``?campaign=<id>``."""
 
@@ -463,7 +464,7 @@ class CampaignTouchViewSet(_CampaignPartViewSet):
     input_serializer_class = CampaignTouchInput
     ordering_fields = ("touched_at",)
     ordering = ("-touched_at",)
-    http_method_names = ["get", "post", "head", "options"]
+    create = TenantModelViewSet.create
 
     def select(self, actor):
         return selectors.campaign_touches_visible_to(actor, campaign=self.campaign_filter())

@@ -30,6 +30,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pghistory
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone, translation
@@ -214,6 +215,12 @@ class ChunkResult:
 # ---------------------------------------------------------------- reading files
 
 
+def import_max_bytes() -> int:
+    """Import files may be larger than attachments (100k rows of customers are ~10 MB of CSV):
+    ``TROIKA_IMPORT_MAX_BYTES``, 50 MB by default."""
+    return getattr(settings, "TROIKA_IMPORT_MAX_BYTES", 50 * 1024 * 1024)
+
+
 def _detect_encoding(fileobj) -> str:
     """``utf-8-sig`` for a BOM, else the first of UTF-8 and GB18030 that decodes the whole file (streamed)."""
     fileobj.seek(0)
@@ -355,7 +362,7 @@ def import_job_create(*, company: Company, by: User, target: str, upload) -> Imp
     if target not in TARGET_MODELS:
         raise ValidationError({"target": [_("Choose accounts, contacts or leads.")]})
     try:
-        checked = validate_upload(upload)
+        checked = validate_upload(upload, max_bytes=import_max_bytes())
     except ValidationError as exc:
         raise ValidationError({"file": exc.messages}) from None
     if checked.mime not in (CSV_KIND.mime, XLSX_KIND.mime):

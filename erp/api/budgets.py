@@ -204,7 +204,7 @@ class BudgetViewSet(TenantModelViewSet):
                 from rest_framework.exceptions import PermissionDenied
 
                 raise PermissionDenied
-            header = [_("account"), _("name"), _("period"), _("budget"), _("actual"), _("variance"), _("% used")]
+            header = [_("account"), _("name"), _("period"), _("budget"), _("actual"), _("variance"), _("percent used")]
             rows = [
                 [r.account_code, r.account_name, r.period_name, r.budgeted, r.actual, r.variance, r.percent_used]
                 for r in report.rows

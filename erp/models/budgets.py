@@ -51,7 +51,7 @@ class Budget(TenantModel):
     thresholds = ArrayField(
         models.PositiveSmallIntegerField(),
         default=default_thresholds,
-        verbose_name=_("alert thresholds (% used)"),
+        verbose_name=_("alert thresholds (percent used)"),
     )
     is_active = models.BooleanField(_("active"), default=True)
 
