@@ -172,17 +172,48 @@ def _settings_of(company_id: int) -> ValuationSettings | None:
 
 
 def _lock_valuations(company_id: int, product_ids: Sequence[int]) -> dict[int, ProductValuation]:
-    """The products' valuation rows (created when missing), locked ``FOR UPDATE`` in product order."""
+    """The products' valuation rows (created when missing), locked in product order — one upsert statement,
+    whose no-op ``DO UPDATE`` takes the row lock and returns the row."""
     ids = sorted(set(product_ids))
     values = ", ".join(["(%s, %s, 0, 0, now())"] * len(ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO erp_productvaluation (company_id, product_id, quantity, value, updated_at)"
-            f" VALUES {values} ON CONFLICT (product_id) DO NOTHING",
+            "INSERT INTO erp_productvaluation AS v (company_id, product_id, quantity, value, updated_at)"
+            f" VALUES {values} ON CONFLICT (product_id) DO UPDATE SET quantity = v.quantity"
+            " RETURNING v.id, v.product_id, v.quantity, v.value",
             [v for pid in ids for v in (company_id, pid)],
         )
-    rows = ProductValuation.objects.select_for_update().filter(product_id__in=ids).order_by("product_id")
-    return {row.product_id: row for row in rows}
+        rows = cursor.fetchall()
+    return {
+        product_id: ProductValuation(pk=pk, company_id=company_id, product_id=product_id, quantity=qty, value=value)
+        for pk, product_id, qty, value in rows
+    }
+
+
+def _location_kinds(moves: list[StockMove]) -> dict[int, str]:
+    """Kind per location of the moves: from the location objects the services already hold, else one query."""
+    from erp.models import Location
+
+    kinds: dict[int, str] = {}
+    for move in moves:
+        for name in ("from_location", "to_location"):
+            if StockMove._meta.get_field(name).is_cached(move):
+                location = getattr(move, name)
+                kinds[location.pk] = location.kind
+    missing = ({m.from_location_id for m in moves} | {m.to_location_id for m in moves}) - set(kinds)
+    if missing:
+        kinds.update(Location.objects.filter(pk__in=missing).values_list("pk", "kind"))
+    return kinds
+
+
+def _products_of(moves: list[StockMove]) -> dict:
+    from erp.models import Product
+
+    products = {m.product_id: m.product for m in moves if StockMove._meta.get_field("product").is_cached(m)}
+    missing = {m.product_id for m in moves} - set(products)
+    if missing:
+        products.update({p.pk: p for p in Product.objects.filter(pk__in=missing).only("cost_method")})
+    return products
 
 
 def _direction(move: StockMove, kinds: dict[int, str]) -> int:
@@ -252,16 +283,11 @@ def moves_value(*, moves: Iterable[StockMove], by: User | None = None) -> list[S
     if not moves:
         return []
     company_id = moves[0].company_id
-    from erp.models import Location, Product
-
-    location_ids = {m.from_location_id for m in moves} | {m.to_location_id for m in moves}
-    kinds = dict(Location.objects.filter(pk__in=location_ids).values_list("pk", "kind"))
+    kinds = _location_kinds(moves)
     relevant = [m for m in moves if _direction(m, kinds) != 0]
     if not relevant:
         return []
-    products = {
-        p.pk: p for p in Product.objects.filter(pk__in={m.product_id for m in relevant}).only("cost_method", "pk")
-    }
+    products = _products_of(relevant)
     valuations = _lock_valuations(company_id, [m.product_id for m in relevant])
     valued: list[_Valued] = []
     for move in sorted(relevant, key=lambda m: (m.product_id, m.pk)):

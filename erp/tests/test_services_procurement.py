@@ -192,7 +192,7 @@ def test_confirm_and_receive_publish_events(buying):
 
 
 def test_cancel_drops_the_expected_supply_but_not_after_a_receipt(buying):
-    order, product = confirmed_order(buying, quantity=3)
+    order, _product = confirmed_order(buying, quantity=3)
     supply_id = order.lines.get().incoming_supply_id
     buy.purchase_order_cancel(order=order)
     assert IncomingSupply.objects.get(pk=supply_id).state == SupplyState.CANCELLED

@@ -6,11 +6,12 @@ every request, so a rate changed in settings (or by ``override_settings`` in a t
 Scopes: ``anon`` (per IP), ``user`` (per user), ``login`` (per IP, strict: the token login endpoint) and any
 ``throttle_scope`` a view declares (per user, else per IP).
 
-Counting is a fixed window: one ``INCR`` (with its ``EXPIRE``, in the same round trip) of a key per caller and
-window. DRF's own throttles keep the timestamp of every request of the last period in one cache value, read and
-rewritten whole on every request — at the ``user`` rate of 6,000/min that is a list of up to 6,000 floats
-unpickled and pickled per request (docs/performance.md, "CRM at scale"). The price of the fixed window: a client
-can send up to twice the rate across a window boundary.
+Counting is a sliding-window counter in one round trip: ``INCR`` (and ``EXPIRE``) of the caller's counter of the
+current window and ``GET`` of the previous window's, pipelined; the previous count is weighted by how much of that
+window still lies within the last period. DRF's own throttles keep the timestamp of every request of the last
+period in one cache value, read and rewritten whole on every request — at the ``user`` rate of 6,000/min a list of
+up to 6,000 floats unpickled and pickled per request (docs/performance.md, "CRM at scale"). Refused requests count
+too: a client that keeps calling while throttled stays throttled.
 """
 
 from django.core.cache import cache
@@ -24,7 +25,7 @@ class _RatesFromSettings:
 
 
 class _FixedWindow(throttling.SimpleRateThrottle):
-    """``allow_request`` with one Redis round trip: ``INCR`` the caller's counter of the current window."""
+    """``allow_request`` with one Redis round trip (see the module's docstring)."""
 
     def allow_request(self, request, view):
         if self.rate is None:
@@ -33,15 +34,19 @@ class _FixedWindow(throttling.SimpleRateThrottle):
         if self.key is None:
             return True
         now = self.timer()
-        window = int(now // self.duration)
-        key = cache.make_and_validate_key(f"{self.key}_{window}")
+        window, elapsed = divmod(now, self.duration)
+        key = cache.make_and_validate_key(f"{self.key}_{int(window)}")
+        previous = cache.make_and_validate_key(f"{self.key}_{int(window) - 1}")
         client = cache._cache.get_client(key, write=True)
         pipe = client.pipeline(transaction=False)
         pipe.incr(key)
-        pipe.expire(key, self.duration + 1)
-        count = pipe.execute()[0]
-        self.wait_seconds = (window + 1) * self.duration - now
-        return count <= self.num_requests
+        pipe.expire(key, 2 * self.duration + 1)
+        pipe.get(previous)
+        count, _expired, before = pipe.execute()
+        # the previous window's count, weighted by how much of it still lies within the last period
+        weighted = int(before or 0) * (1 - elapsed / self.duration) + count
+        self.wait_seconds = self.duration - elapsed
+        return weighted <= self.num_requests
 
     def wait(self):
         return getattr(self, "wait_seconds", None)
