@@ -169,10 +169,11 @@ def _reorder_rule_in(company: Company) -> ReorderRule:
 
 
 # ---------------------------------------------------------------- finance
-from erp.tests import finance_factories  # noqa: E402, F401 (registers the finance tenant factories)
-
 # ---------------------------------------------------------------- partners, invoicing, bank
-from erp.tests import invoicing_factories  # noqa: E402, F401 (registers their tenant factories)
+from erp.tests import (  # noqa: E402 (registered after the inventory factories on purpose)
+    finance_factories,  # noqa: F401 (registers the finance tenant factories)
+    invoicing_factories,  # noqa: F401 (registers their tenant factories)
+)
 
 # ---------------------------------------------------------------- sales fulfilment
 
