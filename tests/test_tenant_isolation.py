@@ -187,6 +187,11 @@ def test_company_a_cannot_reach_company_b_records(key, company, other_company):
             if method in ("head", "options"):
                 continue
             response = getattr(client_a, method)(url, {}, format="json")
+            if method not in routes.viewset.http_method_names:
+                # the viewset refuses this method to everybody (import jobs change only through actions): the
+                # permission check (403) or the method check (405) answers first, neither reaches a record
+                assert response.status_code in (403, 405), f"{method.upper()} {url}: {response.status_code}"
+                continue
             allowed = policy.can(actor_a, _policy_action(routes.viewset, view_action, method), model)
             expected = {404} if allowed else {403, 404}
             assert response.status_code in expected, f"{method.upper()} {url} as A's admin: {response.status_code}"
