@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 ORDER = ["generate", "http_load", "outbox"]
 NOT_BENCHMARKS = {"__main__"}
 # Benchmarks that work in a database of their own: run alone, the shared bench database is not even set up.
-OWN_DATABASE = {"crm": "crm_bench"}
+OWN_DATABASE = {"crm": "crm_bench", "segments": "segments_bench"}
 
 
 def available() -> list[str]:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 CUSTOMER_MERGED = "crm.customer.merged"
 LEAD_CONVERTED = "crm.lead.converted"
+LEAD_CREATED = "crm.lead.created"
 OPPORTUNITY_WON = "crm.opportunity.won"
 OPPORTUNITY_LOST = "crm.opportunity.lost"
 QUOTE_ACCEPTED = "crm.quote.accepted"
@@ -29,6 +30,20 @@ def customer_merged_payload(
         "survivor_id": survivor.pk,
         "duplicate_id": duplicate.pk,
         "moved": moved,
+    }
+
+
+def lead_created_payload(*, lead: Lead) -> dict:
+    """v1: ``lead_id``, ``name``, ``source``, ``owner_id`` (may be null), ``phone``, ``unionid``,
+    ``campaign_id`` (may be null). SCRM enrols it in the follow-up cadences of its source."""
+    return {
+        "lead_id": lead.pk,
+        "name": lead.name,
+        "source": lead.source,
+        "owner_id": lead.owner_id,
+        "phone": lead.phone,
+        "unionid": lead.unionid,
+        "campaign_id": lead.campaign_id,
     }
 
 
@@ -163,3 +178,106 @@ def churn_follow_up_task(event: _events.Event) -> None:
 
 
 from crm import events_campaigns  # noqa: E402,F401  scrm.campaign.touched (campaign attribution)
+
+# ---------------------------------------------------------------- SCRM cadences and WeCom relationships
+
+
+@_events.handler("scrm.cadence.task_due", name="crm.cadence_task_create")
+def cadence_task_create(event: _events.Event) -> None:
+    """A cadence step asks for a follow-up task on a lead: a task for the enrolment's owner (else the lead's
+    owner), due now. Idempotent: one task per cadence step run (keyed in the task's body)."""
+    from crm.services.relationships import lead_follow_up_task_create
+
+    payload = event.payload
+    lead_follow_up_task_create(
+        company_id=event.company_id,
+        lead_id=payload["lead_id"],
+        owner_id=payload.get("owner_id"),
+        subject=payload.get("subject") or "",
+        body=payload.get("body") or "",
+        key=f"cadence:{payload['enrollment_id']}:{payload['step_id']}",
+        due_at=payload.get("due_at"),
+    )
+
+
+@_events.handler("scrm.contact.removed", name="crm.churn_flag_opportunities")
+def churn_flag_opportunities(event: _events.Event) -> None:
+    """A matched customer ended the WeCom relationship: the customer's open opportunities are flagged at risk.
+    Idempotent (flagged ones stay flagged)."""
+    from crm.services.relationships import opportunities_flag_at_risk
+
+    payload = event.payload
+    if not payload.get("crm_contact_id") and not payload.get("crm_account_id"):
+        return
+    opportunities_flag_at_risk(
+        company_id=event.company_id,
+        contact_id=payload.get("crm_contact_id"),
+        account_id=payload.get("crm_account_id"),
+        reason=f"WeCom {payload.get('change', '')}".strip(),
+    )
+
+
+@_events.handler("scrm.handover.completed", name="crm.handover_reassign_records")
+def handover_reassign_records(event: _events.Event) -> None:
+    """A staff handover finished: the old user's open leads, open opportunities, open tickets and accounts go
+    to the new user. Idempotent: a second delivery finds nothing left to move."""
+    from crm.services.relationships import owner_records_reassign
+
+    if event.version != 1:
+        return
+    owner_records_reassign(
+        company_id=event.company_id,
+        from_user_id=event.payload["from_user_id"],
+        to_user_id=event.payload["to_user_id"],
+    )
+
+
+@_events.handler("scrm.ugc.negative", name="crm.ticket_for_negative_ugc")
+def ticket_for_negative_ugc(event: _events.Event) -> None:
+    """A negative review / comment / mention was captured by SCRM: open a service ticket (``ticket_open``,
+    channel "social", high priority) for the author's CRM contact when matched, so service follows it up.
+    Idempotent: the ticket's source key ``scrm-ugc:<id>`` is unique per company, and a redelivery finds it."""
+    from django.utils.translation import gettext as _
+
+    from crm.models import Contact, Ticket, TicketChannel, TicketPriority
+    from crm.services.tickets import ticket_open
+    from suite.models import Company
+
+    payload = event.payload
+    source_key = f"scrm-ugc:{payload['ugc_id']}"
+    if Ticket.objects.filter(company_id=event.company_id, source_message_id=source_key).exists():
+        return
+    company = Company.objects.get(pk=event.company_id)
+    contact = None
+    if payload.get("crm_contact_id"):
+        contact = Contact.objects.filter(
+            pk=payload["crm_contact_id"], company_id=event.company_id, merged_into__isnull=True
+        ).first()
+    where = payload.get("channel_kind") or payload.get("kind") or ""
+    text = " ".join(str(payload.get("text") or "").split())
+    subject = _("Negative post on %(where)s: %(text)s") % {"where": where, "text": text[:80]}
+    keywords = ", ".join(payload.get("keywords") or [])
+    description = "\n\n".join(
+        part
+        for part in (
+            payload.get("text") or "",
+            payload.get("url") or "",
+            _("Keywords: %(keywords)s") % {"keywords": keywords} if keywords else "",
+            _("Sentiment score: %(score)s") % {"score": payload.get("sentiment_score")},
+        )
+        if part
+    )
+    ticket_open(
+        company=company,
+        by=None,
+        subject=subject[:200],
+        description=description,
+        contact=contact,
+        channel=TicketChannel.SOCIAL,
+        priority=TicketPriority.HIGH,
+        requester_name=payload.get("author_name") or "",
+        source_message_id=source_key,
+    )
+
+
+from crm import events_segments  # noqa: E402,F401  SCRM auto-tag rules, last interactions, spend (segments)

@@ -15,7 +15,6 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     Avg,
-    Case,
     Count,
     DecimalField,
     ExpressionWrapper,
@@ -25,8 +24,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    Value,
-    When,
     Window,
 )
 from django.db.models.functions import RowNumber, TruncMonth, Upper
@@ -720,105 +717,16 @@ def ticket_report(
 # ---------------------------------------------------------------- UI pages: customer 360, kanban board, my day
 
 
-@dataclass(frozen=True)
-class CustomerFigures:
-    """The key figures at the top of a customer's 360° page (over what the actor may see)."""
-
-    open_deals: int
-    open_amount: Decimal
-    won_deals: int
-    won_revenue: Decimal
-    open_tickets: int
-    last_contact_at: datetime | None
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    kind: str  # "activity" | "stage" | "ticket"
-    at: datetime
-    record: Activity | OpportunityStageChange | Ticket
-
-
-@dataclass(frozen=True)
-class Customer360:
-    customer: Account | Contact
-    figures: CustomerFigures
-    timeline: list[TimelineEntry]
-    opportunities: list[Opportunity]
-    tickets: list[Ticket]
-    open_activities: list[Activity]
-    contacts: list[Contact]
-
-
-CONTACT_KINDS = ("call", "meeting")
-
-
-def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int = 30) -> Customer360:
-    """Everything the actor may see about one account (with its contacts) or contact, for its 360° page: key
-    figures (open deals and amount, won revenue, open tickets, last call or meeting), one timeline of
-    activities, stage changes of its deals and tickets (newest first, ``size`` entries), its deals, tickets,
-    open activities and (for an account) contacts.
-
-    A fixed number of queries (nine) however much history the customer has: each list is one query cut to
-    ``size``, the figures are two aggregates. Pieces of other apps (orders, invoices, social messages) are not
-    here yet."""
-    field = "account" if isinstance(customer, Account) else "contact"
-    where = {field: customer}
-    opportunities = opportunities_visible_to(actor).filter(**where)
-    deal_figures = opportunities.order_by().aggregate(
-        open_deals=Count("id", filter=Q(status=OpportunityStatus.OPEN)),
-        open_amount=Sum("amount", filter=Q(status=OpportunityStatus.OPEN)),
-        won_deals=Count("id", filter=Q(status=OpportunityStatus.WON)),
-        won_revenue=Sum("amount", filter=Q(status=OpportunityStatus.WON)),
-    )
-    open_first = Case(When(status=OpportunityStatus.OPEN, then=Value(0)), default=Value(1))
-    deals = list(opportunities.order_by(open_first, "-updated_at", "-id")[:size])
-    tickets_qs = tickets_visible_to(actor).filter(**where)
-    tickets = list(tickets_qs.order_by("-created_at", "-id")[:size])
-    activities = activities_visible_to(actor).filter(**where)
-    activity_rows = list(activities.order_by("-created_at", "-id")[:size])
-    activity_figures = activities.order_by().aggregate(
-        last_contact_at=Max("done_at", filter=Q(kind__in=CONTACT_KINDS)),
-    )
-    open_tickets = tickets_qs.order_by().filter(status__in=("new", "open", "pending")).count()
-    open_activities = list(
-        activities.filter(done_at__isnull=True).order_by(F("due_at").asc(nulls_last=True), "id")[:10]
-    )
-    changes = list(
-        stage_changes_visible_to(actor)
-        .filter(**{f"opportunity__{field}": customer})
-        .select_related("opportunity")
-        .order_by("-changed_at", "-id")[:size]
-    )
-    contacts = []
-    if isinstance(customer, Account):
-        contacts = list(
-            policy.scope(actor, Contact.objects.filter(account=customer, merged_into__isnull=True))
-            .select_related("owner")
-            .order_by("name", "id")[:50]
-        )
-    timeline = [TimelineEntry("activity", a.done_at or a.created_at, a) for a in activity_rows]
-    timeline += [TimelineEntry("stage", c.changed_at, c) for c in changes]
-    timeline += [TimelineEntry("ticket", t.created_at, t) for t in tickets]
-    timeline.sort(key=lambda entry: entry.at, reverse=True)
-    zero = Decimal("0.00")
-    figures = CustomerFigures(
-        open_deals=deal_figures["open_deals"],
-        open_amount=deal_figures["open_amount"] or zero,
-        won_deals=deal_figures["won_deals"],
-        won_revenue=deal_figures["won_revenue"] or zero,
-        open_tickets=open_tickets,
-        last_contact_at=activity_figures["last_contact_at"],
-    )
-    return Customer360(
-        customer=customer,
-        figures=figures,
-        timeline=timeline[:size],
-        opportunities=deals,
-        tickets=tickets,
-        open_activities=open_activities,
-        contacts=contacts,
-    )
+# The customer 360 page lives in crm/selectors_customer360.py (it also reads ERP and SCRM selectors).
+from crm.selectors_customer360 import (  # noqa: E402, F401 (re-exported)
+    CONTACT_KINDS,
+    Customer360,
+    CustomerFigures,
+    TimelineEntry,
+    TimelinePage,
+    customer_360,
+    customer_timeline,
+)
 
 
 @dataclass(frozen=True)
@@ -986,3 +894,16 @@ def quotes_visible_to(actor: Actor | None, *, opportunity: Opportunity | None = 
     return qs.select_related(
         "opportunity", "opportunity__account", "opportunity__contact", "company", "created_by"
     ).prefetch_related(Prefetch("lines", queryset=QuoteLine.objects.order_by("sequence", "id")))
+
+
+# Segments (SCRM's saved queries over CRM contacts): the compiler lives in its own module.
+from crm.selectors_segments import (  # noqa: E402,F401
+    SegmentQueryError,
+    company_tag_ids,
+    contact_ids_of_account,
+    contacts_personalisation,
+    customers_in_segment,
+    segment_count,
+    segment_query_errors,
+    tag_changes_of,
+)

@@ -366,3 +366,60 @@ def budget_alerts_on_entries_posted(event: _events.Event) -> None:
 
     if event.payload.get("entry_ids"):
         budget_alerts_check(company_id=event.company_id, entry_ids=event.payload["entry_ids"])
+
+
+# ---------------------------------------------------------------- HR (issue #6)
+
+EMPLOYEE_DEACTIVATED = "erp.employee.deactivated"
+PAYROLL_RUN_POSTED = "erp.payroll_run.posted"
+
+
+def employee_deactivated_payload(employee) -> dict:
+    """v1 of ``erp.employee.deactivated``: ``employee_id``, ``number``, ``user_id`` (the suite login of the person
+    who left, or null), ``successor_user_id`` (who takes over their records, or null), ``leave_date``. CRM hands
+    the user's open records over to the successor (the closed loop); no salary or personal data travels."""
+    return {
+        "employee_id": employee.pk,
+        "number": employee.number,
+        "user_id": employee.user_id,
+        "successor_user_id": employee.successor_user_id,
+        "leave_date": employee.leave_date.isoformat() if employee.leave_date else None,
+    }
+
+
+def payroll_run_posted_payload(run) -> dict:
+    """v1 of ``erp.payroll_run.posted``: ``run_id``, ``year``, ``month``, ``journal_entry_id``,
+    ``employee_count``. Totals stay out (they are salary data; consumers read them through the selectors)."""
+    return {
+        "run_id": run.pk,
+        "year": run.year,
+        "month": run.month,
+        "journal_entry_id": run.journal_entry_id,
+        "employee_count": run.employees_total,
+    }
+
+
+# ---------------------------------------------------------------- production
+
+PRODUCTION_ORDER_RELEASED = "erp.production_order.released"
+PRODUCTION_ORDER_COMPLETED = "erp.production_order.completed"
+
+
+def production_order_payload(order) -> dict:
+    """v1 of ``erp.production_order.released`` / ``.completed``: ``production_order_id``, ``number``,
+    ``product_id``, ``warehouse_id``, ``quantity``, ``produced_quantity``, ``scrapped_quantity`` (decimal
+    strings), ``due_date``, ``promised_at`` (ISO datetime or null), ``state``, ``cost`` (what left WIP with the
+    finished goods so far, decimal string)."""
+    return {
+        "production_order_id": order.pk,
+        "number": order.number,
+        "product_id": order.product_id,
+        "warehouse_id": order.warehouse_id,
+        "quantity": str(order.quantity),
+        "produced_quantity": str(order.produced_quantity),
+        "scrapped_quantity": str(order.scrapped_quantity),
+        "due_date": order.due_date.isoformat(),
+        "promised_at": order.promised_at.isoformat() if order.promised_at else None,
+        "state": order.state,
+        "cost": str(order.finished_cost),
+    }

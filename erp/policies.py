@@ -345,3 +345,154 @@ _receivables(m.Allocation, keepers_may={"delete"})
 _receivables(m.BankAccount, keepers_may=CRUD)
 _receivables(m.BankStatement, keepers_may={"add"})
 _receivables(m.BankStatementLine, keepers_may={"reconcile"})
+
+# ---------------------------------------------------------------- HR and payroll (erphr)
+# The directory (employees, departments, positions, the org chart) is visible to every member, without the
+# sensitive fields: the ID number, bank account, salary and contribution base are visible only to hr and payroll.
+# HR keeps the organisation, attendance, leave, performance and recruiting; payroll keeps city tables,
+# components and runs (hr reads them). A member sees their own attendance, leave and goals (``employee__user``);
+# managers see the company's and approve leave (the service checks that they manage the employee, or are hr).
+
+HR, PAYROLL = Role.HR, Role.PAYROLL
+HR_SENSITIVE = {name: (HR, PAYROLL) for name in ("id_number", "bank_account", "salary", "social_base")}
+HR_PEOPLE = (ADMIN, MANAGER, HR, PAYROLL)
+
+
+def _hr(model, *, scopes, actions, sensitive=None, owner_field=None) -> None:
+    register(
+        ModelPolicy(
+            model=model,
+            scopes=scopes,
+            actions=actions,
+            sensitive_fields=sensitive or {},
+            owner_field=owner_field,
+            team_field=None,
+        )
+    )
+
+
+_hr(
+    m.Employee,
+    scopes=dict.fromkeys(ALL_MEMBERS, Scope.COMPANY),
+    actions={
+        **{role: {"view"} for role in ALL_MEMBERS},
+        ADMIN: {"view", "export"},
+        MANAGER: {"view", "export"},
+        HR: CRUD | {"export", "deactivate"},
+        PAYROLL: {"view", "change", "export"},
+    },
+    sensitive=HR_SENSITIVE,
+)
+for _org in (m.Department, m.Position, m.Shift, m.LeaveType, m.Kpi):
+    _hr(
+        _org,
+        scopes=dict.fromkeys(ALL_MEMBERS, Scope.COMPANY),
+        actions={**{role: {"view"} for role in ALL_MEMBERS}, ADMIN: CRUD, HR: CRUD},
+    )
+_hr(m.EmploymentContract, scopes=dict.fromkeys(HR_PEOPLE, Scope.COMPANY), actions={HR: CRUD})
+_OWN_OR_COMPANY = {**dict.fromkeys(ALL_MEMBERS, Scope.OWN), **dict.fromkeys(HR_PEOPLE, Scope.COMPANY)}
+_hr(
+    m.AttendanceRecord,
+    scopes=_OWN_OR_COMPANY,
+    actions={
+        **{role: {"view", "clock"} for role in ALL_MEMBERS},
+        HR: CRUD | {"clock", "import", "export"},
+        MANAGER: {"view", "clock", "export"},
+    },
+    owner_field="employee__user",
+)
+_hr(
+    m.LeaveBalance,
+    scopes=_OWN_OR_COMPANY,
+    actions={**{role: {"view"} for role in ALL_MEMBERS}, HR: {"view", "accrue"}},
+    owner_field="employee__user",
+)
+_hr(
+    m.LeaveRequest,
+    scopes=_OWN_OR_COMPANY,
+    actions={
+        **{role: {"view", "add", "cancel"} for role in ALL_MEMBERS},
+        MANAGER: {"view", "add", "cancel", "approve"},
+        HR: {"view", "add", "cancel", "approve"},
+        ADMIN: {"view", "add", "cancel", "approve"},
+    },
+    owner_field="employee__user",
+)
+_PAYROLL_VIEWERS = (HR, PAYROLL)
+for _setup in (m.PayrollCity, m.PayrollCityItem, m.PayComponent, m.EmployeePayComponent, m.CommissionLine):
+    _hr(_setup, scopes=dict.fromkeys(_PAYROLL_VIEWERS, Scope.COMPANY), actions={HR: {"view"}, PAYROLL: CRUD})
+_hr(
+    m.PayrollRun,
+    scopes=dict.fromkeys(_PAYROLL_VIEWERS, Scope.COMPANY),
+    actions={HR: {"view"}, PAYROLL: {"view", "add", "compute", "post", "export"}},
+)
+_hr(
+    m.Payslip,
+    scopes=dict.fromkeys(_PAYROLL_VIEWERS, Scope.COMPANY),
+    actions={HR: {"view", "export"}, PAYROLL: {"view", "export"}},
+)
+for _perf in (m.Goal, m.PerformanceReview):
+    _hr(
+        _perf,
+        scopes=_OWN_OR_COMPANY,
+        actions={
+            **{role: {"view"} for role in ALL_MEMBERS},
+            MANAGER: CRUD | {"compute", "submit"},
+            HR: CRUD | {"compute", "submit"},
+        },
+        owner_field="employee__user",
+    )
+_RECRUITERS = (ADMIN, MANAGER, HR)
+for _hiring in (m.JobOpening, m.Candidate, m.Interview):
+    _hr(
+        _hiring,
+        scopes=dict.fromkeys(_RECRUITERS, Scope.COMPANY),
+        actions={ADMIN: {"view"}, MANAGER: {"view", "change"}, HR: CRUD | {"move", "hire"}},
+    )
+
+# ---------------------------------------------------------------- production
+# Production planners and operators (role production), managers and admins keep planning data, run MRP, confirm
+# planned orders and drive production orders through the shop floor; the warehouse and finance see them (costs
+# included: finance books them). Quality records are kept by the same roles.
+
+PRODUCTION_VIEWERS = (ADMIN, MANAGER, PRODUCTION, WAREHOUSE, FINANCE)
+PRODUCTION_KEEPERS = (ADMIN, MANAGER, PRODUCTION)
+
+
+def _production(model, *, keepers_may) -> None:
+    register(
+        ModelPolicy(
+            model=model,
+            scopes=dict.fromkeys(PRODUCTION_VIEWERS, Scope.COMPANY),
+            actions={
+                **{role: {"view"} for role in PRODUCTION_VIEWERS},
+                **{role: {"view", *keepers_may} for role in PRODUCTION_KEEPERS},
+            },
+            **INVENTORY_COMPANY_WIDE,
+        )
+    )
+
+
+for _master in (
+    m.ProductPlanning,
+    m.WorkCalendar,
+    m.WorkCenter,
+    m.Routing,
+    m.RoutingOperation,
+    m.Bom,
+    m.BomLine,
+    m.DemandForecast,
+    m.InspectionPlan,
+):
+    _production(_master, keepers_may=CRUD)
+_production(m.MrpRun, keepers_may={"add", "run"})
+_production(m.PlannedOrder, keepers_may={"confirm", "dismiss"})
+_production(
+    m.ProductionOrder,
+    keepers_may={"add", "release", "issue", "receive", "cancel", "schedule", "operate"},
+)
+for _child in (m.ProductionMaterial, m.ProductionReceipt):
+    _production(_child, keepers_may=set())
+_production(m.ProductionOperation, keepers_may={"operate"})
+_production(m.Inspection, keepers_may={"add"})
+_production(m.NonConformance, keepers_may={"add", "close"})

@@ -64,3 +64,68 @@ register(
         team_field=None,
     )
 )
+
+
+# ---------------------------------------------------------------- QR campaigns, coupons, UGC (scrmqr)
+# Marketing runs campaigns and coupons; service reads them (a customer asks about a prize) and redeems
+# coupons at the counter; managers read. UGC is worked by marketing (feature, reward) and service (read).
+
+
+def _register_campaigns() -> None:
+    from scrm.models import Coupon, CouponTemplate, QrCampaign, QrClaim, QrCode, QrScan, UgcPost
+
+    company_wide = {ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SERVICE: Scope.COMPANY, MARKETING: Scope.COMPANY}
+    readers = {MANAGER: {"view"}, SERVICE: {"view"}}
+    for model in (QrCampaign, CouponTemplate):
+        register(
+            ModelPolicy(
+                model=model,
+                scopes=company_wide,
+                actions={ADMIN: CRUD - {"delete"}, MARKETING: CRUD - {"delete"}, **readers},
+                owner_field=None,
+                team_field=None,
+            )
+        )
+    for model in (QrCode, QrScan, QrClaim):
+        register(
+            ModelPolicy(
+                model=model,
+                scopes=company_wide,
+                actions={ADMIN: {"view", "add"}, MARKETING: {"view", "add"}, **readers},
+                owner_field=None,
+                team_field=None,
+            )
+        )
+    register(
+        ModelPolicy(
+            model=Coupon,
+            scopes=company_wide,
+            actions={
+                ADMIN: {"view", "add", "redeem"},
+                MARKETING: {"view", "add", "redeem"},
+                SERVICE: {"view", "redeem"},
+                MANAGER: {"view"},
+            },
+            owner_field=None,
+            team_field=None,
+        )
+    )
+    register(
+        ModelPolicy(
+            model=UgcPost,
+            scopes=company_wide,
+            actions={
+                ADMIN: {"view", "add", "feature", "reward"},
+                MARKETING: {"view", "add", "feature", "reward"},
+                SERVICE: {"view", "add"},
+                MANAGER: {"view"},
+            },
+            owner_field=None,
+            team_field=None,
+        )
+    )
+
+
+_register_campaigns()
+
+from scrm import policies_relations  # noqa: E402,F401  communities, cadences, QR codes, handover (scrmwecom)

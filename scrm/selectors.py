@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime
 
-from scrm.models import Channel, Conversation, Message, SocialIdentity
+from django.db.models import Q, QuerySet
+
+from scrm.models import Channel, Conversation, Message, Resolution, SocialIdentity
+from scrm.models.inbox import EVENT_TEXT
 from suite import policy
 from suite.policy import Actor
 
@@ -34,3 +38,78 @@ def messages_visible_to(actor: Actor | None, *, conversation: Conversation | Non
 
 def identities_visible_to(actor: Actor | None) -> QuerySet[SocialIdentity]:
     return policy.scope(actor, SocialIdentity.objects.all()).order_by("-id")
+
+
+@dataclass(frozen=True)
+class CustomerSocialItem:
+    """One social message (or, once SCRM stores them, one piece of UGC) about a CRM customer, as CRM's 360 page
+    shows it: plain values, no SCRM model leaves the app."""
+
+    kind: str  # "message" | "ugc"
+    id: int
+    conversation_id: int | None
+    channel_kind: str
+    channel_name: str
+    direction: str  # "in" | "out" ("" for UGC)
+    text: str
+    sender: str  # the identity's display name (inbound) or the agent's username (outbound)
+    at: datetime
+
+
+def _customer_identity_filter(prefix: str, *, crm_account_id: int | None, crm_contact_id: int | None) -> Q:
+    if crm_contact_id is not None:
+        return Q(**{f"{prefix}crm_contact_id": crm_contact_id})
+    return Q(**{f"{prefix}crm_account_id": crm_account_id})
+
+
+def customer_social_messages(
+    actor: Actor | None, *, crm_account_id: int | None = None, crm_contact_id: int | None = None, limit: int = 20
+) -> list[CustomerSocialItem]:
+    """The latest ``limit`` messages (inbound and outbound, internal notes left out) of the conversations whose
+    social identity is matched to the CRM contact ``crm_contact_id`` — or, for an account, to ``crm_account_id``
+    (its contacts' identities carry it too) — that the actor may see, newest first. Only automatic matches
+    count (a suggested match is not yet the customer's). One query."""
+    if crm_account_id is None and crm_contact_id is None:
+        return []
+    identities = SocialIdentity.objects.filter(
+        _customer_identity_filter("", crm_account_id=crm_account_id, crm_contact_id=crm_contact_id),
+        resolution=Resolution.AUTO,
+    ).values("pk")
+    rows = (
+        policy.scope(actor, Message.objects.all())
+        .filter(conversation__identity_id__in=identities)
+        .exclude(kind=Message.Kind.NOTE)
+        .order_by("-sent_at", "-id")
+        .values_list(
+            "id",
+            "conversation_id",
+            "channel__kind",
+            "channel__name",
+            "direction",
+            "kind",
+            "event",
+            "text",
+            "conversation__identity__display_name",
+            "author__username",
+            "sent_at",
+        )[: max(0, int(limit))]
+    )
+    items = []
+    for pk, conversation_id, channel_kind, channel_name, direction, kind, event, text, name, author, at in rows:
+        if not text and kind == Message.Kind.EVENT:
+            text = str(EVENT_TEXT.get(event, event))
+        sender = name if direction == Message.Direction.IN else (author or "")
+        items.append(
+            CustomerSocialItem("message", pk, conversation_id, channel_kind, channel_name, direction, text, sender, at)
+        )
+    return items
+
+
+def customer_ugc(
+    actor: Actor | None, *, crm_account_id: int | None = None, crm_contact_id: int | None = None, limit: int = 20
+) -> list[CustomerSocialItem]:
+    """HOOK for the customer 360 page: user-generated content (reviews, posts, comments) by the customer's social
+    identities, newest first, as ``CustomerSocialItem(kind="ugc")``. SCRM stores no UGC yet (``scrm.models.ugc``
+    does not exist): this returns nothing and runs no query; fill it in — one query, ``limit`` rows — when the
+    UGC models arrive, and CRM's 360 page shows the items without a change."""
+    return []

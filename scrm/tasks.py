@@ -37,3 +37,67 @@ def channels_poll_due() -> int:
     for channel_id in channels_with_pending_deliveries():
         deliveries_process.delay(channel_id)
     return len(due)
+
+
+@shared_task(name="scrm.coupons_expire", ignore_result=True)
+def coupons_expire() -> int:
+    """Beat (hourly): issued coupons past their expiry become expired."""
+    from scrm.services.coupons import coupons_expire as expire
+
+    return expire()
+
+
+@shared_task(name="scrm.cadences_run_due", ignore_result=True)
+def cadences_run_due() -> int:
+    """Beat: run the due steps of cadence enrolments (each step exactly once), batch after batch."""
+    from scrm.services.cadences import cadence_steps_run_due
+
+    total = 0
+    for _batch in range(50):
+        result = cadence_steps_run_due()
+        total += result.ran
+        if result.ran + result.completed == 0:
+            break
+    return total
+
+
+@shared_task(name="scrm.handover_job_advance", ignore_result=True)
+def handover_job_advance(job_id: int) -> str:
+    """Move one staff handover job on (collect, submit, poll results, complete)."""
+    from scrm.services.wecom_relations import handover_job_advance as advance
+
+    job = advance(job_id=job_id)
+    return job.status if job else ""
+
+
+@shared_task(name="scrm.handover_jobs_advance_due", ignore_result=True)
+def handover_jobs_advance_due() -> int:
+    """Beat: queue every open handover job not in backoff (results of WeCom transfers come in over 24 h)."""
+    from scrm.services.wecom_relations import handover_jobs_due
+
+    due = handover_jobs_due()
+    for job_id in due:
+        handover_job_advance.delay(job_id)
+    return len(due)
+
+
+@shared_task(name="scrm.push_send_batch", ignore_result=True)
+def push_send_batch(campaign_id: int) -> int:
+    """Send one batch of a push campaign; queue the next (later, when throttled) while recipients are left."""
+    from scrm.services.pushes import _queue_batch
+    from scrm.services.pushes import push_send_batch as send
+
+    result = send(campaign_id=campaign_id)
+    if result.retry_in:
+        _queue_batch(campaign_id, countdown=result.retry_in)
+    elif result.sent or result.failed or result.skipped:
+        _queue_batch(campaign_id)
+    return result.sent
+
+
+@shared_task(name="scrm.push_campaigns_due", ignore_result=True)
+def push_campaigns_due() -> int:
+    """Beat: start the scheduled push campaigns whose time has come."""
+    from scrm.services.pushes import push_campaigns_due as start_due
+
+    return len(start_due())

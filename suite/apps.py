@@ -9,6 +9,11 @@ class SuiteConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
+        # Applying migrations to a fresh database renders far fewer model classes (suite/migration_speed.py).
+        from suite import migration_speed
+
+        migration_speed.install()
+
         # Each app declares its access policies and its event handlers in modules of its own; importing them
         # here registers them once, in every process (web, worker, beat, tests).
         for config in apps.get_app_configs():

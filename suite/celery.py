@@ -33,6 +33,15 @@ app.conf.beat_schedule = {
     "crm-quotes-expire": {"task": "crm.quotes_expire", "schedule": crontab(hour=0, minute=11)},
     # SCRM: poll every polling channel from its stored cursor, sweep deliveries a lost task left (scrm.tasks).
     "scrm-channels-poll": {"task": "scrm.channels_poll_due", "schedule": 10.0, "options": {"expires": 10}},
+    # SCRM push campaigns whose scheduled time has come start sending (scrm.tasks).
+    "scrm-push-campaigns-due": {"task": "scrm.push_campaigns_due", "schedule": 30.0, "options": {"expires": 30}},
+    # SCRM cadences: due follow-up steps (each exactly once); WeCom staff handover jobs: results polled.
+    "scrm-cadences-run": {"task": "scrm.cadences_run_due", "schedule": 30.0, "options": {"expires": 30}},
+    "scrm-handover-advance": {"task": "scrm.handover_jobs_advance_due", "schedule": 300.0, "options": {"expires": 300}},
+    # SCRM coupons past their expiry become "expired" (scrm.tasks).
+    "scrm-coupons-expire": {"task": "scrm.coupons_expire", "schedule": crontab(minute=23)},
+    # ERP production: alert production staff of operations past their scheduled end (erp.tasks).
+    "erp-production-alert-late": {"task": "erp.production_alert_late", "schedule": 300.0, "options": {"expires": 300}},
 }
 # Lazily (when the worker imports its task modules): reading app.conf here would load Django's settings on
 # `import suite`, before the launcher and the benchmarks have set up the environment they run in.

@@ -169,6 +169,8 @@ PEOPLE: dict[str, list[PersonSpec]] = {
         PersonSpec("production2", "朱", "梅", Role.PRODUCTION, ("生产部",), "计划员 Production planner"),
         PersonSpec("hr", "秦", "洋", Role.HR, ("人力资源部",), "人事经理 HR manager"),
         PersonSpec("hr2", "尤", "佳", Role.HR, ("人力资源部",), "薪酬专员 Payroll specialist"),
+        PersonSpec("payroll", "许", "敏", Role.PAYROLL, ("人力资源部",), "薪酬主管 Payroll lead"),
+        PersonSpec("payroll2", "施", "雯", Role.PAYROLL, ("人力资源部",), "薪酬核算 Payroll accountant"),
     ],
     "sbev": [
         PersonSpec("sbev.admin", "何", "俊", Role.ADMIN, title="系统管理员 IT administrator"),

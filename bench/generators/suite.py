@@ -29,6 +29,7 @@ ROLE_MIX = {
     Role.WAREHOUSE: 0.08,
     Role.PRODUCTION: 0.18,
     Role.HR: 0.04,
+    Role.PAYROLL: 0.01,
 }
 DEPARTMENT_OF_ROLE = {
     Role.SERVICE: "客服组",
@@ -37,6 +38,7 @@ DEPARTMENT_OF_ROLE = {
     Role.WAREHOUSE: "仓储物流部",
     Role.PRODUCTION: "生产部",
     Role.HR: "人力资源部",
+    Role.PAYROLL: "人力资源部",
 }
 SALES_PER_TEAM = 12
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"

@@ -1,5 +1,9 @@
 """django-filter filter sets of the CRM API (declared fields only; ``?search=`` and ``?custom.<field>=`` are
-handled by the viewsets through ``crm.selectors``)."""
+handled by the viewsets through ``crm.selectors``).
+
+``MultipleChoiceFilter`` defaults to ``distinct=True``: on a plain column that only turns every list query into a
+``SELECT DISTINCT`` over all columns (and its ``COUNT(*)`` into a count of a distinct subquery), 2x the cost of
+the page on 100k accounts — so choice filters of own columns say ``distinct=False``."""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ from crm.models import (
 
 
 class _CustomerFilter(django_filters.FilterSet):
-    lifecycle_stage = django_filters.MultipleChoiceFilter(choices=LifecycleStage.choices)
-    source = django_filters.MultipleChoiceFilter(choices=Source.choices)
+    lifecycle_stage = django_filters.MultipleChoiceFilter(choices=LifecycleStage.choices, distinct=False)
+    source = django_filters.MultipleChoiceFilter(choices=Source.choices, distinct=False)
     province = django_filters.CharFilter()
     city = django_filters.CharFilter()
     owner = django_filters.NumberFilter(field_name="owner_id")
@@ -38,8 +42,8 @@ class _CustomerFilter(django_filters.FilterSet):
 
 
 class AccountFilter(_CustomerFilter):
-    industry = django_filters.MultipleChoiceFilter(choices=Industry.choices)
-    size = django_filters.MultipleChoiceFilter(choices=CompanySize.choices)
+    industry = django_filters.MultipleChoiceFilter(choices=Industry.choices, distinct=False)
+    size = django_filters.MultipleChoiceFilter(choices=CompanySize.choices, distinct=False)
 
     class Meta:
         model = Account
@@ -65,8 +69,8 @@ class TagFilter(django_filters.FilterSet):
 
 
 class LeadFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=LeadStatus.choices)
-    source = django_filters.MultipleChoiceFilter(choices=Source.choices)
+    status = django_filters.MultipleChoiceFilter(choices=LeadStatus.choices, distinct=False)
+    source = django_filters.MultipleChoiceFilter(choices=Source.choices, distinct=False)
     province = django_filters.CharFilter()
     city = django_filters.CharFilter()
     owner = django_filters.NumberFilter(field_name="owner_id")
@@ -82,7 +86,7 @@ class LeadFilter(django_filters.FilterSet):
 
 
 class OpportunityFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=OpportunityStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=OpportunityStatus.choices, distinct=False)
     pipeline = django_filters.NumberFilter(field_name="stage__pipeline_id")
     stage = django_filters.NumberFilter(field_name="stage_id")
     account = django_filters.NumberFilter(field_name="account_id")
@@ -100,7 +104,7 @@ class OpportunityFilter(django_filters.FilterSet):
 
 
 class ActivityFilter(django_filters.FilterSet):
-    kind = django_filters.MultipleChoiceFilter(choices=ActivityKind.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=ActivityKind.choices, distinct=False)
     account = django_filters.NumberFilter(field_name="account_id")
     contact = django_filters.NumberFilter(field_name="contact_id")
     lead = django_filters.NumberFilter(field_name="lead_id")

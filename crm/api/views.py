@@ -16,13 +16,15 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from crm import selectors
-from crm.api import filters, serializers
+from crm.api import filters, rows, serializers
 from crm.errors import CrmConflict, DuplicateCustomerError
 from crm.models import (
     Account,
+    AccountTag,
     Activity,
     AssignmentRule,
     Contact,
+    ContactTag,
     CustomFieldSet,
     Lead,
     LeadScoringRule,
@@ -151,6 +153,18 @@ class _CustomerViewSet(CrmViewSetMixin, TenantModelViewSet):
     ordering_fields = ("name", "created_at", "updated_at", "credit_limit", "lifecycle_stage", "city")
     ordering = ("-updated_at",)
 
+    tag_link_model = None  # AccountTag / ContactTag
+    tag_link_field = ""
+
+    def list(self, request, *args, **kwargs):
+        """The page from ``.values()`` rows (``crm.api.rows``): same scope, filters, order and JSON as the
+        output serializer, a fraction of its cost."""
+        queryset = self.filter_queryset(self.get_queryset())
+        serializer = self.get_serializer()
+        page = self.paginate_queryset(rows.customer_values(queryset, serializer))
+        data = rows.customer_rows(serializer, page, through=self.tag_link_model, owner_field=self.tag_link_field)
+        return self.get_paginated_response(data)
+
     def include_merged(self) -> bool:
         if self.action != "list":
             return True  # an old id still resolves, and shows where it was merged into
@@ -208,6 +222,8 @@ class AccountViewSet(_CustomerViewSet):
     or name and city) answers 409 with the ``duplicates``; send ``force: true`` to create it anyway."""
 
     queryset = Account.objects.all()
+    tag_link_model = AccountTag
+    tag_link_field = "account"
     output_serializer_class = serializers.AccountSerializer
     input_serializer_class = serializers.AccountInput
     update_input_serializer_class = serializers.AccountUpdateInput
@@ -259,6 +275,8 @@ class ContactViewSet(_CustomerViewSet):
     in the same city) answer 409 unless ``force: true``; a unionid is never shared by two live contacts."""
 
     queryset = Contact.objects.all()
+    tag_link_model = ContactTag
+    tag_link_field = "contact"
     output_serializer_class = serializers.ContactSerializer
     input_serializer_class = serializers.ContactInput
     update_input_serializer_class = serializers.ContactUpdateInput

@@ -43,6 +43,7 @@ from .imports import (
 from .leads import AssignmentRule, Lead, LeadScoringRule, LeadStatus
 from .opportunities import LostReason, Opportunity, OpportunityStageChange, OpportunityStatus, Pipeline, Stage
 from .quotes import OpportunityLine, PriceSource, Quote, QuoteLine, QuoteState
+from .segments import ContactFacts, TagChange, TagChangeAction, TagChangeSource
 from .tickets import (
     CsatSurvey,
     SlaPolicy,
@@ -72,6 +73,7 @@ __all__ = [
     "CampaignTouch",
     "CompanySize",
     "Contact",
+    "ContactFacts",
     "ContactTag",
     "CsatSurvey",
     "CustomFieldSet",
@@ -105,6 +107,9 @@ __all__ = [
     "Source",
     "Stage",
     "Tag",
+    "TagChange",
+    "TagChangeAction",
+    "TagChangeSource",
     "TagGroup",
     "Ticket",
     "TicketCategory",

@@ -159,6 +159,9 @@ class Opportunity(OwnedModel):
     description = models.TextField(_("description"), blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     search_text = models.TextField(_("search key"), default="", blank=True, editable=False)
+    # Set by SCRM relationship signals (the customer deleted the salesperson on WeCom …), cleared by people.
+    at_risk = models.BooleanField(_("at risk"), default=False, editable=False)
+    at_risk_reason = models.CharField(_("why at risk"), max_length=200, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("opportunity")

@@ -401,7 +401,7 @@ def customer_delete(*, customer: Customer, by: User | None) -> None:
 # ---------------------------------------------------------------- tags
 
 
-def _tags_set(customer: Customer, tags: Iterable[Tag]) -> None:
+def _tags_set(customer: Customer, tags: Iterable[Tag], by: User | None = None) -> None:
     tags = list({tag.pk: tag for tag in tags}.values())
     errors = []
     if any(tag.company_id != customer.company_id for tag in tags):
@@ -422,6 +422,10 @@ def _tags_set(customer: Customer, tags: Iterable[Tag]) -> None:
         link_model.objects.filter(**{key: customer, "tag_id__in": current - wanted}).delete()
     if wanted - current:
         link_model.objects.bulk_create([link_model(**{key: customer, "tag_id": pk}) for pk in sorted(wanted - current)])
+    if key == "contact" and wanted != current:  # tag history (crm.services.segments)
+        from crm.services.segments import tag_changes_record
+
+        tag_changes_record(contact=customer, added=wanted - current, removed=current - wanted, by=by)
 
 
 @transaction.atomic
@@ -429,7 +433,7 @@ def customer_tags_set(*, customer: Customer, tags: Iterable[Tag], by: User | Non
     """Replace the tags of an account or contact. Tags must be the company's; in an exclusive group at most one.
     Locks the customer row."""
     customer = lock_customer(type(customer), customer.pk)
-    _tags_set(customer, tags)
+    _tags_set(customer, tags, by=by)
     return customer
 
 

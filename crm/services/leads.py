@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import CrmConflict, LeadAlreadyConvertedError
-from crm.events import LEAD_CONVERTED, lead_converted_payload
+from crm.events import LEAD_CONVERTED, LEAD_CREATED, lead_converted_payload, lead_created_payload
 from crm.models import (
     Account,
     AssignmentRule,
@@ -300,7 +300,8 @@ def lead_create(
 
     Normalises phone and email, validates custom values, scores it with the company's rules (with the
     explanation), then assigns it: to ``owner`` when given, else by the assignment rules, else to ``by``
-    (``None`` for anonymous web forms: the lead waits unassigned). Publishes nothing.
+    (``None`` for anonymous web forms: the lead waits unassigned). Publishes ``crm.lead.created`` (SCRM enrols
+    it in the follow-up cadences of its source).
     """
     lead = Lead(company=company, status=LeadStatus.NEW)
     fields.setdefault("source", Source.OTHER)
@@ -323,6 +324,7 @@ def lead_create(
     lead.save()
     if campaign is not None:
         campaign_lead_attribute(lead=lead, campaign=campaign, source=campaign_source)
+    events.publish(LEAD_CREATED, lead_created_payload(lead=lead), company_id=company.pk, by=by)
     return lead
 
 

@@ -129,13 +129,16 @@ def _contact_or_404(actor, pk: int) -> Contact:
     return policy.get_visible_or_404(actor, selectors.contacts_visible_to(actor, include_merged=True), pk=pk)
 
 
-def _detail_context(request, customer) -> dict:
+def _detail_context(request, customer, kind: str) -> dict:
     actor = request.actor
     profile = selectors.customer_360(actor, customer)
     return {
         "customer": customer,
+        "kind": kind,
         "profile": profile,
         "figures": profile.figures,
+        "timeline": profile.timeline,
+        "timeline_url": reverse(f"crm:{kind}-timeline", args=[customer.pk]),
         "can_change": policy.can(actor, "change", type(customer)),
         "can_merge": policy.can(actor, "merge", type(customer)),
         "can_add_opportunity": policy.can(actor, "add", Opportunity),
@@ -153,7 +156,7 @@ def account_detail(request, pk: int):
     if account.merged_into_id:
         messages.info(request, _("This record was merged; here is the customer it was merged into."))
         return redirect("crm:account-detail", pk=account.merged_into_id)
-    return render(request, "crm/customer_detail.html", {**_detail_context(request, account), "kind": "account"})
+    return render(request, "crm/customer_detail.html", _detail_context(request, account, "account"))
 
 
 @actor_required
@@ -162,7 +165,28 @@ def contact_detail(request, pk: int):
     if contact.merged_into_id:
         messages.info(request, _("This record was merged; here is the customer it was merged into."))
         return redirect("crm:contact-detail", pk=contact.merged_into_id)
-    return render(request, "crm/customer_detail.html", {**_detail_context(request, contact), "kind": "contact"})
+    return render(request, "crm/customer_detail.html", _detail_context(request, contact, "contact"))
+
+
+def _timeline_page(request, customer, kind: str):
+    """The next page of a 360 timeline ("Load more", htmx: the items and a new button replace the button)."""
+    try:
+        offset = max(0, int(request.GET.get("offset", "0")))
+    except ValueError:
+        offset = 0
+    timeline = selectors.customer_timeline(request.actor, customer, offset=offset)
+    context = {"timeline": timeline, "timeline_url": reverse(f"crm:{kind}-timeline", args=[customer.pk])}
+    return render(request, "crm/_timeline_items.html", context)
+
+
+@actor_required
+def account_timeline(request, pk: int):
+    return _timeline_page(request, _account_or_404(request.actor, pk), "account")
+
+
+@actor_required
+def contact_timeline(request, pk: int):
+    return _timeline_page(request, _contact_or_404(request.actor, pk), "contact")
 
 
 def _duplicates(actor, error: DuplicateCustomerError) -> list[dict]:

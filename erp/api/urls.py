@@ -27,3 +27,9 @@ urlpatterns += [path("", include("erp.api.procurement"))]
 
 # ---------------------------------------------------------------- partners, invoices, payments, bank: /api/v1/erp/
 urlpatterns += [path("", include("erp.api.invoicing"))]
+
+# ---------------------------------------------------------------- production: /api/v1/erp/production/
+urlpatterns += [path("production/", include("erp.api.production"))]
+
+# ------------------------- HR: employees, attendance, leave, payroll, performance, recruiting: /api/v1/erp/hr/
+urlpatterns += [path("hr/", include("erp.api.hr"))]

@@ -45,6 +45,7 @@ from erp.models import (
     Product,
     ProductCategory,
     ProductSupplier,
+    ProductValuation,
     ReorderRule,
     ReservationState,
     StockAdjustment,
@@ -983,6 +984,58 @@ def stock_receive(
     if incoming_supply is not None:
         _incoming_supply_receive(incoming_supply, qty)
     _publish_stock_changed(product, [target.warehouse_id], reason=MoveKind.RECEIPT, reference=reference, by=by)
+    return move
+
+
+@transaction.atomic
+def stock_produce(
+    *,
+    product: Product,
+    quantity: Any,
+    unit_cost: Any,
+    warehouse: Warehouse | None = None,
+    location: Location | None = None,
+    lot: Lot | None = None,
+    reference: str = "",
+    moved_at: dt.datetime | None = None,
+    by: User | None = None,
+) -> StockMove:
+    """Receive finished goods from production (a production order's output) into a location (or the
+    warehouse's default): one production move from the virtual production location, the quant increased.
+
+    The move carries ``unit_cost`` (the order's cost per unit), which valuation takes as the value of the
+    incoming layer (stock debited, production / WIP credited). Publishes ``erp.stock.changed``."""
+    _stockable(product)
+    qty = stock_quantity(product=product, quantity=quantity)
+    target = _internal_location(product.company_id, warehouse=warehouse, location=location)
+    lot = _lot_for(product, lot, required=True)
+    errors: dict = {}
+    cost = _decimal(unit_cost, field="unit_cost", errors=errors, positive=False)
+    _raise(errors)
+    reference = _reference(reference)
+    moved_at = _moved_at(moved_at)
+    product = lock_product(product.pk)
+    _add_to_quant(product, target, lot, qty)
+    move = StockMove.objects.create(
+        company_id=product.company_id,
+        product=product,
+        lot=lot,
+        from_location=virtual_location(company=product.company_id, kind=LocationKind.PRODUCTION),
+        to_location=target,
+        quantity=qty,
+        kind=MoveKind.PRODUCTION,
+        reference=reference,
+        moved_at=moved_at,
+        unit_cost=cost,
+        created_by=by,
+    )
+    valuation.moves_value(moves=[move], by=by)
+    # the moving average follows the valuation (production output enters at its own cost)
+    valued = ProductValuation.objects.filter(product=product, quantity__gt=0).values_list("quantity", "value").first()
+    if valued is not None:
+        product.average_cost = (valued[1] / valued[0]).quantize(QUANTUM, rounding=ROUND_HALF_UP)
+        product.save(update_fields=["average_cost", "updated_at"])
+    _publish_stock_changed(product, [target.warehouse_id], reason=MoveKind.PRODUCTION, reference=reference, by=by)
     return move
 
 

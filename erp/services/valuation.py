@@ -295,7 +295,11 @@ def moves_value(*, moves: Iterable[StockMove], by: User | None = None) -> list[S
         direction = _direction(move, kinds)
         source_kind, target_kind = kinds[move.from_location_id], kinds[move.to_location_id]
         if direction > 0:
-            if source_kind == LocationKind.SUPPLIER or valuation.quantity <= 0:
+            if (
+                source_kind == LocationKind.SUPPLIER
+                or valuation.quantity <= 0
+                or (source_kind == LocationKind.PRODUCTION and move.kind == "production" and move.unit_cost is not None)
+            ):  # production output (``stock_produce``) enters at the order's cost, like a purchase at its price
                 unit_cost = move.unit_cost or ZERO
             else:  # customer returns, found stock, production output: at the current average
                 unit_cost = _unit(valuation.value / valuation.quantity)

@@ -316,3 +316,136 @@ def _transfer_in(company: Company) -> erp_models.StockTransfer:
 def _layer_in(company: Company) -> erp_models.StockValuationLayer:
     product, _warehouse = stocked(company)
     return erp_models.StockValuationLayer.objects.filter(product=product).first()
+
+
+# ---------------------------------------------------------------- production
+
+
+def _production_basics(company: Company):
+    from erp.services import production as prod
+
+    product = make_product(company, tracks_lots=False)
+    part = make_product(company)
+    center = prod.work_center_create(company=company, code=f"WC{next(_inventory_seq)}", name="装配线")
+    routing = prod.routing_create(
+        company=company,
+        name=f"工艺{next(_inventory_seq)}",
+        operations=[{"name": "装配", "work_center": center, "setup_minutes": 10, "run_minutes": Decimal("2")}],
+    )
+    bom = prod.bom_create(company=company, product=product, routing=routing, lines=[{"component": part, "quantity": 2}])
+    return product, part, center, routing, bom
+
+
+def _production_order_in(company: Company) -> erp_models.ProductionOrder:
+    from erp.services import production as prod
+
+    product, _part, _center, _routing, bom = _production_basics(company)
+    return prod.production_order_create(
+        company=company,
+        product=product,
+        quantity=Decimal("3"),
+        warehouse=make_warehouse(company),
+        due_date=dt.date.today() + dt.timedelta(days=7),
+        bom=bom,
+    )
+
+
+@tenant_factory(erp_models.WorkCalendar)
+def _work_calendar_in(company: Company) -> erp_models.WorkCalendar:
+    from erp.services import production as prod
+
+    return prod.work_calendar_create(company=company, name=f"日历{next(_inventory_seq)}")
+
+
+@tenant_factory(erp_models.WorkCenter)
+def _work_center_in(company: Company) -> erp_models.WorkCenter:
+    return _production_basics(company)[2]
+
+
+@tenant_factory(erp_models.Routing)
+def _routing_in(company: Company) -> erp_models.Routing:
+    return _production_basics(company)[3]
+
+
+@tenant_factory(erp_models.Bom)
+def _bom_in(company: Company) -> erp_models.Bom:
+    return _production_basics(company)[4]
+
+
+@tenant_factory(erp_models.ProductPlanning)
+def _planning_in(company: Company) -> erp_models.ProductPlanning:
+    from erp.services import production as prod
+
+    return prod.product_planning_set(product=make_product(company), procurement="buy", lead_time_days=3)
+
+
+@tenant_factory(erp_models.DemandForecast)
+def _forecast_in(company: Company) -> erp_models.DemandForecast:
+    from erp.services import mrp
+
+    product = make_product(company)
+    mrp.forecast_lines_replace(
+        company=company, source="manual", lines=[{"product": product, "date": dt.date.today(), "quantity": "5"}]
+    )
+    return erp_models.DemandForecast.objects.get(product=product)
+
+
+@tenant_factory(erp_models.MrpRun)
+def _mrp_run_in(company: Company) -> erp_models.MrpRun:
+    from erp.services import mrp
+
+    return mrp.mrp_run_start(company=company, warehouse=make_warehouse(company), queue=False)
+
+
+@tenant_factory(erp_models.PlannedOrder)
+def _planned_in(company: Company) -> erp_models.PlannedOrder:
+    from erp.services import mrp
+
+    product, *_rest = _production_basics(company)
+    warehouse = make_warehouse(company)
+    mrp.forecast_lines_replace(
+        company=company,
+        source="manual",
+        lines=[{"product": product, "date": dt.date.today() + dt.timedelta(days=3), "quantity": "4"}],
+    )
+    run = mrp.mrp_run_start(company=company, warehouse=warehouse, queue=False)
+    mrp.mrp_run_execute(run_id=run.pk)
+    return erp_models.PlannedOrder.objects.filter(run=run, product=product).first()
+
+
+@tenant_factory(erp_models.ProductionOrder)
+def _production_order_factory(company: Company) -> erp_models.ProductionOrder:
+    return _production_order_in(company)
+
+
+@tenant_factory(erp_models.ProductionOperation)
+def _operation_in(company: Company) -> erp_models.ProductionOperation:
+    return _production_order_in(company).operations.first()
+
+
+@tenant_factory(erp_models.InspectionPlan)
+def _inspection_plan_in(company: Company) -> erp_models.InspectionPlan:
+    from erp.services import production as prod
+
+    return prod.inspection_plan_create(
+        company=company,
+        product=make_product(company),
+        name="外观检验",
+        characteristics=[{"name": "长度", "min": "9.9", "max": "10.1", "unit": "mm"}],
+    )
+
+
+@tenant_factory(erp_models.Inspection)
+def _inspection_in(company: Company) -> erp_models.Inspection:
+    from erp.services import production as prod
+
+    return prod.inspection_record(plan=_inspection_plan_in(company), measurements={"长度": "10"})
+
+
+@tenant_factory(erp_models.NonConformance)
+def _non_conformance_in(company: Company) -> erp_models.NonConformance:
+    from erp.services import production as prod
+
+    return prod.non_conformance_create(
+        company=company, product=make_product(company), description="表面划伤", crm_ticket_id=42
+    )

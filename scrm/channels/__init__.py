@@ -21,6 +21,7 @@ from .webhook import SignedWebhookConnector
 from .wechat_oa import WeChatOfficialAccountConnector
 from .wecom import WeComConnector
 from .weibo import WeiboConnector
+from .xiaohongshu import XiaohongshuConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
     "wecom": WeComConnector,
@@ -29,11 +30,12 @@ CONNECTORS: dict[str, type[Connector]] = {
     "simulator": SimulatorConnector,
     "weibo": WeiboConnector,
     "wechat_oa": WeChatOfficialAccountConnector,
+    "xiaohongshu": XiaohongshuConnector,
 }
 
 
 def connector_for(channel) -> Connector:
-    """The connector of ``channel``; a kind without one (Xiaohongshu: not built yet) gets the base class,
+    """The connector of ``channel``; a kind without one gets the base class,
     which refuses webhooks, polls and sends."""
     return CONNECTORS.get(channel.kind, Connector)(channel)
 

@@ -64,6 +64,13 @@ class InboundEvent:
     phone_verified: bool = False
     staff_id: str = ""  # the platform's id of our staff member involved (WeCom UserID)
     sent_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    # A public post to capture as UGC (scrm.services.ugc): share | review | mention | comment | buyer_show;
+    # comments and mentions are captured without it. ``url`` links the post; ``rating`` is 1–5 stars.
+    ugc_kind: str = ""
+    url: str = ""
+    rating: int | None = None
+    # platform facts some consumers need: WeCom ``state`` of a channel QR code, group chat changes …
+    extra: dict = field(default_factory=dict)
 
     def as_payload(self) -> dict:
         return asdict(self)

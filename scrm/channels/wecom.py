@@ -98,7 +98,8 @@ def parse_xml(data: bytes | str) -> dict[str, str]:
         root = ET.fromstring(raw)  # noqa: S314  DTDs refused above; expat resolves no external entities
     except ET.ParseError:
         raise ChannelError(_("The body is not valid XML."), code="parse_error") from None
-    return {child.tag: (child.text or "") for child in root}
+    # Lists (``<MemChangeList><Item>a</Item><Item>b</Item></MemChangeList>``) come back comma-joined.
+    return {child.tag: ",".join(i.text or "" for i in child) if len(child) else (child.text or "") for child in root}
 
 
 def event_from_message(fields: dict[str, str]) -> InboundEvent | None:
@@ -117,9 +118,12 @@ def event_from_message(fields: dict[str, str]) -> InboundEvent | None:
             text=fields.get("Content", ""),
             sent_at=sent_at,
         )
+    if msg_type == "event" and fields.get("Event") == "change_external_chat":
+        return chat_event(fields, created=created, sent_at=sent_at)
     if msg_type == "event" and fields.get("ChangeType") in RELATIONSHIP_EVENTS:
         change = fields["ChangeType"]
         external_user = fields.get("ExternalUserID", "")
+        extra = {"state": fields["State"]} if fields.get("State") else {}
         return InboundEvent(
             external_id=f"event:{fields.get('FromUserName', '')}:{created}:{change}:{external_user}",
             sender_id=external_user,
@@ -127,8 +131,40 @@ def event_from_message(fields: dict[str, str]) -> InboundEvent | None:
             event=change,
             staff_id=fields.get("UserID", ""),
             sent_at=sent_at,
+            extra=extra,
         )
     return None
+
+
+CHAT_CHANGES = {"create", "update", "dismiss"}
+
+
+def chat_event(fields: dict[str, str], *, created: str, sent_at: str) -> InboundEvent | None:
+    """A customer-group change (``change_external_chat``): ``ChangeType`` create / update / dismiss; an update
+    says what changed in ``UpdateDetail`` (add_member, del_member, change_owner, change_name, change_notice),
+    with ``MemChangeList`` (the members who joined or left), ``JoinScene`` / ``QuitScene``, ``MemChangeCnt``.
+    Goes to the communities pipeline (``kind="chat"``), not the inbox."""
+    change = fields.get("ChangeType", "")
+    if change not in CHAT_CHANGES:
+        return None
+    chat_id = fields.get("ChatId", "")
+    detail = fields.get("UpdateDetail", "")
+    members = fields.get("MemChangeList", "")
+    return InboundEvent(
+        external_id=f"chat:{chat_id}:{created}:{change}:{detail}:{fields.get('CurMemVer', '')}",
+        sender_id=chat_id,
+        kind="chat",
+        event=change,
+        sent_at=sent_at,
+        extra={
+            "chat_id": chat_id,
+            "update_detail": detail,
+            "members": [m for m in members.split(",") if m],
+            "join_scene": fields.get("JoinScene", ""),
+            "quit_scene": fields.get("QuitScene", ""),
+            "member_change_count": fields.get("MemChangeCnt", ""),
+        },
+    )
 
 
 class WeComConnector(Connector):

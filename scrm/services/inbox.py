@@ -120,6 +120,8 @@ class InboxBatch:
     last_message: dict[int, object] = field(default_factory=dict)
     alerts: dict[int, _Alert] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
+    ugc: list[tuple[SocialIdentity, dict]] = field(default_factory=list)  # public posts → scrm.services.ugc
+    rules: object = None  # auto-tag rules, unsubscribe, interactions → scrm.services.inbox_rules
 
     def is_active_member(self, user_id: int) -> bool:
         if user_id not in self.active_members:
@@ -135,6 +137,13 @@ class InboxBatch:
         unique per (channel, external id) too, so this only happens when an operator re-runs deliveries)."""
         Message.objects.bulk_create(self.messages, ignore_conflicts=True, batch_size=1000)
         self.messages.clear()
+        if self.ugc:
+            from scrm.services.ugc import ugc_capture_batch
+
+            ugc_capture_batch(channel=self.channel, items=self.ugc)
+            self.ugc.clear()
+        if self.rules is not None:
+            self.rules.flush()
         for conversation_pk, sent_at in self.last_message.items():
             Conversation.objects.filter(pk=conversation_pk).update(
                 last_message_at=sent_at, last_inbound_at=sent_at, status=Conversation.Status.OPEN
@@ -177,6 +186,11 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
     """One parsed inbound event into the inbox: identity, resolution, conversation, message, alert. Returns the
     message. Must run in a transaction (the caller's); with a ``batch``, the message, the conversation times
     and the alerts are written by ``batch.finish()``, else at once."""
+    if event.get("kind") == "chat":  # WeCom customer-group changes go to communities, not the inbox
+        from scrm.services.communities import community_event_apply
+
+        community_event_apply(channel=channel, event=event)
+        return None
     own_batch = batch is None
     batch = batch or InboxBatch(channel=channel)
     key = event["sender_id"]
@@ -210,6 +224,12 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
         sent_at=sent_at,
     )
     batch.messages.append(message)
+    from scrm.services.inbox_rules import inbound_observe
+
+    inbound_observe(batch, identity=identity, event=event, sent_at=sent_at)
+    _relationship_hooks(channel=channel, event=event, identity=identity, conversation=conversation, at=sent_at)
+    if event.get("kind") in ("comment", "mention") or event.get("ugc_kind"):
+        batch.ugc.append((identity, event))  # comments, mentions, reviews … are also UGC (scrm.services.ugc)
     previous = batch.last_message.get(conversation.pk)
     batch.last_message[conversation.pk] = max(previous, sent_at) if previous else sent_at
     if event.get("event") == "add_external_contact" and is_new_identity and identity.resolution != Resolution.AUTO:
@@ -244,6 +264,28 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
     if own_batch:
         batch.finish()
     return message
+
+
+def _relationship_hooks(*, channel: Channel, event: dict, identity, conversation, at) -> None:
+    """A WeCom channel QR code's new contact is attributed to the code (``State``); a short reply that is a
+    cadence's opt-out keyword (退订, TD …) stops the person's cadences."""
+    state = (event.get("extra") or {}).get("state")
+    if state and event.get("event") == "add_external_contact":
+        from scrm.services.wecom_relations import contact_way_attribute
+
+        contact_way_attribute(
+            channel=channel,
+            identity=identity,
+            conversation=conversation,
+            state=state,
+            staff_id=event.get("staff_id", ""),
+            at=at,
+        )
+    text = event.get("text", "")
+    if text and len(text) <= 20 and event.get("kind", "message") == "message":
+        from scrm.services.cadences import cadence_opt_out_check
+
+        cadence_opt_out_check(identity=identity, text=text)
 
 
 def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> ProcessResult:

@@ -24,7 +24,7 @@ from .channels import channel_update, deliveries_record
 logger = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 3600
-POLLING_KINDS = ("simulator", "weibo")
+POLLING_KINDS = ("simulator", "weibo", "xiaohongshu")
 
 
 @dataclass

@@ -82,3 +82,5 @@ tenant_factory(Channel)(lambda company: make_channel(company))
 tenant_factory(SocialIdentity)(lambda company: make_identity(company))
 tenant_factory(Conversation)(lambda company: make_conversation(company))
 tenant_factory(Message)(lambda company: make_message(company))
+
+from scrm.tests import factories_campaigns  # noqa: E402,F401  QR campaigns, coupons, UGC (scrmqr)

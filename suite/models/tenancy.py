@@ -21,6 +21,7 @@ class Role(models.TextChoices):
     WAREHOUSE = "warehouse", _("Warehouse")
     PRODUCTION = "production", _("Production")
     HR = "hr", _("Human resources")
+    PAYROLL = "payroll", _("Payroll")
 
 
 class Module(models.TextChoices):
