@@ -24,7 +24,9 @@ from urllib.parse import urlsplit, urlunsplit
 ORDER = ["generate", "http_load", "outbox"]
 NOT_BENCHMARKS = {"__main__"}
 # Benchmarks that work in a database of their own: run alone, the shared bench database is not even set up.
-OWN_DATABASE = {"crm": "crm_bench", "segments": "segments_bench"}
+OWN_DATABASE = {"crm": "crm_bench", "segments": "segments_bench", "payroll": "payroll_bench"}
+# Benchmarks that generate all they read: the demo data is not seeded for them.
+NO_SEED = {"segments", "payroll"}
 
 
 def available() -> list[str]:
@@ -69,7 +71,7 @@ def main(argv: list[str]) -> int:
     if len(own) == 1 and None not in own and not os.environ.get("TROIKA_BENCH_DATABASE_URL"):
         parts = urlsplit(bench.bench_database_url())
         os.environ["TROIKA_BENCH_DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{own.pop()}"))
-    bench.setup()
+    bench.setup(seed=not all(name in NO_SEED for name, _args in runs))
     status = 0
     for name, args in runs:
         print(f"\n=== bench {name} {' '.join(args)}".rstrip(), flush=True)

@@ -255,5 +255,6 @@ class ContactTagAdmin(ReadOnlyAdmin):
 from crm import (  # noqa: E402  each in its own module
     admin_campaigns,  # noqa: F401  campaigns, web forms, reminders, nudges
     admin_quotes,  # noqa: F401  opportunity lines and quotes
+    admin_segments,  # noqa: F401  tag history, contact facts (segments)
     admin_tickets,  # noqa: F401  service tickets
 )

@@ -899,11 +899,13 @@ def quotes_visible_to(actor: Actor | None, *, opportunity: Opportunity | None = 
 # Segments (SCRM's saved queries over CRM contacts): the compiler lives in its own module.
 from crm.selectors_segments import (  # noqa: E402,F401
     SegmentQueryError,
+    campaign_exists,
     company_tag_ids,
     contact_ids_of_account,
     contacts_personalisation,
     customers_in_segment,
     segment_count,
+    segment_fields,
     segment_query_errors,
     tag_changes_of,
 )

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models import Case, Count, DateTimeField, ExpressionWrapper, F, Q, Sum, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -87,6 +87,7 @@ class TimelineEntry:
     body: str = ""
     amount: Decimal | None = None
     currency: str = ""
+    date_only: bool = False  # ERP documents carry a date, not a time: shown without one, first thing that day
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,10 @@ def _stage_changes(actor, customer, limit: int, english: bool) -> list[TimelineE
     deals = Opportunity.objects.filter(company_id=customer.company_id, **_where(customer)).values("id")
     rows = (
         policy.scope(actor, OpportunityStageChange.objects.filter(opportunity_id__in=deals))
-        .order_by("-changed_at", "-id")
+        # sorted on an expression on purpose: sorted on the column, PostgreSQL walks the company's whole
+        # history backwards on (company, changed_at) looking for this customer's deals (140 ms on the bench's
+        # biggest account); this way it reads the customer's deals' changes by opportunity and sorts them
+        .order_by(ExpressionWrapper(F("changed_at") + timedelta(0), output_field=DateTimeField()).desc(), "-id")
         .values_list(
             "id", "changed_at", "opportunity_id", "opportunity__name", "opportunity__currency", "amount",
             "from_stage__name", "from_stage__name_en", "to_stage__name", "to_stage__name_en",
@@ -256,6 +260,7 @@ def _erp_documents(customer, limit: int) -> list[TimelineEntry]:
             TimelineEntry(
                 "order", _day_start(order.order_date), order.id, str(order_label), order.number,
                 url=order_url(order.id), status=order.state, amount=order.amount_total, currency=order.currency,
+                date_only=True,
                 detail=_("promised %(date)s") % {"date": order.promised_date} if order.promised_date else "",
             )
         )  # fmt: skip
@@ -280,7 +285,7 @@ def _erp_documents(customer, limit: int) -> list[TimelineEntry]:
                 doc["type"], _day_start(doc["date"]), doc["id"], str(labels.get(doc["type"], doc["type"])),
                 doc["number"] or _("(draft)"), url=invoice_url(doc["id"]) if is_invoice else "",
                 status=status or "", status_class=paid_classes.get(status or "", ""),
-                detail=detail, amount=doc["amount"], currency=doc["currency"],
+                detail=detail, amount=doc["amount"], currency=doc["currency"], date_only=True,
             )
         )  # fmt: skip
     return entries
@@ -411,6 +416,11 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
         last_contact_at=last_contact,
         **erp,
     )
+    deal_url, contact_url = _url_maker("crm:opportunity-detail"), _url_maker("crm:contact-detail")
+    for deal in deals:
+        deal.detail_url = deal_url(deal.pk)
+    for contact in contacts:
+        contact.detail_url = contact_url(contact.pk)
     return Customer360(
         customer=customer,
         figures=figures,

@@ -86,7 +86,10 @@ def _validate(node, path: str, depth: int, errors: list[str], tags: set[int], co
         return
     field = node.get("field")
     if field not in FIELDS:
-        errors.append(_("%(path)s: unknown condition; use tag or field (%(fields)s).") % {"path": path, "fields": ", ".join(FIELDS)})
+        errors.append(
+            _("%(path)s: unknown condition; use tag or field (%(fields)s).")
+            % {"path": path, "fields": ", ".join(FIELDS)}
+        )
         return
     keys = set(node) - {"field"}
     if field in CHOICE_FIELDS:
@@ -111,9 +114,10 @@ def _validate(node, path: str, depth: int, errors: list[str], tags: set[int], co
             amount = None
         if amount is None or not amount.is_finite() or amount < 0 or amount >= Decimal("1e16"):
             errors.append(_("%(path)s: spend needs an amount of at least 0.") % {"path": path})
-    elif field == "last_interaction_days":
-        if len(keys) != 1 or keys - {"lte", "gt"} or _int(node[next(iter(keys))], maximum=3650) is None:
-            errors.append(_("%(path)s: last_interaction_days takes “lte” or “gt”: days 0–3650.") % {"path": path})
+    elif field == "last_interaction_days" and (
+        len(keys) != 1 or keys - {"lte", "gt"} or _int(node[next(iter(keys))], maximum=3650) is None
+    ):
+        errors.append(_("%(path)s: last_interaction_days takes “lte” or “gt”: days 0–3650.") % {"path": path})
 
 
 def segment_query_errors(query, *, company_id: int) -> list[str]:
@@ -213,3 +217,24 @@ def tag_changes_of(*, company_id: int, contact_id: int | None = None, limit: int
 def company_tag_ids(*, company_id: int, tag_ids) -> set[int]:
     """Which of ``tag_ids`` are tags of the company."""
     return set(Tag.objects.filter(company_id=company_id, pk__in=list(tag_ids)).values_list("pk", flat=True))
+
+
+def segment_fields() -> list[tuple[str, str]]:
+    """The attribute conditions of the grammar and how they are written, for the segment editor's help."""
+    return [
+        ("province / city / source", '{"field": "province", "in": ["广东省"]}'),
+        ("gender", '{"field": "gender", "in": ["female"]}'),
+        ("lifecycle_stage", '{"field": "lifecycle_stage", "in": ["customer", "prospect"]}'),
+        ("age", '{"field": "age", "min": 18, "max": 35}'),
+        ("spend", '{"field": "spend", "gte": "1000"}'),
+        ("last_interaction_days", '{"field": "last_interaction_days", "lte": 30}'),
+        ("tag", '{"tag": 12}'),
+        ("and / or / not", '{"and": [...]}, {"or": [...]}, {"not": {...}}'),
+    ]
+
+
+def campaign_exists(*, company_id: int, campaign_id: int) -> bool:
+    """Whether ``campaign_id`` is a CRM campaign of the company (pushes attribute to it)."""
+    from crm.models import Campaign
+
+    return Campaign.objects.filter(company_id=company_id, pk=campaign_id).exists()

@@ -3,7 +3,20 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from crm.views import activities, campaigns, customers, exports, imports, leads, merge, opportunities, quotes, tickets
+from crm.views import (
+    activities,
+    campaign_members,
+    campaigns,
+    customers,
+    exports,
+    imports,
+    leads,
+    merge,
+    opportunities,
+    quotes,
+    tickets,
+    web_forms,
+)
 
 app_name = "crm"
 
@@ -60,6 +73,15 @@ urlpatterns = [
     path("campaigns/<int:pk>/", campaigns.campaign_detail, name="campaign-detail"),
     path("campaigns/<int:pk>/edit/", campaigns.campaign_edit, name="campaign-edit"),
     path("campaigns/<int:pk>/costs/", campaigns.campaign_cost_add, name="campaign-cost-add"),
+    path("campaigns/<int:pk>/members/add/", campaign_members.campaign_members_add, name="campaign-members-add"),
+    path(
+        "campaigns/<int:pk>/members/<int:member_pk>/remove/",
+        campaign_members.campaign_member_remove,
+        name="campaign-member-remove",
+    ),
+    path("web-forms/", web_forms.web_form_list, name="web-form-list"),
+    path("web-forms/new/", web_forms.web_form_create, name="web-form-create"),
+    path("web-forms/<int:pk>/", web_forms.web_form_edit, name="web-form-edit"),
     path("forms/<str:key>/", campaigns.web_form, name="web-form"),
     path("activities/export/", exports.activity_export, name="activity-export"),
     path("merge/<str:kind>/<int:pk>/", merge.customer_merge, name="customer-merge"),

@@ -838,3 +838,189 @@ class ProductValuationAdmin(ReadOnlyAdmin):
 class ValuationSettingsAdmin(ReadOnlyAdmin):
     list_display = ("company", "perpetual", "journal", "stock_account", "grni_account", "cogs_account")
     list_select_related = ("company", "journal", "stock_account", "grni_account", "cogs_account")
+
+
+# ---------------------------------------------------------------- production
+from erp.services import production as production_services  # noqa: E402
+
+
+class _ProductionLines(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(m.ProductPlanning)
+class ProductPlanningAdmin(ReadOnlyAdmin):
+    list_display = ("product", "procurement", "lead_time_days", "safety_stock", "lot_rule", "lot_size", "company")
+    list_filter = ("company", "procurement", "lot_rule")
+    search_fields = ("product__sku", "product__name")
+
+
+@admin.register(m.WorkCalendar)
+class WorkCalendarAdmin(ReadOnlyAdmin):
+    list_display = ("name", "company")
+    list_filter = ("company",)
+
+
+@admin.register(m.WorkCenter)
+class WorkCenterAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "units", "labour_rate", "overhead_rate", "calendar", "company", "is_active")
+    list_filter = ("company", "is_active")
+    search_fields = ("code", "name")
+
+
+class RoutingOperationInline(_ProductionLines):
+    model = m.RoutingOperation
+    fields = ("sequence", "name", "work_center", "setup_minutes", "run_minutes", "queue_minutes")
+    readonly_fields = fields
+
+
+@admin.register(m.Routing)
+class RoutingAdmin(ReadOnlyAdmin):
+    list_display = ("name", "company", "is_active")
+    list_filter = ("company", "is_active")
+    inlines = [RoutingOperationInline]
+
+
+class BomLineInline(_ProductionLines):
+    model = m.BomLine
+    fields = ("sequence", "component", "quantity", "scrap_factor")
+    readonly_fields = fields
+
+
+@admin.register(m.Bom)
+class BomAdmin(ReadOnlyAdmin):
+    list_display = ("product", "version", "quantity", "effective_from", "effective_to", "routing", "is_active")
+    list_filter = ("company", "is_active")
+    search_fields = ("product__sku", "product__name", "version")
+    inlines = [BomLineInline]
+    actions = ["archive"]
+
+    @admin.action(description=_("Retire the selected BOM versions"))
+    def archive(self, request, queryset: QuerySet) -> None:
+        for bom in queryset:
+            production_services.bom_archive(bom=bom, by=request.user)
+        messages.success(request, _("Retired."))
+
+
+@admin.register(m.DemandForecast)
+class DemandForecastAdmin(ReadOnlyAdmin):
+    list_display = ("product", "date", "quantity", "source", "company")
+    list_filter = ("company", "source")
+    search_fields = ("product__sku",)
+
+
+@admin.register(m.MrpRun)
+class MrpRunAdmin(ReadOnlyAdmin):
+    list_display = ("number", "warehouse", "status", "progress", "demand_count", "planned_count", "created_at")
+    list_filter = ("company", "status")
+
+
+@admin.register(m.PlannedOrder)
+class PlannedOrderAdmin(ReadOnlyAdmin):
+    list_display = ("run", "product", "kind", "quantity", "release_date", "due_date", "late", "state")
+    list_filter = ("company", "kind", "state", "late")
+    search_fields = ("product__sku",)
+
+
+class ProductionMaterialInline(_ProductionLines):
+    model = m.ProductionMaterial
+    fields = ("product", "required_quantity", "issued_quantity", "issued_cost", "reservation")
+    readonly_fields = fields
+
+
+class ProductionOperationInline(_ProductionLines):
+    model = m.ProductionOperation
+    fields = ("sequence", "name", "work_center", "state", "scheduled_start", "scheduled_end", "good_quantity")
+    readonly_fields = fields
+
+
+@admin.register(m.ProductionOrder)
+class ProductionOrderAdmin(ReadOnlyAdmin):
+    list_display = ("number", "product", "quantity", "produced_quantity", "state", "due_date", "promised_at")
+    list_filter = ("company", "state")
+    search_fields = ("number", "product__sku", "product__name")
+    inlines = [ProductionMaterialInline, ProductionOperationInline]
+    actions = ["reschedule"]
+
+    @admin.action(description=_("Reschedule the companies of the selected orders"))
+    def reschedule(self, request, queryset: QuerySet) -> None:
+        for company_id in sorted(set(queryset.values_list("company_id", flat=True))):
+            production_services.production_schedule(
+                company=m.ProductionOrder.objects.filter(company_id=company_id).first().company
+            )
+        messages.success(request, _("Rescheduled."))
+
+
+@admin.register(m.ProductionReceipt)
+class ProductionReceiptAdmin(ReadOnlyAdmin):
+    list_display = ("order", "lot", "quantity", "scrapped_quantity", "cost", "created_at")
+    list_filter = ("company",)
+
+
+@admin.register(m.InspectionPlan)
+class InspectionPlanAdmin(ReadOnlyAdmin):
+    list_display = ("name", "product", "operation_name", "is_active", "company")
+    list_filter = ("company", "is_active")
+
+
+@admin.register(m.Inspection)
+class InspectionAdmin(ReadOnlyAdmin):
+    list_display = ("plan", "product", "production_order", "lot", "result", "inspected_quantity", "defect_quantity")
+    list_filter = ("company", "result")
+
+
+@admin.register(m.NonConformance)
+class NonConformanceAdmin(ReadOnlyAdmin):
+    list_display = ("number", "product", "production_order", "lot", "crm_ticket_id", "state", "created_at")
+    list_filter = ("company", "state")
+    search_fields = ("number", "description")
+
+
+# ---------------------------------------------------------------- HR and payroll
+# Read-only: HR data changes through the services (API, pages). The encrypted personal fields are not shown here
+# at all (neither the ciphertext nor the clear text): admin staff are not necessarily hr or payroll.
+
+
+@admin.register(m.Employee)
+class EmployeeAdmin(ReadOnlyAdmin):
+    list_display = ("number", "name", "department", "position", "manager", "hire_date", "is_active", "company")
+    list_filter = ("company", "is_active", "payroll_mode")
+    search_fields = ("number", "name", "name_en")
+    exclude = ("id_number_encrypted", "bank_account_encrypted", "salary_encrypted", "social_base_encrypted")
+
+
+for _hr_model, _hr_columns in (
+    (m.Department, ("code", "name", "parent", "head", "is_active", "company")),
+    (m.Position, ("code", "name", "department", "company")),
+    (m.EmploymentContract, ("number", "employee", "kind", "start_date", "end_date", "company")),
+    (m.Shift, ("code", "name", "start_time", "end_time", "break_minutes", "company")),
+    (m.AttendanceRecord, ("employee", "work_date", "clock_in", "clock_out", "overtime_minutes", "source")),
+    (m.LeaveType, ("code", "name", "annual_days", "is_paid", "needs_balance", "company")),
+    (m.LeaveBalance, ("employee", "leave_type", "year", "accrued", "taken")),
+    (m.LeaveRequest, ("employee", "leave_type", "start_date", "end_date", "days", "state")),
+    (m.PayrollCity, ("code", "name", "valid_from", "company")),
+    (m.PayrollCityItem, ("city", "code", "kind", "floor", "cap", "employee_rate", "employer_rate")),
+    (m.PayComponent, ("code", "name", "kind", "taxable", "rate", "account", "is_active", "company")),
+    (m.EmployeePayComponent, ("employee", "component", "amount")),
+    (m.CommissionLine, ("employee", "year", "month", "reference", "amount")),
+    (m.PayrollRun, ("__str__", "state", "progress", "employees_total", "total_gross", "journal_entry", "company")),
+    (m.Payslip, ("run", "employee", "gross", "iit", "net")),
+    (m.Kpi, ("code", "name", "source", "company")),
+    (m.Goal, ("employee", "kpi", "period_start", "period_end", "target", "actual")),
+    (m.PerformanceReview, ("employee", "reviewer", "period_start", "period_end", "rating", "state")),
+    (m.JobOpening, ("title", "department", "headcount", "hired", "state", "company")),
+    (m.Candidate, ("name", "opening", "stage", "employee")),
+    (m.Interview, ("candidate", "interviewer", "scheduled_at", "rating")),
+):
+    admin.site.register(
+        _hr_model,
+        type(f"{_hr_model.__name__}Admin", (ReadOnlyAdmin,), {"list_display": _hr_columns, "list_filter": ()}),
+    )

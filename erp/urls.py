@@ -77,3 +77,41 @@ urlpatterns += [
     path("transfers/<int:pk>/", procurement.transfer_detail, name="stock-transfer-detail"),
     path("transfers/<int:pk>/<slug:name>/", procurement.transfer_action, name="stock-transfer-action"),
 ]
+
+# ---------------------------------------------------------------- production: /erp/production/
+from erp.views import production  # noqa: E402
+
+urlpatterns += [
+    path("production/", production.order_list, name="production-order-list"),
+    path("production/orders/<int:pk>/", production.order_detail, name="production-order-detail"),
+    path("production/orders/<int:pk>/<slug:name>/", production.order_action, name="production-order-action"),
+    path("production/mrp/", production.mrp_list, name="production-mrp-list"),
+    path("production/mrp/<int:pk>/", production.mrp_detail, name="production-mrp-detail"),
+    path("production/planned/<int:pk>/<slug:name>/", production.planned_action, name="production-planned-action"),
+    path("production/shop-floor/", production.shop_floor, name="production-shop-floor"),
+    path(
+        "production/operations/<int:pk>/<slug:name>/", production.operation_action, name="production-operation-action"
+    ),
+    path("production/gantt/", production.gantt, name="production-gantt"),
+    path("production/gantt/reschedule/", production.gantt_reschedule, name="production-gantt-reschedule"),
+    path("production/quality/", production.quality, name="production-quality"),
+]
+
+# ---------------------------------------------------------------- HR and payroll: /erp/hr/
+from erp.views import hr  # noqa: E402
+
+urlpatterns += [
+    path("hr/employees/", hr.employee_list, name="hr-employee-list"),
+    path("hr/employees/export/", hr.employee_export, name="hr-employee-export"),
+    path("hr/employees/<int:pk>/", hr.employee_detail, name="hr-employee-detail"),
+    path("hr/org-chart/", hr.org_chart, name="hr-org-chart"),
+    path("hr/attendance/", hr.attendance, name="hr-attendance"),
+    path("hr/leave/", hr.leave, name="hr-leave"),
+    path("hr/leave/<int:pk>/<slug:verb>/", hr.leave_action, name="hr-leave-action"),
+    path("hr/payroll/", hr.payroll_runs, name="hr-payroll-runs"),
+    path("hr/payroll/<int:pk>/", hr.payroll_run, name="hr-payroll-run"),
+    path("hr/payroll/<int:pk>/<slug:verb>/", hr.payroll_run_action, name="hr-payroll-run-action"),
+    path("hr/payslips/<int:pk>/", hr.payslip, name="hr-payslip"),
+    path("hr/goals/", hr.goals, name="hr-goals"),
+    path("hr/recruiting/", hr.recruiting, name="hr-recruiting"),
+]

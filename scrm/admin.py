@@ -83,3 +83,74 @@ class MessageAdmin(ReadOnlyAdmin):
     list_filter = ("direction", "kind")
     search_fields = ("=external_id",)
     list_select_related = ("conversation__identity", "conversation__channel")
+
+
+from scrm import (  # noqa: E402
+    admin_relations,  # noqa: F401  communities, cadences, QR codes, handover (scrmwecom)
+    admin_segments,  # noqa: F401  rules, segments, consents, pushes (scrmseg)
+)
+
+# ---------------------------------------------------------------- QR campaigns, coupons, UGC (scrmqr)
+
+
+@admin.register(m.QrCampaign)
+class QrCampaignAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "status", "company", "budget", "spent", "prizes_granted", "starts_at", "ends_at")
+    list_filter = ("kind", "status")
+    search_fields = ("name",)
+    list_select_related = ("company",)
+
+
+@admin.register(m.QrCode)
+class QrCodeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "serial",
+        "campaign",
+        "product_sku",
+        "lot_code",
+        "channel_label",
+        "staff",
+        "scan_count",
+        "claimed_at",
+    )
+    search_fields = ("=serial", "=lot_code")
+    list_select_related = ("campaign", "staff")
+
+
+@admin.register(m.QrScan)
+class QrScanAdmin(ReadOnlyAdmin):
+    list_display = ("scanned_at", "campaign", "scanner_key", "province", "city", "source")
+    list_filter = ("source",)
+    search_fields = ("=scanner_key", "=phone", "=openid")
+    list_select_related = ("campaign",)
+
+
+@admin.register(m.QrClaim)
+class QrClaimAdmin(ReadOnlyAdmin):
+    list_display = ("claimed_at", "campaign", "scanner_key", "amount", "payout_status", "coupon")
+    list_filter = ("payout_status",)
+    search_fields = ("=scanner_key",)
+    list_select_related = ("campaign", "coupon")
+
+
+@admin.register(m.CouponTemplate)
+class CouponTemplateAdmin(ReadOnlyAdmin):
+    list_display = ("name", "kind", "value", "min_spend", "valid_days", "total_quantity", "issued_count", "is_active")
+    list_filter = ("kind", "is_active")
+    search_fields = ("name",)
+
+
+@admin.register(m.Coupon)
+class CouponAdmin(ReadOnlyAdmin):
+    list_display = ("code", "template", "status", "reason", "identity", "crm_contact_id", "expires_at", "redeemed_at")
+    list_filter = ("status", "reason")
+    search_fields = ("=code", "=recipient_phone")
+    list_select_related = ("template", "identity")
+
+
+@admin.register(m.UgcPost)
+class UgcPostAdmin(ReadOnlyAdmin):
+    list_display = ("text", "kind", "sentiment", "sentiment_score", "author_name", "is_featured", "posted_at")
+    list_filter = ("kind", "sentiment", "is_featured")
+    search_fields = ("author_name", "=external_id")
+    list_select_related = ("channel",)

@@ -128,4 +128,7 @@ def _register_campaigns() -> None:
 
 _register_campaigns()
 
-from scrm import policies_relations  # noqa: E402,F401  communities, cadences, QR codes, handover (scrmwecom)
+from scrm import (  # noqa: E402
+    policies_relations,  # noqa: F401  communities, cadences, QR codes, handover (scrmwecom)
+    policies_segments,  # noqa: F401  auto-tag rules, segments, consents, pushes (scrmseg)
+)

@@ -26,7 +26,13 @@ def _register() -> None:
         ModelPolicy(
             model=Community,
             scopes=COMMUNITY_SCOPES,
-            actions={ADMIN: EDIT, MARKETING: EDIT, MANAGER: {"view"}, SERVICE: {"view"}, SALES: {"view"}},
+            actions={
+                ADMIN: EDIT | {"assign"},
+                MARKETING: EDIT | {"assign"},
+                MANAGER: {"view"},
+                SERVICE: {"view"},
+                SALES: {"view"},
+            },
             owner_field="owner",
             team_field=None,
         )
@@ -69,7 +75,12 @@ def _register() -> None:
         ModelPolicy(
             model=ContactWay,
             scopes={ADMIN: Scope.COMPANY, MARKETING: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.OWN},
-            actions={ADMIN: {"view", "add"}, MARKETING: {"view", "add"}, MANAGER: {"view"}, SALES: {"view"}},
+            actions={
+                ADMIN: {"view", "add", "assign"},
+                MARKETING: {"view", "add", "assign"},
+                MANAGER: {"view"},
+                SALES: {"view"},
+            },
             owner_field="owner",
             team_field=None,
         )

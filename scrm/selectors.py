@@ -108,8 +108,240 @@ def customer_social_messages(
 def customer_ugc(
     actor: Actor | None, *, crm_account_id: int | None = None, crm_contact_id: int | None = None, limit: int = 20
 ) -> list[CustomerSocialItem]:
-    """HOOK for the customer 360 page: user-generated content (reviews, posts, comments) by the customer's social
-    identities, newest first, as ``CustomerSocialItem(kind="ugc")``. SCRM stores no UGC yet (``scrm.models.ugc``
-    does not exist): this returns nothing and runs no query; fill it in — one query, ``limit`` rows — when the
-    UGC models arrive, and CRM's 360 page shows the items without a change."""
-    return []
+    """User-generated content (shares, reviews, mentions, 买家秀) posted by the social identities automatically
+    matched to the CRM contact ``crm_contact_id`` (or, for an account, to ``crm_account_id``) that the actor may
+    see, newest first, as ``CustomerSocialItem(kind="ugc")`` (``channel_name`` is the post's channel or its
+    kind). One query."""
+    from scrm.models import UgcKind, UgcPost
+
+    if crm_account_id is None and crm_contact_id is None:
+        return []
+    identities = SocialIdentity.objects.filter(
+        _customer_identity_filter("", crm_account_id=crm_account_id, crm_contact_id=crm_contact_id),
+        resolution=Resolution.AUTO,
+    ).values("pk")
+    rows = (
+        policy.scope(actor, UgcPost.objects.filter(identity_id__in=identities))
+        .order_by("-posted_at", "-id")
+        .values_list("id", "kind", "channel__kind", "channel__name", "author_name", "identity__display_name", "text",
+                     "posted_at")[: max(0, int(limit))]
+    )  # fmt: skip
+    kinds = dict(UgcKind.choices)
+    return [
+        CustomerSocialItem(
+            "ugc", pk, None, channel_kind or "", channel_name or str(kinds[kind]), "", text, author or name, at
+        )
+        for pk, kind, channel_kind, channel_name, author, name, text, at in rows
+    ]
+    identities = SocialIdentity.objects.filter(
+        _customer_identity_filter("", crm_account_id=crm_account_id, crm_contact_id=crm_contact_id),
+        resolution=Resolution.AUTO,
+    ).values("pk")
+    rows = (
+        policy.scope(actor, UgcPost.objects.all())
+        .filter(identity_id__in=identities)
+        .order_by("-posted_at", "-id")
+        .values_list("id", "channel__kind", "channel__name", "text", "author_name", "posted_at")[: max(0, int(limit))]
+    )
+    return [
+        CustomerSocialItem("ugc", pk, None, kind or "", name or "", "", text, author, at)
+        for pk, kind, name, text, author, at in rows
+    ]
+
+
+# ---------------------------------------------------------------- QR campaigns, coupons, UGC (scrmqr)
+
+
+def qr_campaigns_visible_to(actor: Actor | None) -> QuerySet:
+    """QR campaigns with their figures for a list: codes, scans and prizes counted by subqueries (one query
+    for the page, however many campaigns)."""
+    from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce
+
+    from scrm.models import QrCampaign, QrCode, QrScan
+
+    def counted(model):
+        return Coalesce(
+            Subquery(
+                model.objects.filter(campaign=OuterRef("pk"))
+                .order_by()
+                .values("campaign")
+                .annotate(n=Count("pk"))
+                .values("n"),
+                output_field=IntegerField(),
+            ),
+            Value(0),
+        )
+
+    return (
+        policy.scope(actor, QrCampaign.objects.select_related("reward_template"))
+        .annotate(code_total=counted(QrCode), scan_total=counted(QrScan))
+        .order_by("-created_at", "-id")
+    )
+
+
+def qr_campaign_figures(campaign) -> dict:
+    """The figures of one campaign's page: codes (and how many were scanned), scans, distinct scanners, prizes,
+    spent / remaining budget, scans by region (top 10), by source, and per day over the last 14 days."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+    from django.utils import timezone
+
+    from scrm.models import QrCode, QrScan
+
+    scans = QrScan.objects.filter(campaign=campaign)
+    codes = QrCode.objects.filter(campaign=campaign).aggregate(
+        total=Count("pk"), scanned=Count("pk", filter=Q(scan_count__gt=0))
+    )
+    totals = scans.aggregate(scans=Count("pk"), scanners=Count("scanner_key", distinct=True))
+    since = timezone.now() - timedelta(days=14)
+    return {
+        "codes": codes["total"],
+        "codes_scanned": codes["scanned"],
+        "scans": totals["scans"],
+        "scanners": totals["scanners"],
+        "prizes": campaign.prizes_granted,
+        "spent": campaign.spent,
+        "budget": campaign.budget,
+        "remaining": campaign.budget - campaign.spent,
+        "by_region": list(
+            scans.values("province", "city").annotate(n=Count("pk")).order_by("-n", "province", "city")[:10]
+        ),
+        "by_source": list(scans.values("source").annotate(n=Count("pk")).order_by("-n", "source")[:10]),
+        "by_day": list(
+            scans.filter(scanned_at__gte=since)
+            .annotate(day=TruncDate("scanned_at"))
+            .values("day")
+            .annotate(n=Count("pk"))
+            .order_by("day")
+        ),
+    }
+
+
+def qr_scans_visible_to(actor: Actor | None, *, campaign=None) -> QuerySet:
+    from scrm.models import QrScan
+
+    qs = policy.scope(actor, QrScan.objects.select_related("code", "code__claim", "identity"))
+    if campaign is not None:
+        qs = qs.filter(campaign=campaign)
+    return qs.order_by("-id")
+
+
+def qr_code_by_serial(serial: str):
+    """The code with this serial (the landing page, after the signature was checked), with its campaign."""
+    from scrm.models import QrCode
+
+    return QrCode.objects.select_related("campaign", "staff").filter(serial=serial).first()
+
+
+@dataclass
+class QrScanner:
+    """One person who scanned a campaign's codes, for follow-up pushes: the social identity (WeChat scanners)
+    and/or the phone given on the landing page, and their latest region."""
+
+    scanner_key: str
+    identity_id: int | None
+    crm_contact_id: int | None
+    phone: str
+    province: str
+    city: str
+    last_scanned_at: datetime
+
+
+def qr_scanners(campaign, *, province: str = "", city: str = "") -> list[QrScanner]:
+    """The campaign's scanners (one row per person, their latest scan), optionally only those of a province
+    / city: the segment a follow-up push goes to. One query (``DISTINCT ON``)."""
+    from scrm.models import QrScan
+
+    qs = QrScan.objects.filter(campaign=campaign)
+    if province:
+        qs = qs.filter(province=province)
+    if city:
+        qs = qs.filter(city=city)
+    rows = (
+        qs.order_by("scanner_key", "-id")
+        .distinct("scanner_key")
+        .values_list(
+            "scanner_key", "identity_id", "identity__crm_contact_id", "phone", "province", "city", "scanned_at"
+        )
+    )
+    return [QrScanner(*row) for row in rows]
+
+
+def coupon_templates_visible_to(actor: Actor | None) -> QuerySet:
+    from scrm.models import CouponTemplate
+
+    return policy.scope(actor, CouponTemplate.objects.all()).order_by("name", "id")
+
+
+def coupons_visible_to(actor: Actor | None, *, status: str = "") -> QuerySet:
+    from scrm.models import Coupon
+
+    qs = policy.scope(actor, Coupon.objects.select_related("template", "identity", "redeemed_by"))
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-id")
+
+
+def ugc_visible_to(actor: Actor | None, *, sentiment: str = "", featured: bool | None = None) -> QuerySet:
+    """UGC the actor may see, newest first, with channel, author identity and reward coupon joined."""
+    from scrm.models import UgcPost
+
+    qs = policy.scope(actor, UgcPost.objects.select_related("channel", "identity", "reward_coupon"))
+    if sentiment:
+        qs = qs.filter(sentiment=sentiment)
+    if featured is not None:
+        qs = qs.filter(is_featured=featured)
+    return qs.order_by("-posted_at", "-id")
+
+
+# ---------------------------------------------------------------- rules, segments, consents, pushes (scrmseg)
+
+
+def tag_rules_visible_to(actor: Actor | None) -> QuerySet:
+    from scrm.models import TagRule
+
+    return policy.scope(actor, TagRule.objects.all()).order_by("name", "id")
+
+
+def segments_visible_to(actor: Actor | None) -> QuerySet:
+    from scrm.models import Segment
+
+    return policy.scope(actor, Segment.objects.select_related("created_by")).order_by("name", "id")
+
+
+def consents_visible_to(actor: Actor | None, *, crm_contact_id: int | None = None) -> QuerySet:
+    from scrm.models import Consent
+
+    qs = policy.scope(actor, Consent.objects.all())
+    if crm_contact_id is not None:
+        qs = qs.filter(crm_contact_id=crm_contact_id)
+    return qs.order_by("-granted_at", "-id")
+
+
+def push_campaigns_visible_to(actor: Actor | None) -> QuerySet:
+    """Push campaigns, newest first, with their segment and the sent / clicked counts annotated."""
+    from django.db.models import Count, Q
+
+    from scrm.models import PushCampaign
+
+    return (
+        policy.scope(actor, PushCampaign.objects.select_related("segment"))
+        .annotate(
+            recipients=Count("messages"),
+            sent=Count("messages", filter=Q(messages__status="sent")),
+            clicked=Count("messages", filter=Q(messages__clicked_at__isnull=False)),
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def push_messages_visible_to(actor: Actor | None, *, campaign=None) -> QuerySet:
+    from scrm.models import PushMessage
+
+    qs = policy.scope(actor, PushMessage.objects.select_related("identity", "channel"))
+    if campaign is not None:
+        qs = qs.filter(campaign=campaign)
+    return qs.order_by("id")

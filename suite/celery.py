@@ -31,6 +31,12 @@ app.conf.beat_schedule = {
     "crm-opportunity-nudges": {"task": "crm.opportunity_nudges_send", "schedule": crontab(hour=8, minute=7)},
     # CRM quotes past their validity date become "expired" (crm.tasks).
     "crm-quotes-expire": {"task": "crm.quotes_expire", "schedule": crontab(hour=0, minute=11)},
+    # CRM imports without progress for 15 min (a dead worker) are marked failed so they can be resumed (crm.tasks).
+    "crm-import-jobs-fail-stalled": {
+        "task": "crm.import_jobs_fail_stalled",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
     # SCRM: poll every polling channel from its stored cursor, sweep deliveries a lost task left (scrm.tasks).
     "scrm-channels-poll": {"task": "scrm.channels_poll_due", "schedule": 10.0, "options": {"expires": 10}},
     # SCRM push campaigns whose scheduled time has come start sending (scrm.tasks).

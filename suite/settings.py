@@ -353,6 +353,25 @@ SPECTACULAR_SETTINGS = {
         "MessageKindEnum": "scrm.models.inbox.Message.Kind",
         "MessageDirectionEnum": "scrm.models.inbox.Message.Direction",
         "ConversationStatusEnum": "scrm.models.inbox.Conversation.Status",
+        # SCRM communities, cadences, WeCom handover (scrmwecom)
+        "CommunityKindEnum": "scrm.models.communities.CommunityKind",
+        "CommunityStatusEnum": "scrm.models.communities.Community.Status",
+        "CommunityPostKindEnum": "scrm.models.communities.CommunityPost.Kind",
+        "CadenceStepKindEnum": "scrm.models.cadences.CadenceStep.Kind",
+        "CadenceEnrollmentStatusEnum": "scrm.models.cadences.CadenceEnrollment.Status",
+        "HandoverJobKindEnum": "scrm.models.handover.HandoverJob.Kind",
+        "HandoverJobStatusEnum": "scrm.models.handover.HandoverJob.Status",
+        "HandoverItemKindEnum": "scrm.models.handover.HandoverItem.Kind",
+        "HandoverItemStatusEnum": "scrm.models.handover.HandoverItem.Status",
+        # SCRM QR campaigns, coupons, UGC (scrmqr)
+        "QrCampaignKindEnum": "scrm.models.campaigns.QrCampaignKind",
+        "QrCampaignStatusEnum": "scrm.models.campaigns.QrCampaignStatus",
+        "QrClaimPayoutEnum": "scrm.models.campaigns.QrClaim.Payout",
+        "CouponKindEnum": "scrm.models.coupons.CouponKind",
+        "CouponStatusEnum": "scrm.models.coupons.CouponStatus",
+        "CouponReasonEnum": "scrm.models.coupons.CouponReason",
+        "UgcKindEnum": "scrm.models.ugc.UgcKind",
+        "UgcSentimentEnum": "scrm.models.ugc.Sentiment",
     },
 }
 

@@ -16,46 +16,67 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db import connection
 from django.db.models import QuerySet
 from rest_framework import serializers
+
+from crm.models import Tag, TagGroup
+from suite import policy
 
 # nested objects of the customer serializers: output name -> (column prefix, columns of the summary)
 _USER_COLUMNS = ("id", "username", "first_name", "last_name")
 _TEAM_COLUMNS = ("id", "name")
 _ACCOUNT_COLUMNS = ("id", "name", "name_en")
 _NESTED = {"owner": _USER_COLUMNS, "team": _TEAM_COLUMNS, "account": _ACCOUNT_COLUMNS}
-_TAG_COLUMNS = ("id", "name", "name_en", "color", "group_id", "group__name", "created_at", "updated_at")
 
 
-def _plan(serializer: serializers.Serializer) -> tuple[list[tuple[str, str, object]], list[str], list[str]]:
-    """(plain fields as (output name, column, field or ``None`` for a primary key shown as is), nested names,
-    the columns to select)."""
-    plain: list[tuple[str, str, object]] = []
-    nested: list[str] = []
-    columns: list[str] = ["pk"]
-    for name, field in serializer.fields.items():
-        if field.write_only:
-            continue
-        if name == "tags":
-            continue
-        if name in _NESTED:
-            nested.append(name)
-            columns += [f"{name}__{column}" for column in _NESTED[name]]
-            continue
-        if isinstance(field, serializers.RelatedField):
-            column, field = f"{field.source}_id", None  # a primary key: DRF shows the id itself
-        else:
-            column = field.source
-        plain.append((name, column, field))
-        if column not in columns:
-            columns.append(column)
-    return plain, nested, columns
+class RowPlan:
+    """What one output serializer shows, resolved once per (serializer class, fields hidden from the role)."""
+
+    def __init__(self, serializer: serializers.Serializer):
+        fields = serializer.fields
+        self.order = [name for name, field in fields.items() if not field.write_only]
+        self.plain: list[tuple[str, str, object]] = []  # (output name, column, DRF field or None: shown as is)
+        self.nested: list[str] = []
+        self.columns: list[str] = ["pk"]
+        self.tag_fields = None
+        for name in self.order:
+            field = fields[name]
+            if name == "tags":
+                child = field.child
+                self.tag_fields = {key: child.fields[key] for key in child.fields if not child.fields[key].write_only}
+                continue
+            if name in _NESTED:
+                self.nested.append(name)
+                self.columns += [f"{name}__{column}" for column in _NESTED[name]]
+                continue
+            if isinstance(field, serializers.RelatedField):
+                column, field = f"{field.source}_id", None  # a primary key: DRF shows the id itself
+            else:
+                column = field.source
+            self.plain.append((name, column, field))
+            if column not in self.columns:
+                self.columns.append(column)
 
 
-def customer_values(queryset: QuerySet, serializer: serializers.Serializer) -> QuerySet:
+_PLANS: dict[tuple, RowPlan] = {}
+
+
+def row_plan(serializer_class, context: dict) -> RowPlan:
+    """The plan of ``serializer_class`` for the request's actor (building a serializer's fields costs more
+    than rendering a page, so it is done once per class and set of hidden fields)."""
+    actor = context.get("actor")
+    model = serializer_class.Meta.model
+    key = (serializer_class, policy.hidden_fields(actor, model), policy.hidden_fields(actor, Tag))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = RowPlan(serializer_class(context=context))
+    return plan
+
+
+def customer_values(queryset: QuerySet, plan: RowPlan) -> QuerySet:
     """The customer queryset as ``.values()`` of what the serializer shows (for the paginator to slice)."""
-    _plain, _nested, columns = _plan(serializer)
-    return queryset.prefetch_related(None).values(*columns)
+    return queryset.prefetch_related(None).values(*plan.columns)
 
 
 def _user(row: dict, prefix: str) -> dict | None:
@@ -73,16 +94,30 @@ def _summary(row: dict, prefix: str, columns: tuple[str, ...]) -> dict | None:
     return {column: row[f"{prefix}__{column}"] for column in columns}
 
 
-def _tags_by_customer(through, owner_field: str, ids: list[int], tag_serializer) -> dict[int, list[dict]]:
-    """``{customer id: [tag, …]}`` in the tags' own order (group's sort order, then name), one query."""
-    fields = tag_serializer.fields
-    links = (
-        through.objects.filter(**{f"{owner_field}_id__in": ids})
-        .order_by("tag__group__sort_order", "tag__name", "tag_id")
-        .values_list(f"{owner_field}_id", *(f"tag__{column}" for column in _TAG_COLUMNS))
+_TAGS_SQL = """
+    SELECT link.{owner}_id, tag.id, tag.name, tag.name_en, tag.color, tag.group_id, tag_group.name,
+           tag.created_at, tag.updated_at
+      FROM {link} link
+      JOIN {tag} tag ON tag.id = link.tag_id
+      LEFT JOIN {group} tag_group ON tag_group.id = tag.group_id
+     WHERE link.{owner}_id = ANY(%s)
+     ORDER BY tag_group.sort_order, tag.name, tag.id
+"""
+
+
+def _tags_by_customer(through, owner_field: str, ids: list[int], fields: dict) -> dict[int, list[dict]]:
+    """``{customer id: [tag, …]}`` in the tags' own order (``Tag.Meta.ordering``: the group's sort order, then
+    the name), one query."""
+    sql = _TAGS_SQL.format(
+        owner=owner_field,
+        link=connection.ops.quote_name(through._meta.db_table),
+        tag=connection.ops.quote_name(Tag._meta.db_table),
+        group=connection.ops.quote_name(TagGroup._meta.db_table),
     )
-    datetime_fields = [name for name in ("created_at", "updated_at") if name in fields]
-    wanted = [name for name in ("id", "name", "name_en", "color", "group", "group_name") if name in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [ids])
+        links = cursor.fetchall()
+    stamps = [name for name in ("created_at", "updated_at") if name in fields]
     tags: dict[int, list[dict]] = defaultdict(list)
     for customer_id, pk, name, name_en, color, group_id, group_name, created_at, updated_at in links:
         values = {
@@ -92,23 +127,21 @@ def _tags_by_customer(through, owner_field: str, ids: list[int], tag_serializer)
             "color": color,
             "group": group_id,
             "group_name": group_name,
+            "created_at": created_at,
+            "updated_at": updated_at,
         }
-        tag = {key: values[key] for key in wanted}
-        if datetime_fields:
-            stamps = {"created_at": created_at, "updated_at": updated_at}
-            for key in datetime_fields:
-                tag[key] = fields[key].to_representation(stamps[key])
-        tags[customer_id].append({key: tag[key] for key in fields if key in tag})
+        for key in stamps:
+            values[key] = fields[key].to_representation(values[key])
+        tags[customer_id].append({key: values[key] for key in fields})
     return tags
 
 
-def customer_rows(serializer: serializers.Serializer, page: list[dict], *, through, owner_field: str) -> list[dict]:
+def customer_rows(plan: RowPlan, page: list[dict], *, through, owner_field: str) -> list[dict]:
     """The page's rows as the output serializer would render them (same keys, same order, same values)."""
-    plain, nested, _columns = _plan(serializer)
-    order = [name for name, field in serializer.fields.items() if not field.write_only]
     tags = None
-    if "tags" in serializer.fields and page:
-        tags = _tags_by_customer(through, owner_field, [row["pk"] for row in page], serializer.fields["tags"].child)
+    if plan.tag_fields is not None and page:
+        tags = _tags_by_customer(through, owner_field, [row["pk"] for row in page], plan.tag_fields)
+    plain, nested, order = plan.plain, plan.nested, plan.order
     rows = []
     for row in page:
         out = {}

@@ -42,6 +42,7 @@ from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
 from crm.services import tags as tag_services
 from suite import policy
+from suite.api.counting import CachedCountPagination
 from suite.api.errors import error_body
 from suite.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 
@@ -155,14 +156,23 @@ class _CustomerViewSet(CrmViewSetMixin, TenantModelViewSet):
 
     tag_link_model = None  # AccountTag / ContactTag
     tag_link_field = ""
+    pagination_class = CachedCountPagination
+
+    @property
+    def count_models(self):
+        """What the list's filters read (``suite.api.counting``): the customers and their tag links."""
+        return (self.queryset.model, self.tag_link_model)
 
     def list(self, request, *args, **kwargs):
         """The page from ``.values()`` rows (``crm.api.rows``): same scope, filters, order and JSON as the
-        output serializer, a fraction of its cost."""
+        output serializer, a fraction of its cost; the exact ``count`` is cached until an account (or a tag
+        link) is written (``suite.api.counting``)."""
         queryset = self.filter_queryset(self.get_queryset())
-        serializer = self.get_serializer()
-        page = self.paginate_queryset(rows.customer_values(queryset, serializer))
-        data = rows.customer_rows(serializer, page, through=self.tag_link_model, owner_field=self.tag_link_field)
+        plan = rows.row_plan(self.output_serializer_class, self.get_serializer_context())
+        page = self.paginator.paginate_queryset(
+            rows.customer_values(queryset, plan), request, view=self, count_queryset=queryset
+        )
+        data = rows.customer_rows(plan, page, through=self.tag_link_model, owner_field=self.tag_link_field)
         return self.get_paginated_response(data)
 
     def include_merged(self) -> bool:
@@ -598,6 +608,13 @@ class OpportunityViewSet(CrmViewSetMixin, TenantModelViewSet):
 
     def select(self, actor):
         return selectors.opportunities_visible_to(actor, custom=self.custom_values())
+
+    def output(self, instance) -> dict:
+        if self.action == "create":
+            # just written by the service, which loaded every relation the serializer shows (stage with its
+            # pipeline, account, contact, owner, team): rendered as is, without reading it back
+            return self.output_serializer_class(instance, context=self.get_serializer_context()).data
+        return super().output(instance)
 
     def create_object(self, *, actor, data):
         return opportunity_services.opportunity_create(company=actor.company, by=actor.user, **data)

@@ -87,6 +87,23 @@ class Activity(OwnedModel):
             models.Index(fields=["lead", "-created_at"], name="crm_activity_lead"),
             models.Index(fields=["opportunity", "-created_at"], name="crm_activity_opportunity"),
             models.Index(fields=["company", "-created_at"], name="crm_activity_company_created"),
+            # the customer 360 page: a customer's open activities by due time, and its last call or meeting
+            models.Index(
+                fields=["account", "due_at"], condition=Q(done_at__isnull=True), name="crm_activity_account_open"
+            ),
+            models.Index(
+                fields=["contact", "due_at"], condition=Q(done_at__isnull=True), name="crm_activity_contact_open"
+            ),
+            models.Index(
+                fields=["account", "-done_at"],
+                condition=Q(kind__in=["call", "meeting"], done_at__isnull=False),
+                name="crm_activity_account_contacted",
+            ),
+            models.Index(
+                fields=["contact", "-done_at"],
+                condition=Q(kind__in=["call", "meeting"], done_at__isnull=False),
+                name="crm_activity_contact_contacted",
+            ),
             # the reminder sweep: due reminders not sent yet
             models.Index(
                 fields=["remind_at"],

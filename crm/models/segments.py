@@ -35,9 +35,7 @@ class TagChange(models.Model):
     action = models.CharField(_("action"), max_length=10, choices=TagChangeAction.choices)
     source = models.CharField(_("source"), max_length=10, choices=TagChangeSource.choices)
     rule = models.CharField(_("rule"), max_length=200, blank=True, help_text=_("the auto-tag rule, e.g. scrm:12 价格"))
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     at = models.DateTimeField(_("at"), db_default=models.functions.Now())
 
     class Meta:

@@ -796,6 +796,7 @@ def _process_chunk(ctx: _RowContext, rows: list[tuple[int, list]]) -> ChunkResul
             seen.setdefault(key, (row_number, record))
         to_create.append((row_number, record))
 
+    lead_services.leads_assign_bulk(company_id=ctx.job.company_id, leads=[r for _n, r in to_create if model is Lead])
     result.created, failed = _write_created(model, to_create)
     for row_number, message in failed:
         result.error_rows += 1

@@ -234,6 +234,79 @@ def lead_assign(*, lead: Lead, by: User | None, owner: User | None = None, team:
     return lead
 
 
+@transaction.atomic
+def leads_assign_bulk(*, company_id: int, leads: list[Lead]) -> int:
+    """Route many leads by the company's assignment rules at once (the import calls it for each chunk): for each
+    lead the first active rule that applies (priority order) with an active assignee gives it the next assignee
+    of its round robin, exactly as ``lead_assign`` would one by one. A fixed number of queries whatever the
+    number of leads: the rules (locked, in pk order — the round robin cursors), their active assignees, those
+    people's teams, then one UPDATE per rule and a bulk UPDATE of the saved leads. Leads not saved yet (no pk)
+    are only changed in memory, for the caller's bulk insert. Converted leads and leads no rule matches keep
+    their owner. Returns how many leads were routed."""
+    leads = [lead for lead in leads if lead.status != LeadStatus.CONVERTED]
+    if not leads:
+        return 0
+    rules = list(
+        AssignmentRule.objects.select_for_update(of=("self",))
+        .filter(company_id=company_id, is_active=True)
+        .order_by("pk")
+    )
+    if not rules:
+        return 0
+    rules.sort(key=lambda rule: (rule.priority, rule.pk))
+    assignees: dict[int, list[int]] = {rule.pk: [] for rule in rules}
+    through = AssignmentRule.assignees.through
+    for rule_id, user_id in (
+        through.objects.filter(
+            assignmentrule_id__in=assignees,
+            user__is_active=True,
+            user__memberships__company_id=company_id,
+            user__memberships__is_active=True,
+        )
+        .values_list("assignmentrule_id", "user_id")
+        .distinct()
+        .order_by("assignmentrule_id", "user_id")
+    ):
+        assignees[rule_id].append(user_id)
+    user_ids = {user_id for ids in assignees.values() for user_id in ids}
+    teams: dict[int, list[int]] = {}
+    for user_id, team_id in Team.objects.filter(company_id=company_id, memberships__user_id__in=user_ids).values_list(
+        "memberships__user_id", "id"
+    ):
+        teams.setdefault(user_id, []).append(team_id)
+    cursors = {rule.pk: rule.last_assignee_id for rule in rules}
+    now = timezone.now()
+    routed: list[Lead] = []
+    for lead in leads:
+        for rule in rules:
+            candidates = assignees[rule.pk]
+            if not candidates or not _rule_applies(rule, lead):
+                continue
+            last = cursors[rule.pk]
+            after = [user_id for user_id in candidates if last is not None and user_id > last]
+            owner_id = after[0] if after else candidates[0]
+            cursors[rule.pk] = owner_id
+            own_teams = teams.get(owner_id, [])
+            lead.owner_id = owner_id
+            lead.team_id = rule.team_id or (own_teams[0] if len(own_teams) == 1 else None)
+            lead.assignment_rule_id = rule.pk
+            lead.assigned_at = now
+            routed.append(lead)
+            break
+    for rule in rules:
+        if cursors[rule.pk] != rule.last_assignee_id:
+            rule.last_assignee_id = cursors[rule.pk]
+            rule.save(update_fields=["last_assignee", "updated_at"])
+    saved = [lead for lead in routed if lead.pk is not None]
+    if saved:
+        for lead in saved:
+            lead.updated_at = now
+        Lead.objects.bulk_update(
+            saved, ["owner", "team", "assignment_rule", "assigned_at", "updated_at"], batch_size=1000
+        )
+    return len(routed)
+
+
 # ---------------------------------------------------------------- create and update
 
 

@@ -267,6 +267,15 @@ def _record_stage_change(opportunity: Opportunity, *, from_stage: Stage | None, 
     )
 
 
+def _first_open_stage(stages) -> Stage | None:
+    return (
+        stages.filter(is_won=False, is_lost=False, is_active=True)
+        .select_related("pipeline")
+        .order_by("sequence", "id")
+        .first()
+    )
+
+
 @transaction.atomic
 def opportunity_create(
     *,
@@ -319,9 +328,13 @@ def opportunity_create(
             errors.setdefault(key, []).extend(messages)
     if errors:
         raise ValidationError(errors)
+    if stage is None and pipeline is None:
+        # the usual case: the default pipeline's first open stage, in one query (the default pipeline is made
+        # only when the company has none)
+        stage = _first_open_stage(Stage.objects.filter(company=company, pipeline__is_default=True))
     if stage is None:
         pipeline = pipeline or pipeline_default_ensure(company=company)
-        stage = pipeline.stages.filter(is_won=False, is_lost=False, is_active=True).order_by("sequence", "id").first()
+        stage = _first_open_stage(pipeline.stages.all())
         if stage is None:
             raise ValidationError({"pipeline": [_("This pipeline has no open stage.")]})
     if team is None and owner is not None:

@@ -30,7 +30,9 @@ def tag_changes_record(
 ) -> None:
     """Append the history rows of one contact's tag changes. Must run in the caller's transaction."""
     rows = [
-        TagChange(company_id=contact.company_id, contact_id=contact.pk, tag_id=tag_id, action=action, source=source, by=by)
+        TagChange(
+            company_id=contact.company_id, contact_id=contact.pk, tag_id=tag_id, action=action, source=source, by=by
+        )
         for action, tag_ids in ((TagChangeAction.ADDED, added), (TagChangeAction.REMOVED, removed))
         for tag_id in sorted(tag_ids)
     ]
@@ -55,7 +57,9 @@ def contact_tags_apply(
     exclusive group cannot leave two of its tags. Publishes nothing."""
     add = set(add_tag_ids)
     remove = set(remove_tag_ids) - add
-    tags = {tag.pk: tag for tag in Tag.objects.filter(company_id=company_id, pk__in=add | remove).select_related("group")}
+    tags = {
+        tag.pk: tag for tag in Tag.objects.filter(company_id=company_id, pk__in=add | remove).select_related("group")
+    }
     add = {pk for pk in add if pk in tags}
     remove = {pk for pk in remove if pk in tags}
     exclusive_groups = {tags[pk].group_id for pk in add if tags[pk].group_id and tags[pk].group.is_exclusive}
@@ -80,7 +84,8 @@ def contact_tags_apply(
     with connection.cursor() as cursor:
         if remove:
             cursor.execute(
-                "DELETE FROM crm_contacttag WHERE contact_id = ANY(%s) AND tag_id = ANY(%s) RETURNING contact_id, tag_id",
+                "DELETE FROM crm_contacttag WHERE contact_id = ANY(%s) AND tag_id = ANY(%s) "
+                "RETURNING contact_id, tag_id",
                 [contacts, sorted(remove)],
             )
             removed_rows = cursor.fetchall()

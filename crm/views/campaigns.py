@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 
 from crm import selectors_campaigns as selectors
-from crm.models import Campaign, CampaignChannel, CampaignCost, CampaignStatus, Industry
+from crm.models import Campaign, CampaignChannel, CampaignCost, CampaignMember, CampaignStatus, Industry
 from crm.selectors_campaigns import SORT_KEYS
 from crm.services import campaigns as campaign_services
 from crm.services import webforms as webform_services
@@ -156,6 +156,8 @@ def campaign_detail(request, pk: int):
             "members": members,
             "can_change": policy.can(actor, "change", campaign),
             "can_add_cost": policy.can(actor, "add", CampaignCost),
+            "can_add_member": policy.can(actor, "add", CampaignMember),
+            "can_remove_member": policy.can(actor, "delete", CampaignMember),
             "cost_form": CostForm(initial={"incurred_on": date.today()}),
         },
     )

@@ -17,6 +17,8 @@ hr and payroll roles (the policy's ``sensitive_fields``); exports never carry th
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -194,12 +196,12 @@ class EmployeeInput(EmployeeUpdateInput):
     hire_date = serializers.DateField()
 
 
-class DeactivateInput(InputSerializer):
+class EmployeeDeactivateInput(InputSerializer):
     leave_date = serializers.DateField(required=False)
     successor_user = CompanyUserField(required=False, allow_null=True)
 
 
-class OrgNodeOutput(serializers.Serializer):
+class EmployeeOrgNode(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.CharField()
     name = serializers.CharField()
@@ -254,15 +256,15 @@ class EmployeeViewSet(HrViewSetMixin, ExportMixin, TenantModelViewSet):
     def delete_object(self, *, actor, instance):
         services.employee_deactivate(employee=instance, by=actor.user)
 
-    @extend_schema(request=DeactivateInput, responses={200: EmployeeOutput})
+    @extend_schema(request=EmployeeDeactivateInput, responses={200: EmployeeOutput})
     @action(detail=True, methods=["post"])
     def deactivate(self, request, pk=None):
         """The employee leaves; publishes ``erp.employee.deactivated`` with the successor for CRM handover."""
         employee = self.get_object()
-        data = self.input(DeactivateInput, request)
+        data = self.input(EmployeeDeactivateInput, request)
         return Response(self.output(services.employee_deactivate(employee=employee, by=request.user, **data)))
 
-    @extend_schema(responses={200: OrgNodeOutput(many=True)})
+    @extend_schema(responses={200: EmployeeOrgNode(many=True)})
     @action(detail=False, methods=["get"], url_path="org-chart", pagination_class=None)
     def org_chart(self, request):
         """Active employees as trees by manager."""
@@ -302,14 +304,14 @@ class PositionViewSet(HrViewSetMixin, TenantModelViewSet):
         return services.position_update(position=instance, by=actor.user, **data)
 
 
-class ContractOutput(OutputSerializer):
+class EmploymentContractOutput(OutputSerializer):
     class Meta:
         model = EmploymentContract
         fields = ["id", "employee", "number", "kind", "start_date", "end_date", "probation_end", "weekly_hours"]
         read_only_fields = fields
 
 
-class ContractInput(InputSerializer):
+class EmploymentContractInput(InputSerializer):
     employee = ScopedRelatedField(model=Employee)
     number = serializers.CharField(max_length=30)
     kind = serializers.ChoiceField(choices=ContractKind.choices, required=False)
@@ -321,8 +323,8 @@ class ContractInput(InputSerializer):
 
 class ContractViewSet(HrViewSetMixin, TenantModelViewSet):
     queryset = EmploymentContract.objects.all()
-    output_serializer_class = ContractOutput
-    input_serializer_class = ContractInput
+    output_serializer_class = EmploymentContractOutput
+    input_serializer_class = EmploymentContractInput
     filterset_fields = ("employee", "kind")
     ordering = ("-start_date",)
 
@@ -333,14 +335,14 @@ class ContractViewSet(HrViewSetMixin, TenantModelViewSet):
 # ---------------------------------------------------------------- attendance and leave
 
 
-class ShiftOutput(OutputSerializer):
+class HrShiftOutput(OutputSerializer):
     class Meta:
         model = Shift
         fields = ["id", "code", "name", "start_time", "end_time", "break_minutes", "workdays"]
         read_only_fields = fields
 
 
-class ShiftInput(InputSerializer):
+class HrShiftInput(InputSerializer):
     code = serializers.CharField(max_length=30)
     name = serializers.CharField(max_length=100)
     start_time = serializers.TimeField()
@@ -351,8 +353,8 @@ class ShiftInput(InputSerializer):
 
 class ShiftViewSet(HrViewSetMixin, TenantModelViewSet):
     queryset = Shift.objects.all()
-    output_serializer_class = ShiftOutput
-    input_serializer_class = ShiftInput
+    output_serializer_class = HrShiftOutput
+    input_serializer_class = HrShiftInput
     ordering = ("code",)
 
     def create_object(self, *, actor, data):
@@ -390,11 +392,11 @@ class ClockOutInput(InputSerializer):
     clock_out = serializers.DateTimeField()
 
 
-class ImportInput(InputSerializer):
+class AttendanceImportInput(InputSerializer):
     file = serializers.FileField(help_text="CSV: employee_number, clock_in, clock_out[, shift].")
 
 
-class ImportReportOutput(serializers.Serializer):
+class AttendanceImportReport(serializers.Serializer):
     created = serializers.IntegerField()
     errors = serializers.ListField(child=serializers.DictField())
 
@@ -423,11 +425,11 @@ class AttendanceViewSet(HrViewSetMixin, ExportMixin, TenantModelViewSet):
         data = self.input(ClockOutInput, request)
         return Response(self.output(services.attendance_clock_out(record=record, by=request.user, **data)))
 
-    @extend_schema(request={"multipart/form-data": ImportInput}, responses={200: ImportReportOutput})
+    @extend_schema(request={"multipart/form-data": AttendanceImportInput}, responses={200: AttendanceImportReport})
     @action(detail=False, methods=["post"], url_path="import")
     def import_csv(self, request):
         """Import a time clock's CSV; good rows are kept, each bad row is reported with its number."""
-        data = self.input(ImportInput, request)
+        data = self.input(AttendanceImportInput, request)
         report = services.attendance_import_csv(company=self.actor.company, fileobj=data["file"], by=request.user)
         errors = [{"row": row, "message": str(message)} for row, message in report.errors]
         return Response({"created": report.created, "errors": errors})
@@ -470,7 +472,7 @@ class LeaveBalanceOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class AccrueInput(InputSerializer):
+class LeaveAccrueInput(InputSerializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
 
 
@@ -483,12 +485,13 @@ class LeaveBalanceViewSet(HrViewSetMixin, TenantReadOnlyViewSet):
     policy_actions = {"accrue": "accrue"}
 
     @extend_schema(
-        request=AccrueInput, responses={200: inline_serializer("AccrueResult", {"written": serializers.IntegerField()})}
+        request=LeaveAccrueInput,
+        responses={200: inline_serializer("AccrueResult", {"written": serializers.IntegerField()})},
     )
     @action(detail=False, methods=["post"])
     def accrue(self, request):
         """Accrue the year's days of every balance-limited leave type for every active employee (idempotent)."""
-        data = self.input(AccrueInput, request)
+        data = self.input(LeaveAccrueInput, request)
         return Response({"written": services.leave_accrue(company=self.actor.company, by=request.user, **data)})
 
 
@@ -510,7 +513,7 @@ class LeaveRequestInput(InputSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
-class DecisionInput(InputSerializer):
+class LeaveDecisionInput(InputSerializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 
@@ -524,30 +527,31 @@ class LeaveRequestViewSet(HrViewSetMixin, TenantModelViewSet):
 
     def create_object(self, *, actor, data):
         from django.core.exceptions import ValidationError
+        from django.utils.translation import gettext as _
 
         employee = data.pop("employee", None) or selectors.employee_of_user(actor)
         if employee is None:
-            raise ValidationError({"employee": ["Your login is not linked to an employee record."]})
+            raise ValidationError({"employee": [_("Your login is not linked to an employee record.")]})
         if actor.role not in ("hr", "admin") and employee.user_id != actor.user.pk:
-            raise ValidationError({"employee": ["You may ask leave for yourself only."]})
+            raise ValidationError({"employee": [_("You may ask leave for yourself only.")]})
         return services.leave_request_create(employee=employee, by=actor.user, **data)
 
     def delete_object(self, *, actor, instance):
         services.leave_request_cancel(request=instance, by=actor.user)
 
-    @extend_schema(request=DecisionInput, responses={200: LeaveRequestOutput})
+    @extend_schema(request=LeaveDecisionInput, responses={200: LeaveRequestOutput})
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         """Approve (the employee's manager, hr or an administrator); takes the days from the balance."""
         leave = self.get_object()
-        data = self.input(DecisionInput, request)
+        data = self.input(LeaveDecisionInput, request)
         return Response(self.output(services.leave_request_approve(request=leave, by=request.user, **data)))
 
-    @extend_schema(request=DecisionInput, responses={200: LeaveRequestOutput})
+    @extend_schema(request=LeaveDecisionInput, responses={200: LeaveRequestOutput})
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         leave = self.get_object()
-        data = self.input(DecisionInput, request)
+        data = self.input(LeaveDecisionInput, request)
         return Response(
             self.output(services.leave_request_reject(request=leave, by=request.user, note=data.get("note", "")))
         )
@@ -561,24 +565,24 @@ class LeaveRequestViewSet(HrViewSetMixin, TenantModelViewSet):
 # ---------------------------------------------------------------- payroll
 
 
-class CityItemSerializer(OutputSerializer):
+class PayrollCityItemOutput(OutputSerializer):
     class Meta:
         model = PayrollCityItem
         fields = ["code", "kind", "floor", "cap", "employee_rate", "employer_rate"]
         read_only_fields = fields
 
 
-class CityItemInput(InputSerializer):
+class PayrollCityItemInput(InputSerializer):
     code = serializers.CharField(max_length=30)
     kind = serializers.ChoiceField(choices=ContributionKind.choices)
     floor = serializers.DecimalField(min_value=0, **MONEY)
     cap = serializers.DecimalField(min_value=0, **MONEY)
-    employee_rate = serializers.DecimalField(max_digits=7, decimal_places=5, min_value=0, max_value=0.99999)
-    employer_rate = serializers.DecimalField(max_digits=7, decimal_places=5, min_value=0, max_value=0.99999)
+    employee_rate = serializers.DecimalField(max_digits=7, decimal_places=5, min_value=0, max_value=Decimal("0.99999"))
+    employer_rate = serializers.DecimalField(max_digits=7, decimal_places=5, min_value=0, max_value=Decimal("0.99999"))
 
 
-class CityOutput(OutputSerializer):
-    items = CityItemSerializer(many=True, read_only=True)
+class PayrollCityOutput(OutputSerializer):
+    items = PayrollCityItemOutput(many=True, read_only=True)
 
     class Meta:
         model = PayrollCity
@@ -586,24 +590,24 @@ class CityOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class CityInput(InputSerializer):
+class PayrollCityInput(InputSerializer):
     code = serializers.CharField(max_length=30)
     name = serializers.CharField(max_length=100)
     valid_from = serializers.DateField(required=False, allow_null=True)
-    items = CityItemInput(many=True, allow_empty=False, max_length=20)
+    items = PayrollCityItemInput(many=True, allow_empty=False, max_length=20)
 
 
-class CityUpdateInput(InputSerializer):
-    items = CityItemInput(many=True, allow_empty=False, max_length=20)
+class PayrollCityUpdateInput(InputSerializer):
+    items = PayrollCityItemInput(many=True, allow_empty=False, max_length=20)
 
 
 class PayrollCityViewSet(HrViewSetMixin, TenantModelViewSet):
     """City tables of social insurance and housing fund: base floor/cap and rates per item."""
 
     queryset = PayrollCity.objects.prefetch_related("items")
-    output_serializer_class = CityOutput
-    input_serializer_class = CityInput
-    update_input_serializer_class = CityUpdateInput
+    output_serializer_class = PayrollCityOutput
+    input_serializer_class = PayrollCityInput
+    update_input_serializer_class = PayrollCityUpdateInput
     ordering = ("code",)
 
     def create_object(self, *, actor, data):
@@ -613,14 +617,14 @@ class PayrollCityViewSet(HrViewSetMixin, TenantModelViewSet):
         return payroll_services.payroll_city_items_set(city=instance, items=data["items"], by=actor.user)
 
 
-class ComponentOutput(OutputSerializer):
+class PayComponentOutput(OutputSerializer):
     class Meta:
         model = PayComponent
         fields = ["id", "code", "name", "kind", "taxable", "rate", "account", "is_active"]
         read_only_fields = fields
 
 
-class ComponentInput(InputSerializer):
+class PayComponentInput(InputSerializer):
     code = serializers.CharField(max_length=30)
     name = serializers.CharField(max_length=100)
     kind = serializers.ChoiceField(choices=[("earning", "earning"), ("deduction", "deduction")])
@@ -629,7 +633,7 @@ class ComponentInput(InputSerializer):
     account = ScopedRelatedField(model=Account, required=False, allow_null=True)
 
 
-class ComponentUpdateInput(InputSerializer):
+class PayComponentUpdateInput(InputSerializer):
     name = serializers.CharField(max_length=100, required=False)
     taxable = serializers.BooleanField(required=False)
     is_active = serializers.BooleanField(required=False)
@@ -637,9 +641,9 @@ class ComponentUpdateInput(InputSerializer):
 
 class PayComponentViewSet(HrViewSetMixin, TenantModelViewSet):
     queryset = PayComponent.objects.all()
-    output_serializer_class = ComponentOutput
-    input_serializer_class = ComponentInput
-    update_input_serializer_class = ComponentUpdateInput
+    output_serializer_class = PayComponentOutput
+    input_serializer_class = PayComponentInput
+    update_input_serializer_class = PayComponentUpdateInput
     ordering = ("code",)
 
     def create_object(self, *, actor, data):
@@ -693,7 +697,7 @@ class CommissionLineViewSet(HrViewSetMixin, TenantReadOnlyViewSet):
     ordering = ("-year", "-month", "employee")
 
 
-class RunOutput(OutputSerializer):
+class PayrollRunOutput(OutputSerializer):
     class Meta:
         model = PayrollRun
         fields = ["id", "year", "month", "state", "progress", "employees_done", "employees_total", "error",
@@ -701,12 +705,12 @@ class RunOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class RunInput(InputSerializer):
+class PayrollRunInput(InputSerializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
     month = serializers.IntegerField(min_value=1, max_value=12)
 
 
-class PostInput(InputSerializer):
+class PayrollPostInput(InputSerializer):
     date = serializers.DateField(required=False)
 
 
@@ -714,8 +718,8 @@ class PayrollRunViewSet(HrViewSetMixin, TenantModelViewSet):
     """Monthly runs: ``compute`` queues the Celery job (poll ``progress``), ``post`` books it to the ledger."""
 
     queryset = PayrollRun.objects.all()
-    output_serializer_class = RunOutput
-    input_serializer_class = RunInput
+    output_serializer_class = PayrollRunOutput
+    input_serializer_class = PayrollRunInput
     filterset_fields = ("year", "state")
     ordering = ("-year", "-month")
     policy_actions = {"compute": "compute", "post": "post"}
@@ -723,17 +727,17 @@ class PayrollRunViewSet(HrViewSetMixin, TenantModelViewSet):
     def create_object(self, *, actor, data):
         return payroll_services.payroll_run_create(company=actor.company, by=actor.user, **data)
 
-    @extend_schema(request=None, responses={202: RunOutput})
+    @extend_schema(request=None, responses={202: PayrollRunOutput})
     @action(detail=True, methods=["post"])
     def compute(self, request, pk=None):
         run = payroll_services.payroll_run_start(run=self.get_object(), by=request.user)
         return Response(self.output(run), status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=PostInput, responses={200: RunOutput})
+    @extend_schema(request=PayrollPostInput, responses={200: PayrollRunOutput})
     @action(detail=True, methods=["post"])
     def post(self, request, pk=None):
         run = self.get_object()
-        data = self.input(PostInput, request)
+        data = self.input(PayrollPostInput, request)
         return Response(self.output(payroll_services.payroll_run_post(run=run, by=request.user, **data)))
 
 
@@ -836,7 +840,7 @@ class GoalViewSet(HrViewSetMixin, TenantModelViewSet):
         return Response({"updated": services.goals_compute(company=self.actor.company, by=request.user)})
 
 
-class ReviewOutput(OutputSerializer):
+class PerformanceReviewOutput(OutputSerializer):
     reviewer = UserSummarySerializer(read_only=True)
 
     class Meta:
@@ -845,7 +849,7 @@ class ReviewOutput(OutputSerializer):
         read_only_fields = fields
 
 
-class ReviewInput(InputSerializer):
+class PerformanceReviewInput(InputSerializer):
     employee = ScopedRelatedField(model=Employee)
     period_start = serializers.DateField()
     period_end = serializers.DateField()
@@ -855,8 +859,8 @@ class ReviewInput(InputSerializer):
 
 class ReviewViewSet(HrViewSetMixin, TenantModelViewSet):
     queryset = PerformanceReview.objects.select_related("reviewer")
-    output_serializer_class = ReviewOutput
-    input_serializer_class = ReviewInput
+    output_serializer_class = PerformanceReviewOutput
+    input_serializer_class = PerformanceReviewInput
     filterset_fields = ("employee", "state")
     ordering = ("-period_start",)
     policy_actions = {"submit": "submit"}
@@ -864,7 +868,7 @@ class ReviewViewSet(HrViewSetMixin, TenantModelViewSet):
     def create_object(self, *, actor, data):
         return services.review_create(reviewer=actor.user, by=actor.user, **data)
 
-    @extend_schema(request=None, responses={200: ReviewOutput})
+    @extend_schema(request=None, responses={200: PerformanceReviewOutput})
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         return Response(self.output(services.review_submit(review=self.get_object(), by=request.user)))
@@ -873,14 +877,14 @@ class ReviewViewSet(HrViewSetMixin, TenantModelViewSet):
 # ---------------------------------------------------------------- recruiting
 
 
-class OpeningOutput(OutputSerializer):
+class JobOpeningOutput(OutputSerializer):
     class Meta:
         model = JobOpening
         fields = ["id", "title", "department", "position", "headcount", "hired", "state"]
         read_only_fields = fields
 
 
-class OpeningInput(InputSerializer):
+class JobOpeningInput(InputSerializer):
     title = serializers.CharField(max_length=200)
     department = ScopedRelatedField(model=Department, required=False, allow_null=True)
     position = ScopedRelatedField(model=Position, required=False, allow_null=True)
@@ -889,8 +893,8 @@ class OpeningInput(InputSerializer):
 
 class OpeningViewSet(HrViewSetMixin, TenantModelViewSet):
     queryset = JobOpening.objects.all()
-    output_serializer_class = OpeningOutput
-    input_serializer_class = OpeningInput
+    output_serializer_class = JobOpeningOutput
+    input_serializer_class = JobOpeningInput
     filterset_fields = ("state", "department")
     ordering = ("-created_at",)
 
@@ -916,11 +920,11 @@ class CandidateInput(InputSerializer):
     notes = serializers.CharField(required=False, allow_blank=True)
 
 
-class MoveInput(InputSerializer):
+class CandidateMoveInput(InputSerializer):
     stage = serializers.ChoiceField(choices=["screening", "interview", "offer", "rejected"])
 
 
-class HireInput(InputSerializer):
+class CandidateHireInput(InputSerializer):
     number = serializers.CharField(max_length=30)
     hire_date = serializers.DateField()
     salary = serializers.DecimalField(required=False, allow_null=True, **SALARY)
@@ -940,19 +944,19 @@ class CandidateViewSet(HrViewSetMixin, TenantModelViewSet):
     def create_object(self, *, actor, data):
         return services.candidate_create(by=actor.user, **data)
 
-    @extend_schema(request=MoveInput, responses={200: CandidateOutput})
+    @extend_schema(request=CandidateMoveInput, responses={200: CandidateOutput})
     @action(detail=True, methods=["post"])
     def move(self, request, pk=None):
         candidate = self.get_object()
-        data = self.input(MoveInput, request)
+        data = self.input(CandidateMoveInput, request)
         return Response(self.output(services.candidate_move(candidate=candidate, by=request.user, **data)))
 
-    @extend_schema(request=HireInput, responses={201: EmployeeOutput})
+    @extend_schema(request=CandidateHireInput, responses={201: EmployeeOutput})
     @action(detail=True, methods=["post"])
     def hire(self, request, pk=None):
         """Offer accepted → a new employee (one transaction); the opening counts the hire."""
         candidate = self.get_object()
-        data = self.input(HireInput, request)
+        data = self.input(CandidateHireInput, request)
         employee = services.candidate_hire(candidate=candidate, by=request.user, **data)
         return Response(EmployeeOutput(employee, context=self.get_serializer_context()).data, status=201)
 
@@ -972,7 +976,7 @@ class InterviewInput(InputSerializer):
     scheduled_at = serializers.DateTimeField()
 
 
-class FeedbackInput(InputSerializer):
+class InterviewFeedbackInput(InputSerializer):
     rating = serializers.IntegerField(min_value=1, max_value=5)
     feedback = serializers.CharField(required=False, allow_blank=True)
 
@@ -988,11 +992,11 @@ class InterviewViewSet(HrViewSetMixin, TenantModelViewSet):
     def create_object(self, *, actor, data):
         return services.interview_schedule(by=actor.user, **data)
 
-    @extend_schema(request=FeedbackInput, responses={200: InterviewOutput})
+    @extend_schema(request=InterviewFeedbackInput, responses={200: InterviewOutput})
     @action(detail=True, methods=["post"])
     def feedback(self, request, pk=None):
         interview = self.get_object()
-        data = self.input(FeedbackInput, request)
+        data = self.input(InterviewFeedbackInput, request)
         return Response(self.output(services.interview_feedback(interview=interview, by=request.user, **data)))
 
 

@@ -33,7 +33,9 @@ def production_orders_visible_to(actor, *, state: str = "", search: str = "") ->
     if state:
         qs = qs.filter(state=state)
     if search:
-        qs = qs.filter(Q(number__icontains=search) | Q(product__sku__icontains=search) | Q(product__name__icontains=search))
+        qs = qs.filter(
+            Q(number__icontains=search) | Q(product__sku__icontains=search) | Q(product__name__icontains=search)
+        )
     return qs.order_by("-id")
 
 
@@ -128,9 +130,7 @@ def gantt_rows(actor, *, start: dt.datetime, end: dt.datetime) -> list[Productio
     )
 
 
-def production_promised_date(
-    *, company, product, quantity: Decimal | None = None, warehouse=None
-) -> dt.date | None:
+def production_promised_date(*, company, product, quantity: Decimal | None = None, warehouse=None) -> dt.date | None:
     """When production promises ``quantity`` (default: any) of ``product``: the day the open production
     orders' remaining output, taken in promised order, first reaches it; None when they never do (or there are
     none). For ATP and other apps (read only; ``company``, ``product``, ``warehouse`` are objects or ids)."""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -615,7 +615,8 @@ def leave_request_create(
     by: User | None = None,
 ) -> LeaveRequest:
     """Ask for leave. ``days`` defaults to the working days (Monday–Friday) in the range. For a type limited by
-    balance the request needs enough remaining days in the start's year (checked again at approval)."""
+    balance the request needs enough remaining days in the start's year, less the days of requests still
+    waiting (checked again at approval)."""
     errors: dict = {}
     if leave_type.company_id != employee.company_id:
         errors["leave_type"] = [_("Unknown record.")]
@@ -630,8 +631,14 @@ def leave_request_create(
         raise ValidationError({"end_date": [_("The range holds no working day.")]})
     if leave_type.needs_balance:
         balance = _balance(employee.pk, leave_type, start_date.year)
-        if balance is None or balance.remaining < days:
-            remaining = balance.remaining if balance else ZERO
+        pending = (
+            LeaveRequest.objects.filter(
+                employee=employee, leave_type=leave_type, state=LeaveState.SUBMITTED, start_date__year=start_date.year
+            ).aggregate(days=Sum("days"))["days"]
+            or ZERO
+        )
+        if balance is None or balance.remaining - pending < days:
+            remaining = (balance.remaining - pending) if balance else ZERO
             raise ValidationError({"days": [_("Only %(n)s days of this leave remain.") % {"n": remaining.normalize()}]})
     overlap = LeaveRequest.objects.filter(
         employee=employee,

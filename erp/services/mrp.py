@@ -17,6 +17,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import pgtrigger
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, Sum
@@ -55,8 +56,9 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 ZERO = Decimal("0")
-COVERS_KEPT = 20  # the requirements stored per planned order for the explanation (the count is kept too)
+COVERS_KEPT = 10  # the requirements stored per planned order for the explanation (the count is kept too)
 BATCH = 2000
+UNAUDITED_BULK = ("erp.PlannedOrder:insert_insert", "erp.PlannedOrder:update_update")
 
 
 # ---------------------------------------------------------------- forecasts
@@ -270,7 +272,9 @@ def mrp_run_execute(*, run_id: int, today: dt.date | None = None) -> MrpRun:
             bucket_days=run.bucket_days,
         )
         _progress(run_id, 70)
-        with transaction.atomic():
+        # The run is audited (MrpRun); its tens of thousands of machine-written proposals are not, row by row —
+        # the audit trail of planned orders starts with a planner's decision (confirm / dismiss), which is.
+        with transaction.atomic(), pgtrigger.ignore(*UNAUDITED_BULK):
             PlannedOrder.objects.filter(
                 company_id=run.company_id, run__warehouse_id=run.warehouse_id, state=PlannedState.PROPOSED
             ).exclude(run_id=run_id).update(state=PlannedState.CANCELLED, updated_at=timezone.now())

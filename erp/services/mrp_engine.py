@@ -145,27 +145,29 @@ def plan(
     for r in receipts:
         supply[r.item].append(r)
 
+    # Per parent: (component, quantity per unit, 1 − scrap), looked up once per item rather than per order;
+    # one source text per planned order shared by its components' requirements (profiling: the explosion's
+    # attribute lookups and date formatting were a third of a 10,000-line run).
+    explode: dict[int, list[tuple[int, Decimal, Decimal]]] = {
+        parent: [(line.component, line.quantity, ONE - line.scrap) for line in lines]
+        for parent, lines in components.items()
+    }
     planned: list[PlannedOrder] = []
     for item_id in sorted(items, key=lambda i: (levels[i], i)):
         item = items[item_id]
         orders = _net_item(
             item, requirements.get(item_id, []), supply.get(item_id, []), today=today, bucket_days=bucket_days
         )
+        children = explode.get(item_id, ()) if item.make else ()
         for order in orders:
             order.late = order.release < today
             planned.append(order)
-            if not item.make:
+            if not children:
                 continue
-            for line in components.get(item_id, ()):
-                gross = order.quantity * line.quantity / (ONE - line.scrap)
-                requirements[line.component].append(
-                    Demand(
-                        item=line.component,
-                        due=order.release,
-                        quantity=gross,
-                        source=f"planned order of item {item_id} due {order.due.isoformat()}",
-                    )
-                )
+            source = f"planned order of item {item_id} due {order.due.isoformat()}"
+            release, quantity = order.release, order.quantity
+            for component, per_unit, kept in children:
+                requirements[component].append(Demand(component, release, quantity * per_unit / kept, source))
     return planned
 
 
@@ -180,8 +182,14 @@ def _net_item(
 ) -> list[PlannedOrder]:
     """Walk one item's buckets in date order; one planned order at most per bucket that falls short."""
     needed: dict[date, list[Demand]] = defaultdict(list)
-    for d in needs:
-        needed[_bucket(d.due, today=today, bucket_days=bucket_days)].append(d)
+    if bucket_days <= 1:
+        for d in needs:
+            needed[d.due].append(d)
+    else:  # _bucket() inlined: one ordinal subtraction per requirement instead of a call and a timedelta
+        origin = today.toordinal()
+        for d in needs:
+            offset = d.due.toordinal() - origin
+            needed[date.fromordinal(origin + (offset // bucket_days) * bucket_days)].append(d)
     arriving: dict[date, Decimal] = defaultdict(lambda: ZERO)
     for r in receipts:
         arriving[r.due] += r.quantity

@@ -805,7 +805,8 @@ def production_receive(
     lot_code = (lot_code or "").strip()
     reported = order.produced_quantity + order.scrapped_quantity + good + scrap
     done = close or reported >= order.quantity
-    _issue(order, None if done else reported / order.quantity, by=by)
+    # components for what was reported (closing short issues no more than that; the rest is released)
+    _issue(order, None if reported >= order.quantity else reported / order.quantity, by=by)
     if done:
         _release_reservations(order, by=by)
         for operation in order.operations.select_related("work_center").exclude(state=OperationState.DONE):

@@ -449,3 +449,7 @@ def _non_conformance_in(company: Company) -> erp_models.NonConformance:
     return prod.non_conformance_create(
         company=company, product=make_product(company), description="表面划伤", crm_ticket_id=42
     )
+
+
+# ---------------------------------------------------------------- HR (erp/tests/hr_factories.py registers them)
+import erp.tests.hr_factories  # noqa: F401, E402

@@ -204,9 +204,12 @@ def test_schedule_sets_operations_and_promised_date(plant):
     plant.stock(plant.housing, "20", "20")
     plant.stock(plant.bolt, "40", "5")
     monday = timezone.make_aware(dt.datetime.combine(_next_monday(), dt.time(8, 0)))
-    first = prod.production_order_release(order=new_order(plant, planned_start=monday.date()), schedule=False)
+    due = monday.date() + dt.timedelta(days=3)
+    first = prod.production_order_release(
+        order=new_order(plant, planned_start=monday.date(), due_date=due), schedule=False
+    )
     second = prod.production_order_release(
-        order=new_order(plant, planned_start=monday.date(), priority=200), schedule=False
+        order=new_order(plant, planned_start=monday.date(), due_date=due, priority=200), schedule=False
     )
     assert prod.production_schedule(company=plant.company, now=monday) == 4
     a1, t1 = first.operations.order_by("sequence")

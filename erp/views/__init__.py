@@ -132,3 +132,74 @@ menu.register(
         check=lambda actor: policy.can(actor, "view", StockTransfer),
     ),
 )
+
+# ---------------------------------------------------------------- production
+from erp.models import MrpRun, NonConformance, ProductionOperation, ProductionOrder  # noqa: E402
+
+menu.register(
+    menu.MenuItem(
+        "erp",
+        _("Production orders"),
+        "erp:production-order-list",
+        module="erp_production",
+        order=60,
+        check=lambda actor: policy.can(actor, "view", ProductionOrder),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("MRP"),
+        "erp:production-mrp-list",
+        module="erp_production",
+        order=61,
+        check=lambda actor: policy.can(actor, "view", MrpRun),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Shop floor"),
+        "erp:production-shop-floor",
+        module="erp_production",
+        order=62,
+        check=lambda actor: policy.can(actor, "view", ProductionOperation),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Production schedule"),
+        "erp:production-gantt",
+        module="erp_production",
+        order=63,
+        check=lambda actor: policy.can(actor, "view", ProductionOperation),
+    ),
+    menu.MenuItem(
+        "erp",
+        _("Quality"),
+        "erp:production-quality",
+        module="erp_production",
+        order=64,
+        check=lambda actor: policy.can(actor, "view", NonConformance),
+    ),
+)
+
+# ---------------------------------------------------------------- HR and payroll
+from erp.models import AttendanceRecord, Employee, Goal, JobOpening, LeaveRequest, PayrollRun  # noqa: E402
+
+menu.register(
+    *[
+        menu.MenuItem(
+            "erp",
+            label,
+            url_name,
+            module="erp_hr",
+            order=order,
+            check=lambda actor, model=model: policy.can(actor, "view", model),
+        )
+        for label, url_name, order, model in (
+            (_("Employees"), "erp:hr-employee-list", 70, Employee),
+            (_("Org chart"), "erp:hr-org-chart", 71, Employee),
+            (_("Attendance"), "erp:hr-attendance", 72, AttendanceRecord),
+            (_("Leave"), "erp:hr-leave", 73, LeaveRequest),
+            (_("Payroll"), "erp:hr-payroll-runs", 74, PayrollRun),
+            (_("Goals and reviews"), "erp:hr-goals", 75, Goal),
+            (_("Recruiting"), "erp:hr-recruiting", 76, JobOpening),
+        )
+    ]
+)

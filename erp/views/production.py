@@ -16,6 +16,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from erp.models import (
@@ -28,6 +29,7 @@ from erp.models import (
     ProductionOrder,
     ProductionState,
     Warehouse,
+    WorkCenter,
 )
 from erp.selectors import production as selectors
 from erp.services import inventory as inventory_services
@@ -100,9 +102,9 @@ def order_list(request):
 
 
 ORDER_ACTIONS = (
-    ("release", _("Release"), {ProductionState.DRAFT}),
-    ("issue", _("Issue components"), {ProductionState.RELEASED, ProductionState.IN_PROGRESS}),
-    ("cancel", _("Cancel"), {ProductionState.DRAFT, ProductionState.RELEASED}),
+    ("release", gettext_lazy("Release"), {ProductionState.DRAFT}),
+    ("issue", gettext_lazy("Issue components"), {ProductionState.RELEASED, ProductionState.IN_PROGRESS}),
+    ("cancel", gettext_lazy("Cancel"), {ProductionState.DRAFT, ProductionState.RELEASED}),
 )
 
 
@@ -112,7 +114,9 @@ def order_detail(request, pk: int):
     _require(actor, "view", ProductionOrder)
     order = _visible(selectors.production_orders_visible_to(actor), pk)
     actions = [
-        (name, label) for name, label, states in ORDER_ACTIONS if order.state in states and policy.can(actor, name, order)
+        (name, label)
+        for name, label, states in ORDER_ACTIONS
+        if order.state in states and policy.can(actor, name, order)
     ]
     can_receive = order.state in selectors.OPEN_STATES and policy.can(actor, "receive", order)
     [progress] = selectors.production_progress([order])
@@ -214,7 +218,7 @@ def mrp_detail(request, pk: int):
         response = render(request, template, {"run": run})
         response["HX-Refresh"] = "true"  # done: reload the page to show the planned orders
         return response
-    state = request.GET.get("state", PlannedState.PROPOSED)
+    state = request.GET.get("state", "")
     planned = selectors.planned_orders_of(run, state=state if state in PlannedState.values else "")
     return render(
         request,
@@ -267,7 +271,7 @@ def shop_floor(request):
         "operations": operations,
         "progress": selectors.production_progress(orders),
         "work_center": work_center,
-        "work_centers": policy.scope(actor, services.WorkCenter.objects.filter(is_active=True)).order_by("code"),
+        "work_centers": policy.scope(actor, WorkCenter.objects.filter(is_active=True)).order_by("code"),
         "can_operate": policy.can(actor, "operate", ProductionOperation),
         "now": timezone.now(),
     }
@@ -281,9 +285,9 @@ def shop_floor(request):
 def operation_action(request, pk: int, name: str):
     actor = request.actor
     operation = _visible(
-        ProductionOperation.objects.filter(
-            order__in=policy.scope(actor, ProductionOrder.objects.all())
-        ).select_related("order"),
+        ProductionOperation.objects.filter(order__in=policy.scope(actor, ProductionOrder.objects.all())).select_related(
+            "order"
+        ),
         pk,
     )
     if name not in {"start", "stop", "report"}:

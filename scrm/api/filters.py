@@ -33,3 +33,28 @@ class IdentityFilter(django_filters.FilterSet):
     class Meta:
         model = SocialIdentity
         fields = ["resolution", "channel_kind"]
+
+
+# ---------------------------------------------------------------- consents and pushes (scrmseg)
+
+
+class ConsentFilter(django_filters.FilterSet):
+    crm_contact_id = django_filters.NumberFilter()
+    channel_kind = django_filters.ChoiceFilter(choices=ChannelKind.choices)
+
+    class Meta:
+        from scrm.models import Consent
+
+        model = Consent
+        fields = ["crm_contact_id", "channel_kind"]
+
+
+class PushMessageFilter(django_filters.FilterSet):
+    campaign = django_filters.NumberFilter(field_name="campaign_id")
+    status = django_filters.CharFilter()
+
+    class Meta:
+        from scrm.models import PushMessage
+
+        model = PushMessage
+        fields = ["campaign", "status"]

@@ -80,11 +80,17 @@ class CommunityInput(InputSerializer):
     owner = CompanyUserField(required=False, allow_null=True)
     notice = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
+    class Meta:
+        writable_protected = ("owner",)  # roles with "assign" (admin, marketing) hand communities over
+
 
 class CommunityUpdateInput(InputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     owner = CompanyUserField(required=False, allow_null=True)
     notice = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    class Meta:
+        writable_protected = ("owner",)  # roles with "assign" (admin, marketing) hand communities over
 
 
 class WeekFlowSerializer(serializers.Serializer):
@@ -258,6 +264,9 @@ class ContactWayInput(InputSerializer):
     staff_ids = serializers.ListField(child=serializers.CharField(max_length=64), min_length=1, max_length=100)
     owner = CompanyUserField(required=False, allow_null=True, default=None)
     crm_campaign_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    class Meta:
+        writable_protected = ("state", "owner")  # the code's WeCom state and its staff member are chosen here
 
 
 # ---------------------------------------------------------------- handover

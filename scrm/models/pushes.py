@@ -129,9 +129,7 @@ class PushCampaign(TenantModel):
                 name="scrm_pushcampaign_scheduled_has_time",
             ),
         ]
-        indexes = [
-            models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="scrm_pushcampaign_due")
-        ]
+        indexes = [models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="scrm_pushcampaign_due")]
 
     def __str__(self) -> str:
         return self.name

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.text import normalize_phone
 from scrm import events as scrm_events
 from scrm.channels import RateLimited, SendError, connector_for
 from scrm.models import Cadence, CadenceEnrollment, CadenceStep, CadenceStepRun, Channel, SocialIdentity
@@ -193,6 +194,19 @@ def cadence_enroll(
     )
 
 
+def _phone_spellings(phone: str) -> set[str]:
+    """The ways a platform may have told us the same phone (``+8613800138000``, ``13800138000`` …)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    spellings = {phone, digits}
+    try:
+        spellings.add(normalize_phone(phone))
+    except ValidationError:
+        pass
+    if digits.startswith("86") and len(digits) == 13:
+        spellings |= {digits[2:], f"+{digits}"}
+    return {s for s in spellings if s}
+
+
 def _identity_of_lead(cadence: Cadence, *, unionid: str, phone: str) -> SocialIdentity | None:
     """The lead's identity on the cadence's platform, by WeChat unionid or (platform-verified) phone."""
     if cadence.channel_id is None or not (unionid or phone):
@@ -201,7 +215,7 @@ def _identity_of_lead(cadence: Cadence, *, unionid: str, phone: str) -> SocialId
     if unionid:
         match |= Q(unionid=unionid)
     if phone:
-        match |= Q(phone=phone)
+        match |= Q(phone__in=_phone_spellings(phone))
     return (
         SocialIdentity.objects.filter(company_id=cadence.company_id, channel_kind=cadence.channel.kind)
         .filter(match)
@@ -240,14 +254,16 @@ def cadences_enroll_lead(
 
 
 def push_consent_allows(identity: SocialIdentity) -> bool:
-    """Whether a push may go to ``identity``: a recorded lawful basis and no unsubscribe. Uses the consent
-    register of SCRM pushes when it is installed (``scrm.selectors_consent``); without it, the person's own
-    details left with us (留资) are the basis and an opt-out on the cadence (status) is the unsubscribe."""
-    try:
-        from scrm import selectors_consent  # type: ignore[attr-defined]
-    except ImportError:
-        return True
-    return bool(selectors_consent.push_allowed(identity=identity))
+    """Whether a push may go to ``identity``: its CRM contact has a live consent (lawful basis) on this kind
+    of channel in the consent register of SCRM pushes (``scrm.services.consent``), and has not withdrawn it.
+    An identity not matched to a CRM contact has no recorded basis and gets no push."""
+    from scrm.services.consent import consent_allows
+
+    if identity.crm_contact_id is None:
+        return False
+    return consent_allows(
+        company_id=identity.company_id, crm_contact_id=identity.crm_contact_id, channel_kind=identity.channel_kind
+    )
 
 
 def _render(message: str, enrollment: CadenceEnrollment) -> str:

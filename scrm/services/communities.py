@@ -137,6 +137,16 @@ def community_member_join(
         member.joined_at = at
         member.identity = member.identity or identity
         member.save(update_fields=["left_at", "joined_at", "identity", "updated_at"])
+    contact_id = identity.crm_contact_id if identity is not None and identity.resolution == "auto" else None
+    if logged and contact_id:  # auto-tag rules on "joined a community" (scrmseg)
+        from scrm.services.segments import tag_rules_fire_behaviour
+
+        tag_rules_fire_behaviour(
+            company_id=community.company_id,
+            behaviour="joined_community",
+            contact_ids={contact_id},
+            reason=community.name,
+        )
     return member
 
 

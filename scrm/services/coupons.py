@@ -29,7 +29,9 @@ def _decimal(value, *, field: str, errors: dict, minimum: Decimal = Decimal("0")
         errors.setdefault(field, []).append(_("Use at most two decimal places."))
         return None
     if number < minimum or (field == "value" and number <= 0):
-        errors.setdefault(field, []).append(_("Must be more than zero.") if field == "value" else _("Must not be negative."))
+        errors.setdefault(field, []).append(
+            _("Must be more than zero.") if field == "value" else _("Must not be negative.")
+        )
         return None
     return number
 
@@ -80,7 +82,9 @@ def coupon_template_create(*, company: Company, **fields) -> CouponTemplate:
 def coupon_template_update(*, template: CouponTemplate, **fields) -> CouponTemplate:
     """Change a template; coupons already issued keep their expiry. Locks the template."""
     locked = CouponTemplate.objects.select_for_update().get(pk=template.pk)
-    cleaned = _clean_template(locked.company_id, {k: v for k, v in fields.items() if k in TEMPLATE_FIELDS}, instance=locked)
+    cleaned = _clean_template(
+        locked.company_id, {k: v for k, v in fields.items() if k in TEMPLATE_FIELDS}, instance=locked
+    )
     for key, value in cleaned.items():
         setattr(locked, key, value)
     locked.save(update_fields=[*cleaned, "updated_at"])

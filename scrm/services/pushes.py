@@ -70,7 +70,7 @@ class BatchResult:
 
 def _clean(value: str, *, limit: int = 100) -> str:
     """A value put into a push: no control characters or line breaks, at most ``limit`` characters."""
-    value = "".join(ch for ch in str(value or "") if unicodedata.category(ch)[0] != "C")
+    value = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in str(value or ""))
     return " ".join(value.split())[:limit]
 
 
@@ -84,7 +84,7 @@ def text_errors(text: str) -> list[str]:
     if unknown:
         errors.append(
             _("Unknown variables: %(names)s (use %(known)s).")
-            % {"names": ", ".join(unknown), "known": ", ".join("{%s}" % v for v in VARIABLES)}
+            % {"names": ", ".join(unknown), "known": ", ".join(f"{{{v}}}" for v in VARIABLES)}
         )
     return errors
 
@@ -155,7 +155,9 @@ def push_campaign_create(
         errors.setdefault("contents", []).extend(text_errors(text))
         if "{link}" in (text or "") and not link_url:
             errors.setdefault("link_url", []).append(_("The text uses {link}: give the link."))
-    if crm_campaign_id is not None and not crm_selectors_campaign_exists(company.pk, crm_campaign_id):
+    if crm_campaign_id is not None and not crm_selectors.campaign_exists(
+        company_id=company.pk, campaign_id=crm_campaign_id
+    ):
         errors["crm_campaign_id"] = [_("Unknown CRM campaign.")]
     errors = {key: value for key, value in errors.items() if value}
     if errors:
@@ -172,12 +174,6 @@ def push_campaign_create(
     )
     PushContent.objects.bulk_create([PushContent(campaign=campaign, channel=ch, text=text) for ch, text in contents])
     return campaign
-
-
-def crm_selectors_campaign_exists(company_id: int, crm_campaign_id: int) -> bool:
-    from crm.selectors_campaigns import campaigns_visible_to
-
-    return campaigns_visible_to(None).filter(company_id=company_id, pk=crm_campaign_id).exists()
 
 
 def lock_campaign(pk: int) -> PushCampaign:
@@ -379,7 +375,9 @@ def push_send_batch(*, campaign_id: int, limit: int = SEND_BATCH) -> BatchResult
     )
     personal: dict[int, dict[str, str]] = {}
     if queued:
-        contact_ids = campaign.messages.filter(pk__in=[pk for pk, _c in queued]).values_list("crm_contact_id", flat=True)
+        contact_ids = campaign.messages.filter(pk__in=[pk for pk, _c in queued]).values_list(
+            "crm_contact_id", flat=True
+        )
         personal = crm_selectors.contacts_personalisation(company_id=campaign.company_id, contact_ids=contact_ids)
     channels: dict[int, Channel] = {}
     for message_id, channel_id in queued:
@@ -487,3 +485,20 @@ def push_campaign_report(campaign: PushCampaign) -> dict:
     sent = figures["sent"] or 0
     figures["click_rate"] = round(100 * figures["clicked"] / sent, 1) if sent else None
     return figures
+
+
+@transaction.atomic
+def push_policy_set(*, company_id: int, max_pushes: int, window_days: int, by=None) -> PushPolicy:
+    """Set the company's frequency cap (at most ``max_pushes`` pushes per contact in ``window_days`` days)."""
+    errors = {}
+    if not 0 <= max_pushes <= 100:
+        errors["max_pushes"] = [_("Between 0 and 100.")]
+    if not 1 <= window_days <= 365:
+        errors["window_days"] = [_("Between 1 and 365 days.")]
+    if errors:
+        raise ValidationError(errors)
+    policy = push_policy_of(company_id)
+    policy = PushPolicy.objects.select_for_update().get(pk=policy.pk)
+    policy.max_pushes, policy.window_days = max_pushes, window_days
+    policy.save(update_fields=["max_pushes", "window_days", "updated_at"])
+    return policy

@@ -147,9 +147,7 @@ def tag_rules_fire_campaign(*, company_id: int, crm_campaign_id: int, contact_id
 
 
 @transaction.atomic
-def tag_rules_fire_purchase(
-    *, company_id: int, account_id: int, product_ids: set, amount, reason: str = ""
-) -> int:
+def tag_rules_fire_purchase(*, company_id: int, account_id: int, product_ids: set, amount, reason: str = "") -> int:
     """Fire the purchase rules an order matches (any of the rule's products, and at least its minimum amount
     when set) for the live contacts of the ordering account."""
     try:
@@ -182,9 +180,14 @@ def _check_query(company_id: int, query) -> None:
 @transaction.atomic
 def segment_create(*, company, name: str, query: dict, description: str = "", by=None) -> Segment:
     """Save a segment; the query is validated by the CRM's compiler (``query`` errors name the node)."""
+    errors = {}
     if not (name or "").strip():
-        raise ValidationError({"name": [_("Give the segment a name.")]})
-    _check_query(company.pk, query)
+        errors["name"] = [_("Give the segment a name.")]
+    query_errors = crm_selectors.segment_query_errors(query, company_id=company.pk)
+    if query_errors:
+        errors["query"] = query_errors
+    if errors:
+        raise ValidationError(errors)
     segment = Segment(company=company, name=name.strip(), query=query, description=description, created_by=by)
     _save(segment)
     return segment
@@ -213,3 +216,18 @@ def segment_count_refresh(*, segment: Segment) -> int:
     Segment.objects.filter(pk=segment.pk).update(last_count=count, counted_at=timezone.now())
     segment.last_count = count
     return count
+
+
+@transaction.atomic
+def tag_rule_delete(*, rule: TagRule, by=None) -> None:
+    """Delete a rule; the tags it put on stay (their history names the rule). Locks the rule."""
+    TagRule.objects.select_for_update().get(pk=rule.pk).delete()
+
+
+@transaction.atomic
+def segment_delete(*, segment: Segment, by=None) -> None:
+    """Delete a segment no push campaign uses (else ``ValidationError``). Locks it."""
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    if segment.push_campaigns.exists():
+        raise ValidationError({"segment": [_("Push campaigns use this segment.")]})
+    segment.delete()

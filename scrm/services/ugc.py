@@ -124,8 +124,9 @@ def ugc_capture_batch(*, channel: Channel, items: list[tuple[SocialIdentity, dic
     if not wanted:
         return []
     seen = set(
-        UgcPost.objects.filter(company_id=channel.company_id, channel=channel, external_id__in=list(wanted))
-        .values_list("external_id", flat=True)
+        UgcPost.objects.filter(
+            company_id=channel.company_id, channel=channel, external_id__in=list(wanted)
+        ).values_list("external_id", flat=True)
     )
     posts = []
     for external_id, (identity, event, kind) in wanted.items():

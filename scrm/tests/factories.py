@@ -83,4 +83,8 @@ tenant_factory(SocialIdentity)(lambda company: make_identity(company))
 tenant_factory(Conversation)(lambda company: make_conversation(company))
 tenant_factory(Message)(lambda company: make_message(company))
 
-from scrm.tests import factories_campaigns  # noqa: E402,F401  QR campaigns, coupons, UGC (scrmqr)
+from scrm.tests import (  # noqa: E402
+    factories_campaigns,  # noqa: F401  QR campaigns, coupons, UGC (scrmqr)
+    factories_relations,  # noqa: F401  communities, cadences, QR codes, handover
+    factories_segments,  # noqa: F401  rules, segments, consents, pushes (scrmseg)
+)

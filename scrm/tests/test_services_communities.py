@@ -4,6 +4,7 @@ pipeline into communities and members; posts/Q&A and the engagement figures."""
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -32,11 +33,12 @@ def wecom_post(client, channel, xml: str):
         receive_id=WECOM_CORP_ID,
     )
     timestamp = str(int(time.time()))
+    nonce = uuid.uuid4().hex[:10]  # a nonce is accepted once
     encrypted = crypto.encrypt(xml)
     envelope = (
         f"<xml><ToUserName><![CDATA[{WECOM_CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
     )
-    query = f"msg_signature={crypto.sign(timestamp, '42', encrypted)}&timestamp={timestamp}&nonce=42"
+    query = f"msg_signature={crypto.sign(timestamp, nonce, encrypted)}&timestamp={timestamp}&nonce={nonce}"
     return client.post(
         f"/api/v1/scrm/channels/{channel.pk}/webhook/?{query}", data=envelope.encode(), content_type="text/xml"
     )
@@ -132,6 +134,9 @@ def test_post_validation(company):
     assert "parent" in error.value.message_dict
     with pytest.raises(ValidationError):
         community_post_create(community=community, text="   ")
-    with pytest.raises(ValidationError):
-        community_create(company=company, name="VIP 群", channel=make_channel(company, "wecom"), external_id="")
+    channel = make_channel(company, "wecom")
+    community_create(company=company, name="企微群", channel=channel, external_id="wrX")
+    with pytest.raises(ValidationError) as error:
+        community_create(company=company, name="企微群 2", channel=channel, external_id="wrX")
+    assert "external_id" in error.value.message_dict
     assert CommunityPost.objects.filter(community=community).count() == 0

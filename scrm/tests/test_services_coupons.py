@@ -65,7 +65,9 @@ def test_issue_needs_a_recipient_and_an_active_template(company):
 
 def test_redeem_once(company, other_company, admin_membership):
     coupon = make_coupon(company)
-    redeemed = coupon_redeem(company=company, code=coupon.code.lower(), by=admin_membership.user, order_reference="SO-1")
+    redeemed = coupon_redeem(
+        company=company, code=coupon.code.lower(), by=admin_membership.user, order_reference="SO-1"
+    )
     assert (redeemed.status, redeemed.order_reference, redeemed.redeemed_by) == (
         "redeemed",
         "SO-1",

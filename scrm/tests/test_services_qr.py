@@ -118,17 +118,19 @@ def test_one_prize_per_code(company):
 
 def test_per_person_and_per_day_limits(company):
     campaign = make_campaign(company, per_person_limit=2, per_person_daily_limit=1, daily_prize_limit=2)
-    claim = lambda phone: qr_prize_claim(  # noqa: E731
-        scan=make_scan(company, code=make_code(company, campaign=campaign), phone=phone)
-    ).outcome
+
+    def claim(phone):
+        return qr_prize_claim(scan=make_scan(company, code=make_code(company, campaign=campaign), phone=phone)).outcome
+
     assert claim("13900000001") == ClaimOutcome.GRANTED
     assert claim("13900000001") == ClaimOutcome.PERSON_DAILY_LIMIT
     QrClaim.objects.filter(campaign=campaign).update(claimed_on=timezone.localdate() - timedelta(days=1))
     assert claim("13900000001") == ClaimOutcome.GRANTED  # a new day
     assert claim("13900000001") == ClaimOutcome.PERSON_LIMIT  # two in the whole campaign
-    assert claim("13900000002") == ClaimOutcome.DAILY_LIMIT  # today already had... one; the cap is 2
+    assert claim("13900000002") == ClaimOutcome.GRANTED  # the second prize of today
+    assert claim("13900000003") == ClaimOutcome.DAILY_LIMIT  # two a day for everybody together
     campaign.refresh_from_db()
-    assert campaign.prizes_granted == 2
+    assert campaign.prizes_granted == 3
 
 
 def test_not_running_campaigns_grant_nothing(company):

@@ -8,7 +8,8 @@ How it scores: Chinese is scanned for the lexicon's words longest-first (no segm
 words are matched as substrings, and a matched span is not matched again); English is split into words.
 A negator (不/没/别/无 … or not/no/never/n't) up to two words before a sentiment word flips it; an intensifier
 (很/非常/太/超 … or very/so/really) before it weighs it 1.5×. ``score = (pos − neg) / (pos + neg)`` in
-[-1, 1] (0 when no sentiment word is found; both lexicons are applied to every post, so mixed posts count); a star rating, when the platform gives one, is averaged in.
+[-1, 1] (0 when no sentiment word is found; both lexicons are applied to every post, so mixed posts count);
+a star rating, when the platform gives one, is averaged in.
 """
 
 from __future__ import annotations
@@ -18,46 +19,288 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-POSITIVE_ZH = (
-    "好用 好吃 好喝 好看 喜欢 满意 推荐 不错 棒 赞 优秀 完美 惊喜 实惠 划算 值得 回购 舒服 方便 精致 漂亮 "
-    "新鲜 正品 快递快 物流快 服务好 态度好 耐用 给力 超值 开心 感谢 好评 点赞 爱了 绝了 安心 放心 清爽 细腻 "
-    "香 甜 靠谱 专业 贴心 高效 五星 好"
-).split()
-NEGATIVE_ZH = (
-    "差评 太差 很差 垃圾 失望 难用 难吃 难喝 难看 退货 退款 投诉 坑 骗 假货 过期 变质 破损 坏了 漏 慢 贵 "
-    "不值 后悔 恶心 发霉 异味 臭 掉色 起球 质量差 服务差 态度差 不好 糟糕 生气 上当 欺骗 虚假 问题 故障 "
-    "卡顿 发烫 刺鼻 过敏 拉肚子 吐槽 避雷 踩雷 翻车 差"
-).split()
+POSITIVE_ZH = [
+    "好用",
+    "好吃",
+    "好喝",
+    "好看",
+    "喜欢",
+    "满意",
+    "推荐",
+    "不错",
+    "棒",
+    "赞",
+    "优秀",
+    "完美",
+    "惊喜",
+    "实惠",
+    "划算",
+    "值得",
+    "回购",
+    "舒服",
+    "方便",
+    "精致",
+    "漂亮",
+    "新鲜",
+    "正品",
+    "快递快",
+    "物流快",
+    "服务好",
+    "态度好",
+    "耐用",
+    "给力",
+    "超值",
+    "开心",
+    "感谢",
+    "好评",
+    "点赞",
+    "爱了",
+    "绝了",
+    "安心",
+    "放心",
+    "清爽",
+    "细腻",
+    "香",
+    "甜",
+    "靠谱",
+    "专业",
+    "贴心",
+    "高效",
+    "五星",
+    "好",
+]
+NEGATIVE_ZH = [
+    "差评",
+    "太差",
+    "很差",
+    "垃圾",
+    "失望",
+    "难用",
+    "难吃",
+    "难喝",
+    "难看",
+    "退货",
+    "退款",
+    "投诉",
+    "坑",
+    "骗",
+    "假货",
+    "过期",
+    "变质",
+    "破损",
+    "坏了",
+    "漏",
+    "慢",
+    "贵",
+    "不值",
+    "后悔",
+    "恶心",
+    "发霉",
+    "异味",
+    "臭",
+    "掉色",
+    "起球",
+    "质量差",
+    "服务差",
+    "态度差",
+    "不好",
+    "糟糕",
+    "生气",
+    "上当",
+    "欺骗",
+    "虚假",
+    "问题",
+    "故障",
+    "卡顿",
+    "发烫",
+    "刺鼻",
+    "过敏",
+    "拉肚子",
+    "吐槽",
+    "避雷",
+    "踩雷",
+    "翻车",
+    "差",
+]
 NEGATORS_ZH = ("不", "没", "没有", "别", "无", "未", "不太", "并不", "一点也不", "毫不")
 INTENSIFIERS_ZH = ("很", "非常", "太", "超", "超级", "特别", "真", "好", "十分", "极其", "巨")
 
-POSITIVE_EN = set(
-    (
-        "good great excellent love loved lovely like liked amazing awesome perfect happy recommend recommended "
-        "nice fantastic wonderful fast best beautiful comfortable fresh worth satisfied delicious tasty smooth "
-        "reliable helpful friendly authentic quality impressed thanks"
-    ).split()
-)
-NEGATIVE_EN = set(
-    (
-        "bad terrible awful hate hated poor worst broken disappointed disappointing disappointment refund return "
-        "returned complaint complain fake expired late slow rude expensive useless waste scam damaged leaking "
-        "leak dirty smell smells smelly allergic sick faulty defective problem problems issue issues never"
-    ).split()
-)
+POSITIVE_EN = {
+    "good",
+    "great",
+    "excellent",
+    "love",
+    "loved",
+    "lovely",
+    "like",
+    "liked",
+    "amazing",
+    "awesome",
+    "perfect",
+    "happy",
+    "recommend",
+    "recommended",
+    "nice",
+    "fantastic",
+    "wonderful",
+    "fast",
+    "best",
+    "beautiful",
+    "comfortable",
+    "fresh",
+    "worth",
+    "satisfied",
+    "delicious",
+    "tasty",
+    "smooth",
+    "reliable",
+    "helpful",
+    "friendly",
+    "authentic",
+    "quality",
+    "impressed",
+    "thanks",
+}
+NEGATIVE_EN = {
+    "bad",
+    "terrible",
+    "awful",
+    "hate",
+    "hated",
+    "poor",
+    "worst",
+    "broken",
+    "disappointed",
+    "disappointing",
+    "disappointment",
+    "refund",
+    "return",
+    "returned",
+    "complaint",
+    "complain",
+    "fake",
+    "expired",
+    "late",
+    "slow",
+    "rude",
+    "expensive",
+    "useless",
+    "waste",
+    "scam",
+    "damaged",
+    "leaking",
+    "leak",
+    "dirty",
+    "smell",
+    "smells",
+    "smelly",
+    "allergic",
+    "sick",
+    "faulty",
+    "defective",
+    "problem",
+    "problems",
+    "issue",
+    "issues",
+    "never",
+}
 NEGATORS_EN = {"not", "no", "never", "dont", "don't", "doesnt", "doesn't", "didnt", "didn't", "isnt", "isn't",
                "wasnt", "wasn't", "cant", "can't", "won't", "hardly"}  # fmt: skip
 INTENSIFIERS_EN = {"very", "so", "really", "extremely", "super", "too", "absolutely", "totally"}
 NEGATIVE_EN_NOT_NEGATED = {"never"}  # "never" is a negator first
 
-STOPWORDS_EN = set(
-    (
-        "a an the and or but if of to in on at for with is are was were be been it its this that these those i "
-        "me my we our you your he she they them his her their as by from so very really just not no too can "
-        "will would could should have has had do does did am all any some more most than then there here what "
-        "which who when where why how also only about into out up down over again got get one"
-    ).split()
-)
+STOPWORDS_EN = {
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "but",
+    "if",
+    "of",
+    "to",
+    "in",
+    "on",
+    "at",
+    "for",
+    "with",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "it",
+    "its",
+    "this",
+    "that",
+    "these",
+    "those",
+    "i",
+    "me",
+    "my",
+    "we",
+    "our",
+    "you",
+    "your",
+    "he",
+    "she",
+    "they",
+    "them",
+    "his",
+    "her",
+    "their",
+    "as",
+    "by",
+    "from",
+    "so",
+    "very",
+    "really",
+    "just",
+    "not",
+    "no",
+    "too",
+    "can",
+    "will",
+    "would",
+    "could",
+    "should",
+    "have",
+    "has",
+    "had",
+    "do",
+    "does",
+    "did",
+    "am",
+    "all",
+    "any",
+    "some",
+    "more",
+    "most",
+    "than",
+    "then",
+    "there",
+    "here",
+    "what",
+    "which",
+    "who",
+    "when",
+    "where",
+    "why",
+    "how",
+    "also",
+    "only",
+    "about",
+    "into",
+    "out",
+    "up",
+    "down",
+    "over",
+    "again",
+    "got",
+    "get",
+    "one",
+}
 STOP_CHARS_ZH = set("的了是我你他她它们这那就都也还和与在有个吧啊呢吗哦呀嘛很太非常不没被把给对让")
 
 CJK = re.compile(r"[\u4e00-\u9fff]+")

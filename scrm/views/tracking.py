@@ -24,7 +24,7 @@ def push_click_view(request, token: str):
 @require_http_methods(["GET", "POST"])
 def push_unsubscribe_view(request, token: str):
     """GET shows a confirmation button (link scanners must not unsubscribe people); POST withdraws at once."""
-    from scrm.services.pushes import message_for_token, UNSUBSCRIBE_SALT
+    from scrm.services.pushes import UNSUBSCRIBE_SALT, message_for_token
 
     if request.method == "GET":
         if message_for_token(token, salt=UNSUBSCRIBE_SALT) is None:

@@ -104,7 +104,9 @@ class TenantViewSetMixin:
     def output(self, instance) -> dict:
         """The representation of ``instance`` for the actor, re-read through the scoped queryset so it carries
         the same joins (and hidden fields) as a ``retrieve``."""
-        fresh = self.get_queryset().filter(pk=instance.pk).first() or instance
+        # .order_by(): the list's ordering (``-updated_at``) is useless for one primary key, and over the joins
+        # of a select_related it cost PostgreSQL ~45 ms of *planning* per request on 200k opportunities
+        fresh = self.get_queryset().filter(pk=instance.pk).order_by().first() or instance
         return self.output_serializer_class(fresh, context=self.get_serializer_context()).data
 
     def check_owner_assignment(self, data: dict) -> None:

@@ -4,7 +4,7 @@ SQL query with the right AND/OR/NOT semantics."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -24,7 +24,7 @@ from scrm.services.segments import segment_create, tag_rule_create, tag_rules_fi
 from scrm.tests.factories import make_channel, make_identity
 from suite import events
 from suite.events.relay import relay_batch
-from suite.models import OutboxEvent
+from suite.models import OutboxEvent, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -138,9 +138,13 @@ def test_too_deep_or_too_many_terms_is_refused(company):
 # ---------------------------------------------------------------- tags: bulk apply, history, exclusivity
 
 
-def test_bulk_tag_apply_records_history_and_keeps_exclusive_groups(company, sales_user):
+def test_bulk_tag_apply_records_history_and_keeps_exclusive_groups(company, member):
+    sales_user = member(company, Role.SALES).user
     level = TagGroupFactory(company=company, name="客户等级", is_exclusive=True)
-    gold, silver = TagFactory(company=company, name="金卡", group=level), TagFactory(company=company, name="银卡", group=level)
+    gold, silver = (
+        TagFactory(company=company, name="金卡", group=level),
+        TagFactory(company=company, name="银卡", group=level),
+    )
     people = [contact(company) for _ in range(3)]
     customer_tags_set(customer=people[0], tags=[silver], by=sales_user)
 
@@ -154,7 +158,9 @@ def test_bulk_tag_apply_records_history_and_keeps_exclusive_groups(company, sale
     assert set(ContactTag.objects.filter(contact__in=people).values_list("contact_id", "tag_id")) == {
         (p.pk, gold.pk) for p in people
     }
-    history = list(TagChange.objects.filter(contact=people[0]).order_by("id").values_list("action", "source", "rule", "by"))
+    history = list(
+        TagChange.objects.filter(contact=people[0]).order_by("id").values_list("action", "source", "rule", "by")
+    )
     assert history == [
         ("added", "manual", "", sales_user.pk),
         ("removed", "rule", "scrm:1 大客户", None),
@@ -164,7 +170,9 @@ def test_bulk_tag_apply_records_history_and_keeps_exclusive_groups(company, sale
 
 def test_keyword_rule_tags_matched_customers_from_the_inbox_through_the_crm(company, django_assert_max_num_queries):
     price = TagFactory(company=company, name="询价")
-    rule = tag_rule_create(company=company, name="价格关键词", trigger="keyword", keywords=["价格", "多少钱"], add_tag_id=price.pk)
+    rule = tag_rule_create(
+        company=company, name="价格关键词", trigger="keyword", keywords=["价格", "多少钱"], add_tag_id=price.pk
+    )
     channel = make_channel(company, "webhook")
     people = [contact(company, name=f"客{i}") for i in range(3)]
     for i, person in enumerate(people):
@@ -185,7 +193,10 @@ def test_keyword_rule_tags_matched_customers_from_the_inbox_through_the_crm(comp
     interacted = OutboxEvent.objects.get(name="scrm.customers.interacted")
     assert set(interacted.payload["contacts"]) == {str(p.pk) for p in people}
     relay_batch()
-    assert set(ContactTag.objects.filter(tag=price).values_list("contact_id", flat=True)) == {people[0].pk, people[2].pk}
+    assert set(ContactTag.objects.filter(tag=price).values_list("contact_id", flat=True)) == {
+        people[0].pk,
+        people[2].pk,
+    }
     assert TagChange.objects.filter(tag=price, source="rule", rule=rule.reference).count() == 2
     assert ContactFacts.objects.filter(contact__in=people, last_interaction_at__isnull=False).count() == 3
     assert count(company, {"field": "last_interaction_days", "lte": 1}) == 3
@@ -209,8 +220,13 @@ def test_behaviour_purchase_and_campaign_rules_fire_through_events(company):
         tag_rules_fire_behaviour(company_id=company.pk, behaviour="scanned_qr", contact_ids={person.pk})
         events.publish(
             "erp.sales_order.confirmed",
-            {"sales_order_id": 1, "number": "SO1", "crm_account_id": account.pk, "amount_total": "1130.00",
-             "lines": [{"product_id": 17, "quantity": "1"}]},  # fmt: skip
+            {
+                "sales_order_id": 1,
+                "number": "SO1",
+                "crm_account_id": account.pk,
+                "amount_total": "1130.00",
+                "lines": [{"product_id": 17, "quantity": "1"}],
+            },
             company_id=company.pk,
         )
     relay_batch()  # the ERP event → SCRM rules → tag_requested
@@ -225,3 +241,24 @@ def test_rule_validation(company, other_company):
         tag_rule_create(company=company, name="x", trigger="keyword", keywords=[], add_tag_id=foreign.pk)
     assert set(error.value.message_dict) == {"keywords", "add_tag_id"}
     assert not TagRule.objects.exists()
+
+
+def test_joining_a_community_fires_the_joined_community_rule(company):
+    from django.db import transaction
+
+    from scrm.services.communities import community_create, community_member_join
+
+    member_tag = TagFactory(company=company, name="社群成员")
+    tag_rule_create(
+        company=company, name="入群", trigger="behaviour", behaviour="joined_community", add_tag_id=member_tag.pk
+    )
+    channel = make_channel(company, "wecom")
+    person = contact(company)
+    make_identity(company, kind="wecom", external_id="wmFAN1", crm_contact_id=person.pk, resolution=Resolution.AUTO)
+    community = community_create(company=company, name="宝妈群", channel=channel)
+    with transaction.atomic():
+        community_member_join(community=community, member_id="wmFAN1", source_key="join-1")
+        community_member_join(community=community, member_id="wmFAN1", source_key="join-1")  # redelivered
+    assert OutboxEvent.objects.filter(name="scrm.customer.tag_requested").count() == 1
+    relay_batch()
+    assert list(ContactTag.objects.filter(contact=person).values_list("tag_id", flat=True)) == [member_tag.pk]

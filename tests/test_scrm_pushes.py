@@ -14,8 +14,8 @@ from django.db import connection
 from django.utils import timezone
 from werkzeug import Response
 
-from crm.tests.factories import ContactFactory, TagFactory
 from crm.services.customers import customer_tags_set
+from crm.tests.factories import ContactFactory, TagFactory
 from scrm.channels.base import InboundEvent
 from scrm.models import (
     Consent,
@@ -113,7 +113,9 @@ def test_consent_withdrawn_between_scheduling_and_sending_stops_the_push(company
     )  # fmt: skip
     assert pushes.push_campaigns_due() == [campaign.pk]  # recipients fixed now …
     # … and one of them unsubscribes by replying 退订 before the batch runs
-    deliveries_record(channel=channel, events=[InboundEvent(external_id="td-1", sender_id=f"u{channel.pk}-0", text="退订")])
+    deliveries_record(
+        channel=channel, events=[InboundEvent(external_id="td-1", sender_id=f"u{channel.pk}-0", text="退订")]
+    )
     deliveries_process(channel_id=channel.pk)
 
     result = pushes.push_send_batch(campaign_id=campaign.pk)
@@ -137,7 +139,7 @@ def test_not_unsubscribe(text):
 def test_frequency_cap_across_campaigns(company, platform):
     PushPolicy.objects.create(company=company, max_pushes=2, window_days=7)
     channel = make_channel(company, "webhook", config={"outbound_url": platform.url_for("/send")})
-    people, segment = audience(company, channel, 1)
+    _people, segment = audience(company, channel, 1)
     sent = []
     for _ in range(3):
         campaign = start(company, segment, channel, text="{name} 新品")
@@ -155,10 +157,12 @@ def test_frequency_cap_holds_under_parallel_transactions(company):
     two: exactly two get through."""
     PushPolicy.objects.create(company=company, max_pushes=2, window_days=7)
     channel = make_channel(company, "simulator")
-    people, segment = audience(company, channel, 1)
+    _people, segment = audience(company, channel, 1)
     message_ids = []
     for i in range(4):
-        campaign = pushes.push_campaign_create(company=company, name=f"并发{i}", segment=segment, contents=[(channel, "hi")])
+        campaign = pushes.push_campaign_create(
+            company=company, name=f"并发{i}", segment=segment, contents=[(channel, "hi")]
+        )
         pushes.push_campaign_start(campaign=campaign)
         message_ids.append(PushMessage.objects.get(campaign=campaign).pk)
     barrier, outcomes, errors = threading.Barrier(4), [], []
@@ -205,8 +209,8 @@ def test_unknown_variable_and_foreign_channel_are_refused(company, other_company
 
 
 def test_tracking_link_click_attributes_to_crm_campaign_and_tamper_is_rejected(company, client):
-    from crm.services.campaigns import campaign_create
     from crm.models import CampaignMember
+    from crm.services.campaigns import campaign_create
 
     crm_campaign = campaign_create(
         company=company, by=None, name="双十一", code="d11", channel="wecom", start_date=timezone.localdate()
@@ -241,7 +245,7 @@ def test_tracking_link_click_attributes_to_crm_campaign_and_tamper_is_rejected(c
 
 def test_unsubscribe_link_withdraws_consent_at_once(company, client):
     channel = make_channel(company, "simulator")
-    people, segment = audience(company, channel, 1)
+    _people, segment = audience(company, channel, 1)
     campaign = start(company, segment, channel)
     pushes.push_send_batch(campaign_id=campaign.pk)
     token = pushes.tracking_token(PushMessage.objects.get(campaign=campaign).pk, salt=pushes.UNSUBSCRIBE_SALT)

@@ -14,8 +14,10 @@ from django.utils import timezone
 
 from crm.models import Activity
 from crm.services.leads import lead_convert, lead_create
+from crm.tests.factories import ContactFactory
 from scrm.models import CadenceEnrollment, CadenceStepRun, Message
 from scrm.services.cadences import cadence_create, cadence_enroll, cadence_steps_run_due, cadence_update
+from scrm.services.consent import consent_record, consent_withdraw
 from scrm.services.inbox import inbound_event_apply
 from scrm.tests.factories import make_channel, make_identity
 from suite.events.relay import relay_batch
@@ -52,8 +54,20 @@ def run_at(now):
             return total
 
 
+def consenting_identity(company, owner, external_id: str, **fields):
+    contact = ContactFactory(company=company, by=owner)
+    consent_record(
+        company_id=company.pk,
+        crm_contact_id=contact.pk,
+        channel_kind="simulator",
+        lawful_basis="consent",
+        source="抖音留资表单",
+    )
+    return make_identity(company, kind="simulator", external_id=external_id, crm_contact_id=contact.pk, **fields)
+
+
 def test_douyin_lead_is_enrolled_and_followed_up_until_the_sequence_ends(company, owner, douyin_cadence):
-    identity = make_identity(company, kind="simulator", external_id="dy-fan-1", phone="13800138000")
+    identity = consenting_identity(company, owner, "dy-fan-1", phone="13800138000")
     lead = lead_create(company=company, by=owner, owner=owner, name="王芳", phone="13800138000", source="douyin")
     lead_create(company=company, by=owner, name="官网客户", source="website")  # not this cadence's source
     relay_batch()
@@ -126,11 +140,27 @@ def test_a_longer_message_with_the_keyword_inside_does_not_opt_out(company, douy
     assert enrollment.status == "active"
 
 
-def test_push_without_identity_is_skipped_not_failed(company, douyin_cadence):
-    enrollment, _ = cadence_enroll(cadence=douyin_cadence, lead_id=999003, now=timezone.now() - timedelta(days=5))
-    run_at(timezone.now() + timedelta(days=5))
-    outcomes = dict(CadenceStepRun.objects.filter(enrollment=enrollment).values_list("step__position", "outcome"))
-    assert outcomes == {1: "task", 2: "waited", 3: "skipped", 4: "task"}
+def test_no_push_without_identity_or_consent_or_after_withdrawal(company, owner, douyin_cadence):
+    past = timezone.now() - timedelta(days=5)
+    no_identity, _ = cadence_enroll(cadence=douyin_cadence, lead_id=999003, now=past)
+    unmatched = make_identity(company, kind="simulator", external_id="dy-unmatched")
+    no_consent, _ = cadence_enroll(cadence=douyin_cadence, lead_id=999004, identity=unmatched, now=past)
+    withdrawn_identity = consenting_identity(company, owner, "dy-withdrawn")
+    consent_withdraw(
+        company_id=company.pk, crm_contact_id=withdrawn_identity.crm_contact_id, channel_kind=None, via="test"
+    )
+    withdrawn, _ = cadence_enroll(cadence=douyin_cadence, lead_id=999005, identity=withdrawn_identity, now=past)
+    for days in (5, 6, 8, 11):
+        run_at(timezone.now() + timedelta(days=days))
+    for enrollment, detail in (
+        (no_identity, "no social identity"),
+        (no_consent, "no consent"),
+        (withdrawn, "no consent"),
+    ):
+        outcomes = dict(CadenceStepRun.objects.filter(enrollment=enrollment).values_list("step__position", "outcome"))
+        assert outcomes == {1: "task", 2: "waited", 3: "skipped", 4: "task"}
+        assert CadenceStepRun.objects.get(enrollment=enrollment, step__position=3).detail.startswith(detail)
+    assert not Message.objects.filter(direction="out").exists()
 
 
 def test_validation_writes_nothing(company):

@@ -1,0 +1,53 @@
+"""A negative post captured by SCRM opens a CRM service ticket through ``scrm.ugc.negative`` (cross-app)."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.events import ticket_for_negative_ugc
+from crm.models import Ticket
+from crm.tests.factories import ContactFactory
+from scrm.tests.factories import make_identity
+from scrm.tests.factories_campaigns import make_ugc
+from suite.events.registry import Event, subscribers
+from suite.models import OutboxEvent, Role
+
+pytestmark = pytest.mark.django_db
+
+
+def _event(outbox: OutboxEvent) -> Event:
+    return Event(
+        id=outbox.pk,
+        uuid=outbox.uuid,
+        name=outbox.name,
+        version=outbox.version,
+        payload=outbox.payload,
+        company_id=outbox.company_id,
+        correlation_id=outbox.correlation_id,
+        created_at=outbox.created_at,
+    )
+
+
+def test_negative_ugc_opens_one_ticket_for_the_matched_contact(company, member):
+    owner = member(company, Role.SALES)
+    contact = ContactFactory(company=company, name="陈静", owner=owner.user)
+    identity = make_identity(company, crm_contact_id=contact.pk, crm_account_id=contact.account_id)
+    post = make_ugc(company, text="面霜发霉了，差评，要退款", identity=identity, url="https://weibo.com/1/2")
+    event = _event(OutboxEvent.objects.get(name="scrm.ugc.negative"))
+    assert "crm.ticket_for_negative_ugc" in {h.name for h in subscribers("scrm.ugc.negative")}
+
+    ticket_for_negative_ugc(event)
+    ticket_for_negative_ugc(event)  # redelivered: still one ticket
+
+    ticket = Ticket.objects.get(company=company)
+    assert (ticket.contact, ticket.channel, ticket.priority) == (contact, "social", "high")
+    assert ticket.source_message_id == f"scrm-ugc:{post.pk}"
+    assert "发霉" in ticket.subject and "https://weibo.com/1/2" in ticket.description
+    assert ticket.owner == owner.user
+
+
+def test_anonymous_negative_ugc_still_opens_a_ticket(company):
+    make_ugc(company, text="Terrible, the bottle leaked and customer service was rude", author_name="Jane")
+    ticket_for_negative_ugc(_event(OutboxEvent.objects.get(name="scrm.ugc.negative")))
+    ticket = Ticket.objects.get(company=company)
+    assert (ticket.contact, ticket.requester_name) == (None, "Jane")
