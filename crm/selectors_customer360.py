@@ -322,7 +322,7 @@ def customer_timeline(
     return _timeline(actor, customer, offset=offset, size=size)[0]
 
 
-def _timeline(actor, customer, *, offset: int, size: int) -> tuple[TimelinePage, dict]:
+def _timeline(actor, customer, *, offset: int, size: int, erp_known: bool = True) -> tuple[TimelinePage, dict]:
     offset = max(0, min(int(offset), MAX_TIMELINE_OFFSET))
     limit = offset + size + 1
     english = not (get_language() or "").startswith("zh")
@@ -333,7 +333,7 @@ def _timeline(actor, customer, *, offset: int, size: int) -> tuple[TimelinePage,
         + _stage_changes(actor, customer, limit, english)
         + tickets
         + _touches(actor, customer, limit)
-        + _erp_documents(customer, limit)
+        + (_erp_documents(customer, limit) if erp_known else [])
         + social
     )
     merged.sort(key=lambda e: (e.at, -_SOURCE_ORDER.get(e.kind, 9), e.key), reverse=True)
@@ -355,7 +355,12 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
     A fixed number of queries however much history the customer has (each list is one query cut to what is
     shown, each figure group one aggregate)."""
     where = _where(customer)
-    timeline, extra = _timeline(actor, customer, offset=0, size=size)
+    summary = None
+    if isinstance(customer, Account):
+        summary = erp_receivables.customer_finance_summary(company_id=customer.company_id, crm_account_id=customer.pk)
+    # a customer ERP does not know has no ERP orders or invoices: three queries fewer for most customers
+    erp_known = summary is not None and summary["partner_id"] is not None
+    timeline, extra = _timeline(actor, customer, offset=0, size=size, erp_known=erp_known)
     opportunities = policy.scope(actor, Opportunity.objects.filter(**where))
     deal_figures = opportunities.order_by().aggregate(
         open_deals=Count("id", filter=Q(status=OpportunityStatus.OPEN)),
@@ -396,10 +401,9 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
         )
     zero = Decimal("0.00")
     erp = {}
-    if isinstance(customer, Account):
-        summary = erp_receivables.customer_finance_summary(company_id=customer.company_id, crm_account_id=customer.pk)
+    if summary is not None:
         erp = {
-            "erp_known": summary["partner_id"] is not None,
+            "erp_known": erp_known,
             "lifetime_revenue": summary["lifetime_revenue"],
             "outstanding": summary["outstanding"],
             "overdue": summary["overdue"],

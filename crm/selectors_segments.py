@@ -135,21 +135,32 @@ def _years_ago(today: date, years: int) -> date:
         return today.replace(year=today.year - years, day=28)
 
 
-def _compile(node, today: date, now) -> Q:
+def _has_any_tag(tag_ids: list[int]) -> Q:
+    return Q(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id__in=tag_ids)))
+
+
+def _compile(node, today: date, now, company_id: int) -> Q:
     if "and" in node:
-        q = Q()
+        # NOT tag a AND NOT tag b … is one anti-join: NOT EXISTS (tag IN (a, b …)).
+        excluded = [c["not"]["tag"] for c in node["and"] if "not" in c and "tag" in c["not"]]
+        q = ~_has_any_tag(excluded) if excluded else Q()
         for child in node["and"]:
-            q &= _compile(child, today, now)
+            if not ("not" in child and "tag" in child["not"]):
+                q &= _compile(child, today, now, company_id)
         return q
     if "or" in node:
-        q = _compile(node["or"][0], today, now)
-        for child in node["or"][1:]:
-            q |= _compile(child, today, now)
+        # tag a OR tag b … is one semi-join: EXISTS (tag IN (a, b …)).
+        tags = [c["tag"] for c in node["or"] if "tag" in c]
+        q = _has_any_tag(tags) if tags else None
+        for child in node["or"]:
+            if "tag" not in child:
+                part = _compile(child, today, now, company_id)
+                q = part if q is None else q | part
         return q
     if "not" in node:
-        return ~_compile(node["not"], today, now)
+        return ~_compile(node["not"], today, now, company_id)
     if "tag" in node:
-        return Q(Exists(ContactTag.objects.filter(contact_id=OuterRef("pk"), tag_id=node["tag"])))
+        return _has_any_tag([node["tag"]])
     field = node["field"]
     if field in CHOICE_FIELDS:
         return Q(**{f"{field}__in": node["in"]})
@@ -160,7 +171,7 @@ def _compile(node, today: date, now) -> Q:
         if "max" in node:  # at most max years old: born after today − (max + 1) years
             q &= Q(birthday__gt=_years_ago(today, node["max"] + 1))
         return q
-    facts = ContactFacts.objects.filter(contact_id=OuterRef("pk"))
+    facts = ContactFacts.objects.filter(company_id=company_id, contact_id=OuterRef("pk"))
     if field == "spend":
         amount = Decimal(str(node.get("gte", node.get("lt"))))
         spent = Q(Exists(facts.filter(spend__gte=amount)))
@@ -178,7 +189,7 @@ def customers_in_segment(*, company_id: int, query: dict) -> QuerySet[Contact]:
         raise SegmentQueryError(errors)
     now = timezone.now()
     return Contact.objects.filter(company_id=company_id, merged_into__isnull=True).filter(
-        _compile(query, timezone.localdate(now), now)
+        _compile(query, timezone.localdate(now), now, company_id)
     )
 
 

@@ -7,6 +7,7 @@ normalised the same way as the stored key.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from pypinyin import Style, lazy_pinyin, pinyin
 from pypinyin.constants import RE_HANS
-from pypinyin.seg.simpleseg import simple_seg
+from pypinyin.core import _default_pinyin as _PINYIN
 
 DEFAULT_PHONE_REGION = "CN"
 E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
@@ -55,10 +56,8 @@ def normalize_phone(raw: str, *, region: str = DEFAULT_PHONE_REGION) -> str:
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     _PARSED[e164] = number
     if len(_PARSED) > _PARSED_MAX:
-        try:
+        with contextlib.suppress(StopIteration, RuntimeError):  # another thread changed it meanwhile
             _PARSED.pop(next(iter(_PARSED)), None)
-        except (StopIteration, RuntimeError):  # pragma: no cover - another thread changed it meanwhile
-            pass
     return e164
 
 
@@ -101,30 +100,33 @@ def province_key(name: str) -> str:
 
 
 def _lazy_pinyin(text: str) -> tuple[list[str], list[str]]:
-    """``lazy_pinyin(text)`` and its ``FIRST_LETTER`` form, lower-case, computed run by run.
+    """``lazy_pinyin(text)`` and its ``FIRST_LETTER`` form, lower-case, computed word by word.
 
-    pypinyin itself splits a text into runs of Han characters and runs of anything else (``simple_seg``) and
-    converts each run on its own (phrase segmentation never crosses a run), so converting the runs separately
-    gives the same syllables. The Han runs of names repeat (有限公司, 科技, 张, 王 …) and are cached: an import
-    of 100k company names spent most of its CPU in pypinyin.
+    pypinyin segments a text (runs of Han characters cut into dictionary words by ``mmseg``, other runs kept
+    whole) and converts each word on its own, so converting the words of the same segmentation separately gives
+    the same syllables. Han words repeat across names (有限公司, 科技, 华东, 张 …) and their conversion — most of an
+    import's CPU per row in pypinyin — is cached.
     """
     syllables: list[str] = []
     initials: list[str] = []
-    for run in simple_seg(text):
-        if RE_HANS.match(run):
-            normal, first_letters = _han_run_pinyin(run)
+    for word in _PINYIN.seg(text):
+        if RE_HANS.match(word):
+            normal, first_letters = _word_pinyin(word)
         else:
-            normal = first_letters = [part.lower() for part in lazy_pinyin(run, errors="default")]
+            normal = first_letters = [part.lower() for part in lazy_pinyin(word, errors="default")]
         syllables.extend(normal)
         initials.extend(first_letters)
     return syllables, initials
 
 
 @lru_cache(maxsize=65536)
-def _han_run_pinyin(run: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _word_pinyin(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    convert = _PINYIN._converter.convert
+    normal = convert(word, Style.NORMAL, False, "default", strict=True)
+    first_letters = convert(word, Style.FIRST_LETTER, False, "default", strict=True)
     return (
-        tuple(s.lower() for s in lazy_pinyin(run, errors="default")),
-        tuple(s.lower() for s in lazy_pinyin(run, style=Style.FIRST_LETTER, errors="default")),
+        tuple(s.lower() for item in normal for s in item),
+        tuple(s.lower() for item in first_letters for s in item),
     )
 
 

@@ -113,12 +113,13 @@ def _register_campaigns() -> None:
     register(
         ModelPolicy(
             model=UgcPost,
-            scopes=company_wide,
+            scopes={**company_wide, SALES: Scope.COMPANY},
             actions={
                 ADMIN: {"view", "add", "feature", "reward"},
                 MARKETING: {"view", "add", "feature", "reward"},
                 SERVICE: {"view", "add"},
                 MANAGER: {"view"},
+                SALES: {"view"},  # public posts: a salesperson sees their customers' on the 360 page
             },
             owner_field=None,
             team_field=None,

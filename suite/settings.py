@@ -340,6 +340,8 @@ SPECTACULAR_SETTINGS = {
         "StatementLineStateEnum": "erp.models.bank.StatementLineState",
         # ERP expenses and cash flow
         "CashFlowLineEnum": "erp.models.budgets.CashFlowLine",
+        # ERP production
+        "PlannedOrderKindEnum": "erp.models.production.PlannedKind",
         "MemberRoleEnum": "suite.models.tenancy.Role",
         # CRM campaigns and web forms
         "CampaignStatusEnum": "crm.models.campaigns.CampaignStatus",

@@ -51,3 +51,18 @@ def test_anonymous_negative_ugc_still_opens_a_ticket(company):
     ticket_for_negative_ugc(_event(OutboxEvent.objects.get(name="scrm.ugc.negative")))
     ticket = Ticket.objects.get(company=company)
     assert (ticket.contact, ticket.requester_name) == (None, "Jane")
+
+
+def test_customer_360_shows_the_customers_ugc_in_one_query(company, member, django_assert_num_queries):
+    from scrm.selectors import customer_ugc
+    from suite.policy import Actor
+
+    owner = member(company, Role.SALES)
+    contact = ContactFactory(company=company, name="王芳", owner=owner.user)
+    mine = make_identity(company, crm_contact_id=contact.pk, resolution="auto")
+    suggested = make_identity(company, crm_contact_id=contact.pk, resolution="suggested")
+    post = make_ugc(company, text="买家秀：很好看", identity=mine, kind="buyer_show")
+    make_ugc(company, text="不是她的", identity=suggested)
+    with django_assert_num_queries(1):
+        items = customer_ugc(Actor(owner), crm_contact_id=contact.pk)
+    assert [(i.kind, i.id, i.text) for i in items] == [("ugc", post.pk, "买家秀：很好看")]

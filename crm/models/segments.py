@@ -64,9 +64,12 @@ class ContactFacts(models.Model):
     class Meta:
         verbose_name = _("contact facts")
         verbose_name_plural = _("contact facts")
+        # Covering (contact_id included): a segment's "spend ≥ X" is an index-only scan of the company's range.
         indexes = [
-            models.Index(fields=["company", "spend"], name="crm_contactfacts_spend"),
-            models.Index(fields=["company", "last_interaction_at"], name="crm_contactfacts_interaction"),
+            models.Index(fields=["company", "spend"], include=["contact"], name="crm_contactfacts_spend_cover"),
+            models.Index(
+                fields=["company", "last_interaction_at"], include=["contact"], name="crm_contactfacts_seen_cover"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
@@ -55,6 +56,7 @@ from erp.models.hr import ContractKind, ContributionKind, KpiSource, PayrollMode
 from erp.selectors import hr as selectors
 from erp.services import hr as services
 from erp.services import payroll as payroll_services
+from suite import policy
 from suite.api.errors import error_body
 from suite.api.pagination import Pagination
 from suite.api.serializers import (
@@ -82,6 +84,15 @@ class HrViewSetMixin:
         serializer = serializer_class(data=request.data, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+    def permission_denied(self, request, message=None, code=None):
+        """A detail route of a model the member's role may not see at all (payroll for an administrator) is a
+        404, as for a record of another company: the answer says nothing about which ids exist."""
+        lookup = self.lookup_url_kwarg or self.lookup_field
+        actor = self.actor if request.user.is_authenticated else None
+        if actor is not None and lookup in self.kwargs and not policy.can(actor, "view", self.queryset.model):
+            raise Http404
+        super().permission_denied(request, message=message, code=code)
 
 
 # ---------------------------------------------------------------- organisation

@@ -367,7 +367,7 @@ class ProductionOrderInput(InputSerializer):
     origin = serializers.CharField(max_length=100, required=False, allow_blank=True)
 
 
-class ReceiveInput(InputSerializer):
+class ProductionReceiveInput(InputSerializer):
     quantity = serializers.DecimalField(**QUANTITY, min_value=0)
     scrap_quantity = serializers.DecimalField(**QUANTITY, min_value=0, required=False, default=0)
     lot_code = serializers.CharField(max_length=64, required=False, allow_blank=True)
@@ -384,7 +384,7 @@ class ReceiptOutput(serializers.Serializer):
     cost = serializers.DecimalField(max_digits=18, decimal_places=2)
 
 
-class ReportInput(InputSerializer):
+class OperationReportInput(InputSerializer):
     good_quantity = serializers.DecimalField(**QUANTITY, min_value=0, required=False, default=0)
     scrap_quantity = serializers.DecimalField(**QUANTITY, min_value=0, required=False, default=0)
     finish = serializers.BooleanField(required=False, default=False)
@@ -481,7 +481,7 @@ class NonConformanceInput(InputSerializer):
     quantity = serializers.DecimalField(**QUANTITY, min_value=0, required=False)
 
 
-class CloseInput(InputSerializer):
+class NonConformanceCloseInput(InputSerializer):
     disposition = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
@@ -683,12 +683,12 @@ class ProductionOrderViewSet(_Base):
         """Issue every reserved component to production."""
         return self.detail_output(services.production_issue(order=self.get_object(), by=request.user))
 
-    @extend_schema(request=ReceiveInput, responses={201: ReceiptOutput})
+    @extend_schema(request=ProductionReceiveInput, responses={201: ReceiptOutput})
     @action(detail=True, methods=["post"])
     def receive(self, request, pk=None):
         """Receive finished goods (a new lot) and scrap; ``close`` finishes the order short."""
         order = self.get_object()
-        data = self.input(ReceiveInput, request)
+        data = self.input(ProductionReceiveInput, request)
         receipt = services.production_receive(order=order, by=request.user, **data)
         return Response(ReceiptOutput(receipt).data, status=status.HTTP_201_CREATED)
 
@@ -724,12 +724,12 @@ class OperationViewSet(_Base):
     def stop(self, request, pk=None):
         return self.detail_output(services.operation_stop(operation=self.get_object(), by=request.user))
 
-    @extend_schema(request=ReportInput, responses={200: OperationOutput})
+    @extend_schema(request=OperationReportInput, responses={200: OperationOutput})
     @action(detail=True, methods=["post"])
     def report(self, request, pk=None):
         """Good / scrapped units; ``finish`` ends the operation (the last one receives the good units)."""
         operation = self.get_object()
-        data = self.input(ReportInput, request)
+        data = self.input(OperationReportInput, request)
         return self.detail_output(services.operation_report(operation=operation, by=request.user, **data))
 
 
@@ -779,11 +779,11 @@ class NonConformanceViewSet(_Base):
     def create_object(self, *, actor, data):
         return services.non_conformance_create(company=actor.company, by=actor.user, **data)
 
-    @extend_schema(request=CloseInput, responses={200: NonConformanceOutput})
+    @extend_schema(request=NonConformanceCloseInput, responses={200: NonConformanceOutput})
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
         nc = self.get_object()
-        data = self.input(CloseInput, request)
+        data = self.input(NonConformanceCloseInput, request)
         return self.detail_output(services.non_conformance_close(nc=nc, by=request.user, **data))
 
 

@@ -14,12 +14,13 @@ then).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import pgtrigger
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 ZERO = Decimal("0")
 COVERS_KEPT = 10  # the requirements stored per planned order for the explanation (the count is kept too)
 BATCH = 2000
+QUANTUM = Decimal("0.0001")
 UNAUDITED_BULK = ("erp.PlannedOrder:insert_insert", "erp.PlannedOrder:update_update")
 
 
@@ -278,31 +280,7 @@ def mrp_run_execute(*, run_id: int, today: dt.date | None = None) -> MrpRun:
             PlannedOrder.objects.filter(
                 company_id=run.company_id, run__warehouse_id=run.warehouse_id, state=PlannedState.PROPOSED
             ).exclude(run_id=run_id).update(state=PlannedState.CANCELLED, updated_at=timezone.now())
-            rows = []
-            for order in planned:
-                rows.append(
-                    PlannedOrder(
-                        company_id=run.company_id,
-                        run_id=run_id,
-                        product_id=order.item,
-                        kind=PlannedKind.PRODUCE if order.kind == "produce" else PlannedKind.PURCHASE,
-                        quantity=order.quantity.quantize(Decimal("0.0001")),
-                        due_date=order.due,
-                        release_date=order.release,
-                        level=levels.get(order.item, 0),
-                        late=order.late,
-                        reason=order.reason[:300],
-                        covers=[
-                            {"source": d.source, "due": d.due.isoformat(), "quantity": str(d.quantity.normalize())}
-                            for d in order.covers[:COVERS_KEPT]
-                        ]
-                        + ([{"more": len(order.covers) - COVERS_KEPT}] if len(order.covers) > COVERS_KEPT else []),
-                    )
-                )
-                if len(rows) >= BATCH:
-                    PlannedOrder.objects.bulk_create(rows)
-                    rows = []
-            PlannedOrder.objects.bulk_create(rows)
+            _copy_planned(run, planned, levels)
             MrpRun.objects.filter(pk=run_id).update(
                 status=MrpRunStatus.DONE,
                 progress=100,
@@ -317,6 +295,46 @@ def mrp_run_execute(*, run_id: int, today: dt.date | None = None) -> MrpRun:
         )
     run.refresh_from_db()
     return run
+
+
+PLANNED_COLUMNS = (
+    "company_id, created_at, updated_at, run_id, product_id, kind, quantity, due_date, release_date, level, late, "
+    "reason, covers, state"
+)
+
+
+def _copy_planned(run: MrpRun, planned: list, levels: dict) -> None:
+    """Write the planned orders with COPY (tens of thousands per run: ~10× faster than INSERT on this machine).
+    Runs inside the caller's transaction, after a statement through Django set ``pgtrigger.ignore`` for it."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # carries pgtrigger's transaction-local ignore setting to the COPY below
+        with cursor.cursor.copy(f"COPY erp_plannedorder ({PLANNED_COLUMNS}) FROM STDIN") as copy:
+            for order in planned:
+                covers = [
+                    {"source": d.source, "due": d.due.isoformat(), "quantity": str(d.quantity.normalize())}
+                    for d in order.covers[:COVERS_KEPT]
+                ]
+                if len(order.covers) > COVERS_KEPT:
+                    covers.append({"more": len(order.covers) - COVERS_KEPT})
+                copy.write_row(
+                    (
+                        run.company_id,
+                        now,
+                        now,
+                        run.pk,
+                        order.item,
+                        PlannedKind.PRODUCE if order.kind == "produce" else PlannedKind.PURCHASE,
+                        order.quantity.quantize(QUANTUM),
+                        order.due,
+                        order.release,
+                        levels.get(order.item, 0),
+                        order.late,
+                        order.reason[:300],
+                        json.dumps(covers, ensure_ascii=False),
+                        PlannedState.PROPOSED,
+                    )
+                )
 
 
 # ---------------------------------------------------------------- confirming planned orders

@@ -33,7 +33,7 @@ from decimal import ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -953,7 +953,17 @@ def production_schedule(*, company: Company, now: dt.datetime | None = None) -> 
     orders = list(
         ProductionOrder.objects.filter(
             company=company, state__in=(ProductionState.RELEASED, ProductionState.IN_PROGRESS)
-        ).only("pk", "priority", "due_date", "planned_start", "number", "quantity", "company_id")
+        ).only(
+            "pk",
+            "priority",
+            "due_date",
+            "planned_start",
+            "number",
+            "quantity",
+            "company_id",
+            "promised_at",
+            "scheduled_start",
+        )
     )
     operations = defaultdict(list)
     for op in ProductionOperation.objects.filter(order__in=orders).exclude(state=OperationState.DONE):
@@ -990,23 +1000,29 @@ def production_schedule(*, company: Company, now: dt.datetime | None = None) -> 
         )
     result = engine.schedule(work_centers=centers, orders=plan)
     by_id = {op.pk: op for ops in operations.values() for op in ops}
-    changed_ops = []
+    op_rows = []
     for order_plan in result:
         for item in order_plan.operations:
             op = by_id[item.operation]
-            op.scheduled_start = timezone.make_aware(item.start, tz)
-            op.scheduled_end = timezone.make_aware(item.end, tz)
-            op.station = item.unit + 1
-            changed_ops.append(op)
-    ProductionOperation.objects.bulk_update(
-        changed_ops, ["scheduled_start", "scheduled_end", "station"], batch_size=1000
+            start, end = timezone.make_aware(item.start, tz), timezone.make_aware(item.end, tz)
+            if (op.scheduled_start, op.scheduled_end, op.station) != (start, end, item.unit + 1):
+                op_rows.append((op.pk, start, end, item.unit + 1))
+    _update_from_values(
+        "erp_productionoperation",
+        ("scheduled_start", "scheduled_end", "station"),
+        ("timestamptz", "timestamptz", "smallint"),
+        op_rows,
     )
     promised = {o.order: timezone.make_aware(o.completion, tz) for o in result}
     starts = {o.order: timezone.make_aware(o.start, tz) for o in result}
-    for order in orders:
-        order.promised_at = promised.get(order.pk)
-        order.scheduled_start = starts.get(order.pk)
-    ProductionOrder.objects.bulk_update(orders, ["promised_at", "scheduled_start"], batch_size=1000)
+    order_rows = [
+        (order.pk, promised.get(order.pk), starts.get(order.pk))
+        for order in orders
+        if (order.promised_at, order.scheduled_start) != (promised.get(order.pk), starts.get(order.pk))
+    ]
+    _update_from_values(
+        "erp_productionorder", ("promised_at", "scheduled_start"), ("timestamptz", "timestamptz"), order_rows
+    )
     by_number = {o.number: promised[o.pk] for o in orders if o.pk in promised}
     supplies = IncomingSupply.objects.filter(
         company=company, kind=SupplyKind.PRODUCTION, state=SupplyState.OPEN, reference__in=list(by_number)
@@ -1018,7 +1034,26 @@ def production_schedule(*, company: Company, now: dt.datetime | None = None) -> 
             supply.expected_date = day
             moved.append(supply)
     IncomingSupply.objects.bulk_update(moved, ["expected_date"], batch_size=1000)
-    return len(changed_ops)
+    return sum(len(order_plan.operations) for order_plan in result)
+
+
+def _update_from_values(table: str, columns: tuple[str, ...], types: tuple[str, ...], rows: list[tuple]) -> None:
+    """``UPDATE table SET col = v.col … FROM (VALUES …)`` by primary key, 1,000 rows a statement: the schedule
+    writes thousands of rows, and ``bulk_update``'s CASE expressions took 90 % of a run building SQL in Python.
+    Through Django's cursor, so the audit triggers and their context see every change."""
+    if not rows:
+        return
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+    placeholder = "(%s::bigint, " + ", ".join(f"%s::{kind}" for kind in types) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start : start + 1000]
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments}, updated_at = now() "
+                f"FROM (VALUES {', '.join([placeholder] * len(chunk))}) AS v(id, {', '.join(columns)}) "
+                "WHERE t.id = v.id",
+                [value for row in chunk for value in row],
+            )
 
 
 def production_alert_late(*, now: dt.datetime | None = None) -> int:

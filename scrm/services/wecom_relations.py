@@ -148,7 +148,7 @@ def contact_way_attribute(
     *, channel: Channel, identity: SocialIdentity, conversation: Conversation | None, state: str, staff_id: str, at
 ) -> ContactWayAttribution | None:
     """A new external contact came through a channel QR code (``State`` of ``add_external_contact``): record
-    the attribution once, count it, hand an unassigned conversation to the code's staff member and, for a
+    the attribution once, count it, hand the new conversation to the code's staff member and, for a
     code of a CRM campaign and a customer matched in the CRM, publish ``scrm.campaign.touched``
     (``responded``). Runs in the inbox pipeline's transaction; a retried callback changes nothing."""
     way = ContactWay.objects.filter(channel=channel, state=state).first()
@@ -161,8 +161,14 @@ def contact_way_attribute(
     )
     if created:
         ContactWay.objects.filter(pk=way.pk).update(added_count=F("added_count") + 1)
-        if conversation is not None and conversation.assigned_to_id is None and way.owner_id:
-            Conversation.objects.filter(pk=conversation.pk, assigned_to__isnull=True).update(assigned_to=way.owner_id)
+        # The customer added the code's staff member: they own the new conversation (over the channel's
+        # default assignee; an owner already chosen otherwise, e.g. the CRM owner, keeps it).
+        if (
+            conversation is not None
+            and way.owner_id
+            and conversation.assigned_to_id in (None, channel.default_assignee_id)
+        ):
+            Conversation.objects.filter(pk=conversation.pk).update(assigned_to=way.owner_id)
             conversation.assigned_to_id = way.owner_id
         if way.crm_campaign_id and (identity.crm_contact_id or identity.crm_account_id):
             events.publish(
