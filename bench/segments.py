@@ -7,7 +7,7 @@
 Works in a database of its own (``segments_bench`` on the stack's server, or ``TROIKA_BENCH_DATABASE_URL``). The
 data go to company ``segments-bench``: contacts with province/city/gender/stage/birthday drawn like a consumer
 brand's followers, ``--tags`` tags (200) of which each contact carries ``--tags-per-customer`` consecutive ones
-from a skewed starting point (popular tags on ~30% of contacts, rare ones on ~2%), and behaviour facts (spend,
+from a skewed starting point (the most common tags on ~30% of contacts, the rarest on ~5%), and behaviour facts (spend,
 last interaction) for 40% of them. Rows are written with ``INSERT … SELECT generate_series`` in chunks, the
 audit triggers off for the session (``session_replication_role = replica``) — a bench of reads, not of
 pghistory. A second run finds the data and skips generation.

@@ -354,7 +354,7 @@ _receivables(m.BankStatementLine, keepers_may={"reconcile"})
 # managers see the company's and approve leave (the service checks that they manage the employee, or are hr).
 
 HR, PAYROLL = Role.HR, Role.PAYROLL
-HR_SENSITIVE = {name: (HR, PAYROLL) for name in ("id_number", "bank_account", "salary", "social_base")}
+HR_SENSITIVE = dict.fromkeys(("id_number", "bank_account", "salary", "social_base"), (HR, PAYROLL))
 HR_PEOPLE = (ADMIN, MANAGER, HR, PAYROLL)
 
 

@@ -342,6 +342,11 @@ SPECTACULAR_SETTINGS = {
         "CashFlowLineEnum": "erp.models.budgets.CashFlowLine",
         # ERP production
         "PlannedOrderKindEnum": "erp.models.production.PlannedKind",
+        # ERP HR and payroll
+        "ContractKindEnum": "erp.models.hr.ContractKind",
+        "ContributionKindEnum": "erp.models.hr.ContributionKind",
+        "PayComponentKindEnum": "erp.models.hr.ComponentKind",
+        "PayrollModeEnum": "erp.models.hr.PayrollMode",
         "MemberRoleEnum": "suite.models.tenancy.Role",
         # CRM campaigns and web forms
         "CampaignStatusEnum": "crm.models.campaigns.CampaignStatus",

@@ -52,7 +52,7 @@ from erp.models import (
     Position,
     Shift,
 )
-from erp.models.hr import ContractKind, ContributionKind, KpiSource, PayrollMode
+from erp.models.hr import ComponentKind, ContractKind, ContributionKind, KpiSource, PayrollMode
 from erp.selectors import hr as selectors
 from erp.services import hr as services
 from erp.services import payroll as payroll_services
@@ -638,7 +638,7 @@ class PayComponentOutput(OutputSerializer):
 class PayComponentInput(InputSerializer):
     code = serializers.CharField(max_length=30)
     name = serializers.CharField(max_length=100)
-    kind = serializers.ChoiceField(choices=[("earning", "earning"), ("deduction", "deduction")])
+    kind = serializers.ChoiceField(choices=ComponentKind.choices)
     taxable = serializers.BooleanField(required=False)
     rate = serializers.DecimalField(max_digits=7, decimal_places=5, min_value=0, required=False, allow_null=True)
     account = ScopedRelatedField(model=Account, required=False, allow_null=True)

@@ -33,6 +33,43 @@ from .finance import (  # noqa: F401
     PeriodState,
 )
 
+# ---------------------------------------------------------------- HR: organisation, attendance, payroll, performance
+from .hr import (  # noqa: F401
+    AttendanceRecord,
+    AttendanceSource,
+    Candidate,
+    CandidateStage,
+    CommissionLine,
+    ComponentKind,
+    ContractKind,
+    ContributionKind,
+    Department,
+    Employee,
+    EmployeePayComponent,
+    EmploymentContract,
+    Goal,
+    Interview,
+    JobOpening,
+    Kpi,
+    KpiSource,
+    LeaveBalance,
+    LeaveRequest,
+    LeaveState,
+    LeaveType,
+    OpeningState,
+    PayComponent,
+    PayrollCity,
+    PayrollCityItem,
+    PayrollMode,
+    PayrollRun,
+    PayrollRunState,
+    Payslip,
+    PerformanceReview,
+    Position,
+    ReviewState,
+    Shift,
+)
+
 # ---------------------------------------------------------------- inventory
 from .inventory import (  # noqa: F401
     AdjustmentState,
@@ -99,33 +136,8 @@ from .procurement import (  # noqa: F401
     VendorBillMatch,
 )
 
-# ---------------------------------------------------------------- sales fulfilment
-from .sales import (  # noqa: F401
-    DeliveryLine,
-    DeliveryOrder,
-    DeliveryPick,
-    DeliveryState,
-    InvoiceStatus,
-    ReturnDestination,
-    ReturnState,
-    SalesOrder,
-    SalesOrderLine,
-    SalesOrderState,
-    SalesReturn,
-    SalesReturnLine,
-)
-from .stock_operations import (  # noqa: F401
-    CountState,
-    StockCount,
-    StockCountLine,
-    StockTransfer,
-    StockTransferLine,
-    TransferState,
-)
-from .valuation import ProductValuation, StockValuationLayer, ValuationSettings  # noqa: F401
-
 # ---------------------------------------------------------------- production
-from .production import (  # noqa: E402, F401
+from .production import (  # noqa: F401
     Bom,
     BomLine,
     DemandForecast,
@@ -154,39 +166,27 @@ from .production import (  # noqa: E402, F401
     WorkCenter,
 )
 
-# ---------------------------------------------------------------- HR: organisation, attendance, payroll, performance
-from .hr import (  # noqa: F401, E402
-    AttendanceRecord,
-    AttendanceSource,
-    Candidate,
-    CandidateStage,
-    CommissionLine,
-    ComponentKind,
-    ContractKind,
-    ContributionKind,
-    Department,
-    Employee,
-    EmployeePayComponent,
-    EmploymentContract,
-    Goal,
-    Interview,
-    JobOpening,
-    Kpi,
-    KpiSource,
-    LeaveBalance,
-    LeaveRequest,
-    LeaveState,
-    LeaveType,
-    OpeningState,
-    PayComponent,
-    PayrollCity,
-    PayrollCityItem,
-    PayrollMode,
-    PayrollRun,
-    PayrollRunState,
-    Payslip,
-    PerformanceReview,
-    Position,
-    ReviewState,
-    Shift,
+# ---------------------------------------------------------------- sales fulfilment
+from .sales import (  # noqa: F401
+    DeliveryLine,
+    DeliveryOrder,
+    DeliveryPick,
+    DeliveryState,
+    InvoiceStatus,
+    ReturnDestination,
+    ReturnState,
+    SalesOrder,
+    SalesOrderLine,
+    SalesOrderState,
+    SalesReturn,
+    SalesReturnLine,
 )
+from .stock_operations import (  # noqa: F401
+    CountState,
+    StockCount,
+    StockCountLine,
+    StockTransfer,
+    StockTransferLine,
+    TransferState,
+)
+from .valuation import ProductValuation, StockValuationLayer, ValuationSettings  # noqa: F401

@@ -13,6 +13,7 @@ only waits.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -198,10 +199,8 @@ def _phone_spellings(phone: str) -> set[str]:
     """The ways a platform may have told us the same phone (``+8613800138000``, ``13800138000`` …)."""
     digits = "".join(ch for ch in phone if ch.isdigit())
     spellings = {phone, digits}
-    try:
+    with contextlib.suppress(ValidationError):
         spellings.add(normalize_phone(phone))
-    except ValidationError:
-        pass
     if digits.startswith("86") and len(digits) == 13:
         spellings |= {digits[2:], f"+{digits}"}
     return {s for s in spellings if s}

@@ -214,7 +214,8 @@ def push_campaign_start(*, campaign: PushCampaign) -> int:
     if campaign.status not in (PushCampaignStatus.DRAFT, PushCampaignStatus.SCHEDULED):
         return 0
     segment = campaign.segment
-    contacts = crm_selectors.customers_in_segment(company_id=campaign.company_id, query=segment.query).values("pk")
+    in_segment = crm_selectors.customers_in_segment(company_id=campaign.company_id, query=segment.query)
+    contacts = in_segment.values("pk").order_by()
     total = 0
     for content in campaign.contents.select_related("channel"):
         rows = (
