@@ -147,7 +147,8 @@ def test_the_cached_count_is_per_actor_scope(api_client, company, member, team, 
     sales = member(company, Role.SALES, teams=[team], username="zhaoliu")
     admin = member(company, Role.ADMIN, username="boss")
     assert api_client(admin).get(ACCOUNTS).json()["count"] == 3
-    assert api_client(sales).get(ACCOUNTS).json()["count"] == Account.objects.filter(
-        pk__in=accounts_visible_to(Actor(sales)).values("pk")
-    ).count()
+    assert (
+        api_client(sales).get(ACCOUNTS).json()["count"]
+        == Account.objects.filter(pk__in=accounts_visible_to(Actor(sales)).values("pk")).count()
+    )
     assert Contact.objects.count() == 2

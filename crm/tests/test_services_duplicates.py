@@ -209,7 +209,8 @@ def test_contact_merge_takes_over_unionid_and_publishes(company, sales_user, adm
         "kind": "contact",
         "survivor_id": survivor.pk,
         "duplicate_id": duplicate.pk,
-        "moved": {"crm.contacttag.contact": 1},
+        # the tag and its history row (crm.TagChange) follow the person to the survivor
+        "moved": {"crm.contacttag.contact": 1, "crm.tagchange.contact": 1},
     }
 
 

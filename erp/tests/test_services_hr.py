@@ -214,3 +214,20 @@ def test_goals_are_computed_from_a_pluggable_source(hr_office):
     assert goal.actual == D("123.46")
     assert goal.attainment == D("123.5")
     assert seen["args"] == (hr_office.company.pk, employee.pk, dt.date(2025, 1, 1), dt.date(2025, 3, 31))
+
+
+def test_attendance_summary_counts_presence_overtime_leave_and_absence(hr_office):
+    from erp.selectors.hr import attendance_summary
+
+    annual = svc.leave_type_create(company=hr_office.company, code="annual", name="年假", annual_days=D("5"))
+    employee = hr_office.employee(user=hr_office.sales)
+    svc.leave_accrue(company=hr_office.company, year=2025)
+    svc.attendance_record(employee=employee, clock_in=aware(2025, 3, 3, 9), clock_out=aware(2025, 3, 3, 19))
+    svc.attendance_record(employee=employee, clock_in=aware(2025, 3, 4, 9), clock_out=aware(2025, 3, 4, 18))
+    request = svc.leave_request_create(
+        employee=employee, leave_type=annual, start_date=dt.date(2025, 3, 5), end_date=dt.date(2025, 3, 5)
+    )
+    svc.leave_request_approve(request=request, by=hr_office.hr)
+    summary = attendance_summary(employee, dt.date(2025, 3, 3), dt.date(2025, 3, 9))  # Monday to Sunday
+    assert (summary.days_present, summary.leave_days, summary.absent_days) == (2, D("1"), 2)  # Thu, Fri absent
+    assert (summary.worked_minutes, summary.overtime_minutes) == (540 + 480, 60)

@@ -387,11 +387,27 @@ def _keywords(cadence: Cadence) -> set[str]:
     return {word.strip().casefold() for word in cadence.stop_keywords.split(",") if word.strip()}
 
 
+def opt_out_normalize(text: str) -> str:
+    """A reply as compared with opt-out keywords: trimmed, trailing punctuation dropped, case-folded."""
+    return (text or "").strip().strip("。.!！").casefold()
+
+
+def cadence_opt_out_words(*, company_id: int) -> frozenset[str]:
+    """Every opt-out keyword of the company's active cadences (one query; the inbox pipeline reads it once per
+    batch so ordinary messages cost nothing)."""
+    words: set[str] = set()
+    for keywords in Cadence.objects.filter(company_id=company_id, is_active=True).values_list(
+        "stop_keywords", flat=True
+    ):
+        words |= {word.strip().casefold() for word in keywords.split(",") if word.strip()}
+    return frozenset(words)
+
+
 def cadence_opt_out_check(*, identity: SocialIdentity, text: str) -> int:
     """An inbound message from ``identity``: when it is one of its cadences' opt-out keywords (退订, TD …),
     those enrolments stop as ``opted_out``. Returns how many stopped. Runs in the inbox pipeline's
     transaction."""
-    said = (text or "").strip().strip("。.!！").casefold()
+    said = opt_out_normalize(text)
     if not said or len(said) > 20:
         return 0
     stopped = 0

@@ -121,6 +121,7 @@ class InboxBatch:
     alerts: dict[int, _Alert] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
     ugc: list[tuple[SocialIdentity, dict]] = field(default_factory=list)  # public posts → scrm.services.ugc
+    opt_out_words: frozenset[str] | None = None  # cadences' opt-out keywords, read once per batch (scrmwecom)
     rules: object = None  # auto-tag rules, unsubscribe, interactions → scrm.services.inbox_rules
 
     def is_active_member(self, user_id: int) -> bool:
@@ -227,7 +228,9 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
     from scrm.services.inbox_rules import inbound_observe
 
     inbound_observe(batch, identity=identity, event=event, sent_at=sent_at)
-    _relationship_hooks(channel=channel, event=event, identity=identity, conversation=conversation, at=sent_at)
+    _relationship_hooks(
+        channel=channel, event=event, identity=identity, conversation=conversation, at=sent_at, batch=batch
+    )
     if event.get("kind") in ("comment", "mention") or event.get("ugc_kind"):
         batch.ugc.append((identity, event))  # comments, mentions, reviews … are also UGC (scrm.services.ugc)
     previous = batch.last_message.get(conversation.pk)
@@ -266,7 +269,7 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
     return message
 
 
-def _relationship_hooks(*, channel: Channel, event: dict, identity, conversation, at) -> None:
+def _relationship_hooks(*, channel: Channel, event: dict, identity, conversation, at, batch: InboxBatch) -> None:
     """A WeCom channel QR code's new contact is attributed to the code (``State``); a short reply that is a
     cadence's opt-out keyword (退订, TD …) stops the person's cadences."""
     state = (event.get("extra") or {}).get("state")
@@ -283,9 +286,12 @@ def _relationship_hooks(*, channel: Channel, event: dict, identity, conversation
         )
     text = event.get("text", "")
     if text and len(text) <= 20 and event.get("kind", "message") == "message":
-        from scrm.services.cadences import cadence_opt_out_check
+        from scrm.services.cadences import cadence_opt_out_check, cadence_opt_out_words, opt_out_normalize
 
-        cadence_opt_out_check(identity=identity, text=text)
+        if batch.opt_out_words is None:
+            batch.opt_out_words = cadence_opt_out_words(company_id=channel.company_id)
+        if opt_out_normalize(text) in batch.opt_out_words:
+            cadence_opt_out_check(identity=identity, text=text)
 
 
 def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> ProcessResult:
