@@ -1,6 +1,6 @@
 """Field encryption at rest: Fernet under ``settings.TROIKA_FIELD_KEY`` or a key derived from ``SECRET_KEY``.
 
-The same scheme as SCRM's channel credentials (``scrm/channels/secrets.py``, docs/decisions.md "Credentials
+The scheme of SCRM's channel credentials (``scrm/channels/secrets.py`` now uses it; docs/decisions.md "Credentials
 encrypted at rest with Fernet"), generalised for any app: each use names a *purpose* (``"erp.hr.employee"``)
 that goes into the HKDF label, so a key derived for one purpose never opens another's values. With
 ``TROIKA_FIELD_KEY`` set, that one key is used for every purpose (it can live in a secrets manager and be

@@ -7,35 +7,20 @@ HKDF-SHA256 and a fixed purpose label, so a dump of the database alone does not 
 
 from __future__ import annotations
 
-import base64
 import json
-from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.conf import settings
+from suite.crypto import decrypt_text, encrypt_text
 
-
-@lru_cache(maxsize=4)
-def _fernet(field_key: str, secret_key: str) -> Fernet:
-    if field_key:
-        return Fernet(field_key.encode())
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"troika.scrm.channel-credentials").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
-
-
-def fernet() -> Fernet:
-    return _fernet(getattr(settings, "TROIKA_FIELD_KEY", "") or "", settings.SECRET_KEY)
+# suite/crypto.py derives the key with the HKDF label "troika.<purpose>": this purpose gives the label the
+# credentials were always encrypted under, so values stored before the move still decrypt.
+PURPOSE = "scrm.channel-credentials"
 
 
 def encrypt_credentials(credentials: dict) -> str:
     """The Fernet token of ``credentials`` serialised as JSON ("" for no credentials)."""
     if not credentials:
         return ""
-    return fernet().encrypt(json.dumps(credentials, sort_keys=True).encode()).decode()
+    return encrypt_text(json.dumps(credentials, sort_keys=True), purpose=PURPOSE)
 
 
 def decrypt_credentials(token: str) -> dict:
@@ -43,6 +28,6 @@ def decrypt_credentials(token: str) -> dict:
     if not token:
         return {}
     try:
-        return json.loads(fernet().decrypt(token.encode()))
-    except InvalidToken as exc:
+        return json.loads(decrypt_text(token, purpose=PURPOSE))
+    except ValueError as exc:
         raise ValueError("channel credentials cannot be decrypted with the configured key") from exc
