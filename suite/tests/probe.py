@@ -74,7 +74,7 @@ PROBE_POLICY = register(
         sensitive_fields={"salary": {Role.ADMIN, Role.FINANCE, Role.HR}},
     )
 )
-assert ALL_ROLES - set(PROBE_POLICY.scopes) == {Role.MARKETING, Role.WAREHOUSE, Role.PRODUCTION}
+assert ALL_ROLES - set(PROBE_POLICY.scopes) == {Role.MARKETING, Role.WAREHOUSE, Role.PRODUCTION, Role.PAYROLL}
 
 
 # ------------------------------------------------------------------ "services" of the probe
