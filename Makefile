@@ -9,12 +9,14 @@ export PORT
 
 .PHONY: run test bench lint install backup restore up down format messages clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt plugins/troika-shop/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or newer (or run make PYTHON=/path/to/python3.11)"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { echo "error: Troika needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1)"; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	@$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The example channel plugin (docs/plugins.md), from its own folder; it has no dependencies of its own.
+	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e plugins/troika-shop
 	@touch $(STAMP)
 
 install: $(STAMP)

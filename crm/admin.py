@@ -252,8 +252,15 @@ class ContactTagAdmin(ReadOnlyAdmin):
     list_select_related = ("contact", "tag")
 
 
+@admin.register(m.OwnerHandover)
+class OwnerHandoverAdmin(ReadOnlyAdmin):
+    list_display = ("from_user", "to_user", "state", "source_key", "chunks", "created_at", "finished_at")
+    list_filter = ("company", "state")
+
+
 from crm import (  # noqa: E402  each in its own module
     admin_campaigns,  # noqa: F401  campaigns, web forms, reminders, nudges
+    admin_finance,  # noqa: F401  customer finance facts from ERP (closed loop)
     admin_quotes,  # noqa: F401  opportunity lines and quotes
     admin_segments,  # noqa: F401  tag history, contact facts (segments)
     admin_tickets,  # noqa: F401  service tickets

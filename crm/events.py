@@ -78,6 +78,14 @@ def opportunity_closed_payload(*, opportunity: Opportunity) -> dict:
         "closed_at": opportunity.closed_at.isoformat() if opportunity.closed_at else None,
         "lost_reason_id": opportunity.lost_reason_id,
         "lines": [line_payload(line) for line in opportunity.lines.all()],
+        # compatible additions for the closed loop (issue #7): ERP names its partner and checks the CRM's limit
+        "account_name": opportunity.account.name if opportunity.account_id else None,
+        # the CRM's credit limit; 0 (the default) means "none set in CRM" and travels as null
+        "credit_limit": (
+            str(opportunity.account.credit_limit)
+            if opportunity.account_id and opportunity.account.credit_limit
+            else None
+        ),
     }
 
 
@@ -280,4 +288,11 @@ def ticket_for_negative_ugc(event: _events.Event) -> None:
     )
 
 
-from crm import events_segments  # noqa: E402,F401  SCRM auto-tag rules, last interactions, spend (segments)
+from crm import (  # noqa: E402  handlers of other apps' events, each in its own module
+    events_channel_orders,  # noqa: F401  commerce channel plugins → account, won deal (docs/plugins.md)
+    events_finance,  # noqa: F401  ERP receivables → customer finance facts, overdue follow-ups (loop)
+    events_handovers,  # noqa: F401  HR employee deactivated → owner handover (loop, flow 11)
+    events_order_progress,  # noqa: F401  ERP production/shipments → opportunity fulfilment (loop, flow 3)
+    events_promise,  # noqa: F401  ERP sales orders of won deals → promised date on the deal (loop)
+    events_segments,  # noqa: F401  SCRM auto-tag rules, last interactions, spend (segments)
+)

@@ -243,3 +243,15 @@ register(
 )
 
 from crm import policies_campaigns  # noqa: E402,F401  campaigns, web forms, reminders, nudges
+
+# Owner handovers (closed loop, flow 11): made by the handler of HR's employee deactivation; admins and managers
+# follow them company-wide (who left, who took over, what moved). Nobody edits them.
+register(
+    ModelPolicy(
+        model=m.OwnerHandover,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY},
+        actions={ADMIN: {"view"}, MANAGER: {"view"}},
+        owner_field=None,
+        team_field=None,
+    )
+)

@@ -830,6 +830,7 @@ def my_day(actor: Actor | None, *, hot_score: int = HOT_LEAD_SCORE) -> MyDay:
 
 from crm.models import OpportunityLine, Quote, QuoteLine  # noqa: E402
 from erp.selectors import inventory as erp_inventory  # noqa: E402
+from erp.selectors import promise as erp_promise  # noqa: E402
 
 PROMISE_HORIZON_DAYS = 180
 
@@ -842,8 +843,8 @@ def opportunity_lines_visible_to(actor: Actor | None, *, opportunity: Opportunit
 @dataclass(frozen=True)
 class LineAvailability:
     """What ERP says about a line now: its current price for the customer (``None``: no price), free stock
-    over all warehouses, and the earliest date the line's quantity can be delivered (``None``: not within
-    ``PROMISE_HORIZON_DAYS``)."""
+    over all warehouses, and the earliest date the line's quantity can be delivered (``None``: the known
+    supply does not cover it; ``horizon_end`` is what the page names then)."""
 
     current_price: Decimal | None
     price_source: str
@@ -854,8 +855,11 @@ class LineAvailability:
 
 
 def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvailability]:
-    """Live price and available-to-promise of each line (by line id), read synchronously from ERP's selectors
-    (``prices_for_many``, ``promises_for``) — nothing is copied. Four queries whatever the number of lines."""
+    """Live price and promise of each line (by line id), read synchronously from ERP's selectors — nothing is
+    copied: the price from ``prices_for_many``; free stock and the earliest delivery date from the explained
+    promise (``erp.selectors.promise.explain_promises``: free stock, purchase receipts, then production by its
+    finite-capacity schedule — the same answer as ``/api/v1/erp/promise/``). Six queries whatever the number
+    of lines."""
     from crm.services.quotes import price_group_of
 
     lines = list(lines)
@@ -868,18 +872,17 @@ def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvai
         customer_group=price_group_of(opportunity) or None,
         currency=opportunity.currency,
     )
-    promises = erp_inventory.promises_for(
-        company=opportunity.company_id, items=items, horizon_days=PROMISE_HORIZON_DAYS
-    )
+    promises = erp_promise.explain_promises(company=opportunity.company_id, items=items)
+    horizon_end = timezone.localdate() + timedelta(days=PROMISE_HORIZON_DAYS - 1)
     result = {}
     for line, key in zip(lines, items, strict=True):
         price, promise = prices.get(key), promises[key]
         result[line.pk] = LineAvailability(
             current_price=price.unit_price if price else None,
             price_source=price.source if price else "",
-            available_now=promise.available_now,
-            earliest_date=promise.earliest_date,
-            horizon_end=promise.horizon_end,
+            available_now=promise.free_now,
+            earliest_date=promise.promised_date,
+            horizon_end=horizon_end,
             is_stockable=promise.is_stockable,
         )
     return result
@@ -905,6 +908,7 @@ from crm.selectors_segments import (  # noqa: E402,F401
     contacts_personalisation,
     customers_in_segment,
     segment_count,
+    segment_count_exact,
     segment_fields,
     segment_query_errors,
     tag_changes_of,

@@ -183,15 +183,22 @@ def _stage_changes(actor, customer, limit: int, english: bool) -> list[TimelineE
             "from_stage__name", "from_stage__name_en", "to_stage__name", "to_stage__name_en",
             "to_stage__is_won", "to_stage__is_lost",
             "changed_by__first_name", "changed_by__last_name", "changed_by__username",
+            "opportunity__promised_date", "opportunity__erp_order_number",
         )[:limit]
     )  # fmt: skip
     url = _url_maker("crm:opportunity-detail")
     label, won, lost, created_in = _("Opportunity"), _("won"), _("lost"), _("created in")
     entries = []
     for (pk, at, deal_id, deal, currency, amount, from_name, from_en, to_name, to_en, is_won, is_lost,
-         first, last, username) in rows:  # fmt: skip
+         first, last, username, promised, erp_number) in rows:  # fmt: skip
         to_stage = _local(to_name, to_en, english)
         move = f"{_local(from_name, from_en, english)} → {to_stage}" if from_name else f"{created_in} {to_stage}"
+        if is_won and erp_number:  # the closed loop: what ERP promised for the won deal
+            move += " · " + (
+                _("%(order)s promised %(date)s") % {"order": erp_number, "date": promised.isoformat()}
+                if promised
+                else str(erp_number)
+            )
         entries.append(
             TimelineEntry(
                 "stage", at, pk, str(label), deal, url=url(deal_id),
@@ -371,7 +378,18 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
     open_first = Case(When(status=OpportunityStatus.OPEN, then=Value(0)), default=Value(1))
     deals = list(
         opportunities.select_related("stage")
-        .only("id", "name", "status", "amount", "currency", "updated_at", "stage__name", "stage__name_en")
+        .only(
+            "id",
+            "name",
+            "status",
+            "amount",
+            "currency",
+            "updated_at",
+            "stage__name",
+            "stage__name_en",
+            "promised_date",
+            "erp_order_state",
+        )
         .order_by(open_first, "-updated_at", "-id")[:SIDE_LIST]
     )
     activities = policy.scope(actor, Activity.objects.filter(**where))

@@ -194,7 +194,15 @@ def customers_in_segment(*, company_id: int, query: dict) -> QuerySet[Contact]:
 
 
 def segment_count(*, company_id: int, query: dict) -> int:
-    """How many live contacts match ``query``."""
+    """How many live contacts match ``query`` — from the segment bitmaps (crm.selectors_segment_bitmaps): exact,
+    the same number as ``segment_count_exact``, in milliseconds instead of seconds on 1M contacts."""
+    from crm.selectors_segment_bitmaps import segment_count_bitmaps
+
+    return segment_count_bitmaps(company_id=company_id, query=query)
+
+
+def segment_count_exact(*, company_id: int, query: dict) -> int:
+    """How many live contacts match ``query``, by the compiled SQL query (what a send uses)."""
     return customers_in_segment(company_id=company_id, query=query).count()
 
 

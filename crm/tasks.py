@@ -118,3 +118,11 @@ def opportunity_nudges_send() -> int:
     from crm.services.reminders import opportunity_nudges_send as send
 
     return send()
+
+
+@shared_task(name="crm.segment_bitmaps_compact", ignore_result=True)
+def segment_bitmaps_compact() -> int:
+    """Fold pending segment-bitmap deltas into the bitmaps (beat, every 5 s); counts are exact without it."""
+    from crm.services.segment_bitmaps import segment_bitmaps_compact as compact
+
+    return compact()

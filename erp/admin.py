@@ -965,6 +965,12 @@ class ProductionReceiptAdmin(ReadOnlyAdmin):
     list_filter = ("company",)
 
 
+@admin.register(m.OperationReport)
+class OperationReportAdmin(ReadOnlyAdmin):
+    list_display = ("order", "operation", "work_center", "operator", "good_quantity", "scrap_quantity", "reported_at")
+    list_filter = ("company",)
+
+
 @admin.register(m.InspectionPlan)
 class InspectionPlanAdmin(ReadOnlyAdmin):
     list_display = ("name", "product", "operation_name", "is_active", "company")

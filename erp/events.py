@@ -128,6 +128,15 @@ def invoice_payload(invoice) -> dict:
     }
 
 
+INVOICE_OVERDUE = "erp.invoice.overdue"
+
+
+def invoice_overdue_payload(invoice, *, today) -> dict:
+    """v1 of ``erp.invoice.overdue`` (closed loop): ``invoice_payload`` plus ``days_overdue`` and ``as_of``
+    (the date the invoice was found overdue)."""
+    return {**invoice_payload(invoice), "days_overdue": (today - invoice.due_date).days, "as_of": today.isoformat()}
+
+
 def payment_received_payload(payment, allocations) -> dict:
     """v1 of ``erp.payment.received`` (money in from a customer): ``payment_id``, ``number``, ``partner_id``,
     ``crm_account_id``, ``date``, ``amount``, ``currency``, ``amount_unallocated``, ``allocations`` (list of
@@ -422,4 +431,20 @@ def production_order_payload(order) -> dict:
         "promised_at": order.promised_at.isoformat() if order.promised_at else None,
         "state": order.state,
         "cost": str(order.finished_cost),
+        # compatible addition (closed loop): the customer orders it was planned for (MRP pegging)
+        "sales_orders": [
+            {k: v for k, v in fed.items() if k != "correlation_id"} for fed in _sales_orders_fed_by(order)
+        ],
     }
+
+
+def _sales_orders_fed_by(order) -> list[dict]:
+    from erp.selectors.fulfilment import sales_orders_fed_by
+
+    return sales_orders_fed_by(order)
+
+
+from erp import (  # noqa: E402  handlers, each in its own module
+    events_commissions,  # noqa: F401  payments received → payroll commission lines (loop, flow 11)
+    events_loop,  # noqa: F401  closed loop: won deals → sales orders, production slips → promises
+)

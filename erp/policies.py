@@ -494,5 +494,6 @@ _production(
 for _child in (m.ProductionMaterial, m.ProductionReceipt):
     _production(_child, keepers_may=set())
 _production(m.ProductionOperation, keepers_may={"operate"})
+_production(m.OperationReport, keepers_may=set())
 _production(m.Inspection, keepers_may={"add"})
 _production(m.NonConformance, keepers_may={"add", "close"})

@@ -23,6 +23,17 @@ def production_alert_late() -> int:
     return alert()
 
 
+# ---------------------------------------------------------------- receivables (closed loop)
+
+
+@shared_task(name="erp.invoices_overdue_publish", ignore_result=True)
+def invoices_overdue_publish() -> int:
+    """Announce newly overdue customer invoices (``erp.invoice.overdue``, once each; beat, hourly)."""
+    from erp.services.collections import invoices_overdue_publish as publish
+
+    return publish()
+
+
 # ---------------------------------------------------------------- HR: payroll
 
 
@@ -36,3 +47,16 @@ def payroll_run_compute(run_id: int) -> str:
         return compute(run_id=run_id).state
     except PayrollConflict as exc:
         return exc.code
+
+
+@shared_task(name="erp.payroll_commissions_compute", ignore_result=True)
+def payroll_commissions_compute(company_id: int, year: int, month: int) -> int:
+    """Recompute a month's sales commission lines (``erp.services.commissions``); returns how many are set."""
+    from erp.services.commissions import payroll_commissions_compute as compute
+    from erp.services.payroll import PayrollConflict
+    from suite.models import Company
+
+    try:
+        return len(compute(company=Company.objects.get(pk=company_id), year=year, month=month))
+    except PayrollConflict:
+        return 0

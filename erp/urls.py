@@ -115,3 +115,20 @@ urlpatterns += [
     path("hr/goals/", hr.goals, name="hr-goals"),
     path("hr/recruiting/", hr.recruiting, name="hr-recruiting"),
 ]
+
+# HR create/edit pages (employees, organisation, contracts, manual attendance, recruiting moves and hires)
+from erp.views import hr_forms  # noqa: E402
+
+urlpatterns += [
+    path("hr/employees/new/", hr_forms.employee_create, name="hr-employee-create"),
+    path("hr/employees/<int:pk>/edit/", hr_forms.employee_edit, name="hr-employee-edit"),
+    path("hr/employees/<int:pk>/deactivate/", hr_forms.employee_deactivate, name="hr-employee-deactivate"),
+    path("hr/employees/<int:pk>/contracts/new/", hr_forms.contract_create, name="hr-contract-create"),
+    path("hr/organisation/", hr_forms.organisation, name="hr-organisation"),
+    path("hr/departments/<int:pk>/edit/", hr_forms.department_edit, name="hr-department-edit"),
+    path("hr/positions/<int:pk>/edit/", hr_forms.position_edit, name="hr-position-edit"),
+    path("hr/attendance/new/", hr_forms.attendance_create, name="hr-attendance-create"),
+    path("hr/candidates/new/", hr_forms.candidate_create, name="hr-candidate-create"),
+    path("hr/candidates/<int:pk>/move/", hr_forms.candidate_move, name="hr-candidate-move"),
+    path("hr/candidates/<int:pk>/hire/", hr_forms.candidate_hire, name="hr-candidate-hire"),
+]

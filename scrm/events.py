@@ -194,4 +194,8 @@ def cadence_stop_converted(event: _events.Event) -> None:
     )
 
 
-from scrm import events_segments  # noqa: E402,F401  tags, segments, pushes (scrmseg)
+from scrm import (  # noqa: E402  handlers, each in its own module
+    events_handovers,  # noqa: F401  CRM owner handover → WeCom handover job (loop, flow 11)
+    events_segments,  # noqa: F401  tags, segments, pushes (scrmseg)
+    events_status_messages,  # noqa: F401  ERP shipments → status message to the customer (loop, flow 3)
+)

@@ -7,13 +7,20 @@ from celery import shared_task
 
 @shared_task(name="scrm.deliveries_process", ignore_result=True)
 def deliveries_process(channel_id: int) -> int:
-    """Process the channel's pending deliveries in batches until none is left."""
+    """Process the channel's pending deliveries in batches until none is left. Clears the channel's "task
+    queued" flag before claiming; a full batch asks for a second task, so a backlog is drained by as many
+    worker processes as are free (the claim is ``SKIP LOCKED``: they take disjoint batches)."""
+    from scrm.services.channels import deliveries_process_flag_clear, deliveries_process_request
+    from scrm.services.inbox import PROCESS_BATCH
     from scrm.services.inbox import deliveries_process as process
 
+    deliveries_process_flag_clear(channel_id)
     total = 0
     while True:
         result = process(channel_id=channel_id)
         total += result.deliveries
+        if result.deliveries >= PROCESS_BATCH:
+            deliveries_process_request(channel_id)
         if result.deliveries == 0:
             return total
 
@@ -93,6 +100,15 @@ def push_send_batch(campaign_id: int) -> int:
     elif result.sent or result.failed or result.skipped:
         _queue_batch(campaign_id)
     return result.sent
+
+
+@shared_task(name="scrm.status_message_send", ignore_result=True)
+def status_message_send(message_id: int) -> str:
+    """Send one order status message to a customer (closed loop, flow 3); returns its status."""
+    from scrm.services.status_messages import status_message_send as send
+
+    message = send(message_id=message_id)
+    return message.status if message else ""
 
 
 @shared_task(name="scrm.push_campaigns_due", ignore_result=True)

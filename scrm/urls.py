@@ -4,6 +4,7 @@ from django.urls import path
 from django.views.generic import RedirectView
 
 from scrm.views import campaigns as qr  # (scrmqr)
+from scrm.views import coupons as coupon_views  # (scrmseg2)
 from scrm.views import inbox, relations
 from scrm.views import segments as segment_views  # (scrmseg)
 from scrm.views import tracking as push_tracking  # (scrmseg)
@@ -47,4 +48,8 @@ urlpatterns = [
     path("q/<str:token>/oauth/", qr.qr_oauth_callback, name="qr-oauth"),
     path("ugc/", qr.ugc_wall, name="ugc-wall"),
     path("ugc/<int:pk>/action/", qr.ugc_action, name="ugc-action"),
+    # coupons: list with filters, issue to a segment or a customer, redeem — scrmseg2
+    path("coupons/", coupon_views.coupon_list, name="coupons"),
+    path("coupons/issue/", coupon_views.coupon_issue, name="coupon-issue"),
+    path("coupons/redeem/", coupon_views.coupon_redeem, name="coupon-redeem"),
 ]

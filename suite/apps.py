@@ -29,6 +29,12 @@ class SuiteConfig(AppConfig):
         # handlers every process must know (the tests' handlers, which their Celery worker must run too).
         from django.conf import settings
 
+        # Module packages: the admin site hides the models of modules the staff member's company has not enabled.
+        from django.contrib import admin
+
+        from suite.ui.module_gate import install_admin_gate
+
+        install_admin_gate(admin.site)
         import_module("suite.events.tasks")
         import_module("suite.events.handlers")
         for module in settings.TROIKA_EXTRA_EVENT_MODULES:

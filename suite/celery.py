@@ -29,6 +29,12 @@ app.conf.beat_schedule = {
     # CRM activity reminders (each exactly once) and the daily stale-opportunity nudges (crm.tasks).
     "crm-activity-reminders": {"task": "crm.activity_reminders_send", "schedule": 60.0, "options": {"expires": 60}},
     "crm-opportunity-nudges": {"task": "crm.opportunity_nudges_send", "schedule": crontab(hour=8, minute=7)},
+    # CRM segment bitmaps: fold the deltas the triggers append (counts apply pending ones themselves; crm.tasks).
+    "crm-segment-bitmaps-compact": {
+        "task": "crm.segment_bitmaps_compact",
+        "schedule": 5.0,
+        "options": {"expires": 5},
+    },
     # CRM quotes past their validity date become "expired" (crm.tasks).
     "crm-quotes-expire": {"task": "crm.quotes_expire", "schedule": crontab(hour=0, minute=11)},
     # CRM imports without progress for 15 min (a dead worker) are marked failed so they can be resumed (crm.tasks).
@@ -48,6 +54,8 @@ app.conf.beat_schedule = {
     "scrm-coupons-expire": {"task": "scrm.coupons_expire", "schedule": crontab(minute=23)},
     # ERP production: alert production staff of operations past their scheduled end (erp.tasks).
     "erp-production-alert-late": {"task": "erp.production_alert_late", "schedule": 300.0, "options": {"expires": 300}},
+    # ERP receivables: customer invoices past due are announced to the CRM once each (erp.tasks, closed loop).
+    "erp-invoices-overdue": {"task": "erp.invoices_overdue_publish", "schedule": crontab(minute=7)},
 }
 # Lazily (when the worker imports its task modules): reading app.conf here would load Django's settings on
 # `import suite`, before the launcher and the benchmarks have set up the environment they run in.

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "suite.middleware.CompanyMiddleware",
+    "suite.ui.module_gate.ModuleGateMiddleware",  # pages of modules the company has not enabled are a 404
     "suite.auth.middleware.TwoFactorRequiredMiddleware",
     "suite.audit.AuditContextMiddleware",
     "suite.api.idempotency.IdempotencyMiddleware",

@@ -12,6 +12,7 @@ api_v1 = [
     path("crm/", include("crm.api.urls")),
     path("scrm/", include("scrm.api.urls")),
     path("erp/", include("erp.api.urls")),
+    path("events/", include("suite.api.loop_urls")),
 ]
 
 urlpatterns = [

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from crm.api import campaigns, imports, quotes, tickets, views
+from crm.api import campaigns, handovers, imports, quotes, tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -28,6 +28,7 @@ router.register("sla-policies", tickets.SlaPolicyViewSet, basename="crm-sla-poli
 router.register("ticket-inbound-tokens", tickets.InboundTokenViewSet, basename="crm-ticket-inbound-token")
 
 router.register("imports", imports.ImportJobViewSet, basename="crm-import")
+router.register("handovers", handovers.OwnerHandoverViewSet, basename="crm-handover")
 
 router.register("campaigns", campaigns.CampaignViewSet, basename="crm-campaign")
 router.register("campaign-costs", campaigns.CampaignCostViewSet, basename="crm-campaign-cost")

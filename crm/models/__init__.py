@@ -31,6 +31,8 @@ from .customers import (
     Tag,
     TagGroup,
 )
+from .finance import CustomerFinance
+from .handovers import HandoverState, OwnerHandover
 from .imports import (
     DuplicatePolicy,
     ImportFileFormat,
@@ -41,8 +43,9 @@ from .imports import (
     ImportTarget,
 )
 from .leads import AssignmentRule, Lead, LeadScoringRule, LeadStatus
-from .opportunities import LostReason, Opportunity, OpportunityStageChange, OpportunityStatus, Pipeline, Stage
+from .opportunities import FULFILMENT_RANK, FulfilmentStatus, LostReason, Opportunity, OpportunityStageChange, OpportunityStatus, Pipeline, Stage
 from .quotes import OpportunityLine, PriceSource, Quote, QuoteLine, QuoteState
+from .segment_bitmaps import SegmentBitDelta, SegmentBitmap
 from .segments import ContactFacts, TagChange, TagChangeAction, TagChangeSource
 from .tickets import (
     CsatSurvey,
@@ -78,8 +81,12 @@ __all__ = [
     "CsatSurvey",
     "CustomFieldSet",
     "CustomFieldTarget",
+    "CustomerFinance",
+    "FULFILMENT_RANK",
+    "FulfilmentStatus",
     "DuplicatePolicy",
     "Gender",
+    "HandoverState",
     "ImportFileFormat",
     "ImportJob",
     "ImportRowIssue",
@@ -97,12 +104,15 @@ __all__ = [
     "OpportunityNudge",
     "OpportunityStageChange",
     "OpportunityStatus",
+    "OwnerHandover",
     "Pipeline",
     "PriceSource",
     "Quote",
     "QuoteLine",
     "QuoteState",
     "ReminderPreference",
+    "SegmentBitDelta",
+    "SegmentBitmap",
     "SlaPolicy",
     "Source",
     "Stage",

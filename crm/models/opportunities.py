@@ -108,6 +108,18 @@ class OpportunityStatus(models.TextChoices):
     LOST = "lost", _("Lost")
 
 
+class FulfilmentStatus(models.TextChoices):
+    """How far ERP got with a won deal's goods, in order (closed loop, flow 3)."""
+
+    IN_PRODUCTION = "in_production", _("In production")
+    PRODUCED = "produced", _("Produced")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+
+
+FULFILMENT_RANK = {status: rank for rank, status in enumerate(FulfilmentStatus.values, start=1)}
+
+
 @audited(exclude=["search_text"])
 class Opportunity(OwnedModel):
     """A deal being worked: an amount expected from a customer by a date, moving through stages."""
@@ -162,6 +174,20 @@ class Opportunity(OwnedModel):
     # Set by SCRM relationship signals (the customer deleted the salesperson on WeCom …), cleared by people.
     at_risk = models.BooleanField(_("at risk"), default=False, editable=False)
     at_risk_reason = models.CharField(_("why at risk"), max_length=200, blank=True, editable=False)
+    # What ERP did with the won deal (closed loop, issue #7): set by the handlers of erp.sales_order.* events.
+    erp_order_id = models.BigIntegerField(_("ERP sales order id"), null=True, blank=True, editable=False)
+    erp_order_number = models.CharField(_("ERP sales order"), max_length=30, blank=True, editable=False)
+    erp_order_state = models.CharField(_("ERP order state"), max_length=30, blank=True, editable=False)
+    erp_hold_reason = models.CharField(_("why ERP holds the order"), max_length=300, blank=True, editable=False)
+    promised_date = models.DateField(_("promised delivery date"), null=True, blank=True, editable=False)
+    erp_updated_at = models.DateTimeField(_("ERP status since"), null=True, blank=True, editable=False)
+    # How far fulfilment got (closed loop, flow 3): set by the handlers of ERP production and shipment events,
+    # only ever forward (in production → produced → shipped → delivered).
+    fulfilment_status = models.CharField(
+        _("fulfilment"), max_length=15, choices=FulfilmentStatus.choices, blank=True, editable=False
+    )
+    fulfilment_detail = models.CharField(_("fulfilment detail"), max_length=200, blank=True, editable=False)
+    fulfilment_at = models.DateTimeField(_("fulfilment since"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("opportunity")

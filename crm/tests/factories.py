@@ -302,3 +302,22 @@ def _register_import_factories():
 
 
 _register_import_factories()
+
+
+def _owner_handover_in(company):
+    """A finished handover of a leaving salesperson's records (through the service, as the handler does)."""
+    from crm.services.handovers import owner_handover_start
+
+    leaver, successor = make_member(company, Role.SALES).user, make_member(company, Role.SALES).user
+    return owner_handover_start(
+        company_id=company.pk, from_user_id=leaver.pk, to_user_id=successor.pk, source_key=f"test:{leaver.pk}"
+    )
+
+
+def _register_handover_factories():
+    from crm.models import OwnerHandover
+
+    tenant_factory(OwnerHandover)(_owner_handover_in)
+
+
+_register_handover_factories()

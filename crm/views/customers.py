@@ -80,10 +80,14 @@ def _customer_list(request, *, kind: str):
         customers = customers.filter(lifecycle_stage=stage)
         filters["stage"] = stage
     if kind == "account":
+        customers = customers.select_related("finance")  # receivables kept from ERP (closed loop)
         industry = request.GET.get("industry", "")
         if industry in Industry.values:
             customers = customers.filter(industry=industry)
             filters["industry"] = industry
+        if request.GET.get("overdue") == "1":
+            customers = customers.filter(finance__overdue__gt=0)
+            filters["overdue"] = "1"
     city = " ".join(request.GET.get("city", "").split())[:50]
     if city:
         customers = customers.filter(city__startswith=city.removesuffix("市"))

@@ -112,6 +112,7 @@ def _opportunity_or_404(actor, pk: int) -> Opportunity:
 
 @actor_required
 def opportunity_detail(request, pk: int):
+    from crm.views.fulfilment import promise_polling
     from crm.views.quotes import lines_context
 
     actor = request.actor
@@ -129,6 +130,7 @@ def opportunity_detail(request, pk: int):
             "lose_form": LoseForm(reasons=selectors.lost_reasons_visible_to(actor).filter(is_active=True)),
             **_move_context(actor),
             **lines_context(actor, opportunity),
+            "promise_polling": promise_polling(opportunity),
         },
     )
 

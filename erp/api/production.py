@@ -4,8 +4,9 @@
 planning: make/buy, lead time, safety stock, lot sizing), ``forecasts/`` (``replace/``: all lines of a source),
 ``mrp-runs/`` (POST queues a run; GET shows status and progress), ``planned-orders/`` (``…/confirm/``,
 ``…/dismiss/``), ``orders/`` (production orders: ``…/release/``, ``…/issue/``, ``…/receive/``, ``…/cancel/``,
-``schedule/``), ``operations/`` (``…/start/``, ``…/stop/``, ``…/report/``), ``inspection-plans/``,
-``inspections/``, ``non-conformances/`` (``…/close/``) and ``defect-rates/``.
+``schedule/``), ``operations/`` (``…/start/``, ``…/stop/``, ``…/report/``), ``operation-reports/`` (who
+reported what, read only), ``inspection-plans/``, ``inspections/``, ``non-conformances/`` (``…/close/``) and
+``defect-rates/``.
 
 State changes are explicit POST actions. Bad input → 400 with field errors; a request the state or the stock
 refuses → 409 with ``code``; nothing is written in either case.
@@ -31,6 +32,7 @@ from erp.models import (
     Lot,
     MrpRun,
     NonConformance,
+    OperationReport,
     PlannedOrder,
     Product,
     ProductionMaterial,
@@ -733,6 +735,32 @@ class OperationViewSet(_Base):
         return self.detail_output(services.operation_report(operation=operation, by=request.user, **data))
 
 
+class OperationReportOutput(OutputSerializer):
+    class Meta:
+        model = OperationReport
+        fields = [
+            "id",
+            "operation",
+            "order",
+            "work_center",
+            "operator",
+            "good_quantity",
+            "scrap_quantity",
+            "reported_at",
+        ]
+        read_only_fields = fields
+
+
+class OperationReportViewSet(_Base):
+    """Shop-floor reports: who reported which good and scrapped units of an operation, and when (read only;
+    written by ``operations/{id}/report/``)."""
+
+    queryset = OperationReport.objects.all()
+    output_serializer_class = OperationReportOutput
+    filterset_fields = ("operation", "order", "work_center", "operator")
+    ordering = ("-reported_at", "-id")
+
+
 class InspectionPlanViewSet(_Base):
     queryset = InspectionPlan.objects.all()
     output_serializer_class = InspectionPlanOutput
@@ -813,6 +841,7 @@ router.register("mrp-runs", MrpRunViewSet, basename="erp-production-mrprun")
 router.register("planned-orders", PlannedOrderViewSet, basename="erp-production-planned")
 router.register("orders", ProductionOrderViewSet, basename="erp-production-order")
 router.register("operations", OperationViewSet, basename="erp-production-operation")
+router.register("operation-reports", OperationReportViewSet, basename="erp-production-opreport")
 router.register("inspection-plans", InspectionPlanViewSet, basename="erp-production-inspectionplan")
 router.register("inspections", InspectionViewSet, basename="erp-production-inspection")
 router.register("non-conformances", NonConformanceViewSet, basename="erp-production-nc")

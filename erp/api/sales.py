@@ -347,6 +347,24 @@ class SalesViewSetMixin(InventoryViewSetMixin):
     """409 for state and stock conflicts (the inventory mixin), and the input helper."""
 
 
+# 409 of ``confirm`` over the credit limit (issue #7, flow 12): the error with the reason, and the held order.
+SalesOrderCreditHold = inline_serializer(
+    "SalesOrderCreditHold",
+    fields={
+        "errors": inline_serializer(
+            "SalesOrderCreditHoldError",
+            fields={
+                "field": serializers.CharField(allow_null=True),
+                "code": serializers.CharField(help_text="credit_hold (or invalid_state when not a draft)"),
+                "message": serializers.CharField(help_text="exposure + order total against the credit limit"),
+            },
+            many=True,
+        ),
+        "order": SalesOrderOutput(),
+    },
+)
+
+
 class SalesOrderViewSet(SalesViewSetMixin, TenantReadOnlyViewSet):
     """Sales orders: created as drafts (priced from the customer's price list), changed while draft, then moved
     on only by actions. A salesperson sees their own orders, read-only."""
@@ -386,7 +404,7 @@ class SalesOrderViewSet(SalesViewSetMixin, TenantReadOnlyViewSet):
             data["lines"] = [dict(line) for line in data["lines"]]
         return services.sales_order_update(order=instance, by=actor.user, **data)
 
-    @extend_schema(request=None, responses={200: SalesOrderOutput, 409: SalesOrderOutput})
+    @extend_schema(request=None, responses={200: SalesOrderOutput, 409: SalesOrderCreditHold})
     @action(detail=True, methods=["post"])
     def confirm(self, request, pk=None):
         """Confirm: credit check, reservation, deliveries. Over the credit limit: 409 ``credit_hold`` with the

@@ -33,3 +33,6 @@ urlpatterns += [path("production/", include("erp.api.production"))]
 
 # ------------------------- HR: employees, attendance, leave, payroll, performance, recruiting: /api/v1/erp/hr/
 urlpatterns += [path("hr/", include("erp.api.hr"))]
+
+# ---------------------------------------------------------------- the explained promise: /api/v1/erp/promise/
+urlpatterns += [path("promise/", include("erp.api.promise"))]

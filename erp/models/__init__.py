@@ -181,6 +181,7 @@ from .sales import (  # noqa: F401
     SalesReturn,
     SalesReturnLine,
 )
+from .shop_floor import OperationReport  # noqa: F401  (shop-floor reports: operator output)
 from .stock_operations import (  # noqa: F401
     CountState,
     StockCount,

@@ -176,6 +176,10 @@ class Invoice(TenantModel):
         related_name="+",
         verbose_name=_("created by"),
     )
+    # Set once by ``erp.services.collections.invoices_overdue_publish`` with ``erp.invoice.overdue`` (closed loop).
+    overdue_notified_at = models.DateTimeField(_("overdue notice sent at"), null=True, blank=True, editable=False)
+    # The correlation id of the sales order it invoices (null otherwise): its events carry it (closed loop trace).
+    correlation_id = models.UUIDField(_("correlation id"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("invoice")

@@ -69,6 +69,10 @@ class SalesOrder(TenantModel):
     )
     crm_account_id = models.BigIntegerField(_("CRM account id"), null=True, blank=True)
     crm_opportunity_id = models.BigIntegerField(_("CRM opportunity id"), null=True, blank=True)
+    # The closed loop's correlation id: every event about this order (and its invoices and payments) carries it,
+    # so the trace of a won deal reaches the payment. Inherited from the event being handled when the order was
+    # made by a handler (crm.opportunity.won), else new.
+    correlation_id = models.UUIDField(_("correlation id"), null=True, blank=True, editable=False)
     salesperson = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

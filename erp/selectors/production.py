@@ -15,6 +15,7 @@ from erp.models import (
     Inspection,
     MrpRun,
     NonConformance,
+    OperationReport,
     OperationState,
     PlannedOrder,
     ProductionOperation,
@@ -194,3 +195,91 @@ def non_conformances_of_ticket(*, company, crm_ticket_id: int) -> QuerySet[NonCo
     return NonConformance.objects.filter(
         company_id=getattr(company, "pk", company), crm_ticket_id=crm_ticket_id
     ).select_related("lot", "production_order", "product")
+
+
+# ---------------------------------------------------------------- operator and work-centre output (HR KPIs)
+
+
+def _report_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    tz = timezone.get_current_timezone()
+    return (
+        dt.datetime.combine(start, dt.time.min, tzinfo=tz),
+        dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=tz),
+    )
+
+
+def _reported_totals(company_id: int, start: dt.date, end: dt.date, **filters) -> tuple[Decimal, Decimal]:
+    since, until = _report_bounds(start, end)
+    decimal = DecimalField(max_digits=18, decimal_places=4)
+    row = OperationReport.objects.filter(
+        company_id=company_id, reported_at__gte=since, reported_at__lt=until, **filters
+    ).aggregate(
+        good=Coalesce(Sum("good_quantity"), ZERO, output_field=decimal),
+        scrap=Coalesce(Sum("scrap_quantity"), ZERO, output_field=decimal),
+    )
+    return row["good"], row["scrap"]
+
+
+def _rate(good: Decimal, scrap: Decimal) -> Decimal | None:
+    total = good + scrap
+    if not total:
+        return None
+    return (scrap * 100 / total).quantize(Decimal("0.01"))
+
+
+def employee_output(*, company_id: int, user_id: int | None, start: dt.date, end: dt.date) -> Decimal | None:
+    """Good units the operator ``user_id`` reported on the shop floor between ``start`` and ``end`` (local days,
+    both included); ``None`` when the employee has no suite user. Company-wide read: HR's goal computation is
+    the caller and decides who sees the figure."""
+    if user_id is None:
+        return None
+    return _reported_totals(company_id, start, end, operator_id=user_id)[0]
+
+
+def employee_defect_rate(*, company_id: int, user_id: int | None, start: dt.date, end: dt.date) -> Decimal | None:
+    """Scrapped units as a percentage (two decimals) of all units the operator reported in the period; ``None``
+    when they reported nothing (no figure rather than 0 %) or have no suite user."""
+    if user_id is None:
+        return None
+    return _rate(*_reported_totals(company_id, start, end, operator_id=user_id))
+
+
+def work_center_output(*, company_id: int, work_center_id: int, start: dt.date, end: dt.date) -> Decimal:
+    """Good units reported on a work centre in the period, whoever reported them."""
+    return _reported_totals(company_id, start, end, work_center_id=work_center_id)[0]
+
+
+def work_center_defect_rate(*, company_id: int, work_center_id: int, start: dt.date, end: dt.date) -> Decimal | None:
+    """Scrapped units as a percentage of the units reported on a work centre in the period (None: nothing)."""
+    return _rate(*_reported_totals(company_id, start, end, work_center_id=work_center_id))
+
+
+def operator_output(company, *, start: dt.date, end: dt.date, work_center: int | None = None) -> list[dict]:
+    """Output per operator and work centre in the period (one query): ``{"operator_id", "work_center_id",
+    "work_center", "good", "scrap", "defect_rate"}`` rows, by work centre code then operator."""
+    since, until = _report_bounds(start, end)
+    decimal = DecimalField(max_digits=18, decimal_places=4)
+    qs = OperationReport.objects.filter(
+        company_id=getattr(company, "pk", company), reported_at__gte=since, reported_at__lt=until
+    )
+    if work_center:
+        qs = qs.filter(work_center_id=work_center)
+    rows = (
+        qs.values("operator_id", "work_center_id", "work_center__code")
+        .annotate(
+            good=Coalesce(Sum("good_quantity"), ZERO, output_field=decimal),
+            scrap=Coalesce(Sum("scrap_quantity"), ZERO, output_field=decimal),
+        )
+        .order_by("work_center__code", "operator_id")
+    )
+    return [
+        {
+            "operator_id": row["operator_id"],
+            "work_center_id": row["work_center_id"],
+            "work_center": row["work_center__code"],
+            "good": row["good"],
+            "scrap": row["scrap"],
+            "defect_rate": _rate(row["good"], row["scrap"]),
+        }
+        for row in rows
+    ]

@@ -642,7 +642,11 @@ def _set_payment_state(invoice: Invoice, *, by: User | None) -> None:
         PaymentState.REVERSED,
     ):
         events.publish(
-            erp_events.INVOICE_PAID, erp_events.invoice_payload(invoice), company_id=invoice.company_id, by=by
+            erp_events.INVOICE_PAID,
+            erp_events.invoice_payload(invoice),
+            company_id=invoice.company_id,
+            by=by,
+            correlation_id=invoice.correlation_id,
         )
 
 
@@ -690,7 +694,13 @@ def invoice_post(*, invoice: Invoice, by: User | None = None) -> Invoice:
     invoice.posted_at = timezone.now()
     invoice.posted_by = by
     invoice.save()
-    events.publish(erp_events.INVOICE_POSTED, erp_events.invoice_payload(invoice), company_id=invoice.company_id, by=by)
+    events.publish(
+        erp_events.INVOICE_POSTED,
+        erp_events.invoice_payload(invoice),
+        company_id=invoice.company_id,
+        by=by,
+        correlation_id=invoice.correlation_id,
+    )
     if invoice.refund_of_id:
         original = lock_invoice(invoice.refund_of_id)
         amount = min(original.amount_residual, invoice.amount_residual)
@@ -703,6 +713,16 @@ def invoice_post(*, invoice: Invoice, by: User | None = None) -> Invoice:
                 day=invoice.invoice_date,
                 by=by,
             )
+    return invoice
+
+
+@transaction.atomic
+def invoice_correlate(*, invoice: Invoice, correlation_id) -> Invoice:
+    """Give an invoice the correlation id of the chain it belongs to (the sales order it invoices): its events
+    carry it from then on. Only the first one given counts. Publishes nothing."""
+    if invoice.correlation_id is None:
+        Invoice.objects.filter(pk=invoice.pk, correlation_id__isnull=True).update(correlation_id=correlation_id)
+        invoice.correlation_id = correlation_id
     return invoice
 
 
@@ -1021,6 +1041,8 @@ def payment_create(
             erp_events.payment_received_payload(payment, made),
             company_id=company.pk,
             by=by,
+            # a payment of one order's invoice continues that order's chain (closed loop trace)
+            correlation_id=next((a.invoice.correlation_id for a in made if a.invoice.correlation_id), None),
         )
     return payment
 

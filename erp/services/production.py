@@ -51,6 +51,7 @@ from erp.models import (
     LotRule,
     NonConformance,
     NonConformanceState,
+    OperationReport,
     OperationState,
     Procurement,
     Product,
@@ -69,6 +70,7 @@ from erp.models import (
     WorkCalendar,
     WorkCenter,
 )
+from erp.selectors.fulfilment import production_order_correlation
 from erp.services import finance
 from erp.services import inventory as inv
 from erp.services import scheduling_engine as engine
@@ -536,6 +538,7 @@ def production_order_release(
         erp_events.production_order_payload(order),
         company_id=order.company_id,
         by=by,
+        correlation_id=production_order_correlation(order),
     )
     if schedule:
         production_schedule(company=order.company)
@@ -718,6 +721,18 @@ def operation_report(
     operation.good_quantity += good
     operation.scrap_quantity += scrap
     now = timezone.now()
+    if good or scrap:
+        # who reported what: the per-operator output and defect rate HR's KPIs read (erp.selectors.production)
+        OperationReport.objects.create(
+            company_id=order.company_id,
+            operation=operation,
+            order=order,
+            work_center_id=operation.work_center_id,
+            operator=by,
+            good_quantity=good,
+            scrap_quantity=scrap,
+            reported_at=now,
+        )
     if finish or operation.good_quantity + operation.scrap_quantity >= order.quantity:
         _stop(order, operation, now=now, by=by)
         if operation.worked_minutes == 0 and operation.costed_minutes == 0:
@@ -926,6 +941,7 @@ def production_receive(
             erp_events.production_order_payload(order),
             company_id=order.company_id,
             by=by,
+            correlation_id=production_order_correlation(order),
         )
     return receipt
 
@@ -963,6 +979,8 @@ def production_schedule(*, company: Company, now: dt.datetime | None = None) -> 
             "company_id",
             "promised_at",
             "scheduled_start",
+            "product_id",
+            "warehouse_id",
         )
     )
     operations = defaultdict(list)
@@ -1023,6 +1041,7 @@ def production_schedule(*, company: Company, now: dt.datetime | None = None) -> 
     _update_from_values(
         "erp_productionorder", ("promised_at", "scheduled_start"), ("timestamptz", "timestamptz"), order_rows
     )
+    _publish_slips(orders, promised)
     by_number = {o.number: promised[o.pk] for o in orders if o.pk in promised}
     supplies = IncomingSupply.objects.filter(
         company=company, kind=SupplyKind.PRODUCTION, state=SupplyState.OPEN, reference__in=list(by_number)
@@ -1035,6 +1054,23 @@ def production_schedule(*, company: Company, now: dt.datetime | None = None) -> 
             moved.append(supply)
     IncomingSupply.objects.bulk_update(moved, ["expected_date"], batch_size=1000)
     return sum(len(order_plan.operations) for order_plan in result)
+
+
+def _publish_slips(orders: list[ProductionOrder], promised: dict[int, dt.datetime]) -> None:
+    """``erp.production_order.rescheduled`` for each order whose promised completion moved to a later day
+    (the closed loop re-promises the sales lines waiting for it; issue #7, flow 9). A first schedule or an
+    earlier day publishes nothing."""
+    from erp import events_loop
+
+    for order in orders:
+        before, after = order.promised_at, promised.get(order.pk)
+        if before is None or after is None or timezone.localtime(after).date() <= timezone.localtime(before).date():
+            continue
+        events.publish(
+            events_loop.PRODUCTION_ORDER_RESCHEDULED,
+            events_loop.production_order_rescheduled_payload(order, previous_promised_at=before, promised_at=after),
+            company_id=order.company_id,
+        )
 
 
 def _update_from_values(table: str, columns: tuple[str, ...], types: tuple[str, ...], rows: list[tuple]) -> None:

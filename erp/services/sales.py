@@ -16,6 +16,7 @@ Events are published in the service's transaction (docs/events.md, "Sales fulfil
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -428,6 +429,7 @@ def sales_order_create(
         crm_opportunity_id=crm_opportunity_id,
         origin=origin,
         created_by=by,
+        correlation_id=events.current_correlation_id() or uuid.uuid4(),
         **data,
     )
     _set_amounts(order, rows)
@@ -503,7 +505,11 @@ def sales_order_confirm(*, order: SalesOrder, by: User | None = None) -> SalesOr
         order.held_at = timezone.now()
         order.save(update_fields=["state", "hold_reason", "held_at", "updated_at"])
         events.publish(
-            erp_events.SALES_ORDER_HELD, erp_events.sales_order_payload(order), company_id=order.company_id, by=by
+            erp_events.SALES_ORDER_HELD,
+            erp_events.sales_order_payload(order),
+            company_id=order.company_id,
+            by=by,
+            correlation_id=order.correlation_id,
         )
         return order
     return _confirm(order, by=by)
@@ -541,6 +547,7 @@ def _confirm(order: SalesOrder, *, by) -> SalesOrder:
         erp_events.sales_order_payload(order, lines=lines),
         company_id=order.company_id,
         by=by,
+        correlation_id=order.correlation_id,
     )
     return order
 
@@ -652,6 +659,7 @@ def sales_order_cancel(*, order: SalesOrder, by: User | None = None, reason: str
         erp_events.sales_order_payload(order, lines=lines),
         company_id=order.company_id,
         by=by,
+        correlation_id=order.correlation_id,
     )
     return order
 
@@ -1015,12 +1023,14 @@ def delivery_ship(
         erp_events.shipment_payload(delivery, order, lines, backorder=backorder_delivery),
         company_id=order.company_id,
         by=by,
+        correlation_id=order.correlation_id,
     )
     events.publish(
         erp_events.SALES_ORDER_DELIVERED,
         erp_events.sales_order_payload(order, lines=all_lines, delivery=delivery),
         company_id=order.company_id,
         by=by,
+        correlation_id=order.correlation_id,
     )
     return delivery
 
@@ -1047,6 +1057,7 @@ def delivery_confirm_delivered(
         erp_events.shipment_payload(delivery, order, lines),
         company_id=order.company_id,
         by=by,
+        correlation_id=order.correlation_id,
     )
     return delivery
 
@@ -1096,7 +1107,7 @@ def _create_invoice(order: SalesOrder, *, kind: str, items: list[tuple[SalesOrde
     sales line."""
     from erp.services import invoicing
 
-    return invoicing.invoice_create(
+    invoice = invoicing.invoice_create(
         company=order.company,
         kind=kind,
         partner=order.partner,
@@ -1106,6 +1117,9 @@ def _create_invoice(order: SalesOrder, *, kind: str, items: list[tuple[SalesOrde
         currency=order.currency,
         **header,
     )
+    if order.correlation_id is not None:
+        invoicing.invoice_correlate(invoice=invoice, correlation_id=order.correlation_id)
+    return invoice
 
 
 def _sync_invoiced(lines: list[SalesOrderLine]) -> None:
@@ -1184,6 +1198,7 @@ def sales_order_invoice(*, order: SalesOrder, by: User | None = None, invoice_da
         erp_events.sales_order_payload(order, lines=lines, invoice=invoice),
         company_id=order.company_id,
         by=by,
+        correlation_id=order.correlation_id,
     )
     return invoice
 

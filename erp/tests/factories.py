@@ -350,6 +350,21 @@ def _production_order_in(company: Company) -> erp_models.ProductionOrder:
     )
 
 
+@tenant_factory(erp_models.OperationReport)
+def _operation_report_in(company: Company) -> erp_models.OperationReport:
+    from erp.services import inventory as inv
+    from erp.services import production as prod
+
+    order = _production_order_in(company)
+    for material in order.materials.all():
+        inv.stock_receive(
+            product=material.product, warehouse=order.warehouse, quantity=material.required_quantity, unit_cost=1
+        )
+    order = prod.production_order_release(order=order)
+    prod.operation_report(operation=order.operations.first(), good_quantity=Decimal("1"))
+    return erp_models.OperationReport.objects.get(order=order)
+
+
 @tenant_factory(erp_models.WorkCalendar)
 def _work_calendar_in(company: Company) -> erp_models.WorkCalendar:
     from erp.services import production as prod

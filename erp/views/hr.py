@@ -23,6 +23,7 @@ from erp.models import (
     AttendanceRecord,
     Candidate,
     Employee,
+    EmploymentContract,
     Goal,
     JobOpening,
     LeaveRequest,
@@ -58,7 +59,12 @@ def employee_list(request):
     return render(
         request,
         "erp/hr/employee_list.html",
-        {"page": page, "show_private": _show_private(actor), "can_export": policy.can(actor, "export", Employee)},
+        {
+            "page": page,
+            "show_private": _show_private(actor),
+            "can_export": policy.can(actor, "export", Employee),
+            "can_add": policy.can(actor, "add", Employee),
+        },
     )
 
 
@@ -82,7 +88,17 @@ def employee_detail(request, pk: int):
     employee = selectors.employees_visible_to(actor).filter(pk=pk).first()
     if employee is None:
         raise Http404
-    context = {"employee": employee, "show_private": _show_private(actor)}
+    context = {
+        "employee": employee,
+        "show_private": _show_private(actor),
+        "can_change": policy.can(actor, "change", employee),
+        "can_deactivate": employee.is_active and policy.can(actor, "deactivate", employee),
+        "can_add_contract": policy.can(actor, "add", EmploymentContract),
+    }
+    if policy.can(actor, "view", EmploymentContract):
+        context["contracts"] = list(
+            policy.scope(actor, EmploymentContract.objects.filter(employee=employee)).order_by("-start_date")[:20]
+        )
     if policy.can(actor, "view", Payslip):
         context["payslips"] = list(selectors.payslips_visible_to(actor).filter(employee=employee)[:24])
     if policy.can(actor, "view", AttendanceRecord):
@@ -117,7 +133,12 @@ def attendance(request):
     return render(
         request,
         "erp/hr/attendance.html",
-        {"page": page, "report": report, "can_import": policy.can(actor, "import", AttendanceRecord)},
+        {
+            "page": page,
+            "report": report,
+            "can_import": policy.can(actor, "import", AttendanceRecord),
+            "can_add": policy.can(actor, "add", AttendanceRecord),
+        },
     )
 
 
@@ -313,6 +334,16 @@ def recruiting(request):
     by_opening: dict[int, list[Candidate]] = {}
     for candidate in candidates:
         by_opening.setdefault(candidate.opening_id, []).append(candidate)
+    from erp.views.hr_forms import next_stages
+
     for opening in openings:
         opening.pipeline = by_opening.get(opening.pk, [])
-    return render(request, "erp/hr/recruiting.html", {"openings": openings})
+        for candidate in opening.pipeline:
+            candidate.next_stages = next_stages(candidate)
+    context = {
+        "openings": openings,
+        "can_add": policy.can(actor, "add", Candidate),
+        "can_move": policy.can(actor, "move", Candidate),
+        "can_hire": policy.can(actor, "hire", Candidate) and policy.can(actor, "add", Employee),
+    }
+    return render(request, "erp/hr/recruiting.html", context)

@@ -36,7 +36,12 @@ CONNECTORS: dict[str, type[Connector]] = {
 
 def connector_for(channel) -> Connector:
     """The connector of ``channel``; a kind without one gets the base class,
-    which refuses webhooks, polls and sends."""
+    which refuses webhooks, polls and sends. ``kind="plugin"`` channels get the connector of the installed plugin
+    named by ``config["plugin"]`` (entry point group ``troika.channels``, ``scrm.channels.plugins``)."""
+    if channel.kind == "plugin":
+        from .plugins import plugin_connector
+
+        return (plugin_connector((channel.config or {}).get("plugin", "")) or Connector)(channel)
     return CONNECTORS.get(channel.kind, Connector)(channel)
 
 

@@ -100,6 +100,8 @@ class Connector:
 
     kind: str = ""
     can_poll = False
+    # Commerce channels (plugins, scrm.channels.plugins): stored deliveries become outbox events, not inbox items.
+    handles_deliveries = False
 
     def __init__(self, channel):
         self.channel = channel
@@ -117,3 +119,8 @@ class Connector:
     def send(self, recipient: str, message: str) -> str:
         """Send ``message`` to the platform user ``recipient``; return the platform's message id."""
         raise SendError(f"{self.kind} channels cannot send yet")
+
+    def delivery_events(self, payload: dict) -> list[tuple[str, dict]]:
+        """For ``handles_deliveries`` connectors: the ``(event name, payload)`` pairs one stored delivery becomes
+        (names from ``scrm.channels.plugins.CHANNEL_EVENTS``). Called once per delivery, in SCRM's transaction."""
+        return []

@@ -20,6 +20,7 @@ from .pushes import (  # (scrmseg)
     SkipReason,
 )
 from .segments import Behaviour, RuleTrigger, Segment, TagRule  # (scrmseg)
+from .status_messages import StatusMessage, StatusMessageSkip, StatusMessageStatus  # (loop, flow 3)
 from .ugc import Sentiment, UgcKind, UgcPost  # (scrmqr)
 
 __all__ = [
@@ -67,6 +68,9 @@ __all__ = [
     "RuleTrigger",
     "Segment",
     "Sentiment",
+    "StatusMessage",
+    "StatusMessageSkip",
+    "StatusMessageStatus",
     "SkipReason",
     "SocialIdentity",
     "TagRule",

@@ -24,6 +24,7 @@ class ChannelKind(models.TextChoices):
     XIAOHONGSHU = "xiaohongshu", _("Xiaohongshu (小红书)")
     WEBHOOK = "webhook", _("Signed webhook")
     SIMULATOR = "simulator", _("Simulator")
+    PLUGIN = "plugin", _("Plugin (config: plugin name)")
 
 
 @audited(exclude=["credentials_encrypted"])

@@ -92,8 +92,6 @@ def deliveries_record(*, channel: Channel, events: Iterable[InboundEvent]) -> in
     constraint, whatever process inserts it. Returns how many were new. Queues ``scrm.deliveries_process``
     on commit (the beat sweep picks up anything a lost task left behind).
     """
-    from scrm import tasks
-
     rows = [
         Delivery(
             company_id=channel.company_id, channel=channel, external_id=event.external_id, payload=event.as_payload()
@@ -106,5 +104,50 @@ def deliveries_record(*, channel: Channel, events: Iterable[InboundEvent]) -> in
         before = Delivery.objects.filter(channel=channel, external_id__in=[r.external_id for r in rows]).count()
         Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
         new = len({r.external_id for r in rows}) - before
-        transaction.on_commit(lambda: tasks.deliveries_process.delay(channel.pk))
+        transaction.on_commit(lambda: deliveries_process_request(channel.pk))
     return max(new, 0)
+
+
+DRAIN_FLAG_TTL = 60
+
+
+def _drain_flag_key(channel_id: int) -> str:
+    from django.conf import settings
+
+    return f"scrm:deliveries-requested:{settings.CELERY_TASK_DEFAULT_QUEUE}:{channel_id}"
+
+
+def deliveries_process_request(channel_id: int) -> bool:
+    """Queue ``scrm.deliveries_process`` for the channel unless one is queued and has not started yet (a Redis
+    flag, SET NX, like the outbox relay's): a webhook answering 2,000 requests/s queues a handful of tasks, not
+    2,000. The task clears the flag *before* it claims, so a delivery committed after the flag was seen set is
+    still picked up by that task; if Redis is down the beat sweep (``scrm.channels_poll_due``) processes the
+    stored deliveries — they are in the database, nothing is lost. Returns True when this call queued a task."""
+    import logging
+
+    from django.core.cache import cache
+
+    from scrm import tasks
+
+    try:
+        if not cache.add(_drain_flag_key(channel_id), 1, timeout=DRAIN_FLAG_TTL):
+            return False
+    except Exception as exc:  # Redis unreachable: beat's sweep delivers
+        logging.getLogger(__name__).warning("could not flag the deliveries task: %s", exc)
+        return False
+    try:
+        tasks.deliveries_process.apply_async((channel_id,), expires=300)
+    except Exception as exc:
+        logging.getLogger(__name__).warning("could not queue the deliveries task, beat will: %s", exc)
+        deliveries_process_flag_clear(channel_id)
+        return False
+    return True
+
+
+def deliveries_process_flag_clear(channel_id: int) -> None:
+    import contextlib
+
+    from django.core.cache import cache
+
+    with contextlib.suppress(Exception):  # the flag expires by itself
+        cache.delete(_drain_flag_key(channel_id))

@@ -3,10 +3,11 @@ replies from the inbox through the channel's connector."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -18,7 +19,7 @@ from scrm.channels import RateLimited, SendError, connector_for
 from scrm.models import Channel, Conversation, Delivery, Message, Resolution, SocialIdentity
 from suite import events
 from suite.models import Membership, Notification
-from suite.services.notifications import notification_send
+from suite.services.notifications import notifications_send_each
 
 PROCESS_BATCH = 500
 
@@ -29,10 +30,8 @@ class ProcessResult:
     messages: int = 0
 
 
-def identity_upsert(*, channel: Channel, event: dict) -> tuple[SocialIdentity, bool]:
-    """The identity of the event's sender on the channel's platform, created or refreshed with what the
-    platform told (name, unionid, phone); and whether a key that resolution uses (unionid, phone) is new.
-    ``get_or_create`` on the unique (company, platform, external id): safe under concurrent deliveries."""
+def _identity_defaults(event: dict) -> dict:
+    """What the event tells about its sender (non-empty values only)."""
     defaults = {
         key: value
         for key, value in (
@@ -44,6 +43,41 @@ def identity_upsert(*, channel: Channel, event: dict) -> tuple[SocialIdentity, b
     }
     if event.get("phone") and event.get("phone_verified"):
         defaults["phone_verified"] = True
+    return defaults
+
+
+def _insert_new(model, objs: list, *, returning: str = "id") -> list:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING <returning>`` of model instances in one statement with one
+    parameter (the rows as JSON, typed by ``jsonb_populate_recordset`` on the table's row type): the values of
+    the rows this call inserted, not those a concurrent transaction inserted first (the unique constraint
+    skips them after waiting for it). Audit triggers fire as for any insert. For models without JSON fields."""
+    if not objs:
+        return []
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    rows = []
+    for obj in objs:
+        row = {}
+        for f in fields:
+            value = f.pre_save(obj, True)
+            row[f.column] = value.isoformat() if hasattr(value, "isoformat") else value
+        rows.append(row)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
+        f"ON CONFLICT DO NOTHING RETURNING {quote(model._meta.get_field(returning).column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows)])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def identity_upsert(*, channel: Channel, event: dict) -> tuple[SocialIdentity, bool]:
+    """The identity of the event's sender on the channel's platform, created or refreshed with what the
+    platform told (name, unionid, phone); and whether a key that resolution uses (unionid, phone) is new.
+    ``get_or_create`` on the unique (company, platform, external id): safe under concurrent deliveries."""
+    defaults = _identity_defaults(event)
     identity, created = SocialIdentity.objects.get_or_create(
         company_id=channel.company_id, channel_kind=channel.kind, external_id=event["sender_id"], defaults=defaults
     )
@@ -98,6 +132,78 @@ def identity_resolve(*, identity: SocialIdentity) -> SocialIdentity:
     return identity
 
 
+def identities_resolve(*, identities: list[SocialIdentity]) -> None:
+    """``identity_resolve`` for many identities of one company at once (an inbox batch's new senders): one
+    CRM read for all of them (``crm.selectors.duplicates_find_many``), one UPDATE of those that changed, one
+    outbox write of their ``scrm.identity.resolved`` events. The same rules, identity by identity."""
+    todo: list[tuple[SocialIdentity, str]] = []
+    for identity in identities:
+        if identity.resolution == Resolution.AUTO:
+            continue
+        phone = ""
+        if identity.phone:
+            try:
+                phone = normalize_phone(identity.phone)
+            except ValidationError:
+                phone = ""
+        if identity.unionid or phone:
+            todo.append((identity, phone))
+    if not todo:
+        return
+    found = crm_selectors.duplicates_find_many(
+        model=crm_selectors.Contact,
+        company_id=todo[0][0].company_id,
+        facts=[crm_selectors.DuplicateFacts(phone=phone, unionid=identity.unionid) for identity, phone in todo],
+    )
+    changed, resolved = [], []
+    now = timezone.now()
+    for (identity, _phone), candidates in zip(todo, found, strict=True):
+        candidates = candidates[:5]
+        strong = [
+            c for c in candidates if "unionid" in c.matched_on or ("phone" in c.matched_on and identity.phone_verified)
+        ]
+        if len(strong) == 1:
+            match, state = strong[0].customer, Resolution.AUTO
+        elif candidates:
+            match, state = candidates[0].customer, Resolution.SUGGESTED
+        else:
+            continue
+        if (identity.crm_contact_id, identity.resolution) == (match.pk, state):
+            continue
+        identity.crm_contact_id = match.pk
+        identity.crm_account_id = match.account_id
+        identity.crm_owner_id = match.owner_id
+        identity.resolution = state
+        identity.updated_at = now
+        changed.append(identity)
+        if state == Resolution.AUTO:
+            resolved.append(identity)
+    if changed:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE scrm_socialidentity AS i SET crm_contact_id = v.contact, crm_account_id = v.account, "
+                "crm_owner_id = v.owner, resolution = v.resolution, updated_at = %s "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::varchar[]) "
+                "AS v(id, contact, account, owner, resolution) WHERE i.id = v.id",
+                [
+                    now,
+                    [i.pk for i in changed],
+                    [i.crm_contact_id for i in changed],
+                    [i.crm_account_id for i in changed],
+                    [i.crm_owner_id for i in changed],
+                    [i.resolution for i in changed],
+                ],
+            )
+    if resolved:
+        events.publish_many(
+            [
+                (scrm_events.IDENTITY_RESOLVED, scrm_events.identity_resolved_payload(identity=identity))
+                for identity in resolved
+            ],
+            company_id=resolved[0].company_id,
+        )
+
+
 @dataclass
 class _Alert:
     assignee_id: int
@@ -122,6 +228,7 @@ class InboxBatch:
     messages: list[Message] = field(default_factory=list)
     ugc: list[tuple[SocialIdentity, dict]] = field(default_factory=list)  # public posts → scrm.services.ugc
     opt_out_words: frozenset[str] | None = None  # cadences' opt-out keywords, read once per batch (scrmwecom)
+    fresh: set[str] = field(default_factory=set)  # senders whose identity this batch created (not yet applied)
     rules: object = None  # auto-tag rules, unsubscribe, interactions → scrm.services.inbox_rules
 
     def is_active_member(self, user_id: int) -> bool:
@@ -130,6 +237,72 @@ class InboxBatch:
                 company_id=self.channel.company_id, user_id=user_id, is_active=True
             ).exists()
         return self.active_members[user_id]
+
+    def prepare(self, events: list[dict]) -> None:
+        """Set-based start of a batch (scrmingest): the identities of all its senders in one read, the new ones
+        in one ``INSERT … ON CONFLICT DO NOTHING`` (then resolved together: ``identities_resolve``), their
+        conversations in one read and the missing ones in one insert. A sender whose stored
+        identity differs from what the batch's first event of theirs says is left to the per-item path
+        (``identity_upsert``), as are chat events. Races with a concurrent worker end in the unique
+        constraints: the row the other transaction inserted is read back."""
+        channel = self.channel
+        first: dict[str, dict] = {}
+        for event in events:
+            if event.get("kind") != "chat" and event.get("sender_id"):
+                first.setdefault(event["sender_id"], event)
+        if not first:
+            return
+        scope = {"company_id": channel.company_id, "channel_kind": channel.kind}
+        found = {i.external_id: i for i in SocialIdentity.objects.filter(**scope, external_id__in=list(first))}
+        missing = [key for key in first if key not in found]
+        created: set[int] = set()
+        if missing:
+            created = set(
+                _insert_new(
+                    SocialIdentity,
+                    [SocialIdentity(**scope, external_id=key, **_identity_defaults(first[key])) for key in missing],
+                )
+            )
+            found.update({i.external_id: i for i in SocialIdentity.objects.filter(**scope, external_id__in=missing)})
+        for key, identity in found.items():
+            if identity.pk in created:
+                self.fresh.add(key)
+            elif _identity_differs(identity, first[key]):
+                continue
+            self.identities[key] = identity
+        identities_resolve(identities=[self.identities[key] for key in self.fresh])
+        by_pk = {identity.pk: identity for identity in self.identities.values()}
+        if not by_pk:
+            return
+        conversations = {
+            c.identity_id: c for c in Conversation.objects.filter(channel=channel, identity_id__in=list(by_pk))
+        }
+        missing_pks = [pk for pk in by_pk if pk not in conversations]
+        if missing_pks:
+            owners = {by_pk[pk].crm_owner_id for pk in missing_pks} - {None} - set(self.active_members)
+            if owners:
+                active = set(
+                    Membership.objects.filter(
+                        company_id=channel.company_id, user_id__in=owners, is_active=True
+                    ).values_list("user_id", flat=True)
+                )
+                self.active_members.update({owner: owner in active for owner in owners})
+            _insert_new(
+                Conversation,
+                [
+                    Conversation(
+                        company_id=channel.company_id,
+                        channel=channel,
+                        identity_id=pk,
+                        assigned_to_id=_assignee_for(self, by_pk[pk]),
+                    )
+                    for pk in missing_pks
+                ],
+            )
+            conversations.update(
+                {c.identity_id: c for c in Conversation.objects.filter(channel=channel, identity_id__in=missing_pks)}
+            )
+        self.conversations.update(conversations)
 
     def finish(self) -> None:
         """Move each touched conversation's last-message times, then alert each assignee once per
@@ -145,25 +318,36 @@ class InboxBatch:
             self.ugc.clear()
         if self.rules is not None:
             self.rules.flush()
-        for conversation_pk, sent_at in self.last_message.items():
-            Conversation.objects.filter(pk=conversation_pk).update(
-                last_message_at=sent_at, last_inbound_at=sent_at, status=Conversation.Status.OPEN
-            )
-        for conversation_pk, alert in self.alerts.items():
+        if self.last_message:
+            # Row locks in id order (two workers with overlapping conversations wait, never deadlock), then one
+            # UPDATE; GREATEST because batches of the same conversation may commit out of order.
+            pks = sorted(self.last_message)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM scrm_conversation WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [pks])
+                cursor.execute(
+                    "UPDATE scrm_conversation AS c SET last_message_at = GREATEST(c.last_message_at, v.at), "
+                    "last_inbound_at = GREATEST(c.last_inbound_at, v.at), status = %s "
+                    "FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at) WHERE c.id = v.id",
+                    [Conversation.Status.OPEN, pks, [self.last_message[pk] for pk in pks]],
+                )
+        notifications = []
+        for conversation_pk, alert in sorted(self.alerts.items()):
             if alert.removed:
                 title = _("Churn alert: %(name)s is no longer a WeCom contact") % {"name": alert.name}
             elif alert.count > 1:
                 title = _("%(count)d new messages from %(name)s") % {"count": alert.count, "name": alert.name}
             else:
                 title = _("New message from %(name)s") % {"name": alert.name}
-            notification_send(
-                recipients=[alert.assignee_id],
-                company=self.channel.company,
-                title=title,
-                body=alert.text[:500],
-                link=f"/scrm/inbox/{conversation_pk}/",
-                level=Notification.Level.WARNING if alert.removed else Notification.Level.INFO,
+            notifications.append(
+                {
+                    "recipient_id": alert.assignee_id,
+                    "title": title,
+                    "body": alert.text[:500],
+                    "link": f"/scrm/inbox/{conversation_pk}/",
+                    "level": Notification.Level.WARNING if alert.removed else Notification.Level.INFO,
+                }
             )
+        notifications_send_each(company=self.channel.company, items=notifications)
         self.last_message.clear()
         self.alerts.clear()
 
@@ -203,6 +387,10 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
         if keys_changed:
             identity = identity_resolve(identity=identity)
         batch.identities[key] = identity
+        batch.fresh.discard(key)
+    elif key in batch.fresh:  # created by ``prepare``: this is the sender's first event
+        batch.fresh.discard(key)
+        is_new_identity = True
     sent_at = parse_datetime(event.get("sent_at") or "") or timezone.now()
     conversation = batch.conversations.get(identity.pk)
     if conversation is None:
@@ -294,6 +482,30 @@ def _relationship_hooks(*, channel: Channel, event: dict, identity, conversation
             cadence_opt_out_check(identity=identity, text=text)
 
 
+def _deliveries_publish(*, channel: Channel, connector, batch) -> None:
+    """Publish the contract events (``scrm.channels.plugins.CHANNEL_EVENTS``) a commerce plugin makes of each
+    stored delivery, with the channel in the payload; each delivery's events share one correlation id. Other
+    names are refused (logged and dropped): a plugin cannot publish another app's events."""
+    import logging
+
+    from scrm.channels.plugins import CHANNEL_EVENTS
+
+    for delivery in batch:
+        correlation_id = None
+        for name, payload in connector.delivery_events(delivery.payload):
+            if name not in CHANNEL_EVENTS:
+                logging.getLogger(__name__).error("channel plugin event %r refused (not a channel event)", name)
+                continue
+            body = {
+                **payload,
+                "channel_id": channel.pk,
+                "delivery_id": delivery.pk,
+                "owner_id": channel.default_assignee_id,
+            }
+            event = events.publish(name, body, company_id=channel.company_id, correlation_id=correlation_id)
+            correlation_id = event.correlation_id
+
+
 def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> ProcessResult:
     """Process up to ``limit`` unprocessed deliveries of the channel, oldest first, in one transaction.
 
@@ -310,11 +522,17 @@ def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> Proces
             .order_by("id")
             .select_for_update(skip_locked=True)[:limit]
         )
-        inbox_batch = InboxBatch(channel=channel)
-        for delivery in batch:
-            if inbound_event_apply(channel=channel, event=delivery.payload, batch=inbox_batch) is not None:
-                result.messages += 1
-        inbox_batch.finish()
+        connector = connector_for(channel)
+        if connector.handles_deliveries:
+            # A commerce channel plugin (scrm.channels.plugins): its deliveries become contract events.
+            _deliveries_publish(channel=channel, connector=connector, batch=batch)
+        else:
+            inbox_batch = InboxBatch(channel=channel)
+            inbox_batch.prepare([delivery.payload for delivery in batch])
+            for delivery in batch:
+                if inbound_event_apply(channel=channel, event=delivery.payload, batch=inbox_batch) is not None:
+                    result.messages += 1
+            inbox_batch.finish()
         if batch:
             Delivery.objects.filter(pk__in=[d.pk for d in batch]).update(processed_at=timezone.now())
         result.deliveries = len(batch)

@@ -28,13 +28,58 @@ class InboxRules:
     reply_rules: list[TagRule] | None = None
     fired: dict[int, tuple[TagRule, set[int], str]] = field(default_factory=dict)
     interactions: dict[int, datetime] = field(default_factory=dict)
-    pushes_checked: set[int] = field(default_factory=set)
+    reply_candidates: dict[int, tuple[int, datetime]] = field(default_factory=dict)  # identity → (contact, at)
 
     def fire(self, rule: TagRule, contact_id: int, reason: str) -> None:
         entry = self.fired.setdefault(rule.pk, (rule, set(), reason))
         entry[1].add(contact_id)
 
+    def _replies(self) -> None:
+        """Matched senders who got a push in the last 7 days replied to it: one read of the pushes of all the
+        batch's candidates (up to 5 latest each), then "replied to push" rules fire and the CRM campaigns of
+        those pushes are touched (``responded``)."""
+        if not self.reply_candidates:
+            return
+        pushes = (
+            PushMessage.objects.filter(
+                identity_id__in=list(self.reply_candidates),
+                status=PushMessageStatus.SENT,
+                sent_at__gte=timezone.now() - REPLY_WINDOW,
+            )
+            .select_related("campaign")
+            .order_by("identity_id", "-sent_at")
+        )
+        latest: dict[int, list[PushMessage]] = {}
+        for push in pushes:
+            items = latest.setdefault(push.identity_id, [])
+            if len(items) < 5:
+                items.append(push)
+        for identity_id, items in latest.items():
+            contact_id, sent_at = self.reply_candidates[identity_id]
+            if self.reply_rules is None:
+                self.reply_rules = [
+                    r
+                    for r in active_rules(self.company_id, RuleTrigger.BEHAVIOUR)
+                    if r.behaviour == Behaviour.REPLIED_TO_PUSH
+                ]
+            for rule in self.reply_rules:
+                self.fire(rule, contact_id, "replied to push")
+            for crm_campaign_id in sorted({p.campaign.crm_campaign_id for p in items if p.campaign.crm_campaign_id}):
+                events.publish(
+                    CAMPAIGN_TOUCHED,
+                    campaign_touched_payload(
+                        company_id=self.company_id,
+                        crm_campaign_id=crm_campaign_id,
+                        contact_id=contact_id,
+                        touched_at=sent_at,
+                        kind="responded",
+                    ),
+                    company_id=self.company_id,
+                )
+        self.reply_candidates.clear()
+
     def flush(self) -> None:
+        self._replies()
         for rule, contacts, reason in self.fired.values():
             tag_rule_fire(rule=rule, contact_ids=contacts, reason=reason)
         if self.interactions:
@@ -67,33 +112,4 @@ def inbound_observe(batch, *, identity, event: dict, sent_at: datetime) -> None:
         rules.keyword_rules = active_rules(rules.company_id, RuleTrigger.KEYWORD)
     for rule in keyword_rules_matching(rules.keyword_rules, text):
         rules.fire(rule, contact_id, text[:100])
-    if identity.pk in rules.pushes_checked:
-        return
-    rules.pushes_checked.add(identity.pk)
-    pushes = list(
-        PushMessage.objects.filter(
-            identity=identity, status=PushMessageStatus.SENT, sent_at__gte=timezone.now() - REPLY_WINDOW
-        )
-        .select_related("campaign")
-        .order_by("-sent_at")[:5]
-    )
-    if not pushes:
-        return
-    if rules.reply_rules is None:
-        rules.reply_rules = [
-            r for r in active_rules(rules.company_id, RuleTrigger.BEHAVIOUR) if r.behaviour == Behaviour.REPLIED_TO_PUSH
-        ]
-    for rule in rules.reply_rules:
-        rules.fire(rule, contact_id, "replied to push")
-    for crm_campaign_id in {p.campaign.crm_campaign_id for p in pushes if p.campaign.crm_campaign_id}:
-        events.publish(
-            CAMPAIGN_TOUCHED,
-            campaign_touched_payload(
-                company_id=rules.company_id,
-                crm_campaign_id=crm_campaign_id,
-                contact_id=contact_id,
-                touched_at=sent_at,
-                kind="responded",
-            ),
-            company_id=rules.company_id,
-        )
+    rules.reply_candidates.setdefault(identity.pk, (contact_id, sent_at))  # pushes read once per batch: flush

@@ -114,3 +114,21 @@ def _register_segments_menu() -> None:  # scrmseg
 
 
 _register_segments_menu()
+
+
+def _register_coupons_menu() -> None:  # scrmseg2
+    from scrm.models import Coupon
+
+    menu.register(
+        menu.MenuItem(
+            "scrm",
+            _("Coupons"),
+            "scrm:coupons",
+            module="scrm",
+            order=46,
+            check=lambda actor: policy.can(actor, "view", Coupon),
+        ),
+    )
+
+
+_register_coupons_menu()

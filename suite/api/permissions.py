@@ -1,8 +1,8 @@
 """The API's door to the policy layer: the action a request takes must be allowed for the actor's role."""
 
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 
-from suite import policy
+from suite import modules, policy
 from suite.middleware import request_actor as _django_request_actor
 
 ACTION_BY_VIEW_ACTION = {
@@ -38,7 +38,8 @@ def policy_action(view, request) -> str:
 class PolicyPermission(permissions.BasePermission):
     """Authenticated, a member of the company acted in, and allowed the action on the view's model.
 
-    Record scope is applied by the view's queryset (``policy.scope``), so a record outside it is a 404."""
+    Record scope is applied by the view's queryset (``policy.scope``), so a record outside it is a 404. A view of
+    a module the company has not enabled (``suite.modules``) is a 404 too."""
 
     def has_permission(self, request, view):
         if not request.user or not request.user.is_authenticated:
@@ -46,6 +47,9 @@ class PolicyPermission(permissions.BasePermission):
         actor = request_actor(request)
         if actor is None:
             return False
+        # Module packages (suite.modules): every route of a module the company has not enabled is a 404.
+        if not modules.company_has(actor.company, modules.module_of(type(view).__module__)):
+            raise exceptions.NotFound()
         model = getattr(view, "policy_model", None) or getattr(getattr(view, "queryset", None), "model", None)
         if model is None:
             return True  # views without a model (e.g. "who am I") check inside

@@ -16,10 +16,11 @@ platform's own handlers are loaded by ``SuiteConfig.ready``.
 from importlib import import_module
 
 from .outbox import publish, publish_many
-from .registry import Event, handler, pattern_matches, registered_handlers, subscribers
+from .registry import Event, current_correlation_id, handler, pattern_matches, registered_handlers, subscribers
 
 __all__ = [
     "Event",
+    "current_correlation_id",
     "handler",
     "pattern_matches",
     "publish",

@@ -15,6 +15,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from suite.modules import module_of
+
 # <app>.<entity>.<past-tense verb>, lower case; more dotted parts are allowed (erp.stock.move.posted).
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){2,}$")
 # What a handler or a webhook subscribes to: an event name, "*", or a prefix such as "crm.*" or "erp.stock.*".
@@ -46,6 +48,8 @@ class Subscription:
     func: Callable[..., None]
     batch: bool = False
     origin: str = field(default="", compare=False)
+    # The module the handler belongs to (suite.modules): idle for companies that have not enabled it.
+    module: str | None = field(default=None, compare=False)
 
 
 _handlers: dict[str, Subscription] = {}
@@ -53,6 +57,13 @@ _by_event_name: dict[str, tuple[Subscription, ...]] = {}
 
 # The event whose handler is running now: an event published while handling it inherits its correlation id.
 current_event: contextvars.ContextVar[Event | None] = contextvars.ContextVar("troika_current_event", default=None)
+
+
+def current_correlation_id() -> uuid.UUID | None:
+    """The correlation id of the event being handled now (None outside a handler): a record a handler creates can
+    keep it, so later events about that record join the same chain (``publish(..., correlation_id=...)``)."""
+    parent = current_event.get()
+    return parent.correlation_id if parent is not None else None
 
 
 def pattern_matches(pattern: str, event_name: str) -> bool:
@@ -64,7 +75,7 @@ def pattern_matches(pattern: str, event_name: str) -> bool:
     return pattern == event_name
 
 
-def handler(pattern: str, *, name: str | None = None, batch: bool = False) -> Callable:
+def handler(pattern: str, *, name: str | None = None, batch: bool = False, module: str | None = None) -> Callable:
     """Register the decorated function as a handler of the events matching ``pattern``.
 
     ``name`` is the handler's permanent identity (default: ``module.function``): its ``HandlerRun`` records are
@@ -75,6 +86,10 @@ def handler(pattern: str, *, name: str | None = None, batch: bool = False) -> Ca
     ``batch=True``: the function receives a list of events (all of one relay batch that match) and is called
     once per batch; if it raises, it is called again for each event alone so one bad event does not hold back
     the others. Use it where one query per batch replaces one per event (webhook fan-out).
+
+    ``module``: the module package (``suite.modules``, e.g. ``"erp_supply"``) the handler belongs to; default:
+    derived from the function's Python module (``crm.*`` → crm, ``erp.events_hr`` → erp_hr, platform → none).
+    For a company that has not enabled it the relay does not call the handler and records the run as skipped.
     """
     if not EVENT_PATTERN.match(pattern):
         raise ImproperlyConfigured(f"{pattern!r} is not an event name or pattern such as 'crm.*'")
@@ -87,7 +102,8 @@ def handler(pattern: str, *, name: str | None = None, batch: bool = False) -> Ca
             raise ImproperlyConfigured(
                 f"event handler name {handler_name!r} is used by {existing.origin} and {origin}; names must be unique"
             )
-        _handlers[handler_name] = Subscription(handler_name, pattern, func, batch, origin)
+        owner = module if module is not None else module_of(func.__module__)
+        _handlers[handler_name] = Subscription(handler_name, pattern, func, batch, origin, owner)
         _by_event_name.clear()
         return func
 

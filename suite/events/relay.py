@@ -38,6 +38,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from suite.models.outbox import HandlerRun, OutboxEvent
+from suite.modules import is_enabled
 
 from .registry import Event, Subscription, current_event, subscribers
 
@@ -85,6 +86,7 @@ class _Outcome:
     finished_at: datetime
     duration_ms: int
     error: str = ""
+    skipped: bool = False  # the handler's module is not enabled for the event's company (suite.modules)
 
     @property
     def ok(self) -> bool:
@@ -246,6 +248,28 @@ def _id_array(ids: list[int]) -> str:
 
 CHUNK = 100  # handler calls per shared savepoint
 
+_COMPANY_MODULES = "SELECT id, enabled_modules FROM suite_company WHERE id = ANY(%s::bigint[])"
+
+
+def _company_modules(cursor, events: list[Event]) -> dict[int, list[str]]:
+    """The ``enabled_modules`` of the batch's companies that restrict their modules (one query; none when no
+    subscribed handler belongs to a module). Companies with an empty list (every module on) are left out."""
+    company_ids = {
+        event.company_id
+        for event in events
+        if event.company_id is not None and any(sub.module is not None for sub in subscribers(event.name))
+    }
+    if not company_ids:
+        return {}
+    cursor.execute(_COMPANY_MODULES, [_id_array(sorted(company_ids))])
+    found = {}
+    for company_id, enabled in cursor.fetchall():
+        if isinstance(enabled, str | bytes):
+            enabled = json.loads(enabled)
+        if enabled:
+            found[company_id] = list(enabled)
+    return found
+
 
 def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -> BatchResult:
     """Claim and deliver one batch of due events (one transaction). ``now``: the clock for due-ness and
@@ -277,11 +301,22 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
         calls: list[tuple[Subscription, list[Event]]] = []
         attempts_before: Attempts = {}
         batch_groups: dict[str, tuple[Subscription, list[Event]]] = {}
+        company_modules = _company_modules(cursor, events)
+        skipped: list[_Outcome] = []
         for event in events:
             for subscription in subscribers(event.name):
                 status, attempts = previous.get((event.id, subscription.name), ("", 0))
-                if status == HandlerRun.Status.DONE:
-                    continue  # applied by an earlier delivery of this event
+                if status in (HandlerRun.Status.DONE, HandlerRun.Status.SKIPPED):
+                    continue  # applied (or skipped) by an earlier delivery of this event
+                if (
+                    subscription.module is not None
+                    and event.company_id in company_modules
+                    and not is_enabled(company_modules[event.company_id], subscription.module)
+                ):
+                    # Idle: the company has not enabled the handler's module. Recorded, never called.
+                    at = timezone.now()
+                    skipped.append(_Outcome(event.id, subscription.name, 0, at, at, 0, skipped=True))
+                    continue
                 if attempts:
                     attempts_before[(subscription.name, event.id)] = attempts
                 if subscription.batch:
@@ -289,14 +324,14 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
                 else:
                     calls.append((subscription, [event]))
         calls.extend(batch_groups.values())
-        outcomes: list[_Outcome] = []
+        outcomes: list[_Outcome] = skipped
         for start in range(0, len(calls), CHUNK):
             outcomes.extend(_run_chunk(calls[start : start + CHUNK], attempts_before))
 
         failures: dict[int, _EventFailures] = defaultdict(_EventFailures)
         records = []
         for outcome in outcomes:
-            status = HandlerRun.Status.DONE
+            status = HandlerRun.Status.SKIPPED if outcome.skipped else HandlerRun.Status.DONE
             if not outcome.ok:
                 failure = failures[outcome.event_id]
                 failure.errors.append(f"{outcome.handler}: {outcome.error.strip().splitlines()[-1]}")

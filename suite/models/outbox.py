@@ -75,6 +75,7 @@ class HandlerRun(models.Model):
 
     class Status(models.TextChoices):
         DONE = "done", _("Done")
+        SKIPPED = "skipped", _("Skipped: module not enabled for the company")
         FAILED = "failed", _("Failed, will retry")
         DEAD = "dead", _("Dead letter")
 

@@ -23,9 +23,9 @@ def event_retry(*, event: OutboxEvent, by=None) -> OutboxEvent:
     locked = OutboxEvent.objects.select_for_update(of=("self",)).get(pk=event.pk)
     if locked.state == OutboxEvent.State.DONE:
         return locked
-    HandlerRun.objects.filter(event=locked).exclude(status=HandlerRun.Status.DONE).update(
-        status=HandlerRun.Status.FAILED, attempts=0
-    )
+    HandlerRun.objects.filter(event=locked).exclude(
+        status__in=[HandlerRun.Status.DONE, HandlerRun.Status.SKIPPED]
+    ).update(status=HandlerRun.Status.FAILED, attempts=0)
     locked.state = OutboxEvent.State.PENDING
     locked.next_attempt_at = timezone.now()
     locked.save(update_fields=["state", "next_attempt_at"])

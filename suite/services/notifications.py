@@ -74,6 +74,43 @@ def notification_send(
     return Notification.objects.bulk_create(notifications)
 
 
+def notifications_send_each(*, company: Company, items: Iterable[dict]) -> list[Notification]:
+    """Many notifications, each with its own recipient, title, body, link and level (dicts with those keys),
+    in one membership check and one bulk insert — for pipelines that alert hundreds of conversations at once.
+    Every recipient must be an active member of ``company`` (else ``ValidationError``, nothing written). Must
+    run in the caller's transaction or autocommit; no locks; publishes nothing."""
+    items = list(items)
+    if not items:
+        return []
+    user_ids = {int(item["recipient_id"]) for item in items}
+    members = set(
+        Membership.objects.filter(company=company, user_id__in=user_ids, is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    if user_ids - members:
+        raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
+    notifications = []
+    for item in items:
+        title = (item.get("title") or "").strip()
+        if not title:
+            raise ValidationError({"title": _("A notification needs a title.")})
+        level = item.get("level") or Notification.Level.INFO
+        if level not in Notification.Level.values:
+            raise ValidationError({"level": _("Unknown level.")})
+        notifications.append(
+            Notification(
+                recipient_id=int(item["recipient_id"]),
+                company=company,
+                title=title[:200],
+                body=item.get("body") or "",
+                link=safe_link(item.get("link") or ""),
+                level=level,
+            )
+        )
+    return Notification.objects.bulk_create(notifications, batch_size=1000)
+
+
 def notification_mark_read(*, user, company: Company | int, ids: Iterable[int] | None = None) -> int:
     """Mark ``user``'s unread notifications in ``company`` read: the given ``ids``, or all of them.
 

@@ -118,6 +118,8 @@ def test_menu_registry_filters_entries_by_role_module_and_check(company, member)
     item_module = menu.MenuItem("scrm", "Needs SCRM", "directory", module=Module.SCRM)
     item_check = menu.MenuItem("dashboards", "Checked", "notifications", check=lambda actor: False)
     before = menu.items()
+    company.enabled_modules = [Module.CRM]  # an empty list means every module (suite.modules)
+    company.save()
     try:
         menu.register(item_all, item_sales, item_module, item_check, item_all)
         sales = member(company, Role.SALES)

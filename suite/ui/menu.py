@@ -18,6 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from suite import modules
 from suite.models import Role
 
 
@@ -65,7 +66,7 @@ class MenuItem:
             return False
         if self.roles is not None and actor.role not in self.roles:
             return False
-        if self.module is not None and self.module not in (actor.company.enabled_modules or []):
+        if not modules.company_has(actor.company, self.module):  # empty enabled_modules: every module
             return False
         return self.check is None or bool(self.check(actor))
 
@@ -106,6 +107,13 @@ class SectionView:
 
 
 def section_visible(section: Section, actor, user=None) -> bool:
+    # A section of modules (CRM, SCRM, ERP) disappears when the company has enabled none of them.
+    if (
+        section.modules
+        and actor is not None
+        and not any(modules.company_has(actor.company, module) for module in section.modules)
+    ):
+        return False
     if section.roles is None:
         return True
     user = user or (actor.user if actor else None)

@@ -22,7 +22,7 @@ from django.utils.functional import Promise
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
-from suite import policy
+from suite import modules, policy
 from suite.models import Membership, Team
 from suite.templatetags.troika import person_name
 
@@ -47,7 +47,7 @@ class Provider:
     def applies_to(self, actor) -> bool:
         if self.roles is not None and actor.role not in self.roles:
             return False
-        return self.module is None or self.module in (actor.company.enabled_modules or [])
+        return modules.company_has(actor.company, self.module)  # empty enabled_modules: every module
 
 
 @dataclass(frozen=True)

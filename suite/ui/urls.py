@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from suite.ui import attachments, notifications, views
+from suite.ui import attachments, company_settings, loop, notifications, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("apps/<slug:app>/", views.app_landing, name="app-landing"),
     path("search/", views.search_view, name="search"),
     path("company/switch/", views.company_switch, name="company-switch"),
+    path("company/settings/", company_settings.company_settings, name="company-settings"),
     path("directory/", views.directory, name="directory"),
     path("teams/<int:pk>/", views.team_detail, name="team-page"),
     path("history/<str:label>/<str:pk>/", views.history, name="record-history"),
@@ -20,4 +21,7 @@ urlpatterns = [
     path("attachments/<str:label>/<str:pk>/upload/", attachments.upload, name="attachment-upload"),
     path("attachment/<int:pk>/download/", attachments.download, name="attachment-download"),
     path("attachment/<int:pk>/remove/", attachments.remove, name="attachment-remove"),
+    path("ops/trace/<uuid:correlation_id>/", loop.trace_page, name="ops-trace"),
+    path("ops/loop/", loop.monitor_page, name="ops-loop"),
+    path("ops/loop/events/<int:pk>/retry/", loop.dead_letter_retry_view, name="ops-loop-retry"),
 ]

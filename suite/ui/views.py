@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from suite import audit, policy
 from suite.middleware import SESSION_COMPANY_KEY, forget_actor
 from suite.models import Membership, Module, Notification, Team
+from suite.modules import enabled_set
 from suite.ui import menu, search
 from suite.ui.records import actor_required, record_or_404, safe_back
 
@@ -50,7 +51,7 @@ def home(request):
 
 
 def _modules(company) -> list[tuple[str, str, bool]]:
-    enabled = set(company.enabled_modules or [])
+    enabled = enabled_set(company.enabled_modules)  # empty: every module (suite.modules)
     return [(value, label, value in enabled) for value, label in Module.choices]
 
 
@@ -63,7 +64,7 @@ def app_landing(request, app: str):
     if not menu.section_visible(section, request.actor, request.user):
         raise Http404
     actor = request.actor
-    enabled = set(actor.company.enabled_modules or [])
+    enabled = enabled_set(actor.company.enabled_modules)
     modules = [(value, label, value in enabled) for value, label in Module.choices if value in section.modules]
     view = next(v for v in menu.menu_for(actor, path=request.path, user=request.user) if v.key == app)
     context = {"section": section, "section_view": view, "modules": modules}
