@@ -310,8 +310,8 @@ def _gunicorn(workers: int):
             with contextlib.suppress(OSError):
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 connection.request("GET", "/healthz")
-                if connection.getresponse().status < 500:
-                    break
+                connection.getresponse().read()  # any answer (/healthz says 503 while no worker beats)
+                break
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"error: gunicorn did not start; see {log_path}")
             time.sleep(0.2)

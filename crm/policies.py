@@ -244,6 +244,18 @@ register(
 
 from crm import policies_campaigns  # noqa: E402,F401  campaigns, web forms, reminders, nudges
 
+# Customer finance facts (closed loop, flow 4): seen by whoever sees the account; written only by the handlers of
+# ERP's receivable events.
+register(
+    ModelPolicy(
+        model=m.CustomerFinance,
+        scopes=CUSTOMER_SCOPES,
+        actions={role: {"view"} for role in CRM_ROLES},
+        owner_field="account__owner",
+        team_field="account__team",
+    )
+)
+
 # Owner handovers (closed loop, flow 11): made by the handler of HR's employee deactivation; admins and managers
 # follow them company-wide (who left, who took over, what moved). Nobody edits them.
 register(

@@ -858,8 +858,8 @@ def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvai
     """Live price and promise of each line (by line id), read synchronously from ERP's selectors — nothing is
     copied: the price from ``prices_for_many``; free stock and the earliest delivery date from the explained
     promise (``erp.selectors.promise.explain_promises``: free stock, purchase receipts, then production by its
-    finite-capacity schedule — the same answer as ``/api/v1/erp/promise/``). Six queries whatever the number
-    of lines."""
+    finite-capacity schedule — the same answer as ``/api/v1/erp/promise/``, less other deals' accepted quotes).
+    Seven queries whatever the number of lines."""
     from crm.services.quotes import price_group_of
 
     lines = list(lines)
@@ -872,7 +872,7 @@ def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvai
         customer_group=price_group_of(opportunity) or None,
         currency=opportunity.currency,
     )
-    promises = erp_promise.explain_promises(company=opportunity.company_id, items=items)
+    promises = erp_promise.explain_promises(company=opportunity.company_id, items=items, for_opportunity=opportunity.pk)
     horizon_end = timezone.localdate() + timedelta(days=PROMISE_HORIZON_DAYS - 1)
     result = {}
     for line, key in zip(lines, items, strict=True):

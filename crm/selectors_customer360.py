@@ -389,6 +389,7 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
             "stage__name_en",
             "promised_date",
             "erp_order_state",
+            "fulfilment_status",
         )
         .order_by(open_first, "-updated_at", "-id")[:SIDE_LIST]
     )

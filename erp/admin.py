@@ -199,6 +199,14 @@ class IncomingSupplyAdmin(ReadOnlyAdmin):
     search_fields = ("=reference", "=product__sku")
 
 
+@admin.register(m.QuoteReservation)
+class QuoteReservationAdmin(ReadOnlyAdmin):
+    list_display = ("crm_quote_number", "product", "warehouse", "quantity", "expires_on", "state")
+    list_filter = ("company", "state")
+    list_select_related = ("product", "warehouse")
+    search_fields = ("=crm_quote_number", "=product__sku")
+
+
 @admin.register(m.ReorderRule)
 class ReorderRuleAdmin(ReadOnlyAdmin):
     list_display = ("product", "warehouse", "min_quantity", "max_quantity", "multiple", "is_active")

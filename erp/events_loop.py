@@ -65,3 +65,22 @@ def promises_on_production_slip(event: _events.Event) -> None:
         warehouse_id=payload.get("warehouse_id"),
         reason=f"production {payload.get('number', '')} rescheduled",
     )
+
+
+@_events.handler("crm.quote.accepted", name="erp.quote_soft_reservations")
+def quote_soft_reservations(event: _events.Event) -> None:
+    """An accepted quote soft-reserves its stocked quantities until it expires (``quote_reservations_place``,
+    once per quote)."""
+    from erp.services.quote_reservations import quote_reservations_place
+
+    quote_reservations_place(company=event.company_id, payload=event.payload)
+
+
+@_events.handler("crm.opportunity.lost", name="erp.quote_soft_reservations_release")
+def quote_soft_reservations_release(event: _events.Event) -> None:
+    """A lost deal's quotes hold nothing any more."""
+    from erp.services.quote_reservations import quote_reservations_settle
+
+    quote_reservations_settle(
+        company=event.company_id, crm_opportunity_id=event.payload["opportunity_id"], consumed=False
+    )

@@ -86,6 +86,9 @@ _inventory(
     actions={ADMIN: CRUD | {"cancel"}, MANAGER: CRUD | {"cancel"}, WAREHOUSE: {"view", "add", "change", "cancel"}},
 )
 _inventory(m.ReorderRule, viewers=STOCK_VIEWERS, actions={ADMIN: CRUD, MANAGER: CRUD, WAREHOUSE: CRUD})
+# Soft holds of accepted CRM quotes (closed loop): written only by the event handlers, seen by whoever sells or
+# plans stock.
+_inventory(m.QuoteReservation, viewers=INVENTORY_VIEWERS, actions={})
 
 # ---------------------------------------------------------------- finance
 # The ledger is company-wide: finance and admins keep it (create, post, reverse, close), managers read it and

@@ -86,6 +86,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 from scrm import (  # noqa: E402
+    admin_loop,  # noqa: F401  order status messages to customers (closed loop)
     admin_relations,  # noqa: F401  communities, cadences, QR codes, handover (scrmwecom)
     admin_segments,  # noqa: F401  rules, segments, consents, pushes (scrmseg)
 )

@@ -130,6 +130,7 @@ def _register_campaigns() -> None:
 _register_campaigns()
 
 from scrm import (  # noqa: E402
+    policies_loop,  # noqa: F401  order status messages to customers (closed loop)
     policies_relations,  # noqa: F401  communities, cadences, QR codes, handover (scrmwecom)
     policies_segments,  # noqa: F401  auto-tag rules, segments, consents, pushes (scrmseg)
 )

@@ -9,7 +9,7 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 from werkzeug import Response
 
@@ -127,16 +127,17 @@ def test_a_locked_deal_fails_the_handler_which_is_retried_then_applied_once(plat
     shop, deal, order, _people, owner = _deal(platform)
     delivery = order.deliveries.get()
     sales.delivery_pick(delivery=delivery)
+    relay_all()  # the confirmation reached the deal before the salesperson opened it
     locked, release = threading.Event(), threading.Event()
 
     def salesperson_editing():  # another transaction holds the opportunity row
-        with connections["default"].cursor() as cursor:
-            cursor.execute("BEGIN")
-            cursor.execute("SELECT id FROM crm_opportunity WHERE id = %s FOR UPDATE", [deal.pk])
-            locked.set()
-            release.wait(30)
-            cursor.execute("COMMIT")
-        connections["default"].close()
+        try:
+            with transaction.atomic():
+                assert Opportunity.objects.select_for_update().filter(pk=deal.pk).exists()
+                locked.set()
+                release.wait(30)
+        finally:
+            connections["default"].close()
 
     thread = threading.Thread(target=salesperson_editing)
     thread.start()

@@ -7,6 +7,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import CustomerFinance
@@ -73,6 +75,10 @@ def test_won_deal_with_a_shortage_is_made_delivered_invoiced_paid_and_traced():
     prod.production_order_release(order=production_order, schedule=False)
     prod.production_receive(order=production_order, quantity="4", lot_code="GP-E2E-01")
 
+    relay_all()
+    deal.refresh_from_db()
+    assert (deal.fulfilment_status, deal.fulfilment_detail) == ("produced", f"{order.number} · {production_order.number}: 4.0000 made")
+
     # 3. the order takes the new stock, ships, is invoiced, and the customer pays
     sales.sales_order_reserve(order=order)
     delivery = order.deliveries.get()
@@ -96,6 +102,15 @@ def test_won_deal_with_a_shortage_is_made_delivered_invoiced_paid_and_traced():
     assert (facts.outstanding, facts.overdue, facts.lifetime_revenue) == (D("0.00"), D("0.00"), D("2000.00"))
     assert facts.last_payment_amount == D("2260.00")
 
+    deal.refresh_from_db()
+    assert deal.fulfilment_status == "shipped"
+    client = Client()
+    client.force_login(owner)
+    page = client.get(reverse("crm:opportunity-detail", args=[deal.pk])).content.decode()
+    assert 'data-testid="fulfilment-status"' in page and delivery.number in page
+    page = client.get(reverse("crm:account-detail", args=[account.pk])).content.decode()
+    assert 'data-testid="deal-fulfilment"' in page
+
     # 4. one trace from the win to the payment, every handler done
     trace = event_selectors.trace(won.correlation_id, company=company)
     names = [e.name for e in trace]
@@ -108,6 +123,9 @@ def test_won_deal_with_a_shortage_is_made_delivered_invoiced_paid_and_traced():
         "crm.customer_finance_on_invoice_posted",
         "crm.customer_finance_on_payment_received",
         "crm.customer_finance_on_invoice_paid",
+        "crm.order_progress_production_released",
+        "crm.order_progress_production_completed",
+        "crm.order_progress_shipped",
     } <= handlers
     assert {e.correlation_id for e in trace} == {won.correlation_id}
 

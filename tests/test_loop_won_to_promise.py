@@ -260,3 +260,60 @@ def test_quote_time_lines_show_the_erp_promise_read_live(company, shop, owner):
     after = crm_selectors.lines_availability(opportunity=deal, lines=[line])[line.pk]
     assert after.earliest_date == today + dt.timedelta(days=7)
     assert after.earliest_date == explain_promise(company=company, product=product, quantity=D("12")).promised_date
+
+
+def test_an_accepted_quote_soft_reserves_until_it_expires_and_the_win_consumes_it(company, shop, owner):
+    """Flow 9's last sentence: an accepted quote holds its quantities back from what ERP promises to others
+    until it expires; the deal's own lines do not compete with it; winning turns it into the real reservation,
+    losing releases it."""
+    from crm import selectors as crm_selectors
+    from crm.models import LostReason
+    from crm.services.opportunities import opportunity_lose
+    from crm.services.quotes import quote_accept, quote_create, quote_send
+    from erp.models import QuoteReservation
+    from erp.selectors.promise import explain_promise
+
+    today = timezone.localdate()
+    product = catalogue_product(company, list_price="50", on_hand="10", warehouse=shop.warehouse)
+    account = AccountFactory(company=company, by=owner)
+    deal = opportunity_create(company=company, by=owner, name="报价", account=account)
+    line = opportunity_line_add(opportunity=deal, by=owner, product_id=product.pk, quantity="6")
+    quote = quote_create(opportunity=deal, by=owner, valid_until=today + dt.timedelta(days=5))
+    quote_accept(quote=quote_send(quote=quote, by=owner), by=owner)
+    relay_all()
+
+    [held] = QuoteReservation.objects.filter(company=company, crm_quote_id=quote.pk)
+    assert (held.product_id, held.quantity, held.expires_on, held.state) == (
+        product.pk,
+        D("6"),
+        today + dt.timedelta(days=5),
+        "active",
+    )
+    others = explain_promise(company=company, product=product, quantity=D("5"))
+    assert (others.free_now, others.soft_reserved, others.promised_date) == (D("4"), D("6"), None)
+    # the deal's own lines still see the stock its quote holds
+    assert crm_selectors.lines_availability(opportunity=deal, lines=[line])[line.pk].earliest_date == today
+    # past the quote's validity nothing is held any more
+    later = explain_promise(company=company, product=product, quantity=D("5"), today=today + dt.timedelta(days=6))
+    assert later.soft_reserved == 0
+    redeliver("crm.quote.accepted")
+    assert QuoteReservation.objects.filter(company=company).count() == 1
+
+    opportunity_win(opportunity=deal, by=owner)
+    relay_all()
+    held.refresh_from_db()
+    assert held.state == "consumed"
+    order = SalesOrder.objects.get(crm_opportunity_id=deal.pk)
+    assert order.lines.get().reservation.quantity == D("6")  # the real reservation took the quote's place
+    assert explain_promise(company=company, product=product, quantity=D("4")).promised_date == today
+
+    # another deal's accepted quote, then lost: released
+    other = opportunity_create(company=company, by=owner, name="另一单", account=account)
+    opportunity_line_add(opportunity=other, by=owner, product_id=product.pk, quantity="2")
+    other_quote = quote_create(opportunity=other, by=owner)
+    quote_accept(quote=quote_send(quote=other_quote, by=owner), by=owner)
+    relay_all()
+    reason = LostReason.objects.create(company=company, name="价格")
+    opportunity_lose(opportunity=other, reason=reason, by=owner)
+    relay_all()
+    assert QuoteReservation.objects.get(crm_quote_id=other_quote.pk).state == "released"

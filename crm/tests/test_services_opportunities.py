@@ -188,6 +188,8 @@ def test_win_publishes_the_contract_and_makes_a_customer(deal, stages, sales_use
         "closed_at": won.closed_at.isoformat(),
         "lost_reason_id": None,
         "lines": [],
+        "account_name": account.name,  # closed loop (issue #7): ERP names its partner after it
+        "credit_limit": None,  # no CRM credit limit set (0): ERP keeps its own
     }
     # a second win changes and publishes nothing
     opportunity_win(opportunity=deal, by=sales_user)

@@ -12,12 +12,14 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
-from erp.models import Product, Warehouse
+from erp.models import Product, QuoteReservation, Warehouse
 from erp.selectors.promise import StepKind, explain_promise
 from suite.api.permissions import PolicyPermission, request_actor
-from suite.api.serializers import InputSerializer, ScopedRelatedField
+from suite.api.serializers import InputSerializer, OutputSerializer, ScopedRelatedField
+from suite.api.viewsets import TenantReadOnlyViewSet
 
 QUANTITY = {"max_digits": 18, "decimal_places": 4}
 QUANTUM = Decimal("0.0001")
@@ -51,6 +53,9 @@ PromiseOutput = inline_serializer(
             allow_null=True, help_text=_("Null: the known supply does not cover it.")
         ),
         "shortfall": serializers.DecimalField(**QUANTITY),
+        "soft_reserved": serializers.DecimalField(
+            **QUANTITY, help_text=_("Free stock held back for other customers' accepted quotes until they expire.")
+        ),
         "steps": inline_serializer(
             "ExplainedPromiseStep",
             fields={
@@ -110,6 +115,7 @@ class PromiseView(APIView):
                     "quantity": "12.0000",
                     "promised_date": "2026-12-04",
                     "shortfall": "0.0000",
+                    "soft_reserved": "0.0000",
                     "steps": [
                         {
                             "position": 1,
@@ -155,6 +161,7 @@ class PromiseView(APIView):
                 "quantity": _q(promise.quantity),
                 "promised_date": promise.promised_date.isoformat() if promise.promised_date else None,
                 "shortfall": _q(promise.shortfall),
+                "soft_reserved": _q(promise.soft_reserved),
                 "steps": [
                     {
                         "position": position,
@@ -173,4 +180,38 @@ class PromiseView(APIView):
         )
 
 
+class QuoteReservationOutput(OutputSerializer):
+    sku = serializers.CharField(source="product.sku", read_only=True)
+
+    class Meta:
+        model = QuoteReservation
+        fields = [
+            "id",
+            "product",
+            "sku",
+            "warehouse",
+            "quantity",
+            "crm_quote_id",
+            "crm_quote_number",
+            "crm_opportunity_id",
+            "expires_on",
+            "state",
+        ]
+        read_only_fields = fields
+
+
+class QuoteReservationViewSet(TenantReadOnlyViewSet):
+    """Soft reservations of accepted CRM quotes (read only: placed when a quote is accepted, consumed when its
+    deal becomes a sales order, released when it is lost, ignored after ``expires_on``). The explained promise
+    holds their quantities back from other customers."""
+
+    queryset = QuoteReservation.objects.select_related("product")
+    output_serializer_class = QuoteReservationOutput
+    filterset_fields = ("product", "warehouse", "state", "crm_quote_id", "crm_opportunity_id")
+    ordering = ("expires_on", "id")
+
+
 urlpatterns = [path("", PromiseView.as_view(), name="erp-promise")]
+
+reservation_router = SimpleRouter()
+reservation_router.register("quote-reservations", QuoteReservationViewSet, basename="erp-quote-reservation")

@@ -34,5 +34,7 @@ urlpatterns += [path("production/", include("erp.api.production"))]
 # ------------------------- HR: employees, attendance, leave, payroll, performance, recruiting: /api/v1/erp/hr/
 urlpatterns += [path("hr/", include("erp.api.hr"))]
 
-# ---------------------------------------------------------------- the explained promise: /api/v1/erp/promise/
-urlpatterns += [path("promise/", include("erp.api.promise"))]
+# --------------------- the explained promise and quote soft holds: /api/v1/erp/promise/, quote-reservations/
+from erp.api.promise import reservation_router  # noqa: E402
+
+urlpatterns += [path("promise/", include("erp.api.promise")), path("", include(reservation_router.urls))]

@@ -165,6 +165,7 @@ from .production import (  # noqa: F401
     WorkCalendar,
     WorkCenter,
 )
+from .quote_reservations import QuoteReservation, QuoteReservationState  # noqa: F401  (closed loop: soft holds)
 
 # ---------------------------------------------------------------- sales fulfilment
 from .sales import (  # noqa: F401

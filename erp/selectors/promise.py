@@ -23,7 +23,16 @@ from decimal import Decimal
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from erp.models import IncomingSupply, Product, ProductionOrder, StockQuant, SupplyKind, SupplyState
+from erp.models import (
+    IncomingSupply,
+    Product,
+    ProductionOrder,
+    QuoteReservation,
+    QuoteReservationState,
+    StockQuant,
+    SupplyKind,
+    SupplyState,
+)
 from erp.models.production import ProductionState
 from suite.models import Company
 
@@ -61,7 +70,8 @@ class ExplainedPromise:
     shortfall: Decimal  # what no known supply covers (0 when promised)
     steps: tuple[PromiseStep, ...] = field(default_factory=tuple)
     is_stockable: bool = True
-    free_now: Decimal = ZERO  # usable free stock today (what "available now" shows)
+    free_now: Decimal = ZERO  # usable free stock today, less soft holds (what "available now" shows)
+    soft_reserved: Decimal = ZERO  # held back for other customers' accepted quotes (not expired)
 
 
 def _id(value) -> int | None:
@@ -74,10 +84,13 @@ def explain_promises(
     items: Iterable[tuple[int, Decimal]],
     warehouse=None,
     today: dt.date | None = None,
+    for_opportunity: int | None = None,
 ) -> dict[tuple[int, Decimal], ExplainedPromise]:
     """Explained promises for many ``(product id, quantity)`` pairs of one company, in one warehouse or all,
-    keyed by the pair. Four queries whatever the number of pairs (products, free stock, purchase receipts,
-    production orders). Read only."""
+    keyed by the pair. Free stock is net of the soft reservations of accepted CRM quotes that have not expired
+    (``QuoteReservation``), except those of ``for_opportunity`` (a deal does not compete with its own quote).
+    Five queries whatever the number of pairs (products, free stock, soft holds, purchase receipts, production
+    orders). Read only."""
     today = today or timezone.localdate()
     company_id = _id(company)
     warehouse_id = _id(warehouse)
@@ -99,6 +112,22 @@ def explain_promises(
         .values_list("product_id", "total")
     ):
         free[product_id] = max(total or ZERO, ZERO)
+
+    soft: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    holds = QuoteReservation.objects.filter(
+        in_warehouse | (Q(warehouse__isnull=True) if warehouse_id is not None else Q()),
+        company_id=company_id,
+        product_id__in=product_ids,
+        state=QuoteReservationState.ACTIVE,
+        expires_on__gte=today,
+    )
+    if for_opportunity is not None:
+        holds = holds.exclude(crm_opportunity_id=for_opportunity)
+    for product_id, total in (
+        holds.values("product_id").annotate(total=Sum("quantity")).values_list("product_id", "total")
+    ):
+        soft[product_id] = total or ZERO
+        free[product_id] = max(free[product_id] - soft[product_id], ZERO)
 
     # (date, order of the kind on that day, kind, open quantity, reference, scheduled) per product
     supply: dict[int, list[tuple]] = defaultdict(list)
@@ -167,6 +196,7 @@ def explain_promises(
             shortfall=max(quantity - cumulative, ZERO),
             steps=tuple(steps),
             free_now=free[product_id],
+            soft_reserved=soft[product_id],
         )
     return result
 

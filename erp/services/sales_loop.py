@@ -28,6 +28,7 @@ from erp.selectors.promise import explain_promise
 from erp.services import mrp
 from erp.services import sales as sales_services
 from erp.services.partners import partner_ensure_for_crm_account
+from erp.services.quote_reservations import quote_reservations_settle
 from suite import events
 from suite.models import Company, Membership
 
@@ -121,6 +122,8 @@ def sales_order_from_opportunity(*, company_id: int, payload: dict, by_id: int |
     )
     if order.state != SalesOrderState.DRAFT:
         return order
+    # the deal's accepted quotes stop holding stock softly: the order reserves it for real now
+    quote_reservations_settle(company=company, crm_opportunity_id=opportunity_id, consumed=True)
     order = sales_services.sales_order_confirm(order=order, by=by)
     if order.state == SalesOrderState.CONFIRMED:
         _plan_shortages(order, by=by)

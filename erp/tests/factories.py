@@ -19,6 +19,7 @@ from erp.models import (
     Product,
     ProductCategory,
     ProductSupplier,
+    QuoteReservation,
     ReorderRule,
     StockAdjustment,
     StockMove,
@@ -159,6 +160,20 @@ def _incoming_in(company: Company) -> IncomingSupply:
         expected_date=dt.date(2030, 1, 10),
         reference="PO-9",
     )
+
+
+@tenant_factory(QuoteReservation)
+def _quote_reservation_in(company: Company) -> QuoteReservation:
+    from erp.services.quote_reservations import quote_reservations_place
+
+    product = make_product(company)
+    make_warehouse(company)
+    [held] = quote_reservations_place(
+        company=company,
+        payload={"quote_id": 9001, "number": "Q-9001", "opportunity_id": 1, "valid_until": "2030-01-31",
+                 "lines": [{"product_id": product.pk, "quantity": "3"}]},
+    )  # fmt: skip
+    return held
 
 
 @tenant_factory(ReorderRule)

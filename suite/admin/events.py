@@ -1,6 +1,8 @@
 """Admin for the event backbone: the outbox with its dead letters (retry action) and each handler's runs."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -38,12 +40,19 @@ class OutboxEventAdmin(admin.ModelAdmin):
         "next_attempt_at",
         "delivered_at",
         "last_error",
+        "trace_link",
     ]
     inlines = [HandlerRunInline]
     actions = ["retry"]
     list_select_related = ["company"]
     show_full_result_count = False  # the outbox is large: no COUNT(*) of the whole table per page
     date_hierarchy = None
+
+    @admin.display(description=_("trace"))
+    def trace_link(self, obj):
+        """The whole chain of this event's correlation id (loop visibility, /ops/trace/)."""
+        url = reverse("ops-trace", kwargs={"correlation_id": obj.correlation_id})
+        return format_html('<a href="{}">{}</a>', url, _("Open the trace"))
 
     def has_add_permission(self, request):
         return False

@@ -273,7 +273,9 @@ def _company_modules(cursor, events: list[Event]) -> dict[int, list[str]]:
 
 def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -> BatchResult:
     """Claim and deliver one batch of due events (one transaction). ``now``: the clock for due-ness and
-    backoff (tests move it forward instead of sleeping).
+    backoff (tests move it forward instead of sleeping). A handler whose module (``suite.modules``) the event's
+    company has not enabled is not called: its run is recorded as ``skipped`` (one query reads the batch's
+    companies' ``enabled_modules``).
 
     Locks the claimed ``OutboxEvent`` rows (``SKIP LOCKED``). Publishes ``suite.event.dead_lettered`` for each
     event that becomes a dead letter. Queries per batch: claim, handler runs, event states (plus, only for

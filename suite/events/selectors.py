@@ -105,7 +105,7 @@ class TraceEvent:
 
 def trace(correlation_id, *, company) -> list[TraceEvent]:
     """Every event of ``correlation_id`` in ``company`` (a ``Company`` or its id), oldest first, each with its
-    handler runs in the order they started (handlers subscribed but not run yet appear as ``pending``).
+    handler runs in the order they started (for a pending event, handlers not run yet appear as ``pending``).
 
     An unknown correlation id, or one of another company, gives ``[]`` (callers answer 404). Two queries.
     """
@@ -134,12 +134,13 @@ def trace(correlation_id, *, company) -> list[TraceEvent]:
             )
             for run in event.handler_runs.all()
         ]
-        seen = {run.handler for run in runs}
-        runs.extend(
-            TraceRun(sub.name, "pending", 0, None, None, None, "")
-            for sub in subscribers(event.name)
-            if sub.name not in seen
-        )
+        if event.state == OutboxEvent.State.PENDING:
+            seen = {run.handler for run in runs}
+            runs.extend(
+                TraceRun(sub.name, "pending", 0, None, None, None, "")
+                for sub in subscribers(event.name)
+                if sub.name not in seen
+            )
         lag = None
         if event.delivered_at is not None:
             lag = max(0, int((event.delivered_at - event.created_at).total_seconds() * 1000))
