@@ -43,6 +43,7 @@ bench: $(STAMP)
 
 messages: $(STAMP)
 	$(PY) -m suite.stack exec -- $(PY) manage.py makemessages -l zh_Hans -l en --no-obsolete --ignore=.venv --ignore=var
+	$(PY) -m suite.stack exec -- $(PY) manage.py messages_english
 	$(PY) -m suite.stack exec -- $(PY) manage.py compilemessages --ignore=.venv
 
 backup: $(STAMP)

@@ -161,6 +161,10 @@ class Ticket(OwnedModel):
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True, editable=False)
     escalation_reason = models.CharField(_("why escalated"), max_length=255, blank=True, editable=False)
     source_message_id = models.CharField(_("e-mail Message-ID"), max_length=255, blank=True, editable=False)
+    # The delivered ERP lot the complaint is about (closed loop, flow 5): ERP opens a quality non-conformance on it.
+    erp_lot_id = models.BigIntegerField(_("ERP lot id"), null=True, blank=True, editable=False)
+    erp_lot_code = models.CharField(_("lot"), max_length=60, blank=True, editable=False)
+    erp_product_id = models.BigIntegerField(_("ERP product id"), null=True, blank=True, editable=False)
     follow_up_activity = models.ForeignKey(
         "crm.Activity",
         null=True,

@@ -582,6 +582,9 @@ def ticket_resolve(
         _notify(ticket, [owner.pk], title=str(_("Follow-up visit to do: %(ticket)s") % {"ticket": ticket}))
     if send_survey:
         _queue_customer_email(ticket, survey=True)
+    from crm.services.complaints import ticket_resolved_publish  # closed loop: SCRM replies with the survey link
+
+    ticket_resolved_publish(ticket=ticket, survey=survey, by=by)
     return Resolution(ticket, follow_up, survey)
 
 

@@ -59,3 +59,94 @@ def production_order_correlation(production_order):
     """The correlation id of the first sales order a production order feeds (its events join that order's chain),
     else None."""
     return next((o["correlation_id"] for o in sales_orders_fed_by(production_order) if o["correlation_id"]), None)
+
+
+# ---------------------------------------------------------------- complaints (flow 5)
+
+
+def lots_delivered_to(*, company_id: int, crm_account_id: int, lot_id: int | None = None) -> list[dict]:
+    """The lots shipped to the customer mirroring ``crm_account_id`` (shipped or delivered deliveries of its
+    sales orders), newest shipment first, one row per lot and delivery: ``lot_id``, ``lot_code``, ``product_id``,
+    ``sku``, ``product_name``, ``delivery_number``, ``shipped_at``, ``quantity``. ``lot_id``: only that lot (the
+    check before a complaint is linked to it). One query."""
+    from django.db.models import Sum
+
+    from erp.models import DeliveryPick
+
+    qs = DeliveryPick.objects.filter(
+        company_id=company_id,
+        lot__isnull=False,
+        line__delivery__sales_order__crm_account_id=crm_account_id,
+        line__delivery__state__in=("shipped", "delivered"),
+    )
+    if lot_id is not None:
+        qs = qs.filter(lot_id=lot_id)
+    rows = (
+        qs.values(
+            "lot_id",
+            "lot__code",
+            "line__product_id",
+            "line__product__sku",
+            "line__product__name",
+            "line__delivery__number",
+            "line__delivery__shipped_at",
+        )
+        .annotate(quantity=Sum("quantity"))
+        .order_by("-line__delivery__shipped_at", "lot_id")[:200]
+    )
+    return [
+        {
+            "lot_id": row["lot_id"],
+            "lot_code": row["lot__code"],
+            "product_id": row["line__product_id"],
+            "sku": row["line__product__sku"],
+            "product_name": row["line__product__name"],
+            "delivery_number": row["line__delivery__number"],
+            "shipped_at": row["line__delivery__shipped_at"],
+            "quantity": row["quantity"],
+        }
+        for row in rows
+    ]
+
+
+def production_order_of_lot(*, company_id: int, lot_id: int):
+    """The production order whose receipt made the lot (None for a bought lot)."""
+    from erp.models import ProductionReceipt
+
+    receipt = (
+        ProductionReceipt.objects.filter(order__company_id=company_id, lot_id=lot_id).select_related("order").first()
+    )
+    return receipt.order if receipt else None
+
+
+def field_complaints_by_product(company, *, period: str = "month", start=None, end=None) -> list[dict]:
+    """Non-conformances opened from customer complaints (``crm_ticket_id`` set) per product and period (month |
+    week, of their creation): ``{"key", "label", "period", "complaints", "quantity"}``. One query."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncMonth, TruncWeek
+
+    from erp.models import NonConformance
+
+    company_id = getattr(company, "pk", company)
+    qs = NonConformance.objects.filter(company_id=company_id, crm_ticket_id__isnull=False)
+    if start:
+        qs = qs.filter(created_at__date__gte=start)
+    if end:
+        qs = qs.filter(created_at__date__lte=end)
+    trunc = TruncWeek if period == "week" else TruncMonth
+    rows = (
+        qs.annotate(period=trunc("created_at"))
+        .values("product_id", "product__sku", "period")
+        .annotate(complaints=Count("pk"), quantity=Sum("quantity"))
+        .order_by("period", "product__sku")
+    )
+    return [
+        {
+            "key": row["product_id"],
+            "label": row["product__sku"],
+            "period": row["period"].date().isoformat() if hasattr(row["period"], "date") else str(row["period"]),
+            "complaints": row["complaints"],
+            "quantity": row["quantity"],
+        }
+        for row in rows
+    ]
