@@ -41,6 +41,7 @@ from crm.models import (
     ReminderPreference,
     WebForm,
 )
+from erp.selectors.fulfilment import opportunity_financials
 from suite import policy
 from suite.policy import Actor
 
@@ -175,6 +176,26 @@ def revenue_attribution(company_id: int, *, model: str, date_from=None, date_to=
     return _per_campaign(rows, n=Count("id"), revenue=Sum("amount"))
 
 
+def won_deals_attribution(company_id: int, *, model: str, date_from=None, date_to=None) -> dict[int, dict]:
+    """``revenue_attribution`` with the deals themselves: ``{campaign_id: {"n", "revenue", "ids"}}`` (the won
+    opportunity ids, for the money ERP booked on them). One query."""
+    rows = (
+        Opportunity.objects.filter(company_id=company_id, status=OpportunityStatus.WON)
+        .annotate(moment=F("closed_at"))
+        .filter(_in_period(date_from, date_to))
+        .annotate(attributed=_first_or_last(_opportunity_touches("closed_at"), model))
+        .filter(attributed__isnull=False)
+        .values_list("attributed", "id", "amount")
+    )
+    result: dict[int, dict] = {}
+    for campaign_id, opportunity_id, amount in rows:
+        won = result.setdefault(campaign_id, {"n": 0, "revenue": ZERO, "ids": []})
+        won["n"] += 1
+        won["revenue"] += amount
+        won["ids"].append(opportunity_id)
+    return result
+
+
 def customer_attribution(company_id: int, *, model: str, date_from=None, date_to=None) -> dict[int, dict]:
     """Customers won in the period (first won deal) per campaign: ``{campaign_id: {"n": count}}`` — accounts,
     and contacts whose won deals have no account. Two queries."""
@@ -237,6 +258,11 @@ class CampaignResult:
     roi: Decimal | None
     cost_per_lead: Decimal | None
     cost_per_customer: Decimal | None
+    # Money actually earned (closed loop, flow 6): what ERP invoiced for the won deals (net of credit notes,
+    # untaxed), the gross margin after the cost of the goods shipped, and the ROI on that margin.
+    booked_revenue: Decimal = ZERO
+    gross_margin: Decimal = ZERO
+    margin_roi: Decimal | None = None
 
 
 SORT_KEYS = (
@@ -252,6 +278,9 @@ SORT_KEYS = (
     "roi",
     "cost_per_lead",
     "cost_per_customer",
+    "booked_revenue",
+    "gross_margin",
+    "margin_roi",
 )
 
 
@@ -272,9 +301,11 @@ def campaign_comparison(
 ) -> list[CampaignResult]:
     """Which campaign brought the most customers and what each cost: per campaign the members and responses,
     the leads, opportunities, customers, won deals and won revenue credited to it under ``model`` ("first" or
-    "last" touch), its cost in the period, ROI, cost per lead and per customer. Sorted by ``sort`` (one of
-    ``SORT_KEYS``, ``-`` for descending; empty values last). A constant number of queries (eight), whatever
-    the number of campaigns or records."""
+    "last" touch), its cost in the period, ROI, cost per lead and per customer; and the money ERP booked for the
+    won deals — revenue invoiced, gross margin after COGS, ROI on the margin (``erp.selectors.fulfilment.
+    opportunity_financials``). Sorted by ``sort`` (one of ``SORT_KEYS``, ``-`` for descending; empty values last).
+    A constant number of queries (eight, and three more when deals were won), whatever the number of campaigns
+    or records."""
     if actor is None or model not in ATTRIBUTION_MODELS:
         return []
     company_id = actor.company_id
@@ -301,7 +332,9 @@ def campaign_comparison(
     period = {"model": model, "date_from": date_from, "date_to": date_to}
     leads = lead_attribution(company_id, **period)
     opportunities = opportunity_attribution(company_id, **period)
-    revenue = revenue_attribution(company_id, **period)
+    revenue = won_deals_attribution(company_id, **period)
+    won_ids = [pk for won in revenue.values() for pk in won["ids"]]
+    booked = opportunity_financials(company_id=company_id, opportunity_ids=won_ids) if won_ids else {}
     customers = customer_attribution(company_id, **period)
     rows = []
     for campaign in campaigns:
@@ -310,6 +343,9 @@ def campaign_comparison(
         n_customers = customers.get(campaign.pk, {}).get("n", 0)
         won = revenue.get(campaign.pk, {})
         won_revenue = won.get("revenue") or ZERO
+        money = [booked[pk] for pk in won.get("ids", ()) if pk in booked]
+        booked_revenue = sum((m["revenue"] for m in money), ZERO)
+        gross_margin = sum((m["margin"] for m in money), ZERO)
         rows.append(
             CampaignResult(
                 campaign=campaign,
@@ -324,6 +360,9 @@ def campaign_comparison(
                 roi=_ratio(won_revenue - cost, cost),
                 cost_per_lead=_ratio(cost, n_leads) if cost else None,
                 cost_per_customer=_ratio(cost, n_customers) if cost else None,
+                booked_revenue=booked_revenue,
+                gross_margin=gross_margin,
+                margin_roi=_ratio(gross_margin - cost, cost),
             )
         )
     key = sort.lstrip("-") if sort.lstrip("-") in SORT_KEYS else "customers"

@@ -20,3 +20,13 @@ def status_message_on_delivered(event: events.Event) -> None:
     from scrm.services.status_messages import status_messages_for_fulfilment
 
     status_messages_for_fulfilment(company_id=event.company_id, event_name=event.name, payload=event.payload)
+
+
+@events.handler("crm.ticket.resolved", name="scrm.status_message_on_ticket_resolved")
+def status_message_on_ticket_resolved(event: events.Event) -> None:
+    """A service ticket was resolved: tell the customer (with consent) with the satisfaction survey link."""
+    from scrm.services.status_messages import status_messages_for_ticket_resolved
+
+    if event.version != 1:
+        return
+    status_messages_for_ticket_resolved(company_id=event.company_id, payload=event.payload)

@@ -47,17 +47,22 @@ def as_event(row: OutboxEvent) -> Event:
 
 
 @contextmanager
-def advisory_lock_held(key1: int, key2: int):
-    """Hold ``pg_advisory_lock(key1, key2)`` in another database connection (another thread) for the block."""
+def advisory_lock_held(key1, key2=None):
+    """Hold ``pg_advisory_lock(key1, key2)`` — or ``pg_advisory_lock(hashtext(key1))`` for a text key — in another
+    database connection (another thread) for the block."""
+    if key2 is None:
+        lock, unlock, params = "SELECT pg_advisory_lock(hashtext(%s))", "SELECT pg_advisory_unlock(hashtext(%s))", [key1]
+    else:
+        lock, unlock, params = "SELECT pg_advisory_lock(%s, %s)", "SELECT pg_advisory_unlock(%s, %s)", [key1, key2]
     locked, release, done = threading.Event(), threading.Event(), threading.Event()
 
     def hold():
         try:
             with connections["default"].cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s, %s)", [key1, key2])
+                cursor.execute(lock, params)
                 locked.set()
                 release.wait(30)
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [key1, key2])
+                cursor.execute(unlock, params)
         finally:
             connections["default"].close()
             done.set()

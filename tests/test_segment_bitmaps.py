@@ -232,3 +232,40 @@ def test_compaction_runs_from_beat():
     from suite.celery import app
 
     assert "crm.segment_bitmaps_compact" in {entry["task"] for entry in app.conf.beat_schedule.values()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_taggers_never_wait_for_each_other(company):
+    """Two transactions put the same tag on different contacts at once: the second does not wait for the first
+    (the triggers append deltas; no shared bitmap row is locked), and both changes count once committed."""
+    import threading
+
+    from django.db import connections, transaction
+
+    tag = TagFactory(company=company, name="并发")
+    first, second = (ContactFactory(company=company, name=n) for n in ("甲", "乙"))
+    inserted, release = threading.Event(), threading.Event()
+
+    def hold_open_transaction():
+        try:
+            with transaction.atomic():
+                ContactTag.objects.create(contact=first, tag=tag)
+                inserted.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold_open_transaction)
+    thread.start()
+    try:
+        assert inserted.wait(10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            ContactTag.objects.create(contact=second, tag=tag)  # would time out if it queued behind the first
+        segment_bitmaps_compact(company_id=company.pk)  # folds the committed delta; the open one stays pending
+    finally:
+        release.set()
+        thread.join()
+    assert both(company, {"tag": tag.pk}) == (2, 2)
+    segment_bitmaps_compact(company_id=company.pk)
+    assert both(company, {"tag": tag.pk}) == (2, 2)

@@ -159,6 +159,15 @@ class CampaignResultSerializer(serializers.Serializer):
     roi = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True, help_text=_("1.50 = 150 %"))
     cost_per_lead = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
     cost_per_customer = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    booked_revenue = serializers.DecimalField(
+        max_digits=18, decimal_places=2, help_text=_("Invoiced by ERP for the won deals, net of credit notes, untaxed")
+    )
+    gross_margin = serializers.DecimalField(
+        max_digits=18, decimal_places=2, help_text=_("Booked revenue less the cost of the goods shipped (ERP)")
+    )
+    margin_roi = serializers.DecimalField(
+        max_digits=18, decimal_places=2, allow_null=True, help_text=_("(gross margin − cost) / cost; 1.50 = 150 %")
+    )
 
 
 class CampaignCostSerializer(OutputSerializer):

@@ -241,6 +241,9 @@ def campaign_compare(request):
                 ("roi", _("ROI")),
                 ("cost_per_lead", _("Cost per lead")),
                 ("cost_per_customer", _("Cost per customer")),
+                ("booked_revenue", _("Booked revenue")),
+                ("gross_margin", _("Gross margin")),
+                ("margin_roi", _("ROI on margin")),
             ],
         },
     )

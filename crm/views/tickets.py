@@ -21,6 +21,7 @@ from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Ticket, TicketChannel, TicketStatus
 from crm.services import tickets as ticket_services
+from crm.views.complaints import complaint_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
 from crm.views.forms import (
@@ -128,6 +129,7 @@ def ticket_detail(request, pk: int):
             "resolve_form": ResolveForm(),
             "escalate_form": EscalateForm(teams=_teams(actor)),
             "assign_form": AssignForm(agents=_agents(actor), initial={"agent": ticket.assigned_agent_id}),
+            **complaint_context(actor, ticket),  # the delivered lot and its non-conformances (closed loop)
         },
     )
 

@@ -150,3 +150,58 @@ def field_complaints_by_product(company, *, period: str = "month", start=None, e
         }
         for row in rows
     ]
+
+
+# ---------------------------------------------------------------- money earned per won deal (flow 6)
+
+
+def opportunity_financials(*, company_id: int, opportunity_ids) -> dict[int, dict]:
+    """What ERP booked for CRM opportunities (closed loop, flow 6 — campaign ROI in money): per opportunity id,
+    ``{"revenue", "cogs", "margin"}`` in company currency — ``revenue``: posted customer invoices of its sales
+    orders net of credit notes, untaxed; ``cogs``: the cost of the goods shipped for them (delivery stock moves
+    at the cost they carried); ``margin`` = revenue − cogs. Opportunities ERP has no order for are absent.
+    Three queries whatever the number of opportunities."""
+    from collections import defaultdict
+    from decimal import ROUND_HALF_UP, Decimal
+
+    from django.db.models import DecimalField, ExpressionWrapper, F, Sum
+
+    from erp.models import DeliveryOrder, Invoice, InvoiceKind, InvoiceState, StockMove
+
+    ids = [int(pk) for pk in opportunity_ids]
+    orders = dict(
+        SalesOrder.objects.filter(company_id=company_id, crm_opportunity_id__in=ids).values_list(
+            "number", "crm_opportunity_id"
+        )
+    )
+    if not orders:
+        return {}
+    zero, cent = Decimal("0.00"), Decimal("0.01")
+    result: dict[int, dict] = defaultdict(lambda: {"revenue": zero, "cogs": zero, "margin": zero})
+    invoices = Invoice.objects.filter(
+        company_id=company_id,
+        origin__in=list(orders),
+        state=InvoiceState.POSTED,
+        kind__in=(InvoiceKind.OUT_INVOICE, InvoiceKind.OUT_REFUND),
+    ).values_list("origin", "kind", "amount_untaxed", "exchange_rate")
+    for origin, kind, untaxed, rate in invoices:
+        amount = (untaxed * rate).quantize(cent, ROUND_HALF_UP)
+        result[orders[origin]]["revenue"] += -amount if kind == InvoiceKind.OUT_REFUND else amount
+    deliveries = dict(
+        DeliveryOrder.objects.filter(company_id=company_id, sales_order__number__in=list(orders)).values_list(
+            "number", "sales_order__number"
+        )
+    )
+    if deliveries:
+        value = ExpressionWrapper(F("quantity") * F("unit_cost"), output_field=DecimalField(max_digits=28, decimal_places=8))
+        costs = (
+            StockMove.objects.filter(company_id=company_id, kind="delivery", reference__in=list(deliveries))
+            .values("reference")
+            .annotate(total=Sum(value))
+            .values_list("reference", "total")
+        )
+        for reference, total in costs:
+            result[orders[deliveries[reference]]]["cogs"] += (total or zero).quantize(cent, ROUND_HALF_UP)
+    for figures in result.values():
+        figures["margin"] = figures["revenue"] - figures["cogs"]
+    return dict(result)

@@ -32,6 +32,7 @@ from erp.models import (
     WorkCenter,
 )
 from erp.selectors import production as selectors
+from erp.selectors.fulfilment import field_complaints_by_product
 from erp.services import inventory as inventory_services
 from erp.services import mrp
 from erp.services import production as services
@@ -396,6 +397,7 @@ def quality(request):
     by = by if by in ("product", "work_center") else "product"
     period = request.GET.get("period", "month")
     period = period if period in ("month", "week") else "month"
+    complaints = field_complaints_by_product(actor.company, period=period)
     non_conformances = Paginator(
         policy.scope(actor, NonConformance.objects.select_related("product", "lot", "production_order")).order_by(
             "-id"
@@ -406,9 +408,20 @@ def quality(request):
         request,
         "erp/production/quality.html",
         {
-            "rates": selectors.defect_rates(actor.company, by=by, period=period),
+            "rates": _with_field_complaints(selectors.defect_rates(actor.company, by=by, period=period), complaints, by),
+            "field_complaints": complaints,
             "by": by,
             "period": period,
             "page": non_conformances,
         },
     )
+
+
+
+def _with_field_complaints(rates: list[dict], complaints: list[dict], by: str) -> list[dict]:
+    """Defect rates by product with the field complaints (non-conformances from CRM tickets) of the same product
+    and period (closed loop, flow 5)."""
+    counts = {(row["key"], row["period"]): row["complaints"] for row in complaints}
+    for row in rates:
+        row["field_complaints"] = counts.get((row["key"], row["period"]), 0) if by == "product" else None
+    return rates

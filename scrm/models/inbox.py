@@ -52,7 +52,7 @@ class SocialIdentity(TenantModel):
         return self.display_name or self.external_id
 
 
-@audited(exclude=["last_message_at"])
+@audited(exclude=["last_message_at", "last_inbound_at"])  # "last seen" times: every inbox batch moves them
 class Conversation(TenantModel):
     """The thread between the company and one identity on one channel, worked by the assigned staff member."""
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from scrm.channels.base import InboundEvent
 from scrm.channels.secrets import encrypt_credentials
 from scrm.models import Channel, ChannelKind, Delivery
+from scrm.services.bulk import insert_new
 from suite import net
 from suite.models import Company, Membership
 
@@ -88,9 +89,10 @@ def channel_update(*, channel: Channel, credentials: dict | None = None, **field
 def deliveries_record(*, channel: Channel, events: Iterable[InboundEvent]) -> int:
     """Store inbound items as received, once per (channel, external id), and have them processed after commit.
 
-    One INSERT … ON CONFLICT DO NOTHING: a retried webhook or a re-polled item is dropped by the unique
-    constraint, whatever process inserts it. Returns how many were new. Queues ``scrm.deliveries_process``
-    on commit (the beat sweep picks up anything a lost task left behind).
+    One INSERT … ON CONFLICT DO NOTHING RETURNING (``scrm.services.bulk.insert_new``): a retried webhook or a
+    re-polled item is dropped by the unique constraint, whatever process inserts it. Returns how many were new.
+    When some were, asks for ``scrm.deliveries_process`` on commit (``deliveries_process_request``; the beat
+    sweep picks up anything a lost task left behind).
     """
     rows = [
         Delivery(
@@ -101,14 +103,16 @@ def deliveries_record(*, channel: Channel, events: Iterable[InboundEvent]) -> in
     if not rows:
         return 0
     with transaction.atomic():
-        before = Delivery.objects.filter(channel=channel, external_id__in=[r.external_id for r in rows]).count()
-        Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-        new = len({r.external_id for r in rows}) - before
-        transaction.on_commit(lambda: deliveries_process_request(channel.pk))
-    return max(new, 0)
+        new = len(insert_new(Delivery, rows))  # INSERT … ON CONFLICT DO NOTHING RETURNING: only the new ones
+        if new:
+            transaction.on_commit(lambda: deliveries_process_request(channel.pk))
+    return new
 
 
 DRAIN_FLAG_TTL = 60
+# The task starts this long after the first delivery that asked for it, so a burst is processed in batches of
+# hundreds (a batch's fixed cost — a dozen statements — is then cheap per item) at the price of 0.25 s of latency.
+DRAIN_DELAY = 0.25
 
 
 def _drain_flag_key(channel_id: int) -> str:
@@ -136,7 +140,7 @@ def deliveries_process_request(channel_id: int) -> bool:
         logging.getLogger(__name__).warning("could not flag the deliveries task: %s", exc)
         return False
     try:
-        tasks.deliveries_process.apply_async((channel_id,), expires=300)
+        tasks.deliveries_process.apply_async((channel_id,), countdown=DRAIN_DELAY, expires=300)
     except Exception as exc:
         logging.getLogger(__name__).warning("could not queue the deliveries task, beat will: %s", exc)
         deliveries_process_flag_clear(channel_id)

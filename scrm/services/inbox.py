@@ -3,7 +3,6 @@ replies from the inbox through the channel's connector."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -17,6 +16,7 @@ from crm.text import normalize_phone
 from scrm import events as scrm_events
 from scrm.channels import RateLimited, SendError, connector_for
 from scrm.models import Channel, Conversation, Delivery, Message, Resolution, SocialIdentity
+from scrm.services.bulk import insert_new as _insert_new
 from suite import events
 from suite.models import Membership, Notification
 from suite.services.notifications import notifications_send_each
@@ -44,33 +44,6 @@ def _identity_defaults(event: dict) -> dict:
     if event.get("phone") and event.get("phone_verified"):
         defaults["phone_verified"] = True
     return defaults
-
-
-def _insert_new(model, objs: list, *, returning: str = "id") -> list:
-    """``INSERT … ON CONFLICT DO NOTHING RETURNING <returning>`` of model instances in one statement with one
-    parameter (the rows as JSON, typed by ``jsonb_populate_recordset`` on the table's row type): the values of
-    the rows this call inserted, not those a concurrent transaction inserted first (the unique constraint
-    skips them after waiting for it). Audit triggers fire as for any insert. For models without JSON fields."""
-    if not objs:
-        return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    rows = []
-    for obj in objs:
-        row = {}
-        for f in fields:
-            value = f.pre_save(obj, True)
-            row[f.column] = value.isoformat() if hasattr(value, "isoformat") else value
-        rows.append(row)
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    columns = ", ".join(quote(f.column) for f in fields)
-    sql = (
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb) "
-        f"ON CONFLICT DO NOTHING RETURNING {quote(model._meta.get_field(returning).column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(rows)])
-        return [row[0] for row in cursor.fetchall()]
 
 
 def identity_upsert(*, channel: Channel, event: dict) -> tuple[SocialIdentity, bool]:
@@ -309,7 +282,7 @@ class InboxBatch:
         conversation (one notification per conversation per batch, counting the messages). The messages go in
         one INSERT; ON CONFLICT DO NOTHING keeps a message that is somehow already there (its delivery is
         unique per (channel, external id) too, so this only happens when an operator re-runs deliveries)."""
-        Message.objects.bulk_create(self.messages, ignore_conflicts=True, batch_size=1000)
+        _insert_new(Message, self.messages)  # one statement, ON CONFLICT DO NOTHING (scrmingest)
         self.messages.clear()
         if self.ugc:
             from scrm.services.ugc import ugc_capture_batch

@@ -59,16 +59,55 @@ def status_messages_for_fulfilment(*, company_id: int, event_name: str, payload:
     if not account_id or not delivery_id:
         return []
     identities = SocialIdentity.objects.filter(
+        company_id=company_id, crm_account_id=account_id, crm_contact_id__isnull=False, resolution=Resolution.AUTO
+    )
+    return _messages_write(
         company_id=company_id,
+        event_name=event_name,
+        key=f"{event_name}:{delivery_id}",
+        identities=identities,
+        text=_text(event_name, payload),
         crm_account_id=account_id,
-        crm_contact_id__isnull=False,
-        resolution=Resolution.AUTO,
-    ).order_by("pk")
+        crm_opportunity_id=payload.get("crm_opportunity_id"),
+    )
+
+
+def status_messages_for_ticket_resolved(*, company_id: int, payload: dict) -> list[StatusMessage]:
+    """The resolution of a service ticket told to the customer with the satisfaction survey link (closed loop,
+    flow 5): the ticket's contact's matched identities (else its account's), with consent only; keyed on the
+    ticket and the resolution time (a ticket reopened and resolved again is told again, a redelivery is not)."""
+    contact_id, account_id = payload.get("contact_id"), payload.get("account_id")
+    if not contact_id and not account_id:
+        return []
+    identities = SocialIdentity.objects.filter(company_id=company_id, resolution=Resolution.AUTO)
+    if contact_id:
+        identities = identities.filter(crm_contact_id=contact_id)
+    else:
+        identities = identities.filter(crm_account_id=account_id, crm_contact_id__isnull=False)
+    text = _("Your request #%(number)s (%(subject)s) is resolved.") % {
+        "number": payload.get("number"),
+        "subject": (payload.get("subject") or "")[:60],
+    }
+    if payload.get("csat_url"):
+        text += " " + _("How did we do? %(url)s") % {"url": payload["csat_url"]}
+    return _messages_write(
+        company_id=company_id,
+        event_name="crm.ticket.resolved",
+        key=f"crm.ticket.resolved:{payload.get('ticket_id')}:{payload.get('resolved_at') or ''}",
+        identities=identities,
+        text=text,
+        crm_account_id=account_id,
+        crm_opportunity_id=None,
+    )
+
+
+def _messages_write(
+    *, company_id: int, event_name: str, key: str, identities, text: str, crm_account_id, crm_opportunity_id
+) -> list[StatusMessage]:
     made: list[StatusMessage] = []
-    text = _text(event_name, payload)
-    for identity in identities:
-        key = f"{event_name}:{delivery_id}:{identity.pk}"
-        if StatusMessage.objects.filter(company_id=company_id, source_key=key).exists():
+    for identity in identities.order_by("pk"):
+        source_key = f"{key}:{identity.pk}"[:120]
+        if StatusMessage.objects.filter(company_id=company_id, source_key=source_key).exists():
             continue
         channel = _channel_of(identity)
         status, skip = StatusMessageStatus.QUEUED, ""
@@ -82,14 +121,14 @@ def status_messages_for_fulfilment(*, company_id: int, event_name: str, payload:
             with transaction.atomic():
                 message = StatusMessage.objects.create(
                     company_id=company_id,
-                    source_key=key,
+                    source_key=source_key,
                     event_name=event_name,
-                    crm_account_id=account_id,
+                    crm_account_id=crm_account_id,
                     crm_contact_id=identity.crm_contact_id,
-                    crm_opportunity_id=payload.get("crm_opportunity_id"),
+                    crm_opportunity_id=crm_opportunity_id,
                     identity=identity,
                     channel=channel,
-                    text=text,
+                    text=text[:2000],
                     status=status,
                     skip_reason=skip,
                 )
