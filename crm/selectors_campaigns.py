@@ -304,7 +304,7 @@ def campaign_comparison(
     "last" touch), its cost in the period, ROI, cost per lead and per customer; and the money ERP booked for the
     won deals — revenue invoiced, gross margin after COGS, ROI on the margin (``erp.selectors.fulfilment.
     opportunity_financials``). Sorted by ``sort`` (one of ``SORT_KEYS``, ``-`` for descending; empty values last).
-    A constant number of queries (eight, and three more when deals were won), whatever the number of campaigns
+    A constant number of queries (eight, and four more when deals were won), whatever the number of campaigns
     or records."""
     if actor is None or model not in ATTRIBUTION_MODELS:
         return []

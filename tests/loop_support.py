@@ -51,7 +51,11 @@ def advisory_lock_held(key1, key2=None):
     """Hold ``pg_advisory_lock(key1, key2)`` — or ``pg_advisory_lock(hashtext(key1))`` for a text key — in another
     database connection (another thread) for the block."""
     if key2 is None:
-        lock, unlock, params = "SELECT pg_advisory_lock(hashtext(%s))", "SELECT pg_advisory_unlock(hashtext(%s))", [key1]
+        lock, unlock, params = (
+            "SELECT pg_advisory_lock(hashtext(%s))",
+            "SELECT pg_advisory_unlock(hashtext(%s))",
+            [key1],
+        )
     else:
         lock, unlock, params = "SELECT pg_advisory_lock(%s, %s)", "SELECT pg_advisory_unlock(%s, %s)", [key1, key2]
     locked, release, done = threading.Event(), threading.Event(), threading.Event()

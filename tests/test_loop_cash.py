@@ -133,7 +133,7 @@ def test_a_busy_account_fails_the_handler_which_is_retried_then_applied_once(boo
 
 
 def test_vendor_bills_and_unknown_accounts_are_ignored(books):
-    shop, account, customer, product, _owner = books
+    shop, _account, _customer, product, _owner = books
     other = partners.partner_create(company=shop.company, name="散客", is_customer=True, crm_account_id=999_999_999)
     _invoiced(shop, other, product, quantity=1)
     relay_all()
@@ -159,7 +159,7 @@ def test_the_account_list_shows_receivables_filters_overdue_in_fixed_queries(boo
     with django_assert_max_num_queries(100) as few:
         html = client.get(url).content.decode()
     baseline = len(few)
-    assert "113.00" in html and "overdue" in html.lower() or "逾期" in html
+    assert ("113.00" in html and "overdue" in html.lower()) or "逾期" in html
     assert 'data-testid="receivables"' in html and quiet.name in html
 
     overdue_only = client.get(url, {"overdue": "1"}).content.decode()
@@ -167,11 +167,50 @@ def test_the_account_list_shows_receivables_filters_overdue_in_fixed_queries(boo
 
     for i in range(3):  # more accounts with facts: the same number of queries
         other = AccountFactory(company=shop.company, owner=owner, name=f"客户{i}")
-        partner = partners.partner_create(company=shop.company, name=other.name, is_customer=True,
-                                          crm_account_id=other.pk)
+        partner = partners.partner_create(
+            company=shop.company, name=other.name, is_customer=True, crm_account_id=other.pk
+        )
         _invoiced(shop, partner, product, quantity=1)
     relay_all()
     connection.queries_log.clear()
     with django_assert_max_num_queries(baseline) as many:
         html = client.get(url).content.decode()
     assert html.count('data-testid="receivables"') == 5 and len(many) == baseline
+
+
+def test_the_inbox_sidebar_shows_receivables_overdue_and_credit_limit(books):
+    """Flow 12 (sidebar): an agent answering the customer on a social channel sees what the customer owes."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from crm.tests.factories import ContactFactory
+    from scrm.models import Resolution
+    from scrm.tests.factories import make_conversation, make_identity
+
+    shop, account, customer, product, _owner = books
+    _invoiced(shop, customer, product, quantity=2, invoice_date=timezone.localdate() - timedelta(days=60))
+    invoices_overdue_publish(company_id=shop.company.pk)
+    relay_all()
+    contact = ContactFactory(company=shop.company, name="财务 王会计", account=account)
+    identity = make_identity(shop.company, crm_contact_id=contact.pk, crm_account_id=account.pk,
+                             resolution=Resolution.AUTO)  # fmt: skip
+    conversation = make_conversation(shop.company, identity=identity)
+    agent = make_member(shop.company, Role.SERVICE)
+    client = Client()
+    client.force_login(agent.user)
+    page = client.get(reverse("scrm:conversation", args=[conversation.pk])).content.decode()
+    assert 'data-testid="customer-credit"' in page
+    for testid, figure in (
+        ("credit-outstanding", "226.00"),
+        ("credit-overdue", "226.00"),
+        ("credit-limit", "5,000.00"),
+    ):
+        start = page.index(f'data-testid="{testid}"')
+        assert figure in page[start : start + 300], (testid, page[start : start + 300])
+
+    # a conversation of somebody ERP knows nothing about shows no figures it does not have
+    stranger = make_conversation(shop.company)
+    assert (
+        'data-testid="customer-credit"'
+        not in client.get(reverse("scrm:conversation", args=[stranger.pk])).content.decode()
+    )

@@ -54,7 +54,9 @@ def delivered_lot():
     prod.production_receive(order=order, quantity="5", lot_code="GP-2611-A")
     sale = sales.sales_order_confirm(
         order=sales.sales_order_create(
-            company=company, partner=customer, lines=[{"product": plant.pump, "quantity": D("5"), "unit_price": D("800")}]
+            company=company,
+            partner=customer,
+            lines=[{"product": plant.pump, "quantity": D("5"), "unit_price": D("800")}],
         )
     )
     delivery = sale.deliveries.get()
@@ -86,7 +88,10 @@ def test_a_complaint_on_a_delivered_lot_opens_one_non_conformance_and_the_reply_
 
     nc = NonConformance.objects.get(company=plant.company)
     assert (nc.crm_ticket_id, nc.lot.code, nc.production_order, nc.product) == (
-        ticket.pk, "GP-2611-A", production_order, plant.pump
+        ticket.pk,
+        "GP-2611-A",
+        production_order,
+        plant.pump,
     )
     assert nc.quantity == D("5") and "漏油" in nc.description
     linked = OutboxEvent.objects.get(name="crm.ticket.lot_linked")

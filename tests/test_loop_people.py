@@ -54,9 +54,7 @@ def _book(company, leaver):
     opportunity_win(opportunity=deals[2], by=leaver)
     ticket_open(company=company, by=leaver, subject="发票抬头", account=first, contact=contact)
     for subject in ("回访", "报价"):
-        activity_create(
-            company=company, by=leaver, kind="task", subject=subject, account=first, due_at=timezone.now()
-        )
+        activity_create(company=company, by=leaver, kind="task", subject=subject, account=first, due_at=timezone.now())
     activity_create(company=company, by=leaver, kind="note", subject="已完成的记录", account=first)
     return colleague, deals
 

@@ -8,7 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm.models import Opportunity
 from crm.services.opportunities import opportunity_create, opportunity_win
@@ -37,6 +37,13 @@ def won_deal(company, owner, *items, credit_limit=None):
     for product, quantity in items:
         opportunity_line_add(opportunity=deal, by=owner, product_id=product.pk, quantity=str(quantity))
     return opportunity_win(opportunity=deal, by=owner)
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Notifications are written in the language active in the handler (the suite's default is Chinese)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

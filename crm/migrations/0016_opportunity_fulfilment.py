@@ -6,64 +6,116 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0015_owner_handovers'),
+        ("crm", "0015_owner_handovers"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='opportunity',
-            name='insert_insert',
+            model_name="opportunity",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='opportunity',
-            name='update_update',
+            model_name="opportunity",
+            name="update_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='opportunity',
-            name='delete_delete',
+            model_name="opportunity",
+            name="delete_delete",
         ),
         migrations.AddField(
-            model_name='opportunity',
-            name='fulfilment_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='fulfilment since'),
+            model_name="opportunity",
+            name="fulfilment_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="fulfilment since"),
         ),
         migrations.AddField(
-            model_name='opportunity',
-            name='fulfilment_detail',
-            field=models.CharField(blank=True, editable=False, max_length=200, verbose_name='fulfilment detail'),
+            model_name="opportunity",
+            name="fulfilment_detail",
+            field=models.CharField(blank=True, editable=False, max_length=200, verbose_name="fulfilment detail"),
         ),
         migrations.AddField(
-            model_name='opportunity',
-            name='fulfilment_status',
-            field=models.CharField(blank=True, choices=[('in_production', 'In production'), ('produced', 'Produced'), ('shipped', 'Shipped'), ('delivered', 'Delivered')], editable=False, max_length=15, verbose_name='fulfilment'),
+            model_name="opportunity",
+            name="fulfilment_status",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("in_production", "In production"),
+                    ("produced", "Produced"),
+                    ("shipped", "Shipped"),
+                    ("delivered", "Delivered"),
+                ],
+                editable=False,
+                max_length=15,
+                verbose_name="fulfilment",
+            ),
         ),
         migrations.AddField(
-            model_name='opportunityevent',
-            name='fulfilment_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='fulfilment since'),
+            model_name="opportunityevent",
+            name="fulfilment_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="fulfilment since"),
         ),
         migrations.AddField(
-            model_name='opportunityevent',
-            name='fulfilment_detail',
-            field=models.CharField(blank=True, editable=False, max_length=200, verbose_name='fulfilment detail'),
+            model_name="opportunityevent",
+            name="fulfilment_detail",
+            field=models.CharField(blank=True, editable=False, max_length=200, verbose_name="fulfilment detail"),
         ),
         migrations.AddField(
-            model_name='opportunityevent',
-            name='fulfilment_status',
-            field=models.CharField(blank=True, choices=[('in_production', 'In production'), ('produced', 'Produced'), ('shipped', 'Shipped'), ('delivered', 'Delivered')], editable=False, max_length=15, verbose_name='fulfilment'),
+            model_name="opportunityevent",
+            name="fulfilment_status",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("in_production", "In production"),
+                    ("produced", "Produced"),
+                    ("shipped", "Shipped"),
+                    ("delivered", "Delivered"),
+                ],
+                editable=False,
+                max_length=15,
+                verbose_name="fulfilment",
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='opportunity',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_opportunityevent" ("account_id", "amount", "at_risk", "at_risk_reason", "closed_at", "company_id", "contact_id", "created_at", "currency", "custom", "description", "erp_hold_reason", "erp_order_id", "erp_order_number", "erp_order_state", "erp_updated_at", "expected_close_date", "fulfilment_at", "fulfilment_detail", "fulfilment_status", "id", "lead_id", "lost_note", "lost_reason_id", "name", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "stage_entered_at", "stage_id", "status", "team_id", "updated_at") VALUES (NEW."account_id", NEW."amount", NEW."at_risk", NEW."at_risk_reason", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."currency", NEW."custom", NEW."description", NEW."erp_hold_reason", NEW."erp_order_id", NEW."erp_order_number", NEW."erp_order_state", NEW."erp_updated_at", NEW."expected_close_date", NEW."fulfilment_at", NEW."fulfilment_detail", NEW."fulfilment_status", NEW."id", NEW."lead_id", NEW."lost_note", NEW."lost_reason_id", NEW."name", NEW."owner_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."promised_date", NEW."stage_entered_at", NEW."stage_id", NEW."status", NEW."team_id", NEW."updated_at"); RETURN NULL;', hash='36829fbdfc50f507044451f955e3c373104f6adb', operation='INSERT', pgid='pgtrigger_insert_insert_e777b', table='crm_opportunity', when='AFTER')),
+            model_name="opportunity",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_opportunityevent" ("account_id", "amount", "at_risk", "at_risk_reason", "closed_at", "company_id", "contact_id", "created_at", "currency", "custom", "description", "erp_hold_reason", "erp_order_id", "erp_order_number", "erp_order_state", "erp_updated_at", "expected_close_date", "fulfilment_at", "fulfilment_detail", "fulfilment_status", "id", "lead_id", "lost_note", "lost_reason_id", "name", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "stage_entered_at", "stage_id", "status", "team_id", "updated_at") VALUES (NEW."account_id", NEW."amount", NEW."at_risk", NEW."at_risk_reason", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."currency", NEW."custom", NEW."description", NEW."erp_hold_reason", NEW."erp_order_id", NEW."erp_order_number", NEW."erp_order_state", NEW."erp_updated_at", NEW."expected_close_date", NEW."fulfilment_at", NEW."fulfilment_detail", NEW."fulfilment_status", NEW."id", NEW."lead_id", NEW."lost_note", NEW."lost_reason_id", NEW."name", NEW."owner_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."promised_date", NEW."stage_entered_at", NEW."stage_id", NEW."status", NEW."team_id", NEW."updated_at"); RETURN NULL;',
+                    hash="36829fbdfc50f507044451f955e3c373104f6adb",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_e777b",
+                    table="crm_opportunity",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='opportunity',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD."account_id" IS DISTINCT FROM (NEW."account_id") OR OLD."amount" IS DISTINCT FROM (NEW."amount") OR OLD."at_risk" IS DISTINCT FROM (NEW."at_risk") OR OLD."at_risk_reason" IS DISTINCT FROM (NEW."at_risk_reason") OR OLD."closed_at" IS DISTINCT FROM (NEW."closed_at") OR OLD."company_id" IS DISTINCT FROM (NEW."company_id") OR OLD."contact_id" IS DISTINCT FROM (NEW."contact_id") OR OLD."created_at" IS DISTINCT FROM (NEW."created_at") OR OLD."currency" IS DISTINCT FROM (NEW."currency") OR OLD."custom" IS DISTINCT FROM (NEW."custom") OR OLD."description" IS DISTINCT FROM (NEW."description") OR OLD."erp_hold_reason" IS DISTINCT FROM (NEW."erp_hold_reason") OR OLD."erp_order_id" IS DISTINCT FROM (NEW."erp_order_id") OR OLD."erp_order_number" IS DISTINCT FROM (NEW."erp_order_number") OR OLD."erp_order_state" IS DISTINCT FROM (NEW."erp_order_state") OR OLD."erp_updated_at" IS DISTINCT FROM (NEW."erp_updated_at") OR OLD."expected_close_date" IS DISTINCT FROM (NEW."expected_close_date") OR OLD."fulfilment_at" IS DISTINCT FROM (NEW."fulfilment_at") OR OLD."fulfilment_detail" IS DISTINCT FROM (NEW."fulfilment_detail") OR OLD."fulfilment_status" IS DISTINCT FROM (NEW."fulfilment_status") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."lead_id" IS DISTINCT FROM (NEW."lead_id") OR OLD."lost_note" IS DISTINCT FROM (NEW."lost_note") OR OLD."lost_reason_id" IS DISTINCT FROM (NEW."lost_reason_id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."owner_id" IS DISTINCT FROM (NEW."owner_id") OR OLD."promised_date" IS DISTINCT FROM (NEW."promised_date") OR OLD."stage_id" IS DISTINCT FROM (NEW."stage_id") OR OLD."stage_entered_at" IS DISTINCT FROM (NEW."stage_entered_at") OR OLD."status" IS DISTINCT FROM (NEW."status") OR OLD."team_id" IS DISTINCT FROM (NEW."team_id") OR OLD."updated_at" IS DISTINCT FROM (NEW."updated_at"))', func='INSERT INTO "crm_opportunityevent" ("account_id", "amount", "at_risk", "at_risk_reason", "closed_at", "company_id", "contact_id", "created_at", "currency", "custom", "description", "erp_hold_reason", "erp_order_id", "erp_order_number", "erp_order_state", "erp_updated_at", "expected_close_date", "fulfilment_at", "fulfilment_detail", "fulfilment_status", "id", "lead_id", "lost_note", "lost_reason_id", "name", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "stage_entered_at", "stage_id", "status", "team_id", "updated_at") VALUES (NEW."account_id", NEW."amount", NEW."at_risk", NEW."at_risk_reason", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."currency", NEW."custom", NEW."description", NEW."erp_hold_reason", NEW."erp_order_id", NEW."erp_order_number", NEW."erp_order_state", NEW."erp_updated_at", NEW."expected_close_date", NEW."fulfilment_at", NEW."fulfilment_detail", NEW."fulfilment_status", NEW."id", NEW."lead_id", NEW."lost_note", NEW."lost_reason_id", NEW."name", NEW."owner_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."promised_date", NEW."stage_entered_at", NEW."stage_id", NEW."status", NEW."team_id", NEW."updated_at"); RETURN NULL;', hash='dedba713304d311d119d85fdfb6e321f91f5a841', operation='UPDATE', pgid='pgtrigger_update_update_36516', table='crm_opportunity', when='AFTER')),
+            model_name="opportunity",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition='WHEN (OLD."account_id" IS DISTINCT FROM (NEW."account_id") OR OLD."amount" IS DISTINCT FROM (NEW."amount") OR OLD."at_risk" IS DISTINCT FROM (NEW."at_risk") OR OLD."at_risk_reason" IS DISTINCT FROM (NEW."at_risk_reason") OR OLD."closed_at" IS DISTINCT FROM (NEW."closed_at") OR OLD."company_id" IS DISTINCT FROM (NEW."company_id") OR OLD."contact_id" IS DISTINCT FROM (NEW."contact_id") OR OLD."created_at" IS DISTINCT FROM (NEW."created_at") OR OLD."currency" IS DISTINCT FROM (NEW."currency") OR OLD."custom" IS DISTINCT FROM (NEW."custom") OR OLD."description" IS DISTINCT FROM (NEW."description") OR OLD."erp_hold_reason" IS DISTINCT FROM (NEW."erp_hold_reason") OR OLD."erp_order_id" IS DISTINCT FROM (NEW."erp_order_id") OR OLD."erp_order_number" IS DISTINCT FROM (NEW."erp_order_number") OR OLD."erp_order_state" IS DISTINCT FROM (NEW."erp_order_state") OR OLD."erp_updated_at" IS DISTINCT FROM (NEW."erp_updated_at") OR OLD."expected_close_date" IS DISTINCT FROM (NEW."expected_close_date") OR OLD."fulfilment_at" IS DISTINCT FROM (NEW."fulfilment_at") OR OLD."fulfilment_detail" IS DISTINCT FROM (NEW."fulfilment_detail") OR OLD."fulfilment_status" IS DISTINCT FROM (NEW."fulfilment_status") OR OLD."id" IS DISTINCT FROM (NEW."id") OR OLD."lead_id" IS DISTINCT FROM (NEW."lead_id") OR OLD."lost_note" IS DISTINCT FROM (NEW."lost_note") OR OLD."lost_reason_id" IS DISTINCT FROM (NEW."lost_reason_id") OR OLD."name" IS DISTINCT FROM (NEW."name") OR OLD."owner_id" IS DISTINCT FROM (NEW."owner_id") OR OLD."promised_date" IS DISTINCT FROM (NEW."promised_date") OR OLD."stage_id" IS DISTINCT FROM (NEW."stage_id") OR OLD."stage_entered_at" IS DISTINCT FROM (NEW."stage_entered_at") OR OLD."status" IS DISTINCT FROM (NEW."status") OR OLD."team_id" IS DISTINCT FROM (NEW."team_id") OR OLD."updated_at" IS DISTINCT FROM (NEW."updated_at"))',
+                    func='INSERT INTO "crm_opportunityevent" ("account_id", "amount", "at_risk", "at_risk_reason", "closed_at", "company_id", "contact_id", "created_at", "currency", "custom", "description", "erp_hold_reason", "erp_order_id", "erp_order_number", "erp_order_state", "erp_updated_at", "expected_close_date", "fulfilment_at", "fulfilment_detail", "fulfilment_status", "id", "lead_id", "lost_note", "lost_reason_id", "name", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "stage_entered_at", "stage_id", "status", "team_id", "updated_at") VALUES (NEW."account_id", NEW."amount", NEW."at_risk", NEW."at_risk_reason", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."currency", NEW."custom", NEW."description", NEW."erp_hold_reason", NEW."erp_order_id", NEW."erp_order_number", NEW."erp_order_state", NEW."erp_updated_at", NEW."expected_close_date", NEW."fulfilment_at", NEW."fulfilment_detail", NEW."fulfilment_status", NEW."id", NEW."lead_id", NEW."lost_note", NEW."lost_reason_id", NEW."name", NEW."owner_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."promised_date", NEW."stage_entered_at", NEW."stage_id", NEW."status", NEW."team_id", NEW."updated_at"); RETURN NULL;',
+                    hash="dedba713304d311d119d85fdfb6e321f91f5a841",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_36516",
+                    table="crm_opportunity",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='opportunity',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_opportunityevent" ("account_id", "amount", "at_risk", "at_risk_reason", "closed_at", "company_id", "contact_id", "created_at", "currency", "custom", "description", "erp_hold_reason", "erp_order_id", "erp_order_number", "erp_order_state", "erp_updated_at", "expected_close_date", "fulfilment_at", "fulfilment_detail", "fulfilment_status", "id", "lead_id", "lost_note", "lost_reason_id", "name", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "stage_entered_at", "stage_id", "status", "team_id", "updated_at") VALUES (OLD."account_id", OLD."amount", OLD."at_risk", OLD."at_risk_reason", OLD."closed_at", OLD."company_id", OLD."contact_id", OLD."created_at", OLD."currency", OLD."custom", OLD."description", OLD."erp_hold_reason", OLD."erp_order_id", OLD."erp_order_number", OLD."erp_order_state", OLD."erp_updated_at", OLD."expected_close_date", OLD."fulfilment_at", OLD."fulfilment_detail", OLD."fulfilment_status", OLD."id", OLD."lead_id", OLD."lost_note", OLD."lost_reason_id", OLD."name", OLD."owner_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."promised_date", OLD."stage_entered_at", OLD."stage_id", OLD."status", OLD."team_id", OLD."updated_at"); RETURN NULL;', hash='65d4734fc803679355d39682ea4fd1448b5b8641', operation='DELETE', pgid='pgtrigger_delete_delete_1ebd1', table='crm_opportunity', when='AFTER')),
+            model_name="opportunity",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_opportunityevent" ("account_id", "amount", "at_risk", "at_risk_reason", "closed_at", "company_id", "contact_id", "created_at", "currency", "custom", "description", "erp_hold_reason", "erp_order_id", "erp_order_number", "erp_order_state", "erp_updated_at", "expected_close_date", "fulfilment_at", "fulfilment_detail", "fulfilment_status", "id", "lead_id", "lost_note", "lost_reason_id", "name", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "stage_entered_at", "stage_id", "status", "team_id", "updated_at") VALUES (OLD."account_id", OLD."amount", OLD."at_risk", OLD."at_risk_reason", OLD."closed_at", OLD."company_id", OLD."contact_id", OLD."created_at", OLD."currency", OLD."custom", OLD."description", OLD."erp_hold_reason", OLD."erp_order_id", OLD."erp_order_number", OLD."erp_order_state", OLD."erp_updated_at", OLD."expected_close_date", OLD."fulfilment_at", OLD."fulfilment_detail", OLD."fulfilment_status", OLD."id", OLD."lead_id", OLD."lost_note", OLD."lost_reason_id", OLD."name", OLD."owner_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."promised_date", OLD."stage_entered_at", OLD."stage_id", OLD."status", OLD."team_id", OLD."updated_at"); RETURN NULL;',
+                    hash="65d4734fc803679355d39682ea4fd1448b5b8641",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_1ebd1",
+                    table="crm_opportunity",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

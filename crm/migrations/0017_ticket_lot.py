@@ -6,64 +6,94 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('crm', '0016_opportunity_fulfilment'),
+        ("crm", "0016_opportunity_fulfilment"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='ticket',
-            name='insert_insert',
+            model_name="ticket",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='ticket',
-            name='update_update',
+            model_name="ticket",
+            name="update_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='ticket',
-            name='delete_delete',
+            model_name="ticket",
+            name="delete_delete",
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='erp_lot_code',
-            field=models.CharField(blank=True, editable=False, max_length=60, verbose_name='lot'),
+            model_name="ticket",
+            name="erp_lot_code",
+            field=models.CharField(blank=True, editable=False, max_length=60, verbose_name="lot"),
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='erp_lot_id',
-            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name='ERP lot id'),
+            model_name="ticket",
+            name="erp_lot_id",
+            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name="ERP lot id"),
         ),
         migrations.AddField(
-            model_name='ticket',
-            name='erp_product_id',
-            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name='ERP product id'),
+            model_name="ticket",
+            name="erp_product_id",
+            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name="ERP product id"),
         ),
         migrations.AddField(
-            model_name='ticketevent',
-            name='erp_lot_code',
-            field=models.CharField(blank=True, editable=False, max_length=60, verbose_name='lot'),
+            model_name="ticketevent",
+            name="erp_lot_code",
+            field=models.CharField(blank=True, editable=False, max_length=60, verbose_name="lot"),
         ),
         migrations.AddField(
-            model_name='ticketevent',
-            name='erp_lot_id',
-            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name='ERP lot id'),
+            model_name="ticketevent",
+            name="erp_lot_id",
+            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name="ERP lot id"),
         ),
         migrations.AddField(
-            model_name='ticketevent',
-            name='erp_product_id',
-            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name='ERP product id'),
+            model_name="ticketevent",
+            name="erp_product_id",
+            field=models.BigIntegerField(blank=True, editable=False, null=True, verbose_name="ERP product id"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='ticket',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_ticketevent" ("account_id", "assigned_agent_id", "category_id", "channel", "closed_at", "company_id", "contact_id", "created_at", "description", "erp_lot_code", "erp_lot_id", "erp_product_id", "escalated", "escalated_at", "escalation_reason", "first_responded_at", "first_response_breached_at", "first_response_due_at", "follow_up_activity_id", "id", "number", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "priority", "requester_email", "requester_name", "resolution_breached_at", "resolution_due_at", "resolved_at", "sla_policy_id", "source_message_id", "status", "subject", "team_id", "updated_at") VALUES (NEW."account_id", NEW."assigned_agent_id", NEW."category_id", NEW."channel", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."description", NEW."erp_lot_code", NEW."erp_lot_id", NEW."erp_product_id", NEW."escalated", NEW."escalated_at", NEW."escalation_reason", NEW."first_responded_at", NEW."first_response_breached_at", NEW."first_response_due_at", NEW."follow_up_activity_id", NEW."id", NEW."number", NEW."owner_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."priority", NEW."requester_email", NEW."requester_name", NEW."resolution_breached_at", NEW."resolution_due_at", NEW."resolved_at", NEW."sla_policy_id", NEW."source_message_id", NEW."status", NEW."subject", NEW."team_id", NEW."updated_at"); RETURN NULL;', hash='d0325ea659dc060af9154b52fafa21db7a211772', operation='INSERT', pgid='pgtrigger_insert_insert_caa17', table='crm_ticket', when='AFTER')),
+            model_name="ticket",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_ticketevent" ("account_id", "assigned_agent_id", "category_id", "channel", "closed_at", "company_id", "contact_id", "created_at", "description", "erp_lot_code", "erp_lot_id", "erp_product_id", "escalated", "escalated_at", "escalation_reason", "first_responded_at", "first_response_breached_at", "first_response_due_at", "follow_up_activity_id", "id", "number", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "priority", "requester_email", "requester_name", "resolution_breached_at", "resolution_due_at", "resolved_at", "sla_policy_id", "source_message_id", "status", "subject", "team_id", "updated_at") VALUES (NEW."account_id", NEW."assigned_agent_id", NEW."category_id", NEW."channel", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."description", NEW."erp_lot_code", NEW."erp_lot_id", NEW."erp_product_id", NEW."escalated", NEW."escalated_at", NEW."escalation_reason", NEW."first_responded_at", NEW."first_response_breached_at", NEW."first_response_due_at", NEW."follow_up_activity_id", NEW."id", NEW."number", NEW."owner_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."priority", NEW."requester_email", NEW."requester_name", NEW."resolution_breached_at", NEW."resolution_due_at", NEW."resolved_at", NEW."sla_policy_id", NEW."source_message_id", NEW."status", NEW."subject", NEW."team_id", NEW."updated_at"); RETURN NULL;',
+                    hash="d0325ea659dc060af9154b52fafa21db7a211772",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_caa17",
+                    table="crm_ticket",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='ticket',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "crm_ticketevent" ("account_id", "assigned_agent_id", "category_id", "channel", "closed_at", "company_id", "contact_id", "created_at", "description", "erp_lot_code", "erp_lot_id", "erp_product_id", "escalated", "escalated_at", "escalation_reason", "first_responded_at", "first_response_breached_at", "first_response_due_at", "follow_up_activity_id", "id", "number", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "priority", "requester_email", "requester_name", "resolution_breached_at", "resolution_due_at", "resolved_at", "sla_policy_id", "source_message_id", "status", "subject", "team_id", "updated_at") VALUES (NEW."account_id", NEW."assigned_agent_id", NEW."category_id", NEW."channel", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."description", NEW."erp_lot_code", NEW."erp_lot_id", NEW."erp_product_id", NEW."escalated", NEW."escalated_at", NEW."escalation_reason", NEW."first_responded_at", NEW."first_response_breached_at", NEW."first_response_due_at", NEW."follow_up_activity_id", NEW."id", NEW."number", NEW."owner_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."priority", NEW."requester_email", NEW."requester_name", NEW."resolution_breached_at", NEW."resolution_due_at", NEW."resolved_at", NEW."sla_policy_id", NEW."source_message_id", NEW."status", NEW."subject", NEW."team_id", NEW."updated_at"); RETURN NULL;', hash='3e4059ea6dea1ad81f03fa8c87b30aa212702ee2', operation='UPDATE', pgid='pgtrigger_update_update_0d344', table='crm_ticket', when='AFTER')),
+            model_name="ticket",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "crm_ticketevent" ("account_id", "assigned_agent_id", "category_id", "channel", "closed_at", "company_id", "contact_id", "created_at", "description", "erp_lot_code", "erp_lot_id", "erp_product_id", "escalated", "escalated_at", "escalation_reason", "first_responded_at", "first_response_breached_at", "first_response_due_at", "follow_up_activity_id", "id", "number", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "priority", "requester_email", "requester_name", "resolution_breached_at", "resolution_due_at", "resolved_at", "sla_policy_id", "source_message_id", "status", "subject", "team_id", "updated_at") VALUES (NEW."account_id", NEW."assigned_agent_id", NEW."category_id", NEW."channel", NEW."closed_at", NEW."company_id", NEW."contact_id", NEW."created_at", NEW."description", NEW."erp_lot_code", NEW."erp_lot_id", NEW."erp_product_id", NEW."escalated", NEW."escalated_at", NEW."escalation_reason", NEW."first_responded_at", NEW."first_response_breached_at", NEW."first_response_due_at", NEW."follow_up_activity_id", NEW."id", NEW."number", NEW."owner_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."priority", NEW."requester_email", NEW."requester_name", NEW."resolution_breached_at", NEW."resolution_due_at", NEW."resolved_at", NEW."sla_policy_id", NEW."source_message_id", NEW."status", NEW."subject", NEW."team_id", NEW."updated_at"); RETURN NULL;',
+                    hash="3e4059ea6dea1ad81f03fa8c87b30aa212702ee2",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_0d344",
+                    table="crm_ticket",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='ticket',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "crm_ticketevent" ("account_id", "assigned_agent_id", "category_id", "channel", "closed_at", "company_id", "contact_id", "created_at", "description", "erp_lot_code", "erp_lot_id", "erp_product_id", "escalated", "escalated_at", "escalation_reason", "first_responded_at", "first_response_breached_at", "first_response_due_at", "follow_up_activity_id", "id", "number", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "priority", "requester_email", "requester_name", "resolution_breached_at", "resolution_due_at", "resolved_at", "sla_policy_id", "source_message_id", "status", "subject", "team_id", "updated_at") VALUES (OLD."account_id", OLD."assigned_agent_id", OLD."category_id", OLD."channel", OLD."closed_at", OLD."company_id", OLD."contact_id", OLD."created_at", OLD."description", OLD."erp_lot_code", OLD."erp_lot_id", OLD."erp_product_id", OLD."escalated", OLD."escalated_at", OLD."escalation_reason", OLD."first_responded_at", OLD."first_response_breached_at", OLD."first_response_due_at", OLD."follow_up_activity_id", OLD."id", OLD."number", OLD."owner_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."priority", OLD."requester_email", OLD."requester_name", OLD."resolution_breached_at", OLD."resolution_due_at", OLD."resolved_at", OLD."sla_policy_id", OLD."source_message_id", OLD."status", OLD."subject", OLD."team_id", OLD."updated_at"); RETURN NULL;', hash='5c701f824b48195083a73bc62ef8e39f225bd71a', operation='DELETE', pgid='pgtrigger_delete_delete_2089f', table='crm_ticket', when='AFTER')),
+            model_name="ticket",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "crm_ticketevent" ("account_id", "assigned_agent_id", "category_id", "channel", "closed_at", "company_id", "contact_id", "created_at", "description", "erp_lot_code", "erp_lot_id", "erp_product_id", "escalated", "escalated_at", "escalation_reason", "first_responded_at", "first_response_breached_at", "first_response_due_at", "follow_up_activity_id", "id", "number", "owner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "priority", "requester_email", "requester_name", "resolution_breached_at", "resolution_due_at", "resolved_at", "sla_policy_id", "source_message_id", "status", "subject", "team_id", "updated_at") VALUES (OLD."account_id", OLD."assigned_agent_id", OLD."category_id", OLD."channel", OLD."closed_at", OLD."company_id", OLD."contact_id", OLD."created_at", OLD."description", OLD."erp_lot_code", OLD."erp_lot_id", OLD."erp_product_id", OLD."escalated", OLD."escalated_at", OLD."escalation_reason", OLD."first_responded_at", OLD."first_response_breached_at", OLD."first_response_due_at", OLD."follow_up_activity_id", OLD."id", OLD."number", OLD."owner_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."priority", OLD."requester_email", OLD."requester_name", OLD."resolution_breached_at", OLD."resolution_due_at", OLD."resolved_at", OLD."sla_policy_id", OLD."source_message_id", OLD."status", OLD."subject", OLD."team_id", OLD."updated_at"); RETURN NULL;',
+                    hash="5c701f824b48195083a73bc62ef8e39f225bd71a",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_2089f",
+                    table="crm_ticket",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

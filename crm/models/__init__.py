@@ -43,7 +43,16 @@ from .imports import (
     ImportTarget,
 )
 from .leads import AssignmentRule, Lead, LeadScoringRule, LeadStatus
-from .opportunities import FULFILMENT_RANK, FulfilmentStatus, LostReason, Opportunity, OpportunityStageChange, OpportunityStatus, Pipeline, Stage
+from .opportunities import (
+    FULFILMENT_RANK,
+    FulfilmentStatus,
+    LostReason,
+    Opportunity,
+    OpportunityStageChange,
+    OpportunityStatus,
+    Pipeline,
+    Stage,
+)
 from .quotes import OpportunityLine, PriceSource, Quote, QuoteLine, QuoteState
 from .segment_bitmaps import SegmentBitDelta, SegmentBitmap
 from .segments import ContactFacts, TagChange, TagChangeAction, TagChangeSource
@@ -61,6 +70,7 @@ from .tickets import (
 )
 
 __all__ = [
+    "FULFILMENT_RANK",
     "WEB_FORM_FIELDS",
     "Account",
     "AccountTag",
@@ -82,9 +92,8 @@ __all__ = [
     "CustomFieldSet",
     "CustomFieldTarget",
     "CustomerFinance",
-    "FULFILMENT_RANK",
-    "FulfilmentStatus",
     "DuplicatePolicy",
+    "FulfilmentStatus",
     "Gender",
     "HandoverState",
     "ImportFileFormat",

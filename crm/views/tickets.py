@@ -21,8 +21,8 @@ from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Ticket, TicketChannel, TicketStatus
 from crm.services import tickets as ticket_services
-from crm.views.complaints import complaint_context
 from crm.views.common import paginate, require, sorted_by
+from crm.views.complaints import complaint_context
 from crm.views.exports import export_list, export_requested
 from crm.views.forms import (
     AssignForm,

@@ -78,7 +78,7 @@ PromiseOutput = inline_serializer(
 
 
 def _explain(step) -> str:
-    figures = {"quantity": step.quantity.normalize(), "date": step.date.isoformat(), "reference": step.reference}
+    figures = {"quantity": f"{step.quantity.normalize():f}", "date": step.date.isoformat(), "reference": step.reference}
     if step.kind == StepKind.FREE_STOCK:
         return str(_("%(quantity)s from free stock, today") % figures)
     if step.kind == StepKind.PURCHASE:
@@ -93,7 +93,8 @@ def _explain(step) -> str:
 class PromiseView(APIView):
     """The earliest date ``quantity`` of ``product`` can be delivered (from ``warehouse``, default all) and how
     it was reached: ordered steps — free stock now, then confirmed purchase receipts by due date, then open
-    production orders by the completion the work-centre capacity schedule gives them — each with what it
+    production orders by the completion the work-centre capacity schedule gives them (free stock net of other
+    customers' accepted quotes until they expire: ``soft_reserved``) — each with what it
     contributes and the running total. ``promised_date`` is null (with the ``shortfall``) when the known
     supply does not cover the quantity."""
 

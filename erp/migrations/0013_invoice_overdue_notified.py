@@ -6,44 +6,74 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erp', '0012_hr_component_rate'),
+        ("erp", "0012_hr_component_rate"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='invoice',
-            name='insert_insert',
+            model_name="invoice",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='invoice',
-            name='update_update',
+            model_name="invoice",
+            name="update_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='invoice',
-            name='delete_delete',
+            model_name="invoice",
+            name="delete_delete",
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='overdue_notified_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='overdue notice sent at'),
+            model_name="invoice",
+            name="overdue_notified_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="overdue notice sent at"),
         ),
         migrations.AddField(
-            model_name='invoiceevent',
-            name='overdue_notified_at',
-            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name='overdue notice sent at'),
+            model_name="invoiceevent",
+            name="overdue_notified_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True, verbose_name="overdue notice sent at"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='invoice',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;', hash='1544bb524571702a24bab18c8f09a211da441b47', operation='INSERT', pgid='pgtrigger_insert_insert_e01dc', table='erp_invoice', when='AFTER')),
+            model_name="invoice",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;',
+                    hash="1544bb524571702a24bab18c8f09a211da441b47",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_e01dc",
+                    table="erp_invoice",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='invoice',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;', hash='5c49de1a3e9a65caf4436aa0e3428129a1dda7cb', operation='UPDATE', pgid='pgtrigger_update_update_fb8c5', table='erp_invoice', when='AFTER')),
+            model_name="invoice",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;',
+                    hash="5c49de1a3e9a65caf4436aa0e3428129a1dda7cb",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_fb8c5",
+                    table="erp_invoice",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='invoice',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (OLD."amount_residual", OLD."amount_tax", OLD."amount_total", OLD."amount_untaxed", OLD."company_id", OLD."created_at", OLD."created_by_id", OLD."currency", OLD."due_date", OLD."exchange_rate", OLD."fapiao_number", OLD."fapiao_type", OLD."id", OLD."invoice_date", OLD."journal_entry_id", OLD."journal_id", OLD."kind", OLD."narration", OLD."number", OLD."origin", OLD."overdue_notified_at", OLD."partner_id", OLD."payment_state", OLD."payment_term_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."posted_at", OLD."posted_by_id", OLD."reference", OLD."refund_of_id", OLD."state", OLD."updated_at"); RETURN NULL;', hash='bfc71c3bdee3e3ef7aa1c6f2eeaf30af746b3ee9', operation='DELETE', pgid='pgtrigger_delete_delete_bf4b5', table='erp_invoice', when='AFTER')),
+            model_name="invoice",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (OLD."amount_residual", OLD."amount_tax", OLD."amount_total", OLD."amount_untaxed", OLD."company_id", OLD."created_at", OLD."created_by_id", OLD."currency", OLD."due_date", OLD."exchange_rate", OLD."fapiao_number", OLD."fapiao_type", OLD."id", OLD."invoice_date", OLD."journal_entry_id", OLD."journal_id", OLD."kind", OLD."narration", OLD."number", OLD."origin", OLD."overdue_notified_at", OLD."partner_id", OLD."payment_state", OLD."payment_term_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."posted_at", OLD."posted_by_id", OLD."reference", OLD."refund_of_id", OLD."state", OLD."updated_at"); RETURN NULL;',
+                    hash="bfc71c3bdee3e3ef7aa1c6f2eeaf30af746b3ee9",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_bf4b5",
+                    table="erp_invoice",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

@@ -6,78 +6,139 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('erp', '0014_operation_reports'),
+        ("erp", "0014_operation_reports"),
     ]
 
     operations = [
         pgtrigger.migrations.RemoveTrigger(
-            model_name='invoice',
-            name='insert_insert',
+            model_name="invoice",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='invoice',
-            name='update_update',
+            model_name="invoice",
+            name="update_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='invoice',
-            name='delete_delete',
+            model_name="invoice",
+            name="delete_delete",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='salesorder',
-            name='insert_insert',
+            model_name="salesorder",
+            name="insert_insert",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='salesorder',
-            name='update_update',
+            model_name="salesorder",
+            name="update_update",
         ),
         pgtrigger.migrations.RemoveTrigger(
-            model_name='salesorder',
-            name='delete_delete',
+            model_name="salesorder",
+            name="delete_delete",
         ),
         migrations.AddField(
-            model_name='invoice',
-            name='correlation_id',
-            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name='correlation id'),
+            model_name="invoice",
+            name="correlation_id",
+            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name="correlation id"),
         ),
         migrations.AddField(
-            model_name='invoiceevent',
-            name='correlation_id',
-            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name='correlation id'),
+            model_name="invoiceevent",
+            name="correlation_id",
+            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name="correlation id"),
         ),
         migrations.AddField(
-            model_name='salesorder',
-            name='correlation_id',
-            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name='correlation id'),
+            model_name="salesorder",
+            name="correlation_id",
+            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name="correlation id"),
         ),
         migrations.AddField(
-            model_name='salesorderevent',
-            name='correlation_id',
-            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name='correlation id'),
+            model_name="salesorderevent",
+            name="correlation_id",
+            field=models.UUIDField(blank=True, editable=False, null=True, verbose_name="correlation id"),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='invoice',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "correlation_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;', hash='2538049602fb734dd1d33b0722e4b24b088ca6a5', operation='INSERT', pgid='pgtrigger_insert_insert_e01dc', table='erp_invoice', when='AFTER')),
+            model_name="invoice",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "correlation_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;',
+                    hash="2538049602fb734dd1d33b0722e4b24b088ca6a5",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_e01dc",
+                    table="erp_invoice",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='invoice',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "correlation_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;', hash='1a5568d7a0c0730e70deaff65e1db6eb2a599368', operation='UPDATE', pgid='pgtrigger_update_update_fb8c5', table='erp_invoice', when='AFTER')),
+            model_name="invoice",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "correlation_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (NEW."amount_residual", NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."company_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."currency", NEW."due_date", NEW."exchange_rate", NEW."fapiao_number", NEW."fapiao_type", NEW."id", NEW."invoice_date", NEW."journal_entry_id", NEW."journal_id", NEW."kind", NEW."narration", NEW."number", NEW."origin", NEW."overdue_notified_at", NEW."partner_id", NEW."payment_state", NEW."payment_term_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."posted_at", NEW."posted_by_id", NEW."reference", NEW."refund_of_id", NEW."state", NEW."updated_at"); RETURN NULL;',
+                    hash="1a5568d7a0c0730e70deaff65e1db6eb2a599368",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_fb8c5",
+                    table="erp_invoice",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='invoice',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "correlation_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (OLD."amount_residual", OLD."amount_tax", OLD."amount_total", OLD."amount_untaxed", OLD."company_id", OLD."correlation_id", OLD."created_at", OLD."created_by_id", OLD."currency", OLD."due_date", OLD."exchange_rate", OLD."fapiao_number", OLD."fapiao_type", OLD."id", OLD."invoice_date", OLD."journal_entry_id", OLD."journal_id", OLD."kind", OLD."narration", OLD."number", OLD."origin", OLD."overdue_notified_at", OLD."partner_id", OLD."payment_state", OLD."payment_term_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."posted_at", OLD."posted_by_id", OLD."reference", OLD."refund_of_id", OLD."state", OLD."updated_at"); RETURN NULL;', hash='339368876c1a4cc6f893bf3b678fd7f63217d86b', operation='DELETE', pgid='pgtrigger_delete_delete_bf4b5', table='erp_invoice', when='AFTER')),
+            model_name="invoice",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "erp_invoiceevent" ("amount_residual", "amount_tax", "amount_total", "amount_untaxed", "company_id", "correlation_id", "created_at", "created_by_id", "currency", "due_date", "exchange_rate", "fapiao_number", "fapiao_type", "id", "invoice_date", "journal_entry_id", "journal_id", "kind", "narration", "number", "origin", "overdue_notified_at", "partner_id", "payment_state", "payment_term_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "posted_at", "posted_by_id", "reference", "refund_of_id", "state", "updated_at") VALUES (OLD."amount_residual", OLD."amount_tax", OLD."amount_total", OLD."amount_untaxed", OLD."company_id", OLD."correlation_id", OLD."created_at", OLD."created_by_id", OLD."currency", OLD."due_date", OLD."exchange_rate", OLD."fapiao_number", OLD."fapiao_type", OLD."id", OLD."invoice_date", OLD."journal_entry_id", OLD."journal_id", OLD."kind", OLD."narration", OLD."number", OLD."origin", OLD."overdue_notified_at", OLD."partner_id", OLD."payment_state", OLD."payment_term_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."posted_at", OLD."posted_by_id", OLD."reference", OLD."refund_of_id", OLD."state", OLD."updated_at"); RETURN NULL;',
+                    hash="339368876c1a4cc6f893bf3b678fd7f63217d86b",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_bf4b5",
+                    table="erp_invoice",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='salesorder',
-            trigger=pgtrigger.compiler.Trigger(name='insert_insert', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "erp_salesorderevent" ("amount_tax", "amount_total", "amount_untaxed", "cancel_reason", "cancelled_at", "client_reference", "company_id", "confirmed_at", "confirmed_by_id", "correlation_id", "created_at", "created_by_id", "crm_account_id", "crm_opportunity_id", "currency", "held_at", "hold_reason", "id", "invoice_status", "note", "number", "order_date", "origin", "partner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "release_note", "released_at", "released_by_id", "requested_date", "salesperson_id", "sequence", "state", "updated_at", "warehouse_id") VALUES (NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."cancel_reason", NEW."cancelled_at", NEW."client_reference", NEW."company_id", NEW."confirmed_at", NEW."confirmed_by_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."crm_account_id", NEW."crm_opportunity_id", NEW."currency", NEW."held_at", NEW."hold_reason", NEW."id", NEW."invoice_status", NEW."note", NEW."number", NEW."order_date", NEW."origin", NEW."partner_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."promised_date", NEW."release_note", NEW."released_at", NEW."released_by_id", NEW."requested_date", NEW."salesperson_id", NEW."sequence", NEW."state", NEW."updated_at", NEW."warehouse_id"); RETURN NULL;', hash='c6d89ac74b935d64ef97b039f4b8f5f2393a52de', operation='INSERT', pgid='pgtrigger_insert_insert_eb865', table='erp_salesorder', when='AFTER')),
+            model_name="salesorder",
+            trigger=pgtrigger.compiler.Trigger(
+                name="insert_insert",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "erp_salesorderevent" ("amount_tax", "amount_total", "amount_untaxed", "cancel_reason", "cancelled_at", "client_reference", "company_id", "confirmed_at", "confirmed_by_id", "correlation_id", "created_at", "created_by_id", "crm_account_id", "crm_opportunity_id", "currency", "held_at", "hold_reason", "id", "invoice_status", "note", "number", "order_date", "origin", "partner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "release_note", "released_at", "released_by_id", "requested_date", "salesperson_id", "sequence", "state", "updated_at", "warehouse_id") VALUES (NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."cancel_reason", NEW."cancelled_at", NEW."client_reference", NEW."company_id", NEW."confirmed_at", NEW."confirmed_by_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."crm_account_id", NEW."crm_opportunity_id", NEW."currency", NEW."held_at", NEW."hold_reason", NEW."id", NEW."invoice_status", NEW."note", NEW."number", NEW."order_date", NEW."origin", NEW."partner_id", _pgh_attach_context(), NOW(), \'insert\', NEW."id", NEW."promised_date", NEW."release_note", NEW."released_at", NEW."released_by_id", NEW."requested_date", NEW."salesperson_id", NEW."sequence", NEW."state", NEW."updated_at", NEW."warehouse_id"); RETURN NULL;',
+                    hash="c6d89ac74b935d64ef97b039f4b8f5f2393a52de",
+                    operation="INSERT",
+                    pgid="pgtrigger_insert_insert_eb865",
+                    table="erp_salesorder",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='salesorder',
-            trigger=pgtrigger.compiler.Trigger(name='update_update', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.* IS DISTINCT FROM NEW.*)', func='INSERT INTO "erp_salesorderevent" ("amount_tax", "amount_total", "amount_untaxed", "cancel_reason", "cancelled_at", "client_reference", "company_id", "confirmed_at", "confirmed_by_id", "correlation_id", "created_at", "created_by_id", "crm_account_id", "crm_opportunity_id", "currency", "held_at", "hold_reason", "id", "invoice_status", "note", "number", "order_date", "origin", "partner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "release_note", "released_at", "released_by_id", "requested_date", "salesperson_id", "sequence", "state", "updated_at", "warehouse_id") VALUES (NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."cancel_reason", NEW."cancelled_at", NEW."client_reference", NEW."company_id", NEW."confirmed_at", NEW."confirmed_by_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."crm_account_id", NEW."crm_opportunity_id", NEW."currency", NEW."held_at", NEW."hold_reason", NEW."id", NEW."invoice_status", NEW."note", NEW."number", NEW."order_date", NEW."origin", NEW."partner_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."promised_date", NEW."release_note", NEW."released_at", NEW."released_by_id", NEW."requested_date", NEW."salesperson_id", NEW."sequence", NEW."state", NEW."updated_at", NEW."warehouse_id"); RETURN NULL;', hash='3389f5a631c6359631ffcdd8bce586208ad15bdf', operation='UPDATE', pgid='pgtrigger_update_update_b5861', table='erp_salesorder', when='AFTER')),
+            model_name="salesorder",
+            trigger=pgtrigger.compiler.Trigger(
+                name="update_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.* IS DISTINCT FROM NEW.*)",
+                    func='INSERT INTO "erp_salesorderevent" ("amount_tax", "amount_total", "amount_untaxed", "cancel_reason", "cancelled_at", "client_reference", "company_id", "confirmed_at", "confirmed_by_id", "correlation_id", "created_at", "created_by_id", "crm_account_id", "crm_opportunity_id", "currency", "held_at", "hold_reason", "id", "invoice_status", "note", "number", "order_date", "origin", "partner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "release_note", "released_at", "released_by_id", "requested_date", "salesperson_id", "sequence", "state", "updated_at", "warehouse_id") VALUES (NEW."amount_tax", NEW."amount_total", NEW."amount_untaxed", NEW."cancel_reason", NEW."cancelled_at", NEW."client_reference", NEW."company_id", NEW."confirmed_at", NEW."confirmed_by_id", NEW."correlation_id", NEW."created_at", NEW."created_by_id", NEW."crm_account_id", NEW."crm_opportunity_id", NEW."currency", NEW."held_at", NEW."hold_reason", NEW."id", NEW."invoice_status", NEW."note", NEW."number", NEW."order_date", NEW."origin", NEW."partner_id", _pgh_attach_context(), NOW(), \'update\', NEW."id", NEW."promised_date", NEW."release_note", NEW."released_at", NEW."released_by_id", NEW."requested_date", NEW."salesperson_id", NEW."sequence", NEW."state", NEW."updated_at", NEW."warehouse_id"); RETURN NULL;',
+                    hash="3389f5a631c6359631ffcdd8bce586208ad15bdf",
+                    operation="UPDATE",
+                    pgid="pgtrigger_update_update_b5861",
+                    table="erp_salesorder",
+                    when="AFTER",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='salesorder',
-            trigger=pgtrigger.compiler.Trigger(name='delete_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func='INSERT INTO "erp_salesorderevent" ("amount_tax", "amount_total", "amount_untaxed", "cancel_reason", "cancelled_at", "client_reference", "company_id", "confirmed_at", "confirmed_by_id", "correlation_id", "created_at", "created_by_id", "crm_account_id", "crm_opportunity_id", "currency", "held_at", "hold_reason", "id", "invoice_status", "note", "number", "order_date", "origin", "partner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "release_note", "released_at", "released_by_id", "requested_date", "salesperson_id", "sequence", "state", "updated_at", "warehouse_id") VALUES (OLD."amount_tax", OLD."amount_total", OLD."amount_untaxed", OLD."cancel_reason", OLD."cancelled_at", OLD."client_reference", OLD."company_id", OLD."confirmed_at", OLD."confirmed_by_id", OLD."correlation_id", OLD."created_at", OLD."created_by_id", OLD."crm_account_id", OLD."crm_opportunity_id", OLD."currency", OLD."held_at", OLD."hold_reason", OLD."id", OLD."invoice_status", OLD."note", OLD."number", OLD."order_date", OLD."origin", OLD."partner_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."promised_date", OLD."release_note", OLD."released_at", OLD."released_by_id", OLD."requested_date", OLD."salesperson_id", OLD."sequence", OLD."state", OLD."updated_at", OLD."warehouse_id"); RETURN NULL;', hash='a8c437179d4db0ee7faa4ce8531f01ae59a29626', operation='DELETE', pgid='pgtrigger_delete_delete_22c63', table='erp_salesorder', when='AFTER')),
+            model_name="salesorder",
+            trigger=pgtrigger.compiler.Trigger(
+                name="delete_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func='INSERT INTO "erp_salesorderevent" ("amount_tax", "amount_total", "amount_untaxed", "cancel_reason", "cancelled_at", "client_reference", "company_id", "confirmed_at", "confirmed_by_id", "correlation_id", "created_at", "created_by_id", "crm_account_id", "crm_opportunity_id", "currency", "held_at", "hold_reason", "id", "invoice_status", "note", "number", "order_date", "origin", "partner_id", "pgh_context_id", "pgh_created_at", "pgh_label", "pgh_obj_id", "promised_date", "release_note", "released_at", "released_by_id", "requested_date", "salesperson_id", "sequence", "state", "updated_at", "warehouse_id") VALUES (OLD."amount_tax", OLD."amount_total", OLD."amount_untaxed", OLD."cancel_reason", OLD."cancelled_at", OLD."client_reference", OLD."company_id", OLD."confirmed_at", OLD."confirmed_by_id", OLD."correlation_id", OLD."created_at", OLD."created_by_id", OLD."crm_account_id", OLD."crm_opportunity_id", OLD."currency", OLD."held_at", OLD."hold_reason", OLD."id", OLD."invoice_status", OLD."note", OLD."number", OLD."order_date", OLD."origin", OLD."partner_id", _pgh_attach_context(), NOW(), \'delete\', OLD."id", OLD."promised_date", OLD."release_note", OLD."released_at", OLD."released_by_id", OLD."requested_date", OLD."salesperson_id", OLD."sequence", OLD."state", OLD."updated_at", OLD."warehouse_id"); RETURN NULL;',
+                    hash="a8c437179d4db0ee7faa4ce8531f01ae59a29626",
+                    operation="DELETE",
+                    pgid="pgtrigger_delete_delete_22c63",
+                    table="erp_salesorder",
+                    when="AFTER",
+                ),
+            ),
         ),
     ]

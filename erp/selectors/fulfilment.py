@@ -160,7 +160,7 @@ def opportunity_financials(*, company_id: int, opportunity_ids) -> dict[int, dic
     ``{"revenue", "cogs", "margin"}`` in company currency — ``revenue``: posted customer invoices of its sales
     orders net of credit notes, untaxed; ``cogs``: the cost of the goods shipped for them (delivery stock moves
     at the cost they carried); ``margin`` = revenue − cogs. Opportunities ERP has no order for are absent.
-    Three queries whatever the number of opportunities."""
+    Four queries whatever the number of opportunities."""
     from collections import defaultdict
     from decimal import ROUND_HALF_UP, Decimal
 
@@ -193,7 +193,9 @@ def opportunity_financials(*, company_id: int, opportunity_ids) -> dict[int, dic
         )
     )
     if deliveries:
-        value = ExpressionWrapper(F("quantity") * F("unit_cost"), output_field=DecimalField(max_digits=28, decimal_places=8))
+        value = ExpressionWrapper(
+            F("quantity") * F("unit_cost"), output_field=DecimalField(max_digits=28, decimal_places=8)
+        )
         costs = (
             StockMove.objects.filter(company_id=company_id, kind="delivery", reference__in=list(deliveries))
             .values("reference")

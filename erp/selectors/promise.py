@@ -7,7 +7,8 @@ date, then the open production orders (released or in progress) by the completio
 scheduling engine promised for them (``ProductionOrder.promised_at``, written by
 ``erp.services.production.production_schedule``; an order not scheduled yet counts on its due date). Purchase
 and production steps are merged by date (a purchase first on the same day), so the date is the first day the
-cumulated supply covers the quantity. Reservations are never promised twice: free stock is net of them.
+cumulated supply covers the quantity. Reservations are never promised twice: free stock is net of them, and of
+the soft reservations of other deals' accepted CRM quotes until those expire (``QuoteReservation``).
 
 The CRM reads it synchronously (quote-time promise, flow 2) and the API serves it (``/api/v1/erp/promise/``).
 """

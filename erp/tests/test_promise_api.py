@@ -29,15 +29,28 @@ def shop(company):
     return make_shop(company)
 
 
+@pytest.fixture
+def english_client(api_client):
+    """``api_client`` asking for English answers (the suite's default language is Chinese)."""
+
+    def make(membership):
+        client = api_client(membership)
+        client.cookies["django_language"] = "en"
+        client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+        return client
+
+    return make
+
+
 def errors_by_field(response) -> dict:
     return {error["field"]: error["message"] for error in response.json()["errors"]}
 
 
-def test_free_5_and_a_purchase_of_10_in_7_days_promise_12_in_7_days_with_the_steps(shop, api_client):
+def test_free_5_and_a_purchase_of_10_in_7_days_promise_12_in_7_days_with_the_steps(shop, english_client):
     today = timezone.localdate()
     product = catalogue_product(shop.company, on_hand="5", warehouse=shop.warehouse)
     expect_supply(product, quantity="10", on=today + dt.timedelta(days=7), warehouse=shop.warehouse)
-    client = api_client(shop.member(Role.SALES))
+    client = english_client(shop.member(Role.SALES))
 
     response = client.get(PROMISE, {"product": product.pk, "quantity": "12", "warehouse": shop.warehouse.pk})
 
@@ -75,7 +88,7 @@ def test_reserved_stock_is_not_promised_and_receipts_are_taken_by_date(shop):
     assert promise.promised_date == today + dt.timedelta(days=9)
 
 
-def test_production_counts_from_its_finite_capacity_schedule(db, api_client):
+def test_production_counts_from_its_finite_capacity_schedule(db, english_client):
     plant = make_plant()
     plant.stock(plant.housing, "1000", "10")
     plant.stock(plant.bolt, "2000", "5")
@@ -105,7 +118,7 @@ def test_production_counts_from_its_finite_capacity_schedule(db, api_client):
     first_done = timezone.localtime(first.promised_at).date()
     second_done = timezone.localtime(second.promised_at).date()
     assert first_done >= today and second_done >= first_done and second_done < today + dt.timedelta(days=60)
-    client = api_client(_manager(plant))
+    client = english_client(_manager(plant))
 
     body = client.get(PROMISE, {"product": plant.pump.pk, "quantity": "210"}).json()
 
@@ -123,8 +136,8 @@ def _manager(plant):
     return make_member(plant.company, Role.MANAGER)
 
 
-def test_bad_input_is_a_400_naming_the_fields(shop, api_client, other_company):
-    client = api_client(shop.member(Role.SALES))
+def test_bad_input_is_a_400_naming_the_fields(shop, english_client, other_company):
+    client = english_client(shop.member(Role.SALES))
     foreign = catalogue_product(other_company, on_hand="50")
     product = catalogue_product(shop.company)
 

@@ -408,14 +408,15 @@ def quality(request):
         request,
         "erp/production/quality.html",
         {
-            "rates": _with_field_complaints(selectors.defect_rates(actor.company, by=by, period=period), complaints, by),
+            "rates": _with_field_complaints(
+                selectors.defect_rates(actor.company, by=by, period=period), complaints, by
+            ),
             "field_complaints": complaints,
             "by": by,
             "period": period,
             "page": non_conformances,
         },
     )
-
 
 
 def _with_field_complaints(rates: list[dict], complaints: list[dict], by: str) -> list[dict]:

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm.selectors_finance import customer_credit
 from scrm import selectors
 from scrm.models import Conversation
 from scrm.services.inbox import conversation_note_add, conversation_reply
@@ -70,6 +71,12 @@ def conversation_detail(request, pk: int):
             "conversation": conversation,
             "thread": _thread(actor, conversation),
             "can_reply": policy.can(actor, "reply", conversation),
+            # credit in the conversation (closed loop, flow 12): receivables kept in the CRM from ERP
+            "credit": customer_credit(
+                actor,
+                account_id=conversation.identity.crm_account_id,
+                contact_id=conversation.identity.crm_contact_id,
+            ),
         },
     )
 

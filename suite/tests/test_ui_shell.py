@@ -180,6 +180,8 @@ def test_search_registry_runs_registered_providers_through_the_actor(company, me
         return [search.SearchResult(f"echo {query}", "/")]
 
     try:
+        company.enabled_modules = [Module.SCRM]  # an empty list means every module (suite.modules)
+        company.save()
         membership = member(company, Role.SALES)
         html = client_for(membership).get(reverse("search"), {"q": "  hello   world "}).content.decode()
         assert "echo hello world" not in html  # CRM not enabled: the provider is not asked

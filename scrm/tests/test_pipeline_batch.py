@@ -1,0 +1,115 @@
+"""The set-based inbox pipeline (scrmingest): a batch of many new senders costs a constant number of statements,
+intake dedupes in one statement, and a worker killed with ``kill -9`` in the middle of the drain loses nothing
+and duplicates nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.models import Contact
+from scrm import tasks
+from scrm.channels.base import InboundEvent
+from scrm.models import Conversation, Delivery, Message, Resolution, SocialIdentity
+from scrm.services.channels import deliveries_process_flag_clear, deliveries_record
+from scrm.services.inbox import deliveries_process
+from scrm.tests.factories import make_channel
+from suite.models import Notification, OutboxEvent, Role
+from suite.services.notifications import notifications_send_each
+from suite.testing import make_member
+
+
+def _events(count: int, senders: int, *, prefix: str = "e") -> list[InboundEvent]:
+    return [
+        InboundEvent(
+            external_id=f"{prefix}-{n}",
+            sender_id=f"fan-{n % senders}",
+            sender_name=f"粉丝{n % senders}",
+            unionid="u-match" if n % senders == 0 else "",
+            text="直播间的优惠券怎么领不到？" if n % 2 else "Do you ship to Hong Kong?",
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.django_db
+def test_a_batch_of_many_new_senders_costs_a_constant_number_of_statements(company):
+    agent = make_member(company, Role.SERVICE)
+    contact = Contact.objects.create(company=company, name="王小明", unionid="u-match", owner=agent.user)
+    channel = make_channel(company, "webhook", default_assignee=agent.user)
+    events = _events(400, 200)
+    assert deliveries_record(channel=channel, events=events) == 400
+    assert deliveries_record(channel=channel, events=events[:50]) == 0  # a platform's retry: stored once
+    with CaptureQueriesContext(connection) as queries:
+        result = deliveries_process(channel_id=channel.pk)
+    assert (result.deliveries, result.messages) == (400, 400)
+    assert len(queries) < 40, [q["sql"][:80] for q in queries.captured_queries]  # not per sender, not per item
+    assert SocialIdentity.objects.filter(company=company).count() == 200
+    assert Conversation.objects.filter(channel=channel, assigned_to=agent.user).count() == 200
+    assert Message.objects.filter(channel=channel).count() == 400
+    assert Notification.objects.filter(recipient=agent.user).count() == 200  # one per conversation per batch
+    matched = SocialIdentity.objects.get(external_id="fan-0")
+    assert (matched.crm_contact_id, matched.resolution) == (contact.pk, Resolution.AUTO)
+    assert OutboxEvent.objects.filter(name="scrm.identity.resolved").count() == 1
+    assert not Delivery.objects.filter(channel=channel, processed_at__isnull=True).exists()
+
+    # The same senders again: nothing new is created, the conversations' times move forward.
+    deliveries_record(channel=channel, events=_events(100, 200, prefix="f"))
+    before = Conversation.objects.get(identity=matched).last_inbound_at
+    deliveries_process(channel_id=channel.pk)
+    assert SocialIdentity.objects.filter(company=company).count() == 200
+    assert Conversation.objects.filter(channel=channel).count() == 200
+    assert Conversation.objects.get(identity=matched).last_inbound_at >= before
+
+
+@pytest.mark.django_db
+def test_notifications_send_each_refuses_strangers_and_writes_nothing(company, other_company):
+    member = make_member(company, Role.SERVICE)
+    stranger = make_member(other_company, Role.SERVICE)
+    items = [
+        {"recipient_id": member.user_id, "title": "New message from 李娜", "link": "/scrm/inbox/1/"},
+        {"recipient_id": stranger.user_id, "title": "New message from 张伟", "link": "/scrm/inbox/2/"},
+    ]
+    with pytest.raises(ValidationError):
+        notifications_send_each(company=company, items=items)
+    with pytest.raises(ValidationError):
+        notifications_send_each(company=company, items=[{**items[0], "link": "https://evil.example/"}])
+    assert not Notification.objects.exists()
+    assert notifications_send_each(company=company, items=items[:1]) == 1
+    assert Notification.objects.get().link == "/scrm/inbox/1/"
+
+
+@pytest.mark.worker
+@pytest.mark.slow
+def test_a_worker_killed_mid_drain_loses_nothing_and_duplicates_nothing(company, celery_worker_factory):
+    agent = make_member(company, Role.SERVICE)
+    channel = make_channel(company, "webhook", default_assignee=agent.user)
+    total = 5000
+    for start in range(0, total, 1000):  # as webhooks would: each commit asks for the drain task
+        deliveries_record(channel=channel, events=_events(1000, 300, prefix=f"k{start}"))
+    worker = celery_worker_factory(concurrency=2).start()  # the factory purged the queue: ask again
+    deliveries_process_flag_clear(channel.pk)
+    tasks.deliveries_process.delay(channel.pk)
+    deadline = time.monotonic() + 180
+    while Delivery.objects.filter(channel=channel, processed_at__isnull=False).count() < 500:
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.02)
+    worker.kill9()  # in the middle of the drain: a batch of 500 is open in each pool process
+    pending = Delivery.objects.filter(channel=channel, processed_at__isnull=True).count()
+
+    deliveries_process_flag_clear(channel.pk)
+    worker = celery_worker_factory(concurrency=2).start()
+    tasks.deliveries_process.delay(channel.pk)  # what beat's sweep (scrm.channels_poll_due) queues
+    deadline = time.monotonic() + 240
+    while Delivery.objects.filter(channel=channel, processed_at__isnull=True).exists():
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.1)
+    assert Message.objects.filter(channel=channel).count() == total
+    assert Message.objects.filter(channel=channel).values("external_id").distinct().count() == total
+    assert Conversation.objects.filter(channel=channel).count() == 300
+    assert SocialIdentity.objects.filter(company=company).count() == 300
+    print(f"\n{pending} of {total} deliveries were pending when the worker was killed")
