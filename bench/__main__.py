@@ -26,7 +26,7 @@ NOT_BENCHMARKS = {"__main__"}
 # Benchmarks that work in a database of their own: run alone, the shared bench database is not even set up.
 OWN_DATABASE = {"crm": "crm_bench", "segments": "segments_bench", "payroll": "payroll_bench"}
 # Benchmarks that generate all they read: the demo data is not seeded for them.
-NO_SEED = {"segments", "payroll"}
+NO_SEED = {"segments", "payroll", "scrm_ingest"}
 
 
 def available() -> list[str]:

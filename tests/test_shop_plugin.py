@@ -134,7 +134,7 @@ def test_an_order_for_an_unknown_sku_fails_visibly_and_succeeds_once_the_product
     deliveries_process(channel_id=shop_channel.pk)
     relay_all()
     received = OutboxEvent.objects.get(name="scrm.channel_order.received")
-    assert received.state == "pending" and "Unknown product" in received.last_error
+    assert received.state == "pending" and "lines.0.sku" in received.last_error and "LATER-1" in received.last_error
     assert not Opportunity.objects.exists()
 
     catalogue_product(company, sku="LATER-1", list_price="60", on_hand="10", warehouse=shop.warehouse)

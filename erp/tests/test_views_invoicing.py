@@ -25,6 +25,7 @@ def finance_client(books):
     books.company.enabled_modules = ["erp_finance"]
     books.company.save(update_fields=["enabled_modules"])
     client = Client()
+    client.cookies["django_language"] = "en"  # the assertions read English messages
     client.force_login(make_member(books.company, Role.FINANCE).user)
     return client
 

@@ -61,6 +61,7 @@ def test_campaign_list_and_detail_show_figures_with_flat_queries(
 
 def test_generate_codes_from_the_page_with_field_errors(company, marketing, login):
     client = login(marketing)
+    client.cookies["django_language"] = "en"  # the assertion reads the English message
     campaign = make_campaign(company)
     response = client.post(f"/scrm/qr-campaigns/{campaign.pk}/", {"count": "2", "product_sku": "NO", "lot_code": "L"})
     assert response.status_code == 200
@@ -78,6 +79,7 @@ def test_landing_with_phone_form_then_prize_then_code_used(company):
     campaign = make_campaign(company, prize_amount=Decimal("2.00"), landing_title="扫码赢红包")
     code = make_code(company, campaign=campaign)
     phone = Client(HTTP_USER_AGENT=PHONE_UA)
+    phone.cookies["django_language"] = "en"  # the assertions read English texts
     url = code_path(code)
     page = phone.get(url + "?src=box")
     assert page.status_code == 200
@@ -99,6 +101,8 @@ def test_landing_with_phone_form_then_prize_then_code_used(company):
     assert QrClaim.objects.get().amount == Decimal("2.00")
 
     someone_else = Client()
+
+    someone_else.cookies["django_language"] = "en"
     someone_else.post(url, {"action": "identify", "phone": "13700000000"})
     someone_else.post(url, {"action": "claim"})
     assert "claimed already" in someone_else.get(url).content.decode()
@@ -149,6 +153,7 @@ def test_wechat_sign_in_against_the_fake_oauth_server(company, httpserver, setti
         query_string={"appid": "wxAPP", "secret": "oa-secret", "code": "BAD", "grant_type": "authorization_code"},
     ).respond_with_json({"errcode": 40029, "errmsg": "invalid code"})
     phone = Client(HTTP_USER_AGENT=PHONE_UA)
+    phone.cookies["django_language"] = "en"  # the assertions read English texts
     url = code_path(code)
     assert "Continue with WeChat" in phone.get(url).content.decode()
 
@@ -182,6 +187,8 @@ def test_wechat_sign_in_against_the_fake_oauth_server(company, httpserver, setti
     assert coupon.code in phone.get(url).content.decode()
 
     other = Client()
+
+    other.cookies["django_language"] = "en"
     other.get(url + "wechat/")
     other.get(url + "oauth/", {"code": "BAD", "state": other.session["scrm.qr.oauth_state"]})
     assert "did not complete" in other.get(url).content.decode()

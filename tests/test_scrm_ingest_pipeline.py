@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from crm.models import Contact
+from crm.tests.factories import ContactFactory
 from scrm import tasks
 from scrm.channels.base import InboundEvent
 from scrm.models import Conversation, Delivery, Message, Resolution, SocialIdentity
@@ -39,7 +39,7 @@ def _events(count: int, senders: int, *, prefix: str = "e") -> list[InboundEvent
 @pytest.mark.django_db
 def test_a_batch_of_many_new_senders_costs_a_constant_number_of_statements(company):
     agent = make_member(company, Role.SERVICE)
-    contact = Contact.objects.create(company=company, name="王小明", unionid="u-match", owner=agent.user)
+    contact = ContactFactory(company=company, name="王小明", unionid="u-match", owner=agent.user)
     channel = make_channel(company, "webhook", default_assignee=agent.user)
     events = _events(400, 200)
     assert deliveries_record(channel=channel, events=events) == 400
@@ -103,11 +103,13 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_duplicates_nothing(company,
 
     deliveries_process_flag_clear(channel.pk)
     worker = celery_worker_factory(concurrency=2).start()
-    tasks.deliveries_process.delay(channel.pk)  # what beat's sweep (scrm.channels_poll_due) queues
     deadline = time.monotonic() + 240
     while Delivery.objects.filter(channel=channel, processed_at__isnull=True).exists():
+        # What beat's sweep (scrm.channels_poll_due) queues every few seconds: a first task may find rows still
+        # locked by the killed worker's sessions (SKIP LOCKED) until PostgreSQL has ended them.
+        tasks.deliveries_process.delay(channel.pk)
         assert time.monotonic() < deadline, worker.log()
-        time.sleep(0.1)
+        time.sleep(3)
     assert Message.objects.filter(channel=channel).count() == total
     assert Message.objects.filter(channel=channel).values("external_id").distinct().count() == total
     assert Conversation.objects.filter(channel=channel).count() == 300
