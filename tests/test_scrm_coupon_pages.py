@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm.services.customers import customer_tags_set
 from crm.tests.factories import ContactFactory, TagFactory
@@ -21,13 +21,19 @@ from suite.models import Role
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture
 def login(company):
     company.enabled_modules = ["scrm"]
     company.save(update_fields=["enabled_modules"])
 
     def make(membership) -> Client:
-        client = Client()
+        client = Client(HTTP_ACCEPT_LANGUAGE="en")  # the messages asserted are the English ones
         client.force_login(membership.user)
         return client
 

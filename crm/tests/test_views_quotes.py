@@ -29,6 +29,7 @@ def product(company):
 
 @pytest.fixture
 def browser(client, sales):
+    client.cookies["django_language"] = "en"  # the assertions read English messages
     client.force_login(sales.user)
     return client
 
