@@ -26,6 +26,7 @@ def shop(company):
 
 def client_for(membership) -> Client:
     client = Client()
+    client.cookies["django_language"] = "en"  # the assertions read English labels
     client.force_login(membership.user)
     return client
 
