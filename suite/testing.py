@@ -60,6 +60,17 @@ def make_member(company: Company, role: str = Role.SALES, *, teams=(), username:
 
 
 @pytest.fixture
+def english(settings):
+    """Run the test in English: the default language (zh-Hans) would translate the messages a test reads.
+    Pages requested through the test client and services called directly both answer in English."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
 def company(db):
     return CompanyFactory(name="华东机械装备有限公司", name_en="East China Machinery", code="ecm")
 

@@ -15,7 +15,8 @@ from scrm.tests.factories import make_channel, make_identity
 from scrm.tests.factories_campaigns import make_coupon_template, make_ugc
 from suite.models import OutboxEvent
 
-pytestmark = pytest.mark.django_db
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # the tests read English messages
 
 
 def test_capture_scores_and_dedupes_on_the_external_id(company):
