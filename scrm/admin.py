@@ -130,7 +130,7 @@ class QrScanAdmin(ReadOnlyAdmin):
 class QrClaimAdmin(ReadOnlyAdmin):
     list_display = ("claimed_at", "campaign", "scanner_key", "amount", "payout_status", "coupon")
     list_filter = ("payout_status",)
-    search_fields = ("=scanner_key",)
+    search_fields = ("=scanner_key", "=mch_billno")
     list_select_related = ("campaign", "coupon")
 
 

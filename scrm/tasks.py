@@ -117,3 +117,26 @@ def push_campaigns_due() -> int:
     from scrm.services.pushes import push_campaigns_due as start_due
 
     return len(start_due())
+
+
+@shared_task(name="scrm.push_sends_sweep", ignore_result=True)
+def push_sends_sweep() -> int:
+    """Beat: recipients left "sending" by a killed worker go back to the queue; stalled campaigns get a batch."""
+    from scrm.services.push_sweep import push_sends_sweep as sweep
+
+    campaign_ids = sweep()
+    for campaign_id in campaign_ids:
+        push_send_batch.delay(campaign_id)
+    return len(campaign_ids)
+
+
+@shared_task(name="scrm.qr_payout_send", ignore_result=True)
+def qr_payout_send(claim_id: int) -> str:
+    """Pay one granted red envelope through WeChat Pay; retried later (same bill number) on a system error."""
+    from scrm.services.payouts import RETRY_DELAYS
+    from scrm.services.payouts import qr_payout_send as send
+
+    claim = send(claim_id=claim_id)
+    if claim is not None and claim.payout_status == "retrying" and claim.payout_attempts <= len(RETRY_DELAYS):
+        qr_payout_send.apply_async((claim_id,), countdown=RETRY_DELAYS[claim.payout_attempts - 1])
+    return claim.payout_status if claim else ""

@@ -50,6 +50,8 @@ app.conf.beat_schedule = {
     # SCRM cadences: due follow-up steps (each exactly once); WeCom staff handover jobs: results polled.
     "scrm-cadences-run": {"task": "scrm.cadences_run_due", "schedule": 30.0, "options": {"expires": 30}},
     "scrm-handover-advance": {"task": "scrm.handover_jobs_advance_due", "schedule": 300.0, "options": {"expires": 300}},
+    # SCRM pushes left "sending" by a killed worker are re-queued after the lease (scrm.services.push_sweep).
+    "scrm-push-sends-sweep": {"task": "scrm.push_sends_sweep", "schedule": 60.0, "options": {"expires": 60}},
     # SCRM coupons past their expiry become "expired" (scrm.tasks).
     "scrm-coupons-expire": {"task": "scrm.coupons_expire", "schedule": crontab(minute=23)},
     # ERP production: alert production staff of operations past their scheduled end (erp.tasks).

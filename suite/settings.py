@@ -425,6 +425,11 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 TROIKA_VERSION = "0.1.0"
 
+# ---------------------------------------------------------------- SCRM push sends (scrm.services.push_sweep)
+# A recipient "sending" longer than this (a killed worker) is re-queued by the beat sweep; keep it far above
+# the 10 s send timeout so a slow but live worker is never raced.
+SCRM_PUSH_SEND_LEASE_SECONDS = env.int("SCRM_PUSH_SEND_LEASE_SECONDS", default=300)
+
 # ---------------------------------------------------------------- CRM service tickets (crm.services.tickets)
 # Links in e-mail to customers (the satisfaction survey) are absolute: the address people reach this site at.
 TROIKA_PUBLIC_URL = env.str("TROIKA_PUBLIC_URL", default="http://127.0.0.1:8000")

@@ -26,7 +26,6 @@ from erp.models import (
 from erp.services import hr as hr_svc
 from suite.models import OutboxEvent
 
-
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # the tests read English messages
 D = Decimal
 

@@ -220,7 +220,10 @@ class QrScanSerializer(OutputSerializer):
 class QrClaimSerializer(OutputSerializer):
     class Meta:
         model = QrClaim
-        fields = ["id", "campaign", "code", "scan", "scanner_key", "amount", "coupon", "payout_status", "claimed_at"]
+        fields = [
+            "id", "campaign", "code", "scan", "scanner_key", "amount", "coupon", "payout_status", "claimed_at",
+            "mch_billno", "payout_reason", "payout_attempts", "payout_sent_at",
+        ]  # fmt: skip
 
 
 class QrScannerSerializer(serializers.Serializer):

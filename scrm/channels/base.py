@@ -105,6 +105,9 @@ class Connector:
     can_poll = False
     # Commerce channels (plugins, scrm.channels.plugins): stored deliveries become outbox events, not inbox items.
     handles_deliveries = False
+    # A stable id of the next ``send`` (e.g. ``push-<PushMessage id>``: one per push and recipient), set by the
+    # caller; connectors whose platform dedupes on a client message id send it, so a retried send is dropped.
+    send_key: str = ""
 
     def __init__(self, channel):
         self.channel = channel

@@ -91,7 +91,7 @@ class SignedWebhookConnector(Connector):
         url = self.config.get("outbound_url")
         if not url:
             raise SendError("the channel has no outbound_url")
-        message_id = uuid.uuid4().hex
+        message_id = self.send_key or uuid.uuid4().hex  # stable per push recipient: the receiver dedupes on it
         body = json.dumps({"id": message_id, "recipient": recipient, "text": message}, ensure_ascii=False).encode()
         try:
             response = net.request(

@@ -163,6 +163,10 @@ class QrClaim(models.Model):
         PENDING = "pending", _("To pay")
         PAID = "paid", _("Paid")
         NONE = "none", _("No red envelope")
+        # WeChat Pay red packet (scrm.services.payouts): sent | failed (reason) | retrying (same bill number).
+        SENT = "sent", _("Sent by WeChat Pay")
+        FAILED = "failed", _("Payout failed")
+        RETRYING = "retrying", _("Retrying payout")
 
     company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
     campaign = models.ForeignKey(QrCampaign, on_delete=models.CASCADE, related_name="claims")
@@ -174,6 +178,13 @@ class QrClaim(models.Model):
     payout_status = models.CharField(_("payout"), max_length=10, choices=Payout.choices, default=Payout.PENDING)
     claimed_at = models.DateTimeField(_("claimed at"))
     claimed_on = models.DateField(_("claimed on"))
+    # The WeChat Pay bill number of the red packet: set once at the first attempt and reused on every retry, so
+    # WeChat Pay pays one prize at most once (UNIQUE here too).
+    mch_billno = models.CharField(_("bill number"), max_length=28, null=True, blank=True, unique=True, editable=False)
+    payout_reason = models.CharField(_("payout failure reason"), max_length=200, blank=True, editable=False)
+    payout_attempts = models.PositiveSmallIntegerField(_("payout attempts"), default=0, editable=False)
+    payout_listid = models.CharField(_("WeChat Pay order id"), max_length=64, blank=True, editable=False)
+    payout_sent_at = models.DateTimeField(_("paid out at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("QR prize")

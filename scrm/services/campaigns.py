@@ -35,6 +35,7 @@ from scrm.models import (
     QrScan,
 )
 from scrm.services.coupons import coupon_issue
+from scrm.services.payouts import qr_payout_queue
 from suite import events
 from suite.models import Company, Membership
 
@@ -373,4 +374,5 @@ def qr_prize_claim(*, scan: QrScan) -> ClaimResult:
     campaign.prizes_granted += 1
     campaign.save(update_fields=["spent", "prizes_granted", "updated_at"])
     QrCode.objects.filter(pk=scan.code_id).update(claimed_at=now)
+    qr_payout_queue(claim, campaign=campaign, openid=scan.openid)  # red packet via WeChat Pay after commit
     return ClaimResult(ClaimOutcome.GRANTED, claim)

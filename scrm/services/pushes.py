@@ -397,7 +397,9 @@ def push_send_batch(*, campaign_id: int, limit: int = SEND_BATCH) -> BatchResult
             texts[channel_id], _values_for(message, personal.get(message.crm_contact_id, {})), channel_kind=channel.kind
         )
         try:
-            external_id = connector_for(channel).send(message.identity.external_id, text)
+            connector = connector_for(channel)
+            connector.send_key = f"push-{message.pk}"  # one key per (push, recipient): a re-send after a sweep
+            external_id = connector.send(message.identity.external_id, text)
         except RateLimited as exc:
             PushMessage.objects.filter(pk=message.pk).update(status=PushMessageStatus.QUEUED, reserved_at=None)
             result.retry_in = float(exc.retry_after)

@@ -16,7 +16,6 @@ from scrm.services.coupons import coupon_issue, coupon_redeem, coupon_template_c
 from scrm.tests.factories import make_identity
 from scrm.tests.factories_campaigns import make_coupon, make_coupon_template
 
-
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # the tests read English messages
 
 

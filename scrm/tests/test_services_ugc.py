@@ -15,7 +15,6 @@ from scrm.tests.factories import make_channel, make_identity
 from scrm.tests.factories_campaigns import make_coupon_template, make_ugc
 from suite.models import OutboxEvent
 
-
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # the tests read English messages
 
 
