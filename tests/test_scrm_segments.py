@@ -26,7 +26,7 @@ from suite import events
 from suite.events.relay import relay_batch
 from suite.models import OutboxEvent, Role
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # the tests read English messages
 
 
 def contact(company, **fields):

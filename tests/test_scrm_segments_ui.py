@@ -16,7 +16,7 @@ from scrm.tests.factories import make_channel
 from scrm.tests.factories_segments import push_message_in
 from suite.models import Role
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # the tests read English messages
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from crm.tests.factories import AccountFactory
 from erp.tests.catalogue import catalogue_product, expect_supply, price_list
 from suite.models.outbox import OutboxEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]  # the tests read English messages
 D = Decimal
 
 

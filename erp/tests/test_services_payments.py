@@ -78,7 +78,7 @@ def test_explicit_allocation_across_several_invoices(books):
     assert (first.amount_residual, second.payment_state) == (D("89.00"), "paid")
 
 
-def test_a_payment_larger_than_what_is_open_is_refused_and_nothing_is_written(books):
+def test_a_payment_larger_than_what_is_open_is_refused_and_nothing_is_written(books, english):
     books.invoice(("A", "1", "100.00"))
     before = (Payment.objects.count(), JournalEntry.objects.count(), Allocation.objects.count())
     with pytest.raises(ValidationError) as error:

@@ -273,8 +273,9 @@ def test_make_run_serves_the_login_page_and_ctrl_c_stops_every_process(stack_var
 
 
 def _fresh_checkout_makefile(tmp_path):
-    """The Makefile and requirement files without a venv, as on a fresh clone."""
-    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+    """The Makefile and the files it depends on, without a venv, as on a fresh clone."""
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "plugins/troika-shop/pyproject.toml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes((BASE_DIR / name).read_bytes())
     return tmp_path
 
