@@ -140,3 +140,14 @@ def qr_payout_send(claim_id: int) -> str:
     if claim is not None and claim.payout_status == "retrying" and claim.payout_attempts <= len(RETRY_DELAYS):
         qr_payout_send.apply_async((claim_id,), countdown=RETRY_DELAYS[claim.payout_attempts - 1])
     return claim.payout_status if claim else ""
+
+
+@shared_task(name="scrm.qr_payouts_sweep", ignore_result=True)
+def qr_payouts_sweep() -> int:
+    """Beat: red envelopes whose send task was lost with a killed worker are queued again."""
+    from scrm.services.payouts import qr_payouts_sweep as sweep
+
+    ids = sweep()
+    for claim_id in ids:
+        qr_payout_send.delay(claim_id)
+    return len(ids)

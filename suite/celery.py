@@ -52,6 +52,7 @@ app.conf.beat_schedule = {
     "scrm-handover-advance": {"task": "scrm.handover_jobs_advance_due", "schedule": 300.0, "options": {"expires": 300}},
     # SCRM pushes left "sending" by a killed worker are re-queued after the lease (scrm.services.push_sweep).
     "scrm-push-sends-sweep": {"task": "scrm.push_sends_sweep", "schedule": 60.0, "options": {"expires": 60}},
+    "scrm-qr-payouts-sweep": {"task": "scrm.qr_payouts_sweep", "schedule": 300.0, "options": {"expires": 300}},
     # SCRM coupons past their expiry become "expired" (scrm.tasks).
     "scrm-coupons-expire": {"task": "scrm.coupons_expire", "schedule": crontab(minute=23)},
     # ERP production: alert production staff of operations past their scheduled end (erp.tasks).

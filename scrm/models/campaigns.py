@@ -185,6 +185,9 @@ class QrClaim(models.Model):
     payout_attempts = models.PositiveSmallIntegerField(_("payout attempts"), default=0, editable=False)
     payout_listid = models.CharField(_("WeChat Pay order id"), max_length=64, blank=True, editable=False)
     payout_sent_at = models.DateTimeField(_("paid out at"), null=True, blank=True, editable=False)
+    # When the next send is due (queued now, or a retry's countdown); a claim still pending/retrying well after it
+    # lost its task with a killed worker and is queued again by the beat sweep (scrm.services.payouts).
+    payout_due_at = models.DateTimeField(_("payout due at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("QR prize")
@@ -194,6 +197,11 @@ class QrClaim(models.Model):
         indexes = [
             models.Index(fields=["campaign", "scanner_key", "claimed_on"], name="scrm_qr_claim_by_person"),
             models.Index(fields=["campaign", "claimed_on"], name="scrm_qr_claim_by_day"),
+            models.Index(
+                fields=["payout_due_at"],
+                name="scrm_qr_claim_payout_due",
+                condition=Q(payout_status__in=["pending", "retrying"], payout_due_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,8 @@ granted and is never touched here (a retry costs nothing more).
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,6 +24,7 @@ from scrm.channels.wechat_pay import RedPacketClient
 from scrm.models import Channel, QrCampaign, QrClaim
 
 RETRY_DELAYS = (30, 120, 600, 1800)  # seconds before attempts 2, 3, 4, 5; then the payout is failed
+SWEEP_GRACE = timedelta(minutes=5)  # a send this late lost its task (killed worker, flushed queue): queue it again
 
 
 def payout_client(channel: Channel | None) -> RedPacketClient | None:
@@ -61,7 +64,29 @@ def qr_payout_queue(claim: QrClaim, *, campaign: QrCampaign, openid: str) -> Non
     from scrm.tasks import qr_payout_send as task
 
     claim_id = claim.pk
+    QrClaim.objects.filter(pk=claim_id).update(payout_due_at=timezone.now())
     transaction.on_commit(lambda: task.delay(claim_id))
+
+
+def qr_payouts_sweep(*, now=None) -> list[int]:
+    """The claims whose send is overdue by more than ``SWEEP_GRACE``: their task was lost (a worker killed before
+    it ran or re-queued it). Marks them due now and returns their ids for the caller to queue again; sending twice is
+    harmless (the claim's row lock and state decide, and WeChat Pay pays one bill number once)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            QrClaim.objects.select_for_update(skip_locked=True)
+            .filter(
+                payout_status__in=(QrClaim.Payout.PENDING, QrClaim.Payout.RETRYING),
+                payout_due_at__isnull=False,
+                payout_due_at__lt=now - SWEEP_GRACE,
+            )
+            .order_by("payout_due_at")
+            .values_list("pk", flat=True)[:500]
+        )
+        if ids:
+            QrClaim.objects.filter(pk__in=ids).update(payout_due_at=now)
+    return ids
 
 
 def qr_payout_send(*, claim_id: int) -> QrClaim | None:
@@ -78,7 +103,11 @@ def qr_payout_send(*, claim_id: int) -> QrClaim | None:
         campaign = claim.campaign
         channel = Channel.objects.filter(pk=campaign.oauth_channel_id).first() if campaign.oauth_channel_id else None
         client = payout_client(channel)
-        fields = ["payout_status", "payout_reason", "payout_attempts", "mch_billno", "payout_listid", "payout_sent_at"]
+        fields = [
+            "payout_status", "payout_reason", "payout_attempts", "mch_billno", "payout_listid", "payout_sent_at",
+            "payout_due_at",
+        ]  # fmt: skip
+        claim.payout_due_at = None
         if client is None or not claim.scan.openid:
             claim.payout_status = QrClaim.Payout.FAILED
             claim.payout_reason = _("No WeChat Pay account or no WeChat openid for this prize.")
@@ -99,6 +128,7 @@ def qr_payout_send(*, claim_id: int) -> QrClaim | None:
             claim.payout_listid, claim.payout_sent_at = result.listid[:64], timezone.now()
         elif result.retry and claim.payout_attempts <= len(RETRY_DELAYS):
             claim.payout_status, claim.payout_reason = QrClaim.Payout.RETRYING, result.reason
+            claim.payout_due_at = timezone.now() + timedelta(seconds=RETRY_DELAYS[claim.payout_attempts - 1])
         else:
             claim.payout_status, claim.payout_reason = QrClaim.Payout.FAILED, result.reason
         claim.save(update_fields=fields)

@@ -171,3 +171,48 @@ def test_campaign_page_shows_the_payout_state(company, member, wxpay, django_ass
     with django_assert_max_num_queries(20):
         html = client.get(f"/scrm/qr-campaigns/{claim.campaign_id}/").content.decode()
     assert "payout-failed" in html and "NOTENOUGH" in html
+
+
+def test_a_payout_whose_task_was_lost_is_queued_again_by_the_sweep_and_paid_once(
+    company, wxpay, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scrm.services.payouts import SWEEP_GRACE, qr_payouts_sweep
+
+    with django_capture_on_commit_callbacks(execute=False):  # the queued task is lost (worker killed)
+        claim = granted(company, wxpay)
+    claim.refresh_from_db()
+    assert claim.payout_due_at is not None
+    assert qr_payouts_sweep() == []  # not overdue yet: the task may still run
+    later = timezone.now() + SWEEP_GRACE + timedelta(seconds=1)
+
+    assert qr_payouts_sweep(now=later) == [claim.pk]
+    assert qr_payouts_sweep(now=later) == []  # marked due now: not queued again on the next beat
+    qr_payout_send(claim_id=claim.pk)
+    qr_payout_send(claim_id=claim.pk)  # the original task turning up late sends nothing more
+
+    claim.refresh_from_db()
+    assert claim.payout_status == QrClaim.Payout.SENT and claim.payout_due_at is None
+    assert len(wxpay.requests_seen) == 1 and list(wxpay.paid) == [claim.mch_billno]
+    assert qr_payouts_sweep(now=later + SWEEP_GRACE * 10) == []  # sent is final
+
+
+def test_a_retry_is_due_after_its_delay_and_swept_only_when_overdue(company, wxpay):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scrm.services.payouts import RETRY_DELAYS, SWEEP_GRACE, qr_payouts_sweep
+
+    claim = granted(company, wxpay)
+    wxpay.script = ["SYSTEMERROR"]
+    before = timezone.now()
+    claim = qr_payout_send(claim_id=claim.pk)
+
+    assert claim.payout_status == QrClaim.Payout.RETRYING
+    assert claim.payout_due_at >= before + timedelta(seconds=RETRY_DELAYS[0])
+    assert qr_payouts_sweep(now=claim.payout_due_at + SWEEP_GRACE - timedelta(seconds=1)) == []
+    assert qr_payouts_sweep(now=claim.payout_due_at + SWEEP_GRACE + timedelta(seconds=1)) == [claim.pk]
