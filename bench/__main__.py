@@ -24,9 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 ORDER = ["generate", "http_load", "outbox"]
 NOT_BENCHMARKS = {"__main__"}
 # Benchmarks that work in a database of their own: run alone, the shared bench database is not even set up.
-OWN_DATABASE = {"crm": "crm_bench", "segments": "segments_bench", "payroll": "payroll_bench"}
+OWN_DATABASE = {
+    "crm": "crm_bench",
+    "segments": "segments_bench",
+    "payroll": "payroll_bench",
+    "loop_latency": "loop_bench",
+}
 # Benchmarks that generate all they read: the demo data is not seeded for them.
-NO_SEED = {"segments", "payroll", "scrm_ingest"}
+NO_SEED = {"segments", "payroll", "scrm_ingest", "loop_latency", "dashboards"}
 
 
 def available() -> list[str]:

@@ -263,5 +263,6 @@ from crm import (  # noqa: E402  each in its own module
     admin_finance,  # noqa: F401  customer finance facts from ERP (closed loop)
     admin_quotes,  # noqa: F401  opportunity lines and quotes
     admin_segments,  # noqa: F401  tag history, contact facts (segments)
+    admin_targets,  # noqa: F401  sales targets (dashboards)
     admin_tickets,  # noqa: F401  service tickets
 )

@@ -267,3 +267,4 @@ register(
         team_field=None,
     )
 )
+from crm import policies_targets  # noqa: E402,F401  sales targets (dashboards)

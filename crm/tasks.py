@@ -126,3 +126,11 @@ def segment_bitmaps_compact() -> int:
     from crm.services.segment_bitmaps import segment_bitmaps_compact as compact
 
     return compact()
+
+
+@shared_task(name="crm.demand_signals_publish", ignore_result=True)
+def demand_signals_publish() -> int:
+    """Publish every company's weighted pipeline and intent snapshot for ERP's MRP (beat, daily; closed loop)."""
+    from crm.services.demand_signals import demand_signals_publish_all
+
+    return demand_signals_publish_all()

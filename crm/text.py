@@ -157,6 +157,11 @@ def pinyin_keys(text: str) -> list[str]:
     return keys
 
 
+# The key is carried in a B-tree index (the list's page index, crm/models/customers.py), whose entries must stay
+# under ~2.7 kB: a key is cut at this many bytes (a 200-character Chinese name with its pinyin is ~1.5 kB).
+SEARCH_TEXT_MAX_BYTES = 2000
+
+
 def build_search_text(*, names: Iterable[str] = (), phones: Iterable[str] = (), others: Iterable[str] = ()) -> str:
     """The lower-case search key stored in ``search_text`` (trigram-indexed).
 
@@ -177,7 +182,10 @@ def build_search_text(*, names: Iterable[str] = (), phones: Iterable[str] = (), 
             parts.append(other)
     seen: set[str] = set()
     unique = [p for p in parts if not (p in seen or seen.add(p))]
-    return " ".join(unique).lower()
+    text = " ".join(unique).lower()
+    if len(text.encode()) > SEARCH_TEXT_MAX_BYTES:  # only absurdly long names get here
+        text = text.encode()[:SEARCH_TEXT_MAX_BYTES].decode(errors="ignore")
+    return text
 
 
 def search_terms(query: str) -> list[str]:

@@ -920,9 +920,14 @@ class BomAdmin(ReadOnlyAdmin):
 
 @admin.register(m.DemandForecast)
 class DemandForecastAdmin(ReadOnlyAdmin):
-    list_display = ("product", "date", "quantity", "source", "company")
+    list_display = ("product", "date", "quantity", "source", "note", "company")
     list_filter = ("company", "source")
     search_fields = ("product__sku",)
+
+
+@admin.register(m.ForecastSettings)
+class ForecastSettingsAdmin(ReadOnlyAdmin):
+    list_display = ("company", "intent_conversion_rate", "intent_horizon_days")
 
 
 @admin.register(m.MrpRun)

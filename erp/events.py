@@ -447,5 +447,6 @@ def _sales_orders_fed_by(order) -> list[dict]:
 from erp import (  # noqa: E402  handlers, each in its own module
     events_commissions,  # noqa: F401  payments received → payroll commission lines (loop, flow 11)
     events_complaints,  # noqa: F401  CRM tickets on delivered lots → quality non-conformances (loop, flow 5)
+    events_forecasting,  # noqa: F401  CRM pipeline and intent snapshots → MRP forecasts (loop, flows 7 and 10)
     events_loop,  # noqa: F401  closed loop: won deals → sales orders, production slips → promises
 )

@@ -489,6 +489,7 @@ for _master in (
 ):
     _production(_master, keepers_may=CRUD)
 _production(m.MrpRun, keepers_may={"add", "run"})
+_production(m.ForecastSettings, keepers_may={"change"})  # closed loop, flow 10: intent conversion rate
 _production(m.PlannedOrder, keepers_may={"confirm", "dismiss"})
 _production(
     m.ProductionOrder,

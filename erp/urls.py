@@ -132,3 +132,10 @@ urlpatterns += [
     path("hr/candidates/<int:pk>/move/", hr_forms.candidate_move, name="hr-candidate-move"),
     path("hr/candidates/<int:pk>/hire/", hr_forms.candidate_hire, name="hr-candidate-hire"),
 ]
+
+# ---------------------------------------------------------------- stock levels (dashboard drill-down): /erp/stock/
+from erp.views import stock_levels  # noqa: E402
+
+urlpatterns += [
+    path("stock/", stock_levels.stock_levels, name="stock-levels"),
+]

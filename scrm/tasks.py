@@ -7,21 +7,27 @@ from celery import shared_task
 
 @shared_task(name="scrm.deliveries_process", ignore_result=True)
 def deliveries_process(channel_id: int) -> int:
-    """Process the channel's pending deliveries in batches until none is left. Clears the channel's "task
-    queued" flag before claiming; a full batch asks for a second task, so a backlog is drained by as many
-    worker processes as are free (the claim is ``SKIP LOCKED``: they take disjoint batches)."""
-    from scrm.services.channels import deliveries_process_flag_clear, deliveries_process_request
+    """Process the channel's pending deliveries in batches. Clears the channel's "task queued" flag before
+    claiming; a full batch asks for another task at once, so a backlog is drained by as many worker processes
+    as are free (the claim is ``SKIP LOCKED``: they take disjoint batches). After ``DRAIN_SLICE`` seconds of
+    full batches the task returns and lets the one it asked for continue: other queued tasks — the outbox
+    relay that carries the batches' events to the CRM — get their turn instead of waiting for the drain."""
+    import time
+
+    from scrm.services.channels import DRAIN_SLICE, deliveries_process_flag_clear, deliveries_process_request
     from scrm.services.inbox import PROCESS_BATCH
     from scrm.services.inbox import deliveries_process as process
 
     deliveries_process_flag_clear(channel_id)
     total = 0
+    started = time.monotonic()
     while True:
         result = process(channel_id=channel_id)
         total += result.deliveries
-        if result.deliveries >= PROCESS_BATCH:
-            deliveries_process_request(channel_id)
-        if result.deliveries == 0:
+        if result.deliveries < PROCESS_BATCH:
+            return total
+        deliveries_process_request(channel_id, delay=0)
+        if time.monotonic() - started >= DRAIN_SLICE:
             return total
 
 
@@ -151,3 +157,12 @@ def qr_payouts_sweep() -> int:
     for claim_id in ids:
         qr_payout_send.delay(claim_id)
     return len(ids)
+
+
+@shared_task(name="scrm.push_campaigns_stock_sweep", ignore_result=True)
+def push_campaigns_stock_sweep() -> int:
+    """Beat: product-bound push campaigns start, pause or resume on their stock and price list (price lists
+    expire with time, without an event; a lost ``erp.stock.changed`` is caught up here)."""
+    from scrm.services.stock_pushes import push_campaigns_stock_check
+
+    return len(push_campaigns_stock_check())

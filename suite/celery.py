@@ -35,6 +35,8 @@ app.conf.beat_schedule = {
         "schedule": 5.0,
         "options": {"expires": 5},
     },
+    # CRM's weighted pipeline and intent tags → ERP's MRP forecasts, daily before planners start (crm.tasks, loop).
+    "crm-demand-signals-publish": {"task": "crm.demand_signals_publish", "schedule": crontab(hour=5, minute=13)},
     # CRM quotes past their validity date become "expired" (crm.tasks).
     "crm-quotes-expire": {"task": "crm.quotes_expire", "schedule": crontab(hour=0, minute=11)},
     # CRM imports without progress for 15 min (a dead worker) are marked failed so they can be resumed (crm.tasks).
@@ -52,6 +54,12 @@ app.conf.beat_schedule = {
     "scrm-handover-advance": {"task": "scrm.handover_jobs_advance_due", "schedule": 300.0, "options": {"expires": 300}},
     # SCRM pushes left "sending" by a killed worker are re-queued after the lease (scrm.services.push_sweep).
     "scrm-push-sends-sweep": {"task": "scrm.push_sends_sweep", "schedule": 60.0, "options": {"expires": 60}},
+    # SCRM push campaigns of a product: warm-ups start on stock, others pause on low stock / expired price (loop).
+    "scrm-push-campaigns-stock-sweep": {
+        "task": "scrm.push_campaigns_stock_sweep",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
     "scrm-qr-payouts-sweep": {"task": "scrm.qr_payouts_sweep", "schedule": 300.0, "options": {"expires": 300}},
     # SCRM coupons past their expiry become "expired" (scrm.tasks).
     "scrm-coupons-expire": {"task": "scrm.coupons_expire", "schedule": crontab(minute=23)},
@@ -59,8 +67,12 @@ app.conf.beat_schedule = {
     "erp-production-alert-late": {"task": "erp.production_alert_late", "schedule": 300.0, "options": {"expires": 300}},
     # ERP receivables: customer invoices past due are announced to the CRM once each (erp.tasks, closed loop).
     "erp-invoices-overdue": {"task": "erp.invoices_overdue_publish", "schedule": crontab(minute=7)},
+    # Managers' weekly dashboard digest: from Monday 08:00 company time, once per member and week
+    # (suite.dashboards.digest; hourly so a run missed at 08:00 catches up).
+    "dashboards-weekly-digest": {"task": "suite.dashboards.weekly_digest", "schedule": crontab(minute=3)},
 }
 # Lazily (when the worker imports its task modules): reading app.conf here would load Django's settings on
 # `import suite`, before the launcher and the benchmarks have set up the environment they run in.
 app.autodiscover_tasks(["suite.api"], related_name="idempotency")
+app.autodiscover_tasks(["suite.dashboards"], related_name="tasks")
 from suite.ops import heartbeat as _worker_heartbeat  # noqa: E402,F401  worker liveness + task counts (signals)

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_static",
     "csp",
     "django_prometheus",
+    "chartjs",  # only for its static Chart.min.js (dashboards, docs/decisions.md)
     "suite",
     "crm",
     "scrm",
@@ -72,6 +73,7 @@ MIDDLEWARE = [
     "suite.ops.middleware.RequestIdMiddleware",
     "suite.api.errors.ApiErrorMiddleware",  # every /api/ error in the one JSON format, even Django's own
     "django.middleware.security.SecurityMiddleware",
+    "suite.api.lean.ApiTokenLeanMiddleware",  # token /api/ requests: the rest of this list minus session/CSRF/…
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

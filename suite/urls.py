@@ -13,6 +13,7 @@ api_v1 = [
     path("scrm/", include("scrm.api.urls")),
     path("erp/", include("erp.api.urls")),
     path("events/", include("suite.api.loop_urls")),
+    path("dashboards/", include("suite.dashboards.api_urls")),
 ]
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     path("crm/", include("crm.urls")),
     path("scrm/", include("scrm.urls")),
     path("erp/", include("erp.urls")),
+    path("dashboards/", include("suite.dashboards.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include(api_v1)),

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone, translation
 
 from crm.tests.factories import ContactFactory
 from scrm import tasks
@@ -19,7 +20,7 @@ from scrm.services.channels import deliveries_process_flag_clear, deliveries_rec
 from scrm.services.inbox import deliveries_process
 from scrm.tests.factories import make_channel
 from suite.models import Notification, OutboxEvent, Role
-from suite.services.notifications import notifications_send_each
+from suite.services.notifications import COUNT, notifications_coalesce, notifications_send_each
 from suite.testing import make_member
 
 
@@ -60,10 +61,68 @@ def test_a_batch_of_many_new_senders_costs_a_constant_number_of_statements(compa
     # The same senders again: nothing new is created, the conversations' times move forward.
     deliveries_record(channel=channel, events=_events(100, 200, prefix="f"))
     before = Conversation.objects.get(identity=matched).last_inbound_at
-    deliveries_process(channel_id=channel.pk)
+    with translation.override("en"):
+        deliveries_process(channel_id=channel.pk)
     assert SocialIdentity.objects.filter(company=company).count() == 200
     assert Conversation.objects.filter(channel=channel).count() == 200
     assert Conversation.objects.get(identity=matched).last_inbound_at >= before
+    # The agent's unread alerts are updated in place: still one per conversation, counting every message.
+    alerts = Notification.objects.filter(recipient=agent.user)
+    assert alerts.count() == 200
+    assert sum(alerts.values_list("count", flat=True)) == 500
+    busy = alerts.get(link=f"/scrm/inbox/{Conversation.objects.get(identity=matched).pk}/")
+    assert (busy.count, busy.title) == (3, "3 new messages from 粉丝0")
+
+
+@pytest.mark.django_db
+def test_an_unread_alert_is_updated_in_place_and_a_read_one_is_not(company):
+    agent = make_member(company, Role.SERVICE)
+    channel = make_channel(company, "webhook", default_assignee=agent.user)
+    deliveries_record(channel=channel, events=_events(1, 1, prefix="a"))
+    with translation.override("en"):
+        deliveries_process(channel_id=channel.pk)
+    first = Notification.objects.get(recipient=agent.user)
+    assert (first.count, first.title, first.key) == (1, "New message from 粉丝0", first.key)
+    assert first.key.startswith("scrm.conversation:")
+
+    deliveries_record(channel=channel, events=_events(2, 1, prefix="b"))
+    with CaptureQueriesContext(connection) as queries, translation.override("en"):
+        deliveries_process(channel_id=channel.pk)
+    again = Notification.objects.get(recipient=agent.user)  # the same row, not a second one
+    assert (again.pk, again.count, again.title) == (first.pk, 3, "3 new messages from 粉丝0")
+    assert again.body == "直播间的优惠券怎么领不到？"  # the latest message
+    assert again.created_at > first.created_at  # the bell lists it first again
+    assert sum("suite_notification" in q["sql"] for q in queries.captured_queries) == 1  # the UPDATE only
+
+    Notification.objects.filter(pk=first.pk).update(read_at=timezone.now())  # the agent read it
+    deliveries_record(channel=channel, events=_events(1, 1, prefix="c"))
+    with translation.override("en"):
+        deliveries_process(channel_id=channel.pk)
+    fresh = Notification.objects.get(recipient=agent.user, read_at__isnull=True)
+    assert fresh.pk != first.pk and (fresh.count, fresh.title) == (1, "New message from 粉丝0")
+
+
+@pytest.mark.django_db
+def test_notifications_coalesce_merges_items_and_refuses_strangers(company, other_company):
+    member = make_member(company, Role.SERVICE)
+    stranger = make_member(other_company, Role.SERVICE)
+    item = {
+        "recipient_id": member.user_id,
+        "key": "k:1",
+        "title": "One",
+        "title_many": f"{COUNT} new",
+        "link": "/scrm/inbox/1/",
+    }
+    assert notifications_coalesce(company=company, items=[item, {**item, "count": 2}]) == 1
+    assert Notification.objects.get().title == "3 new"
+    with pytest.raises(ValidationError):
+        notifications_coalesce(
+            company=company, items=[{**item, "key": "k:2"}, {**item, "recipient_id": stranger.user_id}]
+        )
+    assert notifications_coalesce(company=company, items=[item]) == 1
+    assert [(n.count, n.title) for n in Notification.objects.all()] == [(4, "4 new")]
+    assert notifications_coalesce(company=company, items=[{**item, "key": ""}, {**item, "key": ""}]) == 2
+    assert Notification.objects.count() == 3
 
 
 @pytest.mark.django_db

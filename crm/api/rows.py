@@ -74,9 +74,42 @@ def row_plan(serializer_class, context: dict) -> RowPlan:
     return plan
 
 
-def customer_values(queryset: QuerySet, plan: RowPlan) -> QuerySet:
+class TwoStepPage:
+    """A customer list for the paginator to slice, read in two steps within one query: the page's ids first —
+    ``SELECT id … ORDER BY … LIMIT 50 OFFSET n`` with every filter of the list, which PostgreSQL answers by an
+    index-only walk of ``(company, -updated_at, id) INCLUDE (lifecycle_stage, merged_into, owner, team,
+    search_text)`` (no heap page per rejected row) or by the trigram index for rare terms, as the planner
+    chooses — then the columns of just those rows by primary key, in the same order.
+
+    Same rows, same order as slicing the ``.values()`` queryset itself (which stays the fallback when the list is
+    ``DISTINCT`` or ordered by something else than model fields): ``crm/tests/test_api_customer_rows.py``."""
+
+    ordered = True  # for Django's paginator: the order is the queryset's
+
+    def __init__(self, queryset: QuerySet, columns: list[str]):
+        self.queryset = queryset.prefetch_related(None)
+        self.columns = columns
+        order = tuple(queryset.query.order_by) or tuple(queryset.model._meta.ordering or ())
+        plain = all(isinstance(term, str) and "__" not in term and "?" not in term for term in order)
+        simple = plain and not queryset.query.distinct and not queryset.query.annotations
+        self.order = order if order and simple else None
+
+    def __len__(self) -> int:  # pragma: no cover - the paginator counts with count_queryset
+        return self.queryset.count()
+
+    def __getitem__(self, item):
+        values = self.queryset.values(*self.columns)
+        if self.order is None or not isinstance(item, slice):
+            return list(values[item])
+        ids = self.queryset.select_related(None).values("pk")[item]
+        model = self.queryset.model
+        page = model._base_manager.using(self.queryset.db).filter(pk__in=ids).order_by(*self.order)
+        return list(page.values(*self.columns))
+
+
+def customer_values(queryset: QuerySet, plan: RowPlan) -> TwoStepPage:
     """The customer queryset as ``.values()`` of what the serializer shows (for the paginator to slice)."""
-    return queryset.prefetch_related(None).values(*plan.columns)
+    return TwoStepPage(queryset, plan.columns)
 
 
 def _user(row: dict, prefix: str) -> dict | None:

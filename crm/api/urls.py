@@ -1,8 +1,9 @@
 """The CRM REST API: /api/v1/crm/."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import campaigns, handovers, imports, quotes, tickets, views
+from crm.api import campaigns, demand_signals, handovers, imports, quotes, targets, tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -37,5 +38,15 @@ router.register("campaign-touches", campaigns.CampaignTouchViewSet, basename="cr
 router.register("web-forms", campaigns.WebFormViewSet, basename="crm-web-form")
 router.register("reminder-preferences", campaigns.ReminderPreferenceViewSet, basename="crm-reminder-preference")
 router.register("nudges", campaigns.NudgeViewSet, basename="crm-nudge")
+router.register("sales-targets", targets.SalesTargetViewSet, basename="crm-sales-target")
 
 urlpatterns = router.urls
+
+# closed loop (issue #7, flows 7 and 10): the weighted pipeline and intent snapshot for ERP's MRP, on demand
+urlpatterns += [
+    path(
+        "demand-signals/publish/",
+        demand_signals.DemandSignalsPublishView.as_view(),
+        name="crm-demand-signals-publish",
+    )
+]

@@ -142,3 +142,6 @@ __all__ = [
     "TouchSource",
     "WebForm",
 ]
+from .targets import SalesTarget  # noqa: E402  sales dashboard targets (issue #7)
+
+__all__ += ["SalesTarget"]

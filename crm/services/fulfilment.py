@@ -8,13 +8,15 @@ Only the handlers of ``erp.sales_order.confirmed`` / ``.held`` / ``.promise_chan
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from crm.models import Opportunity
-from suite.models import Membership, Notification
+from suite.models import Notification
 from suite.services.notifications import notification_send
 
 
@@ -23,23 +25,23 @@ def _day(value) -> dt.date | None:
 
 
 def _notify(opportunity: Opportunity, *, title: str, body: str, level: str) -> None:
+    """Tell the owner, if they are still an active member (``notification_send`` checks that in its one query
+    and refuses strangers: an owner who left is skipped)."""
     if not opportunity.owner_id:
         return
-    if not Membership.objects.filter(
-        company_id=opportunity.company_id, user_id=opportunity.owner_id, is_active=True
-    ).exists():
-        return
-    notification_send(
-        recipients=[opportunity.owner_id],
-        company=opportunity.company,
-        title=title,
-        body=body,
-        link=f"/crm/opportunities/{opportunity.pk}/",
-        level=level,
-    )
+    with contextlib.suppress(ValidationError):
+        notification_send(
+            recipients=[opportunity.owner_id],
+            company=opportunity.company,
+            title=title,
+            body=body,
+            link=f"/crm/opportunities/{opportunity.pk}/",
+            level=level,
+        )
 
 
-@transaction.atomic
+# No savepoint of its own: only the relay's handlers call it, inside the batch's savepoint (two round trips less).
+@transaction.atomic(savepoint=False)
 def opportunity_erp_status_record(
     *, company_id: int, kind: str, payload: dict, happened_at: dt.datetime
 ) -> Opportunity | None:

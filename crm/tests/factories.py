@@ -321,3 +321,24 @@ def _register_handover_factories():
 
 
 _register_handover_factories()
+
+
+def _sales_target_in(company):
+    """A team's monthly sales target (dashboards, issue #7), through the service."""
+    from datetime import date
+
+    from crm.services.targets import sales_target_set
+    from suite.testing import TeamFactory
+
+    return sales_target_set(
+        company_id=company.pk, team=TeamFactory(company=company), month=date(2026, 1, 1), amount="1000"
+    )
+
+
+def _register_target_factories():
+    from crm.models import SalesTarget
+
+    tenant_factory(SalesTarget)(_sales_target_in)
+
+
+_register_target_factories()

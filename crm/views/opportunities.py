@@ -3,6 +3,9 @@ the opportunity page with its stage history, and the create / edit forms."""
 
 from __future__ import annotations
 
+import contextlib
+from datetime import date
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
@@ -14,6 +17,7 @@ from django.views.decorators.http import require_POST
 from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Activity, Opportunity, OpportunityStatus
+from crm.selectors_dashboards import opportunities_drilled
 from crm.services import opportunities as opportunity_services
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
@@ -88,6 +92,9 @@ def opportunity_list(request):
         status = "all"
     if request.GET.get("owner") == "me":
         opportunities = opportunities.filter(owner=actor.user)
+    drill = _drill_params(request)
+    if drill:  # a dashboard figure's records (issue #7): team / owner / product / stage / period
+        opportunities = opportunities_drilled(actor, opportunities, status=status, **drill)
     opportunities, sort = sorted_by(request, opportunities, OPPORTUNITY_SORTS, "-updated_at")
     if export_requested(request):
         return export_list(request, opportunities, "opportunity")
@@ -102,8 +109,32 @@ def opportunity_list(request):
             "sort": sort,
             "can_add": policy.can(actor, "add", Opportunity),
             "can_export": policy.can(actor, "export", Opportunity),
+            "drill_fields": [
+                (name, request.GET[name])
+                for name in ("team", "owner", "product", "stage", "reached_stage", "date_from", "date_to")
+                if drill and request.GET.get(name)
+            ],
         },
     )
+
+
+def _drill_params(request) -> dict:
+    """The dashboard drill-down filters of the opportunity list (ids and ISO dates; bad values are ignored)."""
+    params: dict = {}
+    for name, key in (
+        ("team", "team_id"),
+        ("owner", "owner_id"),
+        ("product", "product_id"),
+        ("stage", "stage_id"),
+        ("reached_stage", "reached_stage_id"),
+    ):
+        raw = request.GET.get(name, "")
+        if raw.isdigit():
+            params[key] = int(raw)
+    for name in ("date_from", "date_to"):
+        with contextlib.suppress(ValueError):
+            params[name] = date.fromisoformat(request.GET.get(name, ""))
+    return params
 
 
 def _opportunity_or_404(actor, pk: int) -> Opportunity:

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Ticket, TicketChannel, TicketStatus
+from crm.selectors_dashboards_service import ticket_drill_filter
 from crm.services import tickets as ticket_services
 from crm.views.common import paginate, require, sorted_by
 from crm.views.complaints import complaint_context
@@ -68,6 +69,7 @@ def ticket_list(request):
         assigned_to=actor.user if mine else None,
         breached=True if breached else None,
     )
+    tickets, drill = ticket_drill_filter(tickets, request.GET)  # filters of a dashboard figure (issue #7)
     tickets, sort = sorted_by(request, tickets, TICKET_SORTS, "-created_at")
     if export_requested(request):
         return export_list(request, tickets, "ticket")
@@ -81,6 +83,7 @@ def ticket_list(request):
             "statuses": TicketStatus.choices,
             "mine": mine,
             "breached": breached,
+            "drill": drill,
             "sort": sort,
             "can_add": policy.can(actor, "add", Ticket),
             "can_report": policy.can(actor, "report", Ticket),

@@ -195,7 +195,7 @@ class PlanningInput(InputSerializer):
 class ForecastOutput(OutputSerializer):
     class Meta:
         model = DemandForecast
-        fields = ["id", "product", "date", "quantity", "source", "note"]
+        fields = ["id", "product", "date", "quantity", "source", "note", "reference"]
         read_only_fields = fields
 
 

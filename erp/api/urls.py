@@ -38,3 +38,6 @@ urlpatterns += [path("hr/", include("erp.api.hr"))]
 from erp.api.promise import reservation_router  # noqa: E402
 
 urlpatterns += [path("promise/", include("erp.api.promise")), path("", include(reservation_router.urls))]
+
+# ------------------------------ forecast settings of demand signals (closed loop): /api/v1/erp/forecast-settings/
+urlpatterns += [path("", include("erp.api.forecasting"))]

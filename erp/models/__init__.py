@@ -32,6 +32,7 @@ from .finance import (  # noqa: F401
     JournalSequence,
     PeriodState,
 )
+from .forecasting import ForecastSettings  # noqa: F401  (closed loop, flows 7 and 10: demand signals → MRP)
 
 # ---------------------------------------------------------------- HR: organisation, attendance, payroll, performance
 from .hr import (  # noqa: F401

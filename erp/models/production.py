@@ -250,6 +250,9 @@ class DemandForecast(TenantModel):
     quantity = models.DecimalField(_("quantity"), **QUANTITY)
     source = models.CharField(_("source"), max_length=40, default="manual")
     note = models.CharField(_("note"), max_length=200, blank=True)
+    # Where the line came from, for the planner (closed loop, issue #7): the CRM opportunities behind a pipeline
+    # line, the customers behind a social-intent line, the snapshot time of the event that wrote it.
+    reference = models.JSONField(_("reference"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("demand forecast")
@@ -400,6 +403,16 @@ class ProductionOrder(TenantModel):
     overhead_cost = models.DecimalField(_("overhead cost"), default=ZERO, **MONEY)
     finished_cost = models.DecimalField(_("cost out of WIP"), default=ZERO, **MONEY)
     origin = models.CharField(_("origin"), max_length=100, blank=True)
+    # The customer order it is made for (MRP pegging, closed loop): set when a planned order covering a sales
+    # order line is confirmed — the first such order; all of them are in the planned order's covers.
+    sales_order = models.ForeignKey(
+        "erp.SalesOrder",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="production_orders",
+        verbose_name=_("made for sales order"),
+    )
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
     created_by = models.ForeignKey(

@@ -6,52 +6,58 @@ from __future__ import annotations
 
 import re
 
+from django.db.models import Q
+
 from erp.models import PlannedOrder, SalesOrder
 
-# MRP keeps each planned order's covered requirements with their source: "SO00012 line 3" for a sales order line.
-_SALES_SOURCE = re.compile(r"^(SO\d+) line \d+$")
-_SALES_NUMBER = re.compile(r"^SO\d+$")
+# Pegging by id: a production order's ``sales_order`` and the ``sales_order_id`` MRP stores with each covered
+# requirement of its planned order. Labels ("SO00012 line 3") are read only for covers stored before the ids were
+# (migration 0018); they are for people, not for links.
+_LEGACY_SALES_SOURCE = re.compile(r"^(SO\d+) line \d+$")
 
 
-def _fed_numbers(production_order) -> list[str]:
+def _fed_orders(production_order) -> tuple[list[int], list[str]]:
+    """The ids (and, for legacy covers only, the numbers) of the sales orders a production order feeds."""
+    ids: list[int] = [production_order.sales_order_id] if production_order.sales_order_id else []
     numbers: list[str] = []
-    if _SALES_NUMBER.match(production_order.origin or ""):
-        numbers.append(production_order.origin)
     covers = PlannedOrder.objects.filter(
         company_id=production_order.company_id, production_order_id=production_order.pk
     ).values_list("covers", flat=True)
     for cover_list in covers:
         for cover in cover_list or ():
-            match = _SALES_SOURCE.match(str(cover.get("source", "")))
+            if cover.get("sales_order_id"):
+                if cover["sales_order_id"] not in ids:
+                    ids.append(cover["sales_order_id"])
+                continue
+            match = _LEGACY_SALES_SOURCE.match(str(cover.get("source", "")))
             if match and match.group(1) not in numbers:
                 numbers.append(match.group(1))
-    return numbers
+    return ids, numbers
 
 
 def sales_orders_fed_by(production_order) -> list[dict]:
-    """The sales orders a production order was made for, in the order MRP listed them: from the planned order it
-    was confirmed from (its ``covers``: ``"SO00012 line 3"``) or its ``origin`` when that is an order number.
-    Dicts of ``sales_order_id``, ``number``, ``crm_account_id``, ``crm_opportunity_id``, ``correlation_id``. Two
-    queries."""
-    numbers = _fed_numbers(production_order)
-    if not numbers:
+    """The sales orders a production order was made for: its ``sales_order`` first, then the others its planned
+    order's requirements (``covers``) name, in the order MRP listed them. Dicts of ``sales_order_id``, ``number``,
+    ``crm_account_id``, ``crm_opportunity_id``, ``correlation_id``. Two queries."""
+    ids, numbers = _fed_orders(production_order)
+    if not ids and not numbers:
         return []
-    rows = {
-        row["number"]: row
-        for row in SalesOrder.objects.filter(company_id=production_order.company_id, number__in=numbers).values(
-            "pk", "number", "crm_account_id", "crm_opportunity_id", "correlation_id"
-        )
-    }
+    rows = list(
+        SalesOrder.objects.filter(company_id=production_order.company_id)
+        .filter(Q(pk__in=ids) | Q(number__in=numbers))
+        .values("pk", "number", "crm_account_id", "crm_opportunity_id", "correlation_id")
+    )
+    rank = {pk: i for i, pk in enumerate(ids)} | {n: len(ids) + i for i, n in enumerate(numbers)}
+    rows.sort(key=lambda row: rank.get(row["pk"], rank.get(row["number"], len(rank))))
     return [
         {
-            "sales_order_id": rows[n]["pk"],
-            "number": n,
-            "crm_account_id": rows[n]["crm_account_id"],
-            "crm_opportunity_id": rows[n]["crm_opportunity_id"],
-            "correlation_id": rows[n]["correlation_id"],
+            "sales_order_id": row["pk"],
+            "number": row["number"],
+            "crm_account_id": row["crm_account_id"],
+            "crm_opportunity_id": row["crm_opportunity_id"],
+            "correlation_id": row["correlation_id"],
         }
-        for n in numbers
-        if n in rows
+        for row in rows
     ]
 
 

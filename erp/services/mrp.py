@@ -42,6 +42,7 @@ from erp.models import (
     ProductPlanning,
     ProductSupplier,
     SalesOrderLine,
+    SalesOrderState,
     StockQuant,
     SupplyState,
     Warehouse,
@@ -68,7 +69,8 @@ UNAUDITED_BULK = ("erp.PlannedOrder:insert_insert", "erp.PlannedOrder:update_upd
 
 @transaction.atomic
 def forecast_lines_replace(*, company: Company, source: str, lines: list[dict]) -> int:
-    """Replace every forecast line of ``source`` with ``lines`` (``{"product", "date", "quantity", "note"?}``;
+    """Replace every forecast line of ``source`` with ``lines`` (``{"product", "date", "quantity", "note"?,
+    "reference"?}``;
     ``product`` a Product or its id). The documented entry point for other apps' forecasts — CRM's weighted
     pipeline will call it from its event handler with ``source="crm_pipeline"``. Idempotent: the same lines
     twice leave the same forecast. Returns the number of lines stored. Locks nothing (one DELETE, one INSERT)."""
@@ -105,6 +107,7 @@ def forecast_lines_replace(*, company: Company, source: str, lines: list[dict]) 
                     quantity=qty,
                     source=source,
                     note=str(item.get("note") or "")[:200],
+                    reference=item.get("reference") or {},
                 )
             )
     inv._raise(errors)
@@ -180,17 +183,19 @@ def _load(run: MrpRun, today: dt.date) -> tuple[dict, list, list, list, dict]:
         ).values_list("bom_id", "bom__product_id", "component_id", "quantity", "scrap_factor")
     ]
     demand: list[engine.Demand] = []
-    for line_id, product_id, due, open_qty, number in (
+    for line_id, product_id, due, open_qty, number, order_id in (
         SalesOrderLine.objects.filter(
             company_id=company_id, order__state__in=OPEN_ORDER_STATES, product__is_stockable=True
         )
         .filter(Q(warehouse_id=warehouse_id) | Q(warehouse__isnull=True, order__warehouse_id=warehouse_id))
         .annotate(open_qty=F("quantity") - F("delivered_quantity") - F("cancelled_quantity"))
         .filter(open_qty__gt=0)
-        .values_list("pk", "product_id", "requested_date", "open_qty", "order__number")
+        .values_list("pk", "product_id", "requested_date", "open_qty", "order__number", "order_id")
         .iterator(chunk_size=BATCH)
     ):
-        demand.append(engine.Demand(product_id, due or today, open_qty, f"{number} line {line_id}"))
+        demand.append(
+            engine.Demand(product_id, due or today, open_qty, f"{number} line {line_id}", sales_order_id=order_id)
+        )
     for product_id, need, number, start in (
         ProductionMaterial.objects.filter(
             order__company_id=company_id,
@@ -204,12 +209,7 @@ def _load(run: MrpRun, today: dt.date) -> tuple[dict, list, list, list, dict]:
     ):
         demand.append(engine.Demand(product_id, start, need, f"{number} components"))
     if run.include_forecasts:
-        for product_id, day, qty, source in (
-            DemandForecast.objects.filter(company_id=company_id, date__gte=today, date__lte=horizon)
-            .values_list("product_id", "date", "quantity", "source")
-            .iterator(chunk_size=BATCH)
-        ):
-            demand.append(engine.Demand(product_id, day, qty, f"forecast {source} {day.isoformat()}"))
+        demand.extend(_forecast_demand(company_id, warehouse_id, today, horizon))
     receipts = [
         engine.Receipt(product_id, max(day, today), qty - received, reference)
         for product_id, day, qty, received, reference in IncomingSupply.objects.filter(
@@ -249,6 +249,55 @@ def _load(run: MrpRun, today: dt.date) -> tuple[dict, list, list, list, dict]:
     bom_lines = [line for line in bom_lines if items[line.parent].make]
     levels = engine.low_level_codes(items, bom_lines)
     return items, bom_lines, demand, receipts, levels
+
+
+def _month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _forecast_demand(company_id: int, warehouse_id: int, today: dt.date, horizon: dt.date) -> list:
+    """Forecast demand net of the orders that consume it — the usual MPS rule (Odoo, ERPNext): per product and
+    calendar month, demand = max(forecast, ordered), so the forecast adds only what the month's sales-order lines
+    of the warehouse (open or delivered, any state but draft / held / cancelled) do not already cover. Lines of
+    every source of a month are summed and planned on the month's first forecast date (today at the earliest:
+    the current month's forecast still counts from its first day on)."""
+    forecast: dict[tuple[int, dt.date], list] = {}
+    for product_id, day, qty, source in (
+        DemandForecast.objects.filter(company_id=company_id, date__gte=_month(today), date__lte=horizon)
+        .order_by("date", "pk")
+        .values_list("product_id", "date", "quantity", "source")
+        .iterator(chunk_size=BATCH)
+    ):
+        bucket = forecast.setdefault((product_id, _month(day)), [ZERO, max(day, today), set()])
+        bucket[0] += qty
+        bucket[2].add(source)
+    if not forecast:
+        return []
+    ordered: dict[tuple[int, dt.date], Decimal] = {}
+    for product_id, due, quantity in (
+        SalesOrderLine.objects.filter(
+            company_id=company_id,
+            order__state__in=(*OPEN_ORDER_STATES, SalesOrderState.DONE),
+            product_id__in={product_id for product_id, _m in forecast},
+        )
+        .filter(Q(warehouse_id=warehouse_id) | Q(warehouse__isnull=True, order__warehouse_id=warehouse_id))
+        .filter(Q(requested_date__isnull=True) | Q(requested_date__gte=_month(today), requested_date__lte=horizon))
+        .annotate(net=F("quantity") - F("cancelled_quantity"))
+        .values_list("product_id", "requested_date", "net")
+        .iterator(chunk_size=BATCH)
+    ):
+        key = (product_id, _month(due or today))  # an undated line is demand today, as in _load
+        ordered[key] = ordered.get(key, ZERO) + quantity
+    demand = []
+    for (product_id, month), (quantity, day, sources) in sorted(forecast.items(), key=lambda kv: (kv[0][0], kv[1][1])):
+        consumed = ordered.get((product_id, month), ZERO)
+        rest = quantity - consumed
+        if rest > 0:
+            label = f"forecast {'+'.join(sorted(sources))} {month:%Y-%m}"
+            if consumed > 0:
+                label += f" ({quantity.normalize():f} − {consumed.normalize():f} ordered)"
+            demand.append(engine.Demand(product_id, day, rest, label))
+    return demand
 
 
 def mrp_run_execute(*, run_id: int, today: dt.date | None = None) -> MrpRun:
@@ -313,6 +362,7 @@ def _copy_planned(run: MrpRun, planned: list, levels: dict) -> None:
             for order in planned:
                 covers = [
                     {"source": d.source, "due": d.due.isoformat(), "quantity": str(d.quantity.normalize())}
+                    | ({"sales_order_id": d.sales_order_id} if d.sales_order_id else {})
                     for d in order.covers[:COVERS_KEPT]
                 ]
                 if len(order.covers) > COVERS_KEPT:
@@ -374,6 +424,7 @@ def planned_order_confirm(
             due_date=max(due, release),
             planned_start=release,
             origin=f"{planned.run.number} #{planned.pk}",
+            sales_order_id=next((c["sales_order_id"] for c in planned.covers if c.get("sales_order_id")), None),
             by=by,
         )
         planned.production_order = order

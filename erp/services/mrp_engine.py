@@ -53,6 +53,7 @@ class Demand:
     due: date
     quantity: Decimal
     source: str  # "SO00012 line 3", "forecast 2026-12", "planned order #4 of item 7"
+    sales_order_id: int | None = None  # the sales order a requirement is for (pegging; the label is for people)
 
 
 @dataclass(frozen=True)

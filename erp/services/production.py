@@ -63,6 +63,7 @@ from erp.models import (
     ProductPlanning,
     Routing,
     RoutingOperation,
+    SalesOrder,
     StockValuationLayer,
     SupplyKind,
     SupplyState,
@@ -439,10 +440,12 @@ def production_order_create(
     bom: Bom | None = None,
     priority: int = 100,
     origin: str = "",
+    sales_order_id: int | None = None,
     by: User | None = None,
 ) -> ProductionOrder:
     """Draft a production order: materials from the BOM in force on the start (or ``bom``), quantities with
-    their scrap; operations from the BOM's routing, run time × quantity."""
+    their scrap; operations from the BOM's routing, run time × quantity. ``sales_order_id``: the sales order it
+    is made for (MRP pegging passes it from the planned order's requirements; another company's is refused)."""
     _same_company(company.pk, product=product, warehouse=warehouse, bom=bom)
     qty = inv.stock_quantity(product=product, quantity=quantity)
     planned_start = planned_start or timezone.localdate()
@@ -455,6 +458,8 @@ def production_order_create(
         raise ValidationError({"bom": [_("This product has no bill of materials in force.")]})
     if bom.product_id != product.pk:
         raise ValidationError({"bom": [_("This BOM makes another product.")]})
+    if sales_order_id is not None and not SalesOrder.objects.filter(pk=sales_order_id, company=company).exists():
+        raise ValidationError({"sales_order": [_("Unknown record.")]})
     order = ProductionOrder.objects.create(
         company=company,
         product=product,
@@ -465,6 +470,7 @@ def production_order_create(
         due_date=due_date,
         priority=max(int(priority), 0),
         origin=(origin or "")[:100],
+        sales_order_id=sales_order_id,
         created_by=by,
     )
     _number(order, "MO")

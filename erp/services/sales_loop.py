@@ -45,15 +45,21 @@ def _decimal(value) -> Decimal | None:
         return None
 
 
-def _sale_tax(company: Company, rate_percent) -> Tax | None:
+def _sale_tax(company: Company, rate_percent, known: dict | None = None) -> Tax | None:
+    """The company's active sale tax of ``rate_percent`` (one query per rate; ``known`` caches by rate)."""
     rate = _decimal(rate_percent)
     if not rate:
         return None
-    return (
+    if known is not None and rate in known:
+        return known[rate]
+    tax = (
         Tax.objects.filter(company=company, use="sale", is_active=True, rate=rate / 100, price_include=False)
         .order_by("pk")
         .first()
     )
+    if known is not None:
+        known[rate] = tax
+    return tax
 
 
 def _member(company: Company, user_id) -> object | None:
@@ -64,7 +70,8 @@ def _member(company: Company, user_id) -> object | None:
     return found.user if found else None
 
 
-@transaction.atomic
+# No savepoint of its own: only the relay's handler calls it, inside the batch's savepoint (saves two round trips).
+@transaction.atomic(savepoint=False)
 def sales_order_from_opportunity(*, company_id: int, payload: dict, by_id: int | None = None) -> SalesOrder | None:
     """The confirmed (or credit-held) sales order of a won opportunity (``crm.opportunity.won`` payload).
 
@@ -79,14 +86,20 @@ def sales_order_from_opportunity(*, company_id: int, payload: dict, by_id: int |
     if not account_id or not lines:
         return None
     company = Company.objects.get(pk=company_id)
-    by = get_user_model().objects.filter(pk=by_id).first() if by_id else None
     opportunity_id = int(payload["opportunity_id"])
     existing = SalesOrder.objects.filter(company=company, crm_opportunity_id=opportunity_id).first()
     if existing is not None:
         return existing
+    salesperson = _member(company, payload.get("owner_id"))
+    if by_id and salesperson is not None and salesperson.pk == by_id:
+        by = salesperson  # the owner won their own deal: one read, not two
+    else:
+        by = get_user_model().objects.filter(pk=by_id).first() if by_id else None
 
-    known = Partner.objects.filter(company=company, crm_account_id=account_id).first()
-    name = payload.get("account_name") or (known.name if known else "") or f"CRM {account_id}"
+    name = payload.get("account_name")
+    if not name:
+        known = Partner.objects.filter(company=company, crm_account_id=account_id).first()
+        name = (known.name if known else "") or f"CRM {account_id}"
     fields = {}
     credit_limit = _decimal(payload.get("credit_limit"))
     if credit_limit is not None:
@@ -94,18 +107,18 @@ def sales_order_from_opportunity(*, company_id: int, payload: dict, by_id: int |
     partner = partner_ensure_for_crm_account(company=company, crm_account_id=int(account_id), name=name, **fields)
 
     order_lines = []
+    taxes: dict = {}
     for line in lines:
         row = {"product": line.get("product_id"), "quantity": line.get("quantity")}
         if line.get("unit_price") not in (None, ""):
             row["unit_price"] = line["unit_price"]
         if _decimal(line.get("discount")):
             row["discount"] = line["discount"]
-        tax = _sale_tax(company, line.get("tax_rate"))
+        tax = _sale_tax(company, line.get("tax_rate"), taxes)
         if tax is not None:
             row["tax"] = tax
         order_lines.append(row)
     header = {"client_reference": str(payload.get("name") or "")[:100]}
-    salesperson = _member(company, payload.get("owner_id"))
     if salesperson is not None:
         header["salesperson"] = salesperson
     if payload.get("currency"):

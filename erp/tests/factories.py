@@ -420,6 +420,13 @@ def _forecast_in(company: Company) -> erp_models.DemandForecast:
     return erp_models.DemandForecast.objects.get(product=product)
 
 
+@tenant_factory(erp_models.ForecastSettings)
+def _forecast_settings_in(company: Company) -> erp_models.ForecastSettings:
+    from erp.services import forecasting
+
+    return forecasting.forecast_settings_set(company=company, intent_conversion_rate="0.25", intent_horizon_days=21)
+
+
 @tenant_factory(erp_models.MrpRun)
 def _mrp_run_in(company: Company) -> erp_models.MrpRun:
     from erp.services import mrp

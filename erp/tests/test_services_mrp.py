@@ -57,8 +57,10 @@ def test_run_nets_sales_orders_forecasts_and_safety_stock_level_by_level(plant):
     Housing: 3 on hand; 10 needed on day 8 → make 7 (release 6); 5 on day 18 → make 5 (release 16).
     Bolt: 5 on hand, safety stock 10 → buy 5 today (release 5 days ago: late); 20 on day 8 → buy 20 (release 3);
     10 on day 18 → buy 10 (release 13). Casting: 7 / (1 − 0.2) = 8.75 on day 6 → buy 8.75, release day −1 (late);
-    5 / 0.8 = 6.25 on day 16 → buy 6.25 (release 9)."""
-    today = timezone.localdate()
+    5 / 0.8 = 6.25 on day 16 → buy 6.25 (release 9).
+    The run's day is the 15th of next month: the order (day 10) and the forecast (day 20) fall in different
+    months, so the order does not consume the forecast (test_forecast_is_consumed_by_orders_of_its_month)."""
+    today = (timezone.localdate().replace(day=1) + dt.timedelta(days=40)).replace(day=15)
     day = lambda n: today + dt.timedelta(days=n)  # noqa: E731
     plant.stock(plant.housing, "3", "20")
     plant.stock(plant.bolt, "5", "5")
@@ -166,3 +168,31 @@ def test_forecast_lines_replace_is_idempotent_per_source(plant):
         )
     assert "lines.0.date" in error.value.message_dict
     assert DemandForecast.objects.filter(company=plant.company, source="crm_pipeline").count() == 1
+
+
+def test_forecast_is_consumed_by_orders_of_its_month(plant):
+    """Per product and month, demand = max(forecast, ordered): 10 forecast (two sources) and 4 ordered in one
+    month plan 10, not 14; 3 forecast and 5 ordered in the next month plan the 5 ordered only."""
+    today = (timezone.localdate().replace(day=1) + dt.timedelta(days=40)).replace(day=3)
+    next_month = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    confirmed_order(plant, plant.pump, "4", today.replace(day=20))
+    confirmed_order(plant, plant.pump, "5", next_month.replace(day=10))
+    mrp.forecast_lines_replace(
+        company=plant.company, source="crm_pipeline", lines=[{"product": plant.pump, "date": today, "quantity": "6"}]
+    )
+    mrp.forecast_lines_replace(
+        company=plant.company,
+        source="social_intent",
+        lines=[
+            {"product": plant.pump, "date": today.replace(day=25), "quantity": "4"},
+            {"product": plant.pump, "date": next_month.replace(day=2), "quantity": "3"},
+        ],
+    )
+
+    result = run(plant, today, include_forecasts=True)
+
+    pump = result.planned_orders.filter(product=plant.pump).order_by("due_date")
+    assert sum(p.quantity for p in pump if p.due_date < next_month) == D("10")
+    assert sum(p.quantity for p in pump if p.due_date >= next_month) == D("5")
+    explained = " ".join(p.explanation for p in pump)
+    assert "forecast crm_pipeline+social_intent" in explained and "(10 − 4 ordered)" in explained

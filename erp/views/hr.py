@@ -32,6 +32,7 @@ from erp.models import (
     Payslip,
 )
 from erp.report_pdf import report_pdf
+from erp.selectors import dashboards_hr
 from erp.selectors import hr as selectors
 from erp.services import hr as services
 from erp.services import payroll as payroll_services
@@ -55,12 +56,14 @@ def employee_list(request):
     actor = request.actor
     _require(actor, "view", Employee)
     employees = selectors.employees_visible_to(actor, search=request.GET.get("q", "").strip())
+    employees, drill = dashboards_hr.employees_drilled(employees, request.GET)  # HR dashboard figures (issue #7)
     page = Paginator(employees, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "erp/hr/employee_list.html",
         {
             "page": page,
+            "drill": drill,
             "show_private": _show_private(actor),
             "can_export": policy.can(actor, "export", Employee),
             "can_add": policy.can(actor, "add", Employee),
@@ -129,12 +132,14 @@ def attendance(request):
             report = services.attendance_import_csv(company=actor.company, fileobj=upload, by=actor.user)
             messages.success(request, _("%(n)d records imported.") % {"n": report.created})
     records = selectors.attendance_visible_to(actor).order_by("-clock_in")
+    records, drill = dashboards_hr.attendance_drilled(records, request.GET)  # HR dashboard figures (issue #7)
     page = Paginator(records, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "erp/hr/attendance.html",
         {
             "page": page,
+            "drill": drill,
             "report": report,
             "can_import": policy.can(actor, "import", AttendanceRecord),
             "can_add": policy.can(actor, "add", AttendanceRecord),

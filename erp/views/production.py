@@ -31,6 +31,7 @@ from erp.models import (
     Warehouse,
     WorkCenter,
 )
+from erp.selectors import dashboards_supply
 from erp.selectors import production as selectors
 from erp.selectors.fulfilment import field_complaints_by_product
 from erp.services import inventory as inventory_services
@@ -85,9 +86,9 @@ def order_list(request):
     if state not in ProductionState.values:
         state = ""
     query = request.GET.get("q", "").strip()[:100]
-    page = Paginator(selectors.production_orders_visible_to(actor, state=state, search=query), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    orders = selectors.production_orders_visible_to(actor, state=state, search=query)
+    orders, drill = _drilled(orders, request.GET, dashboards_supply.production_orders_drilled)
+    page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
     progress = {row.order_id: row for row in selectors.production_progress(list(page.object_list))}
     return render(
         request,
@@ -98,6 +99,7 @@ def order_list(request):
             "state": state,
             "query": query,
             "states": ProductionState.choices,
+            "drill": drill,
         },
     )
 
@@ -398,12 +400,12 @@ def quality(request):
     period = request.GET.get("period", "month")
     period = period if period in ("month", "week") else "month"
     complaints = field_complaints_by_product(actor.company, period=period)
-    non_conformances = Paginator(
-        policy.scope(actor, NonConformance.objects.select_related("product", "lot", "production_order")).order_by(
-            "-id"
-        ),
-        PAGE_SIZE,
-    ).get_page(request.GET.get("page"))
+    non_conformances, drill = _drilled(
+        policy.scope(actor, NonConformance.objects.select_related("product", "lot", "production_order")),
+        request.GET,
+        dashboards_supply.non_conformances_drilled,
+    )
+    non_conformances = Paginator(non_conformances.order_by("-id"), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "erp/production/quality.html",
@@ -415,8 +417,19 @@ def quality(request):
             "by": by,
             "period": period,
             "page": non_conformances,
+            "drill": drill,
         },
     )
+
+
+DRILL_PARAMS = ("done_from", "done_to", "late", "overdue", "product", "field")
+
+
+def _drilled(queryset, params, narrow):
+    """The list narrowed as a dashboard figure links it (issue #7), and the drill parameters it was given (kept
+    in the filter form and shown as a note)."""
+    drill = {name: params[name] for name in DRILL_PARAMS if params.get(name)}
+    return (narrow(queryset, params) if drill else queryset), drill
 
 
 def _with_field_complaints(rates: list[dict], complaints: list[dict], by: str) -> list[dict]:

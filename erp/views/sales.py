@@ -29,6 +29,7 @@ from erp.models import (
     Tax,
     Warehouse,
 )
+from erp.selectors import dashboards_supply
 from erp.selectors import sales as selectors
 from erp.services import sales as services
 from suite import policy
@@ -75,10 +76,13 @@ def order_list(request):
     if state not in SalesOrderState.values:
         state = ""
     orders = selectors.sales_orders_visible_to(actor, search=query, state=state).order_by("-id")
+    at_risk = request.GET.get("at_risk") == "1"  # the dashboard's ATP risk figure (issue #7)
+    orders = dashboards_supply.sales_orders_at_risk(orders, actor, request.GET)
     return render(
         request,
         "erp/sales/order_list.html",
         {
+            "at_risk": at_risk,
             "page": _page(request, orders),
             "query": query,
             "state": state,

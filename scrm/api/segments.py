@@ -148,6 +148,10 @@ class PushCampaignSerializer(OutputSerializer):
             "finished_at",
             "contents",
             "created_at",
+            "erp_product_id",
+            "stock_threshold",
+            "erp_price_list_id",
+            "stock_reason",
         ]
 
 
@@ -167,6 +171,15 @@ class PushCampaignInput(InputSerializer):
 
 class ScheduleInput(InputSerializer):
     scheduled_at = serializers.DateTimeField()
+
+
+class StockGuardInput(InputSerializer):
+    erp_product_id = serializers.IntegerField(min_value=1, help_text=_("The ERP product the campaign sells."))
+    stock_threshold = serializers.DecimalField(max_digits=18, decimal_places=4, required=False, default="1")
+    erp_price_list_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    wait = serializers.BooleanField(
+        required=False, default=False, help_text=_("A warm-up: wait for the stock, then start by itself.")
+    )
 
 
 PushReportSerializer = inline_serializer(
@@ -311,7 +324,7 @@ class PushCampaignViewSet(TenantModelViewSet):
     search_fields = ("name",)
     ordering_fields = ("created_at", "scheduled_at")
     ordering = ("-created_at",)
-    policy_actions = {"schedule": "change", "cancel": "change", "report": "view"}
+    policy_actions = {"schedule": "change", "cancel": "change", "report": "view", "stock_guard": "change"}
     http_method_names = ["get", "post", "head", "options"]
 
     def create_object(self, *, actor, data):
@@ -328,6 +341,20 @@ class PushCampaignViewSet(TenantModelViewSet):
         campaign = push_services.push_campaign_schedule(
             campaign=campaign, at=serializer.validated_data["scheduled_at"], by=request.user
         )
+        return Response(self.output(campaign))
+
+    @extend_schema(request=StockGuardInput, responses=PushCampaignSerializer)
+    @action(detail=True, methods=["post"], url_path="stock-guard")
+    def stock_guard(self, request, pk=None):
+        """Tie a draft or scheduled campaign to an ERP product (closed loop, flow 8): it pauses itself
+        (``paused_stock``) below ``stock_threshold`` free units or when ``erp_price_list_id`` expires, and with
+        ``wait`` waits (``waiting_stock``) for a restock before it starts."""
+        from scrm.services.stock_pushes import push_campaign_stock_guard
+
+        campaign = self.get_object()
+        serializer = StockGuardInput(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        campaign = push_campaign_stock_guard(campaign=campaign, by=request.user, **serializer.validated_data)
         return Response(self.output(campaign))
 
     @extend_schema(request=None, responses=PushCampaignSerializer)

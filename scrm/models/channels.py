@@ -85,7 +85,8 @@ class Delivery(models.Model):
     event dict (``scrm.channels.base.InboundEvent.as_payload``)."""
 
     company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    # Served by the unique (channel, external id) index: one index less per delivery written and processed.
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     external_id = models.CharField(_("external id"), max_length=200)
     payload = models.JSONField(_("payload"))
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)

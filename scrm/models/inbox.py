@@ -60,7 +60,8 @@ class Conversation(TenantModel):
         OPEN = "open", _("Open")
         CLOSED = "closed", _("Closed")
 
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations")
+    # No single-column index: (channel, identity) is unique, its index serves the foreign key (scrmingest).
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations", db_index=False)
     identity = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT, related_name="conversations")
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -111,7 +112,8 @@ class Message(models.Model):
 
     company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Served by scrm_message_by_conversation (conversation, -id): one index less per inbound message.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
     direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.MESSAGE)
     event = models.CharField(_("platform event"), max_length=50, blank=True)

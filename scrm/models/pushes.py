@@ -12,6 +12,8 @@ lock of the contact's ``PushCapLock``, so two parallel sends cannot both take th
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -96,6 +98,10 @@ class PushCampaignStatus(models.TextChoices):
     SENDING = "sending", _("Sending")
     DONE = "done", _("Done")
     CANCELLED = "cancelled", _("Cancelled")
+    # closed loop (issue #7, flow 8): a warm-up campaign waits for its product's restock; a sending campaign of a
+    # product pauses while its stock is below the threshold or its price list has expired
+    WAITING_STOCK = "waiting_stock", _("Waiting for stock")
+    PAUSED_STOCK = "paused_stock", _("Paused: stock or price")
 
 
 @audited
@@ -107,8 +113,18 @@ class PushCampaign(TenantModel):
     crm_campaign_id = models.BigIntegerField(_("CRM campaign id"), null=True, blank=True)
     link_url = models.URLField(_("tracked link"), blank=True, help_text=_("{link} in the text is replaced by it"))
     status = models.CharField(
-        _("status"), max_length=10, choices=PushCampaignStatus.choices, default=PushCampaignStatus.DRAFT
+        _("status"), max_length=20, choices=PushCampaignStatus.choices, default=PushCampaignStatus.DRAFT
     )
+    # The ERP product the campaign sells (closed loop, flow 8), read through erp.selectors.stock_signals: it starts
+    # (waiting_stock) when the free stock reaches the threshold and pauses (paused_stock) below it or when the
+    # price list expires.
+    erp_product_id = models.BigIntegerField(_("ERP product id"), null=True, blank=True)
+    stock_threshold = models.DecimalField(
+        _("minimum free stock"), max_digits=18, decimal_places=4, default=Decimal("1"),
+        help_text=_("Sent only while the product's free stock is at least this."),
+    )  # fmt: skip
+    erp_price_list_id = models.BigIntegerField(_("ERP price list id"), null=True, blank=True)
+    stock_reason = models.CharField(_("why waiting or paused"), max_length=200, blank=True)
     scheduled_at = models.DateTimeField(_("scheduled at"), null=True, blank=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -128,8 +144,20 @@ class PushCampaign(TenantModel):
                 condition=~Q(status="scheduled") | Q(scheduled_at__isnull=False),
                 name="scrm_pushcampaign_scheduled_has_time",
             ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["waiting_stock", "paused_stock"]) | Q(erp_product_id__isnull=False),
+                name="scrm_pushcampaign_stock_states_have_product",
+            ),
+            models.CheckConstraint(condition=Q(stock_threshold__gt=0), name="scrm_pushcampaign_threshold_positive"),
         ]
-        indexes = [models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="scrm_pushcampaign_due")]
+        indexes = [
+            models.Index(fields=["scheduled_at"], condition=Q(status="scheduled"), name="scrm_pushcampaign_due"),
+            models.Index(
+                fields=["company", "erp_product_id"],
+                condition=Q(erp_product_id__isnull=False),
+                name="scrm_pushcampaign_product",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -113,6 +113,7 @@ DRAIN_FLAG_TTL = 60
 # The task starts this long after the first delivery that asked for it, so a burst is processed in batches of
 # hundreds (a batch's fixed cost — a dozen statements — is then cheap per item) at the price of 0.25 s of latency.
 DRAIN_DELAY = 0.25
+DRAIN_SLICE = 2.0  # seconds a drain task works before it hands over to a fresh one (scrm.tasks)
 
 
 def _drain_flag_key(channel_id: int) -> str:
@@ -121,7 +122,7 @@ def _drain_flag_key(channel_id: int) -> str:
     return f"scrm:deliveries-requested:{settings.CELERY_TASK_DEFAULT_QUEUE}:{channel_id}"
 
 
-def deliveries_process_request(channel_id: int) -> bool:
+def deliveries_process_request(channel_id: int, *, delay: float = DRAIN_DELAY) -> bool:
     """Queue ``scrm.deliveries_process`` for the channel unless one is queued and has not started yet (a Redis
     flag, SET NX, like the outbox relay's): a webhook answering 2,000 requests/s queues a handful of tasks, not
     2,000. The task clears the flag *before* it claims, so a delivery committed after the flag was seen set is
@@ -140,7 +141,7 @@ def deliveries_process_request(channel_id: int) -> bool:
         logging.getLogger(__name__).warning("could not flag the deliveries task: %s", exc)
         return False
     try:
-        tasks.deliveries_process.apply_async((channel_id,), countdown=DRAIN_DELAY, expires=300)
+        tasks.deliveries_process.apply_async((channel_id,), countdown=delay or None, expires=300)
     except Exception as exc:
         logging.getLogger(__name__).warning("could not queue the deliveries task, beat will: %s", exc)
         deliveries_process_flag_clear(channel_id)

@@ -4,6 +4,7 @@ replies from the inbox through the channel's connector."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -19,9 +20,11 @@ from scrm.models import Channel, Conversation, Delivery, Message, Resolution, So
 from scrm.services.bulk import insert_new as _insert_new
 from suite import events
 from suite.models import Membership, Notification
-from suite.services.notifications import notifications_send_each
+from suite.services.notifications import COUNT as notifications_count_marker
+from suite.services.notifications import notifications_coalesce
 
 PROCESS_BATCH = 500
+_COUNT_SENTINEL = 987654321  # stands for the count in a translated title until the count is known
 
 
 @dataclass
@@ -279,8 +282,9 @@ class InboxBatch:
 
     def finish(self) -> None:
         """Move each touched conversation's last-message times, then alert each assignee once per
-        conversation (one notification per conversation per batch, counting the messages). The messages go in
-        one INSERT; ON CONFLICT DO NOTHING keeps a message that is somehow already there (its delivery is
+        conversation: the agent's unread alert of the conversation is updated in place ("12 new messages from
+        …", ``suite.services.notifications.notifications_coalesce``), a new one only when none is unread. The
+        messages go in one INSERT; ON CONFLICT DO NOTHING keeps a message that is somehow already there (its delivery is
         unique per (channel, external id) too, so this only happens when an operator re-runs deliveries)."""
         _insert_new(Message, self.messages)  # one statement, ON CONFLICT DO NOTHING (scrmingest)
         self.messages.clear()
@@ -305,22 +309,26 @@ class InboxBatch:
                 )
         notifications = []
         for conversation_pk, alert in sorted(self.alerts.items()):
-            if alert.removed:
+            item = {
+                "recipient_id": alert.assignee_id,
+                "body": alert.text[:500],
+                "link": f"/scrm/inbox/{conversation_pk}/",
+                "count": alert.count,
+            }
+            if alert.removed:  # never folded into a "new messages" line
                 title = _("Churn alert: %(name)s is no longer a WeCom contact") % {"name": alert.name}
-            elif alert.count > 1:
-                title = _("%(count)d new messages from %(name)s") % {"count": alert.count, "name": alert.name}
+                item.update(title=title, level=Notification.Level.WARNING)
             else:
-                title = _("New message from %(name)s") % {"name": alert.name}
-            notifications.append(
-                {
-                    "recipient_id": alert.assignee_id,
-                    "title": title,
-                    "body": alert.text[:500],
-                    "link": f"/scrm/inbox/{conversation_pk}/",
-                    "level": Notification.Level.WARNING if alert.removed else Notification.Level.INFO,
-                }
-            )
-        notifications_send_each(company=self.channel.company, items=notifications)
+                # One unread alert per conversation and agent, updated in place ("12 new messages from …").
+                many = _("%(count)d new messages from %(name)s") % {"count": _COUNT_SENTINEL, "name": alert.name}
+                item.update(
+                    key=f"scrm.conversation:{conversation_pk}",
+                    title=_("New message from %(name)s") % {"name": alert.name},
+                    title_many=many.replace(str(_COUNT_SENTINEL), notifications_count_marker, 1),
+                    level=Notification.Level.INFO,
+                )
+            notifications.append(item)
+        notifications_coalesce(company=self.channel.company_id, items=notifications)
         self.last_message.clear()
         self.alerts.clear()
 
@@ -479,6 +487,11 @@ def _deliveries_publish(*, channel: Channel, connector, batch) -> None:
             correlation_id = event.correlation_id
 
 
+class _Claimed(NamedTuple):
+    pk: int
+    payload: dict
+
+
 def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> ProcessResult:
     """Process up to ``limit`` unprocessed deliveries of the channel, oldest first, in one transaction.
 
@@ -490,11 +503,14 @@ def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> Proces
     if channel is None:
         return result
     with transaction.atomic():
-        batch = list(
-            Delivery.objects.filter(channel_id=channel_id, processed_at__isnull=True)
+        # (id, payload) rows, not model instances: the batch only needs these two (scrmingest).
+        batch = [
+            _Claimed(pk, payload)
+            for pk, payload in Delivery.objects.filter(channel_id=channel_id, processed_at__isnull=True)
             .order_by("id")
-            .select_for_update(skip_locked=True)[:limit]
-        )
+            .select_for_update(skip_locked=True)
+            .values_list("id", "payload")[:limit]
+        ]
         connector = connector_for(channel)
         if connector.handles_deliveries:
             # A commerce channel plugin (scrm.channels.plugins): its deliveries become contract events.

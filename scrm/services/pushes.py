@@ -211,7 +211,8 @@ def push_campaign_start(*, campaign: PushCampaign) -> int:
     is automatically matched to a contact of the segment (one INSERT … SELECT per channel with the segment as a
     sub-query) — and mark it ``sending``; the batches are queued after commit. Returns the recipients."""
     campaign = lock_campaign(campaign.pk)
-    if campaign.status not in (PushCampaignStatus.DRAFT, PushCampaignStatus.SCHEDULED):
+    startable = (PushCampaignStatus.DRAFT, PushCampaignStatus.SCHEDULED, PushCampaignStatus.WAITING_STOCK)
+    if campaign.status not in startable:
         return 0
     segment = campaign.segment
     in_segment = crm_selectors.customers_in_segment(company_id=campaign.company_id, query=segment.query)

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from crm.text import normalize_phone
-from scrm import selectors
+from scrm import selectors, selectors_dashboards
 from scrm.channels.wechat_oauth import OAuthError, authorize_url, exchange_code
 from scrm.models import Channel, CouponTemplate, QrCampaign, QrCampaignKind, QrCode, QrScan, Sentiment, UgcPost
 from scrm.services import campaigns as campaign_services
@@ -116,12 +116,14 @@ def ugc_wall(request):
     sentiment = sentiment if sentiment in Sentiment.values else ""
     featured = True if request.GET.get("featured") == "1" else None
     posts = selectors.ugc_visible_to(actor, sentiment=sentiment, featured=featured)
+    posts, drill = selectors_dashboards.ugc_drilled(posts, request.GET)  # the social dashboard's links (issue #7)
     page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "scrm/ugc_wall.html",
         {
             "page": page,
+            "drill": drill,
             "sentiment": sentiment,
             "featured": featured,
             "sentiments": Sentiment.choices,

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.selectors_finance import customer_credit
-from scrm import selectors
+from scrm import selectors, selectors_dashboards
 from scrm.models import Conversation
 from scrm.services.inbox import conversation_note_add, conversation_reply
 from suite import policy
@@ -34,8 +34,10 @@ def _inbox_context(request):
     status = request.GET.get("status", "open")
     status = status if status in Conversation.Status.values else ""
     conversations = selectors.conversations_visible_to(actor, status=status, mine=mine)
+    # the social dashboard's figures link here with their filters (issue #7)
+    conversations, drill = selectors_dashboards.conversations_drilled(conversations, actor, request.GET)
     page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
-    return {"page": page, "mine": mine, "status": status, "statuses": Conversation.Status.choices}
+    return {"page": page, "mine": mine, "status": status, "statuses": Conversation.Status.choices, "drill": drill}
 
 
 @actor_required

@@ -1,6 +1,7 @@
 """Django admin for the platform, one module per area."""
 
 from . import (
+    digests,  # noqa: F401  weekly dashboard digest
     events,  # noqa: F401
     notifications,  # noqa: F401
     tenancy,  # noqa: F401

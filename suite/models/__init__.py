@@ -17,3 +17,6 @@ from .outbox import HandlerRun, OutboxEvent  # noqa: E402
 from .webhooks import WebhookDelivery, WebhookSubscription  # noqa: E402
 
 __all__ += ["HandlerRun", "OutboxEvent", "WebhookDelivery", "WebhookSubscription"]
+from .digests import DashboardDigestSent, DashboardDigestSetting  # noqa: E402  weekly dashboard digest
+
+__all__ += ["DashboardDigestSent", "DashboardDigestSetting"]

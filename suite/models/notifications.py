@@ -26,6 +26,11 @@ class Notification(models.Model):
     level = models.CharField(_("level"), max_length=10, choices=Level.choices, default=Level.INFO)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    # Coalescing (``notifications_coalesce``): while unread, the one notification of a ``key`` (e.g. an inbox
+    # conversation) is updated in place — ``count`` grows, ``created_at`` moves to the latest alert — instead
+    # of a new row per event. Empty key: never coalesced.
+    key = models.CharField(_("coalescing key"), max_length=100, blank=True, default="", db_default="")
+    count = models.PositiveIntegerField(_("count"), default=1, db_default=1)
 
     class Meta:
         verbose_name = _("notification")
@@ -34,6 +39,14 @@ class Notification(models.Model):
         indexes = [
             # The bell's unread count and the list page: one index range per (recipient, company).
             models.Index(fields=["recipient", "company", "read_at"], name="notification_inbox_idx"),
+        ]
+        constraints = [
+            # At most one unread notification per key and recipient: the row a coalesced alert updates.
+            models.UniqueConstraint(
+                fields=["recipient", "company", "key"],
+                condition=models.Q(read_at__isnull=True) & ~models.Q(key=""),
+                name="notification_unread_key",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -116,6 +116,120 @@ def notifications_send_each(*, company: Company, items: Iterable[dict]) -> int:
         return cursor.rowcount
 
 
+COUNT = "{{count}}"  # where ``notifications_coalesce`` writes a coalesced notification's count in its title
+
+
+def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
+    """Alerts that coalesce: each item (``recipient_id``, ``key``, ``count``, ``title``, ``title_many``, ``body``,
+    ``link``, ``level``) updates the recipient's *unread* notification of the same ``key`` in place — its
+    ``count`` grows by the item's, its title becomes ``title_many`` with ``COUNT`` replaced by the new total,
+    body/link/level are the item's, ``created_at`` moves to now (the bell lists it first again) — or, when the
+    recipient has none unread, inserts one (``title`` when the count is 1). So a busy conversation is one
+    "12 new messages from …" line, not twelve. An item with an empty key is inserted as is.
+
+    Two statements whatever the number of items (one UPDATE … FROM unnest, one INSERT … FROM unnest); the
+    partial unique constraint ``notification_unread_key`` keeps one unread row per key (callers that may race
+    on the same key serialise on a row of their own first — the inbox locks the conversations). Every recipient
+    must be an active member of ``company`` (else ``ValidationError``, nothing written). Runs in the caller's
+    transaction; publishes nothing. Returns how many notifications were inserted or updated."""
+    merged: dict[tuple[int, str], dict] = {}
+    plain: list[dict] = []
+    levels = set(Notification.Level.values)
+    for item in items:
+        level = item.get("level") or Notification.Level.INFO
+        if level not in levels:
+            raise ValidationError({"level": _("Unknown level.")})
+        title = (item.get("title") or "").strip()
+        if not title:
+            raise ValidationError({"title": _("A notification needs a title.")})
+        row = {
+            "recipient_id": int(item["recipient_id"]),
+            "key": (item.get("key") or "")[:100],
+            "count": max(1, int(item.get("count") or 1)),
+            "title": title,
+            "title_many": (item.get("title_many") or title).strip(),
+            "body": item.get("body") or "",
+            "link": safe_link(item.get("link") or ""),
+            "level": level,
+        }
+        if not row["key"]:
+            plain.append(row)
+            continue
+        earlier = merged.get((row["recipient_id"], row["key"]))
+        if earlier is not None:
+            row["count"] += earlier["count"]
+        merged[(row["recipient_id"], row["key"])] = row
+    rows = [*merged.values(), *plain]
+    if not rows:
+        return 0
+    user_ids = {row["recipient_id"] for row in rows}
+    members = set(
+        Membership.objects.filter(company=company, user_id__in=user_ids, is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    if user_ids - members:
+        raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
+    company_id = getattr(company, "pk", company)
+    now = timezone.now()
+    updated: set[tuple[int, str]] = set()
+    keyed = list(merged.values())
+    with connection.cursor() as cursor:
+        if keyed:
+            cursor.execute(
+                # Each row found through the partial unique index (LATERAL … LIMIT 1), whatever the planner
+                # thinks of the company's other notifications.
+                "UPDATE suite_notification AS n SET count = n.count + v.c, "
+                "title = left(replace(v.tm, %s, (n.count + v.c)::text), 200), body = v.b, link = v.l, level = v.lv, "
+                "created_at = %s "
+                "FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                "AS v(r, k, c, tm, b, l, lv) "
+                "CROSS JOIN LATERAL (SELECT x.id FROM suite_notification x WHERE x.recipient_id = v.r "
+                "AND x.company_id = %s AND x.key = v.k AND x.read_at IS NULL AND NOT x.key = '' LIMIT 1) AS u "
+                "WHERE n.id = u.id AND n.read_at IS NULL RETURNING n.recipient_id, n.key",
+                [
+                    COUNT,
+                    now,
+                    [row["recipient_id"] for row in keyed],
+                    [row["key"] for row in keyed],
+                    [row["count"] for row in keyed],
+                    [row["title_many"] for row in keyed],
+                    [row["body"] for row in keyed],
+                    [row["link"] for row in keyed],
+                    [row["level"] for row in keyed],
+                    company_id,
+                ],
+            )
+            updated = {(recipient, key) for recipient, key in cursor.fetchall()}
+        new = [row for row in rows if (row["recipient_id"], row["key"]) not in updated or not row["key"]]
+        inserted = 0
+        if new:
+            titles = [
+                (row["title"] if row["count"] == 1 else row["title_many"].replace(COUNT, str(row["count"])))[:200]
+                for row in new
+            ]
+            cursor.execute(
+                "INSERT INTO suite_notification "
+                "(recipient_id, company_id, title, body, link, level, read_at, created_at, key, count) "
+                "SELECT r, %s, t, b, l, lv, NULL, %s, k, c "
+                "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[]) "
+                "AS v(r, t, b, l, lv, k, c) ON CONFLICT DO NOTHING",
+                [
+                    company_id,
+                    now,
+                    [row["recipient_id"] for row in new],
+                    titles,
+                    [row["body"] for row in new],
+                    [row["link"] for row in new],
+                    [row["level"] for row in new],
+                    [row["key"] for row in new],
+                    [row["count"] for row in new],
+                ],
+            )
+            inserted = cursor.rowcount
+    return len(updated) + inserted
+
+
 def notification_mark_read(*, user, company: Company | int, ids: Iterable[int] | None = None) -> int:
     """Mark ``user``'s unread notifications in ``company`` read: the given ``ids``, or all of them.
 

@@ -114,6 +114,7 @@ def test_restore_over_a_changed_database_brings_back_exactly_the_backup(fresh_da
     assert fingerprint(fresh_database) == fingerprint(source)
 
 
+@pytest.mark.django_db  # nothing is written: no flush of every table after it (the module's mark is transactional)
 def test_restore_of_a_missing_file_is_a_one_line_error(tmp_path):
     result = stack_command(
         "restore", str(tmp_path / "nope.dump"), database_url=test_database_url(), var_dir=tmp_path / "var"

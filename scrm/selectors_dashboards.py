@@ -1,0 +1,311 @@
+"""Reads of the social dashboard (issue #7): response times of the inbox, sentiment trend and UGC volume.
+
+Every figure is aggregated in PostgreSQL over policy-scoped querysets (``suite.policy.scope``): a manager sees the
+conversations of their teams, nothing crosses companies. Each function runs a fixed number of queries whatever the
+data size.
+
+A conversation's response time is from its first inbound message to the first reply of the company
+(``Conversation.first_response_at``); it counts in the period its first inbound message fell in. The social
+first-response target is ``FIRST_RESPONSE_TARGET`` (SCRM has no per-channel SLA policy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import TruncMonth, TruncWeek
+from django.utils import timezone
+
+from scrm.models import Conversation, Message, UgcPost
+from suite import policy
+from suite.models import Membership
+from suite.policy import Actor
+
+FIRST_RESPONSE_TARGET = dt.timedelta(minutes=60)
+MINUTE = Decimal("0.1")
+
+
+class Percentile(Aggregate):
+    """PostgreSQL ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)``."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+class EpochSeconds(Func):
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
+def day_bounds(date_from: dt.date, date_to: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Aware [start, end) datetimes of the inclusive day range in the current time zone."""
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(date_from, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return start, end
+
+
+def _minutes(seconds: float | None) -> Decimal | None:
+    return None if seconds is None else (Decimal(str(seconds)) / 60).quantize(MINUTE)
+
+
+def _percent(part: int, whole: int) -> Decimal | None:
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1")) if whole else None
+
+
+@dataclass(frozen=True)
+class ResponseRow:
+    """First-response figures of one channel or agent (``key`` None with ``label`` "" is the total row)."""
+
+    key: int | None
+    label: str
+    conversations: int
+    answered: int
+    p50_minutes: Decimal | None
+    p90_minutes: Decimal | None
+    met: int
+    decided: int  # answered, or unanswered past the target
+
+    @property
+    def attainment(self) -> Decimal | None:
+        return _percent(self.met, self.decided)
+
+
+def conversations_started(
+    actor: Actor | None,
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    team_id: int | None = None,
+    owner_id: int | None = None,
+    channel_id: int | None = None,
+) -> QuerySet[Conversation]:
+    """Conversations the actor may see whose first inbound message fell between the dates (inclusive), annotated
+    with ``started_at``; ``team_id`` keeps those assigned to a member of the team, ``owner_id`` to one user."""
+    start, end = day_bounds(date_from, date_to)
+    first_inbound = (
+        Message.objects.filter(conversation=OuterRef("pk"), direction=Message.Direction.IN)
+        .order_by("sent_at")
+        .values("sent_at")[:1]
+    )
+    qs = policy.scope(actor, Conversation.objects.all()).annotate(started_at=Subquery(first_inbound))
+    qs = qs.filter(started_at__gte=start, started_at__lt=end)
+    if team_id:
+        members = Membership.objects.filter(company_id=actor.company_id, teams=team_id).values("user_id")
+        qs = qs.filter(assigned_to_id__in=Subquery(members))
+    if owner_id:
+        qs = qs.filter(assigned_to_id=owner_id)
+    if channel_id:
+        qs = qs.filter(channel_id=channel_id)
+    return qs
+
+
+def response_times(
+    actor: Actor | None,
+    *,
+    group_by: str,
+    date_from: dt.date,
+    date_to: dt.date,
+    team_id: int | None = None,
+    owner_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> list[ResponseRow]:
+    """First-response time p50/p90 (minutes) and attainment of ``FIRST_RESPONSE_TARGET`` per ``group_by``
+    ("channel" or "agent"), most conversations first, then a total row. Two queries: the grouped rows (labels
+    joined) and the total (percentiles do not add up, so the total is aggregated again)."""
+    if group_by not in ("channel", "agent"):
+        raise ValueError("group_by is 'channel' or 'agent'")
+    now = now or timezone.now()
+    qs = conversations_started(actor, date_from=date_from, date_to=date_to, team_id=team_id, owner_id=owner_id)
+    waited = ExpressionWrapper(F("first_response_at") - F("started_at"), output_field=DurationField())
+    qs = qs.annotate(waited=waited)
+    seconds = EpochSeconds(F("waited"))
+    target = Value(FIRST_RESPONSE_TARGET, output_field=DurationField())
+    measures = {
+        "conversations": Count("id"),
+        "answered": Count("id", filter=Q(first_response_at__isnull=False)),
+        "p50": Percentile(seconds, 0.5, filter=Q(first_response_at__isnull=False)),
+        "p90": Percentile(seconds, 0.9, filter=Q(first_response_at__isnull=False)),
+        "met": Count("id", filter=Q(waited__lte=target)),
+        "decided": Count(
+            "id",
+            filter=Q(first_response_at__isnull=False) | Q(started_at__lt=now - FIRST_RESPONSE_TARGET),
+        ),
+    }
+    if group_by == "channel":
+        key, label = "channel_id", "channel__name"
+    else:
+        key, label = "assigned_to_id", "assigned_to__username"
+    grouped = list(qs.order_by().values(key, label).annotate(**measures))
+    total = qs.order_by().aggregate(**measures)
+
+    def row(values: dict, key_value, label_value: str) -> ResponseRow:
+        return ResponseRow(
+            key=key_value,
+            label=label_value or "",
+            conversations=values["conversations"],
+            answered=values["answered"],
+            p50_minutes=_minutes(values["p50"]),
+            p90_minutes=_minutes(values["p90"]),
+            met=values["met"],
+            decided=values["decided"],
+        )
+
+    rows = [row(values, values[key], values[label]) for values in grouped]
+    rows.sort(key=lambda r: (-r.conversations, r.label))
+    rows.append(row(total, None, ""))
+    return rows
+
+
+@dataclass(frozen=True)
+class SentimentBucket:
+    period: dt.date
+    positive: int
+    neutral: int
+    negative: int
+
+
+def sentiment_trend(
+    actor: Actor | None, *, date_from: dt.date, date_to: dt.date, granularity: str = "week"
+) -> list[SentimentBucket]:
+    """UGC posts the actor may see per week (or month) of ``posted_at`` and sentiment, oldest first. One query;
+    only periods with posts are returned."""
+    start, end = day_bounds(date_from, date_to)
+    trunc = TruncMonth if granularity == "month" else TruncWeek
+    rows = (
+        policy.scope(actor, UgcPost.objects.all())
+        .filter(posted_at__gte=start, posted_at__lt=end)
+        .annotate(period=trunc("posted_at"))
+        .order_by()
+        .values("period")
+        .annotate(
+            positive=Count("id", filter=Q(sentiment="positive")),
+            neutral=Count("id", filter=Q(sentiment="neutral")),
+            negative=Count("id", filter=Q(sentiment="negative")),
+        )
+        .order_by("period")
+    )
+    return [
+        SentimentBucket(
+            period=timezone.localtime(row["period"]).date()
+            if isinstance(row["period"], dt.datetime)
+            else row["period"],
+            positive=row["positive"],
+            neutral=row["neutral"],
+            negative=row["negative"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class UgcVolume:
+    channel_id: int | None
+    channel_name: str
+    posts: int
+    negative: int
+
+
+def ugc_volume_by_channel(actor: Actor | None, *, date_from: dt.date, date_to: dt.date) -> list[UgcVolume]:
+    """UGC posts the actor may see per channel (``None``: entered by hand) posted between the dates, largest
+    first. One query."""
+    start, end = day_bounds(date_from, date_to)
+    rows = (
+        policy.scope(actor, UgcPost.objects.all())
+        .filter(posted_at__gte=start, posted_at__lt=end)
+        .order_by()
+        .values("channel_id", "channel__name")
+        .annotate(posts=Count("id"), negative=Count("id", filter=Q(sentiment="negative")))
+    )
+    volumes = [UgcVolume(r["channel_id"], r["channel__name"] or "", r["posts"], r["negative"]) for r in rows]
+    volumes.sort(key=lambda v: (-v.posts, v.channel_name))
+    return volumes
+
+
+# ---------------------------------------------------------------- drill-down targets
+
+
+def _int(value) -> int | None:
+    text = str(value or "")
+    return int(text) if text.isdigit() and len(text) <= 12 else None
+
+
+def _date(value) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value or ""))
+    except ValueError:
+        return None
+
+
+def conversations_drilled(conversations: QuerySet[Conversation], actor: Actor | None, params) -> tuple[QuerySet, dict]:
+    """Narrow the inbox as the social dashboard links it: ``channel``, ``agent`` (or ``owner``), ``team`` (assigned
+    to a member), ``date_from`` / ``date_to`` (first inbound message, inclusive). Returns the queryset and the
+    parameters applied."""
+    applied: dict[str, str] = {}
+    if _int(params.get("channel")):
+        conversations = conversations.filter(channel_id=_int(params.get("channel")))
+        applied["channel"] = params.get("channel")
+    for name in ("agent", "owner"):
+        if _int(params.get(name)):
+            conversations = conversations.filter(assigned_to_id=_int(params.get(name)))
+            applied[name] = params.get(name)
+    if _int(params.get("team")) and actor is not None:
+        members = Membership.objects.filter(company_id=actor.company_id, teams=_int(params.get("team")))
+        conversations = conversations.filter(assigned_to_id__in=members.values("user_id"))
+        applied["team"] = params.get("team")
+    date_from, date_to = _date(params.get("date_from")), _date(params.get("date_to"))
+    if date_from or date_to:
+        first_inbound = (
+            Message.objects.filter(conversation=OuterRef("pk"), direction=Message.Direction.IN)
+            .order_by("sent_at")
+            .values("sent_at")[:1]
+        )
+        conversations = conversations.annotate(started_at=Subquery(first_inbound))
+        if date_from:
+            conversations = conversations.filter(started_at__gte=day_bounds(date_from, date_from)[0])
+            applied["date_from"] = date_from.isoformat()
+        if date_to:
+            conversations = conversations.filter(started_at__lt=day_bounds(date_to, date_to)[1])
+            applied["date_to"] = date_to.isoformat()
+    return conversations, applied
+
+
+def ugc_drilled(posts: QuerySet[UgcPost], params) -> tuple[QuerySet[UgcPost], dict]:
+    """Narrow the UGC wall: ``channel`` (an id or "none": entered by hand), ``date_from`` / ``date_to`` (posted,
+    inclusive)."""
+    applied: dict[str, str] = {}
+    channel = params.get("channel", "")
+    if channel == "none":
+        posts = posts.filter(channel__isnull=True)
+        applied["channel"] = channel
+    elif _int(channel):
+        posts = posts.filter(channel_id=_int(channel))
+        applied["channel"] = channel
+    date_from, date_to = _date(params.get("date_from")), _date(params.get("date_to"))
+    if date_from:
+        posts = posts.filter(posted_at__gte=day_bounds(date_from, date_from)[0])
+        applied["date_from"] = date_from.isoformat()
+    if date_to:
+        posts = posts.filter(posted_at__lt=day_bounds(date_to, date_to)[1])
+        applied["date_to"] = date_to.isoformat()
+    return posts, applied
