@@ -4,8 +4,8 @@ real-worker tests).
 Django empties the test database after such a test with one ``TRUNCATE`` of every table (~380 here). On
 PostgreSQL a ``TRUNCATE`` gives each table, index and TOAST table a new file whatever it holds, so the flush
 cost ~1 s of a quiet machine (up to 6 s on a loaded one) even though a test writes to a few dozen tables.
-Here only the tables that hold a row (one prepared query tells which) are emptied, with ``DELETE``, inside
-one transaction with ``session_replication_role = replica`` so foreign keys, audit triggers and rules do not
+Here only the tables that hold a row (one prepared query tells which) are emptied, with ``DELETE``, in a
+transaction with ``session_replication_role = replica`` so foreign keys, audit triggers and rules do not
 fire (the order of the tables does not matter, and nothing is written to the history tables). Triggers enabled
 ``ALWAYS`` (the segment-bitmap triggers of crm/migrations/0014) still fire and may write into tables emptied
 before, so the pass repeats until no table holds a row.
@@ -68,21 +68,22 @@ def _filled_tables(cursor, tables: list[str]) -> list[str]:
 
 
 def fast_flush(connection) -> None:
+    """Each probe runs as a statement of its own (its share locks on every table end with it); each pass of
+    deletes is one transaction that locks only the tables it empties."""
     tables = sorted(
         connection.ops.quote_name(table)
         for table in connection.introspection.django_table_names(only_existing=True, include_views=False)
     )
-    with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        for _ in range(_MAX_PASSES):
+    for _ in range(_MAX_PASSES):
+        with connection.cursor() as cursor:
             filled = _filled_tables(cursor, tables)
-            if not filled:
-                break
+        if not filled:
+            return
+        with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
             for table in filled:
                 cursor.execute(f"DELETE FROM {table}")
-        else:
-            raise RuntimeError(f"flush: rows keep appearing in {filled} after {_MAX_PASSES} passes")
-        cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    raise RuntimeError(f"flush: rows keep appearing in {filled} after {_MAX_PASSES} passes")
 
 
 def _literal(text: str) -> str:

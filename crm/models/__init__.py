@@ -142,6 +142,6 @@ __all__ = [
     "TouchSource",
     "WebForm",
 ]
-from .targets import SalesTarget  # noqa: E402  sales dashboard targets (issue #7)
+from .targets import SalesTarget
 
 __all__ += ["SalesTarget"]

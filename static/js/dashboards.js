@@ -50,6 +50,9 @@
   }
 
   function init() {
+    // Chart.js 2.9 would inject a <style> element, which the CSP (style-src 'self') refuses: its CSS is linked
+    // from the page instead (chartjs/static/css/Chart.min.css).
+    if (window.Chart && window.Chart.platform) { window.Chart.platform.disableCSSInjection = true; }
     var canvases = document.querySelectorAll("canvas[data-chart-data]");
     for (var i = 0; i < canvases.length; i++) { draw(canvases[i]); }
   }
