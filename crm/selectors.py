@@ -644,6 +644,23 @@ class TicketReportRow:
         return self._percent(self.resolution_met, self.resolution_due)
 
 
+def ticket_report_row(values: dict, key_value, label: str) -> TicketReportRow:
+    """One row of a ticket report from its aggregated ``values`` (the ticket report and the service dashboard)."""
+    average = values["csat_average"]
+    return TicketReportRow(
+        key=key_value,
+        label=label,
+        volume=values["volume"],
+        resolved=values["resolved"],
+        first_response_met=values["first_response_met"],
+        first_response_due=values["first_response_due"],
+        resolution_met=values["resolution_met"],
+        resolution_due=values["resolution_due"],
+        csat_count=values["csat_count"],
+        csat_average=Decimal(str(average)).quantize(Decimal("0.01")) if average is not None else None,
+    )
+
+
 def ticket_report(
     actor: Actor | None,
     *,
@@ -690,27 +707,12 @@ def ticket_report(
 
         labels = {user.pk: person_name(user) for user in get_user_model().objects.filter(pk__in=ids)}
 
-    def row_of(values: dict, key_value, label: str) -> TicketReportRow:
-        average = values["csat_average"]
-        return TicketReportRow(
-            key=key_value,
-            label=label,
-            volume=values["volume"],
-            resolved=values["resolved"],
-            first_response_met=values["first_response_met"],
-            first_response_due=values["first_response_due"],
-            resolution_met=values["resolution_met"],
-            resolution_due=values["resolution_due"],
-            csat_count=values["csat_count"],
-            csat_average=Decimal(str(average)).quantize(Decimal("0.01")) if average is not None else None,
-        )
-
-    rows = [row_of(row, row[key], labels.get(row[key], "")) for row in grouped]
+    rows = [ticket_report_row(row, row[key], labels.get(row[key], "")) for row in grouped]
     rows.sort(key=lambda r: (-r.volume, r.label))
     totals = {name: sum(row[name] for row in grouped) for name in measures if name != "csat_average"}
     scored = sum((row["csat_average"] or 0) * row["csat_count"] for row in grouped)
     totals["csat_average"] = (Decimal(str(scored)) / totals["csat_count"]) if totals.get("csat_count") else None
-    rows.append(row_of(totals, None, ""))
+    rows.append(ticket_report_row(totals, None, ""))
     return rows
 
 

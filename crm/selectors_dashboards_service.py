@@ -19,7 +19,7 @@ from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
 from crm.models import Ticket, TicketCategory, TicketPriority
-from crm.selectors import TicketReportRow
+from crm.selectors import TicketReportRow, ticket_report_row
 from suite import policy
 from suite.policy import Actor
 
@@ -73,22 +73,6 @@ def _measures(now: dt.datetime) -> dict:
     }
 
 
-def _row(values: dict, key, label: str) -> TicketReportRow:
-    average = values["csat_average"]
-    return TicketReportRow(
-        key=key,
-        label=label,
-        volume=values["volume"],
-        resolved=values["resolved"],
-        first_response_met=values["first_response_met"],
-        first_response_due=values["first_response_due"],
-        resolution_met=values["resolution_met"],
-        resolution_due=values["resolution_due"],
-        csat_count=values["csat_count"],
-        csat_average=Decimal(str(average)).quantize(Decimal("0.01")) if average is not None else None,
-    )
-
-
 def service_figures(
     actor: Actor | None,
     *,
@@ -120,7 +104,7 @@ def service_figures(
         from suite.templatetags.troika import person_name
 
         labels = {user.pk: person_name(user) for user in get_user_model().objects.filter(pk__in=ids)} if ids else {}
-    rows = [_row(row, row[key], labels.get(row[key], "")) for row in grouped]
+    rows = [ticket_report_row(row, row[key], labels.get(row[key], "")) for row in grouped]
     if group_by == "priority":
         order = {value: index for index, value in enumerate(TicketPriority.values)}
         rows.sort(key=lambda r: order.get(r.key, 99))
@@ -129,7 +113,7 @@ def service_figures(
     totals = {name: sum(row[name] for row in grouped) for name in measures if name != "csat_average"}
     scored = sum((row["csat_average"] or 0) * row["csat_count"] for row in grouped)
     totals["csat_average"] = (Decimal(str(scored)) / totals["csat_count"]) if totals["csat_count"] else None
-    rows.append(_row(totals, None, ""))
+    rows.append(ticket_report_row(totals, None, ""))
     return rows
 
 
