@@ -40,7 +40,9 @@ STATE_CHANGED = "scrm.push_campaign.stock_state_changed"
 
 
 @pytest.fixture(autouse=True)
-def english():
+def english(settings):
+    """Pages and API answers in English: the default language is zh-Hans."""
+    settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
 
