@@ -80,10 +80,13 @@ def bench_env() -> dict[str, str]:
     """The environment of processes a benchmark starts (gunicorn, Celery): the bench database and key prefix,
     and throttles high enough not to turn a load test into a 429 test."""
     env = dict(os.environ)
+    # TROIKA_BENCH_PREFIX: a Redis key prefix and Celery queue of a benchmark's own, so two benchmarks with
+    # workers running at the same time neither take nor purge each other's tasks (bench scrm_ingest sets it).
+    prefix = os.environ.get("TROIKA_BENCH_PREFIX") or BENCH_CACHE_PREFIX
     env.update(
         DATABASE_URL=bench_database_url(),
-        TROIKA_CACHE_PREFIX=BENCH_CACHE_PREFIX,
-        TROIKA_QUEUE=BENCH_CACHE_PREFIX,
+        TROIKA_CACHE_PREFIX=prefix,
+        TROIKA_QUEUE=prefix,
         THROTTLE_USER="100000000/min",
         THROTTLE_ANON="100000000/min",
     )

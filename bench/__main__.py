@@ -30,6 +30,9 @@ OWN_DATABASE = {
     "payroll": "payroll_bench",
     "loop_latency": "loop_bench",
 }
+# Benchmarks run alone with a Redis key prefix and Celery queue of their own (bench.bench_env): another
+# benchmark's worker or queue purge running at the same time would take or drop their tasks.
+OWN_PREFIX = {"scrm_ingest": "troika-bench-scrm"}
 # Benchmarks that generate all they read: the demo data is not seeded for them.
 NO_SEED = {"segments", "payroll", "scrm_ingest", "loop_latency", "dashboards"}
 
@@ -76,6 +79,9 @@ def main(argv: list[str]) -> int:
     if len(own) == 1 and None not in own and not os.environ.get("TROIKA_BENCH_DATABASE_URL"):
         parts = urlsplit(bench.bench_database_url())
         os.environ["TROIKA_BENCH_DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{own.pop()}"))
+    prefix = {OWN_PREFIX.get(name) for name, _args in runs}
+    if len(prefix) == 1 and None not in prefix and not os.environ.get("TROIKA_BENCH_PREFIX"):
+        os.environ["TROIKA_BENCH_PREFIX"] = prefix.pop()
     bench.setup(seed=not all(name in NO_SEED for name, _args in runs))
     status = 0
     for name, args in runs:

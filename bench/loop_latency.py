@@ -33,12 +33,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import functools
 import http.client
 import io
 import os
 import pstats
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +47,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import bench
+from bench import processes
 
 TARGET_RATE = 50.0
 TARGET_P95 = 2.0
@@ -70,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=int, default=16, help="client threads (default 16)")
     parser.add_argument("--concurrency", type=int, default=2, help="celery worker processes (default 2)")
     parser.add_argument("--gunicorn-workers", type=int, default=2, help="gunicorn sync workers (default 2)")
+    parser.add_argument("--batch-size", type=int, default=50, help="profile: events per relay batch (default 50)")
     parser.add_argument("--sort", default="cumulative", help="profile: pstats sort key")
     parser.add_argument("--top", type=int, default=35, help="profile: functions listed")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up waiting after the load (s)")
@@ -257,144 +258,11 @@ def _reset() -> None:
 # --------------------------------------------------------------------------- processes
 
 
-def _group_pids(root_pid: int) -> list[int]:
-    import psutil
-
-    try:
-        root = psutil.Process(root_pid)
-        return [root.pid, *(child.pid for child in root.children(recursive=True))]
-    except psutil.Error:
-        return []
+def _celery(kind: str, directory: Path, concurrency: int = 2) -> processes.CeleryProcess:
+    return processes.CeleryProcess(kind, concurrency, directory, app_name=APP_NAME, name="bench-loop")
 
 
-def _backend_pids() -> list[int]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [APP_NAME])
-        return [row[0] for row in cursor.fetchall()]
-
-
-class CpuMeter:
-    """CPU seconds of process groups and of our PostgreSQL backends between the first and the last sample
-    (a backend that ends between samples is counted up to its last sample)."""
-
-    def __init__(self, groups: dict[str, int]) -> None:
-        self.groups = groups
-        self.seen: dict[tuple[str, int], tuple[float, float]] = {}
-
-    def sample(self) -> None:
-        import psutil
-
-        for label, root in self.groups.items():
-            for pid in _group_pids(root):
-                self._note(label, pid, psutil)
-        for pid in _backend_pids():
-            self._note("postgres", pid, psutil)
-
-    def _note(self, label: str, pid: int, psutil) -> None:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(pid).cpu_times()
-            value = times.user + times.system
-            first = self.seen.get((label, pid), (value, value))[0]
-            self.seen[(label, pid)] = (first, value)
-
-    def used(self, label: str) -> float:
-        return sum(last - first for (name, _pid), (first, last) in self.seen.items() if name == label)
-
-
-class Celery:
-    """``celery -A suite worker`` or ``beat`` on the bench database and queue."""
-
-    def __init__(self, kind: str, directory: Path, concurrency: int = 2) -> None:
-        self.kind, self.directory, self.concurrency = kind, directory, concurrency
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        from django.conf import settings
-
-        ready = self.directory / f"{self.kind}-ready"
-        ready.unlink(missing_ok=True)
-        env = bench.bench_env()
-        env.update(
-            TROIKA_WORKER_READY_FILE=str(ready),
-            CELERY_SKIP_CHECKS="1",
-            LOG_LEVEL="WARNING",
-            PGAPPNAME=APP_NAME,
-            PYTHONPATH=str(settings.BASE_DIR),
-        )
-        celery = str(Path(sys.executable).parent / "celery")
-        if self.kind == "worker":
-            command = [celery, "-A", "suite", "worker", "--concurrency", str(self.concurrency), "--queues",
-                       settings.CELERY_TASK_DEFAULT_QUEUE, "--without-mingle", "--without-gossip", "--loglevel",
-                       "WARNING", "--hostname", f"bench-loop-{os.getpid()}@%h"]  # fmt: skip
-        else:
-            command = [celery, "-A", "suite", "beat", "--loglevel", "WARNING", "--schedule",
-                       str(self.directory / "celerybeat-schedule")]  # fmt: skip
-        log = open(self.directory / f"{self.kind}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            command, env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        if self.kind != "worker":
-            time.sleep(1.0)
-            if self.process.poll() is not None:
-                raise SystemExit("celery beat did not start:\n" + (self.directory / "beat.log").read_text())
-            return
-        deadline = time.monotonic() + 90
-        while not ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit("the Celery worker did not start:\n" + (self.directory / "worker.log").read_text())
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-@contextlib.contextmanager
-def _gunicorn(workers: int):
-    """Troika under gunicorn (sync workers, suite/gunicorn_conf.py, the bench database)."""
-    from bench.http_load import BASE_DIR, free_port
-
-    port = free_port()
-    log_path = Path(tempfile.gettempdir()) / f"troika-bench-loop-gunicorn-{port}.log"
-    metrics_dir = tempfile.mkdtemp(prefix="troika-bench-prometheus-")
-    env = bench.bench_env()
-    env.update(PROMETHEUS_MULTIPROC_DIR=metrics_dir, PGAPPNAME=APP_NAME, LOG_LEVEL="WARNING")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "suite.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--config", "python:suite.gunicorn_conf"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=BASE_DIR,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", "/healthz")
-                connection.getresponse().read()
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"error: gunicorn did not start; see {log_path}")
-            time.sleep(0.2)
-        yield port, process.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+_gunicorn = functools.partial(processes.gunicorn, app_name=APP_NAME, name="bench-loop")
 
 
 # --------------------------------------------------------------------------- load
@@ -601,7 +469,7 @@ def run_live(args, data: dict, directory: Path) -> tuple[int, str]:
     deal_ids = _clone_deals(data, run, total)
     token = _token(data)
     _reset()
-    worker, beat = Celery("worker", directory, args.concurrency), Celery("beat", directory)
+    worker, beat = _celery("worker", directory, args.concurrency), _celery("beat", directory)
     with _gunicorn(args.gunicorn_workers) as (port, gunicorn_pid):
         worker.start()
         beat.start()
@@ -609,7 +477,9 @@ def run_live(args, data: dict, directory: Path) -> tuple[int, str]:
             # Warm-up off the clock: every gunicorn worker and pool process loads its code and connects.
             _load(port, token, warmup_ids, 10.0, 4)
             _wait_visible(warmup_ids, 120)
-            meter = CpuMeter({"worker": worker.process.pid, "beat": beat.process.pid, "gunicorn": gunicorn_pid})
+            meter = processes.CpuMeter(
+                {"worker": worker.process.pid, "beat": beat.process.pid, "gunicorn": gunicorn_pid}, app_name=APP_NAME
+            )
             meter.sample()
             print(f"[loop_latency] {total:,} wins at {args.rate:,.0f}/s offered over the API, "
                   f"{args.clients} client threads …", flush=True)  # fmt: skip
@@ -708,7 +578,7 @@ def run_profile(args, data: dict) -> tuple[int, str]:
     cpu, wall = time.process_time(), time.perf_counter()
     with CaptureQueriesContext(connection) as queries:
         profiler.enable()
-        while relay_batch(batch_size=50).claimed:
+        while relay_batch(batch_size=args.batch_size).claimed:
             pass
         profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall

@@ -38,14 +38,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import functools
 import http.client
 import io
 import json
 import os
 import pstats
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,6 +53,7 @@ import uuid
 from pathlib import Path
 
 import bench
+from bench import processes
 
 TARGET_RATE = 2000.0
 TARGET_P95 = 2.0
@@ -200,162 +200,10 @@ def _wait_relayed(since: float, timeout: float) -> float:
 # --------------------------------------------------------------------------- processes
 
 
-def _group_pids(root_pid: int) -> list[int]:
-    import psutil
-
-    try:
-        root = psutil.Process(root_pid)
-        return [root.pid, *(child.pid for child in root.children(recursive=True))]
-    except psutil.Error:
-        return []
-
-
-def _backend_pids() -> list[int]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s", [APP_NAME])
-        return [row[0] for row in cursor.fetchall()]
-
-
-class CpuMeter:
-    """CPU seconds used between ``start`` and ``stop`` by a process group and by our PostgreSQL backends.
-    Backends that end before ``stop`` are counted up to the last sample."""
-
-    def __init__(self, root_pid: int) -> None:
-        self.root_pid = root_pid
-        self.seen: dict[int, tuple[float, float]] = {}  # pid → (first, last) cpu seconds
-
-    def sample(self) -> None:
-        import psutil
-
-        for pid in [*_group_pids(self.root_pid)]:
-            self._note(pid, psutil)
-
-    def sample_backends(self) -> None:
-        import psutil
-
-        for pid in _backend_pids():
-            self._note(-pid, psutil)
-
-    def _note(self, key: int, psutil) -> None:
-        with contextlib.suppress(psutil.Error):
-            times = psutil.Process(abs(key)).cpu_times()
-            value = times.user + times.system
-            first = self.seen.get(key, (value, value))[0]
-            self.seen[key] = (first, value)
-
-    def used(self, *, backends: bool) -> float:
-        return sum(last - first for key, (first, last) in self.seen.items() if (key < 0) == backends)
-
-
-class Worker:
-    """``celery -A suite worker`` on the bench database and queue (as ``bench/outbox.py`` starts it)."""
-
-    def __init__(self, concurrency: int, directory: Path) -> None:
-        self.concurrency = concurrency
-        self.directory = directory
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> float:
-        from django.conf import settings
-
-        ready = self.directory / "ready"
-        ready.unlink(missing_ok=True)
-        env = bench.bench_env()
-        env.update(
-            TROIKA_WORKER_READY_FILE=str(ready),
-            CELERY_SKIP_CHECKS="1",
-            LOG_LEVEL="WARNING",
-            PGAPPNAME=APP_NAME,
-            PYTHONPATH=str(settings.BASE_DIR),
-        )
-        command = [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "suite",
-            "worker",
-            "--concurrency",
-            str(self.concurrency),
-            "--queues",
-            settings.CELERY_TASK_DEFAULT_QUEUE,
-            "--without-mingle",
-            "--without-gossip",
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            f"bench-scrm-{os.getpid()}@%h",
-        ]
-        log = open(self.directory / "worker.log", "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            command, env=env, cwd=settings.BASE_DIR, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + 90
-        while not ready.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit("the Celery worker did not start:\n" + (self.directory / "worker.log").read_text())
-            time.sleep(0.02)
-        return time.time()
-
-    def rss(self) -> float:
-        """Resident memory of the worker and its pool children, MB."""
-        import psutil
-
-        total = 0
-        for pid in _group_pids(self.process.pid):
-            with contextlib.suppress(psutil.Error):
-                total += psutil.Process(pid).memory_info().rss
-        return total / 1e6
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-@contextlib.contextmanager
-def _gunicorn(workers: int):
-    """Troika under gunicorn (sync workers, suite/gunicorn_conf.py, the bench database), as bench/http_load.py."""
-    from bench.http_load import BASE_DIR, free_port
-
-    port = free_port()
-    log_path = Path(tempfile.gettempdir()) / f"troika-bench-scrm-gunicorn-{port}.log"
-    metrics_dir = tempfile.mkdtemp(prefix="troika-bench-prometheus-")
-    env = bench.bench_env()
-    env.update(PROMETHEUS_MULTIPROC_DIR=metrics_dir, PGAPPNAME=APP_NAME, LOG_LEVEL="WARNING")
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "suite.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), "--config", "python:suite.gunicorn_conf"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=BASE_DIR,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                connection.request("GET", "/healthz")
-                connection.getresponse().read()  # any answer (/healthz says 503 while no worker beats)
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"error: gunicorn did not start; see {log_path}")
-            time.sleep(0.2)
-        yield port, process.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+# Shared with bench/loop_latency.py (bench/processes.py): the same processes, labelled with this bench's names.
+CpuMeter = functools.partial(processes.CpuMeter, app_name=APP_NAME)
+Worker = functools.partial(processes.CeleryProcess, "worker", app_name=APP_NAME, name="bench-scrm")
+_gunicorn = functools.partial(processes.gunicorn, app_name=APP_NAME, name="bench-scrm")
 
 
 # --------------------------------------------------------------------------- load
@@ -525,10 +373,12 @@ def _tag_figures(data: dict, since: float) -> dict:
             [since, data["company"].pk, since, data["company"].pk],
         )
         events, tagged, deltas, triggers = cursor.fetchone()
+        # A batch handler's call is recorded once per event with the call's duration: count each call once.
         cursor.execute(
-            "SELECT h.handler, count(*), sum(h.duration_ms) FROM suite_handlerrun h "
-            "JOIN suite_outboxevent e ON e.id = h.event_id WHERE e.created_at >= to_timestamp(%s) "
-            "GROUP BY 1 ORDER BY 3 DESC",
+            "SELECT handler, sum(events), sum(duration_ms), count(*) FROM ("
+            "  SELECT h.handler, count(*) AS events, max(h.duration_ms) AS duration_ms FROM suite_handlerrun h "
+            "  JOIN suite_outboxevent e ON e.id = h.event_id WHERE e.created_at >= to_timestamp(%s) "
+            "  GROUP BY h.handler, h.started_at, h.finished_at) AS calls GROUP BY 1 ORDER BY 3 DESC",
             [since],
         )
         handlers = cursor.fetchall()
@@ -610,8 +460,11 @@ def run_live(args, data: dict, directory: Path) -> tuple[int, list[str]]:
         flush=True,
     )
     print(
-        "Relay handlers (runs, wall s — includes waiting for the CPU on a loaded machine): "
-        + "; ".join(f"{name} {runs:,} / {ms / 1e3:.1f} s" for name, runs, ms in tags["handlers"]),
+        "Relay handlers (events, calls, wall s — includes waiting for the CPU on a loaded machine): "
+        + "; ".join(
+            f"{name} {runs:,} events in {calls:,} calls / {ms / 1e3:.1f} s"
+            for name, runs, ms, calls in tags["handlers"]
+        ),
         flush=True,
     )
     print(
@@ -725,6 +578,14 @@ def run_backlog(args, data: dict, directory: Path) -> tuple[int, list[str]]:
     )  # fmt: skip
     print(f"worker: celery --concurrency {args.concurrency} (RSS = main process + pool children, sampled every "
           f"second; {len(samples)} samples)", flush=True)  # fmt: skip
+    if samples:  # RSS over the drain, at every tenth of it: flat or not, at a glance
+        marks, shown = [drained * k / 10 for k in range(1, 11)], []
+        for mark in marks:
+            at = next((sample for sample in samples if sample[1] >= mark), samples[-1])
+            if at not in shown:
+                shown.append(at)
+        print("worker RSS over the drain (processed: MB at minute): " + ", ".join(
+            f"{p:,}: {mb:.0f} MB @ {(t - ready) / 60:.1f}" for t, p, mb in shown), flush=True)  # fmt: skip
     return 0, [f"backlog: {rate:,.0f}/s, memory {'flat' if flat else 'grows'}"]
 
 

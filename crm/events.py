@@ -133,23 +133,22 @@ def quote_accepted_payload(*, quote) -> dict:
 from suite import events as _events  # noqa: E402
 
 
-@_events.handler("scrm.identity.resolved", name="crm.contact_link_social_identity")
-def contact_link_social_identity(event: _events.Event) -> None:
-    """SCRM matched a social identity to a contact: record its WeChat unionid on the contact when the contact
-    has none yet (``contact_update``). Idempotent: a second delivery finds the unionid already set."""
-    from crm.models import Contact
-    from crm.services.customers import contact_update
+@_events.handler("scrm.identity.resolved", name="crm.contact_link_social_identity", batch=True)
+def contact_link_social_identity(events: list[_events.Event] | _events.Event) -> None:
+    """SCRM matched social identities to contacts: record each WeChat unionid on its contact when the contact
+    has none yet (``crm.services.social_batches.contacts_link_unionids``: two reads per company and batch, a
+    ``contact_update`` only for the contacts that change). A batch handler (one call per relay batch; a single
+    event is accepted too). Idempotent: a second delivery finds the unionid already set."""
+    from crm.services.social_batches import contacts_link_unionids
 
-    unionid = event.payload.get("unionid") or ""
-    contact_id = event.payload.get("crm_contact_id")
-    if not unionid or not contact_id:
-        return
-    contact = Contact.objects.filter(pk=contact_id, company_id=event.company_id, merged_into__isnull=True).first()
-    if contact is None or contact.unionid:
-        return
-    if Contact.objects.filter(company_id=event.company_id, unionid=unionid, merged_into__isnull=True).exists():
-        return  # another live contact holds it: a duplicate for people to merge, not for a handler to decide
-    contact_update(contact=contact, by=None, unionid=unionid)
+    by_company: dict[int, list[tuple[int, str]]] = {}
+    for event in events if isinstance(events, list) else [events]:
+        unionid = event.payload.get("unionid") or ""
+        contact_id = event.payload.get("crm_contact_id")
+        if unionid and contact_id:
+            by_company.setdefault(event.company_id, []).append((contact_id, unionid))
+    for company_id, links in by_company.items():
+        contacts_link_unionids(company_id=company_id, links=links)
 
 
 @_events.handler("scrm.contact.removed", name="crm.churn_follow_up_task")
@@ -240,52 +239,20 @@ def handover_reassign_records(event: _events.Event) -> None:
     )
 
 
-@_events.handler("scrm.ugc.negative", name="crm.ticket_for_negative_ugc")
-def ticket_for_negative_ugc(event: _events.Event) -> None:
-    """A negative review / comment / mention was captured by SCRM: open a service ticket (``ticket_open``,
-    channel "social", high priority) for the author's CRM contact when matched, so service follows it up.
-    Idempotent: the ticket's source key ``scrm-ugc:<id>`` is unique per company, and a redelivery finds it."""
-    from django.utils.translation import gettext as _
+@_events.handler("scrm.ugc.negative", name="crm.ticket_for_negative_ugc", batch=True)
+def ticket_for_negative_ugc(events: list[_events.Event] | _events.Event) -> None:
+    """Negative reviews / comments / mentions captured by SCRM: a service ticket each (channel "social", high
+    priority, numbered and SLA-timed as ``ticket_open`` does) for the author's CRM contact when matched, so
+    service follows them up. A batch handler: one ``tickets_for_negative_ugc`` per company and relay batch
+    (a single event is accepted too). Idempotent: the ticket's source key ``scrm-ugc:<id>`` is unique per
+    company, and a redelivery finds it."""
+    from crm.services.social_batches import tickets_for_negative_ugc
 
-    from crm.models import Contact, Ticket, TicketChannel, TicketPriority
-    from crm.services.tickets import ticket_open
-    from suite.models import Company
-
-    payload = event.payload
-    source_key = f"scrm-ugc:{payload['ugc_id']}"
-    if Ticket.objects.filter(company_id=event.company_id, source_message_id=source_key).exists():
-        return
-    company = Company.objects.get(pk=event.company_id)
-    contact = None
-    if payload.get("crm_contact_id"):
-        contact = Contact.objects.filter(
-            pk=payload["crm_contact_id"], company_id=event.company_id, merged_into__isnull=True
-        ).first()
-    where = payload.get("channel_kind") or payload.get("kind") or ""
-    text = " ".join(str(payload.get("text") or "").split())
-    subject = _("Negative post on %(where)s: %(text)s") % {"where": where, "text": text[:80]}
-    keywords = ", ".join(payload.get("keywords") or [])
-    description = "\n\n".join(
-        part
-        for part in (
-            payload.get("text") or "",
-            payload.get("url") or "",
-            _("Keywords: %(keywords)s") % {"keywords": keywords} if keywords else "",
-            _("Sentiment score: %(score)s") % {"score": payload.get("sentiment_score")},
-        )
-        if part
-    )
-    ticket_open(
-        company=company,
-        by=None,
-        subject=subject[:200],
-        description=description,
-        contact=contact,
-        channel=TicketChannel.SOCIAL,
-        priority=TicketPriority.HIGH,
-        requester_name=payload.get("author_name") or "",
-        source_message_id=source_key,
-    )
+    by_company: dict[int, list[dict]] = {}
+    for event in events if isinstance(events, list) else [events]:
+        by_company.setdefault(event.company_id, []).append(event.payload)
+    for company_id, items in by_company.items():
+        tickets_for_negative_ugc(company_id=company_id, items=items)
 
 
 from crm import (  # noqa: E402  handlers of other apps' events, each in its own module

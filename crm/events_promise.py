@@ -21,16 +21,33 @@ def _record(event: events.Event, kind: str) -> None:
     )
 
 
-@events.handler("erp.sales_order.confirmed", name="crm.opportunity_order_confirmed")
-def opportunity_order_confirmed(event: events.Event) -> None:
+def _record_many(batch: events.Event | list[events.Event], kind: str) -> None:
+    """Batch handlers (issue #7 figure): two or more events of a company in one set-based call
+    (``crm.services.fulfilment_batch``), a single one (or a retry, run alone) through the per-event service."""
+    from crm.services.fulfilment_batch import ErpStatus, opportunity_erp_statuses_record
+
+    batch = batch if isinstance(batch, list) else [batch]
+    by_company: dict[int | None, list[events.Event]] = {}
+    for event in batch:
+        by_company.setdefault(event.company_id, []).append(event)
+    for company_id, group in by_company.items():
+        if len(group) == 1:
+            _record(group[0], kind)
+            continue
+        statuses = [ErpStatus(kind, event.payload, event.created_at) for event in group]
+        opportunity_erp_statuses_record(company_id=company_id, statuses=statuses)
+
+
+@events.handler("erp.sales_order.confirmed", name="crm.opportunity_order_confirmed", batch=True)
+def opportunity_order_confirmed(event: events.Event | list[events.Event]) -> None:
     """The won deal's order is confirmed: keep its number, state and promised date; tell the owner."""
-    _record(event, "confirmed")
+    _record_many(event, "confirmed")
 
 
-@events.handler("erp.sales_order.held", name="crm.opportunity_order_held")
-def opportunity_order_held(event: events.Event) -> None:
+@events.handler("erp.sales_order.held", name="crm.opportunity_order_held", batch=True)
+def opportunity_order_held(event: events.Event | list[events.Event]) -> None:
     """The won deal's order is on credit hold: keep the reason; tell the owner."""
-    _record(event, "held")
+    _record_many(event, "held")
 
 
 @events.handler("erp.sales_order.promise_changed", name="crm.opportunity_promise_changed")

@@ -10,6 +10,7 @@ they add. Imported at the end of ``erp/events.py`` so every process registers th
 from __future__ import annotations
 
 from suite import events as _events
+from suite.events.registry import current_event as _current_event
 
 PRODUCTION_ORDER_RESCHEDULED = "erp.production_order.rescheduled"
 SALES_ORDER_PROMISE_CHANGED = "erp.sales_order.promise_changed"
@@ -42,13 +43,32 @@ def sales_order_promise_changed_payload(order, *, previous_promised_date, reason
     }
 
 
-@_events.handler("crm.opportunity.won", name="erp.sales_order_from_won_opportunity")
-def sales_order_from_won_opportunity(event: _events.Event) -> None:
-    """A won deal becomes a confirmed (or credit-held) sales order: ``sales_order_from_opportunity`` (keyed on
-    the opportunity id: a second delivery finds the order and changes nothing)."""
+@_events.handler("crm.opportunity.won", name="erp.sales_order_from_won_opportunity", batch=True)
+def sales_order_from_won_opportunity(event: _events.Event | list[_events.Event]) -> None:
+    """A won deal becomes a confirmed (or credit-held) sales order (keyed on the opportunity id: a second
+    delivery finds the order and changes nothing). A batch handler: the relay hands it the chunk's wins, which go
+    through ``sales_orders_from_won_opportunities`` (set-based, issue #7 figure; it sends what it does not cover
+    through the per-order path itself); a retried win (run alone by the relay) goes through the per-order
+    ``sales_order_from_opportunity``, as before the batch path existed."""
     from erp.services.sales_loop import sales_order_from_opportunity
+    from erp.services.sales_loop_batch import Win, sales_orders_from_won_opportunities
 
-    sales_order_from_opportunity(company_id=event.company_id, payload=event.payload, by_id=event.created_by_id)
+    batch = event if isinstance(event, list) else [event]
+    by_company: dict[int | None, list[_events.Event]] = {}
+    for one in batch:
+        by_company.setdefault(one.company_id, []).append(one)
+    for company_id, group in by_company.items():
+        if len(group) == 1 and group[0].attempts > 0:
+            token = _current_event.set(group[0])
+            try:
+                sales_order_from_opportunity(
+                    company_id=company_id, payload=group[0].payload, by_id=group[0].created_by_id
+                )
+            finally:
+                _current_event.reset(token)
+            continue
+        wins = [Win(one.payload, one.created_by_id, one.correlation_id, one) for one in group]
+        sales_orders_from_won_opportunities(company_id=company_id, wins=wins)
 
 
 @_events.handler(PRODUCTION_ORDER_RESCHEDULED, name="erp.promises_on_production_slip")

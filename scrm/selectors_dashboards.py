@@ -15,6 +15,8 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import (
     Aggregate,
     Count,
@@ -23,21 +25,20 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    OuterRef,
     Q,
     QuerySet,
     Subquery,
     Value,
 )
-from django.db.models.functions import TruncMonth, TruncWeek
 from django.utils import timezone
 
-from scrm.models import Conversation, Message, UgcPost
+from scrm.models import Channel, Conversation, UgcPost
 from suite import policy
 from suite.models import Membership
 from suite.policy import Actor
 
 FIRST_RESPONSE_TARGET = dt.timedelta(minutes=60)
+User = get_user_model()
 MINUTE = Decimal("0.1")
 
 
@@ -103,13 +104,9 @@ def conversations_started(
     """Conversations the actor may see whose first inbound message fell between the dates (inclusive), annotated
     with ``started_at``; ``team_id`` keeps those assigned to a member of the team, ``owner_id`` to one user."""
     start, end = day_bounds(date_from, date_to)
-    first_inbound = (
-        Message.objects.filter(conversation=OuterRef("pk"), direction=Message.Direction.IN)
-        .order_by("sent_at")
-        .values("sent_at")[:1]
-    )
-    qs = policy.scope(actor, Conversation.objects.all()).annotate(started_at=Subquery(first_inbound))
-    qs = qs.filter(started_at__gte=start, started_at__lt=end)
+    # first_inbound_at: the earliest inbound message's sent_at, stored (not a subquery per conversation)
+    qs = policy.scope(actor, Conversation.objects.all()).filter(first_inbound_at__gte=start, first_inbound_at__lt=end)
+    qs = qs.annotate(started_at=F("first_inbound_at"))
     if team_id:
         members = Membership.objects.filter(company_id=actor.company_id, teams=team_id).values("user_id")
         qs = qs.filter(assigned_to_id__in=Subquery(members))
@@ -177,6 +174,80 @@ def response_times(
     return rows
 
 
+def response_times_both(
+    actor: Actor | None,
+    *,
+    date_from: dt.date,
+    date_to: dt.date,
+    team_id: int | None = None,
+    owner_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[list[ResponseRow], list[ResponseRow]]:
+    """``response_times`` per channel and per agent (each with the total row) in one query: the conversations
+    of the period read once, grouped by channel, by agent and not at all (GROUPING SETS), labels joined on the
+    few grouped rows."""
+    now = now or timezone.now()
+    conversations = (
+        conversations_started(actor, date_from=date_from, date_to=date_to, team_id=team_id, owner_id=owner_id)
+        .order_by()
+        .values("channel_id", "assigned_to_id", "first_response_at", "started_at")
+    )
+    sql, params = conversations.query.sql_with_params()
+    answered = "c.first_response_at IS NOT NULL"
+    seconds = "EXTRACT(EPOCH FROM c.first_response_at - c.started_at)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT g.by_channel, g.by_agent, g.channel_id, ch.name, g.assigned_to_id, u.username, g.conversations,"
+            " g.answered, g.p50, g.p90, g.met, g.decided FROM (SELECT GROUPING(c.channel_id) = 0 AS by_channel,"
+            " GROUPING(c.assigned_to_id) = 0 AS by_agent, c.channel_id, c.assigned_to_id, COUNT(*) AS conversations,"
+            f" COUNT(*) FILTER (WHERE {answered}) AS answered,"
+            f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}) FILTER (WHERE {answered}) AS p50,"
+            f" percentile_cont(0.9) WITHIN GROUP (ORDER BY {seconds}) FILTER (WHERE {answered}) AS p90,"
+            " COUNT(*) FILTER (WHERE c.first_response_at - c.started_at <= %s) AS met,"
+            f" COUNT(*) FILTER (WHERE {answered} OR c.started_at < %s) AS decided"
+            f" FROM ({sql}) c GROUP BY GROUPING SETS ((c.channel_id), (c.assigned_to_id), ())) g"
+            f" LEFT JOIN {Channel._meta.db_table} ch ON ch.id = g.channel_id AND g.by_channel"
+            f" LEFT JOIN {User._meta.db_table} u ON u.id = g.assigned_to_id AND g.by_agent",
+            [FIRST_RESPONSE_TARGET, now - FIRST_RESPONSE_TARGET, *params],  # in the order of the text
+        )
+        grouped = cursor.fetchall()
+    by_channel, by_agent, total = [], [], None
+    for (
+        is_channel,
+        is_agent,
+        channel_id,
+        channel_name,
+        agent_id,
+        username,
+        n,
+        n_answered,
+        p50,
+        p90,
+        met,
+        decided,
+    ) in grouped:
+        figures = {
+            "conversations": n,
+            "answered": n_answered,
+            "p50_minutes": _minutes(p50),
+            "p90_minutes": _minutes(p90),
+            "met": met,
+            "decided": decided,
+        }
+        if is_channel:
+            by_channel.append(ResponseRow(key=channel_id, label=channel_name or "", **figures))
+        elif is_agent:
+            by_agent.append(ResponseRow(key=agent_id, label=username or "", **figures))
+        else:
+            total = ResponseRow(key=None, label="", **figures)
+    if total is None:  # no conversation: the empty total the aggregate would give
+        total = ResponseRow(None, "", 0, 0, None, None, 0, 0)
+    for rows in (by_channel, by_agent):
+        rows.sort(key=lambda r: (-r.conversations, r.label))
+        rows.append(total)
+    return by_channel, by_agent
+
+
 @dataclass(frozen=True)
 class SentimentBucket:
     period: dt.date
@@ -185,36 +256,48 @@ class SentimentBucket:
     negative: int
 
 
+def _period_starts(date_from: dt.date, date_to: dt.date, granularity: str) -> list[dt.date]:
+    """The starts of the weeks (Monday) or months that ``date_from``..``date_to`` touch — ``date_trunc``'s buckets."""
+    if granularity == "month":
+        start, starts = date_from.replace(day=1), []
+        while start <= date_to:
+            starts.append(start)
+            start = (start + dt.timedelta(days=32)).replace(day=1)
+        return starts
+    start = date_from - dt.timedelta(days=date_from.weekday())
+    return [start + dt.timedelta(days=7 * n) for n in range((date_to - start).days // 7 + 1)]
+
+
 def sentiment_trend(
     actor: Actor | None, *, date_from: dt.date, date_to: dt.date, granularity: str = "week"
 ) -> list[SentimentBucket]:
-    """UGC posts the actor may see per week (or month) of ``posted_at`` and sentiment, oldest first. One query;
-    only periods with posts are returned."""
+    """UGC posts the actor may see per week (or month, in the site's time zone) of ``posted_at`` and sentiment,
+    oldest first. One query; only periods with posts are returned. Each post's bucket is found with
+    ``width_bucket`` over the buckets' starts and the count is grouped by the bucket number (a few dozen groups:
+    a hash aggregate, where grouping by ``date_trunc`` sorted every post)."""
     start, end = day_bounds(date_from, date_to)
-    trunc = TruncMonth if granularity == "month" else TruncWeek
-    rows = (
+    tz = timezone.get_current_timezone()
+    starts = _period_starts(date_from, date_to, granularity)
+    edges = [dt.datetime.combine(day, dt.time.min, tzinfo=tz) for day in starts]
+    posts = (
         policy.scope(actor, UgcPost.objects.all())
         .filter(posted_at__gte=start, posted_at__lt=end)
-        .annotate(period=trunc("posted_at"))
         .order_by()
-        .values("period")
-        .annotate(
-            positive=Count("id", filter=Q(sentiment="positive")),
-            neutral=Count("id", filter=Q(sentiment="neutral")),
-            negative=Count("id", filter=Q(sentiment="negative")),
-        )
-        .order_by("period")
+        .values("posted_at", "sentiment")
     )
-    return [
-        SentimentBucket(
-            period=timezone.localtime(row["period"]).date()
-            if isinstance(row["period"], dt.datetime)
-            else row["period"],
-            positive=row["positive"],
-            neutral=row["neutral"],
-            negative=row["negative"],
+    sql, params = posts.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT b.n, COUNT(*) FILTER (WHERE p.sentiment = 'positive'), COUNT(*) FILTER (WHERE p.sentiment ="
+            f" 'neutral'), COUNT(*) FILTER (WHERE p.sentiment = 'negative') FROM ({sql}) p JOIN generate_series(1,"
+            " %s) b(n) ON b.n = width_bucket(p.posted_at, %s::timestamptz[]) GROUP BY b.n ORDER BY b.n",
+            [*params, len(edges), edges],
         )
-        for row in rows
+        rows = cursor.fetchall()
+    return [
+        SentimentBucket(period=starts[n - 1], positive=positive, neutral=neutral, negative=negative)
+        for n, positive, neutral, negative in rows
+        if positive or neutral or negative
     ]
 
 
@@ -274,19 +357,12 @@ def conversations_drilled(conversations: QuerySet[Conversation], actor: Actor | 
         conversations = conversations.filter(assigned_to_id__in=members.values("user_id"))
         applied["team"] = params.get("team")
     date_from, date_to = _date(params.get("date_from")), _date(params.get("date_to"))
-    if date_from or date_to:
-        first_inbound = (
-            Message.objects.filter(conversation=OuterRef("pk"), direction=Message.Direction.IN)
-            .order_by("sent_at")
-            .values("sent_at")[:1]
-        )
-        conversations = conversations.annotate(started_at=Subquery(first_inbound))
-        if date_from:
-            conversations = conversations.filter(started_at__gte=day_bounds(date_from, date_from)[0])
-            applied["date_from"] = date_from.isoformat()
-        if date_to:
-            conversations = conversations.filter(started_at__lt=day_bounds(date_to, date_to)[1])
-            applied["date_to"] = date_to.isoformat()
+    if date_from:
+        conversations = conversations.filter(first_inbound_at__gte=day_bounds(date_from, date_from)[0])
+        applied["date_from"] = date_from.isoformat()
+    if date_to:
+        conversations = conversations.filter(first_inbound_at__lt=day_bounds(date_to, date_to)[1])
+        applied["date_to"] = date_to.isoformat()
     return conversations, applied
 
 

@@ -25,6 +25,7 @@ class SuiteConfig(AppConfig):
                         if exc.name != f"{config.name}.{module}":
                             raise
         import_module("suite.signals")
+        import_module("suite.services.tokens")  # the token cache's invalidation signals, in every process
         # The event backbone's tasks and the platform's own handlers; TROIKA_EXTRA_EVENT_MODULES adds modules of
         # handlers every process must know (the tests' handlers, which their Celery worker must run too).
         from django.conf import settings

@@ -128,7 +128,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:56379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "suite.cache.RedisCache",  # one Redis client per pool (suite/cache.py)
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env.str("TROIKA_CACHE_PREFIX", default="troika"),
         "TIMEOUT": 300,
@@ -269,6 +269,9 @@ TROIKA_OUTBOX_MAX_ATTEMPTS = env.int("TROIKA_OUTBOX_MAX_ATTEMPTS", default=5)
 TROIKA_OUTBOX_BACKOFF_SECONDS = env.float("TROIKA_OUTBOX_BACKOFF_SECONDS", default=2.0)  # 2, 4, 8, 16 s …
 TROIKA_OUTBOX_BACKOFF_MAX_SECONDS = env.float("TROIKA_OUTBOX_BACKOFF_MAX_SECONDS", default=3600.0)
 TROIKA_OUTBOX_RETENTION_DAYS = env.int("TROIKA_OUTBOX_RETENTION_DAYS", default=30)
+# A relay woken by a commit starts this long after it (the wake-ups of that window are coalesced into it): bigger
+# batches for batch handlers at the cost of that much latency per hop (issue #7 figure; 0 = at once).
+TROIKA_OUTBOX_RELAY_LINGER_SECONDS = env.float("TROIKA_OUTBOX_RELAY_LINGER_SECONDS", default=0.2)
 # Extra modules whose @events.handler functions every process registers (tests use it for their handlers).
 TROIKA_EXTRA_EVENT_MODULES = env.list("TROIKA_EXTRA_EVENT_MODULES", default=[])
 TROIKA_WEBHOOK_MAX_ATTEMPTS = env.int("TROIKA_WEBHOOK_MAX_ATTEMPTS", default=8)

@@ -648,8 +648,16 @@ class OpportunityViewSet(CrmViewSetMixin, TenantModelViewSet):
     @action(detail=True, methods=["post"])
     def win(self, request, pk=None):
         """Mark the opportunity won (calling it again changes nothing)."""
-        opportunity = opportunity_services.opportunity_win(opportunity=self.get_object(), by=request.user)
-        return Response(self.output(opportunity))
+        shown = self.get_object()
+        won = opportunity_services.opportunity_win(opportunity=shown, by=request.user)
+        # The answer without reading the row back (issue #7 figure: the win is the loop's hot request): the
+        # instance read through the actor's scope already carries every relation the serializer shows; the win
+        # changed only these fields of the opportunity itself (the account's and contact's lifecycle, which the
+        # win may change too, are not part of their summaries).
+        for name in ("status", "stage_entered_at", "closed_at", "lost_note", "updated_at"):
+            setattr(shown, name, getattr(won, name))
+        shown.stage, shown.lost_reason = won.stage, None
+        return Response(self.output_serializer_class(shown, context=self.get_serializer_context()).data)
 
     @extend_schema(request=serializers.OpportunityLoseInput, responses=serializers.OpportunitySerializer)
     @action(detail=True, methods=["post"])

@@ -258,6 +258,17 @@ class CampaignTouch(TenantModel):
             models.Index(fields=["account", "touched_at"], name="crm_touch_account"),
             models.Index(fields=["opportunity", "touched_at"], name="crm_touch_opportunity"),
             models.Index(fields=["campaign", "touched_at"], name="crm_touch_campaign"),
+            # first-touch attribution (crm.selectors_campaigns): each record's first touch read in index order,
+            # index-only (issue #7 speed)
+            *(
+                models.Index(
+                    fields=[column, "touched_at", "id"],
+                    include=["campaign", "company"],
+                    condition=Q(**{f"{column}__isnull": False}),
+                    name=f"crm_touch_first_{column}",
+                )
+                for column in ("lead", "contact", "account", "opportunity")
+            ),
         ]
 
     def __str__(self) -> str:

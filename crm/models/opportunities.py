@@ -216,6 +216,24 @@ class Opportunity(OwnedModel):
             GinIndex(fields=["search_text"], opclasses=["gin_trgm_ops"], name="crm_opportunity_search_trgm"),
             GinIndex(fields=["custom"], opclasses=["jsonb_path_ops"], name="crm_opportunity_custom_gin"),
             models.Index(fields=["company", "status", "expected_close_date"], name="crm_opportunity_forecast"),
+            # the sales dashboard's aggregates read these alone (index-only scans, issue #7 speed): deals closed
+            # in the period, and open deals expected to close in it, with what the figures and the scope need
+            models.Index(
+                fields=["company", "status", "closed_at"],
+                include=["id", "created_at", "amount", "stage", "owner", "team", "account", "contact"],
+                name="crm_opportunity_closed_cover",
+            ),
+            # the marketing dashboard's attribution of the deals created in the period (index-only)
+            models.Index(
+                fields=["company", "created_at"],
+                include=["id", "account", "contact"],
+                name="crm_opportunity_created_cover",
+            ),
+            models.Index(
+                fields=["company", "status", "expected_close_date"],
+                include=["amount", "stage", "owner", "team"],
+                name="crm_opportunity_open_cover",
+            ),
             models.Index(fields=["company", "owner", "status"], name="crm_opportunity_owner_status"),
             models.Index(fields=["company", "stage", "-updated_at"], name="crm_opportunity_stage"),
             models.Index(fields=["company", "-updated_at"], name="crm_opportunity_updated"),
@@ -268,6 +286,10 @@ class OpportunityStageChange(TenantModel):
         ordering = ["changed_at", "id"]
         indexes = [
             models.Index(fields=["company", "changed_at"], name="crm_stagechange_company_at"),
+            # the sales funnel reads the period's changes from this alone (index-only scan, issue #7 speed)
+            models.Index(
+                fields=["company", "changed_at"], include=["opportunity", "to_stage"], name="crm_stagechange_funnel"
+            ),
             models.Index(fields=["opportunity", "changed_at"], name="crm_stagechange_opportunity"),
         ]
         constraints = [

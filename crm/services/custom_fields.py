@@ -110,10 +110,16 @@ def _message(error) -> str:
     return error.message
 
 
-def custom_values_merge(*, company_id: int, target: str, current: dict | None, changes: dict | None) -> dict:
+_READ = object()
+
+
+def custom_values_merge(
+    *, company_id: int, target: str, current: dict | None, changes: dict | None, schema: Any = _READ
+) -> dict:
     """``current`` custom values with ``changes`` applied (a key set to ``None`` is removed), validated against
     the company's schema for ``target``. Raises ``ValidationError`` with one ``custom.<field>`` entry per bad
-    field. Without a defined schema only an empty set of values is accepted."""
+    field. Without a defined schema only an empty set of values is accepted. ``schema``: the schema when the
+    caller has read it already (``custom_schema_of``'s value, ``None`` included); read here otherwise."""
     if changes is None:
         changes = {}
     if not isinstance(changes, dict):
@@ -124,7 +130,8 @@ def custom_values_merge(*, company_id: int, target: str, current: dict | None, c
             merged.pop(key, None)
         else:
             merged[key] = value
-    schema = custom_schema_of(company_id=company_id, target=target)
+    if schema is _READ:
+        schema = custom_schema_of(company_id=company_id, target=target)
     if schema is None:
         if merged:
             raise ValidationError({"custom": [_("No custom fields are defined for this kind of record.")]})

@@ -879,6 +879,40 @@ def _copy_plan(model) -> _CopyPlan | None:
     return _CopyPlan(fields, triggers[0], events._meta.db_table, columns)
 
 
+def _identity_types(field) -> tuple[type, ...]:
+    """The value types ``field.get_db_prep_save`` returns unchanged (exact field classes only: a subclass may
+    convert); () when every value goes through the field."""
+    from django.db import models
+
+    kind = type(field)
+    if kind is models.ForeignKey:
+        kind = type(field.target_field)
+    if kind in (models.CharField, models.TextField, models.EmailField, models.URLField, models.SlugField):
+        return (str, type(None))
+    if kind in (models.BigAutoField, models.AutoField, models.BigIntegerField, models.IntegerField):
+        return (int, type(None))
+    if kind is models.BooleanField:
+        return (bool, type(None))
+    return ()
+
+
+def _copy_rows(fields: list, records: list) -> list[tuple]:
+    """What ``bulk_create`` would bind for each record — ``field.get_db_prep_save(field.pre_save(record, True))``
+    — with the calls skipped where they return the value unchanged (a ``str`` of a plain text field, an ``int``
+    of an integer field or key, ``None``): per row ~27 fields × 2 calls were ~15 % of an import's Python time."""
+    from django.db.models import Field
+
+    plan = [(f, f.attname, type(f).pre_save is Field.pre_save, _identity_types(f)) for f in fields]
+    rows = []
+    for record in records:
+        row = []
+        for model_field, attname, plain, same in plan:
+            value = getattr(record, attname) if plain else model_field.pre_save(record, True)
+            row.append(value if type(value) in same else model_field.get_db_prep_save(value, connection))
+        rows.append(tuple(row))
+    return rows
+
+
 def _copy_insert(model, records: list, plan: _CopyPlan) -> None:
     """Write ``records`` with one ``COPY … FROM STDIN`` and their audit events with one ``INSERT … SELECT``.
 
@@ -905,7 +939,7 @@ def _copy_insert(model, records: list, plan: _CopyPlan) -> None:
         cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + plan.insert_trigger + "}"])
     for record, pk in zip(records, ids, strict=True):
         record.pk = pk
-    rows = [tuple(f.get_db_prep_save(f.pre_save(record, True), connection) for f in plan.fields) for record in records]
+    rows = _copy_rows(plan.fields, records)
     columns = ", ".join(quote(f.column) for f in plan.fields)
     with connection.connection.cursor() as raw:
         with raw.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:

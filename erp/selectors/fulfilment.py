@@ -171,12 +171,15 @@ def opportunity_financials(*, company_id: int, opportunity_ids) -> dict[int, dic
     from decimal import ROUND_HALF_UP, Decimal
 
     from django.db.models import DecimalField, ExpressionWrapper, F, Sum
+    from django.db.models.expressions import RawSQL
 
     from erp.models import DeliveryOrder, Invoice, InvoiceKind, InvoiceState, StockMove
 
     ids = [int(pk) for pk in opportunity_ids]
+    # one array parameter, not one per id (thousands of won deals on the marketing dashboard)
+    wanted = RawSQL("SELECT unnest(%s::bigint[])", (ids,))
     orders = dict(
-        SalesOrder.objects.filter(company_id=company_id, crm_opportunity_id__in=ids).values_list(
+        SalesOrder.objects.filter(company_id=company_id, crm_opportunity_id__in=wanted).values_list(
             "number", "crm_opportunity_id"
         )
     )

@@ -52,7 +52,7 @@ class SocialIdentity(TenantModel):
         return self.display_name or self.external_id
 
 
-@audited(exclude=["last_message_at", "last_inbound_at"])  # "last seen" times: every inbox batch moves them
+@audited(exclude=["last_message_at", "last_inbound_at", "first_inbound_at"])  # times every inbox batch moves
 class Conversation(TenantModel):
     """The thread between the company and one identity on one channel, worked by the assigned staff member."""
 
@@ -62,6 +62,12 @@ class Conversation(TenantModel):
 
     # No single-column index: (channel, identity) is unique, its index serves the foreign key (scrmingest).
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="conversations", db_index=False)
+    # Nor on company: scrm_conversation_recent (company, -last_message_at, -id) serves it; one index write less
+    # per conversation created and per inbox batch's UPDATE of its conversations (never HOT: last_message_at is
+    # indexed for the inbox order).
+    company = models.ForeignKey(
+        "suite.Company", on_delete=models.PROTECT, related_name="+", verbose_name=_("company"), db_index=False
+    )
     identity = models.ForeignKey(SocialIdentity, on_delete=models.PROTECT, related_name="conversations")
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -75,6 +81,9 @@ class Conversation(TenantModel):
     last_message_at = models.DateTimeField(_("last message at"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(_("last inbound message at"), null=True, blank=True)
     first_response_at = models.DateTimeField(_("first response at"), null=True, blank=True)
+    # The earliest inbound message's sent_at, kept by the inbox batch (``InboxBatch.finish``) so the social
+    # dashboard's response times read conversations, not their messages (issue #7 speed).
+    first_inbound_at = models.DateTimeField(_("first inbound message at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("conversation")
@@ -111,7 +120,10 @@ class Message(models.Model):
         NOTE = "note", _("Internal note")
 
     company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    # No single-column index on channel: scrm_message_unique_external (channel, external_id) serves inbound
+    # lookups, and a channel with messages has conversations, which protect it from deletion (ingestion: one
+    # index write less per message).
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
     # Served by scrm_message_by_conversation (conversation, -id): one index less per inbound message.
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False)
     direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
@@ -119,8 +131,9 @@ class Message(models.Model):
     event = models.CharField(_("platform event"), max_length=50, blank=True)
     text = models.TextField(_("text"), blank=True)
     external_id = models.CharField(_("external id"), max_length=200, blank=True)
+    # Indexed only where set (scrm_message_author, partial): inbound messages have no author and no index entry.
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     sent_at = models.DateTimeField(_("sent at"))
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -134,7 +147,10 @@ class Message(models.Model):
                 fields=["channel", "external_id"], condition=~Q(external_id=""), name="scrm_message_unique_external"
             )
         ]
-        indexes = [models.Index(fields=["conversation", "-id"], name="scrm_message_by_conversation")]
+        indexes = [
+            models.Index(fields=["conversation", "-id"], name="scrm_message_by_conversation"),
+            models.Index(fields=["author"], condition=Q(author__isnull=False), name="scrm_message_author"),
+        ]
 
     def __str__(self) -> str:
         return str(self.display_text)[:50]

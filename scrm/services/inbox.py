@@ -200,6 +200,7 @@ class InboxBatch:
     conversations: dict[int, Conversation] = field(default_factory=dict)
     active_members: dict[int, bool] = field(default_factory=dict)
     last_message: dict[int, object] = field(default_factory=dict)
+    first_message: dict[int, object] = field(default_factory=dict)  # earliest sent_at per conversation
     alerts: dict[int, _Alert] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
     ugc: list[tuple[SocialIdentity, dict]] = field(default_factory=list)  # public posts → scrm.services.ugc
@@ -303,9 +304,16 @@ class InboxBatch:
                 cursor.execute("SELECT id FROM scrm_conversation WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [pks])
                 cursor.execute(
                     "UPDATE scrm_conversation AS c SET last_message_at = GREATEST(c.last_message_at, v.at), "
-                    "last_inbound_at = GREATEST(c.last_inbound_at, v.at), status = %s "
-                    "FROM unnest(%s::bigint[], %s::timestamptz[]) AS v(id, at) WHERE c.id = v.id",
-                    [Conversation.Status.OPEN, pks, [self.last_message[pk] for pk in pks]],
+                    "last_inbound_at = GREATEST(c.last_inbound_at, v.at), status = %s, "
+                    "first_inbound_at = LEAST(c.first_inbound_at, v.first) "  # LEAST skips NULL
+                    "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS v(id, at, first) "
+                    "WHERE c.id = v.id",
+                    [
+                        Conversation.Status.OPEN,
+                        pks,
+                        [self.last_message[pk] for pk in pks],
+                        [self.first_message.get(pk, self.last_message[pk]) for pk in pks],
+                    ],
                 )
         notifications = []
         for conversation_pk, alert in sorted(self.alerts.items()):
@@ -330,6 +338,7 @@ class InboxBatch:
             notifications.append(item)
         notifications_coalesce(company=self.channel.company_id, items=notifications)
         self.last_message.clear()
+        self.first_message.clear()
         self.alerts.clear()
 
 
@@ -404,6 +413,8 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
         batch.ugc.append((identity, event))  # comments, mentions, reviews … are also UGC (scrm.services.ugc)
     previous = batch.last_message.get(conversation.pk)
     batch.last_message[conversation.pk] = max(previous, sent_at) if previous else sent_at
+    earliest = batch.first_message.get(conversation.pk)
+    batch.first_message[conversation.pk] = min(earliest, sent_at) if earliest else sent_at
     if event.get("event") == "add_external_contact" and is_new_identity and identity.resolution != Resolution.AUTO:
         events.publish(
             scrm_events.CONTACT_CREATED,

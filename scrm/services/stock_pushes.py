@@ -115,6 +115,24 @@ def _product_lock(company_id: int, product_id: int) -> bool:
 
 
 @transaction.atomic
+def products_with_watched_campaigns(pairs) -> set[tuple[int, int]]:
+    """Of ``(company id, ERP product id)`` pairs, those with a campaign ``push_campaigns_stock_check`` watches
+    (one query: most products of a stock change have none)."""
+    pairs = list(pairs)
+    if not pairs:
+        return set()
+    rows = (
+        PushCampaign.objects.filter(
+            status__in=WATCHED,
+            company_id__in={company for company, _product in pairs},
+            erp_product_id__in={product for _company, product in pairs},
+        )
+        .values_list("company_id", "erp_product_id")
+        .distinct()
+    )
+    return set(rows) & set(pairs)
+
+
 def push_campaigns_stock_check(
     *, company_id: int | None = None, erp_product_id: int | None = None, now=None
 ) -> list[StockStateChange]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 
+from django.db.models import Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from scrm.models import Channel, Conversation, Message, SocialIdentity
@@ -66,16 +68,26 @@ def make_conversation(company: Company, *, channel: Channel | None = None, assig
 
 def make_message(company: Company, *, conversation: Conversation | None = None, text: str = "你好", **fields):
     conversation = conversation or make_conversation(company)
-    return Message.objects.create(
+    message = Message.objects.create(
         company=company,
         channel=conversation.channel,
         conversation=conversation,
         direction=fields.pop("direction", Message.Direction.IN),
         text=text,
         external_id=fields.pop("external_id", f"m-{next(_seq)}"),
-        sent_at=timezone.now(),
+        sent_at=fields.pop("sent_at", timezone.now()),
         **fields,
     )
+    keep_first_inbound(message)
+    return message
+
+
+def keep_first_inbound(message: Message) -> None:
+    """What the inbox batch keeps for an inbound message written directly: the conversation's first inbound time."""
+    if message.direction == Message.Direction.IN:
+        Conversation.objects.filter(pk=message.conversation_id).update(
+            first_inbound_at=Least(Coalesce("first_inbound_at", Value(message.sent_at)), Value(message.sent_at))
+        )
 
 
 tenant_factory(Channel)(lambda company: make_channel(company))

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from scrm import selectors_dashboards as selectors
 from scrm.dashboards import build
-from scrm.models import Message, UgcPost
-from scrm.tests.factories import make_channel, make_conversation
+from scrm.models import UgcPost
+from scrm.tests.factories import make_channel, make_conversation, make_message
 from suite import dashboards
 from suite.models import Role
 from suite.policy import Actor
@@ -29,17 +29,10 @@ def at(day: int, hour: int = 10, minute: int = 0, month: int = 3) -> dt.datetime
 
 def conversation(company, channel, agent, started: dt.datetime, answered_after: int | None):
     conv = make_conversation(company, channel=channel, assigned_to=agent)
-    Message.objects.create(
-        company=company, channel=channel, conversation=conv, direction="in", text="在吗", sent_at=started
-    )
-    Message.objects.create(
-        company=company,
-        channel=channel,
-        conversation=conv,
-        direction="in",
-        text="还在吗",
-        sent_at=started + dt.timedelta(minutes=5),
-    )
+    # the later message first: the conversation keeps the earliest inbound time (as the inbox batch does)
+    make_message(company, conversation=conv, text="还在吗", sent_at=started + dt.timedelta(minutes=5))
+    make_message(company, conversation=conv, text="在吗", sent_at=started)
+    make_message(company, conversation=conv, text="您好", direction="out", sent_at=started - dt.timedelta(days=1))
     if answered_after is not None:
         conv.first_response_at = started + dt.timedelta(minutes=answered_after)
         conv.save(update_fields=["first_response_at"])

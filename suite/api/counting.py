@@ -42,11 +42,13 @@ def audit_versions(models, *, using: str = "default") -> tuple[int, ...]:
         return tuple(value or 0 for value in cursor.fetchone())
 
 
-def cached_count(queryset, models) -> int:
-    """``queryset.count()``, remembered for the current audit versions of ``models``."""
+def cached_count(queryset, models, *, key_sql: tuple[str, tuple] | None = None) -> int:
+    """``queryset.count()``, remembered for the current audit versions of ``models``. ``key_sql`` is SQL that
+    selects exactly the rows ``queryset`` counts (the page's own compiled ids query, say); without it the
+    count query is compiled to serve as the key."""
     using = queryset.db
     queryset = queryset.select_related(None).prefetch_related(None).order_by()  # what COUNT(*) needs
-    sql, params = queryset.query.get_compiler(using).as_sql()
+    sql, params = key_sql if key_sql is not None else queryset.query.get_compiler(using).as_sql()
     versions = audit_versions(models, using=using)
     database = connections[using].settings_dict["NAME"]
     digest = hashlib.sha256(repr((database, sql, params, versions)).encode()).hexdigest()[:32]
@@ -70,7 +72,8 @@ class CachedCountPaginator(Paginator):
     def count(self) -> int:
         if not self.count_models:
             return self.count_queryset.count()
-        return cached_count(self.count_queryset, self.count_models)
+        key_of = getattr(self.object_list, "count_key_sql", None)
+        return cached_count(self.count_queryset, self.count_models, key_sql=key_of() if key_of else None)
 
 
 class CachedCountPagination(Pagination):

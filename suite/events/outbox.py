@@ -145,9 +145,13 @@ def publish_many(
     correlation_id: uuid.UUID | None = None,
     version: int = 1,
     using: str = DEFAULT_DB_ALIAS,
+    correlation_ids: list[uuid.UUID | None] | None = None,
+    created_by_ids: list[int | None] | None = None,
 ) -> list:
-    """``publish`` for many ``(name, payload)`` at once, in one INSERT: for bulk paths (imports, generators).
-    Same rules and guarantees; each event gets its own id and, unless given, its own correlation id."""
+    """``publish`` for many ``(name, payload)`` at once, in one INSERT: for bulk paths (imports, generators,
+    batch handlers). Same rules and guarantees; each event gets its own id and, unless given, its own correlation
+    id. ``correlation_ids`` / ``created_by_ids`` (one per item, e.g. the events a batch handler answers) override
+    ``correlation_id`` / ``by`` item by item (``None`` in ``correlation_ids``: the default)."""
     items = list(items)
     if not items:
         return []
@@ -156,8 +160,14 @@ def publish_many(
     connection = _connection_in_transaction(using, items[0][0])
     now = timezone.now()
     uuids = [uuid.uuid4() for _ in items]
-    correlations = [_correlation(correlation_id, own) for own in uuids]
+    if correlation_ids is not None:
+        correlations = [
+            _correlation(given or correlation_id, own) for given, own in zip(correlation_ids, uuids, strict=True)
+        ]
+    else:
+        correlations = [_correlation(correlation_id, own) for own in uuids]
     created_by_id = getattr(by, "pk", None)
+    creators = list(created_by_ids) if created_by_ids is not None else [created_by_id] * len(items)
     payloads = [json.dumps(payload, cls=DjangoJSONEncoder) for _, payload in items]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -169,7 +179,7 @@ def publish_many(
                 payloads,
                 [company_id] * len(items),
                 correlations,
-                [created_by_id] * len(items),
+                creators,
                 now,
             ],
         )
@@ -185,21 +195,27 @@ def publish_many(
             payload=payload,
             company_id=company_id,
             correlation_id=correlation,
-            created_by_id=created_by_id,
+            created_by_id=creator,
             created_at=now,
             next_attempt_at=now,
         )
-        for own, correlation, (name, payload) in zip(uuids, correlations, items, strict=True)
+        for own, correlation, creator, (name, payload) in zip(uuids, correlations, creators, items, strict=True)
     ]
 
 
-def request_relay() -> bool:
+def request_relay(linger: float | None = None) -> bool:
     """Queue a relay task unless one is already queued; return True when this call queued it.
 
     A Redis flag (SET NX) debounces the wake-ups; the relay clears the flag *before* it starts claiming, so an
     event committed after the flag was seen set is still picked up by that relay. If Redis is unreachable the
     event waits for beat's periodic relay (every second) — it is in the database, nothing is lost.
+
+    The task runs ``linger`` seconds later (default ``TROIKA_OUTBOX_RELAY_LINGER_SECONDS``): every commit of
+    that window finds the flag set and is delivered by the same relay, in one batch (batch handlers then do one
+    set-based call for many events instead of one call each). A backlog's wake-ups pass 0.
     """
+    if linger is None:
+        linger = getattr(settings, "TROIKA_OUTBOX_RELAY_LINGER_SECONDS", 0.0)
     from .tasks import relay
 
     key = relay_flag_key()
@@ -210,7 +226,7 @@ def request_relay() -> bool:
         logger.warning("could not flag the outbox relay in Redis, beat's relay will deliver: %s", exc)
         return False
     try:
-        relay.apply_async(expires=300)
+        relay.apply_async(countdown=linger, expires=300) if linger > 0 else relay.apply_async(expires=300)
     except Exception as exc:
         logger.warning("could not queue the outbox relay, beat's relay will deliver: %s", exc)
         with contextlib.suppress(Exception):  # Redis is down: the flag expires by itself

@@ -25,9 +25,10 @@ def relay() -> dict:
     """Deliver every due outbox event (woken by publish after commit, by beat every second, and after a
     failure's backoff)."""
     clear_relay_flag()  # before claiming: an event committed from now on wakes another relay or is seen here
-    result = relay_events(on_full_batch=request_relay)  # a backlog wakes one more relay (debounced)
+    # a backlog wakes one more relay (debounced), at once
+    result = relay_events(on_full_batch=lambda: request_relay(linger=0))
     if result.more:
-        request_relay()
+        request_relay(linger=0)
     if result.next_retry_at is not None:
         delay = max(0.0, (result.next_retry_at - timezone.now()).total_seconds())
         if delay <= _SCHEDULE_RETRIES_WITHIN:
