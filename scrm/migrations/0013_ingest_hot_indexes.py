@@ -6,31 +6,47 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('scrm', '0012_ingest_fewer_indexes'),
-        ('suite', '0009_dashboard_digest'),
+        ("scrm", "0012_ingest_fewer_indexes"),
+        ("suite", "0009_dashboard_digest"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='conversation',
-            name='company',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='suite.company', verbose_name='company'),
+            model_name="conversation",
+            name="company",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="suite.company",
+                verbose_name="company",
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='author',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="message",
+            name="author",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AlterField(
-            model_name='message',
-            name='channel',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='scrm.channel'),
+            model_name="message",
+            name="channel",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="scrm.channel"
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(condition=models.Q(('author__isnull', False)), fields=['author'], name='scrm_message_author'),
+            model_name="message",
+            index=models.Index(
+                condition=models.Q(("author__isnull", False)), fields=["author"], name="scrm_message_author"
+            ),
         ),
     ]
