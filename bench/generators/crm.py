@@ -177,13 +177,33 @@ def _existing(table: str, company_id: int) -> int:
         return cursor.fetchone()[0]
 
 
+def _defaults_not_given(table: str, columns: list[str]) -> tuple[list[str], tuple]:
+    """The model's NOT NULL columns that ``columns`` leaves out, with their Django defaults. Django keeps
+    defaults in Python, not in the table, so a COPY that names only some columns would write NULL into a field
+    added later (``Opportunity.at_risk``…): the generator then follows the model without being edited."""
+    from django.apps import apps
+    from django.db.models.fields import NOT_PROVIDED
+
+    model = next(m for m in apps.get_models() if m._meta.db_table == table)
+    names, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.null or field.column in columns or field.default is NOT_PROVIDED:
+            continue
+        names.append(field.column)
+        values.append(field.get_db_prep_save(field.get_default(), connection))
+    return names, tuple(values)
+
+
 def _copy(table: str, columns: list[str], rows) -> int:
-    """COPY ``rows`` (tuples in ``columns`` order) into ``table`` on Django's connection; the number written."""
+    """COPY ``rows`` (tuples in ``columns`` order) into ``table`` on Django's connection; the number written.
+    Columns the rows do not name get the model's defaults."""
+    extra_columns, extra_values = _defaults_not_given(table, columns)
     n = 0
     raw = connection.connection
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+    names = ", ".join(columns + extra_columns)
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(row)
+            copy.write_row(row + extra_values if extra_values else row)
             n += 1
     return n
 
