@@ -187,10 +187,13 @@ def _defaults_not_given(table: str, columns: list[str]) -> tuple[list[str], tupl
     model = next(m for m in apps.get_models() if m._meta.db_table == table)
     names, values = [], []
     for field in model._meta.concrete_fields:
-        if field.primary_key or field.null or field.column in columns or field.default is NOT_PROVIDED:
+        if field.primary_key or field.null or field.column in columns:
             continue
+        default = field.get_default()  # "" for a blank text field without a default
+        if default is None and field.default is NOT_PROVIDED:
+            continue  # no default: the rows must name it, and COPY says so if they do not
         names.append(field.column)
-        values.append(field.get_db_prep_save(field.get_default(), connection))
+        values.append(field.get_db_prep_save(default, connection))
     return names, tuple(values)
 
 
