@@ -221,6 +221,9 @@ def stack_var_dir():
 
 
 @pytest.mark.slow
+# Two cold starts (init, migrate, seed; then a warm one): ~2 min on a quiet 2-core machine, 5+ min when the
+# machine is shared, so its own budget above the suite's 300 s per test.
+@pytest.mark.timeout(900)
 def test_make_run_serves_the_login_page_and_ctrl_c_stops_every_process(stack_var_dir):
     var_dir = stack_var_dir
     web_port, pg_port, redis_port = _free_port(), _free_port(), _free_port()
@@ -237,7 +240,7 @@ def test_make_run_serves_the_login_page_and_ctrl_c_stops_every_process(stack_var
     for run_number in (1, 2):
         run = MakeRun(env)
         try:
-            run.wait_for(re.escape(f"Troika is running:  {base}/"), timeout=300)
+            run.wait_for(re.escape(f"Troika is running:  {base}/"), timeout=600 if run_number == 1 else 300)
             children = {p.pid for p in psutil.Process(run.process.pid).children(recursive=True)}
             services = _service_pids(var_dir)
             commands = [" ".join(psutil.Process(pid).cmdline()) for pid in children | services]
