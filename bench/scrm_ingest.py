@@ -481,6 +481,8 @@ def _store_backlog(channel, count: int, fans: int, matched: int) -> None:
     """``count`` deliveries in one INSERT … SELECT per 100k (as a platform would have pushed them)."""
     from django.db import connection, transaction
 
+    from scrm.models.channels import DELIVERY_LANES
+
     run = uuid.uuid4().hex[:8]
     texts = json.dumps(TEXTS, ensure_ascii=False)
     names = json.dumps(NAMES, ensure_ascii=False)
@@ -489,7 +491,7 @@ def _store_backlog(channel, count: int, fans: int, matched: int) -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 """
-                INSERT INTO scrm_delivery (company_id, channel_id, external_id, payload, received_at)
+                INSERT INTO scrm_delivery (company_id, channel_id, external_id, payload, received_at, lane)
                 SELECT %(company)s, %(channel)s, %(run)s || '-' || n,
                        jsonb_build_object(
                            'external_id', %(run)s || '-' || n,
@@ -500,12 +502,13 @@ def _store_backlog(channel, count: int, fans: int, matched: int) -> None:
                            'text', replace(replace(%(texts)s::jsonb ->> (n %% 10), '{n}', (100000 + n)::text),
                                            '#{n}', (100000 + n)::text)
                        ),
-                       clock_timestamp()
+                       clock_timestamp(),
+                       f %% %(lanes)s  -- a lane per sender (intake hashes the sender id: same property)
                   FROM (SELECT n, (hashint4(n) & 2147483647) %% %(fans)s AS f
                           FROM generate_series(%(start)s, %(stop)s - 1) AS n) AS g
                 """,
                 {"company": channel.company_id, "channel": channel.pk, "run": run, "names": names, "texts": texts,
-                 "matched": matched, "fans": fans, "start": start, "stop": stop},
+                 "matched": matched, "fans": fans, "start": start, "stop": stop, "lanes": DELIVERY_LANES},
             )  # fmt: skip
 
 

@@ -8,13 +8,21 @@ from celery import shared_task
 @shared_task(name="scrm.deliveries_process", ignore_result=True)
 def deliveries_process(channel_id: int) -> int:
     """Process the channel's pending deliveries in batches. Clears the channel's "task queued" flag before
-    claiming; a full batch asks for another task at once, so a backlog is drained by as many worker processes
-    as are free (the claim is ``SKIP LOCKED``: they take disjoint batches). After ``DRAIN_SLICE`` seconds of
-    full batches the task returns and lets the one it asked for continue: other queued tasks — the outbox
-    relay that carries the batches' events to the CRM — get their turn instead of waiting for the drain."""
+    claiming. A batch takes ``DRAIN_LANES`` of the channel's lanes (``scrm.models.channels.DELIVERY_LANES``;
+    the rest are left to a second worker process: two batches never share a lane, so they do not wait on each
+    other's row locks). A full batch asks for another task at once, so a backlog is drained by as many worker
+    processes as are free; a batch that left lanes with pending deliveries (held by another batch, or beyond
+    its share) asks for one after ``DRAIN_DELAY``, so none is stranded. After ``DRAIN_SLICE`` seconds of full
+    batches the task returns and lets the one it asked for continue: other queued tasks — the outbox relay that
+    carries the batches' events to the CRM — get their turn instead of waiting for the drain."""
     import time
 
-    from scrm.services.channels import DRAIN_SLICE, deliveries_process_flag_clear, deliveries_process_request
+    from scrm.services.channels import (
+        DRAIN_LANES,
+        DRAIN_SLICE,
+        deliveries_process_flag_clear,
+        deliveries_process_request,
+    )
     from scrm.services.inbox import PROCESS_BATCH
     from scrm.services.inbox import deliveries_process as process
 
@@ -22,9 +30,11 @@ def deliveries_process(channel_id: int) -> int:
     total = 0
     started = time.monotonic()
     while True:
-        result = process(channel_id=channel_id)
+        result = process(channel_id=channel_id, lanes=DRAIN_LANES)
         total += result.deliveries
         if result.deliveries < PROCESS_BATCH:
+            if result.lanes_left:
+                deliveries_process_request(channel_id)
             return total
         deliveries_process_request(channel_id, delay=0)
         if time.monotonic() - started >= DRAIN_SLICE:

@@ -4,7 +4,9 @@ and duplicates nothing."""
 
 from __future__ import annotations
 
+import threading
 import time
+import zlib
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -16,8 +18,9 @@ from crm.tests.factories import ContactFactory
 from scrm import tasks
 from scrm.channels.base import InboundEvent
 from scrm.models import Conversation, Delivery, Message, Resolution, SocialIdentity
-from scrm.services.channels import deliveries_process_flag_clear, deliveries_record
-from scrm.services.inbox import deliveries_process
+from scrm.models.channels import DELIVERY_LANES, delivery_lane
+from scrm.services.channels import DRAIN_LANES, deliveries_process_flag_clear, deliveries_record
+from scrm.services.inbox import InboxBatch, deliveries_process
 from scrm.tests.factories import make_channel
 from suite.models import Notification, OutboxEvent, Role
 from suite.services.notifications import COUNT, notifications_coalesce, notifications_send_each
@@ -174,3 +177,107 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_duplicates_nothing(company,
     assert Conversation.objects.filter(channel=channel).count() == 300
     assert SocialIdentity.objects.filter(company=company).count() == 300
     print(f"\n{pending} of {total} deliveries were pending when the worker was killed")
+
+
+@pytest.mark.django_db
+def test_intake_puts_each_sender_in_a_stable_lane(company):
+    channel = make_channel(company, "webhook")
+    with CaptureQueriesContext(connection) as queries:
+        assert deliveries_record(channel=channel, events=_events(200, 40)) == 200
+    assert len(queries) == 1  # one INSERT … ON CONFLICT DO NOTHING RETURNING, rows built without model instances
+    lanes = {}
+    for payload, lane in Delivery.objects.filter(channel=channel).values_list("payload", "lane"):
+        assert lane == delivery_lane(payload["sender_id"])
+        assert lanes.setdefault(payload["sender_id"], lane) == lane
+    assert set(lanes.values()) == set(range(DELIVERY_LANES))  # 40 senders spread over every lane
+    assert delivery_lane("fan-1") == delivery_lane("fan-1") == zlib.crc32(b"fan-1") % DELIVERY_LANES
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batches_in_parallel_take_disjoint_lanes_and_end_as_a_serial_drain(company, monkeypatch):
+    """A batch that holds its lanes (paused after its work, before its commit) does not stop a second batch:
+    that one takes the other lanes, touches none of the first's senders or conversations and commits; a third
+    finds every free lane empty. The end state is that of a serial drain: every message once, in each
+    sender's order, one alert per conversation counting its messages."""
+    agent = make_member(company, Role.SERVICE)
+    channel = make_channel(company, "webhook", default_assignee=agent.user)
+    total, senders = 600, 300  # ~75 per lane: a batch of 4 lanes stays under PROCESS_BATCH
+    deliveries_record(channel=channel, events=_events(total, senders, prefix="p"))
+    touched: dict[str, tuple[set, set]] = {}
+    paused, release = threading.Event(), threading.Event()
+    real_finish = InboxBatch.finish
+
+    def finish(self):
+        name = threading.current_thread().name
+        conversations, identities = touched.setdefault(name, (set(), set()))
+        conversations.update(self.last_message)
+        identities.update(identity.pk for identity in self.identities.values())
+        real_finish(self)
+        if name == "first":
+            paused.set()
+            release.wait(60)
+
+    monkeypatch.setattr(InboxBatch, "finish", finish)
+    results, errors = {}, []
+
+    def run(lanes):
+        try:
+            results[threading.current_thread().name] = deliveries_process(channel_id=channel.pk, lanes=lanes)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=(DRAIN_LANES,), name="first")
+    first.start()
+    assert paused.wait(60)
+    for name, lanes in (("second", None), ("third", None)):
+        thread = threading.Thread(target=run, args=(lanes,), name=name)
+        thread.start()
+        thread.join(60)
+        assert not thread.is_alive(), f"the {name} batch waited for the first one's locks"
+    release.set()
+    first.join(60)
+    assert errors == []
+    first_result, second, third = results["first"], results["second"], results["third"]
+    assert first_result.lanes_left == DELIVERY_LANES - DRAIN_LANES  # the second one's, pending when it claimed
+    assert second.lanes_left == DRAIN_LANES  # the first one's, still uncommitted
+    assert (third.deliveries, third.lanes_left) == (0, DRAIN_LANES)
+    assert first_result.deliveries and second.deliveries
+    assert touched["first"][0].isdisjoint(touched["second"][0])
+    assert touched["first"][1].isdisjoint(touched["second"][1])
+
+    while deliveries_process(channel_id=channel.pk).deliveries:  # what is left, serially
+        pass
+    assert not Delivery.objects.filter(channel=channel, processed_at__isnull=True).exists()
+    messages = list(Message.objects.filter(channel=channel).order_by("id").values("conversation_id", "external_id"))
+    assert len(messages) == total and len({m["external_id"] for m in messages}) == total
+    order = {f"p-{n}": n for n in range(total)}
+    by_conversation: dict[int, list[int]] = {}
+    for message in messages:
+        by_conversation.setdefault(message["conversation_id"], []).append(order[message["external_id"]])
+    assert len(by_conversation) == senders
+    assert all(numbers == sorted(numbers) for numbers in by_conversation.values())  # each sender's order kept
+    alerts = Notification.objects.filter(recipient=agent.user)
+    assert alerts.count() == senders
+    assert {int(a.link.split("/")[-2]): a.count for a in alerts} == {
+        pk: len(numbers) for pk, numbers in by_conversation.items()
+    }
+    assert SocialIdentity.objects.filter(company=company).count() == senders
+
+
+@pytest.mark.django_db
+def test_the_drain_task_asks_for_another_task_when_it_left_lanes(company, monkeypatch):
+    from scrm.services import channels as channel_services
+
+    agent = make_member(company, Role.SERVICE)
+    channel = make_channel(company, "webhook", default_assignee=agent.user)
+    deliveries_record(channel=channel, events=_events(80, 40, prefix="t"))
+    asked = []
+    monkeypatch.setattr(channel_services, "deliveries_process_request", lambda pk, **kw: asked.append((pk, kw)))
+    first = tasks.deliveries_process(channel.pk)
+    assert 0 < first < 80  # half the lanes: the other half is another worker process's
+    assert asked == [(channel.pk, {})]  # after the drain delay, for the lanes left
+    assert tasks.deliveries_process(channel.pk) == 80 - first
+    assert asked == [(channel.pk, {})]  # nothing left: no further task
+    assert Message.objects.filter(channel=channel).count() == 80

@@ -80,6 +80,21 @@ class ChannelCursor(models.Model):
         return f"{self.channel_id}: {self.cursor}"
 
 
+# Lanes of a channel's pending deliveries (``Delivery.lane``): a stable hash of the sender picks one, so all of a
+# sender's deliveries are in the same lane. A drain batch holds its lanes (an advisory lock per company and lane,
+# ``scrm.services.inbox.deliveries_process``), so two batches never touch the same identity, conversation or
+# alert and run in parallel without row-lock waits; a lane is drained in id order, one batch at a time, which
+# keeps each sender's messages in order. Changing the number: drain the pending deliveries first.
+DELIVERY_LANES = 8
+
+
+def delivery_lane(sender_id: str) -> int:
+    """The lane of a sender's deliveries: CRC-32 of the sender id, stable across processes and releases."""
+    import zlib
+
+    return zlib.crc32((sender_id or "").encode()) % DELIVERY_LANES
+
+
 class Delivery(models.Model):
     """One inbound item (webhook delivery or polled item) as received, parsed into the connector-neutral
     event dict (``scrm.channels.base.InboundEvent.as_payload``)."""
@@ -91,6 +106,8 @@ class Delivery(models.Model):
     payload = models.JSONField(_("payload"))
     received_at = models.DateTimeField(_("received at"), auto_now_add=True)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    # ``delivery_lane(sender id)``, set at intake (``deliveries_record``); 0 for items without a sender.
+    lane = models.SmallIntegerField(_("lane"), default=0, editable=False)
 
     class Meta:
         verbose_name = _("delivery")
@@ -99,7 +116,11 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["channel", "external_id"], name="scrm_delivery_unique_per_channel")
         ]
         indexes = [
-            models.Index(fields=["channel", "id"], condition=Q(processed_at__isnull=True), name="scrm_delivery_pending")
+            models.Index(
+                fields=["channel", "lane", "id"],
+                condition=Q(processed_at__isnull=True),
+                name="scrm_delivery_pending_lane",
+            )
         ]
 
     def __str__(self) -> str:

@@ -6,12 +6,14 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from scrm.channels.base import InboundEvent
 from scrm.channels.secrets import encrypt_credentials
 from scrm.models import Channel, ChannelKind, Delivery
-from scrm.services.bulk import insert_new
+from scrm.models.channels import DELIVERY_LANES, delivery_lane
+from scrm.services.bulk import insert_rows_new
 from suite import net
 from suite.models import Company, Membership
 
@@ -89,23 +91,31 @@ def channel_update(*, channel: Channel, credentials: dict | None = None, **field
 def deliveries_record(*, channel: Channel, events: Iterable[InboundEvent]) -> int:
     """Store inbound items as received, once per (channel, external id), and have them processed after commit.
 
-    One INSERT … ON CONFLICT DO NOTHING RETURNING (``scrm.services.bulk.insert_new``): a retried webhook or a
+    One INSERT … ON CONFLICT DO NOTHING RETURNING (``scrm.services.bulk.insert_rows_new``): a retried webhook or a
     re-polled item is dropped by the unique constraint, whatever process inserts it. Returns how many were new.
     When some were, asks for ``scrm.deliveries_process`` on commit (``deliveries_process_request``; the beat
     sweep picks up anything a lost task left behind).
     """
+    received_at = timezone.now().isoformat()  # one receipt time per request
+    company_id, channel_id = channel.company_id, channel.pk
     rows = [
-        Delivery(
-            company_id=channel.company_id, channel=channel, external_id=event.external_id, payload=event.as_payload()
-        )
+        {
+            "company_id": company_id,
+            "channel_id": channel_id,
+            "external_id": event.external_id,
+            "payload": event.as_payload(),
+            "received_at": received_at,
+            "lane": delivery_lane(event.sender_id),  # the sender's lane: drained in order, beside the other lanes
+        }
         for event in events
     ]
     if not rows:
         return 0
-    with transaction.atomic():
-        new = len(insert_new(Delivery, rows))  # INSERT … ON CONFLICT DO NOTHING RETURNING: only the new ones
-        if new:
-            transaction.on_commit(lambda: deliveries_process_request(channel.pk))
+    # One statement, so no transaction of its own (no BEGIN/COMMIT round trips): in autocommit it commits by
+    # itself and ``on_commit`` runs at once; inside a caller's transaction, after that one commits.
+    new = len(insert_rows_new(Delivery, rows))  # ON CONFLICT DO NOTHING RETURNING: only the new ones
+    if new:
+        transaction.on_commit(lambda: deliveries_process_request(channel_id))
     return new
 
 
@@ -114,6 +124,9 @@ DRAIN_FLAG_TTL = 60
 # hundreds (a batch's fixed cost — a dozen statements — is then cheap per item) at the price of 0.25 s of latency.
 DRAIN_DELAY = 0.25
 DRAIN_SLICE = 2.0  # seconds a drain task works before it hands over to a fresh one (scrm.tasks)
+# Lanes a drain task's batch takes (of ``DELIVERY_LANES``): half, so the two worker processes of a deployment
+# drain side by side, each on lanes of its own; more processes need more lanes (or a smaller share).
+DRAIN_LANES = DELIVERY_LANES // 2
 
 
 def _drain_flag_key(channel_id: int) -> str:

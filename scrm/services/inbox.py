@@ -31,6 +31,7 @@ _COUNT_SENTINEL = 987654321  # stands for the count in a translated title until 
 class ProcessResult:
     deliveries: int = 0
     messages: int = 0
+    lanes_left: int = 0  # lanes with pending deliveries the batch did not take (another batch's, or beyond its share)
 
 
 def _identity_defaults(event: dict) -> dict:
@@ -234,13 +235,13 @@ class InboxBatch:
         missing = [key for key in first if key not in found]
         created: set[int] = set()
         if missing:
-            created = set(
-                _insert_new(
-                    SocialIdentity,
-                    [SocialIdentity(**scope, external_id=key, **_identity_defaults(first[key])) for key in missing],
-                )
-            )
-            found.update({i.external_id: i for i in SocialIdentity.objects.filter(**scope, external_id__in=missing)})
+            new = [SocialIdentity(**scope, external_id=key, **_identity_defaults(first[key])) for key in missing]
+            inserted = _adopt(new, _insert_new(SocialIdentity, new, returning=("id", "external_id")), "external_id")
+            created = {identity.pk for identity in inserted}
+            found.update({identity.external_id: identity for identity in inserted})
+            if len(inserted) < len(new):  # a concurrent transaction inserted some first: read theirs
+                lost = [key for key in missing if key not in found]
+                found.update({i.external_id: i for i in SocialIdentity.objects.filter(**scope, external_id__in=lost)})
         for key, identity in found.items():
             if identity.pk in created:
                 self.fresh.add(key)
@@ -264,21 +265,22 @@ class InboxBatch:
                     ).values_list("user_id", flat=True)
                 )
                 self.active_members.update({owner: owner in active for owner in owners})
-            _insert_new(
-                Conversation,
-                [
-                    Conversation(
-                        company_id=channel.company_id,
-                        channel=channel,
-                        identity_id=pk,
-                        assigned_to_id=_assignee_for(self, by_pk[pk]),
-                    )
-                    for pk in missing_pks
-                ],
-            )
-            conversations.update(
-                {c.identity_id: c for c in Conversation.objects.filter(channel=channel, identity_id__in=missing_pks)}
-            )
+            new_conversations = [
+                Conversation(
+                    company_id=channel.company_id,
+                    channel=channel,
+                    identity_id=pk,
+                    assigned_to_id=_assignee_for(self, by_pk[pk]),
+                )
+                for pk in missing_pks
+            ]
+            returned = _insert_new(Conversation, new_conversations, returning=("id", "identity"))
+            conversations.update({c.identity_id: c for c in _adopt(new_conversations, returned, "identity_id")})
+            if len(returned) < len(new_conversations):  # a concurrent transaction inserted some first
+                lost = [pk for pk in missing_pks if pk not in conversations]
+                conversations.update(
+                    {c.identity_id: c for c in Conversation.objects.filter(channel=channel, identity_id__in=lost)}
+                )
         self.conversations.update(conversations)
 
     def finish(self) -> None:
@@ -340,6 +342,21 @@ class InboxBatch:
         self.last_message.clear()
         self.first_message.clear()
         self.alerts.clear()
+
+
+def _adopt(objs: list, returned: list[tuple], key: str) -> list:
+    """The instances ``insert_new`` inserted, given their primary keys from its ``RETURNING (id, <key>)`` rows —
+    instead of reading back rows whose every value is already in the instances (their ``auto_now`` times were
+    set by the insert's ``pre_save``)."""
+    ids = {value: pk for pk, value in returned}
+    adopted = []
+    for obj in objs:
+        pk = ids.get(getattr(obj, key))
+        if pk is not None:
+            obj.pk = pk
+            obj._state.adding, obj._state.db = False, "default"
+            adopted.append(obj)
+    return adopted
 
 
 def _assignee_for(batch: InboxBatch, identity: SocialIdentity) -> int | None:
@@ -503,25 +520,105 @@ class _Claimed(NamedTuple):
     payload: dict
 
 
-def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH) -> ProcessResult:
+# First key of the transaction-level advisory lock a drain batch holds on each lane it claims (the second is
+# company id × DELIVERY_LANES + lane): per company, because identities are shared by a company's channels.
+LANE_LOCK_KEY = 73_104
+
+# The lanes with pending deliveries of the channel, oldest first (one probe of the pending index per lane);
+# as many as ``max`` of them are locked in that order, skipping those another batch holds (the lock is a
+# volatile function: evaluated after the ordering of the fenced subquery, stopped by the LIMIT). Also counts
+# every lane with pending deliveries, taken or not, so the caller knows whether some were left.
+_LANES_SQL = """
+WITH pending AS MATERIALIZED (
+    SELECT l.lane, f.id
+    FROM unnest(%(lanes)s::smallint[]) AS l(lane)
+    CROSS JOIN LATERAL (
+        SELECT d.id FROM scrm_delivery d
+        WHERE d.channel_id = %(channel)s AND d.lane = l.lane AND d.processed_at IS NULL
+        ORDER BY d.id LIMIT 1
+    ) AS f
+), taken AS MATERIALIZED (
+    SELECT p.lane FROM (SELECT lane FROM pending ORDER BY id OFFSET 0) AS p
+    WHERE pg_try_advisory_xact_lock(%(key)s, %(base)s + p.lane)
+    LIMIT %(max)s
+)
+SELECT (SELECT count(*) FROM pending), ARRAY(SELECT lane FROM taken)
+"""
+
+# The oldest pending deliveries of the locked lanes: their ids from each lane's index range (index only, at
+# most ``limit`` per lane, merged by id and cut to ``limit``), then each row locked through its primary key
+# (LATERAL: a nested loop whatever the statistics say — a plan that sorted every pending delivery of the
+# channel would cost in proportion to the backlog, on every batch).
+_CLAIM_SQL = """
+WITH ids AS MATERIALIZED (
+    SELECT x.id FROM unnest(%(lanes)s::smallint[]) AS l(lane)
+    CROSS JOIN LATERAL (
+        SELECT p.id FROM scrm_delivery p
+        WHERE p.channel_id = %(channel)s AND p.lane = l.lane AND p.processed_at IS NULL
+        ORDER BY p.id LIMIT %(limit)s
+    ) AS x
+    ORDER BY x.id LIMIT %(limit)s
+)
+SELECT d.id, d.payload FROM ids
+CROSS JOIN LATERAL (
+    SELECT r.id, r.payload FROM scrm_delivery r
+    WHERE r.id = ids.id AND r.processed_at IS NULL
+    FOR UPDATE SKIP LOCKED
+) AS d
+ORDER BY d.id
+"""
+
+
+def _claim(channel: Channel, *, limit: int, lanes: int) -> tuple[list[_Claimed], int]:
+    """Lock up to ``lanes`` lanes of the channel's pending deliveries (oldest first, skipping those another
+    transaction holds) and claim up to ``limit`` of their deliveries, oldest first. Returns the claimed rows
+    and how many lanes with pending deliveries this claim did not take (held by others or beyond ``lanes``)."""
+    import json
+
+    from scrm.models.channels import DELIVERY_LANES
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LANES_SQL,
+            {
+                "lanes": list(range(DELIVERY_LANES)),
+                "channel": channel.pk,
+                "key": LANE_LOCK_KEY,
+                "base": channel.company_id * DELIVERY_LANES,
+                "max": lanes,
+            },
+        )
+        pending, taken = cursor.fetchone()
+        if not taken:
+            return [], pending
+        cursor.execute(_CLAIM_SQL, {"lanes": taken, "channel": channel.pk, "limit": limit})
+        claimed = [
+            _Claimed(pk, payload if isinstance(payload, dict) else json.loads(payload))
+            for pk, payload in cursor.fetchall()
+        ]
+    return claimed, pending - len(taken)
+
+
+def deliveries_process(*, channel_id: int, limit: int = PROCESS_BATCH, lanes: int | None = None) -> ProcessResult:
     """Process up to ``limit`` unprocessed deliveries of the channel, oldest first, in one transaction.
 
-    Claims them with ``FOR UPDATE SKIP LOCKED`` so two workers never take the same delivery; a worker killed
-    mid-batch commits nothing and the deliveries are claimed again. Publishes ``scrm.identity.resolved`` /
-    ``scrm.contact.created`` as identities are matched or appear."""
+    Takes up to ``lanes`` of the channel's lanes (``scrm.models.channels.DELIVERY_LANES``; all by default) with
+    a transaction-level advisory lock each and claims their deliveries (``FOR UPDATE SKIP LOCKED`` besides):
+    two batches never share a lane, hence never a sender's identity, conversation or alert — they run in
+    parallel without waiting on each other's row locks — and a sender's deliveries are processed in order, one
+    batch at a time. A worker killed mid-batch commits nothing (its locks end with its session) and the
+    deliveries are claimed again. ``ProcessResult.lanes_left`` counts the lanes with pending deliveries this
+    batch did not take. Publishes ``scrm.identity.resolved`` / ``scrm.contact.created`` as identities are
+    matched or appear."""
+    from scrm.models.channels import DELIVERY_LANES
+
     result = ProcessResult()
     channel = Channel.objects.select_related("company").filter(pk=channel_id).first()
     if channel is None:
         return result
     with transaction.atomic():
         # (id, payload) rows, not model instances: the batch only needs these two (scrmingest).
-        batch = [
-            _Claimed(pk, payload)
-            for pk, payload in Delivery.objects.filter(channel_id=channel_id, processed_at__isnull=True)
-            .order_by("id")
-            .select_for_update(skip_locked=True)
-            .values_list("id", "payload")[:limit]
-        ]
+        batch, result.lanes_left = _claim(channel, limit=limit, lanes=lanes or DELIVERY_LANES)
         connector = connector_for(channel)
         if connector.handles_deliveries:
             # A commerce channel plugin (scrm.channels.plugins): its deliveries become contract events.
