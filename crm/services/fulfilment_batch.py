@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import Opportunity
-from suite.models import Membership, Notification
+from suite.models import Notification
 from suite.services.notifications import notifications_send_each
 
 from .fulfilment import _day
@@ -84,15 +84,8 @@ def opportunity_erp_statuses_record(*, company_id: int, statuses: list[ErpStatus
                     [o.erp_updated_at for o in rows],
                 ],
             )
-        if notes:
-            members = set(
-                Membership.objects.filter(
-                    company_id=company_id, user_id__in={n["recipient_id"] for n in notes}, is_active=True
-                ).values_list("user_id", flat=True)
-            )
-            notes = [n for n in notes if n["recipient_id"] in members]  # an owner who left is skipped
-            if notes:
-                notifications_send_each(company=company_id, items=notes)
+        if notes:  # one membership check there: an owner who left is skipped
+            notifications_send_each(company=company_id, items=notes, skip_non_members=True)
         return rows
 
 

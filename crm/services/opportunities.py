@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import FilteredRelation, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -598,14 +599,21 @@ def opportunity_win(*, opportunity: Opportunity, by: User | None) -> Opportunity
     Locks the opportunity row; safe to call twice (the second call changes and publishes nothing). A lost
     opportunity can be won (the customer came back).
     """
-    # the lock with the account and contact (not locked) the win makes customers: one query, not three
+    # the lock with the account and contact (not locked) the win makes customers and the pipeline's won stage
+    # (one per pipeline: crm_stage_one_won): one query, not four (issue #7 figure: the win is the loop's hot write)
     opportunity = (
-        Opportunity.objects.select_for_update(of=("self",)).select_related("stage", "account", "contact")
+        Opportunity.objects.select_for_update(of=("self",))
+        .annotate(
+            won_stage=FilteredRelation("stage__pipeline__stages", condition=Q(stage__pipeline__stages__is_won=True))
+        )
+        .select_related("stage", "account", "contact", "won_stage")
     ).get(pk=opportunity.pk)
     if opportunity.status == OpportunityStatus.WON:
         return opportunity
+    if opportunity.won_stage is None:  # pragma: no cover - pipelines are created with both (pipeline_create)
+        raise ValidationError({"stage": [_("This pipeline has no won or lost stage.")]})
     now = timezone.now()
-    _move(opportunity, _close_stage(opportunity, won=True), by=by, now=now)
+    _move(opportunity, opportunity.won_stage, by=by, now=now)
     opportunity.status = OpportunityStatus.WON
     opportunity.closed_at = now
     opportunity.lost_reason = None

@@ -46,13 +46,21 @@ logger = logging.getLogger(__name__)
 
 DEAD_LETTERED = "suite.event.dead_lettered"
 
+# The claim brings each event's company's ``enabled_modules`` along (suite.modules: is a handler's module on?):
+# one round trip per batch instead of two. The claim itself is unchanged inside the CTE (same plan, same locks:
+# only the outbox rows are locked).
 CLAIM_SQL = """
-    SELECT id, uuid, name, version, payload, company_id, correlation_id, created_at, created_by_id, attempts
-      FROM suite_outboxevent
-     WHERE state = 'pending' AND next_attempt_at <= %s
-     ORDER BY id
-     LIMIT %s
-       FOR UPDATE SKIP LOCKED
+    WITH claimed AS (
+        SELECT id, uuid, name, version, payload, company_id, correlation_id, created_at, created_by_id, attempts
+          FROM suite_outboxevent
+         WHERE state = 'pending' AND next_attempt_at <= %s
+         ORDER BY id
+         LIMIT %s
+           FOR UPDATE SKIP LOCKED
+    )
+    SELECT claimed.*, company.enabled_modules
+      FROM claimed LEFT JOIN suite_company AS company ON company.id = claimed.company_id
+     ORDER BY claimed.id
 """
 
 
@@ -248,22 +256,15 @@ def _id_array(ids: list[int]) -> str:
 
 CHUNK = 100  # handler calls per shared savepoint
 
-_COMPANY_MODULES = "SELECT id, enabled_modules FROM suite_company WHERE id = ANY(%s::bigint[])"
 
-
-def _company_modules(cursor, events: list[Event]) -> dict[int, list[str]]:
-    """The ``enabled_modules`` of the batch's companies that restrict their modules (one query; none when no
-    subscribed handler belongs to a module). Companies with an empty list (every module on) are left out."""
-    company_ids = {
-        event.company_id
-        for event in events
-        if event.company_id is not None and any(sub.module is not None for sub in subscribers(event.name))
-    }
-    if not company_ids:
-        return {}
-    cursor.execute(_COMPANY_MODULES, [_id_array(sorted(company_ids))])
+def _company_modules(rows) -> dict[int, list[str]]:
+    """The ``enabled_modules`` (read by the claim) of the batch's companies that restrict their modules.
+    Companies with an empty list (every module on) are left out."""
     found = {}
-    for company_id, enabled in cursor.fetchall():
+    for row in rows:
+        company_id, enabled = row[5], row[10]
+        if company_id is None or company_id in found or not enabled:
+            continue
         if isinstance(enabled, str | bytes):
             enabled = json.loads(enabled)
         if enabled:
@@ -274,7 +275,7 @@ def _company_modules(cursor, events: list[Event]) -> dict[int, list[str]]:
 def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -> BatchResult:
     """Claim and deliver one batch of due events (one transaction). ``now``: the clock for due-ness and
     backoff (tests move it forward instead of sleeping). A handler whose module (``suite.modules``) the event's
-    company has not enabled is not called: its run is recorded as ``skipped`` (one query reads the batch's
+    company has not enabled is not called: its run is recorded as ``skipped`` (the claim reads the batch's
     companies' ``enabled_modules``).
 
     Locks the claimed ``OutboxEvent`` rows (``SKIP LOCKED``). Publishes ``suite.event.dead_lettered`` for each
@@ -287,7 +288,8 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
     with transaction.atomic(), connection.cursor() as cursor:
         clock = now or timezone.now()
         cursor.execute(CLAIM_SQL, [clock, batch_size])
-        events = [_event_from_row(row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+        events = [_event_from_row(row) for row in rows]
         if not events:
             return result
         result.claimed = len(events)
@@ -303,7 +305,7 @@ def relay_batch(*, batch_size: int | None = None, now: datetime | None = None) -
         calls: list[tuple[Subscription, list[Event]]] = []
         attempts_before: Attempts = {}
         batch_groups: dict[str, tuple[Subscription, list[Event]]] = {}
-        company_modules = _company_modules(cursor, events)
+        company_modules = _company_modules(rows)
         skipped: list[_Outcome] = []
         for event in events:
             for subscription in subscribers(event.name):

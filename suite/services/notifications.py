@@ -74,11 +74,13 @@ def notification_send(
     return Notification.objects.bulk_create(notifications)
 
 
-def notifications_send_each(*, company: Company, items: Iterable[dict]) -> int:
+def notifications_send_each(*, company: Company, items: Iterable[dict], skip_non_members: bool = False) -> int:
     """Many notifications, each with its own recipient, title, body, link and level (dicts with those keys),
     in one membership check and one INSERT — for pipelines that alert hundreds of conversations at once. Returns
     how many were written. Every recipient must be an active member of ``company`` (else ``ValidationError``,
-    nothing written). Runs in the caller's transaction (or autocommit); no locks; publishes nothing."""
+    nothing written) — or, with ``skip_non_members``, the items of recipients who are not are left out (an owner
+    who left the company is not notified). Runs in the caller's transaction (or autocommit); no locks; publishes
+    nothing."""
     items = list(items)
     if not items:
         return 0
@@ -89,7 +91,11 @@ def notifications_send_each(*, company: Company, items: Iterable[dict]) -> int:
         )
     )
     if user_ids - members:
-        raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
+        if not skip_non_members:
+            raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
+        items = [item for item in items if int(item["recipient_id"]) in members]
+        if not items:
+            return 0
     columns: tuple[list, ...] = ([], [], [], [], [])
     levels = set(Notification.Level.values)
     for item in items:

@@ -112,6 +112,18 @@ def test_relay_delivers_to_every_handler_once_and_twice_changes_nothing(db, effe
     assert relay_batch().claimed == 0
 
 
+def test_the_claim_brings_the_companies_modules_along_without_a_query_of_its_own(db, company, effect_table):
+    from django.test.utils import CaptureQueriesContext
+
+    publish("tests.thing.happened", {"tag": "a"}, company_id=company.pk)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert relay_batch().done == 1
+
+    company_reads = [query["sql"] for query in queries.captured_queries if "suite_company" in query["sql"]]
+    assert len(company_reads) == 1 and "SKIP LOCKED" in company_reads[0], company_reads
+
+
 def test_a_handler_that_rolls_back_part_of_its_work_keeps_the_rest(db, effect_table):
     publish("tests.partial.happened")
     relay_batch()

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from suite.models import Membership, Notification, Role
-from suite.services.notifications import notification_mark_read, notification_send
+from suite.services.notifications import notification_mark_read, notification_send, notifications_send_each
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +47,26 @@ def test_inactive_members_are_not_recipients(company, member):
 
     with pytest.raises(ValidationError):
         notification_send(recipients=[gone.user], company=company, title="t")
+
+
+def test_send_each_can_leave_out_non_members_in_its_one_membership_check(
+    company, other_company, member, django_assert_num_queries
+):
+    insider = member(company, Role.SALES)
+    outsider = member(other_company, Role.SALES)
+    gone = member(company, Role.SALES)
+    Membership.objects.filter(pk=gone.pk).update(is_active=False)
+    items = [{"recipient_id": m.user_id, "title": "订单已确认"} for m in (insider, outsider, gone)]
+
+    with pytest.raises(ValidationError):
+        notifications_send_each(company=company, items=items)
+    assert Notification.objects.count() == 0
+    with django_assert_num_queries(2):  # the membership check, the insert
+        assert notifications_send_each(company=company, items=items, skip_non_members=True) == 1
+    assert list(Notification.objects.values_list("recipient_id", "company_id")) == [(insider.user_id, company.pk)]
+    with django_assert_num_queries(1):  # nobody left: nothing inserted
+        assert notifications_send_each(company=company, items=items[1:], skip_non_members=True) == 0
+    assert Notification.objects.count() == 1
 
 
 def test_mark_read_touches_only_my_notifications_in_that_company(company, other_company, member):
