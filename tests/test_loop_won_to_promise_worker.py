@@ -36,15 +36,14 @@ def test_won_deal_gets_its_promised_date_through_the_worker(transactional_db, co
     product = catalogue_product(company, list_price="50", on_hand="5", warehouse=shop.warehouse)
     expect_supply(product, quantity="10", on=today + dt.timedelta(days=7), warehouse=shop.warehouse)
 
-    started = time.monotonic()
     deal = won_deal(company, owner, (product, 12))  # committed: the relay task is queued on commit
 
     promised = lambda: Opportunity.objects.filter(pk=deal.pk, promised_date__isnull=False).exists()  # noqa: E731
+    # No timing assert (the house rule): the promise comes through the real worker; how fast is bench
+    # loop_latency's figure.
     assert wait_for(promised), celery_worker_process.log()
-    elapsed = time.monotonic() - started
     deal.refresh_from_db()
     assert deal.promised_date == today + dt.timedelta(days=7)
     assert SalesOrder.objects.filter(crm_opportunity_id=deal.pk).count() == 1
     won = OutboxEvent.objects.get(name="crm.opportunity.won")
     assert OutboxEvent.objects.get(name="erp.sales_order.confirmed").correlation_id == won.correlation_id
-    assert elapsed < 15  # win to promise on the deal, one worker on a shared, loaded machine

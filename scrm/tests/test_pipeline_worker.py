@@ -34,7 +34,6 @@ def test_webhook_to_inbox_through_the_worker(company, celery_worker_process):
         {"id": "w-1", "sender": {"id": "fan-77", "name": "Sophie Wang"}, "text": "Do you ship to Hong Kong?"}
     ).encode()
     client = Client()
-    started = time.monotonic()
     for _ in range(3):
         response = client.post(
             f"/api/v1/scrm/channels/{channel.pk}/webhook/",
@@ -43,9 +42,9 @@ def test_webhook_to_inbox_through_the_worker(company, celery_worker_process):
             headers={"X-Troika-Signature": sign("whsec-test", body)},
         )
         assert response.status_code == 200
+    # No timing assert (the house rule): the alert comes from the real worker; how fast is
+    # bench scrm_ingest's figure.
     assert wait_for(lambda: Notification.objects.filter(recipient=agent.user).exists()), celery_worker_process.log()
-    elapsed = time.monotonic() - started
     assert Delivery.objects.filter(channel=channel).count() == 1
     assert list(Message.objects.values_list("text", flat=True)) == ["Do you ship to Hong Kong?"]
     assert Notification.objects.filter(recipient=agent.user).count() == 1
-    assert elapsed < 5  # receipt to alert, with a worker already running
