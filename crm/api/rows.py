@@ -64,12 +64,37 @@ class RowPlan:
             if column not in self.columns:
                 self.columns.append(column)
         self.plain_fast = [
-            (name, column, field, field is not None and _is_plain_iso_datetime(field))
+            (name, column, field, field is not None and _is_plain_iso_datetime(field), _shown_as_is(field))
             for name, column, field in self.plain
         ]
 
 
 _PLANS: dict[tuple, RowPlan] = {}
+
+
+class _AnyType:
+    """Matches no value's type: ``type(value) is _AnyType`` is never true (a field with no shortcut)."""
+
+
+def _shown_as_is(field) -> type:
+    """The type of value that ``field.to_representation`` returns unchanged — ``str`` for DRF's ``CharField``
+    family (``str(value)``), ``int`` for ``IntegerField`` (``int(value)``; a ``bool`` is not an ``int`` here),
+    ``bool`` for ``BooleanField``, ``object`` when every value is shown as is (``ReadOnlyField``, a text
+    ``JSONField``) — so a page does not call it for those; ``_AnyType`` otherwise."""
+    if field is None:
+        return object
+    representation = type(field).to_representation
+    if representation is serializers.CharField.to_representation:
+        return str
+    if representation is serializers.IntegerField.to_representation:
+        return int
+    if representation is serializers.BooleanField.to_representation:
+        return bool
+    if representation is serializers.ReadOnlyField.to_representation:
+        return object
+    if representation is serializers.JSONField.to_representation and not field.binary:
+        return object
+    return _AnyType
 
 
 def _is_plain_iso_datetime(field) -> bool:
@@ -207,12 +232,6 @@ def _user(row: dict, prefix: str) -> dict | None:
     return {"id": pk, "username": username, "name": full_name or username}
 
 
-def _summary(row: dict, prefix: str, columns: tuple[str, ...]) -> dict | None:
-    if row[f"{prefix}__id"] is None:
-        return None
-    return {column: row[f"{prefix}__{column}"] for column in columns}
-
-
 _TAGS_SQL = """
     SELECT link.{owner}_id, tag.id, tag.name, tag.name_en, tag.color, tag.group_id, tag_group.name,
            tag.created_at, tag.updated_at
@@ -260,20 +279,39 @@ def customer_rows(plan: RowPlan, page: list[dict], *, through, owner_field: str)
     tags = None
     if plan.tag_fields is not None and page:
         tags = _tags_by_customer(through, owner_field, [row["pk"] for row in page], plan.tag_fields)
-    nested, order = plan.nested, plan.order
-    plain = [
-        (name, column, None if field is None else (_iso_datetimes(field) if fast else field.to_representation))
-        for name, column, field, fast in plan.plain_fast
-    ]
+    # one step per output field, in the serializer's order: (name, kind, column, representation, type shown as is)
+    by_name = {}
+    for name, column, field, fast, as_is in plan.plain_fast:
+        if as_is is object:
+            by_name[name] = (name, _PLAIN, column, None, object)
+        else:
+            represent = _iso_datetimes(field) if fast else field.to_representation
+            by_name[name] = (name, _PLAIN, column, represent, as_is)
+    for name in plan.nested:
+        columns = _NESTED[name]
+        keys = tuple((column, f"{name}__{column}") for column in columns)
+        by_name[name] = (name, _USER if name == "owner" else _SUMMARY, f"{name}__id", None, keys)
+    steps = [by_name.get(name, (name, _TAGS, None, None, None)) for name in plan.order]
     rows = []
     for row in page:
         out = {}
-        for name, column, represent in plain:
-            value = row[column]
-            out[name] = value if value is None or represent is None else represent(value)
-        for name in nested:
-            out[name] = _user(row, name) if name == "owner" else _summary(row, name, _NESTED[name])
-        if tags is not None:
-            out["tags"] = tags.get(row["pk"], [])
-        rows.append({name: out[name] for name in order})
+        for name, kind, column, represent, extra in steps:
+            if kind is _PLAIN:
+                value = row[column]
+                if value is None or represent is None or type(value) is extra:
+                    out[name] = value
+                else:
+                    out[name] = represent(value)
+            elif kind is _TAGS:
+                out[name] = tags.get(row["pk"], []) if tags is not None else []
+            elif row[column] is None:
+                out[name] = None
+            elif kind is _USER:
+                out[name] = _user(row, name)
+            else:
+                out[name] = {column: row[key] for column, key in extra}
+        rows.append(out)
     return rows
+
+
+_PLAIN, _USER, _SUMMARY, _TAGS = "plain", "user", "summary", "tags"

@@ -3,20 +3,24 @@
 every write."""
 
 import json
+import time
 from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
 from django.utils import timezone
+from rest_framework import serializers as drf_serializers
 from rest_framework.renderers import JSONRenderer
 
+from crm.api import rows
 from crm.api.serializers import AccountSerializer, ContactSerializer
 from crm.models import Account, Contact
 from crm.selectors import accounts_visible_to, contacts_visible_to
 from crm.services.custom_fields import custom_field_set_define
 from crm.services.customers import account_update, customer_delete, customer_merge, customer_tags_set
 from crm.tests import factories
+from suite.api import counting
 from suite.models import Role
 from suite.policy import Actor
 
@@ -143,6 +147,39 @@ def test_the_cached_count_follows_every_write(api_client, admin, company, custom
     assert count("?lifecycle_stage=customer") == 1
 
 
+def test_a_worker_keeps_the_counts_it_read_until_their_deadline(api_client, admin, company, customers, monkeypatch):
+    """``suite.api.counting`` answers a count it has seen from process memory (no Redis round trip), under the same
+    key (audit versions included), until ``COUNT_TTL`` after the count was taken; the memory stays bounded."""
+    monkeypatch.setattr(counting, "_LOCAL_COUNTS", {})
+    client = api_client(admin)
+
+    def count(query=""):
+        return client.get(ACCOUNTS + query).json()["count"]
+
+    assert count() == 3
+    assert len(counting._LOCAL_COUNTS) == 1
+    cache.clear()
+    assert count() == 3  # from memory: Redis no longer has it
+    ((key, (value, deadline)),) = counting._LOCAL_COUNTS.items()
+    assert cache.get(key) is None
+    assert value == 3
+    assert time.time() < deadline <= time.time() + counting.COUNT_TTL
+
+    counting._LOCAL_COUNTS[key] = (777, deadline)
+    assert count() == 777  # memory is asked first …
+    counting._LOCAL_COUNTS[key] = (777, time.time() - 1)
+    assert count() == 3  # … until the deadline; then counted again
+    assert cache.get(key)[0] == 3
+
+    factories.AccountFactory(company=company, name="新客户")
+    assert count() == 4  # a write changes the key: a remembered count is never served after it
+
+    monkeypatch.setattr(counting, "LOCAL_COUNTS_MAX", 4)
+    for term in ("a", "b", "c", "d", "e", "f"):
+        count(f"?search={term}")
+    assert len(counting._LOCAL_COUNTS) <= 4
+
+
 def test_the_cached_count_is_per_actor_scope(api_client, company, member, team, customers):
     sales = member(company, Role.SALES, teams=[team], username="zhaoliu")
     admin = member(company, Role.ADMIN, username="boss")
@@ -152,3 +189,27 @@ def test_the_cached_count_is_per_actor_scope(api_client, company, member, team, 
         == Account.objects.filter(pk__in=accounts_visible_to(Actor(sales)).values("pk")).count()
     )
     assert Contact.objects.count() == 2
+
+
+def test_a_page_skips_only_the_representations_that_change_nothing():
+    """``crm.api.rows`` copies a value as is only where DRF's field would return it unchanged."""
+
+    class Shouting(drf_serializers.CharField):
+        def to_representation(self, value):
+            return str(value).upper()
+
+    assert rows._shown_as_is(drf_serializers.CharField()) is str
+    assert rows._shown_as_is(drf_serializers.EmailField()) is str
+    assert rows._shown_as_is(drf_serializers.IntegerField()) is int
+    assert rows._shown_as_is(drf_serializers.BooleanField()) is bool
+    assert rows._shown_as_is(drf_serializers.JSONField()) is object
+    assert rows._shown_as_is(None) is object  # a primary key: the id itself
+    for field in (
+        Shouting(),
+        drf_serializers.JSONField(binary=True),
+        drf_serializers.DecimalField(max_digits=8, decimal_places=2),
+        drf_serializers.ChoiceField(choices=[("a", "A")]),
+        drf_serializers.DateField(),
+    ):
+        assert rows._shown_as_is(field) is rows._AnyType
+    assert bool is not int  # a bool in an IntegerField still goes through int()

@@ -14,6 +14,11 @@ cached count is never served after a write that this connection can see; the ent
 earlier and commits later). The count stays exact: the API contract (``count`` = number of matching records)
 is unchanged.
 
+Each web worker also keeps the counts it has read in memory (``_LOCAL_COUNTS``, under the same keys, until the
+same deadline: ``COUNT_TTL`` seconds after the count was taken, which Redis stores with it): the key already
+names the audit versions, so a count found in memory is exactly the one Redis would answer, without its round
+trip (~0.5 ms of CPU per list request on the bench machine).
+
 A view opts in with ``pagination_class = CachedCountPagination`` and ``count_models`` (the models whose rows
 its filters read: the model itself, the tag links of a ``?tag=`` filter …); without ``count_models`` it counts
 like ``Pagination``.
@@ -22,6 +27,7 @@ like ``Pagination``.
 from __future__ import annotations
 
 import hashlib
+import time
 
 from django.core.cache import cache
 from django.core.paginator import Paginator
@@ -31,6 +37,8 @@ from django.utils.functional import cached_property
 from suite.api.pagination import Pagination
 
 COUNT_TTL = 60  # seconds
+LOCAL_COUNTS_MAX = 4096  # entries per process; the oldest go first when full
+_LOCAL_COUNTS: dict[str, tuple[int, float]] = {}  # key -> (count, deadline in time.time())
 
 
 def audit_versions(models, *, using: str = "default") -> tuple[int, ...]:
@@ -52,12 +60,20 @@ def cached_count(queryset, models, *, key_sql: tuple[str, tuple] | None = None) 
     versions = audit_versions(models, using=using)
     database = connections[using].settings_dict["NAME"]
     digest = hashlib.sha256(repr((database, sql, params, versions)).encode()).hexdigest()[:32]
-    key = f"api:count:{queryset.model._meta.label_lower}:{digest}"
-    count = cache.get(key)
-    if count is None:
-        count = queryset.count()
-        cache.set(key, count, COUNT_TTL)
-    return count
+    key = f"api:count2:{queryset.model._meta.label_lower}:{digest}"
+    now = time.time()
+    known = _LOCAL_COUNTS.get(key)
+    if known is not None and known[1] > now:
+        return known[0]
+    known = cache.get(key)  # (count, when it was taken)
+    if known is None or known[1] + COUNT_TTL <= now:
+        known = (queryset.count(), now)
+        cache.set(key, known, COUNT_TTL)
+    if len(_LOCAL_COUNTS) >= LOCAL_COUNTS_MAX:
+        for stale in list(_LOCAL_COUNTS)[: LOCAL_COUNTS_MAX // 4]:  # insertion order: the oldest first
+            _LOCAL_COUNTS.pop(stale, None)
+    _LOCAL_COUNTS[key] = (known[0], known[1] + COUNT_TTL)
+    return known[0]
 
 
 class CachedCountPaginator(Paginator):
