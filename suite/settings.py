@@ -130,7 +130,9 @@ CACHES = {
     "default": {
         "BACKEND": "suite.cache.RedisCache",  # one Redis client per pool (suite/cache.py)
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": env.str("TROIKA_CACHE_PREFIX", default="troika"),
+        # Tests under xdist (make test runs two processes): one prefix per process, so a test's cache.clear() or
+        # throttle counts stay its own; a worker started by a test is handed the prefix explicitly.
+        "KEY_PREFIX": env.str("TROIKA_CACHE_PREFIX", default="troika" + env.str("PYTEST_XDIST_WORKER", default="")),
         "TIMEOUT": 300,
     }
 }
