@@ -50,3 +50,18 @@ def insert_rows_new(model, rows: list[dict], *, returning: str | tuple[str, ...]
         if isinstance(returning, str):
             return [row[0] for row in cursor.fetchall()]
         return cursor.fetchall()
+
+
+def adopt_inserted(objs: list, returned: list[tuple], key: str) -> list:
+    """The instances ``insert_new`` inserted, given their primary keys from its ``RETURNING (id, <key>)`` rows —
+    instead of reading back rows whose every value is already in the instances (their ``auto_now`` times were
+    set by the insert's ``pre_save``)."""
+    ids = {value: pk for pk, value in returned}
+    adopted = []
+    for obj in objs:
+        pk = ids.get(getattr(obj, key))
+        if pk is not None:
+            obj.pk = pk
+            obj._state.adding, obj._state.db = False, "default"
+            adopted.append(obj)
+    return adopted

@@ -17,6 +17,7 @@ from crm.text import normalize_phone
 from scrm import events as scrm_events
 from scrm.channels import RateLimited, SendError, connector_for
 from scrm.models import Channel, Conversation, Delivery, Message, Resolution, SocialIdentity
+from scrm.services.bulk import adopt_inserted
 from scrm.services.bulk import insert_new as _insert_new
 from suite import events
 from suite.models import Membership, Notification
@@ -236,7 +237,8 @@ class InboxBatch:
         created: set[int] = set()
         if missing:
             new = [SocialIdentity(**scope, external_id=key, **_identity_defaults(first[key])) for key in missing]
-            inserted = _adopt(new, _insert_new(SocialIdentity, new, returning=("id", "external_id")), "external_id")
+            returned = _insert_new(SocialIdentity, new, returning=("id", "external_id"))
+            inserted = adopt_inserted(new, returned, "external_id")
             created = {identity.pk for identity in inserted}
             found.update({identity.external_id: identity for identity in inserted})
             if len(inserted) < len(new):  # a concurrent transaction inserted some first: read theirs
@@ -275,7 +277,7 @@ class InboxBatch:
                 for pk in missing_pks
             ]
             returned = _insert_new(Conversation, new_conversations, returning=("id", "identity"))
-            conversations.update({c.identity_id: c for c in _adopt(new_conversations, returned, "identity_id")})
+            conversations.update({c.identity_id: c for c in adopt_inserted(new_conversations, returned, "identity_id")})
             if len(returned) < len(new_conversations):  # a concurrent transaction inserted some first
                 lost = [pk for pk in missing_pks if pk not in conversations]
                 conversations.update(
@@ -342,21 +344,6 @@ class InboxBatch:
         self.last_message.clear()
         self.first_message.clear()
         self.alerts.clear()
-
-
-def _adopt(objs: list, returned: list[tuple], key: str) -> list:
-    """The instances ``insert_new`` inserted, given their primary keys from its ``RETURNING (id, <key>)`` rows —
-    instead of reading back rows whose every value is already in the instances (their ``auto_now`` times were
-    set by the insert's ``pre_save``)."""
-    ids = {value: pk for pk, value in returned}
-    adopted = []
-    for obj in objs:
-        pk = ids.get(getattr(obj, key))
-        if pk is not None:
-            obj.pk = pk
-            obj._state.adding, obj._state.db = False, "default"
-            adopted.append(obj)
-    return adopted
 
 
 def _assignee_for(batch: InboxBatch, identity: SocialIdentity) -> int | None:

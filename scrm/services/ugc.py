@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from scrm import events as scrm_events
 from scrm.models import Channel, CouponReason, CouponTemplate, Sentiment, SocialIdentity, UgcKind, UgcPost
-from scrm.services.bulk import insert_new
+from scrm.services.bulk import adopt_inserted, insert_new
 from scrm.services.coupons import coupon_issue
 from scrm.text.sentiment import analyse
 from suite import events
@@ -156,13 +156,7 @@ def ugc_capture_batch(*, channel: Channel, items: list[tuple[SocialIdentity, dic
         )
     # One INSERT … ON CONFLICT DO NOTHING (a post a concurrent batch captured first is skipped, not an error),
     # without bulk_create's SQL compilation of every value (ing4: ~10 % of the inbox batch's Python).
-    inserted = {external_id: pk for pk, external_id in insert_new(UgcPost, posts, returning=("id", "external_id"))}
-    created = []
-    for post in posts:
-        if post.external_id in inserted:
-            post.pk = inserted[post.external_id]
-            post._state.adding, post._state.db = False, "default"
-            created.append(post)
+    created = adopt_inserted(posts, insert_new(UgcPost, posts, returning=("id", "external_id")), "external_id")
     negative = [
         (scrm_events.UGC_NEGATIVE, scrm_events.ugc_negative_payload(post=post))
         for post in created
