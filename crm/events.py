@@ -61,8 +61,9 @@ def lead_converted_payload(*, lead: Lead) -> dict:
     }
 
 
-def opportunity_closed_payload(*, opportunity: Opportunity) -> dict:
-    """v1 of ``crm.opportunity.won`` and ``crm.opportunity.lost``: see docs/events.md."""
+def opportunity_closed_payload(*, opportunity: Opportunity, lines=None) -> dict:
+    """v1 of ``crm.opportunity.won`` and ``crm.opportunity.lost``: see docs/events.md. ``lines``: the
+    opportunity's lines when the caller has read them already (else ``opportunity.lines.all()``)."""
     return {
         "opportunity_id": opportunity.pk,
         "name": opportunity.name,
@@ -77,7 +78,7 @@ def opportunity_closed_payload(*, opportunity: Opportunity) -> dict:
         "expected_close_date": opportunity.expected_close_date.isoformat() if opportunity.expected_close_date else None,
         "closed_at": opportunity.closed_at.isoformat() if opportunity.closed_at else None,
         "lost_reason_id": opportunity.lost_reason_id,
-        "lines": [line_payload(line) for line in opportunity.lines.all()],
+        "lines": [line_payload(line) for line in (opportunity.lines.all() if lines is None else lines)],
         # compatible additions for the closed loop (issue #7): ERP names its partner and checks the CRM's limit
         "account_name": opportunity.account.name if opportunity.account_id else None,
         # the CRM's credit limit; 0 (the default) means "none set in CRM" and travels as null

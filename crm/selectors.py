@@ -57,6 +57,7 @@ from crm.models import (
 from crm.text import normalize_email, search_terms
 from suite import policy
 from suite.policy import Actor
+from suite.prepared import PreparedRead
 
 # ---------------------------------------------------------------- search and custom fields
 
@@ -385,6 +386,27 @@ def opportunities_visible_to(
     if custom and actor is not None:
         qs = custom_filter(qs, company_id=actor.company_id, target="opportunity", values=custom)
     return qs.select_related("stage__pipeline", "account", "contact", "owner", "team", "lost_reason")
+
+
+_BIGINT = 2**63 - 1
+_VISIBLE_OPPORTUNITY = PreparedRead()
+_PK_MARK = -940_000_001  # the placeholder of the primary key (the actor's ids: policy.scope_rendering)
+
+
+def opportunity_visible_to(actor: Actor | None, pk: int) -> Opportunity | None:
+    """The opportunity ``pk`` if the actor may see it (else ``None``), with what ``opportunities_visible_to``
+    joins: the row ``opportunities_visible_to(actor).filter(pk=pk).first()`` gives, read by that queryset's own
+    SQL compiled once per process and scope shape, and planned once per connection (``suite.prepared``: the
+    detail read of every win request, issue #7 figure)."""
+    rendering = policy.scope_rendering(actor, Opportunity) if actor is not None else None
+    if rendering is None or not -_BIGINT <= pk <= _BIGINT:
+        return None
+    found = _VISIBLE_OPPORTUNITY.fetch(
+        ("opportunity_visible_to", rendering.shape),
+        lambda: opportunities_visible_to(rendering.placeholder).filter(pk=_PK_MARK).order_by(),
+        {**rendering.values, _PK_MARK: pk},
+    )
+    return found[0] if found else None
 
 
 def stage_changes_visible_to(actor: Actor | None, *, opportunity: Opportunity | None = None) -> QuerySet:

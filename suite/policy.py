@@ -148,6 +148,75 @@ def scope(actor: Actor | None, queryset: QuerySet) -> QuerySet:
     return queryset.filter(condition)
 
 
+@dataclass(frozen=True)
+class _PlaceholderUser:
+    pk: int
+
+
+@dataclass(frozen=True)
+class PlaceholderActor:
+    """An ``Actor`` look-alike whose ids are placeholders (negative numbers no row has), so that a query built
+    with ``scope(placeholder, …)`` can be compiled to SQL once and run for every actor of the same shape with
+    the real ids bound in its place (``ScopeRendering.bind``)."""
+
+    role: str
+    company_id: int
+    user: _PlaceholderUser
+    teammate_ids: frozenset[int]
+    team_ids: frozenset[int]
+
+
+@dataclass(frozen=True)
+class ScopeRendering:
+    """What ``scope_rendering`` answers: ``shape`` (hashable: a query compiled with ``placeholder`` serves every
+    actor with the same shape), ``placeholder`` (pass it where the actor goes) and ``values`` (placeholder id →
+    the actor's id)."""
+
+    shape: tuple
+    placeholder: PlaceholderActor
+    values: dict[int, int]
+
+    def bind(self, params) -> list:
+        """The compiled query's parameters with the actor's ids in place of the placeholders."""
+        values = self.values
+        return [values.get(value, value) if type(value) is int else value for value in params]
+
+
+_COMPANY_MARK, _USER_MARK, _TEAMMATE_MARK, _TEAM_MARK = -910_000_001, -910_000_002, -920_000_000, -930_000_000
+
+
+def scope_rendering(actor: Actor, model: type[Model]) -> ScopeRendering | None:
+    """``scope(actor, model.objects.all())`` as a compiled-once query: build the query with ``placeholder``
+    instead of the actor (through ``scope`` itself, so every rule of this module applies), compile it once per
+    ``shape`` — the model, the actor's role and record scope, how many teammates and teams the rule names — and
+    bind the actor's ids for each request. ``None`` when the actor sees nothing (no scope: nothing to compile).
+
+    For hot API paths that run precompiled SQL (``crm.api.fast``); the scope is still decided here."""
+    if actor is None:
+        return None
+    model_policy = policy_for(model)
+    record_scope = model_policy.scope_for(actor.role)
+    if record_scope is Scope.NONE:
+        return None
+    teamish = record_scope is Scope.TEAM and model_policy.owner_field is not None
+    teammates = sorted(actor.teammate_ids) if teamish else []
+    teams = sorted(actor.team_ids) if teamish and model_policy.team_field else []
+    teammate_marks = [_TEAMMATE_MARK - k for k in range(len(teammates))]
+    team_marks = [_TEAM_MARK - k for k in range(len(teams))]
+    placeholder = PlaceholderActor(
+        role=actor.role,
+        company_id=_COMPANY_MARK,
+        user=_PlaceholderUser(_USER_MARK),
+        teammate_ids=frozenset(teammate_marks),
+        team_ids=frozenset(team_marks),
+    )
+    values = {_COMPANY_MARK: actor.company_id, _USER_MARK: actor.user.pk}
+    values.update(zip(teammate_marks, teammates, strict=True))
+    values.update(zip(team_marks, teams, strict=True))
+    shape = (model, actor.role, record_scope, len(teammates), len(teams))
+    return ScopeRendering(shape=shape, placeholder=placeholder, values=values)
+
+
 def can(actor: Actor | None, action: str, target: type[Model] | Model) -> bool:
     """May ``actor`` take ``action`` on a model (class) or on one record (instance, also checked for scope)?"""
     if actor is None:

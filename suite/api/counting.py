@@ -58,16 +58,23 @@ def cached_count(queryset, models, *, key_sql: tuple[str, tuple] | None = None) 
     queryset = queryset.select_related(None).prefetch_related(None).order_by()  # what COUNT(*) needs
     sql, params = key_sql if key_sql is not None else queryset.query.get_compiler(using).as_sql()
     versions = audit_versions(models, using=using)
+    return remembered_count(queryset.model, sql, params, versions, queryset.count, using=using)
+
+
+def remembered_count(model, sql: str, params, versions: tuple[int, ...], count, *, using: str = "default") -> int:
+    """The count of the rows ``sql`` selects, remembered (process memory, then Redis) under ``sql``, ``params`` and
+    the audit ``versions`` of the counted tables, read *before* counting; ``count()`` counts on a miss. The part of
+    ``cached_count`` for a caller that read the versions itself (in the same round trip as its page)."""
     database = connections[using].settings_dict["NAME"]
     digest = hashlib.sha256(repr((database, sql, params, versions)).encode()).hexdigest()[:32]
-    key = f"api:count2:{queryset.model._meta.label_lower}:{digest}"
+    key = f"api:count2:{model._meta.label_lower}:{digest}"
     now = time.time()
     known = _LOCAL_COUNTS.get(key)
     if known is not None and known[1] > now:
         return known[0]
     known = cache.get(key)  # (count, when it was taken)
     if known is None or known[1] + COUNT_TTL <= now:
-        known = (queryset.count(), now)
+        known = (count(), now)
         cache.set(key, known, COUNT_TTL)
     if len(_LOCAL_COUNTS) >= LOCAL_COUNTS_MAX:
         for stale in list(_LOCAL_COUNTS)[: LOCAL_COUNTS_MAX // 4]:  # insertion order: the oldest first
