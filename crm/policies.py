@@ -113,6 +113,23 @@ register(
 )
 register(
     ModelPolicy(
+        # the sales funnel's pre-aggregate: its rows carry their deals' team and owner and are scoped as the
+        # deals are (the funnel narrows the stage changes to the deals the actor may see)
+        model=m.FunnelReach,
+        scopes={
+            ADMIN: Scope.COMPANY,
+            MANAGER: Scope.TEAM,
+            SALES: Scope.OWN,
+            FINANCE: Scope.COMPANY,
+            SERVICE: Scope.COMPANY,
+        },
+        actions={role: {"view"} for role in (ADMIN, MANAGER, SALES, FINANCE, SERVICE)},
+        owner_field="owner_id",
+        team_field="team_id",
+    )
+)
+register(
+    ModelPolicy(
         model=m.Activity,
         scopes={
             ADMIN: Scope.COMPANY,

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
 from django.db.models import (
@@ -27,6 +29,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
@@ -35,6 +38,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.models import (
+    FunnelReach,
     Opportunity,
     OpportunityLine,
     OpportunityStageChange,
@@ -45,13 +49,11 @@ from crm.models import (
 )
 from crm.selectors_campaigns import CampaignResult, campaign_comparison, campaigns_visible_to
 from suite import policy
+from suite.models import Team
 from suite.policy import Scope
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
-WEIGHTED = ExpressionWrapper(
-    F("amount") * F("stage__probability") / Decimal(100), output_field=DecimalField(max_digits=20, decimal_places=4)
-)
 CYCLE = ExpressionWrapper(F("closed_at") - F("created_at"), output_field=DurationField())
 
 
@@ -150,10 +152,22 @@ def sales_overview(filters) -> SalesOverview:
             expected_close_date__lte=filters.date_to,
         )
         .annotate(bucket=_Bucket(F("expected_close_date"), open_starts))
-        .values("status", "bucket")
-        .annotate(n=Count("*"), total=Sum("amount"), weighted=Sum(WEIGHTED), cycle=Value(None, DurationField()))
+        .values("status", "bucket", "stage_id")
+        .annotate(n=Count("*"), total=Sum("amount"))
     )
-    rows = closed.union(open_, all=True)
+    # the open deals are grouped by stage on the index alone, and weighted by the stage's probability after
+    # (Σ amount × p / 100 per stage is the sum of the deals' weighted amounts: exact numeric arithmetic)
+    closed_sql, closed_params = closed.query.sql_with_params()
+    open_sql, open_params = open_.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"({closed_sql}) UNION ALL (SELECT o.status, o.bucket, sum(o.n)::bigint, sum(o.total),"
+            f" sum(o.total * s.probability / 100), NULL::interval FROM ({open_sql}) o"
+            f" JOIN {Stage._meta.db_table} s ON s.id = o.stage_id GROUP BY o.status, o.bucket)",
+            (*closed_params, *open_params),
+        )
+        columns = ("status", "bucket", "n", "total", "weighted", "cycle")
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     counts: dict[str, int] = defaultdict(int)
     amounts: dict[str, Decimal] = defaultdict(Decimal)
     weighted_total = Decimal(0)
@@ -205,15 +219,47 @@ def default_pipeline(actor) -> Pipeline | None:
 
 def sales_funnel(filters, pipeline: Pipeline | None = None) -> list[FunnelStage]:
     """Deals per stage of the (default) pipeline from the stage history of the period: a deal counts in every
-    stage up to the furthest it reached (skipped stages count as passed). Three queries."""
+    stage up to the furthest it reached (skipped stages count as passed). Three queries (four when the period
+    ends before the end of its month and some stage change is dated after it).
+
+    Read from the pre-aggregate ``FunnelReach`` when the period starts on the 1st of a month (every preset)
+    in ``settings.TIME_ZONE`` and no product narrows it; otherwise from the stage history itself. Both give the
+    same figures (``crm/tests/test_funnel_reach.py``)."""
     pipeline = pipeline or default_pipeline(filters.actor)
     if pipeline is None:
         return []
     stages = [s for s in pipeline.stages.filter(is_active=True).order_by("sequence", "id") if not s.is_lost]
-    # The furthest stage per deal is read from the period's stage changes alone (the covering index
-    # crm_stagechange_funnel, aggregated once: a MATERIALIZED CTE), then narrowed to the deals the actor may see
-    # and the filters pick — the deals the stage-change policy shows (it scopes a change by its deal's owner and
-    # team, as the opportunity policy scopes the deal), joined on one row per deal instead of one per change.
+    if _funnel_reach_applies(filters):
+        reached = _funnel_reached_from_aggregate(filters, pipeline, stages)
+    else:
+        reached = _funnel_reached_from_history(filters, stages)
+    result, previous = [], None
+    for stage in stages:
+        count = reached.get(stage.sequence, 0)
+        conversion = (Decimal(count * 100) / previous).quantize(Decimal("0.1")) if previous else None
+        result.append(FunnelStage(stage=stage, reached=count, conversion=conversion))
+        previous = count
+    return result
+
+
+def _funnel_reach_applies(filters) -> bool:
+    return (
+        not filters.product_id
+        and filters.date_from.day == 1
+        and timezone.get_current_timezone_name() == settings.TIME_ZONE
+    )
+
+
+def _changes_need_deal_scope(filters) -> bool:
+    changes_scope = policy.policy_for(OpportunityStageChange).scope_for(filters.actor.role)
+    return changes_scope is not Scope.COMPANY or bool(filters.team_id or filters.owner_id or filters.product_id)
+
+
+def _funnel_reached_from_history(filters, stages: list[Stage]) -> dict[int, int]:
+    """Deals per threshold sequence from the period's stage changes (the covering index crm_stagechange_funnel):
+    the furthest stage per deal (aggregated once: a MATERIALIZED CTE), narrowed to the deals the actor may see
+    and the filters pick — the deals the stage-change policy shows (it scopes a change by its deal's owner and
+    team, as the opportunity policy scopes the deal), joined on one row per deal instead of one per change."""
     changes = OpportunityStageChange.objects.filter(
         company_id=filters.actor.company_id,
         to_stage__in=stages,
@@ -225,8 +271,7 @@ def sales_funnel(filters, pipeline: Pipeline | None = None) -> list[FunnelStage]
     per_opportunity = changes.order_by().values("opportunity_id").annotate(furthest=Max(sequence))
     sql, params = per_opportunity.query.sql_with_params()
     where, where_params = "", ()
-    changes_scope = policy.policy_for(OpportunityStageChange).scope_for(filters.actor.role)
-    if changes_scope is not Scope.COMPANY or filters.team_id or filters.owner_id or filters.product_id:
+    if _changes_need_deal_scope(filters):
         visible_sql, where_params = _opps(filters).values("id").query.sql_with_params()
         where = f" WHERE p.opportunity_id IN ({visible_sql})"
     with connection.cursor() as cursor:
@@ -235,13 +280,69 @@ def sales_funnel(filters, pipeline: Pipeline | None = None) -> list[FunnelStage]
             (*params, *where_params),
         )
         counts = dict(cursor.fetchall())
-    result, previous = [], None
-    for stage in stages:
-        reached = sum(n for sequence, n in counts.items() if sequence >= stage.sequence)
-        conversion = (Decimal(reached * 100) / previous).quantize(Decimal("0.1")) if previous else None
-        result.append(FunnelStage(stage=stage, reached=reached, conversion=conversion))
-        previous = reached
-    return result
+    return {stage.sequence: sum(n for furthest, n in counts.items() if furthest >= stage.sequence) for stage in stages}
+
+
+def _funnel_reached_from_aggregate(filters, pipeline: Pipeline, stages: list[Stage]) -> dict[int, int]:
+    """Deals per threshold sequence from ``FunnelReach``: a deal reached a threshold in the period [A, B) — A
+    the 1st of a month — exactly when one of its changes reaching it lies in the period with the previous one
+    before A (then exactly one does), so the count is the sum of the rows of the months A … B's month whose
+    ``previous_month`` is before A's (or none), scoped like the deals (the rows carry their team and owner).
+    When B is not the end of its month, the changes of [B, end of B's month) that the sum counted are
+    subtracted: read from the stage history (none but future-dated ones when B is tomorrow), each with the
+    furthest stage its deal reached in [A, the change)."""
+    first_month = filters.date_from
+    last_month = filters.date_to.replace(day=1)
+    rows = policy.scope(filters.actor, FunnelReach.objects.filter(pipeline=pipeline)).filter(
+        Q(previous_month__isnull=True) | Q(previous_month__lt=first_month),
+        month__gte=first_month,
+        month__lte=last_month,
+    )
+    if filters.team_id:
+        rows = rows.filter(team_id=filters.team_id)
+    if filters.owner_id:
+        rows = rows.filter(owner_id=filters.owner_id)
+    reached: dict[int, int] = defaultdict(int)
+    for threshold, n in rows.order_by().values("threshold").annotate(n=Sum("changes")).values_list("threshold", "n"):
+        reached[threshold] += n
+    period_end = _end(filters.date_to)
+    month_end = _start((last_month + timedelta(days=32)).replace(day=1))
+    if period_end < month_end:
+        sequence = Case(*(When(to_stage_id=s.pk, then=Value(s.sequence)) for s in stages), output_field=IntegerField())
+        earlier = (
+            OpportunityStageChange.objects.filter(
+                opportunity_id=OuterRef("opportunity_id"),
+                to_stage__in=stages,
+                changed_at__gte=_start(filters.date_from),
+            )
+            .filter(
+                Q(changed_at__lt=OuterRef("changed_at")) | Q(changed_at=OuterRef("changed_at"), id__lt=OuterRef("id"))
+            )
+            .order_by()
+            .values("opportunity_id")
+            .annotate(furthest=Max(sequence))
+            .values("furthest")
+        )
+        after = OpportunityStageChange.objects.filter(
+            company_id=filters.actor.company_id,
+            to_stage__in=stages,
+            changed_at__gte=period_end,
+            changed_at__lt=month_end,
+        )
+        if _changes_need_deal_scope(filters):
+            after = after.filter(opportunity_id__in=_opps(filters).values("id"))
+        tail = (
+            after.annotate(reach=sequence, before=Subquery(earlier))
+            .order_by()
+            .values("reach", "before")
+            .annotate(n=Count("*"))
+            .values_list("reach", "before", "n")
+        )
+        for reach, before, n in tail:
+            for stage in {s.sequence for s in stages}:
+                if stage <= reach and (before is None or before < stage):
+                    reached[stage] -= n
+    return reached
 
 
 @dataclass(frozen=True)
@@ -292,10 +393,10 @@ def sales_performance_all(filters) -> dict[str, list[PerformanceRow]]:
     grouped by (owner, team), rolled up both ways here."""
     closed_in = Q(closed_at__gte=_start(filters.date_from), closed_at__lt=_end(filters.date_to))
     won = Q(status=OpportunityStatus.WON)
-    rows = (
+    per_owner_team = (
         _opps(filters)
         .filter(closed_in, status__in=[OpportunityStatus.WON, OpportunityStatus.LOST])
-        .values("owner_id", "owner__username", "owner__first_name", "owner__last_name", "team_id", "team__name")
+        .values("owner_id", "team_id")
         .annotate(
             won_count=Count("id", filter=won),
             lost_count=Count("id", filter=~won),
@@ -304,6 +405,19 @@ def sales_performance_all(filters) -> dict[str, list[PerformanceRow]]:
         )
         .order_by()
     )
+    # grouped by the ids on the covering index alone; the few names joined to the groups after
+    sql, params = per_owner_team.query.sql_with_params()
+    users, teams = get_user_model()._meta.db_table, Team._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.owner_id, a.team_id, a.won_count, a.lost_count, a.won_amount, a.cycle, u.username,"
+            f" u.first_name, u.last_name, t.name FROM ({sql}) a LEFT JOIN {users} u ON u.id = a.owner_id"
+            f" LEFT JOIN {teams} t ON t.id = a.team_id",
+            params,
+        )
+        columns = ("owner_id", "team_id", "won_count", "lost_count", "won_amount", "cycle", "owner__username",
+                   "owner__first_name", "owner__last_name", "team__name")  # fmt: skip
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     groups: dict[str, dict] = {"owner": {}, "team": {}}
     for row in rows:
         full_name = f"{row['owner__last_name']}{row['owner__first_name']}".strip()

@@ -29,13 +29,12 @@ def _ugc(filters: Filters, **extra) -> str:
 
 
 def build(filters: Filters) -> list:
-    """The widgets of the social dashboard. Three queries whatever the data."""
+    """The widgets of the social dashboard. Two queries whatever the data."""
     actor = filters.actor
     scope = {"team_id": filters.team_id, "owner_id": filters.owner_id}
     period = {"date_from": filters.date_from, "date_to": filters.date_to}
     by_channel, by_agent = selectors.response_times_both(actor, **period, **scope)
-    weekly = selectors.sentiment_trend(actor, granularity="week", **period)
-    volumes = selectors.ugc_volume_by_channel(actor, **period)
+    weekly, volumes = selectors.ugc_trend_and_volumes(actor, granularity="week", **period)
     total = by_channel[-1]
     channels = by_channel[:-1]
     agents = by_agent[:-1]

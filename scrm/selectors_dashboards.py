@@ -272,33 +272,8 @@ def sentiment_trend(
     actor: Actor | None, *, date_from: dt.date, date_to: dt.date, granularity: str = "week"
 ) -> list[SentimentBucket]:
     """UGC posts the actor may see per week (or month, in the site's time zone) of ``posted_at`` and sentiment,
-    oldest first. One query; only periods with posts are returned. Each post's bucket is found with
-    ``width_bucket`` over the buckets' starts and the count is grouped by the bucket number (a few dozen groups:
-    a hash aggregate, where grouping by ``date_trunc`` sorted every post)."""
-    start, end = day_bounds(date_from, date_to)
-    tz = timezone.get_current_timezone()
-    starts = _period_starts(date_from, date_to, granularity)
-    edges = [dt.datetime.combine(day, dt.time.min, tzinfo=tz) for day in starts]
-    posts = (
-        policy.scope(actor, UgcPost.objects.all())
-        .filter(posted_at__gte=start, posted_at__lt=end)
-        .order_by()
-        .values("posted_at", "sentiment")
-    )
-    sql, params = posts.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT b.n, COUNT(*) FILTER (WHERE p.sentiment = 'positive'), COUNT(*) FILTER (WHERE p.sentiment ="
-            f" 'neutral'), COUNT(*) FILTER (WHERE p.sentiment = 'negative') FROM ({sql}) p JOIN generate_series(1,"
-            " %s) b(n) ON b.n = width_bucket(p.posted_at, %s::timestamptz[]) GROUP BY b.n ORDER BY b.n",
-            [*params, len(edges), edges],
-        )
-        rows = cursor.fetchall()
-    return [
-        SentimentBucket(period=starts[n - 1], positive=positive, neutral=neutral, negative=negative)
-        for n, positive, neutral, negative in rows
-        if positive or neutral or negative
-    ]
+    oldest first; only periods with posts are returned. One query (``ugc_trend_and_volumes``)."""
+    return ugc_trend_and_volumes(actor, date_from=date_from, date_to=date_to, granularity=granularity)[0]
 
 
 @dataclass(frozen=True)
@@ -311,18 +286,57 @@ class UgcVolume:
 
 def ugc_volume_by_channel(actor: Actor | None, *, date_from: dt.date, date_to: dt.date) -> list[UgcVolume]:
     """UGC posts the actor may see per channel (``None``: entered by hand) posted between the dates, largest
-    first. One query."""
+    first. One query (``ugc_trend_and_volumes``)."""
+    return ugc_trend_and_volumes(actor, date_from=date_from, date_to=date_to)[1]
+
+
+def ugc_trend_and_volumes(
+    actor: Actor | None, *, date_from: dt.date, date_to: dt.date, granularity: str = "week"
+) -> tuple[list[SentimentBucket], list[UgcVolume]]:
+    """The sentiment trend and the volume per channel of the UGC posts the actor may see posted between the
+    dates, from one scan of the posts: counted per (bucket, channel, sentiment) — a few hundred groups, a hash
+    aggregate — and summed both ways here. Each post's bucket (week or month in the site's time zone) is found
+    with ``width_bucket`` over the buckets' starts (where grouping by ``date_trunc`` sorted every post); the
+    channel names are joined to the groups, not to the posts. One query."""
     start, end = day_bounds(date_from, date_to)
-    rows = (
+    tz = timezone.get_current_timezone()
+    starts = _period_starts(date_from, date_to, granularity)
+    edges = [dt.datetime.combine(day, dt.time.min, tzinfo=tz) for day in starts]
+    posts = (
         policy.scope(actor, UgcPost.objects.all())
         .filter(posted_at__gte=start, posted_at__lt=end)
         .order_by()
-        .values("channel_id", "channel__name")
-        .annotate(posts=Count("id"), negative=Count("id", filter=Q(sentiment="negative")))
+        .values("posted_at", "channel_id", "sentiment")
     )
-    volumes = [UgcVolume(r["channel_id"], r["channel__name"] or "", r["posts"], r["negative"]) for r in rows]
+    sql, params = posts.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT g.n, g.channel_id, ch.name, g.sentiment, g.posts FROM (SELECT width_bucket(p.posted_at,"
+            f" %s::timestamptz[]) AS n, p.channel_id, p.sentiment, COUNT(*) AS posts FROM ({sql}) p GROUP BY 1, 2, 3)"
+            f" g LEFT JOIN {Channel._meta.db_table} ch ON ch.id = g.channel_id",
+            [edges, *params],
+        )
+        rows = cursor.fetchall()
+    per_bucket: dict[int, dict[str, int]] = {}
+    per_channel: dict[int | None, list] = {}
+    for n, channel_id, channel_name, sentiment, count in rows:
+        bucket = per_bucket.setdefault(n, {"positive": 0, "neutral": 0, "negative": 0})
+        if sentiment in bucket:
+            bucket[sentiment] += count
+        volume = per_channel.setdefault(channel_id, [channel_name or "", 0, 0])
+        volume[1] += count
+        if sentiment == "negative":
+            volume[2] += count
+    trend = [
+        SentimentBucket(period=starts[n - 1], positive=c["positive"], neutral=c["neutral"], negative=c["negative"])
+        for n, c in sorted(per_bucket.items())
+        if c["positive"] or c["neutral"] or c["negative"]
+    ]
+    volumes = [
+        UgcVolume(channel_id, name, posts, negative) for channel_id, (name, posts, negative) in per_channel.items()
+    ]
     volumes.sort(key=lambda v: (-v.posts, v.channel_name))
-    return volumes
+    return trend, volumes
 
 
 # ---------------------------------------------------------------- drill-down targets

@@ -449,6 +449,10 @@ def crm_customers(ctx: GenerationContext) -> dict[str, int]:
                  "changed_at", "changed_by_id", "amount", "probability", "seconds_in_from_stage"],
                 change_rows(),
             )  # fmt: skip
+            # the sales funnel's pre-aggregate, which the services keep per write: rebuilt from the history
+            from crm.services.funnel import funnel_reach_rebuild
+
+            funnel_reach_rebuild(company_id=cid)
         opportunities = _ids("crm_opportunity", cid, "account_id", "contact_id", "owner_id", "team_id")
 
         # ---- activities: half on an account, a quarter on a contact (and its account), a quarter on a deal

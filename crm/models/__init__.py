@@ -46,6 +46,7 @@ from .leads import AssignmentRule, Lead, LeadScoringRule, LeadStatus
 from .opportunities import (
     FULFILMENT_RANK,
     FulfilmentStatus,
+    FunnelReach,
     LostReason,
     Opportunity,
     OpportunityStageChange,
@@ -94,6 +95,7 @@ __all__ = [
     "CustomerFinance",
     "DuplicatePolicy",
     "FulfilmentStatus",
+    "FunnelReach",
     "Gender",
     "HandoverState",
     "ImportFileFormat",

@@ -298,3 +298,40 @@ class OpportunityStageChange(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.opportunity_id}: {self.from_stage_id} → {self.to_stage_id}"
+
+
+class FunnelReach(models.Model):
+    """The sales funnel's pre-aggregate (issue #7 speed): how many stage changes of the deals of one (team,
+    owner) reached ``threshold`` (a change to an active, not-lost stage of ``pipeline`` with that sequence or a
+    later one) in ``month``, by the month of the same deal's previous such change (``previous_month``; none:
+    the deal's first). A deal reached the threshold in a period starting on the 1st of month M exactly when it
+    has a change counted in the period whose previous one is before M, so the funnel of a period is a sum over
+    the rows of its months with ``previous_month`` before its first — no per-deal aggregation at read time.
+
+    Months are calendar months in ``settings.TIME_ZONE``; ``team`` / ``owner`` are the deal's current ones.
+    Derived data, kept by ``crm.services.funnel`` in the transaction of every write that changes it (a stage
+    change, a reassignment, a deletion, a stage's sequence or activity) and rebuilt by
+    ``funnel_reach_rebuild`` (migration ``crm 0024``, the bench generator); not audited (the stage history is).
+    """
+
+    company = models.ForeignKey("suite.Company", on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    threshold = models.PositiveIntegerField()  # a stage sequence
+    # the deal's current team and owner, plain ids: a deleted team or user leaves them (see docs/decisions.md)
+    team_id = models.BigIntegerField(null=True)
+    owner_id = models.BigIntegerField(null=True)
+    month = models.DateField()
+    previous_month = models.DateField(null=True)
+    changes = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "pipeline", "month", "previous_month", "threshold", "team_id", "owner_id"],
+                nulls_distinct=False,
+                name="crm_funnelreach_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id} ≥{self.threshold} {self.month}: {self.changes}"

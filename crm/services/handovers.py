@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from crm.models import Account, Activity, Contact, HandoverState, Lead, LeadStatus, Opportunity, OwnerHandover, Ticket
 from crm.models.opportunities import OpportunityStatus
 from crm.models.tickets import ACTIVE_STATUSES
+from crm.services.funnel import funnel_reach_kept
 from suite import events
 from suite.models import Membership
 
@@ -112,6 +113,9 @@ def _move_chunk(kind: str, qs: QuerySet, handover: OwnerHandover, chunk_size: in
         rows.filter(assigned_agent_id=handover.from_user_id).update(
             assigned_agent_id=handover.to_user_id, updated_at=now
         )
+    elif kind == "opportunities":  # the sales funnel's pre-aggregate is kept per owner
+        with funnel_reach_kept(company_id=handover.company_id, opportunity_ids=ids):
+            rows.update(owner_id=handover.to_user_id, updated_at=now)
     else:
         rows.update(owner_id=handover.to_user_id, updated_at=now)
     return len(ids)

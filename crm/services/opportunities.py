@@ -28,15 +28,17 @@ from crm.models import (
     LifecycleStage,
     LostReason,
     Opportunity,
-    OpportunityStageChange,
+    OpportunityLine,
     OpportunityStatus,
     Pipeline,
     Stage,
 )
 from crm.services.custom_fields import custom_values_merge
+from crm.services.funnel import funnel_reach_kept, funnel_reach_rebuild, stage_change_record
 from crm.text import build_search_text
 from suite import events
 from suite.models import Company, Membership, Team
+from suite.prepared import PreparedRead
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -187,6 +189,7 @@ def stage_update(*, stage: Stage, by: User | None, **fields: Any) -> Stage:
         raise ValidationError({"probability": [_("A win probability is a whole percentage from 0 to 100.")]})
     if (stage.is_won and probability != 100) or (stage.is_lost and probability != 0):
         raise ValidationError({"probability": [_("The won stage has probability 100 and the lost stage 0.")]})
+    funnel_changed = any(name in fields and fields[name] != getattr(stage, name) for name in ("sequence", "is_active"))
     for name, value in fields.items():
         setattr(stage, name, value.strip() if isinstance(value, str) else value)
     try:
@@ -194,6 +197,8 @@ def stage_update(*, stage: Stage, by: User | None, **fields: Any) -> Stage:
             stage.save(update_fields=[*fields, "updated_at"])
     except IntegrityError:
         raise ValidationError({"name": [_("Another stage of this pipeline has this name.")]}) from None
+    if funnel_changed:  # the funnel's thresholds and the changes that count are the pipeline's stages
+        funnel_reach_rebuild(company_id=stage.company_id, pipeline_id=stage.pipeline_id)
     return stage
 
 
@@ -260,16 +265,16 @@ def _check_links(company_id: int, values: dict[str, Any], errors: dict, *, owner
 
 
 def _record_stage_change(opportunity: Opportunity, *, from_stage: Stage | None, entered_at, by, now) -> None:
-    OpportunityStageChange.objects.create(
-        company_id=opportunity.company_id,
+    # one statement inserts the change and keeps the sales funnel's pre-aggregate (crm.services.funnel)
+    stage_change_record(
         opportunity=opportunity,
         from_stage=from_stage,
         to_stage=opportunity.stage,
         changed_at=now,
-        changed_by=by,
+        by_id=by.pk if by is not None else None,
         amount=opportunity.amount,
         probability=opportunity.stage.probability,
-        seconds_in_from_stage=int((now - entered_at).total_seconds()) if from_stage is not None else None,
+        seconds=int((now - entered_at).total_seconds()) if from_stage is not None else None,
     )
 
 
@@ -519,7 +524,11 @@ def opportunity_update(
         opportunity.search_text = search_text
         changed.append("search_text")
     if changed:
-        opportunity.save(update_fields=[*changed, "updated_at"])
+        if {"owner", "team"} & set(changed):  # the funnel's pre-aggregate is kept per team and owner
+            with funnel_reach_kept(company_id=opportunity.company_id, opportunity_ids=[opportunity.pk]):
+                opportunity.save(update_fields=[*changed, "updated_at"])
+        else:
+            opportunity.save(update_fields=[*changed, "updated_at"])
     return opportunity
 
 
@@ -591,6 +600,28 @@ def opportunity_move(
     return opportunity
 
 
+_WIN_LOCK = PreparedRead()
+_PK_MARK = -940_000_002  # the placeholder of the primary key in the SQL compiled once
+
+
+def _win_lock_query():
+    return (
+        Opportunity.objects.select_for_update(of=("self",))
+        .annotate(
+            won_stage=FilteredRelation("stage__pipeline__stages", condition=Q(stage__pipeline__stages__is_won=True))
+        )
+        .select_related("stage", "account", "contact", "won_stage")
+        .filter(pk=_PK_MARK)
+    )
+
+
+_WIN_LINES = PreparedRead()
+
+
+def _win_lines_query():  # what opportunity.lines.all() reads, in its order
+    return OpportunityLine.objects.filter(opportunity_id=_PK_MARK)
+
+
 @transaction.atomic
 def opportunity_win(*, opportunity: Opportunity, by: User | None) -> Opportunity:
     """Mark the opportunity won: its pipeline's won stage, ``closed_at`` now, its account and contact become
@@ -601,13 +632,11 @@ def opportunity_win(*, opportunity: Opportunity, by: User | None) -> Opportunity
     """
     # the lock with the account and contact (not locked) the win makes customers and the pipeline's won stage
     # (one per pipeline: crm_stage_one_won): one query, not four (issue #7 figure: the win is the loop's hot write)
-    opportunity = (
-        Opportunity.objects.select_for_update(of=("self",))
-        .annotate(
-            won_stage=FilteredRelation("stage__pipeline__stages", condition=Q(stage__pipeline__stages__is_won=True))
-        )
-        .select_related("stage", "account", "contact", "won_stage")
-    ).get(pk=opportunity.pk)
+    # (compiled once per process and planned once per connection: suite.prepared)
+    found = _WIN_LOCK.fetch("opportunity_win", _win_lock_query, {_PK_MARK: opportunity.pk})
+    if not found:
+        raise Opportunity.DoesNotExist("Opportunity matching query does not exist.")
+    opportunity = found[0]
     if opportunity.status == OpportunityStatus.WON:
         return opportunity
     if opportunity.won_stage is None:  # pragma: no cover - pipelines are created with both (pipeline_create)
@@ -622,8 +651,12 @@ def opportunity_win(*, opportunity: Opportunity, by: User | None) -> Opportunity
         update_fields=["stage", "stage_entered_at", "status", "closed_at", "lost_reason", "lost_note", "updated_at"]
     )
     _mark_customers_won(opportunity, by=by)
+    lines = _WIN_LINES.fetch("opportunity_win_lines", _win_lines_query, {_PK_MARK: opportunity.pk})
     events.publish(
-        OPPORTUNITY_WON, opportunity_closed_payload(opportunity=opportunity), company_id=opportunity.company_id, by=by
+        OPPORTUNITY_WON,
+        opportunity_closed_payload(opportunity=opportunity, lines=lines),
+        company_id=opportunity.company_id,
+        by=by,
     )
     return opportunity
 
@@ -669,7 +702,8 @@ def opportunity_delete(*, opportunity: Opportunity, by: User | None) -> None:
     opportunity = lock_opportunity(opportunity.pk)
     if opportunity.status == OpportunityStatus.WON:
         raise CrmConflict(_("A won opportunity is kept; its order is handled in ERP."))
-    opportunity.delete()
+    with funnel_reach_kept(company_id=opportunity.company_id, opportunity_ids=[opportunity.pk]):
+        opportunity.delete()
 
 
 @transaction.atomic

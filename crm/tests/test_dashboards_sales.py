@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from crm.models import Opportunity, OpportunityStageChange
 from crm.services.campaigns import campaign_cost_add
+from crm.services.funnel import funnel_reach_rebuild
 from crm.services.opportunities import (
     lost_reason_create,
     opportunity_create,
@@ -64,6 +65,7 @@ def _deal(company, owner, team, name, amount, *, stages, created, closed=None, o
         opp = opportunity_lose(opportunity=opp, reason=reason, by=owner)
     Opportunity.objects.filter(pk=opp.pk).update(created_at=_at(created), closed_at=_at(closed) if closed else None)
     OpportunityStageChange.objects.filter(opportunity=opp).update(changed_at=_at(created))
+    funnel_reach_rebuild(company_id=company.pk)  # the history was rewritten past the services: keep the funnel's
     return Opportunity.objects.get(pk=opp.pk)
 
 
