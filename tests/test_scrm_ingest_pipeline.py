@@ -64,8 +64,18 @@ def test_a_batch_of_many_new_senders_costs_a_constant_number_of_statements(compa
     # The same senders again: nothing new is created, the conversations' times move forward.
     deliveries_record(channel=channel, events=_events(100, 200, prefix="f"))
     before = Conversation.objects.get(identity=matched).last_inbound_at
-    with translation.override("en"):
+    with translation.override("en"), CaptureQueriesContext(connection) as again:
         deliveries_process(channel_id=channel.pk)
+    statements = [" ".join(q["sql"].split()) for q in again.captured_queries]
+    # 14 statements for a batch of known senders (+ the test's savepoint and its release): the conversations are
+    # locked by their UPDATE alone (no SELECT … FOR UPDATE: lanes keep other batches off them), read without
+    # their timestamps, and the deliveries marked in one statement with one array parameter.
+    assert len(statements) == 16, statements
+    assert not [sql for sql in statements if "FOR UPDATE" in sql and "scrm_conversation" in sql]
+    (read,) = [sql for sql in statements if sql.startswith('SELECT "scrm_conversation"')]
+    assert "last_message_at" not in read.split(" FROM ")[0]
+    (marked,) = [sql for sql in statements if sql.startswith("UPDATE scrm_delivery")]
+    assert "= ANY(" in marked
     assert SocialIdentity.objects.filter(company=company).count() == 200
     assert Conversation.objects.filter(channel=channel).count() == 200
     assert Conversation.objects.get(identity=matched).last_inbound_at >= before

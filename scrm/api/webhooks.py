@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from scrm.channels import ChannelError, connector_for
-from scrm.models import Channel
+from scrm.selectors import channel_for_webhook
 from scrm.services.channels import deliveries_record
 from suite.api.errors import json_error
 
@@ -20,7 +20,7 @@ MAX_BODY = 256 * 1024
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def channel_webhook(request, channel_id: int):
-    channel = Channel.objects.filter(pk=channel_id, is_active=True).first()
+    channel = channel_for_webhook(channel_id)
     if channel is None:
         return json_error(404, "not_found", _("Not found."))
     if len(request.body) > MAX_BODY:

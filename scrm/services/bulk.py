@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 
 from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 
 
 def insert_new(model, objs: list, *, returning: str | tuple[str, ...] = "id") -> list:
@@ -65,3 +67,18 @@ def adopt_inserted(objs: list, returned: list[tuple], key: str) -> list:
             obj._state.adding, obj._state.db = False, "default"
             adopted.append(obj)
     return adopted
+
+
+def any_of(model, field: str, values: list) -> RawSQL:
+    """A filter ``<field> = ANY(<values>)`` with the values as one JSON parameter: Django's ``__in`` writes a
+    placeholder per value, which psycopg then splits and quotes one by one — for the hundreds of senders or
+    conversations of an inbox batch, a visible share of its Python. ``.filter(any_of(Model, "field", [...]))``."""
+    column = model._meta.get_field(field).column
+    quote = connection.ops.quote_name
+    target = f"{quote(model._meta.db_table)}.{quote(column)}"
+    if model._meta.get_field(field).get_internal_type() in ("CharField", "TextField"):
+        sql = f"{target} = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))"
+    else:
+        sql = f"{target} = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)::bigint))"
+    # Identifiers from the model's meta, the values a parameter: nothing of the caller's goes into the SQL text.
+    return RawSQL(sql, (json.dumps(values),), output_field=BooleanField())  # noqa: S611

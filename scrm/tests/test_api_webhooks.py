@@ -203,3 +203,38 @@ def test_douyin_challenge_message_dedupe_and_bad_signature(client, company):
     assert Delivery.objects.get(external_id="dy-1").payload["text"] == "想报名暑期班"
     assert_error(douyin_post(client, channel, message, msg_id="dy-3", secret="wrong"), 401, "bad_signature")
     assert not Delivery.objects.filter(external_id="dy-3").exists()
+
+
+# ---------------------------------------------------------------- the lean middleware chain (suite.api.lean)
+
+
+@pytest.fixture
+def chains(monkeypatch):
+    """Records, per request, whether it went through the lean chain."""
+    from suite.api import lean
+
+    seen = []
+    call = lean.ApiTokenLeanMiddleware.__call__
+
+    def spy(self, request):
+        response = call(self, request)
+        seen.append(getattr(request, "lean_chain", False))
+        return response
+
+    monkeypatch.setattr(lean.ApiTokenLeanMiddleware, "__call__", spy)
+    return seen
+
+
+def test_webhooks_take_the_lean_chain_and_still_refuse_bad_signatures(client, company, chains):
+    channel = make_channel(company, "webhook")
+    client.cookies["sessionid"] = "a-browser-session"  # a cookie changes nothing: the session is not read
+    stored = signed_post(client, channel, MESSAGE)
+    assert stored.status_code == 200
+    assert not stored.cookies  # no session, no CSRF cookie
+    for header in ("X-Frame-Options", "Content-Security-Policy", "X-Content-Type-Options", "X-Request-ID"):
+        assert stored.has_header(header), header
+    assert_error(signed_post(client, channel, MESSAGE, secret="wrong"), 401, "bad_signature")
+    assert_error(signed_post(client, channel, MESSAGE, timestamp=int(time.time()) - 301), 401, "stale_timestamp")
+    assert client.post(f"/api/v1/scrm/channels/{channel.pk}/webhook/extra/").status_code == 404
+    assert chains == [True, True, True, False]  # only the webhook's own path
+    assert Delivery.objects.filter(channel=channel).count() == 1

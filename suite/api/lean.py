@@ -14,9 +14,15 @@ the full chain. So what is kept is kept by default (a middleware added later run
 added to the skip list): locale, common (slashes), company/actor, audit context (who/where, request id),
 Idempotency-Key, X-Frame-Options, CSP, metrics. Authentication, throttling, the policy layer and the tenant scope
 are in the view (DRF) and unchanged.
+
+The same chain serves endpoints that authenticate each request themselves and read nothing of a session — a
+platform's signed webhook (SCRM's ``/api/v1/scrm/channels/<id>/webhook/``: signature and timestamp checked by
+the channel's connector) — registered by their app with ``lean_path_register``.
 """
 
 from __future__ import annotations
+
+import re
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -44,11 +50,33 @@ SKIPPED_FOR_TOKEN_REQUESTS = frozenset(
 FULL_CHAIN_PREFIXES = ("/api/v1/suite/auth/",)
 
 
+# Paths (regular expressions on ``path_info``) of /api/ endpoints that authenticate each request themselves
+# and use no session, login, CSRF token, messages or htmx — a platform's signed webhook: they take the lean
+# chain whatever their headers. Apps register theirs in ``AppConfig.ready`` (``lean_path_register``).
+_LEAN_PATHS: list[re.Pattern] = []
+
+
+def lean_path_register(pattern: str) -> None:
+    """Send requests whose path matches ``pattern`` (a regex, anchored by the caller) through the lean chain:
+    only for endpoints that check their own credentials (a signature) and read nothing of a session."""
+    compiled = re.compile(pattern)
+    if compiled.pattern not in {known.pattern for known in _LEAN_PATHS}:
+        _LEAN_PATHS.append(compiled)
+
+
 def is_token_api_request(request) -> bool:
     if not request.path_info.startswith("/api/") or request.path_info.startswith(FULL_CHAIN_PREFIXES):
         return False
     scheme, _sep, secret = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     return scheme.lower() == "token" and bool(secret.strip())
+
+
+def takes_lean_chain(request) -> bool:
+    """A token /api/ request, or a request to a registered self-authenticating endpoint (``lean_path_register``)."""
+    if is_token_api_request(request):
+        return True
+    path = request.path_info
+    return path.startswith("/api/") and any(pattern.match(path) for pattern in _LEAN_PATHS)
 
 
 class _LeanHandler(BaseHandler):
@@ -94,7 +122,7 @@ class ApiTokenLeanMiddleware:
         self.lean.load_middleware()
 
     def __call__(self, request):
-        if not is_token_api_request(request):
+        if not takes_lean_chain(request):
             return self.get_response(request)
         request.lean_chain = True
         if "user" not in request.__dict__:
