@@ -4,6 +4,7 @@ and duplicates nothing."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import zlib
@@ -136,6 +137,47 @@ def test_notifications_coalesce_merges_items_and_refuses_strangers(company, othe
     assert [(n.count, n.title) for n in Notification.objects.all()] == [(4, "4 new")]
     assert notifications_coalesce(company=company, items=[{**item, "key": ""}, {**item, "key": ""}]) == 2
     assert Notification.objects.count() == 3
+
+
+def _notification_lookups_inside_a_scan(plan: dict) -> bool:
+    """Whether the plan has a nested loop that scans suite_notification on its outer side and reads it again on
+    its inner side: the inner lookups then run once per notification row (rows × items)."""
+
+    def relations(node: dict) -> set[str]:
+        found = {node.get("Relation Name")}
+        for child in node.get("Plans", []):
+            found |= relations(child)
+        return found
+
+    if plan.get("Node Type") == "Nested Loop":
+        outer, inner = plan["Plans"][0], plan["Plans"][1]
+        if outer.get("Relation Name") == "suite_notification" and "suite_notification" in relations(inner):
+            return True
+    return any(_notification_lookups_inside_a_scan(child) for child in plan.get("Plans", []))
+
+
+@pytest.mark.django_db
+def test_the_coalescing_update_stays_linear_when_the_statistics_say_the_table_is_empty(company):
+    """A fresh install's first burst: ``suite_notification`` has rows but was never analyzed. The planner must
+    not put a scan of the notifications outside the per-item lookups (an UPDATE seen running 18 minutes)."""
+    member = make_member(company, Role.SERVICE)
+    items = [
+        {"recipient_id": member.user_id, "key": f"k:{n}", "title": "One", "title_many": f"{COUNT} new", "link": "/"}
+        for n in range(300)
+    ]
+    notifications_coalesce(company=company, items=items)
+    with connection.cursor() as cursor:  # statistics of a table never analyzed (rolled back with the test)
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = 'suite_notification'::regclass")
+        cursor.execute("UPDATE pg_class SET reltuples = -1, relpages = 0 WHERE oid = 'suite_notification'::regclass")
+    with CaptureQueriesContext(connection) as queries:
+        assert notifications_coalesce(company=company, items=items) == 300
+    (update,) = [q["sql"] for q in queries.captured_queries if "UPDATE suite_notification" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + update)
+        plan = cursor.fetchone()[0]
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    assert not _notification_lookups_inside_a_scan(plan[0]["Plan"])
+    assert set(Notification.objects.values_list("count", flat=True)) == {2}
 
 
 @pytest.mark.django_db
