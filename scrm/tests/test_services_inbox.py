@@ -62,10 +62,11 @@ def test_same_person_twice_on_a_channel_is_one_conversation_and_names_refresh(co
     assert Notification.objects.count() == 0  # nobody assigned: nobody alerted
 
 
-def test_wecom_relationship_event_becomes_an_event_message_and_publishes_contact_created(company):
+def test_wecom_relationship_event_becomes_an_event_message_and_publishes_contact_created(company, member):
     from suite.models import OutboxEvent
 
-    channel = make_channel(company, "wecom")
+    agent = member(company, Role.SERVICE)
+    channel = make_channel(company, "wecom", default_assignee=agent.user)
     deliveries_record(
         channel=channel,
         events=[
@@ -79,6 +80,12 @@ def test_wecom_relationship_event_becomes_an_event_message_and_publishes_contact
         assert str(message.display_text) == "Added you as a WeCom contact"
     with translation.override("zh-hans"):
         assert str(message.display_text) != ""
+    # the agent's alert shows the event's description where the event has no text (as Message.display_text),
+    # in the language the worker ran in
+    assert Notification.objects.get(recipient=agent.user).body in {
+        "Added you as a WeCom contact",
+        "添加你为企业微信联系人",
+    }
     published = OutboxEvent.objects.get(name="scrm.contact.created")
     assert published.payload["external_id"] == "wmX"
     assert published.company_id == company.pk
