@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from crm import selectors as crm_selectors
@@ -262,3 +263,39 @@ def test_joining_a_community_fires_the_joined_community_rule(company):
     assert OutboxEvent.objects.filter(name="scrm.customer.tag_requested").count() == 1
     relay_batch()
     assert list(ContactTag.objects.filter(contact=person).values_list("tag_id", flat=True)) == [member_tag.pk]
+
+
+def test_rule_tags_and_interactions_of_one_relay_batch_are_applied_together_in_order(company):
+    """Both CRM handlers are batch handlers: one relay batch of several inbox batches' events applies them in
+    one call each, keeps the latest interaction per contact, and keeps the order of an add and a later remove."""
+    vip = TagFactory(company=company, name="VIP")
+    people = [contact(company, name=f"批{i}") for i in range(3)]
+    earlier, later = timezone.now() - timedelta(hours=2), timezone.now() - timedelta(hours=1)
+    OutboxEvent.objects.all().delete()
+    with transaction.atomic():
+        for ids, add, remove in (([people[0].pk], [vip.pk], []), ([people[1].pk], [vip.pk], [])):
+            events.publish(
+                "scrm.customer.tag_requested",
+                {"contact_ids": ids, "add_tag_ids": add, "remove_tag_ids": remove, "rule": "r1"},
+                company_id=company.pk,
+            )
+        events.publish(  # a later rule takes it off the first again: applied after the adds
+            "scrm.customer.tag_requested",
+            {"contact_ids": [people[0].pk], "add_tag_ids": [], "remove_tag_ids": [vip.pk], "rule": "r2"},
+            company_id=company.pk,
+        )
+        for moment in (later, earlier):  # the earlier one arrives second: the latest wins
+            events.publish(
+                "scrm.customers.interacted",
+                {"contacts": {str(p.pk): moment.isoformat() for p in people}},
+                company_id=company.pk,
+            )
+    relay_batch()
+    assert set(ContactTag.objects.filter(tag=vip).values_list("contact_id", flat=True)) == {people[1].pk}
+    assert list(TagChange.objects.filter(tag=vip).order_by("pk").values_list("contact_id", "action", "rule")) == [
+        (people[0].pk, "added", "r1"),
+        (people[1].pk, "added", "r1"),
+        (people[0].pk, "removed", "r2"),
+    ]
+    facts = ContactFacts.objects.filter(contact__in=people)
+    assert {f.last_interaction_at for f in facts} == {later}
