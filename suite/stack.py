@@ -441,8 +441,10 @@ class Supervisor:
     """Runs the long-lived children; when one dies or Ctrl-C arrives, stops all of them.
 
     Each child runs in a session of its own, so a Ctrl-C in the terminal reaches only this process, which
-    then stops the children in order: SIGTERM to each child's whole process group (gunicorn's and Celery's
-    own workers included), SIGKILL after ``grace`` seconds for what is still alive.
+    then stops the children: SIGTERM to each child itself — gunicorn's master and Celery's main process then
+    stop their own workers in order (Celery's warm shutdown lets a running task finish; a pool process that got
+    SIGTERM itself would die mid-task with a ``WorkerLostError``) — and SIGKILL to each child's whole process
+    group after ``grace`` seconds, for what is still alive.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -504,7 +506,7 @@ class Supervisor:
         self.stopping = True
         for child in self.children.values():
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child.pid, signal.SIGTERM)
+                os.kill(child.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         for child in self.children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
