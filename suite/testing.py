@@ -71,6 +71,23 @@ def english(settings):
 
 
 @pytest.fixture
+def chains(monkeypatch):
+    """Records, per request, whether it went through the lean middleware chain (``suite.api.lean``)."""
+    from suite.api import lean
+
+    seen = []
+    call = lean.ApiTokenLeanMiddleware.__call__
+
+    def spy(self, request):
+        response = call(self, request)
+        seen.append(getattr(request, "lean_chain", False))
+        return response
+
+    monkeypatch.setattr(lean.ApiTokenLeanMiddleware, "__call__", spy)
+    return seen
+
+
+@pytest.fixture
 def company(db):
     return CompanyFactory(name="华东机械装备有限公司", name_en="East China Machinery", code="ecm")
 

@@ -16,21 +16,6 @@ pytestmark = pytest.mark.django_db
 ACCOUNTS = "/api/v1/crm/accounts/"
 
 
-@pytest.fixture
-def chains(monkeypatch):
-    """Records, per request, whether it went through the lean chain."""
-    seen = []
-    call = lean.ApiTokenLeanMiddleware.__call__
-
-    def spy(self, request):
-        response = call(self, request)
-        seen.append(getattr(request, "lean_chain", False))
-        return response
-
-    monkeypatch.setattr(lean.ApiTokenLeanMiddleware, "__call__", spy)
-    return seen
-
-
 def test_the_lean_chain_keeps_what_matters_and_drops_the_session_middlewares():
     paths = lean.lean_middleware_paths()
     for kept in (

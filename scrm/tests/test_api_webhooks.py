@@ -208,23 +208,6 @@ def test_douyin_challenge_message_dedupe_and_bad_signature(client, company):
 # ---------------------------------------------------------------- the lean middleware chain (suite.api.lean)
 
 
-@pytest.fixture
-def chains(monkeypatch):
-    """Records, per request, whether it went through the lean chain."""
-    from suite.api import lean
-
-    seen = []
-    call = lean.ApiTokenLeanMiddleware.__call__
-
-    def spy(self, request):
-        response = call(self, request)
-        seen.append(getattr(request, "lean_chain", False))
-        return response
-
-    monkeypatch.setattr(lean.ApiTokenLeanMiddleware, "__call__", spy)
-    return seen
-
-
 def test_webhooks_take_the_lean_chain_and_still_refuse_bad_signatures(client, company, chains):
     channel = make_channel(company, "webhook")
     client.cookies["sessionid"] = "a-browser-session"  # a cookie changes nothing: the session is not read
