@@ -390,6 +390,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# The compiled fast path of the CRM's customer list and opportunity create (crm/api/fast.py; same scope, answers
+# and errors as the DRF path, which it falls back to for anything unusual): off = every request takes DRF's path.
+CRM_API_FAST_PATH = env.bool("CRM_API_FAST_PATH", default=True)
+
 # ---------------------------------------------------------------- audit (django-pghistory)
 # Business models opt in with suite.audit.audited: insert, update and delete events recorded by trigger, so
 # queryset.update(), bulk writes and raw SQL are recorded too.

@@ -26,7 +26,7 @@ Anything a fast path does not handle exactly — another query parameter, a repe
 ``?tag=``, custom-field filters, session authentication, the browsable API, a field the compiler does not know,
 an input it does not validate itself — returns ``None`` and the view goes on with the DRF path, which answers it
 (including every 4xx) as before. ``crm/tests/test_api_fast_path.py`` compares both paths for a grid of queries and
-roles. ``settings.CRM_API_FAST_PATH = False`` turns them off.
+roles. ``settings.CRM_API_FAST_PATH = False`` (env ``CRM_API_FAST_PATH=false``) turns them off.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ _INTEGER_COLUMNS = frozenset(
 
 
 def enabled() -> bool:
-    return getattr(settings, "CRM_API_FAST_PATH", True)
+    return settings.CRM_API_FAST_PATH
 
 
 def _token_json_request(request) -> bool:
