@@ -83,16 +83,18 @@ register(
         },
     )
 )
+# Who sees which deals; the sales funnel's pre-aggregate (FunnelReach, below) is scoped the same way.
+OPPORTUNITY_SCOPES = {
+    ADMIN: Scope.COMPANY,
+    MANAGER: Scope.TEAM,
+    SALES: Scope.OWN,
+    FINANCE: Scope.COMPANY,
+    SERVICE: Scope.COMPANY,
+}
 register(
     ModelPolicy(
         model=m.Opportunity,
-        scopes={
-            ADMIN: Scope.COMPANY,
-            MANAGER: Scope.TEAM,
-            SALES: Scope.OWN,
-            FINANCE: Scope.COMPANY,
-            SERVICE: Scope.COMPANY,
-        },
+        scopes=OPPORTUNITY_SCOPES,
         actions={
             ADMIN: CRUD | {"assign", "export"},
             MANAGER: CRUD | {"assign", "export"},
@@ -116,14 +118,8 @@ register(
         # the sales funnel's pre-aggregate: its rows carry their deals' team and owner and are scoped as the
         # deals are (the funnel narrows the stage changes to the deals the actor may see)
         model=m.FunnelReach,
-        scopes={
-            ADMIN: Scope.COMPANY,
-            MANAGER: Scope.TEAM,
-            SALES: Scope.OWN,
-            FINANCE: Scope.COMPANY,
-            SERVICE: Scope.COMPANY,
-        },
-        actions={role: {"view"} for role in (ADMIN, MANAGER, SALES, FINANCE, SERVICE)},
+        scopes=OPPORTUNITY_SCOPES,
+        actions={role: {"view"} for role in OPPORTUNITY_SCOPES},
         owner_field="owner_id",
         team_field="team_id",
     )
