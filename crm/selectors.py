@@ -56,6 +56,7 @@ from crm.models import (
 )
 from crm.text import normalize_email, search_terms
 from suite import policy
+from suite.lookups import present_in
 from suite.policy import Actor
 from suite.prepared import PreparedRead
 
@@ -274,13 +275,13 @@ def duplicates_find_many(
     names = {" ".join(f.name.split()).upper() for f in facts if f.name.strip() and (model is Account or f.city.strip())}
     conditions = Q()
     if phones:
-        conditions |= Q(phone__in=phones)
+        conditions |= present_in("phone", phones)
     if emails:
-        conditions |= Q(email__in=emails)
+        conditions |= present_in("email", emails)
     if unionids and model is not Account:
-        conditions |= Q(unionid__in=unionids)
+        conditions |= present_in("unionid", unionids)
     if tax_ids and model is Account:
-        conditions |= Q(tax_id__in=tax_ids)
+        conditions |= present_in("tax_id", tax_ids)
     if names:
         conditions |= Q(upper_name__in=names)
     if not conditions:

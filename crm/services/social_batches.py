@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import Contact, Ticket, TicketChannel, TicketPriority, TicketStatus
 from crm.services.tickets import MAX_BODY_LENGTH, _advisory_lock, _sla_for
+from suite.lookups import present_in
 
 UGC_SOURCE_PREFIX = "scrm-ugc:"
 
@@ -60,9 +61,9 @@ def tickets_for_negative_ugc(*, company_id: int, items: list[dict]) -> list[Tick
     if not wanted:
         return []
     existing = set(
-        Ticket.objects.filter(company_id=company_id, source_message_id__in=list(wanted)).values_list(
-            "source_message_id", flat=True
-        )
+        Ticket.objects.filter(present_in("source_message_id", wanted), company_id=company_id)
+        .order_by()
+        .values_list("source_message_id", flat=True)
     )
     todo = [(key, payload) for key, payload in wanted.items() if key not in existing]
     if not todo:
@@ -135,8 +136,10 @@ def contacts_link_unionids(*, company_id: int, links: list[tuple[int, str]]) -> 
         return 0
     held = set(
         Contact.objects.filter(
-            company_id=company_id, merged_into__isnull=True, unionid__in={wanted[c.pk] for c in blank}
-        ).values_list("unionid", flat=True)
+            present_in("unionid", {wanted[c.pk] for c in blank}), company_id=company_id, merged_into__isnull=True
+        )
+        .order_by()
+        .values_list("unionid", flat=True)
     )
     linked = 0
     for contact in sorted(blank, key=lambda c: c.pk):

@@ -60,6 +60,7 @@ from erp.models import (
 )
 from erp.services.finance_charts import DEFAULT_JOURNALS, TEMPLATES
 from suite import events
+from suite.lookups import present_in
 from suite.models import Company, Membership, Role
 
 if TYPE_CHECKING:
@@ -1022,7 +1023,7 @@ def _existing_by_source_key(company: Company, keys: Iterable[str]) -> dict[str, 
     keys = [k for k in keys if k]
     if not keys:
         return {}
-    return {e.source_key: e for e in JournalEntry.objects.filter(company=company, source_key__in=keys)}
+    return {e.source_key: e for e in JournalEntry.objects.filter(present_in("source_key", keys), company=company)}
 
 
 def _line_rows(entry: JournalEntry, clean: list[_CleanLine], now) -> list[JournalLine]:

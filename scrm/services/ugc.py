@@ -15,6 +15,7 @@ from scrm.services.bulk import adopt_inserted, insert_new
 from scrm.services.coupons import coupon_issue
 from scrm.text.sentiment import analyse
 from suite import events
+from suite.lookups import present_in
 from suite.models import Company
 
 # Inbound events captured as UGC (besides direct messages, which are conversations, not posts): public
@@ -125,9 +126,9 @@ def ugc_capture_batch(*, channel: Channel, items: list[tuple[SocialIdentity, dic
     if not wanted:
         return []
     seen = set(
-        UgcPost.objects.filter(
-            company_id=channel.company_id, channel=channel, external_id__in=list(wanted)
-        ).values_list("external_id", flat=True)
+        UgcPost.objects.filter(present_in("external_id", wanted), company_id=channel.company_id, channel=channel)
+        .order_by()
+        .values_list("external_id", flat=True)
     )
     posts = []
     for external_id, (identity, event, kind) in wanted.items():
