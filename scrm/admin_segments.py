@@ -5,6 +5,7 @@ campaigns through the services."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from scrm import models as m
@@ -70,6 +71,7 @@ class PushContentInline(admin.TabularInline):
     extra = 0
     can_delete = False
     readonly_fields = ("channel", "text")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
