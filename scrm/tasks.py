@@ -62,6 +62,14 @@ def channels_poll_due() -> int:
     return len(due)
 
 
+@shared_task(name="scrm.webhook_nonces_prune", ignore_result=True)
+def webhook_nonces_prune() -> int:
+    """Beat: forget webhook nonces older than twice the replay window."""
+    from scrm.services.channels import webhook_nonces_prune as prune
+
+    return prune()
+
+
 @shared_task(name="scrm.coupons_expire", ignore_result=True)
 def coupons_expire() -> int:
     """Beat (hourly): issued coupons past their expiry become expired."""

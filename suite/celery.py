@@ -47,6 +47,12 @@ app.conf.beat_schedule = {
     },
     # SCRM: poll every polling channel from its stored cursor, sweep deliveries a lost task left (scrm.tasks).
     "scrm-channels-poll": {"task": "scrm.channels_poll_due", "schedule": 10.0, "options": {"expires": 10}},
+    # SCRM webhook nonces older than twice the replay window are forgotten (scrm.services.channels).
+    "scrm-webhook-nonces-prune": {
+        "task": "scrm.webhook_nonces_prune",
+        "schedule": 300.0,
+        "options": {"expires": 300},
+    },
     # SCRM push campaigns whose scheduled time has come start sending (scrm.tasks).
     "scrm-push-campaigns-due": {"task": "scrm.push_campaigns_due", "schedule": 30.0, "options": {"expires": 30}},
     # SCRM cadences: due follow-up steps (each exactly once); WeCom staff handover jobs: results polled.

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from scrm.channels import ChannelError, connector_for
 from scrm.selectors import channel_for_webhook
-from scrm.services.channels import deliveries_record
+from scrm.services.channels import webhook_receive
 from suite.api.errors import json_error
 
 MAX_BODY = 256 * 1024
@@ -27,8 +27,7 @@ def channel_webhook(request, channel_id: int):
         return json_error(413, "too_large", _("The request body is too large."))
     try:
         result = connector_for(channel).verify_and_parse(request)
+        webhook_receive(channel=channel, result=result)
     except ChannelError as exc:
         return json_error(exc.status, exc.code, exc.message)
-    if result.events:
-        deliveries_record(channel=channel, events=result.events)
     return HttpResponse(result.reply, content_type=result.content_type)

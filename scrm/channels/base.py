@@ -37,6 +37,10 @@ class ReplayError(ChannelError):
     code = "stale_timestamp"
 
 
+class NonceReplayError(ReplayError):
+    code = "replayed"
+
+
 class RateLimited(Exception):
     """The platform said: too many requests; try again after ``retry_after`` seconds."""
 
@@ -81,11 +85,14 @@ class InboundEvent:
 
 @dataclass
 class WebhookResult:
-    """What ``verify_and_parse`` found: events to store, and the body to answer the platform with."""
+    """What ``verify_and_parse`` found: events to store, the body to answer the platform with, and the signed
+    ``<timestamp>:<nonce>`` of a push whose platform signs one (empty otherwise): a second request with the same
+    pair is refused as a replay (``scrm.services.channels.webhook_receive``)."""
 
     events: list[InboundEvent]
     reply: str = "success"
     content_type: str = "text/plain"
+    nonce: str = ""
 
 
 def check_timestamp(timestamp: str, *, window: int = REPLAY_WINDOW_SECONDS, now: float | None = None) -> None:

@@ -69,7 +69,8 @@ class WeChatOfficialAccountConnector(Connector):
             crypto.verify(params.get("msg_signature", ""), timestamp, nonce, fields.get("Encrypt", ""))
             fields = parse_xml(crypto.decrypt(fields.get("Encrypt", "")))
         event = event_from_message(fields)
-        return WebhookResult(events=[event] if event else [])
+        # The plain mode's signature covers no body: only the nonce check stops a replayed signature with another.
+        return WebhookResult(events=[event] if event else [], nonce=f"{timestamp}:{nonce}")
 
     def api(self) -> TencentApi:
         return TencentApi(

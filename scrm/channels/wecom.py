@@ -199,7 +199,7 @@ class WeComConnector(Connector):
         crypto.verify(msg_signature, timestamp, nonce, encrypted)
         check_timestamp(timestamp)
         event = event_from_message(parse_xml(crypto.decrypt(encrypted)))
-        return WebhookResult(events=[event] if event else [])
+        return WebhookResult(events=[event] if event else [], nonce=f"{timestamp}:{nonce}")
 
     def api(self) -> TencentApi:
         return TencentApi(

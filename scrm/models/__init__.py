@@ -2,7 +2,7 @@
 
 from .cadences import Cadence, CadenceEnrollment, CadenceStep, CadenceStepRun
 from .campaigns import QrCampaign, QrCampaignKind, QrCampaignStatus, QrClaim, QrCode, QrScan  # (scrmqr)
-from .channels import Channel, ChannelCursor, ChannelKind, Delivery
+from .channels import Channel, ChannelCursor, ChannelKind, Delivery, WebhookNonce
 from .communities import Community, CommunityKind, CommunityMember, CommunityMemberChange, CommunityPost
 from .coupons import Coupon, CouponKind, CouponReason, CouponStatus, CouponTemplate
 from .handover import ContactWay, ContactWayAttribution, HandoverItem, HandoverJob
@@ -76,4 +76,5 @@ __all__ = [
     "TagRule",
     "UgcKind",
     "UgcPost",
+    "WebhookNonce",
 ]

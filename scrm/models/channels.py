@@ -125,3 +125,22 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return self.external_id
+
+
+class WebhookNonce(models.Model):
+    """A signed nonce a platform push was received with (WeCom, WeChat Official Account: ``<timestamp>:<nonce>``),
+    kept while its timestamp is inside the replay window: a second request with the same pair is a replay and is
+    refused before anything is stored. Written in the transaction that stores the push's deliveries (a push that
+    fails to store does not burn its nonce); rows older than the window are pruned by beat."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    value = models.CharField(_("nonce"), max_length=100)
+    seen_at = models.DateTimeField(_("seen at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("webhook nonce")
+        verbose_name_plural = _("webhook nonces")
+        constraints = [models.UniqueConstraint(fields=["channel", "value"], name="scrm_webhooknonce_unique")]
+
+    def __str__(self) -> str:
+        return self.value

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from scrm.channels.base import InboundEvent
+from scrm.channels.base import REPLAY_WINDOW_SECONDS, InboundEvent, NonceReplayError, WebhookResult
 from scrm.channels.secrets import encrypt_credentials
-from scrm.models import Channel, ChannelKind, Delivery
+from scrm.models import Channel, ChannelKind, Delivery, WebhookNonce
 from scrm.models.channels import DELIVERY_LANES, delivery_lane
 from scrm.services.bulk import insert_rows_new
 from suite import net
@@ -117,6 +118,30 @@ def deliveries_record(*, channel: Channel, events: Iterable[InboundEvent]) -> in
     if new:
         transaction.on_commit(lambda: deliveries_process_request(channel_id))
     return new
+
+
+def webhook_receive(*, channel: Channel, result: WebhookResult) -> int:
+    """Store a verified push: its nonce (when the platform signs one) and its events, in one transaction.
+
+    A nonce seen before on the channel is a replay — the same signed request again, or its signature with another
+    body where the platform does not sign the body (WeChat Official Account's plain mode): ``NonceReplayError``
+    (401), nothing stored. The nonce is written with the deliveries, so a push that fails to store can be
+    retried with its nonce. Returns how many deliveries were new."""
+    if not result.nonce:
+        return deliveries_record(channel=channel, events=result.events) if result.events else 0
+    with transaction.atomic():
+        row = {"channel_id": channel.pk, "value": result.nonce[:100], "seen_at": timezone.now().isoformat()}
+        fresh = insert_rows_new(WebhookNonce, [row])  # ON CONFLICT DO NOTHING: empty when the nonce was seen
+        if not fresh:
+            raise NonceReplayError(_("This request was received before (its nonce was used): a replay."))
+        return deliveries_record(channel=channel, events=result.events) if result.events else 0
+
+
+def webhook_nonces_prune() -> int:
+    """Forget nonces older than twice the replay window (a request that old is refused by its timestamp)."""
+    cutoff = timezone.now() - timedelta(seconds=2 * REPLAY_WINDOW_SECONDS)
+    deleted, _by_model = WebhookNonce.objects.filter(seen_at__lt=cutoff).delete()
+    return deleted
 
 
 DRAIN_FLAG_TTL = 60

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 
 import pytest
@@ -103,14 +104,16 @@ def crypto():
     )
 
 
-def wecom_post(client, channel, crypto, message_xml: str, *, timestamp=None, signature=None):
+def wecom_post(client, channel, crypto, message_xml: str, *, timestamp=None, signature=None, nonce=None):
+    """A push as WeCom sends it: a fresh nonce per request unless ``nonce`` is given (a replay)."""
     timestamp = str(timestamp or int(time.time()))
+    nonce = nonce or str(secrets.randbelow(10**10))
     encrypted = crypto.encrypt(message_xml)
     envelope = (
         f"<xml><ToUserName><![CDATA[{WECOM_CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
     )
-    signature = signature or crypto.sign(timestamp, "1372623149", encrypted)
-    query = f"msg_signature={signature}&timestamp={timestamp}&nonce=1372623149"
+    signature = signature or crypto.sign(timestamp, nonce, encrypted)
+    query = f"msg_signature={signature}&timestamp={timestamp}&nonce={nonce}"
     return client.post(f"{url(channel)}?{query}", data=envelope.encode(), content_type="text/xml")
 
 
@@ -150,6 +153,37 @@ def test_wecom_text_message_deduped_on_msgid(client, wecom, crypto):
     assert delivery.external_id == "msg:4561255354251345929"
     assert delivery.payload["sender_id"] == "wmCustomer1"
     assert delivery.payload["text"] == "请问发货了吗"
+
+
+def test_wecom_replayed_nonce_is_refused_and_stores_nothing(client, wecom, crypto):
+    timestamp = int(time.time())
+    first = TEXT_XML.format(corp=WECOM_CORP_ID, msgid="111")
+    assert wecom_post(client, wecom, crypto, first, timestamp=timestamp, nonce="5150").status_code == 200
+    # The same (timestamp, nonce) again, with the same message or another one: a replay.
+    for xml in (first, TEXT_XML.format(corp=WECOM_CORP_ID, msgid="222")):
+        assert_error(wecom_post(client, wecom, crypto, xml, timestamp=timestamp, nonce="5150"), 401, "replayed")
+    assert list(Delivery.objects.filter(channel=wecom).values_list("external_id", flat=True)) == ["msg:111"]
+    # The same nonce on another channel is another request.
+    other = make_channel(wecom.company, "wecom")
+    assert wecom_post(client, other, crypto, first, timestamp=timestamp, nonce="5150").status_code == 200
+
+
+def test_webhook_nonces_are_pruned_after_twice_the_replay_window(wecom):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from scrm.channels.base import REPLAY_WINDOW_SECONDS
+    from scrm.models import WebhookNonce
+    from scrm.services.channels import webhook_nonces_prune
+
+    old = WebhookNonce.objects.create(channel=wecom, value="1:old")
+    recent = WebhookNonce.objects.create(channel=wecom, value="2:recent")
+    WebhookNonce.objects.filter(pk=old.pk).update(
+        seen_at=timezone.now() - timedelta(seconds=2 * REPLAY_WINDOW_SECONDS + 1)
+    )
+    assert webhook_nonces_prune() == 1
+    assert list(WebhookNonce.objects.values_list("pk", flat=True)) == [recent.pk]
 
 
 def test_wecom_external_contact_events(client, wecom, crypto):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 import pytest
@@ -35,9 +36,11 @@ def oa_channel(company, **config):
     )
 
 
-def oa_query(timestamp=None, token="oa-token", **extra) -> str:
+def oa_query(timestamp=None, token="oa-token", nonce=None, **extra) -> str:
+    """The signed query of a push: a fresh nonce per request, as WeChat sends them, unless ``nonce`` is given."""
     timestamp = str(timestamp or int(time.time()))
-    params = {"signature": signature(token, timestamp, "77"), "timestamp": timestamp, "nonce": "77", **extra}
+    nonce = nonce or str(secrets.randbelow(10**10))
+    params = {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce, **extra}
     return "&".join(f"{k}={v}" for k, v in params.items())
 
 
@@ -59,8 +62,9 @@ def test_wechat_oa_plain_and_safe_mode_and_refusals(client, company):
     crypto = WeComCrypto(token="oa-token", encoding_aes_key=WECOM_CREDENTIALS["encoding_aes_key"], receive_id=OA_APP_ID)
     encrypted = crypto.encrypt(TEXT.replace("23456789", "23456790"))
     timestamp = str(int(time.time()))
+    msg_signature = crypto.sign(timestamp, "77", encrypted)
     safe = client.post(
-        f"{url}?{oa_query(timestamp)}&encrypt_type=aes&msg_signature={crypto.sign(timestamp, '77', encrypted)}",
+        f"{url}?{oa_query(timestamp, nonce='77')}&encrypt_type=aes&msg_signature={msg_signature}",
         data=f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode(),
         content_type="text/xml",
     )
@@ -74,6 +78,23 @@ def test_wechat_oa_plain_and_safe_mode_and_refusals(client, company):
     stale = client.post(f"{url}?{oa_query(int(time.time()) - 400)}", data=TEXT.encode(), content_type="text/xml")
     assert (stale.status_code, stale.json()["errors"][0]["code"]) == (401, "stale_timestamp")
     assert Delivery.objects.filter(channel=channel).count() == 2
+
+
+def test_wechat_oa_replayed_nonce_is_refused_and_stores_nothing(client, company):
+    """The plain mode signs (token, timestamp, nonce) only, not the body: a captured query replayed with another
+    body would pass the signature. The nonce was used: refused, nothing stored."""
+    channel = oa_channel(company)
+    url = f"/api/v1/scrm/channels/{channel.pk}/webhook/"
+    query = oa_query(nonce="4242")
+    assert client.post(f"{url}?{query}", data=TEXT.encode(), content_type="text/xml").status_code == 200
+    forged = TEXT.replace("23456789", "99999999").replace("怎么退货", "点击领取红包 http://evil.example")
+    for body in (TEXT, forged):
+        replay = client.post(f"{url}?{query}", data=body.encode(), content_type="text/xml")
+        assert (replay.status_code, replay.json()["errors"][0]["code"]) == (401, "replayed")
+    assert list(Delivery.objects.filter(channel=channel).values_list("external_id", flat=True)) == ["msg:23456789"]
+    # A fresh push (a new nonce) with the same message is accepted and deduped on its MsgId.
+    assert client.post(f"{url}?{oa_query()}", data=TEXT.encode(), content_type="text/xml").status_code == 200
+    assert Delivery.objects.filter(channel=channel).count() == 1
 
 
 class FakeTencent:
