@@ -12,7 +12,7 @@ from suite.models import Membership, Module, Role, Team
 from suite.services.notifications import notification_send
 from suite.templatetags.troika import format_money
 from suite.testing import TeamFactory
-from suite.ui import menu, search
+from suite.ui import menu, search, views
 
 pytestmark = pytest.mark.django_db
 
@@ -281,6 +281,32 @@ def test_record_history_page_shows_changes_of_records_i_may_see(company, other_c
     assert client.get(reverse("record-history", args=["suite.team", foreign.pk])).status_code == 404
     assert client.get(reverse("record-history", args=["suite.nomodel", 1])).status_code == 404
     assert client.get(reverse("record-history", args=["auth.user", admin.user.pk])).status_code == 404  # no policy
+
+
+def test_record_history_names_linked_records_and_a_creation_lists_only_what_it_set(company, other_company, member):
+    admin = member(company, Role.ADMIN)
+    boss = member(company, Role.MANAGER, first_name="伟", last_name="张")
+    region = TeamFactory(company=company, name="华东大区")
+    team = TeamFactory(company=company, name="上海组", parent=region, manager=boss.user)
+    foreign = TeamFactory(company=other_company, name="别家大区")
+    # a link to another company's record (only a raw write could make one): its name must not show
+    Team.objects.filter(pk=team.pk).update(parent=foreign)
+
+    rows = views.history_rows(policy.actor_for(admin.user, company), team)
+    html = client_for(admin).get(reverse("record-history", args=["suite.team", team.pk])).content.decode()
+
+    changed, created = rows
+    assert {change.field: change.new for change in created.changes} == {
+        "name": "上海组",
+        "kind": "Sales team",
+        "parent": "华东大区",
+        "manager": "张伟",
+    }  # no empty fields, no company, no automatic timestamp; links by name
+    assert [(change.field, change.old, change.new) for change in changed.changes] == [
+        ("parent", "华东大区", f"#{foreign.pk}")
+    ]
+    assert "张伟" in html and "华东大区" in html
+    assert "别家大区" not in html and "∅" not in html
 
 
 def test_team_page_carries_the_history_panel(company, member):

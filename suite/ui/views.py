@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Count, Prefetch, Q
@@ -20,8 +21,9 @@ from django.views.decorators.http import require_POST
 
 from suite import audit, policy
 from suite.middleware import SESSION_COMPANY_KEY, forget_actor
-from suite.models import Membership, Module, Notification, Team
+from suite.models import Company, Membership, Module, Notification, Team
 from suite.modules import enabled_set
+from suite.templatetags.troika import person_name
 from suite.ui import menu, search
 from suite.ui.records import actor_required, record_or_404, safe_back
 
@@ -194,8 +196,9 @@ def _source_label(source: str) -> str:
     return str(labels.get(source, source))
 
 
-def _display(model_field, value):
-    """A history value as people read it: choice labels, local dates and times, yes/no, ``#id`` for links."""
+def _display(model_field, value, names: dict | None = None):
+    """A history value as people read it: choice labels, local dates and times, yes/no, the linked record's name
+    (``#id`` when the actor may not see it)."""
     if value is None or value == "":
         return None
     if model_field.choices:
@@ -209,15 +212,52 @@ def _display(model_field, value):
     if isinstance(model_field, models.BooleanField):
         return _("yes") if value else _("no")
     if model_field.is_relation:
-        return f"#{value}"
+        return (names or {}).get((model_field.related_model, _key(model_field.related_model, value)), f"#{value}")
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return value
 
 
+def _key(model, value):
+    """A primary key from the audit row's JSON as the model's own type (``"5"`` and ``5`` are the same record)."""
+    try:
+        return model._meta.pk.to_python(value)
+    except Exception:  # a value that is no key of the model: it stays as written, shown as "#value"
+        return value
+
+
+def _bookkeeping(model_field) -> bool:
+    """The record's company and its automatic timestamps: the entry's own time and the page already say them."""
+    if model_field.name == "company" and model_field.is_relation:
+        return True
+    return bool(getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False))
+
+
+def _linked_names(actor, wanted: dict) -> dict:
+    """``{(model, pk): name}`` of the linked records a history mentions that ``actor`` may see, one query per
+    linked model through the policy layer; people by their name in the actor's company."""
+    names = {}
+    user_model = get_user_model()
+    for model, keys in wanted.items():
+        if model is user_model:
+            people = policy.scope(actor, Membership.objects.filter(user_id__in=keys)).select_related("user")
+            names.update({(model, person.user_id): person_name(person.user) for person in people})
+            continue
+        if model is Company:
+            if actor.company_id in keys:
+                names[(model, actor.company_id)] = str(actor.company)
+            continue
+        try:
+            visible = policy.scope(actor, model._default_manager.filter(pk__in=keys))
+        except LookupError:  # no policy: nobody sees it through the UI, so neither does its name here
+            continue
+        names.update({(model, record.pk): str(record) for record in visible})
+    return names
+
+
 def history_rows(actor, obj) -> list[HistoryRow]:
-    """``audit.history_of(obj)`` for display: field labels, readable values, and the sensitive fields the actor
-    may not see masked."""
+    """``audit.history_of(obj)`` for display: field labels, readable values (linked records by name), the
+    sensitive fields the actor may not see masked; a creation lists the values it set, not every empty field."""
     model = type(obj)
     hidden = policy.hidden_fields(actor, model)
     fields = {}
@@ -225,19 +265,33 @@ def history_rows(actor, obj) -> list[HistoryRow]:
         fields[model_field.name] = model_field
         fields[model_field.attname] = model_field
     labels = {"insert": _("created"), "update": _("changed"), "delete": _("deleted")}
-    rows = []
-    for entry in audit.history_of(obj):
+    entries = audit.history_of(obj)
+    shown = []
+    wanted: dict = {}
+    for entry in entries:
         changes = []
         for name, (old, new) in sorted(entry.changes.items()):
             model_field = fields.get(name)
-            if model_field is None or name.startswith("pgh_"):
+            if model_field is None or name.startswith("pgh_") or _bookkeeping(model_field):
                 continue
+            if entry.label in ("insert", "delete") and old in (None, "") and new in (None, ""):
+                continue
+            changes.append((model_field, old, new))
+            if model_field.is_relation and model_field.name not in hidden:
+                keys = wanted.setdefault(model_field.related_model, set())
+                keys.update(_key(model_field.related_model, value) for value in (old, new) if value not in (None, ""))
+        shown.append((entry, changes))
+    names = _linked_names(actor, wanted) if wanted else {}
+    rows = []
+    for entry, changes in shown:
+        readable = []
+        for model_field, old, new in changes:
             if model_field.name in hidden:
                 old, new = MASK, MASK
             else:
-                old, new = _display(model_field, old), _display(model_field, new)
-            changes.append(Change(str(model_field.verbose_name), old, new))
-        rows.append(HistoryRow(entry, str(labels.get(entry.label, entry.label)), _source_label(entry.source), changes))
+                old, new = _display(model_field, old, names), _display(model_field, new, names)
+            readable.append(Change(str(model_field.verbose_name), old, new))
+        rows.append(HistoryRow(entry, str(labels.get(entry.label, entry.label)), _source_label(entry.source), readable))
     return rows
 
 
