@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crm.models import Account, Contact
 from crm.services.activities import activity_create
+from crm.services.customers import account_update
 from crm.services.opportunities import opportunity_create, opportunity_win
 from crm.tests.factories import AccountFactory, ContactFactory, ticket_for
 from suite.models import Module, Role
@@ -239,3 +240,17 @@ def test_menu_lists_the_crm_pages_and_global_search_finds_customers(company, sal
     for label in ("My day", "Accounts", "Contacts", "Leads", "Pipeline board", "Opportunities", "Tickets"):
         assert f">{label}</a>" in html
     assert "张伟贸易" in results and reverse("crm:account-list") in html
+
+
+def test_account_history_reads_like_the_page_money_exact_owner_by_name(company, sales, sales_user):
+    sales_user.first_name, sales_user.last_name = "芳", "王"
+    sales_user.save()
+    account = AccountFactory(company=company, by=sales_user, name="远大机械有限公司", credit_limit="50000")
+    account_update(account=account, by=sales_user, credit_limit="123456.78")
+
+    html = browser(sales).get(reverse("record-history", args=["crm.account", account.pk])).content.decode()
+
+    assert "50000.00" in html and "123456.78" in html  # the field's decimal places, not a float's "50000.0"
+    assert "王芳" in html and f"#{sales_user.pk}" not in html
+    assert "∅" not in html.split("created")[-1]  # the creation lists what it set, not each empty field
+    assert "custom fields" not in html and "created at" not in html

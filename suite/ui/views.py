@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -211,6 +212,11 @@ def _display(model_field, value, names: dict | None = None):
         return date_format(day, "SHORT_DATE_FORMAT") if day else value
     if isinstance(model_field, models.BooleanField):
         return _("yes") if value else _("no")
+    if isinstance(model_field, models.DecimalField) and isinstance(value, int | float | str):
+        try:  # the audit row's JSON number (a float once decoded) shown with the field's decimal places
+            return str(Decimal(str(value)).quantize(Decimal(1).scaleb(-model_field.decimal_places)))
+        except ArithmeticError:
+            return value
     if model_field.is_relation:
         return (names or {}).get((model_field.related_model, _key(model_field.related_model, value)), f"#{value}")
     if isinstance(value, dict | list):
@@ -224,6 +230,10 @@ def _key(model, value):
         return model._meta.pk.to_python(value)
     except Exception:  # a value that is no key of the model: it stays as written, shown as "#value"
         return value
+
+
+def _empty(value) -> bool:
+    return value is None or value == "" or value == {} or value == []
 
 
 def _bookkeeping(model_field) -> bool:
@@ -274,7 +284,7 @@ def history_rows(actor, obj) -> list[HistoryRow]:
             model_field = fields.get(name)
             if model_field is None or name.startswith("pgh_") or _bookkeeping(model_field):
                 continue
-            if entry.label in ("insert", "delete") and old in (None, "") and new in (None, ""):
+            if entry.label in ("insert", "delete") and _empty(old) and _empty(new):
                 continue
             changes.append((model_field, old, new))
             if model_field.is_relation and model_field.name not in hidden:
