@@ -6,7 +6,11 @@
 * 南方饮料 (``sbev``): a beverage brand selling through e-commerce and distributors — distributor accounts,
   consumers who came through the WeChat QR campaign, a distributor order with case lines, consumer complaints.
 * 启航培训 (``qihang``): a training school following up Douyin leads — leads from Douyin, advisers' calls,
-  course enrolment deals, a student-service ticket.
+  course enrolment deals (one won), a student-service ticket.
+
+Each company has its marketing campaigns with costs and the customers they reached (the CIMT trade show and
+Baidu search ads, the scan-to-win QR campaign, Douyin feed ads), so the campaign comparison has results to
+compare; 合肥汽车零部件's deal (quote accepted) is won — the CRM half of the closed loop.
 
 Runs after ERP's demo (``DEMO_AFTER``: the lines name its products). Idempotent: every record is looked up by
 a natural key (a name within the company, a subject) before it is created through the CRM services.
@@ -23,20 +27,28 @@ from crm.models import (
     Account,
     Activity,
     ActivityKind,
+    Campaign,
     Contact,
     CustomFieldSet,
     Lead,
     Opportunity,
+    OpportunityStatus,
     Quote,
     QuoteState,
     Ticket,
 )
+from crm.services import campaigns as campaign_services
 from crm.services import quotes as quote_services
 from crm.services.activities import activity_create
 from crm.services.custom_fields import custom_field_set_define
 from crm.services.customers import account_create, contact_create
 from crm.services.leads import lead_create
-from crm.services.opportunities import opportunity_create, opportunity_move, pipeline_default_ensure
+from crm.services.opportunities import (
+    opportunity_create,
+    opportunity_move,
+    opportunity_win,
+    pipeline_default_ensure,
+)
 from crm.services.tickets import ticket_open
 from erp.selectors import inventory as erp_inventory
 
@@ -258,6 +270,91 @@ TICKETS = [
     ("qihang", "周末班调课申请", None, "孙悦", "low", "phone", "学员本周六加班，申请调到下周"),
 ]
 
+# Marketing campaigns with their results: company, code, name, English name, channel, owner, status, budget,
+# (start, end) in days from today, costs [(days from today, what, amount)],
+# members [(kind, name, status, days from today)] — kind "account" | "contact" | "lead", the day the campaign
+# reached it (before the leads and deals it is credited with were created)
+CAMPAIGNS = [
+    (
+        "ecm",
+        "cimt-2026",
+        "2026 中国国际机床展览会（CIMT）",
+        "CIMT 2026 machine tool show",
+        "exhibition",
+        "marketing2",
+        "done",
+        "180000.00",
+        (-120, -115),
+        [
+            (-150, "展位费（特装 72㎡）", "85000.00"),
+            (-118, "展台搭建与设备运输", "42000.00"),
+            (-114, "展会差旅", "18600.00"),
+        ],
+        [
+            ("account", "苏州精工机械有限公司", "converted", -118),
+            ("account", "广州南方重工集团", "responded", -117),
+            ("account", "合肥汽车零部件有限公司", "sent", -116),
+            ("lead", "郭先生", "responded", -117),
+        ],
+    ),
+    (
+        "ecm",
+        "baidu-sem-q4",
+        "百度搜索推广 · 第四季度",
+        "Baidu search ads, Q4",
+        "search_ads",
+        "marketing",
+        "active",
+        "30000.00",
+        (-75, 15),
+        [(-45, "10月 点击费用", "8450.00"), (-15, "11月 点击费用", "9800.00")],
+        [
+            ("account", "合肥汽车零部件有限公司", "converted", -70),
+            ("account", "东莞精密模具厂", "responded", -40),
+            ("lead", "马工", "responded", -12),
+        ],
+    ),
+    (
+        "sbev",
+        "qr-lemon-tea",
+        "扫码赢红包 · 夏季冰爽柠檬茶",
+        "Scan to win: summer iced lemon tea",
+        "wechat",
+        "sbev.marketing",
+        "done",
+        "150000.00",
+        (-150, -60),
+        [(-155, "瓶盖二维码印刷", "28000.00"), (-100, "红包奖金池", "50000.00"), (-95, "朋友圈广告", "36000.00")],
+        [
+            ("contact", "李思雨", "responded", -120),
+            ("contact", "张浩然", "responded", -98),
+            ("lead", "何店长", "responded", -70),
+            ("account", "华南连锁超市有限公司", "sent", -140),
+        ],
+    ),
+    (
+        "qihang",
+        "douyin-autumn",
+        "抖音信息流 · 秋季招生",
+        "Douyin feed ads: autumn enrolment",
+        "douyin",
+        "qihang.marketing",
+        "active",
+        "20000.00",
+        (-40, 20),
+        [(-38, "巨量引擎充值", "12000.00"), (-30, "招生短视频拍摄剪辑", "3500.00")],
+        [
+            ("contact", "孙悦", "converted", -35),
+            ("contact", "吴凡", "responded", -28),
+            ("lead", "小杨", "responded", -9),
+            ("lead", "陈女士", "responded", -6),
+            ("lead", "刘同学", "responded", -3),
+        ],
+    ),
+]
+# deals the demo has won (the campaign comparison credits them; ERP turns each win into a sales order)
+WON = [("ecm", "合肥汽车零部件 加工中心扩产", "sales1"), ("qihang", "孙悦 电工证周末班报名", "qihang.adviser1")]
+
 
 def _user(ctx, username: str):
     return ctx.users.get(username)
@@ -436,12 +533,65 @@ def _tickets(ctx) -> None:
         ctx.count(ticket, created)
 
 
+def _campaigns(ctx) -> None:
+    today = timezone.localdate()
+    now = timezone.now()
+    for code, key, name, name_en, channel, owner, status, budget, (start, end), costs, members in CAMPAIGNS:
+        company = ctx.company(code)
+        campaign = Campaign.objects.filter(company=company, code=key).first()
+        ctx.count(campaign or Campaign(company=company), campaign is None)
+        if campaign is not None:
+            continue
+        user = _user(ctx, owner)
+        campaign = campaign_services.campaign_create(
+            company=company,
+            by=user,
+            name=name,
+            name_en=name_en,
+            code=key,
+            channel=channel,
+            status=status,
+            budget=Decimal(budget),
+            currency="CNY",
+            start_date=today + dt.timedelta(days=start),
+            end_date=today + dt.timedelta(days=end),
+            owner=user,
+        )
+        for days, what, amount in costs:
+            campaign_services.campaign_cost_add(
+                campaign=campaign,
+                by=user,
+                incurred_on=today + dt.timedelta(days=days),
+                description=what,
+                amount=Decimal(amount),
+            )
+        for kind, record_name, member_status, days in members:
+            model = {"account": Account, "contact": Contact, "lead": Lead}[kind]
+            record = model.objects.get(company=company, name=record_name)
+            campaign_services.campaign_member_add(
+                campaign=campaign,
+                by=user,
+                status=member_status,
+                at=now + dt.timedelta(days=days),
+                **{kind: record},
+            )
+
+
+def _wins(ctx) -> None:
+    for code, name, owner in WON:
+        opportunity = Opportunity.objects.get(company=ctx.company(code), name=name)
+        if opportunity.status != OpportunityStatus.WON:
+            opportunity_win(opportunity=opportunity, by=_user(ctx, owner))
+
+
 def seed(ctx) -> None:
-    """Accounts, contacts, leads, opportunities with lines and quotes, activities and tickets of the three
-    demo companies."""
+    """Accounts, contacts, leads, opportunities with lines and quotes, activities, tickets, marketing campaigns
+    with costs and members, and two won deals of the three demo companies."""
     _accounts(ctx)
     _contacts(ctx)
     _leads(ctx)
     _opportunities(ctx)
     _activities(ctx)
     _tickets(ctx)
+    _campaigns(ctx)
+    _wins(ctx)

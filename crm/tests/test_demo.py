@@ -6,8 +6,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
-from crm.models import Lead, Opportunity, OpportunityLine, Quote, QuoteState, Ticket
+from crm.models import Lead, Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState, Ticket
+from crm.selectors_campaigns import campaign_comparison
+from suite import policy
+from suite.models import Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -27,3 +32,35 @@ def test_demo_tells_the_three_stories():
     assert OpportunityLine.objects.filter(company__code="sbev", sku="BEV-TEA-500").exists()
     assert Lead.objects.filter(company__code="qihang", source="douyin").count() == 3
     assert Ticket.objects.filter(company__code="ecm").count() == 2
+
+
+def test_demo_campaigns_have_costs_members_and_results_to_compare():
+    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", stdout=StringIO())  # the second run adds no campaign, cost, member or touch
+    marketing = Membership.objects.get(company__code="ecm", user__username="marketing")
+    actor = policy.actor_for(marketing.user, marketing.company)
+
+    results = {row.campaign.code: row for row in campaign_comparison(actor, model="first")}
+
+    assert set(results) == {"cimt-2026", "baidu-sem-q4"}  # the machinery company's own, no other company's
+    cimt, baidu = results["cimt-2026"], results["baidu-sem-q4"]
+    assert cimt.cost == Decimal("145600.00") and baidu.cost == Decimal("18250.00")
+    assert (cimt.members, cimt.responses, cimt.leads) == (4, 3, 1)
+    assert cimt.opportunities == 3  # 苏州精工, 南方重工 and 合肥 were first reached at the show
+    # 合肥汽车零部件 was first reached at the show: first touch credits its won deal to CIMT, last touch to Baidu
+    won = Opportunity.objects.get(company__code="ecm", name="合肥汽车零部件 加工中心扩产")
+    assert won.status == OpportunityStatus.WON
+    assert (cimt.customers, cimt.won_revenue) == (1, won.amount)
+    last = {row.campaign.code: row for row in campaign_comparison(actor, model="last")}
+    assert (last["baidu-sem-q4"].customers, last["baidu-sem-q4"].won_revenue) == (1, won.amount)
+    assert last["cimt-2026"].customers == 0
+
+    school = Membership.objects.get(company__code="qihang", user__username="qihang.marketing")
+    [douyin] = campaign_comparison(policy.actor_for(school.user, school.company), model="first")
+    assert (douyin.leads, douyin.customers, douyin.won_revenue) == (3, 1, Decimal("3980.00"))
+    assert douyin.cost_per_lead == Decimal("5166.67")  # 15,500 of costs over 3 leads
+
+    client = Client()
+    client.force_login(marketing.user)
+    html = client.get(reverse("crm:campaign-compare")).content.decode()
+    assert "2026 中国国际机床展览会（CIMT）" in html and "百度搜索推广" in html
