@@ -27,10 +27,12 @@ from crm.models import (
     Account,
     Activity,
     ActivityKind,
+    AssignmentRule,
     Campaign,
     Contact,
     CustomFieldSet,
     Lead,
+    LeadScoringRule,
     Opportunity,
     OpportunityStatus,
     Quote,
@@ -42,7 +44,7 @@ from crm.services import quotes as quote_services
 from crm.services.activities import activity_create
 from crm.services.custom_fields import custom_field_set_define
 from crm.services.customers import account_create, contact_create
-from crm.services.leads import lead_create
+from crm.services.leads import assignment_rule_create, lead_create, lead_rescore, lead_scoring_rule_create
 from crm.services.opportunities import (
     opportunity_create,
     opportunity_move,
@@ -153,6 +155,27 @@ CONTACTS = [
     ("sbev", "张浩然", None, "sbev.ecommerce", "13112345610", "", "wechat"),
     ("qihang", "孙悦", None, "qihang.adviser1", "15012345611", "", "douyin"),
     ("qihang", "吴凡", None, "qihang.adviser2", "15112345612", "", "douyin"),
+]
+# Lead scoring (company, name, field, operator, value, points): each demo lead's score and its explanation
+SCORING_RULES = [
+    ("ecm", "展会留资 Trade-show contact", "source", "equals", "exhibition", 35),
+    ("ecm", "官网询价 Website enquiry", "source", "equals", "website", 25),
+    ("ecm", "留了公司名 Company given", "company_name", "is_set", "", 10),
+    ("ecm", "留了电话 Phone given", "phone", "is_set", "", 10),
+    ("sbev", "扫码活动咨询 From the QR campaign", "source", "equals", "wechat", 30),
+    ("sbev", "门店/经销商 A shop or distributor", "company_name", "is_set", "", 15),
+    ("sbev", "留了电话 Phone given", "phone", "is_set", "", 10),
+    ("qihang", "抖音留资 Douyin lead", "source", "equals", "douyin", 30),
+    ("qihang", "留了电话 Phone given", "phone", "is_set", "", 20),
+]
+# Lead assignment (company, name, kind, matches, assignees, team, priority): tried by priority, round robin
+ASSIGNMENT_RULES = [
+    ("ecm", "华南客户归华南组", "by_province", ["广东", "广西", "海南"], ["sales3", "sales4"], "华南销售组", 10),
+    ("ecm", "展会线索轮转", "by_source", ["exhibition"], ["sales1", "sales2"], "华东销售一组", 20),
+    ("ecm", "其余线索轮转", "round_robin", [], ["sales1", "sales2", "sales3", "sales4"], None, 100),
+    ("sbev", "扫码线索给电商组", "by_source", ["wechat"], ["sbev.ecommerce"], "电商运营组", 10),
+    ("sbev", "其余线索给渠道组", "round_robin", [], ["sbev.sales2"], "渠道销售组", 100),
+    ("qihang", "课程顾问轮转", "round_robin", [], ["qihang.adviser1", "qihang.adviser2"], "招生咨询组", 100),
 ]
 # company, name, company name, owner, phone, source, notes
 LEADS = [
@@ -423,6 +446,32 @@ def _contacts(ctx) -> None:
         ctx.count(contact, created)
 
 
+def _lead_rules(ctx) -> None:
+    for code, name, field, operator, value, points in SCORING_RULES:
+        company = ctx.company(code)
+        rule = LeadScoringRule.objects.filter(company=company, name=name).first()
+        ctx.count(rule or LeadScoringRule(company=company), rule is None)
+        if rule is None:
+            lead_scoring_rule_create(
+                company=company, by=None, name=name, field=field, operator=operator, value=value, points=points
+            )
+    for code, name, kind, matches, assignees, team, priority in ASSIGNMENT_RULES:
+        company = ctx.company(code)
+        rule = AssignmentRule.objects.filter(company=company, name=name).first()
+        ctx.count(rule or AssignmentRule(company=company), rule is None)
+        if rule is None:
+            assignment_rule_create(
+                company=company,
+                by=None,
+                name=name,
+                kind=kind,
+                match_values=matches,
+                assignees=[_user(ctx, username) for username in assignees],
+                team=ctx.team(code, team) if team else None,
+                priority=priority,
+            )
+
+
 def _leads(ctx) -> None:
     for code, name, company_name, owner, phone, source, notes in LEADS:
         company = ctx.company(code)
@@ -439,6 +488,8 @@ def _leads(ctx) -> None:
                 source=source,
                 notes=notes,
             )
+        elif lead.score == 0:  # a demo database seeded before the scoring rules: score its leads once
+            lead_rescore(lead=lead)
         ctx.count(lead, created)
 
 
@@ -589,6 +640,7 @@ def seed(ctx) -> None:
     with costs and members, and two won deals of the three demo companies."""
     _accounts(ctx)
     _contacts(ctx)
+    _lead_rules(ctx)
     _leads(ctx)
     _opportunities(ctx)
     _activities(ctx)

@@ -10,9 +10,11 @@ from django.test import Client
 from django.urls import reverse
 
 from crm.models import Lead, Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState, Ticket
+from crm.selectors import my_day
 from crm.selectors_campaigns import campaign_comparison
+from crm.services.leads import lead_create
 from suite import policy
-from suite.models import Membership
+from suite.models import Company, Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -64,3 +66,25 @@ def test_demo_campaigns_have_costs_members_and_results_to_compare():
     client.force_login(marketing.user)
     html = client.get(reverse("crm:campaign-compare")).content.decode()
     assert "2026 中国国际机床展览会（CIMT）" in html and "百度搜索推广" in html
+
+
+def test_demo_leads_are_scored_with_an_explanation_and_new_ones_assigned_by_the_rules():
+    call_command("seed_demo", stdout=StringIO())
+    school = Company.objects.get(code="qihang")
+    adviser = Membership.objects.get(company=school, user__username="qihang.adviser1")
+
+    lead = Lead.objects.get(company=school, name="小杨")
+    assert lead.score == 50
+    assert [rule["name"] for rule in lead.score_explanation["rules"]] == [
+        "抖音留资 Douyin lead",
+        "留了电话 Phone given",
+    ]
+    hot = my_day(policy.actor_for(adviser.user, school)).hot_leads
+    assert {hot_lead.name for hot_lead in hot} == {"小杨", "刘同学"}  # the adviser's own hot leads
+
+    ecm = Company.objects.get(code="ecm")
+    south = lead_create(company=ecm, by=None, name="梁先生", province="广东省", source="website", phone="13800138000")
+    show = lead_create(company=ecm, by=None, name="蔡女士", province="江苏省", source="exhibition")
+    assert south.owner.username in {"sales3", "sales4"} and south.team.name == "华南销售组"
+    assert show.owner.username in {"sales1", "sales2"} and show.team.name == "华东销售一组"
+    assert Lead.objects.get(company=ecm, name="郭先生").score == 55  # trade show + company + phone
