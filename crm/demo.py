@@ -37,8 +37,11 @@ from crm.models import (
     OpportunityStatus,
     Quote,
     QuoteState,
+    SlaPolicy,
     Ticket,
+    TicketCategory,
 )
+from crm.models.tickets import ACTIVE_STATUSES
 from crm.services import campaigns as campaign_services
 from crm.services import quotes as quote_services
 from crm.services.activities import activity_create
@@ -51,7 +54,15 @@ from crm.services.opportunities import (
     opportunity_win,
     pipeline_default_ensure,
 )
-from crm.services.tickets import ticket_open
+from crm.services.tickets import (
+    csat_submit,
+    sla_policy_set,
+    ticket_assign,
+    ticket_category_create,
+    ticket_open,
+    ticket_reply,
+    ticket_resolve,
+)
 from erp.selectors import inventory as erp_inventory
 
 DEMO_AFTER = ("erp",)
@@ -292,6 +303,38 @@ TICKETS = [
     ("sbev", "柠檬茶瓶盖漏液投诉", None, "李思雨", "high", "social", "小红书笔记反映瓶盖漏液，批次待确认"),
     ("qihang", "周末班调课申请", None, "孙悦", "low", "phone", "学员本周六加班，申请调到下周"),
 ]
+# Service set-up: SLA targets in minutes (first response, resolution) per priority, and ticket categories
+# (name, English name, default team: its agents take the category's tickets in turn)
+SLA_TARGETS = {
+    "ecm": {"urgent": (30, 240), "high": (60, 480), "normal": (240, 1440), "low": (480, 4320)},
+    "sbev": {"urgent": (15, 120), "high": (30, 240), "normal": (120, 1440), "low": (480, 2880)},
+    "qihang": {"high": (60, 480), "normal": (240, 1440), "low": (480, 2880)},
+}
+TICKET_CATEGORIES = {
+    "ecm": [
+        ("安装调试", "Installation", "客服组"),
+        ("设备故障", "Machine fault", "客服组"),
+        ("发票与账务", "Invoices and billing", "客服组"),
+    ],
+    "sbev": [("产品质量投诉", "Product quality", "消费者服务中心"), ("物流配送", "Delivery", "消费者服务中心")],
+    "qihang": [("课程与排课", "Courses and timetable", "学员服务组")],
+}
+TICKET_CATEGORY_OF = {
+    "CK6140 安装后主轴异响": "设备故障",
+    "减速机备件发票抬头错误": "发票与账务",
+    "柠檬茶瓶盖漏液投诉": "产品质量投诉",
+    "周末班调课申请": "课程与排课",
+}
+# A ticket the demo has answered, resolved and had rated: subject, agent, reply, resolution, CSAT score, comment
+RESOLVED_TICKET = (
+    "ecm",
+    "减速机备件发票抬头错误",
+    "service",
+    "您好，已核对抬头，新发票今天寄出。",
+    "作废原发票，按正确抬头重开并快递",
+    5,
+    "处理很快，谢谢！",
+)
 
 # Marketing campaigns with their results: company, code, name, English name, channel, owner, status, budget,
 # (start, end) in days from today, costs [(days from today, what, amount)],
@@ -565,6 +608,36 @@ def _activities(ctx) -> None:
         ctx.count(activity, created)
 
 
+def _service(ctx) -> None:
+    for code, targets in SLA_TARGETS.items():
+        company = ctx.company(code)
+        for priority, (first_response, resolution) in targets.items():
+            policy = SlaPolicy.objects.filter(company=company, priority=priority).first()
+            ctx.count(policy or SlaPolicy(company=company), policy is None)
+            if policy is None:
+                sla_policy_set(
+                    company=company,
+                    by=None,
+                    priority=priority,
+                    first_response_minutes=first_response,
+                    resolution_minutes=resolution,
+                )
+    for code, categories in TICKET_CATEGORIES.items():
+        company = ctx.company(code)
+        for order, (name, name_en, team) in enumerate(categories):
+            category = TicketCategory.objects.filter(company=company, name=name).first()
+            ctx.count(category or TicketCategory(company=company), category is None)
+            if category is None:
+                ticket_category_create(
+                    company=company,
+                    by=None,
+                    name=name,
+                    name_en=name_en,
+                    default_team=ctx.team(code, team),
+                    sort_order=order,
+                )
+
+
 def _tickets(ctx) -> None:
     for code, subject, account_name, contact_name, priority, channel, description in TICKETS:
         company = ctx.company(code)
@@ -580,8 +653,17 @@ def _tickets(ctx) -> None:
                 contact=Contact.objects.get(company=company, name=contact_name) if contact_name else None,
                 priority=priority,
                 channel=channel,
+                category=TicketCategory.objects.get(company=company, name=TICKET_CATEGORY_OF[subject]),
             )
         ctx.count(ticket, created)
+    code, subject, agent, reply, resolution, score, comment = RESOLVED_TICKET
+    ticket = Ticket.objects.get(company=ctx.company(code), subject=subject)
+    if ticket.status in ACTIVE_STATUSES:
+        user = _user(ctx, agent)
+        ticket_assign(ticket=ticket, by=user, agent=user)
+        ticket_reply(ticket=ticket, by=user, body=reply)
+        done = ticket_resolve(ticket=ticket, by=user, resolution=resolution)
+        csat_submit(token=done.survey.token, score=score, comment=comment)
 
 
 def _campaigns(ctx) -> None:
@@ -644,6 +726,7 @@ def seed(ctx) -> None:
     _leads(ctx)
     _opportunities(ctx)
     _activities(ctx)
+    _service(ctx)
     _tickets(ctx)
     _campaigns(ctx)
     _wins(ctx)

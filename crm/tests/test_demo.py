@@ -1,6 +1,7 @@
 """The CRM demo data of the three seed stories, made once (a second run adds nothing: suite/tests/test_seed_demo.py
 counts every table)."""
 
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -9,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from crm.models import Lead, Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState, Ticket
+from crm.models import Lead, Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState, Ticket, TicketStatus
 from crm.selectors import my_day
 from crm.selectors_campaigns import campaign_comparison
 from crm.services.leads import lead_create
@@ -88,3 +89,24 @@ def test_demo_leads_are_scored_with_an_explanation_and_new_ones_assigned_by_the_
     assert south.owner.username in {"sales3", "sales4"} and south.team.name == "华南销售组"
     assert show.owner.username in {"sales1", "sales2"} and show.team.name == "华东销售一组"
     assert Lead.objects.get(company=ecm, name="郭先生").score == 55  # trade show + company + phone
+
+
+def test_demo_service_has_sla_targets_categories_agents_and_a_rated_resolution():
+    call_command("seed_demo", stdout=StringIO())
+    ecm = Company.objects.get(code="ecm")
+
+    fault = Ticket.objects.get(company=ecm, subject="CK6140 安装后主轴异响")
+    assert fault.category.name == "设备故障" and fault.team.name == "客服组"
+    assert fault.assigned_agent.username in {"service", "service2"}  # the team's agents in turn
+    due_in = fault.resolution_due_at - fault.created_at
+    assert abs(due_in - timedelta(minutes=480)) < timedelta(seconds=1)  # the "high" target
+    invoice = Ticket.objects.get(company=ecm, subject="减速机备件发票抬头错误")
+    assert invoice.status == TicketStatus.RESOLVED and invoice.first_responded_at is not None
+    assert invoice.csat.score == 5
+    assert "回访" in invoice.follow_up_activity.subject  # the follow-up visit task
+
+    lead = Membership.objects.get(company=ecm, user__username="service")
+    client = Client()
+    client.force_login(lead.user)
+    report = client.get(reverse("crm:ticket-report")).content.decode()
+    assert "发票与账务" in report and "设备故障" in report
