@@ -38,6 +38,8 @@ from crm.models import (
     Quote,
     QuoteState,
     SlaPolicy,
+    Tag,
+    TagGroup,
     Ticket,
     TicketCategory,
 )
@@ -46,7 +48,7 @@ from crm.services import campaigns as campaign_services
 from crm.services import quotes as quote_services
 from crm.services.activities import activity_create
 from crm.services.custom_fields import custom_field_set_define
-from crm.services.customers import account_create, contact_create
+from crm.services.customers import account_create, account_update, contact_create, contact_update
 from crm.services.leads import assignment_rule_create, lead_create, lead_rescore, lead_scoring_rule_create
 from crm.services.opportunities import (
     opportunity_create,
@@ -54,6 +56,7 @@ from crm.services.opportunities import (
     opportunity_win,
     pipeline_default_ensure,
 )
+from crm.services.tags import tag_create, tag_group_create
 from crm.services.tickets import (
     csat_submit,
     sla_policy_set,
@@ -152,6 +155,41 @@ ACCOUNTS = {
     ],
     "qihang": [],
 }
+# Tags (shared with SCRM: its auto-tag rules name them): company → [(group, English group, exclusive,
+# [(tag, English tag, colour)])]; then who carries which tags (company, "account" | "contact", name, [tags])
+TAGS = {
+    "ecm": [
+        (
+            "客户等级",
+            "Customer tier",
+            True,
+            [("战略客户", "Key account", "#b45309"), ("重点客户", "Major", "#2563eb"), ("普通客户", "Standard", "")],
+        ),
+        ("关注点", "Interests", False, [("关注交期", "Delivery time", "#0f766e"), ("关注价格", "Price", "#be123c")]),
+    ],
+    "sbev": [
+        ("渠道", "Channel", False, [("重点渠道", "Key channel", "#2563eb")]),
+        (
+            "消费者",
+            "Consumers",
+            False,
+            [("扫码参与", "Scanned a QR code", "#16a34a"), ("质量投诉", "Quality complaint", "#dc2626")],
+        ),
+    ],
+    "qihang": [("学员", "Students", True, [("意向学员", "Prospective", "#f59e0b"), ("已报名", "Enrolled", "#16a34a")])],
+}
+TAGGED = [
+    ("ecm", "account", "苏州精工机械有限公司", ["战略客户", "关注交期"]),
+    ("ecm", "account", "合肥汽车零部件有限公司", ["战略客户"]),
+    ("ecm", "account", "广州南方重工集团", ["重点客户", "关注交期"]),
+    ("ecm", "account", "宁波港机设备有限公司", ["普通客户", "关注价格"]),
+    ("ecm", "account", "东莞精密模具厂", ["普通客户", "关注价格"]),
+    ("sbev", "account", "华南连锁超市有限公司", ["重点渠道"]),
+    ("sbev", "contact", "李思雨", ["扫码参与", "质量投诉"]),
+    ("sbev", "contact", "张浩然", ["扫码参与"]),
+    ("qihang", "contact", "孙悦", ["已报名"]),
+    ("qihang", "contact", "吴凡", ["意向学员"]),
+]
 # company, name, account (or None: B2C), owner, phone, title, source
 CONTACTS = [
     ("ecm", "王建华", "苏州精工机械有限公司", "sales1", "13912345601", "采购总监", "exhibition"),
@@ -489,6 +527,36 @@ def _contacts(ctx) -> None:
         ctx.count(contact, created)
 
 
+def _tags(ctx) -> None:
+    for code, groups in TAGS.items():
+        company = ctx.company(code)
+        for order, (group_name, group_en, exclusive, tags) in enumerate(groups):
+            group = TagGroup.objects.filter(company=company, name=group_name).first()
+            ctx.count(group or TagGroup(company=company), group is None)
+            if group is None:
+                group = tag_group_create(
+                    company=company,
+                    by=None,
+                    name=group_name,
+                    name_en=group_en,
+                    is_exclusive=exclusive,
+                    sort_order=order,
+                )
+            for name, name_en, color in tags:
+                tag = Tag.objects.filter(company=company, name=name).order_by("pk").first()
+                ctx.count(tag or Tag(company=company), tag is None)
+                if tag is None:
+                    tag_create(company=company, by=None, group=group, name=name, name_en=name_en, color=color)
+    for code, kind, name, tag_names in TAGGED:
+        company = ctx.company(code)
+        model, update = (Account, account_update) if kind == "account" else (Contact, contact_update)
+        record = model.objects.get(company=company, name=name, merged_into__isnull=True)
+        if record.tags.exists():
+            continue  # tagged already (by an earlier run, or by a user since)
+        tags = [Tag.objects.filter(company=company, name=tag).order_by("pk").first() for tag in tag_names]
+        update(**{kind: record}, by=_user(ctx, "admin"), tags=tags)
+
+
 def _lead_rules(ctx) -> None:
     for code, name, field, operator, value, points in SCORING_RULES:
         company = ctx.company(code)
@@ -722,6 +790,7 @@ def seed(ctx) -> None:
     with costs and members, and two won deals of the three demo companies."""
     _accounts(ctx)
     _contacts(ctx)
+    _tags(ctx)
     _lead_rules(ctx)
     _leads(ctx)
     _opportunities(ctx)

@@ -10,7 +10,18 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from crm.models import Lead, Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState, Ticket, TicketStatus
+from crm.models import (
+    Account,
+    Contact,
+    Lead,
+    Opportunity,
+    OpportunityLine,
+    OpportunityStatus,
+    Quote,
+    QuoteState,
+    Ticket,
+    TicketStatus,
+)
 from crm.selectors import my_day
 from crm.selectors_campaigns import campaign_comparison
 from crm.services.leads import lead_create
@@ -110,3 +121,13 @@ def test_demo_service_has_sla_targets_categories_agents_and_a_rated_resolution()
     client.force_login(lead.user)
     report = client.get(reverse("crm:ticket-report")).content.decode()
     assert "发票与账务" in report and "设备故障" in report
+
+
+def test_demo_customers_carry_tags():
+    call_command("seed_demo", stdout=StringIO())
+
+    suzhou = Account.objects.get(company__code="ecm", name="苏州精工机械有限公司")
+    assert sorted(suzhou.tags.values_list("name", flat=True)) == ["关注交期", "战略客户"]
+    assert suzhou.tags.get(name="战略客户").group.is_exclusive  # one customer tier at a time
+    consumer = Contact.objects.get(company__code="sbev", name="李思雨")
+    assert set(consumer.tags.values_list("name", flat=True)) == {"扫码参与", "质量投诉"}

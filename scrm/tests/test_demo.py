@@ -171,7 +171,6 @@ def test_consents_and_segments():
     segment = Segment.objects.get(company=sbev, name="扫码活动消费者（微信来源）")
     assert segment.last_count == 2 and segment.created_by.username == "sbev.marketing"
     assert Segment.objects.get(company__code="qihang").last_count == 2
-    assert not TagRule.objects.exists()  # the CRM demo has no tags: no rule to make
 
 
 def test_auto_tag_rules_are_made_when_the_crm_has_their_tags():
@@ -232,3 +231,11 @@ def test_the_school_and_the_machinery_company_see_their_inboxes(client_of):
     assert "李思雨" not in school
     key_accounts = client_of("sales1").get(reverse("scrm:inbox")).content.decode()
     assert "王建华" in key_accounts and "赵敏" in key_accounts
+
+
+def test_the_crm_demo_tags_get_their_auto_tag_rules():
+    seed()
+
+    names = set(TagRule.objects.filter(company__code__in=["sbev", "qihang"]).values_list("name", flat=True))
+
+    assert names == {"瓶盖漏液投诉", "扫码参与者", "咨询学费"}  # the CRM demo made 质量投诉, 扫码参与 and 意向学员
