@@ -10,7 +10,8 @@
 * ``seed_production`` (ecm): the CK6140 lathe's components, work centres, routing and BOM, one order in
   progress (first operation done, the second running, an inspection passed) and one planned.
 * ``seed_hr`` (ecm): departments, an employee for every demo login (linked to the user), a day-shift attendance
-  sample of this month and last month's payroll run computed (not posted).
+  sample of the days before the first run and the payroll run of the month before it, computed (not posted);
+  made once, so a run in a later month adds nothing.
 
 Everything goes through ``erp.services``; each record is looked up by a natural key (a code, a SKU, a
 ``DEMO-…`` reference or origin) before it is created, so a second run writes nothing — not even an update.
@@ -685,8 +686,8 @@ def _attendance(ctx, company, employees: dict[str, Employee]) -> None:
     for username in ATTENDANCE:
         employee = employees[username]
         rnd = ctx.random(f"erp.demo.attendance.{username}")
-        if AttendanceRecord.objects.filter(employee=employee, work_date__gte=days[0]).exists():
-            continue
+        if AttendanceRecord.objects.filter(employee=employee).exists():
+            continue  # the sample is made once: a run in a later month adds nothing
         for day in days:
             start = dt.datetime.combine(day, dt.time(8, 10), tzinfo=tz) + dt.timedelta(minutes=rnd.randint(0, 30))
             end = dt.datetime.combine(day, dt.time(17, 30), tzinfo=tz) + dt.timedelta(
@@ -699,7 +700,8 @@ def _payroll(ctx, company) -> None:
     """Last month's run, computed (a draft to review: not posted)."""
     first = timezone.localdate().replace(day=1)
     last_month = first - dt.timedelta(days=1)
-    run = PayrollRun.objects.filter(company=company, year=last_month.year, month=last_month.month).first()
+    # made once: a run in a later month adds nothing (the payroll team runs the next months themselves)
+    run = PayrollRun.objects.filter(company=company).order_by("pk").first()
     created = run is None
     if created:
         run = payroll.payroll_run_create(company=company, year=last_month.year, month=last_month.month)
