@@ -89,9 +89,9 @@ def qr_scanned_payload(*, scan, code) -> dict:
 
 
 def ugc_negative_payload(*, post) -> dict:
-    """v1: a negative post about the brand was captured: ``ugc_id``, ``kind``, ``channel_kind`` (null when
-    recorded by hand), ``author_name``, ``text`` (first 2000 characters), ``url``, ``rating``,
-    ``sentiment_score`` (decimal string, -1…1), ``keywords``, ``identity_id``, ``crm_contact_id`` /
+    """v1: a negative post about the brand was captured: ``ugc_id``, ``kind``, ``channel_kind`` and
+    ``channel_name`` (null when recorded by hand), ``author_name``, ``text`` (first 2000 characters), ``url``,
+    ``rating``, ``sentiment_score`` (decimal string, -1…1), ``keywords``, ``identity_id``, ``crm_contact_id`` /
     ``crm_account_id`` / ``crm_owner_id`` (null when the author is not matched to a CRM customer),
     ``posted_at``."""
     identity = post.identity
@@ -99,6 +99,7 @@ def ugc_negative_payload(*, post) -> dict:
         "ugc_id": post.pk,
         "kind": post.kind,
         "channel_kind": post.channel.kind if post.channel_id else None,
+        "channel_name": post.channel.name if post.channel_id else None,
         "author_name": post.author_name,
         "text": post.text[:2000],
         "url": post.url,

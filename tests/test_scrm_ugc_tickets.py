@@ -7,7 +7,7 @@ import pytest
 from crm.events import ticket_for_negative_ugc
 from crm.models import Ticket
 from crm.tests.factories import ContactFactory
-from scrm.tests.factories import make_identity
+from scrm.tests.factories import make_channel, make_identity
 from scrm.tests.factories_campaigns import make_ugc
 from suite.events.registry import Event, subscribers
 from suite.models import OutboxEvent, Role
@@ -51,6 +51,16 @@ def test_anonymous_negative_ugc_still_opens_a_ticket(company):
     ticket_for_negative_ugc(_event(OutboxEvent.objects.get(name="scrm.ugc.negative")))
     ticket = Ticket.objects.get(company=company)
     assert (ticket.contact, ticket.requester_name) == (None, "Jane")
+    assert "Terrible" in ticket.subject and "review" not in ticket.subject  # no channel: not the kind's code
+
+
+def test_the_ticket_names_the_channel_as_the_company_named_it(company):
+    channel = make_channel(company, "weibo", name="品牌官方微博")
+    make_ugc(company, text="瓶盖漏液，差评，要退货", channel=channel, external_id="wb-1", author_name="小李")
+    ticket_for_negative_ugc(_event(OutboxEvent.objects.get(name="scrm.ugc.negative")))
+
+    subject = Ticket.objects.get(company=company).subject
+    assert "品牌官方微博" in subject and "瓶盖漏液" in subject and "weibo" not in subject
 
 
 def test_customer_360_shows_the_customers_ugc_in_one_query(company, member, django_assert_num_queries):

@@ -28,7 +28,7 @@ def negative_ugc_source_key(payload: dict) -> str:
 
 
 def _negative_ugc_texts(payload: dict) -> tuple[str, str]:
-    where = payload.get("channel_kind") or payload.get("kind") or ""
+    where = payload.get("channel_name") or _("social media")  # the channel as the company named it
     text = " ".join(str(payload.get("text") or "").split())
     subject = _("Negative post on %(where)s: %(text)s") % {"where": where, "text": text[:80]}
     keywords = ", ".join(payload.get("keywords") or [])

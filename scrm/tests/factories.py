@@ -37,7 +37,7 @@ def make_channel(company: Company, kind: str = "webhook", *, credentials=None, c
     return channel_create(
         company=company,
         kind=kind,
-        name=f"{kind} {next(_seq)}",
+        name=fields.pop("name", None) or f"{kind} {next(_seq)}",
         credentials=defaults.get(kind, {}) if credentials is None else credentials,
         config=config,
         **fields,
