@@ -103,3 +103,14 @@ def test_campaign_create_and_cost_with_errors_on_the_form(company, marketer):
     assert ok.status_code == 302
     detail = client.get(reverse("crm:campaign-detail", args=[campaign.pk])).content.decode()
     assert "投流" in detail
+
+
+def test_compare_page_charts_name_campaigns_as_the_table_does(company, marketer):
+    expo = make_campaign(company, name="春季展会", name_en="Spring fair", code="fair")
+    campaign_cost_add(campaign=expo, by=None, incurred_on=date(2026, 1, 1), description="展位", amount="1000")
+
+    english = browser(marketer).get(reverse("crm:campaign-compare")).content.decode()
+    chinese = browser(marketer, language="zh-hans").get(reverse("crm:campaign-compare")).content.decode()
+
+    assert '<span class="bar-label">Spring fair</span>' in english and "春季展会" not in english
+    assert '<span class="bar-label">春季展会</span>' in chinese

@@ -22,6 +22,7 @@ from crm.models import Campaign, CampaignChannel, CampaignCost, CampaignMember, 
 from crm.selectors_campaigns import SORT_KEYS
 from crm.services import campaigns as campaign_services
 from crm.services import webforms as webform_services
+from crm.templatetags.crm_ui import local_name
 from crm.views.common import paginate, require, sorted_by
 from crm.views.forms import DATE_INPUT, apply_errors, blank
 from suite import policy
@@ -200,7 +201,11 @@ def _bars(rows, key: str) -> list[dict]:
     values = [getattr(row, key) or 0 for row in rows]
     top = max(values, default=0) or 1
     return [
-        {"label": row.campaign.name, "value": value, "width": round(float(Decimal(value) * 100 / Decimal(top)), 1)}
+        {
+            "label": local_name(row.campaign),  # as the table names it: the English name for English readers
+            "value": value,
+            "width": round(float(Decimal(value) * 100 / Decimal(top)), 1),
+        }
         for row, value in zip(rows, values, strict=True)
     ]
 
