@@ -127,27 +127,8 @@ def seed_catalogue(ctx) -> None:
             warehouse = inv.warehouse_create(company=company, code="WH-MAIN", name="总仓", name_en="Main warehouse")
         ctx.count(warehouse, created)
         for sku, name, name_en, unit, price, on_hand, incoming in rows:
-            product = Product.objects.filter(company=company, sku=sku).first()
-            created = product is None
-            if created:
-                product = inv.product_create(
-                    company=company,
-                    sku=sku,
-                    name=name,
-                    name_en=name_en,
-                    uom=_unit(company, unit),
-                    list_price=Decimal(price),
-                    is_stockable=not sku.startswith("SRV-"),
-                )
-            ctx.count(product, created)
-            if on_hand and not StockMove.objects.filter(product=product, reference="DEMO-OPENING").exists():
-                inv.stock_receive(
-                    product=product,
-                    warehouse=warehouse,
-                    quantity=Decimal(on_hand),
-                    unit_cost=(Decimal(price) * Decimal("0.62")).quantize(Decimal("0.01")),
-                    reference="DEMO-OPENING",
-                )
+            unit_cost = (Decimal(price) * Decimal("0.62")).quantize(Decimal("0.01"))
+            product = _product(ctx, company, warehouse, (sku, name, name_en, unit, price, unit_cost, on_hand))
             if incoming and not IncomingSupply.objects.filter(product=product, reference=f"DEMO-PO-{sku}").exists():
                 days, quantity = incoming
                 inv.incoming_supply_plan(
@@ -386,29 +367,37 @@ SUPPLIER = ("江苏恒立机电配套有限公司", "Jiangsu Hengli Electromecha
 PURCHASE_ORDER = ("DEMO-PO-HL-1", [("CHK-K11250", 8, "1850.00", 8), ("MTR-Y132-7K5", 6, "4200.00", 2)])
 
 
+def _product(ctx, company, warehouse, row) -> Product:
+    """The product of ``row`` (sku, name, English name, unit, list price, unit cost, opening stock), created with
+    its opening stock if missing (a service — ``SRV-`` — holds no stock)."""
+    sku, name, name_en, unit, price, cost, on_hand = row
+    product = Product.objects.filter(company=company, sku=sku).first()
+    created = product is None
+    if created:
+        product = inv.product_create(
+            company=company,
+            sku=sku,
+            name=name,
+            name_en=name_en,
+            uom=_unit(company, unit),
+            list_price=Decimal(price),
+            is_stockable=not sku.startswith("SRV-"),
+        )
+    ctx.count(product, created)
+    if on_hand and not StockMove.objects.filter(product=product, reference="DEMO-OPENING").exists():
+        inv.stock_receive(
+            product=product,
+            warehouse=warehouse,
+            quantity=Decimal(on_hand),
+            unit_cost=Decimal(cost),
+            reference="DEMO-OPENING",
+        )
+    return product
+
+
 def _components(ctx, company, warehouse) -> None:
-    for sku, name, name_en, unit, price, cost, on_hand in COMPONENTS:
-        product = Product.objects.filter(company=company, sku=sku).first()
-        created = product is None
-        if created:
-            product = inv.product_create(
-                company=company,
-                sku=sku,
-                name=name,
-                name_en=name_en,
-                uom=_unit(company, unit),
-                list_price=Decimal(price),
-                is_stockable=True,
-            )
-        ctx.count(product, created)
-        if on_hand and not StockMove.objects.filter(product=product, reference="DEMO-OPENING").exists():
-            inv.stock_receive(
-                product=product,
-                warehouse=warehouse,
-                quantity=Decimal(on_hand),
-                unit_cost=Decimal(cost),
-                reference="DEMO-OPENING",
-            )
+    for row in COMPONENTS:
+        _product(ctx, company, warehouse, row)
 
 
 def seed_procurement(ctx) -> None:
