@@ -120,15 +120,30 @@ def production_progress(orders: list[ProductionOrder], *, now: dt.datetime | Non
 
 
 def gantt_rows(actor, *, start: dt.datetime, end: dt.datetime) -> list[ProductionOperation]:
-    """Scheduled operations that overlap [start, end), by work centre and start — the Gantt chart's bars."""
+    """The Gantt chart's bars in [start, end), by work centre and start: the operations still to do as scheduled,
+    and the done ones by when they finished (``gantt_span`` says where each bar goes)."""
     orders = policy.scope(actor, ProductionOrder.objects.filter(state__in=OPEN_STATES))
+    to_do = Q(scheduled_start__lt=end, scheduled_end__gt=start, scheduled_start__isnull=False) & ~Q(
+        state=OperationState.DONE
+    )
+    done = Q(state=OperationState.DONE, finished_at__gt=start) & (Q(finished_at__lt=end) | Q(first_started_at__lt=end))
     return list(
-        ProductionOperation.objects.filter(
-            order__in=orders, scheduled_start__lt=end, scheduled_end__gt=start, scheduled_start__isnull=False
-        )
+        ProductionOperation.objects.filter(to_do | done, order__in=orders)
         .select_related("order", "work_center")
         .order_by("work_center__code", "scheduled_start")
     )
+
+
+def gantt_span(operation: ProductionOperation) -> tuple[dt.datetime, dt.datetime]:
+    """Where an operation's bar goes: a done one from when it started (or its planned length before it finished,
+    when it was reported done without a start) to when it finished; the others as scheduled."""
+    if operation.state != OperationState.DONE or operation.finished_at is None:
+        return operation.scheduled_start, operation.scheduled_end
+    planned = dt.timedelta(minutes=operation.setup_minutes + operation.run_minutes)
+    if operation.scheduled_start and operation.scheduled_end:
+        planned = operation.scheduled_end - operation.scheduled_start
+    began = operation.first_started_at or operation.finished_at - planned
+    return min(began, operation.finished_at), operation.finished_at
 
 
 def production_promised_date(*, company, product, quantity: Decimal | None = None, warehouse=None) -> dt.date | None:

@@ -23,6 +23,7 @@ from erp.models import (
     MrpRun,
     MrpRunStatus,
     NonConformance,
+    OperationState,
     PlannedOrder,
     PlannedState,
     ProductionOperation,
@@ -344,14 +345,19 @@ def gantt(request):
         if key not in index:
             index[key] = {"label": f"{op.work_center.code} #{op.station or 1}", "bars": [], "y": 0}
             rows.append(index[key])
-        x0 = max((op.scheduled_start - start).total_seconds(), 0) * scale + GANTT_LABEL
-        x1 = min((op.scheduled_end - start).total_seconds(), span) * scale + GANTT_LABEL
+        bar_start, bar_end = selectors.gantt_span(op)
+        x0 = max((bar_start - start).total_seconds(), 0) * scale + GANTT_LABEL
+        x1 = min((bar_end - start).total_seconds(), span) * scale + GANTT_LABEL
+        done = op.state == OperationState.DONE
         index[key]["bars"].append(
             {
                 "x": round(x0, 1),
                 "w": round(max(x1 - x0, 2), 1),
                 "op": op,
-                "late": op.order.due_date < timezone.localtime(op.scheduled_end).date(),
+                "start": bar_start,
+                "end": bar_end,
+                "done": done,
+                "late": not done and op.order.due_date < timezone.localtime(bar_end).date(),
             }
         )
     for number, row in enumerate(rows):
