@@ -32,6 +32,7 @@ from scrm.models import (
     UgcPost,
 )
 from suite.models import Company, Membership, OutboxEvent
+from suite.templatetags.troika import format_money
 
 pytestmark = pytest.mark.django_db
 
@@ -239,3 +240,16 @@ def test_the_crm_demo_tags_get_their_auto_tag_rules():
     names = set(TagRule.objects.filter(company__code__in=["sbev", "qihang"]).values_list("name", flat=True))
 
     assert names == {"瓶盖漏液投诉", "扫码参与者", "咨询学费"}  # the CRM demo made 质量投诉, 扫码参与 and 意向学员
+
+
+def test_the_qr_campaign_pages_show_money_as_money(client_of):
+    seed()
+    client = client_of("sbev.marketing")
+    campaign = QrCampaign.objects.get(name=demo.QR_CAMPAIGN)
+
+    listing = client.get(reverse("scrm:qr-campaigns")).content.decode()
+    detail = client.get(reverse("scrm:qr-campaign", args=[campaign.pk])).content.decode()
+
+    assert format_money(campaign.budget) in listing and format_money(campaign.budget) in detail
+    assert format_money(campaign.prize_amount) in detail  # the red envelope per prize, with its currency
+    assert f">{campaign.budget}<" not in detail  # not the bare Decimal

@@ -55,7 +55,7 @@ def test_campaign_list_and_detail_show_figures_with_flat_queries(
     with django_assert_max_num_queries(20):
         detail = client.get(f"/scrm/qr-campaigns/{campaign.pk}/")
     html = detail.content.decode()
-    assert 'data-figure="scans">1<' in html and 'data-figure="spent">1.88<' in html
+    assert 'data-figure="scans">1<' in html and 'data-figure="spent">¥1.88<' in html
     assert "浙江" in html and html.count('class="scan-row"') == 1
 
 
