@@ -47,7 +47,12 @@ def test_payroll_pages_create_compute_post_and_print(hr_office, django_capture_o
     assert run.state == "posted"
     slip = run.payslips.get(employee=employee)
     page = client.get(reverse("erp:hr-payslip", args=[slip.pk]))
-    assert "个人所得税" in page.content.decode()
+    html = page.content.decode()
+    assert "个人所得税" in html
+    # contributions by their name and the kinds by their label, not the codes the run stores; amounts as money
+    assert "养老保险" in html and "住房公积金" in html and "五险一金" in html
+    assert ">pension<" not in html and ">contribution<" not in html and ">earning<" not in html
+    assert "¥25,000.00" in html  # the base salary line
     pdf = client.get(reverse("erp:hr-payslip", args=[slip.pk]), {"format": "pdf"})
     assert pdf["Content-Type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
     assert client_of(hr_office.sales).get(reverse("erp:hr-payslip", args=[slip.pk])).status_code in (403, 404)

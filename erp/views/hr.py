@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from erp.models import (
@@ -293,14 +294,49 @@ def payroll_run_action(request, pk: int, verb: str):
     return redirect("erp:hr-payroll-run", pk=run.pk)
 
 
+_PAYSLIP_KINDS = {
+    "earning": gettext_lazy("Earning"),
+    "deduction": gettext_lazy("Deduction"),
+    "contribution": gettext_lazy("Social insurance and housing fund"),
+    "tax": gettext_lazy("Tax"),
+}
+_CONTRIBUTIONS = {
+    "pension": gettext_lazy("Pension insurance"),
+    "medical": gettext_lazy("Medical insurance"),
+    "unemployment": gettext_lazy("Unemployment insurance"),
+    "injury": gettext_lazy("Work injury insurance"),
+    "maternity": gettext_lazy("Maternity insurance"),
+    "housing_fund": gettext_lazy("Housing fund"),
+}
+
+
+def payslip_lines(slip) -> list[dict]:
+    """A payslip's lines as people read them: contributions by their name (the run stores the code), the kind
+    by its label, the amount as a Decimal."""
+    lines = []
+    for line in slip.lines:
+        name = line["name"]
+        if line["kind"] == "contribution":
+            name = str(_CONTRIBUTIONS.get(line.get("code") or name, name))
+        lines.append(
+            {
+                "name": name,
+                "kind": str(_PAYSLIP_KINDS.get(line["kind"], line["kind"])),
+                "amount": Decimal(line["amount"]),
+            }
+        )
+    return lines
+
+
 @actor_required
 def payslip(request, pk: int):
     actor = request.actor
     slip = selectors.payslips_visible_to(actor).filter(pk=pk).first()
     if slip is None:
         raise Http404
+    lines = payslip_lines(slip)
     if request.GET.get("format") == "pdf":
-        rows = [[line["name"], line["kind"], Decimal(line["amount"])] for line in slip.lines]
+        rows = [[line["name"], line["kind"], line["amount"]] for line in lines]
         rows += [
             [_("Gross pay"), "", slip.gross],
             [_("Individual income tax"), "", slip.iit],
@@ -313,7 +349,7 @@ def payslip(request, pk: int):
             header=[_("Item"), _("Kind"), _("Amount")],
             rows=rows,
         )
-    return render(request, "erp/hr/payslip.html", {"slip": slip})
+    return render(request, "erp/hr/payslip.html", {"slip": slip, "lines": lines})
 
 
 # ---------------------------------------------------------------- performance and recruiting
