@@ -18,6 +18,7 @@ from scrm.models import (
     Consent,
     Conversation,
     Coupon,
+    CouponTemplate,
     Delivery,
     Message,
     QrCampaign,
@@ -253,3 +254,6 @@ def test_the_qr_campaign_pages_show_money_as_money(client_of):
     assert format_money(campaign.budget) in listing and format_money(campaign.budget) in detail
     assert format_money(campaign.prize_amount) in detail  # the red envelope per prize, with its currency
     assert f">{campaign.budget}<" not in detail  # not the bare Decimal
+    template = CouponTemplate.objects.get(name=demo.COUPON_TEMPLATE)
+    coupons = client.get(reverse("scrm:coupons")).content.decode()
+    assert format_money(template.value) in coupons and format_money(template.min_spend) in coupons
