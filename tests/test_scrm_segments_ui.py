@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -11,7 +12,7 @@ from crm.services.customers import customer_tags_set
 from crm.tests.factories import ContactFactory, TagFactory
 from scrm.models import PushCampaign, Segment, TagRule
 from scrm.services import pushes
-from scrm.services.segments import segment_create
+from scrm.services.segments import segment_create, tag_rule_create
 from scrm.tests.factories import make_channel
 from scrm.tests.factories_segments import push_message_in
 from suite.models import Role
@@ -186,3 +187,14 @@ def test_admin_pages_list_and_cancel_through_the_service(company, admin_client):
     assert response.status_code == 302
     message.refresh_from_db()
     assert (message.status, message.skip_reason) == ("skipped", "cancelled")
+
+
+def test_a_purchase_rule_shows_its_minimum_as_money(company, browser):
+    big = TagFactory(company=company, name="大单")
+    tag_rule_create(
+        company=company, name="大单客户", trigger="purchase", min_amount=Decimal("10000"), add_tag_id=big.pk
+    )
+
+    html = browser.get("/scrm/rules/").content.decode()
+
+    assert "≥ CN¥10,000.00" in html
