@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Count, Prefetch, Q
@@ -228,7 +229,7 @@ def _key(model, value):
     """A primary key from the audit row's JSON as the model's own type (``"5"`` and ``5`` are the same record)."""
     try:
         return model._meta.pk.to_python(value)
-    except Exception:  # a value that is no key of the model: it stays as written, shown as "#value"
+    except (ValidationError, TypeError, ValueError):  # no key of the model: it stays as written, shown as "#value"
         return value
 
 
