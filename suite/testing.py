@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import factory
 import pytest
 from django.contrib.auth import get_user_model
+from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
+from rest_framework.viewsets import ViewSetMixin
 
 from suite import policy
+from suite.api.permissions import ACTION_BY_VIEW_ACTION
 from suite.models import ApiToken, Company, Membership, Role, Team
 from suite.services.tokens import api_token_issue
 
@@ -181,3 +186,86 @@ def _membership_in(company: Company) -> Membership:
 def _api_token_in(company: Company) -> ApiToken:
     # A token of the company's admin: the widest role there, still invisible from any other company.
     return api_token_issue(membership=make_member(company, Role.ADMIN), name="isolation").token
+
+
+# ---------------------------------------------------------------- API routes (the API-wide tests walk them)
+# tests/test_tenant_isolation.py and tests/test_api_bad_input_*.py check every viewset served under /api/v1/, as
+# they are added: the URL resolver is walked, not a list kept by hand.
+
+API_PREFIX = "api/v1/"
+ROUTE_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)|<(?:\w+:)?(?P<conv>\w+)>")
+
+
+@dataclass
+class ViewsetRoutes:
+    """A viewset's routes: the list (with its method → action map), detail routes, and list-level extras."""
+
+    viewset: type
+    list_route: str | None = None
+    list_actions: dict = field(default_factory=dict)
+    detail_routes: list[tuple[str, dict]] = field(default_factory=list)
+    list_extra: list[tuple[str, dict]] = field(default_factory=list)
+
+    @property
+    def model(self):
+        model = getattr(self.viewset, "policy_model", None)
+        queryset = getattr(self.viewset, "queryset", None)
+        return model or (queryset.model if queryset is not None else None)
+
+
+def _clean(pattern: str) -> str:
+    return pattern.replace("^", "").replace("$", "").replace("\\Z", "")
+
+
+def _walk(patterns, prefix=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, prefix + _clean(str(entry.pattern)))
+        elif isinstance(entry, URLPattern):
+            yield prefix + _clean(str(entry.pattern)), entry
+
+
+def collect_viewsets() -> dict[str, ViewsetRoutes]:
+    """Every DRF viewset served under ``/api/v1/``, by ``module.ClassName``, with its routes."""
+    found: dict[str, ViewsetRoutes] = {}
+    for route, entry in _walk(get_resolver().url_patterns):
+        viewset = getattr(entry.callback, "cls", None)
+        actions = getattr(entry.callback, "actions", None)
+        if viewset is None or not issubclass(viewset, ViewSetMixin) or not route.startswith(API_PREFIX):
+            continue
+        names = [m.group("name") or m.group("conv") for m in ROUTE_GROUP.finditer(route)]
+        if "format" in names:
+            continue  # format-suffix duplicates of the same routes
+        key = f"{viewset.__module__}.{viewset.__name__}"
+        routes = found.setdefault(key, ViewsetRoutes(viewset=viewset))
+        if names:
+            routes.detail_routes.append((route, dict(actions)))
+        elif "list" in actions.values():
+            routes.list_route, routes.list_actions = route, dict(actions)
+        else:
+            routes.list_extra.append((route, dict(actions)))
+    return found
+
+
+def route_url(route: str, obj) -> str:
+    """The path of ``route`` for the record ``obj`` (its id, a nested parent's id, or an attribute by name)."""
+
+    def value(match):
+        name = match.group("name") or match.group("conv")
+        if name in ("pk", "id") or name == "lookup":
+            return str(obj.pk)
+        if name.endswith("_pk"):  # nested route: the parent's id from the record's foreign key
+            return str(getattr(obj, f"{name[:-3]}_id"))
+        return str(getattr(obj, name))
+
+    return "/" + ROUTE_GROUP.sub(value, route)
+
+
+def policy_action_of(viewset, view_action: str, method: str) -> str:
+    """The policy action a viewset's ``view_action`` asks for (as ``PolicyPermission`` decides it)."""
+    declared = getattr(viewset, "policy_actions", None) or {}
+    if view_action in declared:
+        return declared[view_action]
+    if view_action in ACTION_BY_VIEW_ACTION:
+        return ACTION_BY_VIEW_ACTION[view_action]
+    return "view" if method in ("get", "head", "options") else "change"

@@ -159,3 +159,16 @@ def validate_upload(upload, *, max_bytes: int | None = None) -> CheckedFile:
             params={"name": PurePosixPath(name).name},
         )
     return CheckedFile(mime=kind.mime, size=size, extension=extension)
+
+
+def decode_text(data: bytes | str, *, field: str = "file") -> str:
+    """A text file's content as ``str``: UTF-8 (with or without Excel's BOM), else GB18030 — what Chinese
+    Excel and time clocks save CSV as. Anything else is a ``ValidationError`` on ``field``."""
+    if isinstance(data, str):
+        return data
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError({field: [_("The file is neither UTF-8 nor GB18030 text.")]})

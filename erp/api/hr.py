@@ -371,6 +371,9 @@ class ShiftViewSet(HrViewSetMixin, TenantModelViewSet):
     def create_object(self, *, actor, data):
         return services.shift_create(company=actor.company, by=actor.user, **data)
 
+    def update_object(self, *, actor, instance, data):
+        return services.shift_update(shift=instance, by=actor.user, **data)
+
 
 class AttendanceOutput(OutputSerializer):
     employee_name = serializers.CharField(source="employee.name", read_only=True)
@@ -472,6 +475,9 @@ class LeaveTypeViewSet(HrViewSetMixin, TenantModelViewSet):
 
     def create_object(self, *, actor, data):
         return services.leave_type_create(company=actor.company, by=actor.user, **data)
+
+    def update_object(self, *, actor, instance, data):
+        return services.leave_type_update(leave_type=instance, by=actor.user, **data)
 
 
 class LeaveBalanceOutput(OutputSerializer):
@@ -799,6 +805,9 @@ class KpiViewSet(HrViewSetMixin, TenantModelViewSet):
 
     def create_object(self, *, actor, data):
         return services.kpi_create(company=actor.company, by=actor.user, **data)
+
+    def update_object(self, *, actor, instance, data):
+        return services.kpi_update(kpi=instance, by=actor.user, **data)
 
 
 class GoalOutput(OutputSerializer):

@@ -263,7 +263,9 @@ class DeliveryPickInput(InputSerializer):
 
 
 class DeliveryPicksInput(InputSerializer):
-    picks = DeliveryPickInput(many=True, required=False, allow_null=True, default=None)
+    # A ListField, not DeliveryPickInput(many=True, allow_null=True): DRF passes allow_null on to the items, and
+    # ``[null]`` would reach the service as a pick.
+    picks = serializers.ListField(child=DeliveryPickInput(), required=False, allow_null=True, default=None)
 
 
 class DeliveryPackInput(InputSerializer):

@@ -45,6 +45,7 @@ from erp.services import finance
 from erp.services import invoicing as inv
 from erp.services.finance import LedgerConflict
 from suite.models import Company
+from suite.uploads import decode_text
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -142,17 +143,6 @@ def bank_account_create(
 # ---------------------------------------------------------------- statement import
 
 
-def _decode(data: bytes | str) -> str:
-    if isinstance(data, str):
-        return data
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ValidationError({"file": [_("The file is neither UTF-8 nor GB18030 text.")]})
-
-
 def _parse_date(value: str) -> Date | None:
     value = value.strip()
     for fmt in DATE_FORMATS:
@@ -237,7 +227,7 @@ def statement_import(
     mapping = _mapping_of(preset, mapping)
     if "date" not in mapping or not ("amount" in mapping or ("credit" in mapping and "debit" in mapping)):
         raise ValidationError({"mapping": [_("Map the date and either the amount or the credit and debit columns.")]})
-    rows = list(csv.reader(io.StringIO(_decode(data))))
+    rows = list(csv.reader(io.StringIO(decode_text(data))))
     if len(rows) > MAX_ROWS:
         raise ValidationError({"file": [_("At most %(n)d rows per file.") % {"n": MAX_ROWS}]})
     header_index = _header_row(rows, mapping)

@@ -51,6 +51,7 @@ from erp.models import (
 from erp.models.hr import CANDIDATE_FLOW
 from suite import events
 from suite.models import Company, Membership, Role
+from suite.uploads import decode_text
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -82,6 +83,15 @@ def _role_of(user, company_id: int) -> str | None:
 def _same_company(obj, company_id: int, name: str, errors: dict) -> None:
     if obj is not None and obj.company_id != company_id:
         errors[name] = [_("Unknown record.")]
+
+
+def _code_taken(model, company_id: int, code: str, exclude_pk: int | None = None) -> bool:
+    return model.objects.filter(company_id=company_id, code=code).exclude(pk=exclude_pk).exists()
+
+
+def _raise_if(errors: dict) -> None:
+    if errors:
+        raise ValidationError(errors)
 
 
 def _member(user, company_id: int, name: str, errors: dict) -> None:
@@ -354,13 +364,7 @@ def shift_create(
     workdays: str = "12345",
     by: User | None = None,
 ) -> Shift:
-    errors: dict = {}
-    if Shift.objects.filter(company=company, code=code).exists():
-        errors["code"] = [_("This code is taken.")]
-    if not workdays or any(c not in "1234567" for c in workdays):
-        errors["workdays"] = [_("ISO weekdays 1–7, e.g. 12345.")]
-    if errors:
-        raise ValidationError(errors)
+    _raise_if(_shift_errors(company.pk, code=code, workdays=workdays))
     return Shift.objects.create(
         company=company,
         code=code,
@@ -370,6 +374,28 @@ def shift_create(
         break_minutes=break_minutes,
         workdays=workdays,
     )
+
+
+def _shift_errors(company_id: int, *, exclude_pk: int | None = None, **values) -> dict:
+    errors: dict = {}
+    if "code" in values and _code_taken(Shift, company_id, values["code"], exclude_pk):
+        errors["code"] = [_("This code is taken.")]
+    workdays = values.get("workdays", "1")
+    if not workdays or any(c not in "1234567" for c in workdays):
+        errors["workdays"] = [_("ISO weekdays 1–7, e.g. 12345.")]
+    return errors
+
+
+@transaction.atomic
+def shift_update(*, shift: Shift, by: User | None = None, **changes) -> Shift:
+    """Change a shift's code, name, hours, break or weekdays. Attendance already recorded keeps the minutes
+    computed when it was recorded; the change applies from the next clock-out."""
+    shift = Shift.objects.select_for_update().get(pk=shift.pk)
+    _raise_if(_shift_errors(shift.company_id, exclude_pk=shift.pk, **changes))
+    for key, value in changes.items():
+        setattr(shift, key, value)
+    shift.save()
+    return shift
 
 
 def _minutes(record: AttendanceRecord) -> tuple[int, int]:
@@ -471,8 +497,7 @@ def attendance_import_csv(*, company: Company, fileobj, by: User | None = None) 
     transaction: good rows are kept, each bad row is reported with its number and the reason (an unknown
     employee, a bad time, an overlap …)."""
     raw = fileobj.read()
-    text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(decode_text(raw)))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     report = AttendanceImportReport()
     missing = {"employee_number", "clock_in"} - set(header)
@@ -536,16 +561,30 @@ def leave_type_create(
     needs_balance: bool = True,
     by: User | None = None,
 ) -> LeaveType:
-    errors: dict = {}
-    if LeaveType.objects.filter(company=company, code=code).exists():
-        errors["code"] = [_("This code is taken.")]
-    if annual_days < 0 or annual_days > 366:
-        errors["annual_days"] = [_("Between 0 and 366 days.")]
-    if errors:
-        raise ValidationError(errors)
+    _raise_if(_leave_type_errors(company.pk, code=code, annual_days=annual_days))
     return LeaveType.objects.create(
         company=company, code=code, name=name, annual_days=annual_days, is_paid=is_paid, needs_balance=needs_balance
     )
+
+
+def _leave_type_errors(company_id: int, *, exclude_pk: int | None = None, **values) -> dict:
+    errors: dict = {}
+    if "code" in values and _code_taken(LeaveType, company_id, values["code"], exclude_pk):
+        errors["code"] = [_("This code is taken.")]
+    if "annual_days" in values and not ZERO <= values["annual_days"] <= 366:
+        errors["annual_days"] = [_("Between 0 and 366 days.")]
+    return errors
+
+
+@transaction.atomic
+def leave_type_update(*, leave_type: LeaveType, by: User | None = None, **changes) -> LeaveType:
+    """Change a leave type. Balances already accrued stay as they are; the next accrual uses the new days."""
+    leave_type = LeaveType.objects.select_for_update().get(pk=leave_type.pk)
+    _raise_if(_leave_type_errors(leave_type.company_id, exclude_pk=leave_type.pk, **changes))
+    for key, value in changes.items():
+        setattr(leave_type, key, value)
+    leave_type.save()
+    return leave_type
 
 
 def accrual_for(leave_type: LeaveType, employee: Employee, year: int) -> Decimal:
@@ -793,14 +832,28 @@ def _register_production_sources() -> None:
 def kpi_create(
     *, company: Company, code: str, name: str, source: str = KpiSource.MANUAL, higher_is_better: bool = True, by=None
 ) -> Kpi:
-    errors: dict = {}
-    if source not in KpiSource.values:
-        errors["source"] = [_("Unknown KPI source.")]
-    if Kpi.objects.filter(company=company, code=code).exists():
-        errors["code"] = [_("This code is taken.")]
-    if errors:
-        raise ValidationError(errors)
+    _raise_if(_kpi_errors(company.pk, code=code, source=source))
     return Kpi.objects.create(company=company, code=code, name=name, source=source, higher_is_better=higher_is_better)
+
+
+def _kpi_errors(company_id: int, *, exclude_pk: int | None = None, **values) -> dict:
+    errors: dict = {}
+    if "source" in values and values["source"] not in KpiSource.values:
+        errors["source"] = [_("Unknown KPI source.")]
+    if "code" in values and _code_taken(Kpi, company_id, values["code"], exclude_pk):
+        errors["code"] = [_("This code is taken.")]
+    return errors
+
+
+@transaction.atomic
+def kpi_update(*, kpi: Kpi, by: User | None = None, **changes) -> Kpi:
+    """Change a KPI. Goals keep their targets; computed actuals follow a new source at the next computation."""
+    kpi = Kpi.objects.select_for_update().get(pk=kpi.pk)
+    _raise_if(_kpi_errors(kpi.company_id, exclude_pk=kpi.pk, **changes))
+    for key, value in changes.items():
+        setattr(kpi, key, value)
+    kpi.save()
+    return kpi
 
 
 @transaction.atomic

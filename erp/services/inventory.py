@@ -234,6 +234,7 @@ def uom_create(
     factor: Decimal = Decimal("1"),
     decimal_places: int = 0,
     name_en: str = "",
+    is_active: bool = True,
     by: User | None = None,
 ) -> UnitOfMeasure:
     """Add a unit of measure. ``factor`` relates it to the reference unit (factor 1) of its dimension."""
@@ -245,6 +246,7 @@ def uom_create(
         dimension=dimension,
         factor=factor,
         decimal_places=decimal_places,
+        is_active=is_active,
     )
     _save(uom, unique_field="code", message=_("A unit with this code exists."))
     return uom

@@ -4,12 +4,15 @@ proving hr does see them, field errors, the payroll run through the API and quer
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from decimal import Decimal
+from decimal import Decimal as D
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from drf_spectacular.generators import SchemaGenerator
 
 from erp.models import Employee, PayrollRun
 from erp.services import hr as hr_svc
@@ -197,6 +200,52 @@ def test_deactivate_through_the_api_names_the_successor(hr_office):
     assert response.json()["successor_user"] == hr_office.manager.pk
 
 
+def test_shifts_leave_types_and_kpis_are_edited_through_their_services(hr_office):
+    """Master data is edited in place (these three answered 500 to any PATCH: no update was wired)."""
+    hr = api_client_for(membership(hr_office.hr, hr_office.company))
+    company = hr_office.company
+    day = hr_svc.shift_create(company=company, code="DAY", name="白班", start_time=dt.time(9), end_time=dt.time(18))
+    hr_svc.shift_create(company=company, code="NIGHT", name="夜班", start_time=dt.time(21), end_time=dt.time(6))
+    response = hr.patch(f"{API}/shifts/{day.pk}/", {"end_time": "17:30:00", "workdays": "123456"}, format="json")
+    assert response.status_code == 200, response.json()
+    day.refresh_from_db()
+    assert (day.end_time, day.workdays) == (dt.time(17, 30), "123456")
+    for bad, field in (({"code": "NIGHT"}, "code"), ({"workdays": "1238"}, "workdays")):
+        response = hr.patch(f"{API}/shifts/{day.pk}/", bad, format="json")
+        assert response.status_code == 400
+        assert [e["field"] for e in response.json()["errors"]] == [field]
+    day.refresh_from_db()
+    assert (day.code, day.workdays) == ("DAY", "123456")
+
+    annual = hr_svc.leave_type_create(company=company, code="ANNUAL", name="年假", annual_days=D("5"))
+    response = hr.patch(f"{API}/leave-types/{annual.pk}/", {"annual_days": "10.00"}, format="json")
+    assert response.status_code == 200 and response.json()["annual_days"] == "10.00"
+    response = hr.patch(f"{API}/leave-types/{annual.pk}/", {"annual_days": "400"}, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "annual_days"
+
+    kpi = hr_svc.kpi_create(company=company, code="CALLS", name="通话数")
+    response = hr.put(f"{API}/kpis/{kpi.pk}/", {"code": "CALLS", "name": "有效通话", "higher_is_better": False},
+                      format="json")  # fmt: skip
+    assert response.status_code == 200, response.json()
+    kpi.refresh_from_db()
+    assert (kpi.name, kpi.higher_is_better) == ("有效通话", False)
+
+
+def test_writes_a_viewset_does_not_serve_answer_405_and_are_not_in_the_schema(hr_office):
+    """A route whose write hook the viewset does not implement is refused before it reaches it (before: a 500)."""
+    hr = api_client_for(membership(hr_office.hr, hr_office.company))
+    shift = hr_svc.shift_create(
+        company=hr_office.company, code="DAY", name="白班", start_time=dt.time(9), end_time=dt.time(18)
+    )
+    response = hr.delete(f"{API}/shifts/{shift.pk}/")
+    assert response.status_code == 405
+    assert response.json()["errors"][0]["code"] == "method_not_allowed"
+    assert "DELETE" not in response["Allow"] and "PATCH" in response["Allow"]
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    assert set(paths["/api/v1/erp/hr/shifts/{id}/"]) == {"get", "put", "patch"}
+    assert set(paths["/api/v1/erp/hr/attendance/{id}/"]) == {"get"}
+
+
 def test_payroll_run_through_the_api(hr_office, django_capture_on_commit_callbacks):
     hr_office.employee("20000.00")
     payroll = api_client_for(membership(hr_office.payroll, hr_office.company))
@@ -225,6 +274,20 @@ def test_attendance_import_answers_the_row_report(hr_office):
     assert response.status_code == 200
     assert response.json()["created"] == 1
     assert [e["row"] for e in response.json()["errors"]] == [3]
+
+    # a Chinese time clock's export is GB18030 (a shift named in Chinese); a binary file is a field error, not a 500
+    hr_svc.shift_create(
+        company=hr_office.company, code="早班", name="早班", start_time=dt.time(8), end_time=dt.time(17)
+    )
+    upload = io.BytesIO("employee_number,clock_in,clock_out,shift\nA001,2025-03-04 08:00,2025-03-04 17:00,早班\n"
+                        .encode("gb18030"))  # fmt: skip
+    upload.name = "考勤.csv"
+    response = hr.post(f"{API}/attendance/import/", {"file": upload}, format="multipart")
+    assert (response.status_code, response.json()["created"], response.json()["errors"]) == (200, 1, [])
+    upload = io.BytesIO(b"\xff\xfe\x00\x00not text")
+    upload.name = "clock.csv"
+    response = hr.post(f"{API}/attendance/import/", {"file": upload}, format="multipart")
+    assert (response.status_code, response.json()["errors"][0]["field"]) == (400, "file")
 
 
 def test_leave_request_and_manager_approval_through_the_api(hr_office):

@@ -72,6 +72,15 @@ def test_create_and_update_a_product(client, company):
     assert Product.objects.get(pk=body["id"]).name == "多级离心泵"
 
 
+def test_a_unit_can_be_created_inactive(client):
+    """The input accepted ``is_active`` on create and the service did not: a 500 for a valid body."""
+    response = client.post(f"{BASE}/units/", {"code": "box", "name": "箱", "is_active": False}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["is_active"] is False
+    assert client.get(f"{BASE}/units/", {"is_active": "false"}).json()["count"] == 1
+
+
 def test_product_input_errors(client, company, other_company, product):
     foreign_unit = make_uom(other_company, "pcs")
 

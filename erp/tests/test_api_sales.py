@@ -128,6 +128,9 @@ def test_the_warehouse_picks_and_ships_and_finance_invoices(shop, api_client):
         f"{DELIVERIES}{delivery.pk}/pick/", {"picks": [{"line": line.pk, "quantity": "6"}]}, format="json"
     )
     assert picked.status_code == 200, picked.content
+    null_pick = warehouse.post(f"{DELIVERIES}{delivery.pk}/pick/", {"picks": [None]}, format="json")
+    assert null_pick.status_code == 400  # was a 500: DRF passed allow_null on to the items
+    assert null_pick.json()["errors"][0]["field"].startswith("picks")
     assert warehouse.post(f"{DELIVERIES}{delivery.pk}/pack/", {"package_count": 2}, format="json").status_code == 200
     shipped = warehouse.post(
         f"{DELIVERIES}{delivery.pk}/ship/", {"carrier": "SF", "tracking_number": "SF001"}, format="json"

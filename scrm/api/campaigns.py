@@ -7,7 +7,7 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -353,6 +353,11 @@ def _counted(model):
     )
 
 
+class QrScannersQuery(serializers.Serializer):
+    province = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+    city = serializers.CharField(max_length=50, required=False, allow_blank=True, default="")
+
+
 class QrCampaignViewSet(TenantModelViewSet):
     """QR-code campaigns (扫码赢红包 / 渠道活码) with their figures. ``POST …/{id}/codes/`` generates signed codes
     (for an ERP lot or a channel / staff member); ``GET …/{id}/figures/`` the campaign page's figures;
@@ -413,17 +418,14 @@ class QrCampaignViewSet(TenantModelViewSet):
             row["day"] = row["day"].isoformat()
         return Response(figures)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("province", str), OpenApiParameter("city", str)],
-        responses=QrScannerSerializer(many=True),
-    )
+    @extend_schema(parameters=[QrScannersQuery], responses=QrScannerSerializer(many=True))
     @action(detail=True, methods=["get"])
     def scanners(self, request, pk=None):
         """The campaign's scanners (latest scan per person), by region: who a follow-up push goes to."""
         campaign = self.get_object()
-        rows = selectors.qr_scanners(
-            campaign, province=request.query_params.get("province", ""), city=request.query_params.get("city", "")
-        )
+        query = QrScannersQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.qr_scanners(campaign, **query.validated_data)
         return Response(QrScannerSerializer(rows, many=True).data)
 
 

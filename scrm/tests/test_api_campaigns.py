@@ -95,6 +95,8 @@ def test_figures_and_scanners_by_region(company, marketing, api_client):
     assert figures["by_region"][0] == {"province": "浙江", "city": "", "n": 2}
     scanners = client.get(f"{BASE}/qr-campaigns/{campaign.pk}/scanners/", {"province": "浙江"}).json()
     assert sorted(s["phone"] for s in scanners) == ["13900000001", "13900000002"]
+    refused = client.get(f"{BASE}/qr-campaigns/{campaign.pk}/scanners/", {"city": "杭\x00州"})
+    assert (refused.status_code, refused.json()["errors"][0]["field"]) == (400, "city")
     assert client.get(f"{BASE}/qr-claims/", {"campaign": campaign.pk}).json()["count"] == 3
     assert client.get(f"{BASE}/qr-scans/", {"campaign": campaign.pk, "province": "广东"}).json()["count"] == 1
 

@@ -27,7 +27,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import MethodNotAllowed, PermissionDenied, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -114,15 +114,16 @@ class TenantViewSetMixin:
         if "owner" in data and not policy.can(self.actor, "assign", self.queryset.model):
             raise ValidationError({"owner": [_("Your role may not assign records to someone else.")]})
 
-    # The write path: one service call each. Subclasses implement those their routes allow.
+    # The write path: one service call each. Subclasses implement those their routes allow; the others answer
+    # 405 (TenantModelViewSet also leaves their methods out of http_method_names, hence out of the schema).
     def create_object(self, *, actor: policy.Actor, data: dict):
-        raise NotImplementedError
+        raise MethodNotAllowed(self.request.method)
 
     def update_object(self, *, actor: policy.Actor, instance, data: dict):
-        raise NotImplementedError
+        raise MethodNotAllowed(self.request.method)
 
     def delete_object(self, *, actor: policy.Actor, instance) -> None:
-        raise NotImplementedError
+        raise MethodNotAllowed(self.request.method)
 
 
 class TenantReadOnlyViewSet(
@@ -137,7 +138,29 @@ class TenantModelViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """List, retrieve, create, update, delete — every write through a service function."""
+    """List, retrieve, create, update, delete — every write through a service function.
+
+    A subclass serves the writes whose hook it implements (``update_object`` or its own ``update``;
+    ``delete_object`` or its own ``destroy``): the other methods answer 405 and are left out of the OpenAPI
+    schema (the default hooks answer 405 too, for a route served by a subclass that implements none).
+    """
+
+    _http_methods_from_hooks = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        unserved = set()
+        if not _implements(cls, "update_object", "update", "partial_update"):
+            unserved |= {"put", "patch"}
+        if not _implements(cls, "delete_object", "destroy"):
+            unserved.add("delete")
+        declared = next(
+            vars(klass)["http_method_names"]
+            for klass in cls.__mro__
+            if "http_method_names" in vars(klass) and "_http_methods_from_hooks" not in vars(klass)
+        )
+        cls.http_method_names = [method for method in declared if method not in unserved]
+        cls._http_methods_from_hooks = True
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -199,3 +222,11 @@ class ExportMixin:
         queryset = self.filter_queryset(self.get_queryset())
         name = self.export_filename or self.queryset.model._meta.model_name
         return exports.export_response(self.actor, queryset, self.export_fields, file_format=file_format, filename=name)
+
+
+def _implements(cls, hook: str, *methods: str) -> bool:
+    """Whether ``cls`` implements the write ``hook`` of TenantViewSetMixin or overrides one of TenantModelViewSet's
+    ``methods`` that call it."""
+    if getattr(cls, hook) is not getattr(TenantViewSetMixin, hook):
+        return True
+    return any(getattr(cls, method) is not getattr(TenantModelViewSet, method) for method in methods)

@@ -1,0 +1,33 @@
+"""Bad input to every suite API operation, and to every app's operations that no viewset serves: never a 500, every
+4xx in the error format (tests/api_sweep.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from suite.testing import collect_viewsets
+from tests.api_sweep import sweep_viewless, sweep_viewset, viewless_operations
+
+VIEWSETS = {key: routes for key, routes in collect_viewsets().items() if key.startswith("suite.")}
+
+
+def test_there_are_operations_to_sweep():
+    assert len(VIEWSETS) >= 3
+
+
+@pytest.mark.parametrize("key", sorted(VIEWSETS))
+def test_bad_input_is_refused_without_a_500(key, company):
+    sweep = sweep_viewset(VIEWSETS[key], company)
+    assert sweep.sent > 0
+    assert not sweep.failures, "\n".join(sweep.failures)
+
+
+VIEWLESS = {f"{method.upper()} {path}": (path, method, op) for path, method, op in viewless_operations()}
+
+
+@pytest.mark.parametrize("key", sorted(VIEWLESS))
+def test_bad_input_to_operations_without_a_viewset_is_refused_without_a_500(key, company):
+    """Reports, the promise, the credit check … — every app's, swept like the viewsets."""
+    sweep = sweep_viewless(*VIEWLESS[key], company)
+    assert sweep.sent > 0
+    assert not sweep.failures, "\n".join(sweep.failures)
