@@ -1,5 +1,7 @@
 """Resolves which company a request acts in, and so its ``Actor`` for the policy layer."""
 
+from django.shortcuts import render
+
 from suite import policy
 
 SESSION_COMPANY_KEY = "troika_company_id"
@@ -41,3 +43,25 @@ class CompanyMiddleware:
     def __call__(self, request):
         request.get_actor = lambda: request_actor(request)
         return self.get_response(request)
+
+
+class NulByteGuardMiddleware:
+    """A page request whose query string or form carries a NUL byte is answered 400 before any view runs.
+
+    No field may hold one (PostgreSQL text cannot), a browser's form never sends one, and a view that reads
+    ``request.POST`` by hand would otherwise pass it to the database and fail with a 500. API requests answer
+    the same input with a field error instead (``suite.api.errors``), so ``/api/`` is left to them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/") and _carries_nul(request):
+            return render(request, "400.html", status=400)
+        return self.get_response(request)
+
+
+def _carries_nul(request) -> bool:
+    data = [request.GET] if request.method != "POST" else [request.GET, request.POST]
+    return any("\x00" in key or any("\x00" in value for value in values) for d in data for key, values in d.lists())

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "suite.middleware.NulByteGuardMiddleware",  # a NUL byte in a page's query or form: 400 before any view
     "django_otp.middleware.OTPMiddleware",
     "suite.middleware.CompanyMiddleware",
     "suite.ui.module_gate.ModuleGateMiddleware",  # pages of modules the company has not enabled are a 404

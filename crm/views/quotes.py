@@ -30,6 +30,7 @@ from crm.views.common import is_htmx, paginate, require
 from crm.views.forms import DATE_INPUT, apply_errors
 from erp.selectors import inventory as erp_inventory
 from suite import policy
+from suite.ui import search as shell_search
 from suite.ui.records import actor_required
 
 
@@ -115,7 +116,7 @@ def product_search(request, pk: int):
     actor = request.actor
     _opportunity_or_404(actor, pk)
     require(actor, "add", OpportunityLine)
-    query = (request.GET.get("q") or "").strip()[:64]
+    query = shell_search.normalize(request.GET.get("q", ""))[:64]
     products = erp_inventory.products_for_sale(company=actor.company_id, search=query, limit=15) if query else []
     return render(request, "crm/_product_options.html", {"products": products, "query": query, "pk": pk})
 

@@ -38,6 +38,8 @@ from erp.selectors import hr as selectors
 from erp.services import hr as services
 from erp.services import payroll as payroll_services
 from suite import exports, policy
+from suite.ui import search as shell_search
+from suite.ui.choices import chosen
 from suite.ui.records import actor_required
 
 PRIVATE = ("id_number", "bank_account", "salary", "social_base")
@@ -56,7 +58,7 @@ def _show_private(actor) -> bool:
 def employee_list(request):
     actor = request.actor
     _require(actor, "view", Employee)
-    employees = selectors.employees_visible_to(actor, search=request.GET.get("q", "").strip())
+    employees = selectors.employees_visible_to(actor, search=shell_search.normalize(request.GET.get("q", "")))
     employees, drill = dashboards_hr.employees_drilled(employees, request.GET)  # HR dashboard figures (issue #7)
     page = Paginator(employees, 50).get_page(request.GET.get("page"))
     return render(
@@ -130,8 +132,12 @@ def attendance(request):
         if upload is None:
             messages.error(request, _("Choose a CSV file."))
         else:
-            report = services.attendance_import_csv(company=actor.company, fileobj=upload, by=actor.user)
-            messages.success(request, _("%(n)d records imported.") % {"n": report.created})
+            try:
+                report = services.attendance_import_csv(company=actor.company, fileobj=upload, by=actor.user)
+            except ValidationError as exc:  # not a text file
+                messages.error(request, " ".join(exc.messages))
+            else:
+                messages.success(request, _("%(n)d records imported.") % {"n": report.created})
     records = selectors.attendance_visible_to(actor).order_by("-clock_in")
     records, drill = dashboards_hr.attendance_drilled(records, request.GET)  # HR dashboard figures (issue #7)
     page = Paginator(records, 50).get_page(request.GET.get("page"))
@@ -161,7 +167,7 @@ def leave(request):
         try:
             if me is None:
                 raise ValidationError({"employee": [_("Your login is not linked to an employee record.")]})
-            leave_type = LeaveType.objects.filter(company=actor.company, pk=request.POST.get("leave_type") or 0).first()
+            leave_type = chosen(LeaveType.objects.filter(company=actor.company), request.POST.get("leave_type"))
             if leave_type is None:
                 raise ValidationError({"leave_type": [_("Choose a leave type.")]})
             try:

@@ -41,6 +41,8 @@ from erp.services import invoicing as services
 from erp.services.bank import PRESETS
 from erp.services.finance import LedgerConflict
 from suite import policy
+from suite.ui import search as shell_search
+from suite.ui.choices import chosen
 from suite.ui.records import actor_required
 
 FORM_LINES = 5
@@ -84,7 +86,7 @@ def invoice_list(request):
     payment_state = request.GET.get("payment_state", "")
     if payment_state:
         queryset = queryset.filter(payment_state=payment_state)
-    search = request.GET.get("q", "").strip()
+    search = shell_search.normalize(request.GET.get("q", ""))
     if search:
         queryset = queryset.filter(number__icontains=search) | queryset.filter(partner__name__icontains=search)
     page = Paginator(queryset, 25).get_page(request.GET.get("page"))
@@ -145,7 +147,7 @@ def invoice_create(request):
     }
     if request.method == "POST":
         lines, errors = _form_lines(request)
-        partner = partners.filter(pk=request.POST.get("partner") or 0).first()
+        partner = chosen(partners, request.POST.get("partner"))
         if partner is None:
             errors["partner"] = [_("Choose a partner.")]
         if not errors:
@@ -217,7 +219,7 @@ def invoice_action(request, pk: int, verb: str):
             messages.success(request, _("Credit note %(number)s posted.") % {"number": credit_note.number})
             return redirect("erp:invoice-detail", pk=credit_note.pk)
         else:
-            journal = Journal.objects.filter(company=actor.company, pk=request.POST.get("journal") or 0).first()
+            journal = chosen(Journal.objects.filter(company=actor.company), request.POST.get("journal"))
             try:
                 amount = Decimal(request.POST.get("amount") or invoice.amount_residual)
             except InvalidOperation:
@@ -275,7 +277,7 @@ def bank_import(request):
     accounts = BankAccount.objects.filter(company=actor.company, is_active=True).order_by("name")
     context = {"accounts": accounts, "presets": list(PRESETS), "errors": {}, "statement": None}
     if request.method == "POST":
-        account = accounts.filter(pk=request.POST.get("bank_account") or 0).first()
+        account = chosen(accounts, request.POST.get("bank_account"))
         upload = request.FILES.get("file")
         errors = {}
         if account is None:
@@ -330,12 +332,12 @@ def reconcile_action(request, pk: int, verb: str):
         raise Http404
     try:
         if verb == "match-payment":
-            payment = Payment.objects.filter(company=actor.company, pk=request.POST.get("payment") or 0).first()
+            payment = chosen(Payment.objects.filter(company=actor.company), request.POST.get("payment"))
             if payment is None:
                 raise ValidationError({"payment": [_("Unknown payment.")]})
             bank_services.statement_line_reconcile(line=line, payment=payment, by=actor.user)
         elif verb == "pay-invoice":
-            invoice = Invoice.objects.filter(company=actor.company, pk=request.POST.get("invoice") or 0).first()
+            invoice = chosen(Invoice.objects.filter(company=actor.company), request.POST.get("invoice"))
             if invoice is None:
                 raise ValidationError({"invoice": [_("Unknown invoice.")]})
             bank_services.statement_line_create_payment(

@@ -32,6 +32,8 @@ from erp.services import inventory as inventory_services
 from erp.services import procurement as services
 from erp.services import stock_operations as operations
 from suite import policy
+from suite.ui import search as shell_search
+from suite.ui.choices import chosen
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -86,7 +88,7 @@ def order_list(request):
     state = request.GET.get("state", "")
     if state not in PurchaseOrderState.values:
         state = ""
-    query = request.GET.get("q", "").strip()[:100]
+    query = shell_search.normalize(request.GET.get("q", ""))
     orders = selectors.purchase_orders_visible_to(actor)
     if state:
         orders = orders.filter(state=state)
@@ -296,7 +298,7 @@ def count_list(request):
 def count_create(request):
     actor = request.actor
     _require(actor, "add", StockCount)
-    warehouse = Warehouse.objects.filter(company_id=actor.company_id, pk=request.POST.get("warehouse") or 0).first()
+    warehouse = chosen(Warehouse.objects.filter(company_id=actor.company_id), request.POST.get("warehouse"))
     if warehouse is None:
         messages.error(request, _("Choose a warehouse."))
         return redirect("erp:stock-count-list")

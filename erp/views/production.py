@@ -39,6 +39,7 @@ from erp.services import inventory as inventory_services
 from erp.services import mrp
 from erp.services import production as services
 from suite import policy
+from suite.ui import search as shell_search
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -86,7 +87,7 @@ def order_list(request):
     state = request.GET.get("state", "")
     if state not in ProductionState.values:
         state = ""
-    query = request.GET.get("q", "").strip()[:100]
+    query = shell_search.normalize(request.GET.get("q", ""))
     orders = selectors.production_orders_visible_to(actor, state=state, search=query)
     orders, drill = _drilled(orders, request.GET, dashboards_supply.production_orders_drilled)
     page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))

@@ -33,6 +33,7 @@ from erp.selectors import dashboards_supply
 from erp.selectors import sales as selectors
 from erp.services import sales as services
 from suite import policy
+from suite.ui import search as shell_search
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -71,7 +72,7 @@ def _error_messages(request, error) -> None:
 def order_list(request):
     actor = request.actor
     _require(actor, "view", SalesOrder)
-    query = request.GET.get("q", "").strip()[:100]
+    query = shell_search.normalize(request.GET.get("q", ""))
     state = request.GET.get("state", "")
     if state not in SalesOrderState.values:
         state = ""

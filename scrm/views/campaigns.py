@@ -24,6 +24,7 @@ from scrm.services import campaigns as campaign_services
 from scrm.services import ugc as ugc_services
 from suite import policy
 from suite.models import Membership
+from suite.ui.choices import chosen
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -150,9 +151,7 @@ def ugc_action(request, pk: int):
             flash.success(request, _("Featured.") if action == "feature" else _("No longer featured."))
         elif action == "reward":
             _require(actor, "reward", post)
-            template = CouponTemplate.objects.filter(
-                company_id=actor.company_id, pk=request.POST.get("template") or 0
-            ).first()
+            template = chosen(CouponTemplate.objects.filter(company_id=actor.company_id), request.POST.get("template"))
             if template is None:
                 raise ValidationError({"template": _("Choose a coupon.")})
             ugc_services.ugc_reward(post=post, template=template)

@@ -22,6 +22,7 @@ from scrm.models import Behaviour, PushCampaign, RuleTrigger, Segment, TagRule
 from scrm.services import pushes as push_services
 from scrm.services import segments as segment_services
 from suite import policy
+from suite.ui.choices import chosen, chosen_many
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -228,14 +229,14 @@ def push_new(request):
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
         values = request.POST.dict()
-        segment = segments.filter(pk=values.get("segment") or 0).first()
-        chosen = list(channels.filter(pk__in=request.POST.getlist("channels") or [0]))
+        segment = chosen(segments, values.get("segment"))
+        chosen_channels = chosen_many(channels, request.POST.getlist("channels"))
         scheduled_at = parse_datetime(values.get("scheduled_at", "") or "")
         if scheduled_at is not None and scheduled_at.tzinfo is None:
             scheduled_at = make_aware(scheduled_at)
         if segment is None:
             errors["segment"] = [_("Choose a segment.")]
-        if not chosen:
+        if not chosen_channels:
             errors["contents"] = [_("Choose at least one channel.")]
         if values.get("scheduled_at") and scheduled_at is None:
             errors["scheduled_at"] = [_("Enter a date and time.")]
@@ -249,7 +250,7 @@ def push_new(request):
                     by=request.user,
                     name=values.get("name", ""),
                     segment=segment,
-                    contents=[(channel, values.get("text", "")) for channel in chosen],
+                    contents=[(channel, values.get("text", "")) for channel in chosen_channels],
                     link_url=values.get("link_url", ""),
                     crm_campaign_id=int(crm_campaign_id) if crm_campaign_id else None,
                     scheduled_at=scheduled_at,

@@ -38,6 +38,7 @@ SKIPPED_FOR_TOKEN_REQUESTS = frozenset(
         "django.contrib.sessions.middleware.SessionMiddleware",
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "suite.middleware.NulByteGuardMiddleware",  # pages only: the API answers a NUL with a field error
         "django_otp.middleware.OTPMiddleware",
         "suite.ui.module_gate.ModuleGateMiddleware",
         "suite.auth.middleware.TwoFactorRequiredMiddleware",

@@ -334,3 +334,23 @@ def test_error_pages_are_ours(company, member, client):
 
     assert response.status_code == 404
     assert "Troika" in response.content.decode()
+
+
+def test_a_nul_byte_in_a_page_query_or_form_is_a_400_before_any_view(company, member):
+    """Views that read ``request.POST`` by hand would pass the NUL to PostgreSQL (a 500: "text fields cannot
+    contain NUL"); the API answers the same with a field error of its own."""
+    from suite.testing import api_client_for
+
+    admin = member(company, Role.ADMIN)
+    client = client_for(admin)
+    team_count = Team.objects.count()
+
+    searched = client.get(reverse("directory"), {"q": "张\x00伟"})
+    posted = client.post(reverse("company-switch"), {"company": company.pk, "next": "/\x00"})
+
+    assert (searched.status_code, posted.status_code) == (400, 400)
+    assert "NUL" in searched.content.decode() and "Nothing was saved" in posted.content.decode()
+    assert client.get(reverse("directory"), {"q": "张伟"}).status_code == 200
+    refused = api_client_for(admin).post("/api/v1/suite/teams/", {"name": "a\x00b"}, format="json")
+    assert (refused.status_code, refused.json()["errors"][0]["field"]) == (400, "name")
+    assert Team.objects.count() == team_count

@@ -74,6 +74,7 @@ def providers() -> list[Provider]:
 
 
 def normalize(query: str) -> str:
+    """A search as typed: whitespace collapsed, cut to ``MAX_QUERY_LENGTH``."""
     return " ".join((query or "").split())[:MAX_QUERY_LENGTH]
 
 

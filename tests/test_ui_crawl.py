@@ -1,0 +1,187 @@
+"""Every page the demo logins can reach, crawled from the start page by its links: no page answers 500, not even
+with nonsense in its query string (a bad page number, a NUL byte in the search, an unknown sort or state, the
+30th of February), and no form does when every field of it is filled with the wrong kind of value. The brief's
+"UI → a message on the form", never a crash, across the whole UI.
+
+The demo data (``seed_demo``) gives every page something to show. Each login follows the links of the pages it
+sees, once per URL name (``crm:account-detail`` is visited for one account, not for all); the nonsense query is
+sent once per URL name. A page that is a file (PDF, CSV, XLSX) is fetched like any other. The POST forms found
+on the way are sent last (once per form action), so a form that succeeds cannot hide pages from the crawl.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from collections import deque
+from html.parser import HTMLParser
+from io import StringIO
+from urllib.parse import urlsplit
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import Client
+from django.urls import Resolver404, resolve
+
+LOGINS = (
+    "admin",
+    "manager",
+    "sales1",
+    "service",
+    "marketing",
+    "finance",
+    "warehouse",
+    "production",
+    "hr",
+    "payroll",
+    "sbev.marketing",
+    "qihang.adviser1",
+)
+START = ("/", "/apps/crm/", "/apps/scrm/", "/apps/erp/")
+NOT_FOLLOWED = ("/static/", "/media/", "/admin/", "/api/", "/logout", "/i18n/", "/metrics", "/healthz", "/__")
+HREF = re.compile(r"""href=["'](/[^"'#\s]*)""")
+NONSENSE = "page=abc&q=a%00b&search=%25_%5C&sort=-no_such_field&ordering=-no_such_field&state=nope&status=nope" \
+           "&date_from=2026-02-30&date_to=x&year=99999999999999999999&month=13&owner=x&account=-1"  # fmt: skip
+
+
+def _url_name(path: str) -> str | None:
+    """The page's URL name, with its non-numeric arguments (``app-landing:erp``): one visit per kind of page,
+    not per record."""
+    try:
+        match = resolve(path)
+    except Resolver404:
+        return None
+    words = [str(value) for value in match.kwargs.values() if not str(value).isdigit()]
+    return ":".join([match.view_name or match.route, *words])
+
+
+# per input type: the wrong kind of value (any other type gets text with a NUL byte)
+BAD_INPUT = {
+    "number": "x",
+    "date": "2026-02-30",
+    "datetime-local": "2026-02-30T25:61",
+    "time": "25:61",
+    "email": "not-an-email\x00",
+    "checkbox": "on",
+    "radio": "no-such-choice",
+    "select": "no-such-choice",
+    "textarea": "长" * 10_001,
+    "password": "x",
+}
+KEPT = ("hidden", "submit", "button", "csrfmiddlewaretoken")
+
+
+class _Forms(HTMLParser):
+    """The POST forms of a page: ``[(action, {field name: input type})]``."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[tuple[str, dict, dict]] = []
+        self._current = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and (attrs.get("method") or "get").lower() == "post":
+            self._current = (attrs.get("action") or attrs.get("hx-post") or "", {}, {})
+            self.forms.append(self._current)
+        elif self._current is not None and tag in ("input", "select", "textarea") and attrs.get("name"):
+            kind = (attrs.get("type") or "text").lower() if tag == "input" else tag
+            self._current[1][attrs["name"]] = kind
+            if kind in KEPT:
+                self._current[2][attrs["name"]] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._current = None
+
+
+def bad_submission(fields: dict, kept: dict) -> dict:
+    data = {}
+    for name, kind in fields.items():
+        if kind in KEPT:
+            data[name] = kept.get(name, "")
+        elif kind == "file":
+            data[name] = SimpleUploadedFile("bad.csv", b"\xff\xfe\x00not,a\x00,file\n", "text/csv")
+        else:
+            data[name] = BAD_INPUT.get(kind, "a\x00b" + "x" * 300)
+    return data
+
+
+def _raised(response) -> str:
+    """The exception behind a 500, with the innermost line of our code it came through."""
+    exc_info = getattr(response, "exc_info", None)
+    if not exc_info:
+        return ""
+    ours = [f for f in traceback.extract_tb(exc_info[2]) if "site-packages" not in f.filename]
+    where = f" at {ours[-1].filename.rsplit('/', 2)[-2:]}:{ours[-1].lineno}" if ours else ""
+    return f" ({exc_info[0].__name__}: {str(exc_info[1])[:200]}{where})"
+
+
+def crawl(client: Client, visited_names: set, failures: list, login: str, forms: dict) -> int:
+    """Breadth-first over the links ``client`` sees, collecting its POST forms into ``forms``; returns how many
+    pages it fetched."""
+    queue = deque(START)
+    seen_names: set = set()
+    fetched = 0
+    while queue:
+        path = queue.popleft()
+        name = _url_name(urlsplit(path).path)
+        if name is None or name in seen_names:
+            continue
+        seen_names.add(name)
+        response = client.get(path)
+        fetched += 1
+        if response.status_code >= 500:
+            failures.append(f"{login}: GET {path} → {response.status_code}{_raised(response)}")
+            continue
+        if name not in visited_names:
+            visited_names.add(name)
+            bad = client.get(f"{urlsplit(path).path}?{NONSENSE}")
+            fetched += 1
+            if bad.status_code >= 500:
+                failures.append(f"{login}: GET {urlsplit(path).path}?<nonsense> → {bad.status_code}{_raised(bad)}")
+        if response.status_code != 200 or not response.get("Content-Type", "").startswith("text/html"):
+            continue
+        html = response.content.decode("utf-8", "replace")
+        parser = _Forms()
+        parser.feed(html)
+        for action, fields, kept in parser.forms:
+            target = action.replace("&amp;", "&") or path
+            key = _url_name(urlsplit(target).path)
+            if target.startswith("/") and not target.startswith(NOT_FOLLOWED) and key and key not in forms:
+                forms[key] = (target, fields, kept)
+        for href in HREF.findall(html):
+            href = href.replace("&amp;", "&")
+            if not href.startswith(NOT_FOLLOWED) and _url_name(urlsplit(href).path) not in seen_names:
+                queue.append(href)
+    return fetched
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_no_page_a_demo_login_reaches_answers_500():
+    call_command("seed_demo", stdout=StringIO())
+    users = get_user_model().objects.in_bulk(LOGINS, field_name="username")
+    assert set(users) == set(LOGINS)
+    visited_names: set = set()
+    failures: list[str] = []
+    fetched = 0
+    sent_forms: set = set()
+    for login in LOGINS:
+        client = Client(raise_request_exception=False)
+        client.force_login(users[login])
+        forms: dict = {}
+        fetched += crawl(client, visited_names, failures, login, forms)
+        for key, (target, fields, kept) in forms.items():
+            if key in sent_forms:
+                continue
+            sent_forms.add(key)
+            response = client.post(target, bad_submission(fields, kept))
+            if response.status_code >= 500:
+                failures.append(f"{login}: POST {target} (every field bad) → {response.status_code}{_raised(response)}")
+    assert not failures, "\n".join(failures)
+    assert len(sent_forms) >= 40, sorted(sent_forms)
+    assert len(visited_names) >= 120, sorted(visited_names)  # the crawl reached the UI, not just the start page
+    assert fetched > 2 * len(LOGINS)
