@@ -19,6 +19,7 @@ from crm.services import activities as activity_services
 from crm.views.common import require
 from crm.views.forms import ActivityForm, apply_errors
 from suite import policy
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required, safe_back
 
 LINKS = {
@@ -34,9 +35,9 @@ def _linked_record(actor, request):
     for name, select in LINKS.items():
         raw = request.GET.get(name) or request.POST.get(name)
         if raw:
-            if not str(raw).isdigit():
+            if chosen_id(raw) is None:
                 raise Http404
-            return name, policy.get_visible_or_404(actor, select(actor), pk=int(raw))
+            return name, policy.get_visible_or_404(actor, select(actor), pk=chosen_id(raw))
     raise Http404
 
 

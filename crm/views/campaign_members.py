@@ -21,6 +21,7 @@ from crm.views.common import require
 from scrm import selectors as scrm_selectors
 from suite import policy
 from suite.ui import search as shell_search
+from suite.ui.choices import chosen_many
 from suite.ui.records import actor_required
 
 MAX_ADD_AT_ONCE = 2000
@@ -93,8 +94,7 @@ def campaign_members_add(request, pk: int):
                 )
                 return redirect(f"{request.path}?{request.POST.urlencode()}")
         else:
-            ids = [int(v) for v in request.POST.getlist("pick") if v.isdigit()]
-            chosen = list(records.filter(pk__in=ids)) if ids else []
+            chosen = chosen_many(records, request.POST.getlist("pick"))
         if not chosen:
             messages.error(request, _("Nothing to add: tick at least one customer."))
             return redirect(f"{request.path}?{request.POST.urlencode()}")

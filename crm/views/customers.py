@@ -19,6 +19,7 @@ from crm.views.forms import AccountForm, ContactForm, apply_errors
 from suite import policy
 from suite.models import Membership
 from suite.ui import search as shell_search
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 CUSTOMER_SORTS = {"name": "name", "city": "city", "updated": "updated_at", "created": "created_at"}
@@ -215,8 +216,8 @@ def _customer_form(request, *, kind: str, instance=None):
     initial = {}
     if instance is not None:
         initial = {name: getattr(instance, name) for name in fields}
-    elif kind == "contact" and request.GET.get("account", "").isdigit():
-        initial["account"] = int(request.GET["account"])
+    elif kind == "contact" and chosen_id(request.GET.get("account")) is not None:
+        initial["account"] = chosen_id(request.GET["account"])
     duplicates = []
     if request.method == "POST":
         form = form_class(request.POST, initial=initial, **extra)

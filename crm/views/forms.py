@@ -21,6 +21,7 @@ from crm.models import (
     TicketPriority,
 )
 from suite.templatetags.troika import person_name
+from suite.ui.choices import chosen_id
 
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -80,7 +81,7 @@ class CrmForm(forms.Form):
                 value = self.data.get(name) if self.is_bound else self.initial.get(name)
                 field.current_pk = getattr(value, "pk", value) or None
                 if isinstance(field.current_pk, str):
-                    field.current_pk = int(field.current_pk) if field.current_pk.isdigit() else None
+                    field.current_pk = chosen_id(field.current_pk)
 
 
 class CustomerFormBase(CrmForm):

@@ -14,6 +14,7 @@ from crm.errors import CrmConflict
 from crm.models import Account, Contact
 from crm.services.merging import DUPLICATE, MERGE_PICK_FIELDS, SURVIVOR, customer_merge_pick
 from suite import policy
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 MODELS = {"account": Account, "contact": Contact}
@@ -41,16 +42,12 @@ def customer_merge(request, kind: str, pk: int):
         raise PermissionDenied
     record = _visible(actor, model, pk)
     if request.method == "POST":
-        survivor_id = request.POST.get("survivor", "")
-        other_id = request.POST.get("other", "")
-        if not (survivor_id.isdigit() and other_id.isdigit()) or {int(survivor_id), int(other_id)} != {
-            record.pk,
-            int(other_id),
-        }:
+        survivor_id, other_id = chosen_id(request.POST.get("survivor")), chosen_id(request.POST.get("other"))
+        if other_id in (None, record.pk) or survivor_id not in (record.pk, other_id):
             messages.error(request, _("Choose which record survives."))
             return redirect("crm:customer-merge", kind=kind, pk=pk)
-        other = _visible(actor, model, int(other_id))
-        survivor, duplicate = (record, other) if int(survivor_id) == record.pk else (other, record)
+        other = _visible(actor, model, other_id)
+        survivor, duplicate = (record, other) if survivor_id == record.pk else (other, record)
         # The form's columns are this record (left) and the other one (right); the service speaks of the
         # survivor and the duplicate.
         record_side = SURVIVOR if survivor is record else DUPLICATE
@@ -93,8 +90,8 @@ def customer_merge(request, kind: str, pk: int):
     candidates = [c for c in candidates if c.customer.pk in visible]
     other = None
     other_id = request.GET.get("with", "")
-    if other_id.isdigit() and int(other_id) != record.pk:
-        other = _visible(actor, model, int(other_id))
+    if chosen_id(other_id) not in (None, record.pk):
+        other = _visible(actor, model, chosen_id(other_id))
     rows = []
     if other is not None:
         for name in MERGE_PICK_FIELDS[model]:

@@ -24,6 +24,7 @@ from crm.views.exports import export_list, export_requested
 from crm.views.forms import LoseForm, OpportunityForm, apply_errors
 from suite import policy
 from suite.ui import search as shell_search
+from suite.ui.choices import chosen, chosen_id
 from suite.ui.records import actor_required, safe_back
 
 OPPORTUNITY_SORTS = {
@@ -128,9 +129,8 @@ def _drill_params(request) -> dict:
         ("stage", "stage_id"),
         ("reached_stage", "reached_stage_id"),
     ):
-        raw = request.GET.get(name, "")
-        if raw.isdigit():
-            params[key] = int(raw)
+        if (raw := chosen_id(request.GET.get(name))) is not None:
+            params[key] = raw
     for name in ("date_from", "date_to"):
         with contextlib.suppress(ValueError):
             params[name] = date.fromisoformat(request.GET.get(name, ""))
@@ -173,8 +173,8 @@ def _opportunity_form(request, instance: Opportunity | None = None):
     initial = {name: getattr(instance, name) for name in fields} if instance else {}
     if instance is None:
         for name in ("account", "contact"):
-            if request.GET.get(name, "").isdigit():
-                initial[name] = int(request.GET[name])
+            if chosen_id(request.GET.get(name)) is not None:
+                initial[name] = chosen_id(request.GET[name])
     choices = {
         "accounts": selectors.accounts_visible_to(actor),
         "contacts": selectors.contacts_visible_to(actor),
@@ -222,11 +222,11 @@ def opportunity_edit(request, pk: int):
 
 
 def _stage_from_post(actor, opportunity: Opportunity, raw: str):
-    if not raw.isdigit():
+    if chosen_id(raw) is None:
         return None
     return (
         selectors.stages_visible_to(actor)
-        .filter(pk=int(raw), pipeline_id=opportunity.stage.pipeline_id, is_active=True)
+        .filter(pk=chosen_id(raw), pipeline_id=opportunity.stage.pipeline_id, is_active=True)
         .first()
     )
 
@@ -240,10 +240,7 @@ def opportunity_move(request, pk: int):
     opportunity = _opportunity_or_404(actor, pk)
     require(actor, "change", opportunity)
     stage = _stage_from_post(actor, opportunity, request.POST.get("stage", ""))
-    reason_id = request.POST.get("lost_reason", "")
-    lost_reason = (
-        selectors.lost_reasons_visible_to(actor).filter(pk=int(reason_id)).first() if reason_id.isdigit() else None
-    )
+    lost_reason = chosen(selectors.lost_reasons_visible_to(actor), request.POST.get("lost_reason"))
     error = None
     if stage is None:
         error = _("Unknown stage.")

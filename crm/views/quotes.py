@@ -31,6 +31,7 @@ from crm.views.forms import DATE_INPUT, apply_errors
 from erp.selectors import inventory as erp_inventory
 from suite import policy
 from suite.ui import search as shell_search
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 
@@ -137,10 +138,8 @@ def line_preview(request, pk: int):
     product_id = request.GET.get("product_id", "")
     quantity = _decimal_or_none(request.GET.get("quantity", "")) or Decimal("1")
     product = None
-    if product_id.isdigit():
-        product = erp_inventory.products_for_sale_by_ids(company=actor.company_id, ids=[int(product_id)]).get(
-            int(product_id)
-        )
+    if (pid := chosen_id(product_id)) is not None:
+        product = erp_inventory.products_for_sale_by_ids(company=actor.company_id, ids=[pid]).get(pid)
     context = {"product": product, "quantity": quantity, "opportunity": opportunity}
     if product is not None:
         key = (product.pk, quantity)

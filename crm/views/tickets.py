@@ -37,6 +37,7 @@ from crm.views.forms import (
 from suite import policy
 from suite.models import Role, Team
 from suite.ui import search as shell_search
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 TICKET_SORTS = {
@@ -240,8 +241,8 @@ def ticket_create(request):
     require(actor, "add", Ticket)
     initial = {"channel": TicketChannel.PHONE}
     for name in ("account", "contact"):
-        if request.GET.get(name, "").isdigit():
-            initial[name] = int(request.GET[name])
+        if chosen_id(request.GET.get(name)) is not None:
+            initial[name] = chosen_id(request.GET[name])
     choices = {
         "accounts": selectors.accounts_visible_to(actor),
         "contacts": selectors.contacts_visible_to(actor),

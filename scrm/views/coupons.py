@@ -20,6 +20,7 @@ from scrm.models import Coupon, CouponReason, CouponStatus, CouponTemplate, Segm
 from scrm.services import coupons as coupon_services
 from scrm.services.coupon_issue import coupons_issue_to_segment
 from suite import policy
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -46,8 +47,7 @@ def coupon_list(request):
     status = status if status in CouponStatus.values else ""
     reason = request.GET.get("reason", "")
     reason = reason if reason in CouponReason.values else ""
-    template_id = request.GET.get("template", "")
-    template_id = int(template_id) if template_id.isdigit() else None
+    template_id = chosen_id(request.GET.get("template"))
     code = (request.GET.get("code") or "").strip().upper()[:20]
     coupons = selectors.coupons_visible_to(actor, status=status)
     if reason:

@@ -22,7 +22,7 @@ from scrm.models import Behaviour, PushCampaign, RuleTrigger, Segment, TagRule
 from scrm.services import pushes as push_services
 from scrm.services import segments as segment_services
 from suite import policy
-from suite.ui.choices import chosen, chosen_many
+from suite.ui.choices import chosen, chosen_id, chosen_many
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -231,7 +231,10 @@ def push_new(request):
         values = request.POST.dict()
         segment = chosen(segments, values.get("segment"))
         chosen_channels = chosen_many(channels, request.POST.getlist("channels"))
-        scheduled_at = parse_datetime(values.get("scheduled_at", "") or "")
+        try:
+            scheduled_at = parse_datetime(values.get("scheduled_at", "") or "")
+        except ValueError:  # well-formed but impossible (30 February): the field's error below
+            scheduled_at = None
         if scheduled_at is not None and scheduled_at.tzinfo is None:
             scheduled_at = make_aware(scheduled_at)
         if segment is None:
@@ -241,7 +244,7 @@ def push_new(request):
         if values.get("scheduled_at") and scheduled_at is None:
             errors["scheduled_at"] = [_("Enter a date and time.")]
         crm_campaign_id = values.get("crm_campaign_id") or None
-        if crm_campaign_id and not str(crm_campaign_id).isdigit():
+        if crm_campaign_id and chosen_id(crm_campaign_id) is None:
             errors["crm_campaign_id"] = [_("Enter a number.")]
         if not errors:
             try:
@@ -252,7 +255,7 @@ def push_new(request):
                     segment=segment,
                     contents=[(channel, values.get("text", "")) for channel in chosen_channels],
                     link_url=values.get("link_url", ""),
-                    crm_campaign_id=int(crm_campaign_id) if crm_campaign_id else None,
+                    crm_campaign_id=chosen_id(crm_campaign_id) if crm_campaign_id else None,
                     scheduled_at=scheduled_at,
                 )
             except ValidationError as exc:
