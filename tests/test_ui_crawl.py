@@ -2,7 +2,7 @@
 with nonsense in its query string (a bad page number, a NUL byte in the search, an unknown sort or state, the
 30th of February), and no form does when every field of it is filled with the wrong kind of value, or with
 values out of range (past bigint, the year 1, 10,001 characters, a superscript digit for an id). The brief's
-"UI → a message on the form", never a crash, across the whole UI.
+"UI → a message on the form", never a crash, across the whole UI — and the form shown again escapes what was typed.
 
 The demo data (``seed_demo``, then the relay as the worker would run it) gives every page something to show.
 Each login follows the links of the pages it sees, once per URL name (``crm:account-detail`` is visited for one
@@ -89,6 +89,8 @@ OUT_OF_RANGE = {
     "password": "x",
 }
 KEPT = ("hidden", "submit", "button", "csrfmiddlewaretoken")
+# what text fields get: markup that a page re-showing the form (or the record) must escape
+MARKUP = '"><i data-crawl-xss>x</i>'
 
 
 class _Forms(HTMLParser):
@@ -123,7 +125,7 @@ def bad_submission(fields: dict, kept: dict, values: dict) -> dict:
         elif kind == "file":
             data[name] = SimpleUploadedFile("bad.csv", b"\xff\xfe\x00not,a\x00,file\n", "text/csv")
         else:
-            data[name] = values.get(kind, "<b>x</b>" if values is BAD_INPUT else "长" * 10_001)
+            data[name] = values.get(kind, MARKUP if values is BAD_INPUT else "长" * 10_001)
     return data
 
 
@@ -188,6 +190,7 @@ def test_no_page_a_demo_login_reaches_answers_500():
     failures: list[str] = []
     fetched = 0
     sent_forms: set = set()
+    shown_escaped = 0  # forms shown again with what was typed (escaped): the markup check has something to see
     for login in LOGINS:
         client = Client(raise_request_exception=False)
         client.force_login(users[login])
@@ -202,7 +205,12 @@ def test_no_page_a_demo_login_reaches_answers_500():
                 if response.status_code >= 500:
                     what = "every field bad" if values is BAD_INPUT else "every field out of range"
                     failures.append(f"{login}: POST {target} ({what}) → {response.status_code}{_raised(response)}")
+                elif b"<i data-crawl-xss>" in response.content:
+                    failures.append(f"{login}: POST {target} shows the submitted markup unescaped")
+                elif b"&lt;i data-crawl-xss&gt;" in response.content:
+                    shown_escaped += 1
     assert not failures, "\n".join(failures)
     assert len(sent_forms) >= 80, sorted(sent_forms)  # 102 forms today
+    assert shown_escaped >= 20  # 45 today
     assert len(visited_names) >= 140, sorted(visited_names)  # the crawl reached the UI (163 kinds of page today)
     assert fetched > 2 * len(LOGINS)
