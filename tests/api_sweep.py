@@ -19,6 +19,7 @@ import functools
 import json
 import re
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
@@ -314,3 +315,21 @@ def sweep_viewless(path: str, method: str, op: dict, company) -> Sweep:
     else:
         sweep.body(method, path, op)
     return sweep
+
+
+def app_sweep_tests(prefix: str):
+    """The two tests of one app's sweep file (``tests/test_api_bad_input_<app>.py``; a file per app, so that
+    ``make test``'s two processes share the work): the app has viewsets, and each one refuses bad input
+    without a 500."""
+    viewsets = {key: routes for key, routes in collect_viewsets().items() if key.startswith(prefix)}
+
+    def test_there_are_operations_to_sweep():
+        assert len(viewsets) >= 3
+
+    @pytest.mark.parametrize("key", sorted(viewsets))
+    def test_bad_input_is_refused_without_a_500(key, company):
+        sweep = sweep_viewset(viewsets[key], company)
+        assert sweep.sent > 0
+        assert not sweep.failures, "\n".join(sweep.failures)
+
+    return test_there_are_operations_to_sweep, test_bad_input_is_refused_without_a_500

@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from suite.testing import collect_viewsets
-from tests.api_sweep import sweep_viewless, sweep_viewset, viewless_operations
+from tests.api_sweep import app_sweep_tests, sweep_viewless, viewless_operations
 
-VIEWSETS = {key: routes for key, routes in collect_viewsets().items() if key.startswith("suite.")}
-
-
-def test_there_are_operations_to_sweep():
-    assert len(VIEWSETS) >= 3
-
-
-@pytest.mark.parametrize("key", sorted(VIEWSETS))
-def test_bad_input_is_refused_without_a_500(key, company):
-    sweep = sweep_viewset(VIEWSETS[key], company)
-    assert sweep.sent > 0
-    assert not sweep.failures, "\n".join(sweep.failures)
-
+test_there_are_operations_to_sweep, test_bad_input_is_refused_without_a_500 = app_sweep_tests("suite.")
 
 VIEWLESS = {f"{method.upper()} {path}": (path, method, op) for path, method, op in viewless_operations()}
 

@@ -94,6 +94,17 @@ def _raise_if(errors: dict) -> None:
         raise ValidationError(errors)
 
 
+def _update_checked(record, changes: dict, errors_of: Callable[..., dict]):
+    """Lock ``record``, check ``changes`` with the create's checks (``errors_of``; its own code is not "taken"),
+    then save them."""
+    record = type(record).objects.select_for_update().get(pk=record.pk)
+    _raise_if(errors_of(record.company_id, exclude_pk=record.pk, **changes))
+    for key, value in changes.items():
+        setattr(record, key, value)
+    record.save()
+    return record
+
+
 def _member(user, company_id: int, name: str, errors: dict) -> None:
     if user is not None and not Membership.objects.filter(user=user, company_id=company_id).exists():
         errors[name] = [_("Choose a member of the company.")]
@@ -390,12 +401,7 @@ def _shift_errors(company_id: int, *, exclude_pk: int | None = None, **values) -
 def shift_update(*, shift: Shift, by: User | None = None, **changes) -> Shift:
     """Change a shift's code, name, hours, break or weekdays. Attendance already recorded keeps the minutes
     computed when it was recorded; the change applies from the next clock-out."""
-    shift = Shift.objects.select_for_update().get(pk=shift.pk)
-    _raise_if(_shift_errors(shift.company_id, exclude_pk=shift.pk, **changes))
-    for key, value in changes.items():
-        setattr(shift, key, value)
-    shift.save()
-    return shift
+    return _update_checked(shift, changes, _shift_errors)
 
 
 def _minutes(record: AttendanceRecord) -> tuple[int, int]:
@@ -579,12 +585,7 @@ def _leave_type_errors(company_id: int, *, exclude_pk: int | None = None, **valu
 @transaction.atomic
 def leave_type_update(*, leave_type: LeaveType, by: User | None = None, **changes) -> LeaveType:
     """Change a leave type. Balances already accrued stay as they are; the next accrual uses the new days."""
-    leave_type = LeaveType.objects.select_for_update().get(pk=leave_type.pk)
-    _raise_if(_leave_type_errors(leave_type.company_id, exclude_pk=leave_type.pk, **changes))
-    for key, value in changes.items():
-        setattr(leave_type, key, value)
-    leave_type.save()
-    return leave_type
+    return _update_checked(leave_type, changes, _leave_type_errors)
 
 
 def accrual_for(leave_type: LeaveType, employee: Employee, year: int) -> Decimal:
@@ -848,12 +849,7 @@ def _kpi_errors(company_id: int, *, exclude_pk: int | None = None, **values) -> 
 @transaction.atomic
 def kpi_update(*, kpi: Kpi, by: User | None = None, **changes) -> Kpi:
     """Change a KPI. Goals keep their targets; computed actuals follow a new source at the next computation."""
-    kpi = Kpi.objects.select_for_update().get(pk=kpi.pk)
-    _raise_if(_kpi_errors(kpi.company_id, exclude_pk=kpi.pk, **changes))
-    for key, value in changes.items():
-        setattr(kpi, key, value)
-    kpi.save()
-    return kpi
+    return _update_checked(kpi, changes, _kpi_errors)
 
 
 @transaction.atomic
