@@ -5,7 +5,16 @@ Marketing runs communities, cadences and QR codes; service answers in communitie
 and start handovers with admins; salespeople see the communities they own and the cadence enrolments of
 their own leads (and may stop them)."""
 
-from scrm.models import Cadence, CadenceEnrollment, CadenceStep, Community, CommunityPost, ContactWay, HandoverJob
+from scrm.models import (
+    Cadence,
+    CadenceEnrollment,
+    CadenceStep,
+    Community,
+    CommunityMember,
+    CommunityPost,
+    ContactWay,
+    HandoverJob,
+)
 from suite.models import Role
 from suite.policy import CRUD, ModelPolicy, Scope, register
 
@@ -48,6 +57,15 @@ def _register() -> None:
                 MANAGER: {"view", "add"},
                 SALES: {"view"},
             },
+            owner_field="community__owner",
+            team_field=None,
+        )
+    )
+    register(  # a community's members: seen by who sees the community (a post names the member it answers)
+        ModelPolicy(
+            model=CommunityMember,
+            scopes=COMMUNITY_SCOPES,
+            actions={role: {"view"} for role in (ADMIN, MARKETING, SERVICE, MANAGER, SALES)},
             owner_field="community__owner",
             team_field=None,
         )

@@ -20,9 +20,11 @@ import json
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
+from rest_framework import serializers
 
 from suite import policy
 from suite.models import Role
@@ -318,9 +320,9 @@ def sweep_viewless(path: str, method: str, op: dict, company) -> Sweep:
 
 
 def app_sweep_tests(prefix: str):
-    """The two tests of one app's sweep file (``tests/test_api_bad_input_<app>.py``; a file per app, so that
-    ``make test``'s two processes share the work): the app has viewsets, and each one refuses bad input
-    without a 500."""
+    """The tests of one app's sweep file (``tests/test_api_bad_input_<app>.py``; a file per app, so that
+    ``make test``'s two processes share the work): the app has viewsets, each one refuses bad input without
+    a 500, and none takes a reference to another company's record."""
     viewsets = {key: routes for key, routes in collect_viewsets().items() if key.startswith(prefix)}
 
     def test_there_are_operations_to_sweep():
@@ -332,4 +334,71 @@ def app_sweep_tests(prefix: str):
         assert sweep.sent > 0
         assert not sweep.failures, "\n".join(sweep.failures)
 
-    return test_there_are_operations_to_sweep, test_bad_input_is_refused_without_a_500
+    @pytest.mark.parametrize("key", sorted(viewsets))
+    def test_another_companys_records_cannot_be_referenced(key, company, other_company):
+        sweep = sweep_foreign_references(viewsets[key], company, other_company)
+        assert not sweep.failures, "\n".join(sweep.failures)
+
+    return (
+        test_there_are_operations_to_sweep,
+        test_bad_input_is_refused_without_a_500,
+        test_another_companys_records_cannot_be_referenced,
+    )
+
+
+def relations_of(serializer_class) -> dict[str, tuple[type, bool]]:
+    """The writable relation fields of an input serializer: ``{name: (related model, many)}``."""
+    found = {}
+    for name, field in serializer_class().fields.items():
+        relation = getattr(field, "child_relation", field)
+        queryset = getattr(relation, "queryset", None)
+        if not field.read_only and isinstance(relation, serializers.RelatedField) and queryset is not None:
+            found[name] = (queryset.model, relation is not field)
+    return found
+
+
+def sweep_foreign_references(routes, company, other_company) -> Sweep:
+    """The create and update of one viewset, each relation field of their input pointing at a record of
+    ``other_company`` (made by its tenant factory, or a member of it for a user field), on top of the record
+    as read back: the answer must be a 4xx naming the field — another company's records do not exist here."""
+    viewset, model = routes.viewset, routes.model
+    record = load_tenant_factories()[model](company)
+    factories = load_tenant_factories()
+    foreign: dict[type, object] = {}
+    sweep = Sweep()
+    members: dict[str, object] = {}
+    writes = []
+    if routes.list_route and routes.list_actions.get("post") == "create" and "post" in viewset.http_method_names:
+        writes.append((routes.list_route, "post", "create", viewset.input_serializer_class))
+    updates = viewset.update_input_serializer_class or viewset.input_serializer_class
+    if "patch" in viewset.http_method_names:
+        writes += [(r, "patch", "partial_update", updates) for r, a in routes.detail_routes if a.get("patch")]
+    detail = next((route_url(r, record) for r, acts in routes.detail_routes if acts.get("get") == "retrieve"), None)
+    for route, method, view_action, serializer_class in writes:
+        if serializer_class is None:
+            continue
+        op = operation(route, method)
+        role = _role_for(company, model, record if method == "patch" else None,
+                         policy_action_of(viewset, view_action, method), members)  # fmt: skip
+        if op is None or role is None:
+            continue
+        sweep.client = api_client_for(members[role])
+        baseline = _as_input(sweep.client.get(detail), op) if detail and method == "post" else {}
+        for name, (related, many) in relations_of(serializer_class).items():
+            if related not in foreign:
+                if related is get_user_model():
+                    foreign[related] = make_member(other_company, Role.ADMIN).user
+                elif related in factories:
+                    foreign[related] = factories[related](other_company)
+                else:
+                    continue
+            value = [foreign[related].pk] if many else foreign[related].pk
+            response = sweep.send(method, route_url(route, record), f"{{{name!r}: <other company's>}}",
+                                  body={**baseline, name: value})  # fmt: skip
+            if response is not None and response.status_code < 400:
+                sweep.failures.append(f"{method.upper()} {route} accepted {name} of another company")
+            elif response is not None and response.status_code == 400:
+                fields = {str(e.get("field") or "") for e in response.json()["errors"]}
+                if not any(f == name or f.startswith(f"{name}.") for f in fields):
+                    sweep.failures.append(f"{method.upper()} {route} {name} of another company: 400 names {fields}")
+    return sweep

@@ -2,4 +2,8 @@
 
 from tests.api_sweep import app_sweep_tests
 
-test_there_are_operations_to_sweep, test_bad_input_is_refused_without_a_500 = app_sweep_tests("crm.")
+(
+    test_there_are_operations_to_sweep,
+    test_bad_input_is_refused_without_a_500,
+    test_another_companys_records_cannot_be_referenced,
+) = app_sweep_tests("crm.")

@@ -7,7 +7,11 @@ import pytest
 
 from tests.api_sweep import app_sweep_tests, sweep_viewless, viewless_operations
 
-test_there_are_operations_to_sweep, test_bad_input_is_refused_without_a_500 = app_sweep_tests("suite.")
+(
+    test_there_are_operations_to_sweep,
+    test_bad_input_is_refused_without_a_500,
+    test_another_companys_records_cannot_be_referenced,
+) = app_sweep_tests("suite.")
 
 VIEWLESS = {f"{method.upper()} {path}": (path, method, op) for path, method, op in viewless_operations()}
 

@@ -143,8 +143,8 @@ class CommunityPostSerializer(OutputSerializer):
 class CommunityPostInput(InputSerializer):
     community = ScopedRelatedField(model=Community)
     kind = serializers.ChoiceField(choices=CommunityPost.Kind.choices, required=False)
-    parent = serializers.PrimaryKeyRelatedField(queryset=CommunityPost.objects.all(), required=False, allow_null=True)
-    member = serializers.PrimaryKeyRelatedField(queryset=CommunityMember.objects.all(), required=False, allow_null=True)
+    parent = ScopedRelatedField(model=CommunityPost, required=False, allow_null=True)
+    member = ScopedRelatedField(model=CommunityMember, required=False, allow_null=True)
     text = serializers.CharField(max_length=5000)
 
     def validate(self, attrs):
