@@ -1,4 +1,5 @@
-"""Resolves which company a request acts in, and so its ``Actor`` for the policy layer."""
+"""Resolves which company a request acts in, and so its ``Actor`` for the policy layer; refuses page requests
+that carry a NUL byte (``NulByteGuardMiddleware``)."""
 
 from django.shortcuts import render
 
