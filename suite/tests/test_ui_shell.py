@@ -354,3 +354,27 @@ def test_a_nul_byte_in_a_page_query_or_form_is_a_400_before_any_view(company, me
     refused = api_client_for(admin).post("/api/v1/suite/teams/", {"name": "a\x00b"}, format="json")
     assert (refused.status_code, refused.json()["errors"][0]["field"]) == (400, "name")
     assert Team.objects.count() == team_count
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("12", 12), (" 12 ", 12), (7, 7), ("", None), (None, None), ("abc", None), ("²", None), ("١٢", None),
+     ("0", None), ("-1", None), ("1.5", None), (str(2**63 - 1), 2**63 - 1), (str(2**63), None)],
+)  # fmt: skip
+def test_an_id_read_from_a_page_is_a_positive_bigint_in_ascii_digits_or_nothing(value, expected):
+    """``str.isdigit()`` accepts "²" and Arabic-Indic digits; ``int("²")`` raises (the 500s the crawl found)."""
+    from suite.ui.choices import chosen_id
+
+    assert chosen_id(value) == expected
+
+
+def test_chosen_looks_up_only_within_the_queryset(company, other_company, member):
+    from suite.ui.choices import chosen, chosen_many
+
+    mine, theirs = TeamFactory(company=company), TeamFactory(company=other_company)
+    own_teams = Team.objects.filter(company=company)
+
+    assert chosen(own_teams, str(mine.pk)) == mine
+    assert chosen(own_teams, str(theirs.pk)) is None
+    assert chosen(own_teams, "x") is None
+    assert chosen_many(own_teams, [str(mine.pk), str(theirs.pk), "²", ""]) == [mine]
