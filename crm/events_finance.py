@@ -3,6 +3,7 @@
 - ``erp.invoice.posted`` / ``erp.invoice.paid`` / ``erp.payment.received`` / ``erp.invoice.overdue`` →
   ``crm.customer_finance_refresh``: the account's ``CustomerFinance`` row is rebuilt from ERP's current figures
   (absolute, so redelivery and out-of-order delivery are harmless).
+- ``erp.partner.merged`` (ERP followed a customer merge) → ``crm.customer_finance_refresh`` of the survivor.
 - ``erp.invoice.overdue`` → ``crm.overdue_invoice_follow_up``: a follow-up task (and a notification) for the
   account owner, once per invoice.
 """
@@ -49,6 +50,12 @@ def customer_finance_on_payment_received(event: events.Event) -> None:
 @events.handler("erp.invoice.overdue", name="crm.customer_finance_on_invoice_overdue")
 def customer_finance_on_invoice_overdue(event: events.Event) -> None:
     """An invoice became overdue: refresh the account's finance facts (the overdue amount)."""
+    _refresh(event)
+
+
+@events.handler("erp.partner.merged", name="crm.customer_finance_on_partner_merged")
+def customer_finance_on_partner_merged(event: events.Event) -> None:
+    """ERP moved a merged duplicate's partner and orders to the survivor: refresh the survivor's finance facts."""
     _refresh(event)
 
 

@@ -558,7 +558,16 @@ from erp.services import invoicing as invoicing_services  # noqa: E402
 
 @admin.register(m.Partner)
 class PartnerAdmin(ReadOnlyAdmin):
-    list_display = ("name", "is_customer", "is_supplier", "crm_account_id", "tax_id", "credit_limit", "company")
+    list_display = (
+        "name",
+        "is_customer",
+        "is_supplier",
+        "crm_account_id",
+        "merged_into",
+        "tax_id",
+        "credit_limit",
+        "company",
+    )
     list_filter = ("company", "is_customer", "is_supplier", "is_active")
     search_fields = ("name", "name_en", "tax_id")
 

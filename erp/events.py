@@ -107,14 +107,15 @@ PAYMENT_RECEIVED = "erp.payment.received"
 def invoice_payload(invoice) -> dict:
     """v1 of ``erp.invoice.posted`` and ``erp.invoice.paid``: ``invoice_id``, ``number``, ``kind``
     (out_invoice / in_invoice / out_refund / in_refund), ``partner_id``, ``crm_account_id`` (of the partner, or
-    null), ``invoice_date``, ``due_date``, ``currency``, ``exchange_rate``, ``amount_untaxed``, ``amount_tax``,
-    ``amount_total``, ``amount_residual`` (decimal strings, invoice currency), ``payment_state``, ``origin``."""
+    of the partner it was merged into, or null), ``invoice_date``, ``due_date``, ``currency``, ``exchange_rate``,
+    ``amount_untaxed``, ``amount_tax``, ``amount_total``, ``amount_residual`` (decimal strings, invoice currency),
+    ``payment_state``, ``origin``."""
     return {
         "invoice_id": invoice.pk,
         "number": invoice.number,
         "kind": invoice.kind,
         "partner_id": invoice.partner_id,
-        "crm_account_id": invoice.partner.crm_account_id,
+        "crm_account_id": invoice.partner.crm_account_for_documents,
         "invoice_date": invoice.invoice_date.isoformat(),
         "due_date": invoice.due_date.isoformat(),
         "currency": invoice.currency,
@@ -145,12 +146,26 @@ def payment_received_payload(payment, allocations) -> dict:
         "payment_id": payment.pk,
         "number": payment.number,
         "partner_id": payment.partner_id,
-        "crm_account_id": payment.partner.crm_account_id,
+        "crm_account_id": payment.partner.crm_account_for_documents,
         "date": payment.date.isoformat(),
         "amount": str(payment.amount),
         "currency": payment.currency,
         "amount_unallocated": str(payment.amount_unallocated),
         "allocations": [{"invoice_id": a.invoice_id, "amount": str(a.amount)} for a in allocations],
+    }
+
+
+PARTNER_MERGED = "erp.partner.merged"
+
+
+def partner_merged_payload(*, crm_account_id: int, duplicate_crm_account_id: int, moved: dict) -> dict:
+    """v1 of ``erp.partner.merged`` (ERP followed ``crm.customer.merged``): ``crm_account_id`` (the survivor),
+    ``duplicate_crm_account_id``, ``moved`` (``sales_orders``, ``partners_remapped``, ``partners_merged``:
+    counts). CRM refreshes the survivor's finance facts, which now include the duplicate's documents."""
+    return {
+        "crm_account_id": crm_account_id,
+        "duplicate_crm_account_id": duplicate_crm_account_id,
+        "moved": moved,
     }
 
 
@@ -449,4 +464,5 @@ from erp import (  # noqa: E402  handlers, each in its own module
     events_complaints,  # noqa: F401  CRM tickets on delivered lots → quality non-conformances (loop, flow 5)
     events_forecasting,  # noqa: F401  CRM pipeline and intent snapshots → MRP forecasts (loop, flows 7 and 10)
     events_loop,  # noqa: F401  closed loop: won deals → sales orders, production slips → promises
+    events_merging,  # noqa: F401  CRM account merges → sales orders and partners follow the survivor
 )

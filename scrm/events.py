@@ -197,6 +197,7 @@ def cadence_stop_converted(event: _events.Event) -> None:
 
 from scrm import (  # noqa: E402  handlers, each in its own module
     events_handovers,  # noqa: F401  CRM owner handover → WeCom handover job (loop, flow 11)
+    events_merging,  # noqa: F401  CRM customer merges → identities, consent, pushes follow the survivor
     events_segments,  # noqa: F401  tags, segments, pushes (scrmseg)
     events_status_messages,  # noqa: F401  ERP shipments → status message to the customer (loop, flow 3)
     events_stock,  # noqa: F401  ERP stock → warm-up pushes start, product pushes pause / resume (loop, flow 8)

@@ -102,6 +102,7 @@ class PartnerOutput(OutputSerializer):
             "address",
             "bank_account_number",
             "is_active",
+            "merged_into",
             "created_at",
             "updated_at",
         ]

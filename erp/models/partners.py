@@ -96,6 +96,16 @@ class Partner(TenantModel):
     address = models.TextField(_("address"), blank=True)
     bank_account_number = models.CharField(_("bank account number"), max_length=50, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    # Set when the CRM account this partner mirrored was merged into an account that had a partner of its own:
+    # the two partners' documents stay as posted, and what ERP reports for the survivor includes both.
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_partners",
+        verbose_name=_("merged into"),
+    )
 
     class Meta:
         verbose_name = _("partner")
@@ -116,3 +126,11 @@ class Partner(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def crm_account_for_documents(self) -> int | None:
+        """The CRM account this partner's invoices and payments belong to: the one it mirrors, or, for a partner
+        merged into another (``merged_into``), the one that partner mirrors."""
+        if self.crm_account_id is not None or self.merged_into_id is None:
+            return self.crm_account_id
+        return self.merged_into.crm_account_id

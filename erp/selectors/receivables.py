@@ -184,13 +184,26 @@ def _partner_for(company, partner, crm_account_id) -> Partner | None:
     return Partner.objects.filter(company=company, crm_account_id=crm_account_id).first()
 
 
+def _with_merged(partner: Partner) -> Q:
+    """The partner and the partners merged into it (``Partner.merged_into``): one customer to ERP's figures."""
+    return Q(partner=partner) | Q(partner__merged_into=partner)
+
+
+def crm_account_partner_ids(*, company_id: int, crm_account_id: int):
+    """Ids (a subquery) of the partner mirroring CRM account ``crm_account_id`` and of the partners merged into
+    it when CRM merged accounts that both had one."""
+    return Partner.objects.filter(
+        Q(crm_account_id=crm_account_id) | Q(merged_into__crm_account_id=crm_account_id), company_id=company_id
+    ).values("pk")
+
+
 def receivable_exposure(*, company: Company | int, partner: Partner) -> Decimal:
     """What the customer owes or is about to owe, in company currency: open posted invoices less open credit
-    notes, plus draft invoices."""
+    notes, plus draft invoices — of the partner and of the partners merged into it."""
     exposure = ZERO
     rows = Invoice.objects.filter(
+        _with_merged(partner),
         company=company,
-        partner=partner,
         kind__in=(InvoiceKind.OUT_INVOICE, InvoiceKind.OUT_REFUND),
     ).filter(Q(state=InvoiceState.POSTED, amount_residual__gt=0) | Q(state=InvoiceState.DRAFT))
     for kind, state, residual, total, rate in rows.values_list(
@@ -232,7 +245,8 @@ def credit_check(
 def customer_finance_summary(*, company_id: int, crm_account_id: int, today: Date | None = None) -> dict:
     """For the CRM 360 page: ``{"partner_id", "currency", "outstanding", "overdue", "lifetime_revenue",
     "credit_limit", "last_payment_date", "last_payment_amount"}`` of the customer mirroring ``crm_account_id``
-    (company currency, decimal values; zeros and None when ERP does not know the customer)."""
+    and of the partners merged into it (company currency, decimal values; zeros and None when ERP does not know
+    the customer)."""
     from django.utils import timezone
 
     today = today or timezone.localdate()
@@ -253,8 +267,8 @@ def customer_finance_summary(*, company_id: int, crm_account_id: int, today: Dat
     summary["partner_id"] = partner.pk
     summary["credit_limit"] = partner.credit_limit
     documents = Invoice.objects.filter(
+        _with_merged(partner),
         company_id=company_id,
-        partner=partner,
         state=InvoiceState.POSTED,
         kind__in=(InvoiceKind.OUT_INVOICE, InvoiceKind.OUT_REFUND),
     ).values_list("kind", "amount_untaxed", "amount_residual", "exchange_rate", "due_date")
@@ -267,7 +281,7 @@ def customer_finance_summary(*, company_id: int, crm_account_id: int, today: Dat
             summary["overdue"] += open_amount
     last = (
         Payment.objects.filter(
-            company_id=company_id, partner=partner, payment_type="inbound", state=PaymentStateChoice.POSTED
+            _with_merged(partner), company_id=company_id, payment_type="inbound", state=PaymentStateChoice.POSTED
         )
         .order_by("-date", "-pk")
         .values_list("date", "amount")
@@ -282,7 +296,7 @@ def customer_finance_documents(*, company_id: int, crm_account_id: int, limit: i
     """For the CRM 360 timeline: the customer's latest invoices, credit notes and payments as plain dicts
     (``type`` invoice/credit_note/payment, ``id``, ``number``, ``date``, ``amount``, ``currency``, ``state``,
     ``payment_state``, ``amount_residual``, ``due_date``), newest first. Two queries."""
-    partner_ids = Partner.objects.filter(company_id=company_id, crm_account_id=crm_account_id).values("pk")
+    partner_ids = crm_account_partner_ids(company_id=company_id, crm_account_id=crm_account_id)
     invoices = (
         Invoice.objects.filter(
             company_id=company_id,

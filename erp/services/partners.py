@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from erp.models import Partner, PaymentTerm, PaymentTermLine
+from erp import events as erp_events
+from erp.models import Partner, PaymentTerm, PaymentTermLine, SalesOrder
+from suite import events
 from suite.models import Company
 
 if TYPE_CHECKING:
@@ -120,6 +123,52 @@ def partner_ensure_for_crm_account(*, company: Company, crm_account_id: int, nam
     if not existing.is_customer:
         changes["is_customer"] = True
     return partner_update(partner=existing, by=by, **changes) if changes else existing
+
+
+@transaction.atomic
+def partners_follow_crm_merge(*, company_id: int, survivor_account_id: int, duplicate_account_id: int) -> dict:
+    """CRM merged account ``duplicate_account_id`` into ``survivor_account_id``: ERP follows, so the survivor's
+    orders, invoices and payments are all found under it (the CRM 360 page, the credit check).
+
+    * Sales orders of the duplicate now name the survivor (``crm_account_id``).
+    * The partner mirroring the duplicate mirrors the survivor when the survivor had none. When both had one,
+      posted documents keep their partner (the ledger is not rewritten): the duplicate's partner stops
+      mirroring and is ``merged_into`` the survivor's, which ``erp.selectors.receivables`` counts together;
+      partners merged into it earlier follow.
+
+    Idempotent (a redelivered event finds nothing left to move). When something moved, publishes
+    ``erp.partner.merged`` (CRM refreshes the survivor's finance facts). Returns what moved, by kind."""
+    moved = {"sales_orders": 0, "partners_remapped": 0, "partners_merged": 0}
+    # Partners in primary-key order, so two merges running at once lock them in the same order.
+    partners = list(
+        Partner.objects.select_for_update()
+        .filter(company_id=company_id, crm_account_id__in=(survivor_account_id, duplicate_account_id))
+        .order_by("pk")
+    )
+    by_account = {partner.crm_account_id: partner for partner in partners}
+    duplicate, survivor = by_account.get(duplicate_account_id), by_account.get(survivor_account_id)
+    if duplicate is not None and survivor is None:
+        duplicate.crm_account_id = survivor_account_id
+        duplicate.save(update_fields=["crm_account_id", "updated_at"])
+        moved["partners_remapped"] = 1
+    elif duplicate is not None:
+        Partner.objects.filter(company_id=company_id, merged_into=duplicate).update(merged_into=survivor)
+        duplicate.crm_account_id = None
+        duplicate.merged_into = survivor
+        duplicate.save(update_fields=["crm_account_id", "merged_into", "updated_at"])
+        moved["partners_merged"] = 1
+    moved["sales_orders"] = SalesOrder.objects.filter(
+        company_id=company_id, crm_account_id=duplicate_account_id
+    ).update(crm_account_id=survivor_account_id, updated_at=timezone.now())
+    if any(moved.values()):
+        events.publish(
+            erp_events.PARTNER_MERGED,
+            erp_events.partner_merged_payload(
+                crm_account_id=survivor_account_id, duplicate_crm_account_id=duplicate_account_id, moved=moved
+            ),
+            company_id=company_id,
+        )
+    return moved
 
 
 @transaction.atomic
