@@ -13,11 +13,11 @@ from crm import selectors
 from crm.errors import CrmConflict, DuplicateCustomerError
 from crm.models import Account, Activity, Contact, Industry, LifecycleStage, Opportunity, Ticket
 from crm.services import customers as customer_services
+from crm.views.bulk import customer_bulk_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
 from crm.views.forms import AccountForm, ContactForm, apply_errors
 from suite import policy
-from suite.models import Membership
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
@@ -58,14 +58,6 @@ CONTACT_FIELDS = [
     "source",
     "lifecycle_stage",
 ]
-
-
-def _owners(actor) -> list:
-    return list(
-        Membership.objects.filter(company_id=actor.company_id, is_active=True)
-        .select_related("user")
-        .order_by("user__username")
-    )
 
 
 def _customer_list(request, *, kind: str):
@@ -111,6 +103,7 @@ def _customer_list(request, *, kind: str):
         "industries": Industry.choices,
         "can_add": policy.can(actor, "add", model),
         "can_export": policy.can(actor, "export", model),
+        "bulk": customer_bulk_context(actor, kind),
     }
     template = "crm/_customer_rows.html" if request.htmx and request.htmx.target == "customer-results" else None
     return render(request, template or "crm/customer_list.html", context)

@@ -13,6 +13,7 @@ from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Lead, LeadStatus
 from crm.services import leads as lead_services
+from crm.views.bulk import lead_bulk_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
 from crm.views.forms import LeadForm, apply_errors
@@ -65,6 +66,7 @@ def lead_list(request):
             "can_add": policy.can(actor, "add", Lead),
             "can_convert": policy.can(actor, "convert", Lead),
             "can_export": policy.can(actor, "export", Lead),
+            "bulk": lead_bulk_context(actor),
         },
     )
 

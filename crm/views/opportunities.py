@@ -19,6 +19,7 @@ from crm.errors import CrmConflict
 from crm.models import Activity, Opportunity, OpportunityStatus
 from crm.selectors_dashboards import opportunities_drilled
 from crm.services import opportunities as opportunity_services
+from crm.views.bulk import opportunity_bulk_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
 from crm.views.forms import LoseForm, OpportunityForm, apply_errors
@@ -110,6 +111,7 @@ def opportunity_list(request):
             "sort": sort,
             "can_add": policy.can(actor, "add", Opportunity),
             "can_export": policy.can(actor, "export", Opportunity),
+            "bulk": opportunity_bulk_context(actor),
             "drill_fields": [
                 (name, request.GET[name])
                 for name in ("team", "owner", "product", "stage", "reached_stage", "date_from", "date_to")

@@ -22,6 +22,7 @@ from crm.errors import CrmConflict
 from crm.models import Ticket, TicketChannel, TicketStatus
 from crm.selectors_dashboards_service import ticket_drill_filter
 from crm.services import tickets as ticket_services
+from crm.views.bulk import ticket_bulk_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.complaints import complaint_context
 from crm.views.exports import export_list, export_requested
@@ -89,6 +90,7 @@ def ticket_list(request):
             "can_add": policy.can(actor, "add", Ticket),
             "can_report": policy.can(actor, "report", Ticket),
             "can_export": policy.can(actor, "export", Ticket),
+            "bulk": ticket_bulk_context(actor),
         },
     )
 

@@ -52,6 +52,31 @@
     if (box && box.offsetParent !== null) { event.preventDefault(); box.focus(); }
   });
 
+  // Bulk actions on a list (templates/ui/_bulk_bar.html): "select all on this page", the count, and only the
+  // inputs the chosen action reads. Without this file the tick boxes and every input still work.
+  function bulkForm() { return document.getElementById("bulk-form"); }
+  function bulkRefresh() {
+    var form = bulkForm();
+    if (!form) return;
+    var picked = document.querySelectorAll('input[name="ids"][form="bulk-form"]:checked').length;
+    var count = form.querySelector("[data-bulk-count]");
+    if (count) count.textContent = picked ? String(picked) + " \u2713" : "";
+    var option = form.querySelector("#bulk-action").selectedOptions[0];
+    var wanted = ((option && option.getAttribute("data-fields")) || "").split(" ");
+    form.querySelectorAll("[data-bulk-field]").forEach(function (field) {
+      field.hidden = wanted.indexOf(field.getAttribute("data-bulk-field")) === -1;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    var all = event.target.closest && event.target.closest("[data-bulk-all]");
+    if (all) {
+      document.querySelectorAll('input[name="ids"][form="bulk-form"]').forEach(function (box) { box.checked = all.checked; });
+    }
+    if (all || (event.target.name === "ids") || event.target.id === "bulk-action") bulkRefresh();
+  });
+  document.addEventListener("DOMContentLoaded", bulkRefresh);
+  document.addEventListener("htmx:afterSettle", bulkRefresh);
+
   // A session that ended while a page polled: go to the login page instead of swapping it into the bell.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var xhr = event.detail.xhr;

@@ -1,0 +1,269 @@
+"""Bulk actions of the CRM lists (accounts, contacts, leads, opportunities, tickets): tick records, choose an
+action, apply — through each record's own service, all or nothing (``suite.ui.bulk``).
+
+    accounts, contacts   assign owner · set lifecycle stage · add tag · remove tag
+    leads                assign owner · disqualify (with a reason)
+    opportunities        assign owner
+    tickets              assign to an agent · set priority
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from crm import selectors
+from crm.errors import CrmConflict
+from crm.models import Account, Contact, Lead, LeadStatus, LifecycleStage, Opportunity, Ticket, TicketPriority
+from crm.services import customers as customer_services
+from crm.services import leads as lead_services
+from crm.services import opportunities as opportunity_services
+from crm.services import tickets as ticket_services
+from suite.models import Membership
+from suite.ui.bulk import BulkAction, bulk_apply, bulk_context
+from suite.ui.choices import chosen, chosen_id
+from suite.ui.records import actor_required
+
+
+def _member(actor, data):
+    """The active member of the actor's company chosen in ``owner``."""
+    pk = chosen_id(data.get("owner"))
+    membership = (
+        Membership.objects.filter(company_id=actor.company_id, is_active=True, user_id=pk)
+        .select_related("user")
+        .first()
+        if pk is not None
+        else None
+    )
+    if membership is None:
+        raise ValidationError(_("Choose a member of the company."))
+    return membership.user
+
+
+def _choice(data, name: str, values, message):
+    value = data.get(name, "")
+    if value not in values:
+        raise ValidationError(message)
+    return value
+
+
+# ---------------------------------------------------------------- accounts and contacts
+
+
+def _customer_update(record, actor, **fields):
+    update = customer_services.account_update if isinstance(record, Account) else customer_services.contact_update
+    key = "account" if isinstance(record, Account) else "contact"
+    return update(**{key: record}, by=actor.user, **fields)
+
+
+def _customer_owner(actor, data):
+    owner = _member(actor, data)
+    return lambda record: _customer_update(record, actor, owner=owner)
+
+
+def _customer_stage(actor, data):
+    stage = _choice(data, "stage", LifecycleStage.values, _("Choose a lifecycle stage."))
+    return lambda record: _customer_update(record, actor, lifecycle_stage=stage)
+
+
+def _tag(actor, data):
+    tag = chosen(selectors.tags_visible_to(actor), data.get("tag"))
+    if tag is None:
+        raise ValidationError(_("Choose a tag."))
+    return tag
+
+
+def _tag_add(actor, data):
+    tag = _tag(actor, data)
+
+    def apply(record):
+        tags = list(record.tags.all())
+        if tag not in tags:
+            customer_services.customer_tags_set(customer=record, tags=[*tags, tag], by=actor.user)
+
+    return apply
+
+
+def _tag_remove(actor, data):
+    tag = _tag(actor, data)
+
+    def apply(record):
+        tags = list(record.tags.all())
+        if tag in tags:
+            customer_services.customer_tags_set(customer=record, tags=[t for t in tags if t != tag], by=actor.user)
+
+    return apply
+
+
+CUSTOMER_ACTIONS = [
+    BulkAction("owner", _("Assign owner"), _customer_owner, fields=("owner",)),
+    BulkAction("stage", _("Set lifecycle stage"), _customer_stage, fields=("stage",)),
+    BulkAction("tag_add", _("Add tag"), _tag_add, fields=("tag",)),
+    BulkAction("tag_remove", _("Remove tag"), _tag_remove, fields=("tag",)),
+]
+
+
+def _members(actor) -> list:
+    return list(
+        Membership.objects.filter(company_id=actor.company_id, is_active=True)
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def customer_bulk_context(actor, kind: str) -> dict | None:
+    model = Account if kind == "account" else Contact
+    return bulk_context(
+        CUSTOMER_ACTIONS,
+        url=reverse(f"crm:{kind}-bulk"),
+        actor=actor,
+        model=model,
+        members=_members(actor),
+        stages=LifecycleStage.choices,
+        tags=list(selectors.tags_visible_to(actor).select_related("group").order_by("group__sort_order", "name")),
+    )
+
+
+def _name(record) -> str:
+    return getattr(record, "name", None) or getattr(record, "subject", None) or str(record)
+
+
+@actor_required
+def account_bulk(request):
+    return bulk_apply(
+        request,
+        queryset=selectors.accounts_visible_to(request.actor),
+        actions=CUSTOMER_ACTIONS,
+        list_url=reverse("crm:account-list"),
+        refused=(CrmConflict,),
+        label=_name,
+    )
+
+
+@actor_required
+def contact_bulk(request):
+    return bulk_apply(
+        request,
+        queryset=selectors.contacts_visible_to(request.actor),
+        actions=CUSTOMER_ACTIONS,
+        list_url=reverse("crm:contact-list"),
+        refused=(CrmConflict,),
+        label=_name,
+    )
+
+
+# ---------------------------------------------------------------- leads
+
+
+def _lead_owner(actor, data):
+    owner = _member(actor, data)
+    return lambda lead: lead_services.lead_assign(lead=lead, by=actor.user, owner=owner)
+
+
+def _lead_disqualify(actor, data):
+    reason = " ".join(str(data.get("reason", "")).split())[:200]
+    if not reason:
+        raise ValidationError(_("Say why the leads are disqualified."))
+    return lambda lead: lead_services.lead_status_set(
+        lead=lead, status=LeadStatus.DISQUALIFIED, by=actor.user, reason=reason
+    )
+
+
+LEAD_ACTIONS = [
+    BulkAction("owner", _("Assign owner"), _lead_owner, fields=("owner",)),
+    BulkAction("disqualify", _("Disqualify"), _lead_disqualify, fields=("reason",)),
+]
+
+
+def lead_bulk_context(actor) -> dict | None:
+    return bulk_context(LEAD_ACTIONS, url=reverse("crm:lead-bulk"), actor=actor, model=Lead, members=_members(actor))
+
+
+@actor_required
+def lead_bulk(request):
+    return bulk_apply(
+        request,
+        queryset=selectors.leads_visible_to(request.actor),
+        actions=LEAD_ACTIONS,
+        list_url=reverse("crm:lead-list"),
+        refused=(CrmConflict,),
+        label=_name,
+    )
+
+
+# ---------------------------------------------------------------- opportunities
+
+
+def _opportunity_owner(actor, data):
+    owner = _member(actor, data)
+    return lambda opportunity: opportunity_services.opportunity_update(
+        opportunity=opportunity, by=actor.user, owner=owner
+    )
+
+
+OPPORTUNITY_ACTIONS = [BulkAction("owner", _("Assign owner"), _opportunity_owner, fields=("owner",))]
+
+
+def opportunity_bulk_context(actor) -> dict | None:
+    return bulk_context(
+        OPPORTUNITY_ACTIONS,
+        url=reverse("crm:opportunity-bulk"),
+        actor=actor,
+        model=Opportunity,
+        members=_members(actor),
+    )
+
+
+@actor_required
+def opportunity_bulk(request):
+    return bulk_apply(
+        request,
+        queryset=selectors.opportunities_visible_to(request.actor),
+        actions=OPPORTUNITY_ACTIONS,
+        list_url=reverse("crm:opportunity-list"),
+        refused=(CrmConflict,),
+        label=_name,
+    )
+
+
+# ---------------------------------------------------------------- tickets
+
+
+def _ticket_agent(actor, data):
+    agent = _member(actor, data)
+    return lambda ticket: ticket_services.ticket_assign(ticket=ticket, by=actor.user, agent=agent)
+
+
+def _ticket_priority(actor, data):
+    priority = _choice(data, "priority", TicketPriority.values, _("Choose a priority."))
+    return lambda ticket: ticket_services.ticket_update(ticket=ticket, by=actor.user, priority=priority)
+
+
+TICKET_ACTIONS = [
+    BulkAction("agent", _("Assign to"), _ticket_agent, fields=("owner",)),
+    BulkAction("priority", _("Set priority"), _ticket_priority, fields=("priority",)),
+]
+
+
+def ticket_bulk_context(actor) -> dict | None:
+    return bulk_context(
+        TICKET_ACTIONS,
+        url=reverse("crm:ticket-bulk"),
+        actor=actor,
+        model=Ticket,
+        members=_members(actor),
+        priorities=TicketPriority.choices,
+    )
+
+
+@actor_required
+def ticket_bulk(request):
+    return bulk_apply(
+        request,
+        queryset=selectors.tickets_visible_to(request.actor),
+        actions=TICKET_ACTIONS,
+        list_url=reverse("crm:ticket-list"),
+        refused=(CrmConflict,),
+        label=lambda ticket: f"#{ticket.number} {ticket.subject}",
+    )
