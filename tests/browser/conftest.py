@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from django.db import connections
 
 CHROMIUM = os.environ.get("TROIKA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -31,6 +32,13 @@ def browser():
             yield browser
         finally:
             browser.close()
+            # While Playwright's event loop runs in this thread, Django keeps this thread's database connections
+            # apart (asgiref's Local: thread-critical storage switches to context variables under a running
+            # loop), so the tests run meanwhile — browser tests and whatever followed them on this worker — used
+            # connections of their own. Close them now, while they are reachable: once the loop stops, Django
+            # sees the thread's usual ones, and an open one left here would make pytest-django's DROP DATABASE
+            # fail with "1 other session using the database".
+            connections.close_all()
 
 
 @pytest.fixture
