@@ -145,6 +145,17 @@ def tags_visible_to(actor: Actor | None) -> QuerySet[Tag]:
     return policy.scope(actor, Tag.objects.all()).select_related("group")
 
 
+def assignable_users(actor: Actor | None) -> QuerySet:
+    """The people a record of the actor's company may be given to (owner, agent): its active members."""
+    if actor is None:
+        return get_user_model().objects.none()
+    return (
+        get_user_model()
+        .objects.filter(memberships__company_id=actor.company_id, memberships__is_active=True, is_active=True)
+        .order_by("username")
+    )
+
+
 def tag_groups_visible_to(actor: Actor | None) -> QuerySet[TagGroup]:
     return policy.scope(actor, TagGroup.objects.all())
 

@@ -72,7 +72,8 @@ def _schema_errors(schema: Any) -> list[str]:
 def custom_field_set_define(*, company: Company, target: str, schema: dict, by=None) -> CustomFieldSet:
     """Create or replace the custom field set of ``target`` (account, contact, lead, opportunity) in ``company``.
 
-    Validates the schema (see the module docstring) and stores it with ``additionalProperties: false``. Locks
+    Validates the schema (see the module docstring) and stores it with ``additionalProperties: false`` and
+    ``x-order`` (the properties' order as given; JSONB does not keep it). Locks
     the existing set's row. Values already stored are not rewritten: a field removed from the schema must be
     cleared (set to ``null``) by the next write that touches the record's custom fields.
     """
@@ -81,7 +82,9 @@ def custom_field_set_define(*, company: Company, target: str, schema: dict, by=N
     errors = _schema_errors(schema)
     if errors:
         raise ValidationError({"schema": errors})
-    schema = {**schema, "additionalProperties": False}
+    # PostgreSQL's JSONB does not keep the order of keys: the order the admin gave is kept beside the properties
+    # (an annotation JSON Schema ignores), for forms and pages.
+    schema = {**schema, "additionalProperties": False, "x-order": list(schema.get("properties") or {})}
     field_set = CustomFieldSet.objects.select_for_update(of=("self",)).filter(company=company, target=target).first()
     if field_set is None:
         return CustomFieldSet.objects.create(company=company, target=target, schema=schema, updated_by=by)

@@ -20,25 +20,17 @@ from crm.services import customers as customer_services
 from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
 from crm.services import tickets as ticket_services
-from suite.models import Membership
 from suite.ui.bulk import BulkAction, bulk_apply, bulk_context
-from suite.ui.choices import chosen, chosen_id
+from suite.ui.choices import chosen
 from suite.ui.records import actor_required
 
 
 def _member(actor, data):
     """The active member of the actor's company chosen in ``owner``."""
-    pk = chosen_id(data.get("owner"))
-    membership = (
-        Membership.objects.filter(company_id=actor.company_id, is_active=True, user_id=pk)
-        .select_related("user")
-        .first()
-        if pk is not None
-        else None
-    )
-    if membership is None:
+    user = chosen(selectors.assignable_users(actor), data.get("owner"))
+    if user is None:
         raise ValidationError(_("Choose a member of the company."))
-    return membership.user
+    return user
 
 
 def _choice(data, name: str, values, message):
@@ -105,11 +97,7 @@ CUSTOMER_ACTIONS = [
 
 
 def _members(actor) -> list:
-    return list(
-        Membership.objects.filter(company_id=actor.company_id, is_active=True)
-        .select_related("user")
-        .order_by("user__username")
-    )
+    return list(selectors.assignable_users(actor))
 
 
 def customer_bulk_context(actor, kind: str) -> dict | None:

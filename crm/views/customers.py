@@ -13,6 +13,7 @@ from crm import selectors
 from crm.errors import CrmConflict, DuplicateCustomerError
 from crm.models import Account, Activity, Contact, Industry, LifecycleStage, Opportunity, Ticket
 from crm.services import customers as customer_services
+from crm.views import custom_fields
 from crm.views.bulk import customer_bulk_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
@@ -144,6 +145,7 @@ def _detail_context(request, customer, kind: str) -> dict:
         "can_add_ticket": policy.can(actor, "add", Ticket),
         "can_add_contact": policy.can(actor, "add", Contact),
         "show_tickets": policy.can(actor, "view", Ticket),
+        "custom_values": custom_fields.shown(custom_fields.schema_for(actor, kind), customer.custom),
     }
 
 
@@ -206,27 +208,46 @@ def _customer_form(request, *, kind: str, instance=None):
     form_class = AccountForm if kind == "account" else ContactForm
     fields = ACCOUNT_FIELDS if kind == "account" else CONTACT_FIELDS
     extra = {"accounts": selectors.accounts_visible_to(actor)} if kind == "contact" else {}
+    extra.update(owners=selectors.assignable_users(actor), tags=selectors.tags_visible_to(actor).order_by("name"))
     initial = {}
     if instance is not None:
         initial = {name: getattr(instance, name) for name in fields}
+        initial.update(owner=instance.owner_id, tags=[tag.pk for tag in instance.tags.all()])
     elif kind == "contact" and chosen_id(request.GET.get("account")) is not None:
         initial["account"] = chosen_id(request.GET["account"])
+    schema = custom_fields.schema_for(actor, kind)
     duplicates = []
     if request.method == "POST":
         form = form_class(request.POST, initial=initial, **extra)
+        custom_fields.add_fields(form, schema, instance.custom if instance else None)
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in fields}
             if data.get("credit_limit") is None and "credit_limit" in data:
                 data["credit_limit"] = 0
+            owner, tags = form.cleaned_data["owner"], list(form.cleaned_data["tags"])
+            custom = custom_fields.changes(form)
             try:
                 if instance is None:
                     create = customer_services.account_create if kind == "account" else customer_services.contact_create
-                    saved = create(company=actor.company, by=actor.user, force=form.cleaned_data["force"], **data)
+                    if owner is not None:
+                        data["owner"] = owner
+                    saved = create(
+                        company=actor.company,
+                        by=actor.user,
+                        force=form.cleaned_data["force"],
+                        tags=tags,
+                        custom=custom,
+                        **data,
+                    )
                     messages.success(request, _("%(name)s was created.") % {"name": saved.name})
                 else:
                     changed = {name: value for name, value in data.items() if form.initial.get(name) != value}
+                    if owner is not None and owner.pk != instance.owner_id:
+                        changed["owner"] = owner
+                    if {tag.pk for tag in tags} != set(initial["tags"]):
+                        changed["tags"] = tags
                     update = customer_services.account_update if kind == "account" else customer_services.contact_update
-                    saved = update(**{kind: instance}, by=actor.user, **changed)
+                    saved = update(**{kind: instance}, by=actor.user, custom=custom, **changed)
                     messages.success(request, _("Your changes were saved."))
                 return redirect(f"crm:{kind}-detail", pk=saved.pk)
             except DuplicateCustomerError as error:
@@ -238,6 +259,7 @@ def _customer_form(request, *, kind: str, instance=None):
                 form.add_error(None, str(error.message))
     else:
         form = form_class(initial=initial, **extra)
+        custom_fields.add_fields(form, schema, instance.custom if instance else None)
     back = reverse(f"crm:{kind}-detail", args=[instance.pk]) if instance else reverse(f"crm:{kind}-list")
     return render(
         request,

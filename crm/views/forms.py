@@ -5,6 +5,7 @@ put back onto the form next to the fields it names (``apply_errors``)."""
 from __future__ import annotations
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.forms.models import ModelChoiceIterator
 from django.utils.translation import gettext_lazy as _
@@ -17,9 +18,13 @@ from crm.models import (
     Gender,
     Industry,
     LifecycleStage,
+    Pipeline,
     Source,
+    Tag,
     TicketPriority,
 )
+from crm.templatetags.crm_ui import local_name
+from crm.views.custom_fields import error_field
 from suite.templatetags.troika import person_name
 from suite.ui.choices import chosen_id
 
@@ -35,7 +40,8 @@ def apply_errors(form: forms.Form, error: ValidationError) -> None:
     """Put a service's ``ValidationError`` on ``form``: each message next to the field it names, the rest at
     the top of the form."""
     if hasattr(error, "error_dict"):
-        for field, messages in error.message_dict.items():
+        for key, messages in error.message_dict.items():
+            field = error_field(key)  # custom.level → the form's custom__level
             form.add_error(field if field in form.fields else None, messages)
     else:
         form.add_error(None, error.messages)
@@ -100,9 +106,21 @@ class CustomerFormBase(CrmForm):
     lifecycle_stage = forms.ChoiceField(
         label=_("Lifecycle stage"), choices=LifecycleStage.choices, initial=LifecycleStage.LEAD
     )
+    owner = forms.ModelChoiceField(
+        get_user_model().objects.none(), label=_("Owner"), required=False, help_text=_("Empty: you")
+    )
+    tags = forms.ModelMultipleChoiceField(Tag.objects.none(), label=_("Tags"), required=False)
     force = forms.BooleanField(
         label=_("Create it anyway (it is not a duplicate)"), required=False, widget=forms.HiddenInput
     )
+
+    def __init__(self, *args, owners=None, tags=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if owners is not None:
+            self.fields["owner"].queryset = owners
+            self.fields["owner"].label_from_instance = person_name
+        if tags is not None:
+            self.fields["tags"].queryset = tags
 
 
 class AccountForm(CustomerFormBase):
@@ -131,6 +149,8 @@ class AccountForm(CustomerFormBase):
         "lifecycle_stage",
         "tax_id",
         "credit_limit",
+        "owner",
+        "tags",
     ]
 
 
@@ -156,6 +176,8 @@ class ContactForm(CustomerFormBase):
         "address",
         "source",
         "lifecycle_stage",
+        "owner",
+        "tags",
     ]
 
     def __init__(self, *args, accounts=None, **kwargs):
@@ -192,13 +214,27 @@ class OpportunityForm(CrmForm):
     amount = forms.DecimalField(label=_("Amount"), max_digits=18, decimal_places=2, required=False, initial=0)
     expected_close_date = forms.DateField(label=_("Expected close date"), required=False, widget=DATE_INPUT)
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    owner = forms.ModelChoiceField(
+        get_user_model().objects.none(), label=_("Owner"), required=False, help_text=_("Empty: you")
+    )
+    pipeline = forms.ModelChoiceField(
+        Pipeline.objects.none(), label=_("Pipeline"), required=False, help_text=_("Empty: the default pipeline")
+    )
 
-    def __init__(self, *args, accounts=None, contacts=None, **kwargs):
+    def __init__(self, *args, accounts=None, contacts=None, owners=None, pipelines=None, **kwargs):
         super().__init__(*args, **kwargs)
         if accounts is not None:
             self.fields["account"].queryset = accounts
         if contacts is not None:
             self.fields["contact"].queryset = contacts
+        if owners is not None:
+            self.fields["owner"].queryset = owners
+            self.fields["owner"].label_from_instance = person_name
+        if pipelines is None:
+            del self.fields["pipeline"]  # a deal changes pipeline through its stages, not this form
+        else:
+            self.fields["pipeline"].queryset = pipelines
+            self.fields["pipeline"].label_from_instance = local_name
 
     def clean(self):
         data = super().clean()

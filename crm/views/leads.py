@@ -13,6 +13,7 @@ from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Lead, LeadStatus
 from crm.services import leads as lead_services
+from crm.views import custom_fields
 from crm.views.bulk import lead_bulk_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
@@ -79,17 +80,20 @@ def _lead_form(request, instance: Lead | None = None):
     actor = request.actor
     require(actor, "change" if instance else "add", instance or Lead)
     initial = {name: getattr(instance, name) for name in LEAD_FIELDS} if instance else {}
+    schema = custom_fields.schema_for(actor, "lead")
     if request.method == "POST":
         form = LeadForm(request.POST, initial=initial)
+        custom_fields.add_fields(form, schema, instance.custom if instance else None)
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in LEAD_FIELDS}
+            custom = custom_fields.changes(form)
             try:
                 if instance is None:
-                    lead = lead_services.lead_create(company=actor.company, by=actor.user, **data)
+                    lead = lead_services.lead_create(company=actor.company, by=actor.user, custom=custom, **data)
                     messages.success(request, _("The lead %(name)s was created.") % {"name": lead})
                 else:
                     changed = {k: v for k, v in data.items() if form.initial.get(k) != v}
-                    lead = lead_services.lead_update(lead=instance, by=actor.user, **changed)
+                    lead = lead_services.lead_update(lead=instance, by=actor.user, custom=custom, **changed)
                     messages.success(request, _("Your changes were saved."))
                 return redirect("crm:lead-list")
             except ValidationError as error:
@@ -98,6 +102,7 @@ def _lead_form(request, instance: Lead | None = None):
                 form.add_error(None, str(error.message))
     else:
         form = LeadForm(initial=initial)
+        custom_fields.add_fields(form, schema, instance.custom if instance else None)
     return render(
         request,
         "crm/form.html",

@@ -19,6 +19,7 @@ from crm.errors import CrmConflict
 from crm.models import Activity, Opportunity, OpportunityStatus
 from crm.selectors_dashboards import opportunities_drilled
 from crm.services import opportunities as opportunity_services
+from crm.views import custom_fields
 from crm.views.bulk import opportunity_bulk_context
 from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
@@ -164,6 +165,7 @@ def opportunity_detail(request, pk: int):
             **_move_context(actor),
             **lines_context(actor, opportunity),
             "promise_polling": promise_polling(opportunity),
+            "custom_values": custom_fields.shown(custom_fields.schema_for(actor, "opportunity"), opportunity.custom),
         },
     )
 
@@ -177,21 +179,39 @@ def _opportunity_form(request, instance: Opportunity | None = None):
         for name in ("account", "contact"):
             if chosen_id(request.GET.get(name)) is not None:
                 initial[name] = chosen_id(request.GET[name])
+    if instance is not None:
+        initial["owner"] = instance.owner_id
     choices = {
         "accounts": selectors.accounts_visible_to(actor),
         "contacts": selectors.contacts_visible_to(actor),
+        "owners": selectors.assignable_users(actor),
+        "pipelines": selectors.pipelines_visible_to(actor) if instance is None else None,
     }
+    schema = custom_fields.schema_for(actor, "opportunity")
     if request.method == "POST":
         form = OpportunityForm(request.POST, initial=initial, **choices)
+        custom_fields.add_fields(form, schema, instance.custom if instance else None)
         if form.is_valid():
             data = {name: form.cleaned_data[name] for name in fields}
+            custom = custom_fields.changes(form)
+            owner = form.cleaned_data["owner"]
             try:
                 if instance is None:
-                    saved = opportunity_services.opportunity_create(company=actor.company, by=actor.user, **data)
+                    if owner is not None:
+                        data["owner"] = owner
+                    if form.cleaned_data.get("pipeline") is not None:
+                        data["pipeline"] = form.cleaned_data["pipeline"]
+                    saved = opportunity_services.opportunity_create(
+                        company=actor.company, by=actor.user, custom=custom, **data
+                    )
                     messages.success(request, _("The opportunity %(name)s was created.") % {"name": saved.name})
                 else:
                     changed = {k: v for k, v in data.items() if form.initial.get(k) != v}
-                    saved = opportunity_services.opportunity_update(opportunity=instance, by=actor.user, **changed)
+                    if owner is not None and owner.pk != instance.owner_id:
+                        changed["owner"] = owner
+                    saved = opportunity_services.opportunity_update(
+                        opportunity=instance, by=actor.user, custom=custom, **changed
+                    )
                     messages.success(request, _("Your changes were saved."))
                 return redirect("crm:opportunity-detail", pk=saved.pk)
             except ValidationError as error:
@@ -200,6 +220,7 @@ def _opportunity_form(request, instance: Opportunity | None = None):
                 form.add_error(None, str(error.message))
     else:
         form = OpportunityForm(initial=initial, **choices)
+        custom_fields.add_fields(form, schema, instance.custom if instance else None)
     return render(
         request,
         "crm/form.html",
