@@ -263,4 +263,5 @@ from crm import (  # noqa: E402  handlers of other apps' events, each in its own
     events_order_progress,  # noqa: F401  ERP production/shipments → opportunity fulfilment (loop, flow 3)
     events_promise,  # noqa: F401  ERP sales orders of won deals → promised date on the deal (loop)
     events_segments,  # noqa: F401  SCRM auto-tag rules, last interactions, spend (segments)
+    events_social_leads,  # noqa: F401  SCRM: a person new to the CRM added the company → lead
 )
