@@ -332,6 +332,7 @@ SPECTACULAR_SETTINGS = {
         "AssignmentRuleKindEnum": "crm.models.leads.AssignmentRule.Kind",
         "ImportTargetEnum": "crm.models.imports.ImportTarget",
         "CustomFieldTargetEnum": "crm.models.customers.CustomFieldTarget",
+        "WebFormKindEnum": "crm.models.campaigns.WebFormKind",
         # ERP inventory
         "LocationKindEnum": "erp.models.inventory.LocationKind",
         "MoveKindEnum": "erp.models.inventory.MoveKind",

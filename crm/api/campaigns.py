@@ -34,8 +34,10 @@ from crm.models import (
     ReminderPreference,
     Source,
     Tag,
+    TicketCategory,
     TouchKind,
     WebForm,
+    WebFormKind,
 )
 from crm.services import campaigns as campaign_services
 from crm.services import reminders as reminder_services
@@ -276,6 +278,7 @@ class WebFormSerializer(OutputSerializer):
         fields = [
             "id",
             "name",
+            "kind",
             "key",
             "url",
             "title",
@@ -284,6 +287,7 @@ class WebFormSerializer(OutputSerializer):
             "required_fields",
             "source",
             "campaign",
+            "ticket_category",
             "success_message",
             "is_active",
             "created_at",
@@ -305,12 +309,14 @@ class WebFormSerializer(OutputSerializer):
 
 class WebFormInput(InputSerializer):
     name = serializers.CharField(max_length=100)
+    kind = serializers.ChoiceField(choices=WebFormKind.choices, required=False)
     title = serializers.CharField(max_length=200)
     intro = serializers.CharField(required=False, allow_blank=True)
     fields = serializers.ListField(child=serializers.ChoiceField(choices=WEB_FORM_FIELDS), min_length=1)
     required_fields = serializers.ListField(child=serializers.ChoiceField(choices=WEB_FORM_FIELDS), required=False)
     source = serializers.ChoiceField(choices=Source.choices, required=False)
     campaign = ScopedRelatedField(model=Campaign, allow_null=True, required=False)
+    ticket_category = ScopedRelatedField(model=TicketCategory, allow_null=True, required=False)
     success_message = serializers.CharField(max_length=255, required=False, allow_blank=True)
     is_active = serializers.BooleanField(required=False)
 

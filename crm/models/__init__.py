@@ -2,6 +2,8 @@
 
 from .activities import Activity, ActivityKind
 from .campaigns import (
+    LEAD_FORM_FIELDS,
+    TICKET_FORM_FIELDS,
     WEB_FORM_FIELDS,
     Campaign,
     CampaignChannel,
@@ -15,6 +17,7 @@ from .campaigns import (
     TouchKind,
     TouchSource,
     WebForm,
+    WebFormKind,
 )
 from .customers import (
     Account,
@@ -72,6 +75,8 @@ from .tickets import (
 
 __all__ = [
     "FULFILMENT_RANK",
+    "LEAD_FORM_FIELDS",
+    "TICKET_FORM_FIELDS",
     "WEB_FORM_FIELDS",
     "Account",
     "AccountTag",
@@ -143,6 +148,7 @@ __all__ = [
     "TouchKind",
     "TouchSource",
     "WebForm",
+    "WebFormKind",
 ]
 from .targets import SalesTarget
 

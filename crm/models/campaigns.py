@@ -278,7 +278,7 @@ class CampaignTouch(TenantModel):
 # ---------------------------------------------------------------- web-to-lead
 
 
-WEB_FORM_FIELDS = (
+LEAD_FORM_FIELDS = (
     "name",
     "company_name",
     "title",
@@ -290,6 +290,15 @@ WEB_FORM_FIELDS = (
     "industry",
     "notes",
 )
+# A support form (kind "ticket") asks who writes and what about; the ticket is matched to a contact by e-mail or
+# phone and answered to the e-mail given.
+TICKET_FORM_FIELDS = ("name", "company_name", "phone", "email", "subject", "description")
+WEB_FORM_FIELDS = (*LEAD_FORM_FIELDS, *(name for name in TICKET_FORM_FIELDS if name not in LEAD_FORM_FIELDS))
+
+
+class WebFormKind(models.TextChoices):
+    LEAD = "lead", _("Lead (web-to-lead)")
+    TICKET = "ticket", _("Service request (web-to-ticket)")
 
 
 def _form_key() -> str:
@@ -298,11 +307,13 @@ def _form_key() -> str:
 
 @audited(exclude=["key"])
 class WebForm(TenantModel):
-    """A public lead form of a company, published at ``/crm/forms/<key>/`` (the key is opaque and random).
-    ``fields`` are the lead fields it asks for (of ``WEB_FORM_FIELDS``), ``required_fields`` those that must be
-    filled in. Leads it creates get ``source`` and, unless the link names another one, ``campaign``."""
+    """A public form of a company, published at ``/crm/forms/<key>/`` (the key is opaque and random). A ``lead``
+    form asks for lead fields (``LEAD_FORM_FIELDS``) and makes leads, with ``source`` and, unless the link names
+    another one, ``campaign``; a ``ticket`` form (``TICKET_FORM_FIELDS``) opens service tickets (channel web) in
+    ``ticket_category``. ``required_fields`` must be filled in."""
 
     name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("makes"), max_length=10, choices=WebFormKind.choices, default=WebFormKind.LEAD)
     key = models.CharField(_("form key"), max_length=64, unique=True, default=_form_key, editable=False)
     title = models.CharField(_("title shown"), max_length=200)
     intro = models.TextField(_("introduction"), blank=True)
@@ -317,6 +328,14 @@ class WebForm(TenantModel):
         related_name="web_forms",
         verbose_name=_("default campaign"),
     )
+    ticket_category = models.ForeignKey(
+        "crm.TicketCategory",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="web_forms",
+        verbose_name=_("ticket category"),
+    )
     success_message = models.CharField(_("thank-you message"), max_length=255, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
 
@@ -327,6 +346,7 @@ class WebForm(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["company", "name"], name="crm_webform_name_unique"),
             models.CheckConstraint(condition=Q(fields__contained_by=list(WEB_FORM_FIELDS)), name="crm_webform_fields"),
+            models.CheckConstraint(condition=Q(kind__in=WebFormKind.values), name="crm_webform_kind_valid"),
             models.CheckConstraint(
                 condition=Q(required_fields__contained_by=models.F("fields")), name="crm_webform_required_asked"
             ),

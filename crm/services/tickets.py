@@ -48,7 +48,7 @@ from crm.models import (
 )
 from crm.models.tickets import ACTIVE_STATUSES, PRIORITY_ORDER
 from crm.services.activities import activity_create
-from crm.text import normalize_email
+from crm.text import normalize_email, normalize_phone
 from suite.models import Company, Membership, Role, Team
 from suite.services.notifications import notification_send
 
@@ -735,6 +735,62 @@ def _contact_by_email(company_id: int, address: str) -> Contact | None:
         .select_related("account", "owner")
         .order_by("pk")
         .first()
+    )
+
+
+def _contact_by_phone(company_id: int, phone: str) -> Contact | None:
+    if not phone:
+        return None
+    return (
+        Contact.objects.filter(company_id=company_id, phone=phone, merged_into__isnull=True)
+        .select_related("account", "owner")
+        .order_by("pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def ticket_from_web_form(
+    *,
+    company: Company,
+    subject: str,
+    description: str = "",
+    name: str = "",
+    email: str = "",
+    phone: str = "",
+    company_name: str = "",
+    category: TicketCategory | None = None,
+) -> Ticket:
+    """A service request sent from a public support form (``WebForm`` of kind ``ticket``): a ticket on the web
+    channel, matched to a live contact by e-mail, else by phone (with the contact's account), answered to the
+    e-mail given. What matched nothing (the phone, the company name) is kept in the description for the agent.
+    ``ValidationError`` for a bad subject, e-mail or phone; nothing is written then. Notifies the agent
+    (``ticket_open``)."""
+    errors: dict[str, list] = {}
+    try:
+        phone = normalize_phone(phone or "")
+    except ValidationError as exc:
+        errors["phone"] = exc.messages
+    email = normalize_email(email or "")
+    if errors:
+        raise ValidationError(errors)
+    contact = _contact_by_email(company.pk, email) or _contact_by_phone(company.pk, phone)
+    details = []
+    if contact is None:
+        given = ((_("Phone"), phone), (_("Company"), (company_name or "").strip()))
+        details = [f"{label}: {value}" for label, value in given if value]
+    body = "\n\n".join(part for part in ((description or "").strip(), "\n".join(details)) if part)
+    return ticket_open(
+        company=company,
+        by=None,
+        subject=subject,
+        description=body,
+        contact=contact,
+        account=contact.account if contact is not None else None,
+        channel=TicketChannel.WEB,
+        category=category,
+        requester_name=(name or "").strip()[:200],
+        requester_email=email,
     )
 
 

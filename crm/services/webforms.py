@@ -18,8 +18,20 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import WEB_FORM_FIELDS, Campaign, Lead, Source, TouchSource, WebForm
+from crm.models import (
+    LEAD_FORM_FIELDS,
+    TICKET_FORM_FIELDS,
+    Campaign,
+    Lead,
+    Source,
+    Ticket,
+    TicketCategory,
+    TouchSource,
+    WebForm,
+    WebFormKind,
+)
 from crm.services.leads import lead_create
+from crm.services.tickets import ticket_from_web_form
 from suite.models import Company
 
 if TYPE_CHECKING:
@@ -31,7 +43,19 @@ RATE_LIMIT = 5
 RATE_WINDOW_SECONDS = 600
 HONEYPOT_FIELD = "website_url"
 _SALT = "crm.webform"
-_CONFIG = {"name", "title", "intro", "fields", "required_fields", "source", "campaign", "success_message", "is_active"}
+_CONFIG = {
+    "name",
+    "kind",
+    "title",
+    "intro",
+    "fields",
+    "required_fields",
+    "source",
+    "campaign",
+    "ticket_category",
+    "success_message",
+    "is_active",
+}
 
 
 class SpamRefused(Exception):
@@ -51,13 +75,22 @@ def _errors(company_id: int, fields: dict[str, Any]) -> dict[str, list]:
     errors: dict[str, list] = {}
     asked = list(fields.get("fields") or [])
     required = list(fields.get("required_fields") or [])
-    unknown = sorted(set(asked) - set(WEB_FORM_FIELDS))
-    if not asked:
+    kind = fields.get("kind") or WebFormKind.LEAD
+    allowed = TICKET_FORM_FIELDS if kind == WebFormKind.TICKET else LEAD_FORM_FIELDS
+    unknown = sorted(set(asked) - set(allowed))
+    if kind not in WebFormKind.values:
+        errors["kind"] = [_("Unknown kind of form.")]
+    elif not asked:
         errors["fields"] = [_("Choose at least one field.")]
     elif unknown:
         errors["fields"] = [_("Unknown field: %(names)s") % {"names": ", ".join(unknown)}]
-    elif "name" not in asked and "company_name" not in asked:
+    elif kind == WebFormKind.TICKET and ("subject" not in asked or not {"email", "phone"} & set(asked)):
+        errors["fields"] = [_("Ask for the subject, and for the e-mail or the phone: a ticket needs an answer.")]
+    elif kind == WebFormKind.LEAD and "name" not in asked and "company_name" not in asked:
         errors["fields"] = [_("Ask for the name or the company name: a lead needs one.")]
+    category = fields.get("ticket_category")
+    if category is not None and (category.company_id != company_id or not category.is_active):
+        errors["ticket_category"] = [_("Unknown category.")]
     if set(required) - set(asked):
         errors["required_fields"] = [_("A required field must be one of the fields asked.")]
     if fields.get("source") not in Source.values:
@@ -85,11 +118,16 @@ def web_form_create(
     intro: str = "",
     success_message: str = "",
     is_active: bool = True,
+    kind: str = WebFormKind.LEAD,
+    ticket_category: TicketCategory | None = None,
 ) -> WebForm:
-    """Create a public lead form with a fresh random key. Fields come from ``WEB_FORM_FIELDS``; the name or
-    the company name must be asked. Publishes nothing."""
+    """Create a public form with a fresh random key: a lead form (fields of ``LEAD_FORM_FIELDS``; the name or
+    the company name must be asked) or a support form, ``kind="ticket"`` (fields of ``TICKET_FORM_FIELDS``; the
+    subject and the e-mail or phone must be asked; tickets go to ``ticket_category``). Publishes nothing."""
     data = {
         "name": (name or "").strip(),
+        "kind": kind,
+        "ticket_category": ticket_category,
         "title": (title or "").strip(),
         "intro": (intro or "").strip(),
         "fields": list(dict.fromkeys(fields or [])),
@@ -189,15 +227,31 @@ def campaign_for_code(form: WebForm, code: str) -> Campaign | None:
 
 
 @transaction.atomic
-def web_form_submit(*, form: WebForm, data: dict[str, Any], campaign_code: str = "") -> Lead:
-    """Create a lead from a submission of ``form`` (anti-spam checks are the caller's, before this). Only the
-    form's fields are taken; required ones must be filled in; the phone is validated and normalised by
-    ``lead_create``, which also scores and assigns it. Source: the form's; campaign: the link's, else the
-    form's default. Field errors come back as ``ValidationError``; nothing is written then."""
+def web_form_submit(*, form: WebForm, data: dict[str, Any], campaign_code: str = "") -> Lead | Ticket:
+    """What a submission of ``form`` makes (anti-spam checks are the caller's, before this): a lead for a lead
+    form (``_lead_submit``), a ticket for a support form (``ticket_from_web_form``: matched to a contact by e-mail
+    or phone, channel web, the form's category). Only the form's fields are taken; required ones must be filled
+    in. Field errors come back as ``ValidationError``; nothing is written then."""
     if not form.is_active:
         raise ValidationError(_("This form is closed."))
     values = {name: str(data.get(name) or "").strip() for name in form.fields}
     errors = {name: [_("This field is required.")] for name in form.required_fields if not values.get(name)}
+    if form.kind == WebFormKind.TICKET:
+        if not values.get("subject"):
+            errors.setdefault("subject", [_("This field is required.")])
+        if not values.get("email") and not values.get("phone"):
+            key = "email" if "email" in form.fields else "phone"
+            errors.setdefault(key, [_("Give an e-mail address or a phone number so that we can answer.")])
+        if errors:
+            raise ValidationError(errors)
+        return ticket_from_web_form(company=form.company, category=form.ticket_category, **values)
+    return _lead_submit(form, values, errors, campaign_code)
+
+
+def _lead_submit(form: WebForm, values: dict[str, str], errors: dict, campaign_code: str) -> Lead:
+    """The lead of a lead form's submission: the phone is validated and normalised by ``lead_create``, which also
+    scores and assigns it. Source: the form's; campaign: the link's, else the form's default."""
+
     if not values.get("name") and not values.get("company_name"):
         key = "name" if "name" in form.fields else "company_name"
         errors.setdefault(key, [_("This field is required.")])

@@ -271,6 +271,8 @@ class WebLeadForm(forms.Form):
         "city": gettext_lazy("City"),
         "industry": gettext_lazy("Industry"),
         "notes": gettext_lazy("Message"),
+        "subject": gettext_lazy("Subject"),
+        "description": gettext_lazy("How can we help?"),
     }
 
     def __init__(self, *args, web_form, **kwargs):
@@ -280,7 +282,7 @@ class WebLeadForm(forms.Form):
             label = self.LABELS[name]
             if name == "industry":
                 field = forms.ChoiceField(label=label, choices=blank(Industry.choices), required=required)
-            elif name == "notes":
+            elif name in ("notes", "description"):
                 field = forms.CharField(
                     label=label, widget=forms.Textarea(attrs={"rows": 4}), max_length=2000, required=required
                 )
@@ -307,6 +309,7 @@ def web_form(request, key: str):
         raise Http404
     campaign_code = request.GET.get("utm_campaign") or request.GET.get("campaign") or ""
     done = False
+    ticket_number = None
     status = 200
     if request.method == "POST":
         form = WebLeadForm(request.POST, web_form=found)
@@ -318,11 +321,12 @@ def web_form(request, key: str):
                     raise webform_services.SpamRefused("honeypot", "")
                 webform_services.form_token_check(found, data.get("form_token", ""))
                 webform_services.rate_limit_hit(found, _client_ip(request))
-                webform_services.web_form_submit(
+                made = webform_services.web_form_submit(
                     form=found,
                     data={name: data.get(name) for name in found.fields},
                     campaign_code=data.get("utm_campaign") or campaign_code,
                 )
+                ticket_number = getattr(made, "number", None)  # a support form's ticket: its number is the receipt
                 done = True
             except webform_services.SpamRefused as refused:
                 if refused.reason == "honeypot":
@@ -354,6 +358,7 @@ def web_form(request, key: str):
             "visible_fields": visible,
             "honeypot": form[webform_services.HONEYPOT_FIELD],
             "done": done,
+            "ticket_number": ticket_number,
         },
         status=status,
     )

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 
 from crm import selectors
 from crm import selectors_campaigns as campaign_selectors
-from crm.models import WEB_FORM_FIELDS, AssignmentRule, Source, WebForm
+from crm.models import WEB_FORM_FIELDS, AssignmentRule, Source, WebForm, WebFormKind
 from crm.services import webforms as webform_services
 from crm.views.common import require
 from crm.views.forms import apply_errors
@@ -46,12 +46,17 @@ FIELD_LABELS = {
     "city": gettext_lazy("City"),
     "industry": gettext_lazy("Industry"),
     "notes": gettext_lazy("Notes"),
+    "subject": gettext_lazy("Subject (support forms)"),
+    "description": gettext_lazy("Description (support forms)"),
 }
 FIELD_CHOICES = [(name, FIELD_LABELS.get(name, name)) for name in WEB_FORM_FIELDS]
 
 
 class WebFormConfigForm(forms.Form):
     name = forms.CharField(label=gettext_lazy("Name (internal)"), max_length=100)
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Makes"), choices=WebFormKind.choices, initial=WebFormKind.LEAD, required=False
+    )
     title = forms.CharField(label=gettext_lazy("Title shown"), max_length=200)
     intro = forms.CharField(
         label=gettext_lazy("Introduction"), widget=forms.Textarea(attrs={"rows": 2}), required=False
@@ -67,12 +72,16 @@ class WebFormConfigForm(forms.Form):
     )
     source = forms.ChoiceField(label=gettext_lazy("Lead source"), choices=Source.choices)
     campaign = forms.ModelChoiceField(label=gettext_lazy("Default campaign"), queryset=None, required=False)
+    ticket_category = forms.ModelChoiceField(
+        label=gettext_lazy("Ticket category (support forms)"), queryset=None, required=False
+    )
     success_message = forms.CharField(label=gettext_lazy("Thank-you message"), max_length=255, required=False)
     is_active = forms.BooleanField(label=gettext_lazy("Active (the public address works)"), required=False)
 
-    def __init__(self, *args, campaigns, **kwargs):
+    def __init__(self, *args, campaigns, categories, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["campaign"].queryset = campaigns
+        self.fields["ticket_category"].queryset = categories
 
 
 def _public_url(request, form: WebForm) -> str:
@@ -113,9 +122,11 @@ def _config_page(request, *, instance: WebForm | None):
     initial = {"fields": ["name", "company_name", "phone"], "source": Source.WEBSITE, "is_active": True}
     if instance is not None:
         initial = {name: getattr(instance, name) for name in WebFormConfigForm.base_fields}
-    form = WebFormConfigForm(request.POST or None, initial=initial, campaigns=campaigns)
+    categories = selectors.ticket_categories_visible_to(actor).filter(is_active=True)
+    form = WebFormConfigForm(request.POST or None, initial=initial, campaigns=campaigns, categories=categories)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
+        data["kind"] = data.get("kind") or (instance.kind if instance is not None else WebFormKind.LEAD)
         try:
             if instance is None:
                 instance = webform_services.web_form_create(company=actor.company, by=actor.user, **data)
