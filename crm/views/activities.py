@@ -42,8 +42,6 @@ def _linked_record(actor, request):
 
 
 def _record_url(name: str, record) -> str:
-    if name == "lead":
-        return reverse("crm:lead-list")
     return reverse(f"crm:{name}-detail", args=[record.pk])
 
 

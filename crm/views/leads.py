@@ -1,4 +1,5 @@
-"""Lead pages: the list (search, status filter, sort) with a convert button, and the create / edit form."""
+"""Lead pages: the list (search, status filter, sort) with a convert button, the lead's page (score explained,
+activities, status), and the create / edit form."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from crm import selectors
 from crm.errors import CrmConflict
-from crm.models import Lead, LeadStatus
+from crm.models import Activity, Lead, LeadStatus
 from crm.services import leads as lead_services
 from crm.views import custom_fields
 from crm.views.bulk import lead_bulk_context
@@ -124,6 +125,49 @@ def lead_create(request):
 @actor_required
 def lead_edit(request, pk: int):
     return _lead_form(request, _lead_or_404(request.actor, pk))
+
+
+@actor_required
+def lead_detail(request, pk: int):
+    """A lead's page: its details and custom values, why it has its score (the matched rules and their points),
+    its activities, and the actions (edit, log an activity, convert, change the status)."""
+    actor = request.actor
+    lead = policy.get_visible_or_404(
+        actor, selectors.leads_visible_to(actor).select_related("owner", "team", "campaign"), pk=pk
+    )
+    return render(
+        request,
+        "crm/lead_detail.html",
+        {
+            "lead": lead,
+            "explanation": lead.score_explanation or {},
+            "activities": selectors.activities_visible_to(actor, lead=lead).order_by("-created_at")[:30],
+            "statuses": [(value, label) for value, label in LeadStatus.choices if value != LeadStatus.CONVERTED],
+            "custom_values": custom_fields.shown(custom_fields.schema_for(actor, "lead"), lead.custom),
+            "can_change": policy.can(actor, "change", Lead),
+            "can_convert": policy.can(actor, "convert", Lead),
+            "can_add_activity": policy.can(actor, "add", Activity),
+        },
+    )
+
+
+@require_POST
+@actor_required
+def lead_status(request, pk: int):
+    """Move the lead to new / contacted / qualified / disqualified (with the reason), from its page."""
+    actor = request.actor
+    lead = _lead_or_404(actor, pk)
+    require(actor, "change", lead)
+    try:
+        lead_services.lead_status_set(
+            lead=lead, status=request.POST.get("status", ""), by=actor.user, reason=request.POST.get("reason", "")
+        )
+        messages.success(request, _("Your changes were saved."))
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    except CrmConflict as error:
+        messages.error(request, str(error.message))
+    return redirect("crm:lead-detail", pk=lead.pk)
 
 
 @require_POST
