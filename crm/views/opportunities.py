@@ -25,6 +25,7 @@ from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
 from crm.views.forms import LoseForm, OpportunityForm, apply_errors
 from suite import policy
+from suite.models import Team
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen, chosen_id
 from suite.ui.records import actor_required, safe_back
@@ -113,10 +114,14 @@ def opportunity_list(request):
             "can_add": policy.can(actor, "add", Opportunity),
             "can_export": policy.can(actor, "export", Opportunity),
             "bulk": opportunity_bulk_context(actor),
+            # the filters shown in the bar (a dashboard figure's link fills them too)
+            "filters": {name: request.GET.get(name, "") for name in ("owner", "team", "stage", "date_from", "date_to")},
+            "members": selectors.assignable_users(actor),
+            "teams": policy.scope(actor, Team.objects.all()).order_by("name"),
+            "pipelines": selectors.pipelines_visible_to(actor).prefetch_related("stages").order_by("name"),
+            # a dashboard figure's narrowing that has no control in the bar: kept, and said
             "drill_fields": [
-                (name, request.GET[name])
-                for name in ("team", "owner", "product", "stage", "reached_stage", "date_from", "date_to")
-                if drill and request.GET.get(name)
+                (name, request.GET[name]) for name in ("product", "reached_stage") if drill and request.GET.get(name)
             ],
         },
     )

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from crm import selectors
 from crm.errors import CrmConflict
-from crm.models import Ticket, TicketChannel, TicketStatus
+from crm.models import Ticket, TicketChannel, TicketPriority, TicketStatus
 from crm.selectors_dashboards_service import ticket_drill_filter
 from crm.services import tickets as ticket_services
 from crm.views.bulk import ticket_bulk_context
@@ -71,7 +71,13 @@ def ticket_list(request):
         assigned_to=actor.user if mine else None,
         breached=True if breached else None,
     )
-    tickets, drill = ticket_drill_filter(tickets, request.GET)  # filters of a dashboard figure (issue #7)
+    tickets, applied = ticket_drill_filter(tickets, request.GET)  # also what a dashboard figure's link narrows
+    channel = request.GET.get("channel", "")
+    if channel in TicketChannel.values:
+        tickets = tickets.filter(channel=channel)
+    # the filters with a control in the bar; the others (owner, team, product) are a dashboard figure's, kept
+    shown = ("priority", "category", "agent", "date_from", "date_to")
+    drill = {name: value for name, value in applied.items() if name not in shown}
     tickets, sort = sorted_by(request, tickets, TICKET_SORTS, "-created_at")
     if export_requested(request):
         return export_list(request, tickets, "ticket")
@@ -86,6 +92,11 @@ def ticket_list(request):
             "mine": mine,
             "breached": breached,
             "drill": drill,
+            "filters": {name: applied.get(name, "") for name in shown} | {"channel": channel},
+            "priorities": TicketPriority.choices,
+            "channels": TicketChannel.choices,
+            "categories": selectors.ticket_categories_visible_to(actor).order_by("name"),
+            "agents": _agents(actor),
             "sort": sort,
             "can_add": policy.can(actor, "add", Ticket),
             "can_report": policy.can(actor, "report", Ticket),
