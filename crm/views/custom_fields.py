@@ -58,7 +58,7 @@ def _field(name: str, spec: dict, *, required: bool) -> forms.Field:
     return forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), **{**common, "help_text": _("One per line.")})
 
 
-def _properties(schema: dict | None) -> dict:
+def properties_in_order(schema: dict | None) -> dict:
     """The schema's properties in the order the admin defined them (``x-order``, kept by the service)."""
     properties = dict((schema or {}).get("properties") or {})
     order = [name for name in (schema or {}).get("x-order") or () if name in properties]
@@ -68,7 +68,7 @@ def _properties(schema: dict | None) -> dict:
 def add_fields(form: forms.Form, schema: dict | None, values: dict | None = None) -> None:
     """Add the schema's fields to ``form`` (named ``custom__<name>``), with ``values`` as their initial values."""
     required = set((schema or {}).get("required") or [])
-    for name, spec in _properties(schema).items():
+    for name, spec in properties_in_order(schema).items():
         form.fields[PREFIX + name] = _field(name, spec, required=name in required)
         if values and name in values:
             form.initial[PREFIX + name] = _initial(spec, values[name])
@@ -115,7 +115,7 @@ def _item(kind, text: str):
 def changes(form: forms.Form) -> dict | None:
     """The custom values the form posts (``None`` for a cleared field), or ``None`` when the company has no
     custom fields for this kind of record (nothing to change)."""
-    properties = _properties(getattr(form, "custom_schema", None))
+    properties = properties_in_order(getattr(form, "custom_schema", None))
     if not properties:
         return None
     return {name: _json_value(spec, form.cleaned_data.get(PREFIX + name)) for name, spec in properties.items()}
@@ -130,7 +130,7 @@ def error_field(key: str) -> str:
 def shown(schema: dict | None, values: dict | None) -> list[tuple[str, str]]:
     """``(label, value)`` of the record's custom values, in the schema's order, for its page."""
     result = []
-    for name, spec in _properties(schema).items():
+    for name, spec in properties_in_order(schema).items():
         value = (values or {}).get(name)
         if value in (None, "", []):
             continue

@@ -1,0 +1,425 @@
+"""CRM settings in the browser, for the company's admins: lead scoring rules, lead assignment rules, SLA targets
+and ticket categories, and custom fields. Each page lists what is set and adds or removes through the same
+services as the API (``/api/v1/crm/...``), so the checks and the audit trail are the same; a refused input is a
+message on the form and nothing is saved.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from crm import selectors
+from crm.models import (
+    AssignmentRule,
+    CustomFieldSet,
+    CustomFieldTarget,
+    LeadScoringRule,
+    SlaPolicy,
+    Source,
+    TicketCategory,
+    TicketPriority,
+)
+from crm.services import custom_fields as custom_field_services
+from crm.services import leads as lead_services
+from crm.services import tickets as ticket_services
+from crm.templatetags.crm_ui import local_name
+from crm.views import custom_fields
+from crm.views.common import require
+from crm.views.forms import apply_errors
+from suite import policy
+from suite.models import Team
+from suite.templatetags.troika import person_name
+from suite.ui import menu
+from suite.ui.records import actor_required
+
+menu.register(
+    menu.MenuItem(
+        "crm",
+        gettext_lazy("Settings"),
+        "crm:settings",
+        module="crm",
+        order=95,
+        check=lambda actor: any(policy.can(actor, "add", model) for _name, _label, model in PAGES),
+    ),
+)
+
+PAGES = [
+    ("crm:settings-scoring", gettext_lazy("Lead scoring"), LeadScoringRule),
+    ("crm:settings-assignment", gettext_lazy("Lead assignment"), AssignmentRule),
+    ("crm:settings-service", gettext_lazy("SLA and ticket categories"), SlaPolicy),
+    ("crm:settings-custom-fields", gettext_lazy("Custom fields"), CustomFieldSet),
+]
+
+
+def _tabs(actor, current: str) -> list[dict]:
+    return [
+        {"url": reverse(name), "label": label, "current": name == current}
+        for name, label, model in PAGES
+        if policy.can(actor, "view", model)
+    ]
+
+
+def _page(request, current: str, **context):
+    return render(request, "crm/settings_page.html", {"tabs": _tabs(request.actor, current), **context})
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").replace("，", ",").replace(",", "\n").splitlines() if line.strip()]
+
+
+@actor_required
+def settings_home(request):
+    tabs = _tabs(request.actor, "")
+    if not tabs:
+        raise PermissionDenied
+    return redirect(tabs[0]["url"])
+
+
+# ---------------------------------------------------------------- lead scoring
+
+
+class ScoringRuleForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    field = forms.ChoiceField(label=gettext_lazy("Field"), choices=LeadScoringRule.Field.choices)
+    custom_key = forms.CharField(
+        label=gettext_lazy("Custom field key"),
+        max_length=40,
+        required=False,
+        help_text=gettext_lazy("For “Custom field”"),
+    )
+    operator = forms.ChoiceField(label=gettext_lazy("Condition"), choices=LeadScoringRule.Operator.choices)
+    value = forms.CharField(
+        label=gettext_lazy("Value"),
+        max_length=500,
+        required=False,
+        help_text=gettext_lazy("For “is one of”: several values, separated by commas"),
+    )
+    points = forms.IntegerField(label=gettext_lazy("Points"), min_value=-100, max_value=100)
+
+
+def _condition(rule: LeadScoringRule) -> str:
+    value = ", ".join(map(str, rule.value)) if isinstance(rule.value, list) else str(rule.value or "")
+    key = f" ({rule.custom_key})" if rule.custom_key else ""
+    return f"{rule.get_field_display()}{key} {rule.get_operator_display()} {value}".strip()
+
+
+@actor_required
+def scoring_rules(request):
+    actor = request.actor
+    require(actor, "view", LeadScoringRule)
+    can_add = policy.can(actor, "add", LeadScoringRule)
+    form = ScoringRuleForm(request.POST or None)
+    if request.method == "POST":
+        require(actor, "add", LeadScoringRule)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            data["value"] = _lines(data["value"]) if data["operator"] == "in" else data["value"].strip()
+            try:
+                lead_services.lead_scoring_rule_create(company=actor.company, by=actor.user, **data)
+                messages.success(request, _("The rule was added. New and edited leads are scored with it."))
+                return redirect("crm:settings-scoring")
+            except ValidationError as error:
+                apply_errors(form, error)
+    rules = selectors.lead_scoring_rules_visible_to(actor).order_by("id")
+    rows = [
+        {
+            "cells": [
+                rule.name,
+                _condition(rule),
+                f"{rule.points:+d}",
+            ],
+            "delete_url": reverse("crm:settings-scoring-delete", args=[rule.pk])
+            if policy.can(actor, "delete", LeadScoringRule)
+            else None,
+            "label": rule.name,
+        }
+        for rule in rules
+    ]
+    return _page(
+        request,
+        "crm:settings-scoring",
+        title=_("Lead scoring"),
+        intro=_("A lead's score is the sum of the points of the rules it matches, kept within 0–100."),
+        columns=[_("Rule"), _("When"), _("Points")],
+        rows=rows,
+        form=form if can_add else None,
+        form_title=_("Add a rule"),
+    )
+
+
+@require_POST
+@actor_required
+def scoring_rule_delete(request, pk: int):
+    actor = request.actor
+    rule = policy.get_visible_or_404(actor, selectors.lead_scoring_rules_visible_to(actor), pk=pk)
+    require(actor, "delete", rule)
+    lead_services.lead_scoring_rule_delete(rule=rule, by=actor.user)
+    messages.success(request, _("%(name)s was removed.") % {"name": rule.name})
+    return redirect("crm:settings-scoring")
+
+
+# ---------------------------------------------------------------- lead assignment
+
+
+class AssignmentRuleForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), choices=AssignmentRule.Kind.choices)
+    match_values = forms.CharField(
+        label=gettext_lazy("Provinces or sources"),
+        required=False,
+        help_text=gettext_lazy("By province: 广东, 福建 … By source: source codes (%(codes)s)")
+        % {"codes": ", ".join(Source.values)},
+    )
+    assignees = forms.ModelMultipleChoiceField(queryset=None, label=gettext_lazy("Assignees (in turn)"))
+    priority = forms.IntegerField(
+        label=gettext_lazy("Priority"),
+        min_value=0,
+        max_value=10_000,
+        initial=100,
+        help_text=gettext_lazy("Lower runs first"),
+    )
+
+    def __init__(self, *args, members, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignees"].queryset = members
+        self.fields["assignees"].label_from_instance = person_name
+
+
+@actor_required
+def assignment_rules(request):
+    actor = request.actor
+    require(actor, "view", AssignmentRule)
+    can_add = policy.can(actor, "add", AssignmentRule)
+    form = AssignmentRuleForm(request.POST or None, members=selectors.assignable_users(actor))
+    if request.method == "POST":
+        require(actor, "add", AssignmentRule)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            data["match_values"] = _lines(data["match_values"])
+            data["assignees"] = list(data["assignees"])
+            try:
+                lead_services.assignment_rule_create(company=actor.company, by=actor.user, **data)
+                messages.success(request, _("The rule was added. New leads are routed by it."))
+                return redirect("crm:settings-assignment")
+            except ValidationError as error:
+                apply_errors(form, error)
+    rules = selectors.assignment_rules_visible_to(actor).prefetch_related("assignees").order_by("priority", "id")
+    rows = [
+        {
+            "cells": [
+                rule.name,
+                f"{rule.get_kind_display()}{': ' + ', '.join(rule.match_values) if rule.match_values else ''}",
+                ", ".join(person_name(user) for user in rule.assignees.all()),
+                str(rule.priority),
+            ],
+            "delete_url": reverse("crm:settings-assignment-delete", args=[rule.pk])
+            if policy.can(actor, "delete", AssignmentRule)
+            else None,
+            "label": rule.name,
+        }
+        for rule in rules
+    ]
+    return _page(
+        request,
+        "crm:settings-assignment",
+        title=_("Lead assignment"),
+        intro=_("A new lead without an owner goes to the first matching active rule, lowest priority first."),
+        columns=[_("Rule"), _("Matches"), _("Assignees"), _("Priority")],
+        rows=rows,
+        form=form if can_add else None,
+        form_title=_("Add a rule"),
+    )
+
+
+@require_POST
+@actor_required
+def assignment_rule_delete(request, pk: int):
+    actor = request.actor
+    rule = policy.get_visible_or_404(actor, selectors.assignment_rules_visible_to(actor), pk=pk)
+    require(actor, "delete", rule)
+    lead_services.assignment_rule_delete(rule=rule, by=actor.user)
+    messages.success(request, _("%(name)s was removed.") % {"name": rule.name})
+    return redirect("crm:settings-assignment")
+
+
+# ---------------------------------------------------------------- service: SLA targets and ticket categories
+
+
+class SlaForm(forms.Form):
+    priority = forms.ChoiceField(label=gettext_lazy("Priority"), choices=TicketPriority.choices)
+    first_response_minutes = forms.IntegerField(label=gettext_lazy("First response within (minutes)"), min_value=1)
+    resolution_minutes = forms.IntegerField(label=gettext_lazy("Resolution within (minutes)"), min_value=1)
+
+
+class CategoryForm(forms.Form):
+    category_name = forms.CharField(label=gettext_lazy("New ticket category"), max_length=100)
+    category_team = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Default team"), required=False)
+
+    def __init__(self, *args, teams, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["category_team"].queryset = teams
+
+
+@actor_required
+def service_settings(request):
+    actor = request.actor
+    require(actor, "view", SlaPolicy)
+    teams = policy.scope(actor, Team.objects.all()).order_by("name")
+    is_category = request.method == "POST" and "category_name" in request.POST
+    sla_form = SlaForm(request.POST if request.method == "POST" and not is_category else None)
+    category_form = CategoryForm(request.POST if is_category else None, teams=teams)
+    try:
+        if request.method == "POST" and is_category:
+            require(actor, "add", TicketCategory)
+            if category_form.is_valid():
+                ticket_services.ticket_category_create(
+                    company=actor.company,
+                    by=actor.user,
+                    name=category_form.cleaned_data["category_name"],
+                    default_team=category_form.cleaned_data["category_team"],
+                )
+                messages.success(request, _("The category was added."))
+                return redirect("crm:settings-service")
+        elif request.method == "POST":
+            require(actor, "add", SlaPolicy)
+            if sla_form.is_valid():
+                ticket_services.sla_policy_set(company=actor.company, by=actor.user, **sla_form.cleaned_data)
+                messages.success(request, _("The SLA targets were saved. Tickets opened from now on use them."))
+                return redirect("crm:settings-service")
+    except ValidationError as error:
+        apply_errors(category_form if is_category else sla_form, error)
+    policies = {p.priority: p for p in policy.scope(actor, SlaPolicy.objects.all())}
+    rows = [
+        {
+            "cells": [
+                label,
+                str(policies[value].first_response_minutes) if value in policies else "—",
+                str(policies[value].resolution_minutes) if value in policies else "—",
+            ],
+            "delete_url": reverse("crm:settings-sla-delete", args=[policies[value].pk])
+            if value in policies and policy.can(actor, "delete", SlaPolicy)
+            else None,
+            "label": label,
+        }
+        for value, label in TicketPriority.choices
+    ]
+    categories = selectors.ticket_categories_visible_to(actor).select_related("default_team").order_by("name")
+    can_change = policy.can(actor, "add", SlaPolicy)
+    return _page(
+        request,
+        "crm:settings-service",
+        title=_("SLA and ticket categories"),
+        intro=_("Each priority's targets set the first-response and resolution due times of the tickets opened."),
+        columns=[_("Priority"), _("First response (min)"), _("Resolution (min)")],
+        rows=rows,
+        form=sla_form if can_change else None,
+        form_title=_("Set the targets of a priority"),
+        extra_title=_("Ticket categories"),
+        extra_rows=[
+            f"{local_name(category)}{' · ' + category.default_team.name if category.default_team else ''}"
+            f"{'' if category.is_active else ' · ' + _('inactive')}"
+            for category in categories
+        ],
+        extra_form=category_form if policy.can(actor, "add", TicketCategory) else None,
+    )
+
+
+@require_POST
+@actor_required
+def sla_policy_delete(request, pk: int):
+    actor = request.actor
+    sla = policy.get_visible_or_404(actor, SlaPolicy.objects.all(), pk=pk)
+    require(actor, "delete", sla)
+    ticket_services.sla_policy_delete(policy=sla, by=actor.user)
+    messages.success(request, _("The SLA targets were removed."))
+    return redirect("crm:settings-service")
+
+
+# ---------------------------------------------------------------- custom fields
+
+
+class CustomFieldsForm(forms.Form):
+    target = forms.ChoiceField(label=gettext_lazy("Record"), choices=CustomFieldTarget.choices)
+    schema = forms.CharField(
+        label=gettext_lazy("Fields (JSON Schema)"),
+        widget=forms.Textarea(attrs={"rows": 14, "class": "mono"}),
+        help_text=gettext_lazy(
+            'An object schema: {"type": "object", "properties": {"level": {"type": "string", "enum": ["A", "B"], '
+            '"title": "等级"}}, "required": ["level"]}. Types: string (enum, format date or email), integer, '
+            "number, boolean, arrays of those."
+        ),
+    )
+
+
+def _schema_text(schema: dict | None) -> str:
+    if not schema:
+        return json.dumps({"type": "object", "properties": {}}, ensure_ascii=False, indent=2)
+    order = schema.get("x-order") or list(schema.get("properties") or {})
+    properties = schema.get("properties") or {}
+    shown = {"type": "object", "properties": {name: properties[name] for name in order if name in properties}}
+    if schema.get("required"):
+        shown["required"] = schema["required"]
+    return json.dumps(shown, ensure_ascii=False, indent=2)
+
+
+@actor_required
+def custom_fields_settings(request):
+    actor = request.actor
+    require(actor, "view", CustomFieldSet)
+    target = request.POST.get("target") or request.GET.get("target") or CustomFieldTarget.ACCOUNT
+    if target not in CustomFieldTarget.values:
+        target = CustomFieldTarget.ACCOUNT
+    current = policy.scope(actor, CustomFieldSet.objects.filter(target=target)).first()
+    form = CustomFieldsForm(
+        request.POST or None, initial={"target": target, "schema": _schema_text(current.schema if current else None)}
+    )
+    if request.method == "POST":
+        require(actor, "add", CustomFieldSet)
+        if form.is_valid():
+            try:
+                schema = json.loads(form.cleaned_data["schema"])
+            except json.JSONDecodeError as error:
+                form.add_error("schema", _("Not valid JSON: %(error)s") % {"error": error.msg})
+            else:
+                try:
+                    custom_field_services.custom_field_set_define(
+                        company=actor.company, target=target, schema=schema, by=actor.user
+                    )
+                    messages.success(request, _("The custom fields were saved: the forms show them now."))
+                    return redirect(f"{reverse('crm:settings-custom-fields')}?target={target}")
+                except ValidationError as error:
+                    apply_errors(form, error)
+    properties = custom_fields.properties_in_order(current.schema if current else None).items()
+    rows = [
+        {
+            "cells": [
+                name,
+                spec.get("title") or "—",
+                spec.get("type", ""),
+                ", ".join(map(str, spec.get("enum") or [])),
+            ],
+            "delete_url": None,
+            "label": name,
+        }
+        for name, spec in properties
+    ]
+    return _page(
+        request,
+        "crm:settings-custom-fields",
+        title=_("Custom fields"),
+        intro=_("The fields a kind of record gets on its forms and page, filterable in the API (?custom.<key>=)."),
+        targets=[(value, label, value == target) for value, label in CustomFieldTarget.choices],
+        columns=[_("Key"), _("Label"), _("Type"), _("Choices")],
+        rows=rows,
+        form=form if policy.can(actor, "add", CustomFieldSet) else None,
+        form_title=_("Edit the fields"),
+    )
