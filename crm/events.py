@@ -264,4 +264,5 @@ from crm import (  # noqa: E402  handlers of other apps' events, each in its own
     events_promise,  # noqa: F401  ERP sales orders of won deals → promised date on the deal (loop)
     events_segments,  # noqa: F401  SCRM auto-tag rules, last interactions, spend (segments)
     events_social_leads,  # noqa: F401  SCRM: a person new to the CRM added the company → lead
+    events_social_tickets,  # noqa: F401  SCRM: staff asked for a ticket from a conversation → ticket
 )

@@ -5,7 +5,29 @@ from __future__ import annotations
 IDENTITY_RESOLVED = "scrm.identity.resolved"
 CONTACT_CREATED = "scrm.contact.created"
 CONTACT_REMOVED = "scrm.contact.removed"
+CONVERSATION_ESCALATED = "scrm.conversation.escalated"
 REMOVAL_EVENTS = ("del_external_contact", "del_follow_user")
+
+
+def conversation_escalated_payload(*, conversation, source_message, transcript: str, by) -> dict:
+    """v1: staff asked for a service ticket from a conversation: ``conversation_id``, ``source_key``
+    (``scrm-conv:<conversation>:<message>``: one ticket per last customer message), ``channel_kind``,
+    ``identity_id``, ``display_name``, ``crm_contact_id`` / ``crm_account_id`` (may be null), ``subject`` (the
+    customer's last message, cut), ``transcript`` (the recent messages), ``requested_by_id``."""
+    identity = conversation.identity
+    text = " ".join((source_message.text if source_message is not None else "").split())
+    return {
+        "conversation_id": conversation.pk,
+        "source_key": f"scrm-conv:{conversation.pk}:{source_message.pk if source_message is not None else 0}",
+        "channel_kind": conversation.channel.kind,
+        "identity_id": identity.pk,
+        "display_name": identity.display_name or identity.external_id,
+        "crm_contact_id": identity.crm_contact_id,
+        "crm_account_id": identity.crm_account_id,
+        "subject": text[:120],
+        "transcript": transcript,
+        "requested_by_id": by.pk if by is not None else None,
+    }
 
 
 def identity_resolved_payload(*, identity) -> dict:

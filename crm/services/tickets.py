@@ -21,6 +21,7 @@ from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
@@ -746,6 +747,53 @@ def _contact_by_phone(company_id: int, phone: str) -> Contact | None:
         .select_related("account", "owner")
         .order_by("pk")
         .first()
+    )
+
+
+@transaction.atomic
+def ticket_from_social_conversation(*, company_id: int, payload: dict) -> Ticket | None:
+    """The service ticket staff asked for from an SCRM conversation (``scrm.conversation.escalated`` v1): channel
+    social, the customer's last message as the subject and the recent messages as the description, for the
+    matched CRM contact (its account, its owner), given to the staff member who asked when they are an agent of
+    the company (else the round robin). Idempotent: the payload's ``source_key`` is the ticket's source, so asking
+    again for the same last message finds the ticket. ``None`` for an unknown company."""
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return None
+    key = str(payload.get("source_key") or "")[:255]
+    existing = Ticket.objects.filter(company_id=company_id, source_message_id=key).first() if key else None
+    if existing is not None:
+        return existing
+    contact = (
+        Contact.objects.filter(pk=payload.get("crm_contact_id"), company_id=company_id)
+        .select_related("account")
+        .first()
+        if payload.get("crm_contact_id")
+        else None
+    )
+    while contact is not None and contact.merged_into_id is not None:  # merged since: the survivor
+        contact = Contact.objects.select_related("account").get(pk=contact.merged_into_id)
+    account = contact.account if contact is not None else None
+    if account is None and payload.get("crm_account_id"):
+        account = Account.objects.filter(pk=payload["crm_account_id"], company_id=company_id).first()
+    if account is not None and account.merged_into_id is not None:
+        account = Account.objects.filter(pk=account.merged_into_id).first()
+    requester = payload.get("requested_by_id")
+    agent = get_user_model().objects.filter(pk=requester).first() if requester else None
+    if agent is not None and not _is_member(company_id, agent):
+        agent = None
+    name = str(payload.get("display_name") or "")
+    return ticket_open(
+        company=company,
+        by=agent,
+        subject=str(payload.get("subject") or "") or _("Message from %(name)s") % {"name": name or "?"},
+        description=str(payload.get("transcript") or "")[:MAX_BODY_LENGTH],
+        contact=contact,
+        account=account,
+        channel=TicketChannel.SOCIAL,
+        assigned_agent=agent,
+        requester_name=name[:200],
+        source_message_id=key,
     )
 
 

@@ -716,6 +716,37 @@ def conversation_note_add(*, conversation: Conversation, text: str, by) -> Messa
     )
 
 
+TRANSCRIPT_MESSAGES = 10
+
+
+@transaction.atomic
+def conversation_ticket_request(*, conversation: Conversation, by) -> dict:
+    """Ask the CRM for a service ticket about this conversation (「转工单」): publishes
+    ``scrm.conversation.escalated`` with the customer's last message as the subject and the recent messages
+    (internal notes left out) as the transcript; the CRM opens the ticket when it handles the event. Asking again
+    before the customer writes anything new names the same source, so the CRM keeps one ticket. Returns the
+    payload. ``ValidationError`` when the customer has written nothing yet."""
+    recent = list(
+        Message.objects.filter(conversation=conversation)
+        .exclude(kind=Message.Kind.NOTE)
+        .order_by("-sent_at", "-id")[:TRANSCRIPT_MESSAGES]
+    )
+    source = next((m for m in recent if m.direction == Message.Direction.IN and m.text.strip()), None)
+    if source is None:
+        raise ValidationError({"conversation": _("The customer has written nothing to make a ticket of yet.")})
+    identity_name = conversation.identity.display_name or conversation.identity.external_id
+    lines = [
+        f"[{timezone.localtime(m.sent_at):%Y-%m-%d %H:%M}] "
+        f"{identity_name if m.direction == Message.Direction.IN else _('Us')}: {m.display_text}"
+        for m in reversed(recent)
+    ]
+    payload = scrm_events.conversation_escalated_payload(
+        conversation=conversation, source_message=source, transcript="\n".join(lines), by=by
+    )
+    events.publish(scrm_events.CONVERSATION_ESCALATED, payload, company_id=conversation.company_id, by=by)
+    return payload
+
+
 @transaction.atomic
 def conversation_assign(*, conversation: Conversation, assignee) -> Conversation:
     """Hand the conversation to ``assignee`` (an active member, or ``None``). Locks the conversation."""

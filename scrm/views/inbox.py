@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from crm.selectors_finance import customer_credit
 from scrm import selectors, selectors_dashboards
 from scrm.models import Conversation
-from scrm.services.inbox import conversation_note_add, conversation_reply
+from scrm.services.inbox import conversation_note_add, conversation_reply, conversation_ticket_request
 from suite import policy
 from suite.ui.records import actor_required
 
@@ -121,4 +121,21 @@ def conversation_reply_view(request, pk: int):
         flash.error(request, error)
     if not errors:
         flash.success(request, _("Note added.") if as_note else _("Reply sent."))
+    return redirect("scrm:conversation", pk=conversation.pk)
+
+
+@require_POST
+@actor_required
+def conversation_ticket_view(request, pk: int):
+    """「转工单」: ask the CRM for a service ticket about this conversation (``conversation_ticket_request``)."""
+    actor = request.actor
+    conversation = _conversation_or_404(actor, pk)
+    _require(actor, "reply", conversation)
+    try:
+        conversation_ticket_request(conversation=conversation, by=request.user)
+    except ValidationError as exc:
+        for error in exc.messages:
+            flash.error(request, error)
+    else:
+        flash.success(request, _("A service ticket is being opened in the CRM; it appears under Tickets in a moment."))
     return redirect("scrm:conversation", pk=conversation.pk)
