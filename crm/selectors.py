@@ -551,16 +551,18 @@ def activities_visible_to(
     contact: Contact | None = None,
     lead: Lead | None = None,
     opportunity: Opportunity | None = None,
+    ticket: Ticket | None = None,
     open_only: bool = False,
 ) -> QuerySet[Activity]:
     """Activities the actor may see, newest first, optionally of one record and/or still open."""
     qs = policy.scope(actor, Activity.objects.all())
-    for name, record in (("account", account), ("contact", contact), ("lead", lead), ("opportunity", opportunity)):
+    links = (("account", account), ("contact", contact), ("lead", lead), ("opportunity", opportunity))
+    for name, record in (*links, ("ticket", ticket)):
         if record is not None:
             qs = qs.filter(**{name: record})
     if open_only:
         qs = qs.filter(done_at__isnull=True)
-    return qs.select_related("owner", "team", "account", "contact", "lead", "opportunity")
+    return qs.select_related("owner", "team", "account", "contact", "lead", "opportunity", "ticket")
 
 
 def activities_due(actor: Actor | None, *, until: datetime | None = None) -> QuerySet[Activity]:

@@ -109,6 +109,7 @@ class ActivityFilter(django_filters.FilterSet):
     contact = django_filters.NumberFilter(field_name="contact_id")
     lead = django_filters.NumberFilter(field_name="lead_id")
     opportunity = django_filters.NumberFilter(field_name="opportunity_id")
+    ticket = django_filters.NumberFilter(field_name="ticket_id")
     owner = django_filters.NumberFilter(field_name="owner_id")
     done = django_filters.BooleanFilter(field_name="done_at", lookup_expr="isnull", exclude=True)
     due_after = django_filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")

@@ -27,6 +27,7 @@ from crm.models import (
     Stage,
     Tag,
     TagGroup,
+    Ticket,
 )
 from crm.text import normalize_phone
 from suite.api.serializers import (
@@ -725,6 +726,7 @@ class ActivitySerializer(OutputSerializer):
             "contact",
             "lead",
             "opportunity",
+            "ticket",
             "owner",
             "team",
             "created_at",
@@ -738,6 +740,7 @@ class ActivityInput(InputModelSerializer):
     contact = ScopedRelatedField(model=Contact, allow_null=True, required=False)
     lead = ScopedRelatedField(model=Lead, allow_null=True, required=False)
     opportunity = ScopedRelatedField(model=Opportunity, allow_null=True, required=False)
+    ticket = ScopedRelatedField(model=Ticket, allow_null=True, required=False)
     owner = CompanyUserField(allow_null=True, required=False)
     team = ScopedRelatedField(model=Team, allow_null=True, required=False)
 
@@ -757,6 +760,7 @@ class ActivityInput(InputModelSerializer):
             "contact",
             "lead",
             "opportunity",
+            "ticket",
             "owner",
             "team",
         ]

@@ -736,7 +736,7 @@ class OpportunityViewSet(CrmViewSetMixin, TenantModelViewSet):
 
 
 class ActivityViewSet(CrmViewSetMixin, TenantModelViewSet):
-    """Calls, meetings, tasks and notes linked to accounts, contacts, leads and opportunities."""
+    """Calls, meetings, tasks and notes linked to accounts, contacts, leads, opportunities and tickets."""
 
     queryset = Activity.objects.all()
     output_serializer_class = serializers.ActivitySerializer

@@ -59,6 +59,14 @@ class Activity(OwnedModel):
         related_name="activities",
         verbose_name=_("opportunity"),
     )
+    ticket = models.ForeignKey(
+        "crm.Ticket",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
+        verbose_name=_("ticket"),
+    )
 
     class Meta:
         verbose_name = _("activity")
@@ -70,7 +78,8 @@ class Activity(OwnedModel):
                 condition=Q(account__isnull=False)
                 | Q(contact__isnull=False)
                 | Q(lead__isnull=False)
-                | Q(opportunity__isnull=False),
+                | Q(opportunity__isnull=False)
+                | Q(ticket__isnull=False),
                 name="crm_activity_linked_to_a_record",
             ),
             models.CheckConstraint(

@@ -31,11 +31,12 @@ ACTIVITY_FIELDS = frozenset(
         "contact",
         "lead",
         "opportunity",
+        "ticket",
         "owner",
         "team",
     }
 )
-_LINKS = ("account", "contact", "lead", "opportunity")
+_LINKS = ("account", "contact", "lead", "opportunity", "ticket")
 
 
 def lock_activity(pk: int) -> Activity:
@@ -73,7 +74,9 @@ def _apply(activity: Activity, fields: dict[str, Any]) -> list[str]:
             setattr(activity, name, value)
             changed.append(name)
     if not any(getattr(activity, f"{name}_id") for name in _LINKS):
-        errors.setdefault("account", []).append(_("Link the activity to an account, contact, lead or opportunity."))
+        errors.setdefault("account", []).append(
+            _("Link the activity to an account, contact, lead, opportunity or ticket.")
+        )
     if "remind_at" in changed and activity.reminded_at is not None:
         activity.reminded_at = None  # a new reminder time: remind again
         changed.append("reminded_at")
@@ -98,19 +101,24 @@ def _apply(activity: Activity, fields: dict[str, Any]) -> list[str]:
 
 @transaction.atomic
 def activity_create(*, company: Company, by: User | None, **fields: Any) -> Activity:
-    """Log or plan an activity linked to at least one of account, contact, lead, opportunity (of the company).
+    """Log or plan an activity linked to at least one of account, contact, lead, opportunity, ticket (of the
+    company).
 
-    The owner (who does it) defaults to ``by``; a note is done when written. When only an opportunity or a
-    contact is given, the account is filled from it so the activity shows on the account's timeline.
+    The owner (who does it) defaults to ``by``; a note is done when written. When only an opportunity, a contact
+    or a ticket is given, the customer is filled from it so the activity shows on the customer's timeline.
     Publishes nothing.
     """
     fields.setdefault("owner", by)
-    opportunity, contact = fields.get("opportunity"), fields.get("contact")
+    opportunity, contact, ticket = fields.get("opportunity"), fields.get("contact"), fields.get("ticket")
+    if ticket is not None and ticket.company_id == company.pk and contact is None and ticket.contact_id:
+        fields["contact"] = contact = ticket.contact
     if fields.get("account") is None:
         if opportunity is not None and opportunity.company_id == company.pk and opportunity.account_id:
             fields["account"] = opportunity.account
         elif contact is not None and contact.company_id == company.pk and contact.account_id:
             fields["account"] = contact.account
+        elif ticket is not None and ticket.company_id == company.pk and ticket.account_id:
+            fields["account"] = ticket.account
     activity = Activity(company=company)
     _apply(activity, fields)
     if activity.team_id is None and activity.owner_id is not None:

@@ -567,6 +567,7 @@ def ticket_resolve(
             due_at=now + timedelta(days=days),
             account=ticket.account,
             contact=ticket.contact,
+            ticket=ticket,
             owner=owner,
         )
         ticket.follow_up_activity = follow_up

@@ -148,3 +148,21 @@ def test_public_csat_page_takes_one_answer(company, agent, ticket):
     assert (ticket.csat.score, ticket.csat.comment) == (5, "师傅很专业")
     assert anonymous.get(reverse("crm:csat", args=["not-a-token"])).status_code == 404
     assert_csp_clean(form)
+
+
+def test_activities_are_logged_on_a_ticket_and_the_follow_up_visit_belongs_to_it(company, agent, ticket):
+    from crm.models import Activity
+
+    client = browser(agent)
+    page = client.get(reverse("crm:ticket-detail", args=[ticket.pk])).content.decode()
+    log_url = reverse("crm:activity-create") + f"?ticket={ticket.pk}"
+    assert log_url.replace("&", "&amp;") in page
+    data = {"kind": "call", "subject": "回电确认温度", "body": "", "outcome": ""}
+    response = client.post(log_url, data)
+    assert response.status_code == 302 and response["Location"] == reverse("crm:ticket-detail", args=[ticket.pk])
+    call = Activity.objects.get(subject="回电确认温度")
+    assert (call.ticket_id, call.account_id) == (ticket.pk, ticket.account_id)  # on the customer's timeline too
+    assert "回电确认温度" in client.get(reverse("crm:ticket-detail", args=[ticket.pk])).content.decode()
+
+    resolved = services.ticket_resolve(ticket=ticket, by=agent.user, resolution="已更换温控器")
+    assert resolved.follow_up is not None and resolved.follow_up.ticket_id == ticket.pk

@@ -27,6 +27,7 @@ LINKS = {
     "contact": selectors.contacts_visible_to,
     "lead": selectors.leads_visible_to,
     "opportunity": selectors.opportunities_visible_to,
+    "ticket": selectors.tickets_visible_to,
 }
 
 
