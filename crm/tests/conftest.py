@@ -33,3 +33,13 @@ def admin(company, member):
 @pytest.fixture
 def admin_actor(admin):
     return Actor(admin)
+
+
+@pytest.fixture
+def crm_enabled(company):
+    """The company with the CRM module on (its pages answer 404 otherwise)."""
+    from suite.models import Module
+
+    company.enabled_modules = [Module.CRM]
+    company.save()
+    return company

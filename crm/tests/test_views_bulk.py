@@ -11,16 +11,10 @@ from crm.services.opportunities import opportunity_create
 from crm.tests.factories import AccountFactory, ContactFactory, TagFactory, ticket_for
 from crm.tests.test_views_customers import browser
 from suite.audit import history_of
-from suite.models import Module, Role
+from suite.models import Role
 from suite.testing import CompanyFactory, TeamFactory, make_member
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from crm.services.custom_fields import custom_field_set_define
 from crm.services.opportunities import pipeline_create, pipeline_default_ensure
 from crm.tests.factories import AccountFactory, TagFactory
 from crm.tests.test_views_customers import assert_csp_clean, browser
-from suite.models import Module, Role
+from suite.models import Role
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 ACCOUNT_SCHEMA = {
     "type": "object",
@@ -28,12 +28,6 @@ ACCOUNT_SCHEMA = {
     },
     "required": ["level"],
 }
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
 
 
 @pytest.fixture

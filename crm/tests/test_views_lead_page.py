@@ -10,15 +10,9 @@ from crm.models import Lead, LeadStatus
 from crm.services.activities import activity_create
 from crm.services.leads import lead_create, lead_scoring_rule_create
 from crm.tests.test_views_customers import assert_csp_clean, browser
-from suite.models import Module, Role
+from suite.models import Role
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 
 @pytest.fixture

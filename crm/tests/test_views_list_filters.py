@@ -11,15 +11,9 @@ from crm.services import tickets as ticket_services
 from crm.services.opportunities import opportunity_create, opportunity_update, pipeline_default_ensure
 from crm.tests.factories import AccountFactory
 from crm.tests.test_views_customers import browser
-from suite.models import Module, Role
+from suite.models import Role
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 
 def _names(html: str) -> set[str]:

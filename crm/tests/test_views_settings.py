@@ -7,15 +7,9 @@ from django.urls import reverse
 from crm.models import AssignmentRule, CustomFieldSet, LeadScoringRule, SlaPolicy, TicketCategory
 from crm.services.leads import lead_create
 from crm.tests.test_views_customers import assert_csp_clean, browser
-from suite.models import Module, Role
+from suite.models import Role
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 
 @pytest.fixture

@@ -117,28 +117,31 @@ def _name(record) -> str:
     return getattr(record, "name", None) or getattr(record, "subject", None) or str(record)
 
 
-@actor_required
-def account_bulk(request):
-    return bulk_apply(
-        request,
-        queryset=selectors.accounts_visible_to(request.actor),
-        actions=CUSTOMER_ACTIONS,
-        list_url=reverse("crm:account-list"),
-        refused=(CrmConflict,),
-        label=_name,
-    )
+def _ticket_label(ticket) -> str:
+    return f"#{ticket.number} {ticket.subject}"
 
 
-@actor_required
-def contact_bulk(request):
-    return bulk_apply(
-        request,
-        queryset=selectors.contacts_visible_to(request.actor),
-        actions=CUSTOMER_ACTIONS,
-        list_url=reverse("crm:contact-list"),
-        refused=(CrmConflict,),
-        label=_name,
-    )
+def _bulk_view(select, actions, list_name: str, label):
+    """The POST view applying ``actions`` to the ticked records among ``select(actor)``."""
+
+    @actor_required
+    def view(request):
+        return bulk_apply(
+            request,
+            queryset=select(request.actor),
+            actions=actions,
+            list_url=reverse(list_name),
+            refused=(CrmConflict,),
+            label=label,
+        )
+
+    return view
+
+
+account_bulk = _bulk_view(selectors.accounts_visible_to, CUSTOMER_ACTIONS, "crm:account-list", _name)
+
+
+contact_bulk = _bulk_view(selectors.contacts_visible_to, CUSTOMER_ACTIONS, "crm:contact-list", _name)
 
 
 # ---------------------------------------------------------------- leads
@@ -168,16 +171,7 @@ def lead_bulk_context(actor) -> dict | None:
     return bulk_context(LEAD_ACTIONS, url=reverse("crm:lead-bulk"), actor=actor, model=Lead, members=_members(actor))
 
 
-@actor_required
-def lead_bulk(request):
-    return bulk_apply(
-        request,
-        queryset=selectors.leads_visible_to(request.actor),
-        actions=LEAD_ACTIONS,
-        list_url=reverse("crm:lead-list"),
-        refused=(CrmConflict,),
-        label=_name,
-    )
+lead_bulk = _bulk_view(selectors.leads_visible_to, LEAD_ACTIONS, "crm:lead-list", _name)
 
 
 # ---------------------------------------------------------------- opportunities
@@ -203,16 +197,7 @@ def opportunity_bulk_context(actor) -> dict | None:
     )
 
 
-@actor_required
-def opportunity_bulk(request):
-    return bulk_apply(
-        request,
-        queryset=selectors.opportunities_visible_to(request.actor),
-        actions=OPPORTUNITY_ACTIONS,
-        list_url=reverse("crm:opportunity-list"),
-        refused=(CrmConflict,),
-        label=_name,
-    )
+opportunity_bulk = _bulk_view(selectors.opportunities_visible_to, OPPORTUNITY_ACTIONS, "crm:opportunity-list", _name)
 
 
 # ---------------------------------------------------------------- tickets
@@ -245,13 +230,4 @@ def ticket_bulk_context(actor) -> dict | None:
     )
 
 
-@actor_required
-def ticket_bulk(request):
-    return bulk_apply(
-        request,
-        queryset=selectors.tickets_visible_to(request.actor),
-        actions=TICKET_ACTIONS,
-        list_url=reverse("crm:ticket-list"),
-        refused=(CrmConflict,),
-        label=lambda ticket: f"#{ticket.number} {ticket.subject}",
-    )
+ticket_bulk = _bulk_view(selectors.tickets_visible_to, TICKET_ACTIONS, "crm:ticket-list", _ticket_label)

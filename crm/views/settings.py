@@ -76,6 +76,22 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").replace("，", ",").replace(",", "\n").splitlines() if line.strip()]
 
 
+def _delete_view(select, delete, keyword: str, page: str):
+    """The POST view removing one record of ``select(actor)`` through its service ``delete(<keyword>=…, by=…)``."""
+
+    @require_POST
+    @actor_required
+    def view(request, pk: int):
+        actor = request.actor
+        record = policy.get_visible_or_404(actor, select(actor), pk=pk)
+        require(actor, "delete", record)
+        delete(**{keyword: record}, by=actor.user)
+        messages.success(request, _("%(name)s was removed.") % {"name": getattr(record, "name", None) or record})
+        return redirect(page)
+
+    return view
+
+
 @actor_required
 def settings_home(request):
     tabs = _tabs(request.actor, "")
@@ -156,15 +172,9 @@ def scoring_rules(request):
     )
 
 
-@require_POST
-@actor_required
-def scoring_rule_delete(request, pk: int):
-    actor = request.actor
-    rule = policy.get_visible_or_404(actor, selectors.lead_scoring_rules_visible_to(actor), pk=pk)
-    require(actor, "delete", rule)
-    lead_services.lead_scoring_rule_delete(rule=rule, by=actor.user)
-    messages.success(request, _("%(name)s was removed.") % {"name": rule.name})
-    return redirect("crm:settings-scoring")
+scoring_rule_delete = _delete_view(
+    selectors.lead_scoring_rules_visible_to, lead_services.lead_scoring_rule_delete, "rule", "crm:settings-scoring"
+)
 
 
 # ---------------------------------------------------------------- lead assignment
@@ -240,15 +250,9 @@ def assignment_rules(request):
     )
 
 
-@require_POST
-@actor_required
-def assignment_rule_delete(request, pk: int):
-    actor = request.actor
-    rule = policy.get_visible_or_404(actor, selectors.assignment_rules_visible_to(actor), pk=pk)
-    require(actor, "delete", rule)
-    lead_services.assignment_rule_delete(rule=rule, by=actor.user)
-    messages.success(request, _("%(name)s was removed.") % {"name": rule.name})
-    return redirect("crm:settings-assignment")
+assignment_rule_delete = _delete_view(
+    selectors.assignment_rules_visible_to, lead_services.assignment_rule_delete, "rule", "crm:settings-assignment"
+)
 
 
 # ---------------------------------------------------------------- service: SLA targets and ticket categories
@@ -333,15 +337,12 @@ def service_settings(request):
     )
 
 
-@require_POST
-@actor_required
-def sla_policy_delete(request, pk: int):
-    actor = request.actor
-    sla = policy.get_visible_or_404(actor, SlaPolicy.objects.all(), pk=pk)
-    require(actor, "delete", sla)
-    ticket_services.sla_policy_delete(policy=sla, by=actor.user)
-    messages.success(request, _("The SLA targets were removed."))
-    return redirect("crm:settings-service")
+sla_policy_delete = _delete_view(
+    lambda actor: policy.scope(actor, SlaPolicy.objects.all()),
+    ticket_services.sla_policy_delete,
+    "policy",
+    "crm:settings-service",
+)
 
 
 # ---------------------------------------------------------------- custom fields
