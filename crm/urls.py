@@ -99,6 +99,7 @@ urlpatterns = [
     path("settings/assignment/<int:pk>/delete/", settings.assignment_rule_delete, name="settings-assignment-delete"),
     path("settings/service/", settings.service_settings, name="settings-service"),
     path("settings/service/sla/<int:pk>/delete/", settings.sla_policy_delete, name="settings-sla-delete"),
+    path("settings/pipelines/", settings.pipeline_settings, name="settings-pipelines"),
     path("settings/custom-fields/", settings.custom_fields_settings, name="settings-custom-fields"),
     path("web-forms/", web_forms.web_form_list, name="web-form-list"),
     path("web-forms/new/", web_forms.web_form_create, name="web-form-create"),

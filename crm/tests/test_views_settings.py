@@ -96,3 +96,37 @@ def test_others_see_the_settings_read_only(company, sales):
     data = {"name": "x", "field": "source", "operator": "equals", "value": "x", "points": "5"}
     assert client.post(reverse("crm:settings-scoring"), data).status_code == 403
     assert reverse("crm:settings") not in client.get(reverse("crm:account-list")).content.decode()  # not in the menu
+
+
+def test_pipelines_are_created_with_their_stages_and_lost_reasons_added(client, company, english):
+    from crm.models import LostReason, Pipeline
+    from crm.services.opportunities import pipeline_default_ensure
+
+    pipeline_default_ensure(company=company)
+    url = reverse("crm:settings-pipelines")
+    data = {
+        "name": "项目型销售",
+        "stages": "立项, 10\n方案, 40%\n商务谈判，70",
+        "won_name": "签约",
+        "lost_name": "丢单",
+    }
+    bad = client.post(url, {**data, "stages": "立项"})
+    assert "write “name, probability”" in _errors(bad) and Pipeline.objects.count() == 1
+    too_likely = client.post(url, {**data, "stages": "立项, 150"})
+    assert too_likely.status_code == 200 and Pipeline.objects.count() == 1
+    assert client.post(url, data).status_code == 302
+    pipeline = Pipeline.objects.get(name="项目型销售")
+    stages = list(pipeline.stages.order_by("sequence").values_list("name", "probability", "is_won", "is_lost"))
+    assert stages == [
+        ("立项", 10, False, False),
+        ("方案", 40, False, False),
+        ("商务谈判", 70, False, False),
+        ("签约", 100, True, False),
+        ("丢单", 0, False, True),
+    ]
+    assert not pipeline.is_default  # the company has its default already
+    page = client.get(url).content.decode()
+    assert "项目型销售" in page and "方案 40%" in page
+    assert client.post(url, {"reason_name": "价格太高"}).status_code == 302
+    assert LostReason.objects.filter(company=company, name="价格太高").exists()
+    assert client.post(url, {"reason_name": "价格太高"}).status_code == 200  # the name is taken: a message

@@ -23,6 +23,8 @@ from crm.models import (
     CustomFieldSet,
     CustomFieldTarget,
     LeadScoringRule,
+    LostReason,
+    Pipeline,
     SlaPolicy,
     Source,
     TicketCategory,
@@ -30,6 +32,7 @@ from crm.models import (
 )
 from crm.services import custom_fields as custom_field_services
 from crm.services import leads as lead_services
+from crm.services import opportunities as opportunity_services
 from crm.services import tickets as ticket_services
 from crm.templatetags.crm_ui import local_name
 from crm.views import custom_fields
@@ -56,6 +59,7 @@ PAGES = [
     ("crm:settings-scoring", gettext_lazy("Lead scoring"), LeadScoringRule),
     ("crm:settings-assignment", gettext_lazy("Lead assignment"), AssignmentRule),
     ("crm:settings-service", gettext_lazy("SLA and ticket categories"), SlaPolicy),
+    ("crm:settings-pipelines", gettext_lazy("Pipelines and lost reasons"), Pipeline),
     ("crm:settings-custom-fields", gettext_lazy("Custom fields"), CustomFieldSet),
 ]
 
@@ -343,6 +347,109 @@ sla_policy_delete = _delete_view(
     "policy",
     "crm:settings-service",
 )
+
+
+# ---------------------------------------------------------------- pipelines and lost reasons
+
+
+class PipelineForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    name_en = forms.CharField(label=gettext_lazy("English name"), max_length=100, required=False)
+    stages = forms.CharField(
+        label=gettext_lazy("Open stages, in order"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=gettext_lazy("One per line: name, win probability (%). E.g. 立项, 10"),
+    )
+    won_name = forms.CharField(label=gettext_lazy("Won stage"), max_length=100, initial="赢单")
+    lost_name = forms.CharField(label=gettext_lazy("Lost stage"), max_length=100, initial="输单")
+    is_default = forms.BooleanField(label=gettext_lazy("The default pipeline of new deals"), required=False)
+
+    def clean_stages(self):
+        stages = []
+        for number, line in enumerate(self.cleaned_data["stages"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, _comma, probability = line.replace("，", ",").rpartition(",")
+            if not name.strip() or not probability.strip().rstrip("%").isdigit():
+                raise ValidationError(_("Line %(number)d: write “name, probability”.") % {"number": number})
+            stages.append({"name": name.strip(), "probability": int(probability.strip().rstrip("%"))})
+        return stages
+
+
+class LostReasonForm(forms.Form):
+    reason_name = forms.CharField(label=gettext_lazy("New lost reason"), max_length=100)
+
+
+def _stage_summary(pipeline) -> str:
+    return " → ".join(
+        f"{local_name(stage)} {stage.probability}%{'' if stage.is_active else ' (' + _('inactive') + ')'}"
+        for stage in pipeline.stages.all()
+    )
+
+
+@actor_required
+def pipeline_settings(request):
+    actor = request.actor
+    require(actor, "view", Pipeline)
+    is_reason = request.method == "POST" and "reason_name" in request.POST
+    pipeline_form = PipelineForm(request.POST if request.method == "POST" and not is_reason else None)
+    reason_form = LostReasonForm(request.POST if is_reason else None)
+    try:
+        if is_reason:
+            require(actor, "add", LostReason)
+            if reason_form.is_valid():
+                opportunity_services.lost_reason_create(
+                    company=actor.company, by=actor.user, name=reason_form.cleaned_data["reason_name"]
+                )
+                messages.success(request, _("The lost reason was added."))
+                return redirect("crm:settings-pipelines")
+        elif request.method == "POST":
+            require(actor, "add", Pipeline)
+            if pipeline_form.is_valid():
+                data = pipeline_form.cleaned_data
+                stages = [
+                    *data["stages"],
+                    {"name": data["won_name"], "probability": 100, "is_won": True},
+                    {"name": data["lost_name"], "probability": 0, "is_lost": True},
+                ]
+                opportunity_services.pipeline_create(
+                    company=actor.company,
+                    by=actor.user,
+                    name=data["name"],
+                    name_en=data["name_en"],
+                    stages=stages,
+                    is_default=data["is_default"],
+                )
+                messages.success(request, _("The pipeline was created: new deals can be put on it."))
+                return redirect("crm:settings-pipelines")
+    except ValidationError as error:
+        apply_errors(reason_form if is_reason else pipeline_form, error)
+    pipelines = selectors.pipelines_visible_to(actor).prefetch_related("stages").order_by("-is_default", "name")
+    rows = [
+        {
+            "cells": [
+                f"{local_name(pipeline)}{' · ' + _('default') if pipeline.is_default else ''}",
+                _stage_summary(pipeline),
+            ],
+            "delete_url": None,
+            "label": pipeline.name,
+        }
+        for pipeline in pipelines
+    ]
+    reasons = selectors.lost_reasons_visible_to(actor).order_by("sort_order", "name")
+    return _page(
+        request,
+        "crm:settings-pipelines",
+        title=_("Pipelines and lost reasons"),
+        intro=_("Deals move through a pipeline's stages; the win probabilities weigh the forecast."),
+        columns=[_("Pipeline"), _("Stages")],
+        rows=rows,
+        form=pipeline_form if policy.can(actor, "add", Pipeline) else None,
+        form_title=_("New pipeline"),
+        extra_title=_("Lost reasons"),
+        extra_rows=[f"{local_name(reason)}{'' if reason.is_active else ' · ' + _('inactive')}" for reason in reasons],
+        extra_form=reason_form if policy.can(actor, "add", LostReason) else None,
+    )
 
 
 # ---------------------------------------------------------------- custom fields
