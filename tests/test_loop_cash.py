@@ -15,7 +15,6 @@ from crm.events_finance import customer_finance_on_invoice_posted
 from crm.models import Activity, CustomerFinance
 from crm.services.finance import FINANCE_LOCK_KEY
 from crm.tests.factories import AccountFactory
-from erp.models import Journal
 from erp.services import invoicing, partners, sales
 from erp.services.collections import invoices_overdue_publish
 from erp.tests.sales_support import make_shop
@@ -48,18 +47,6 @@ def _invoiced(shop, customer, product, quantity=10, invoice_date=None):
     return invoicing.invoice_post(invoice=sales.sales_order_invoice(order=order, invoice_date=invoice_date))
 
 
-def _pay(shop, customer, invoice, amount):
-    return invoicing.payment_create(
-        company=shop.company,
-        payment_type="inbound",
-        partner=customer,
-        amount=amount,
-        journal=Journal.objects.get(company=shop.company, code="BNK"),
-        date=timezone.localdate(),
-        allocations=[{"invoice": invoice, "amount": amount}],
-    )
-
-
 def _facts(account) -> tuple:
     f = CustomerFinance.objects.get(account=account)
     return f.outstanding, f.overdue, f.lifetime_revenue, f.credit_limit, f.last_payment_amount
@@ -89,10 +76,10 @@ def test_invoice_overdue_and_payment_reach_the_crm_customer_applied_once(books):
     # overdue in the CRM is what ERP says is overdue today (the invoice is not yet due by the real clock)
     assert CustomerFinance.objects.get(account=account).source_event_id == overdue.pk
 
-    _pay(shop, customer, invoice, D("400.00"))
+    shop.paid(invoice, D("400.00"))
     relay_all()
     assert _facts(account)[0] == D("730.00")
-    _pay(shop, customer, invoice, D("730.00"))
+    shop.paid(invoice, D("730.00"))
     relay_all()
     redeliver("erp.payment.received", "erp.invoice.paid")
     outstanding, overdue_amount, revenue, _limit, last_amount = _facts(account)
@@ -104,7 +91,7 @@ def test_invoice_overdue_and_payment_reach_the_crm_customer_applied_once(books):
 def test_a_late_or_out_of_order_event_leaves_the_current_figures(books):
     shop, account, customer, product, _owner = books
     invoice = _invoiced(shop, customer, product, quantity=2)
-    _pay(shop, customer, invoice, invoice.amount_total)
+    shop.paid(invoice, invoice.amount_total)
     relay_all()
     assert _facts(account)[0] == D("0.00")
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from crm.models import CustomerFinance
 from crm.services.customers import customer_merge
 from crm.tests.factories import AccountFactory, ContactFactory
-from erp.models import Journal, Partner, SalesOrder
+from erp.models import Partner, SalesOrder
 from erp.selectors.receivables import credit_check, customer_finance_documents, customer_finance_summary
 from erp.services import invoicing, partners, sales
 from erp.tests.sales_support import make_shop
@@ -58,18 +58,6 @@ def _invoiced(shop, partner, quantity):
     return order, invoicing.invoice_post(invoice=sales.sales_order_invoice(order=order))
 
 
-def _pay(shop, partner, invoice, amount):
-    return invoicing.payment_create(
-        company=shop.company,
-        payment_type="inbound",
-        partner=partner,
-        amount=amount,
-        journal=Journal.objects.get(company=shop.company, code="BNK"),
-        date=timezone.localdate(),
-        allocations=[{"invoice": invoice, "amount": amount}],
-    )
-
-
 def _finance(account) -> tuple:
     facts = CustomerFinance.objects.get(account=account)
     return facts.outstanding, facts.lifetime_revenue, facts.erp_partner_id
@@ -80,7 +68,7 @@ def test_both_accounts_had_a_partner_the_survivor_sees_every_order_invoice_and_p
     duplicate, duplicate_partner = _account_with_partner(shop, "华东精密机械")
     _, survivor_invoice = _invoiced(shop, survivor_partner, 2)
     duplicate_order, duplicate_invoice = _invoiced(shop, duplicate_partner, 3)
-    payment = _pay(shop, duplicate_partner, duplicate_invoice, D("100.00"))
+    payment = shop.paid(duplicate_invoice, D("100.00"))
     relay_all()
     before = customer_finance_summary(company_id=shop.company.pk, crm_account_id=survivor.pk)
     duplicate_before = customer_finance_summary(company_id=shop.company.pk, crm_account_id=duplicate.pk)
@@ -122,7 +110,7 @@ def test_both_accounts_had_a_partner_the_survivor_sees_every_order_invoice_and_p
     assert customer_finance_summary(company_id=shop.company.pk, crm_account_id=survivor.pk) == after
 
     # A later payment on the merged partner's invoice reaches the survivor's facts.
-    _pay(shop, duplicate_partner, duplicate_invoice, D("50.00"))
+    shop.paid(duplicate_invoice, D("50.00"))
     relay_all()
     received = OutboxEvent.objects.filter(name="erp.payment.received").latest("id")
     assert received.payload["crm_account_id"] == survivor.pk

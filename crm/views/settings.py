@@ -96,6 +96,26 @@ def _delete_view(select, delete, keyword: str, page: str):
     return view
 
 
+def _submitted(request, form, *, model, save, message: str, page: str):
+    """A settings form posted: refused (403) unless the actor may add ``model``; when the form is valid,
+    ``save(cleaned_data)`` through a service and back to ``page`` with ``message``. ``None`` when the form or the
+    service refused (its messages are then on the form)."""
+    require(request.actor, "add", model)
+    if not form.is_valid():
+        return None
+    try:
+        save(form.cleaned_data)
+    except ValidationError as error:
+        apply_errors(form, error)
+        return None
+    messages.success(request, message)
+    return redirect(page)
+
+
+def _delete_url(actor, model, name: str, pk: int) -> str | None:
+    return reverse(name, args=[pk]) if policy.can(actor, "delete", model) else None
+
+
 @actor_required
 def settings_home(request):
     tabs = _tabs(request.actor, "")
@@ -139,16 +159,21 @@ def scoring_rules(request):
     can_add = policy.can(actor, "add", LeadScoringRule)
     form = ScoringRuleForm(request.POST or None)
     if request.method == "POST":
-        require(actor, "add", LeadScoringRule)
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            data["value"] = _lines(data["value"]) if data["operator"] == "in" else data["value"].strip()
-            try:
-                lead_services.lead_scoring_rule_create(company=actor.company, by=actor.user, **data)
-                messages.success(request, _("The rule was added. New and edited leads are scored with it."))
-                return redirect("crm:settings-scoring")
-            except ValidationError as error:
-                apply_errors(form, error)
+
+        def save(data):
+            value = _lines(data["value"]) if data["operator"] == "in" else data["value"].strip()
+            lead_services.lead_scoring_rule_create(company=actor.company, by=actor.user, **{**data, "value": value})
+
+        done = _submitted(
+            request,
+            form,
+            model=LeadScoringRule,
+            save=save,
+            message=_("The rule was added. New and edited leads are scored with it."),
+            page="crm:settings-scoring",
+        )
+        if done:
+            return done
     rules = selectors.lead_scoring_rules_visible_to(actor).order_by("id")
     rows = [
         {
@@ -157,9 +182,7 @@ def scoring_rules(request):
                 _condition(rule),
                 f"{rule.points:+d}",
             ],
-            "delete_url": reverse("crm:settings-scoring-delete", args=[rule.pk])
-            if policy.can(actor, "delete", LeadScoringRule)
-            else None,
+            "delete_url": _delete_url(actor, LeadScoringRule, "crm:settings-scoring-delete", rule.pk),
             "label": rule.name,
         }
         for rule in rules
@@ -215,17 +238,21 @@ def assignment_rules(request):
     can_add = policy.can(actor, "add", AssignmentRule)
     form = AssignmentRuleForm(request.POST or None, members=selectors.assignable_users(actor))
     if request.method == "POST":
-        require(actor, "add", AssignmentRule)
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            data["match_values"] = _lines(data["match_values"])
-            data["assignees"] = list(data["assignees"])
-            try:
-                lead_services.assignment_rule_create(company=actor.company, by=actor.user, **data)
-                messages.success(request, _("The rule was added. New leads are routed by it."))
-                return redirect("crm:settings-assignment")
-            except ValidationError as error:
-                apply_errors(form, error)
+
+        def save(data):
+            data = {**data, "match_values": _lines(data["match_values"]), "assignees": list(data["assignees"])}
+            lead_services.assignment_rule_create(company=actor.company, by=actor.user, **data)
+
+        done = _submitted(
+            request,
+            form,
+            model=AssignmentRule,
+            save=save,
+            message=_("The rule was added. New leads are routed by it."),
+            page="crm:settings-assignment",
+        )
+        if done:
+            return done
     rules = selectors.assignment_rules_visible_to(actor).prefetch_related("assignees").order_by("priority", "id")
     rows = [
         {
@@ -235,9 +262,7 @@ def assignment_rules(request):
                 ", ".join(person_name(user) for user in rule.assignees.all()),
                 str(rule.priority),
             ],
-            "delete_url": reverse("crm:settings-assignment-delete", args=[rule.pk])
-            if policy.can(actor, "delete", AssignmentRule)
-            else None,
+            "delete_url": _delete_url(actor, AssignmentRule, "crm:settings-assignment-delete", rule.pk),
             "label": rule.name,
         }
         for rule in rules
@@ -285,26 +310,29 @@ def service_settings(request):
     is_category = request.method == "POST" and "category_name" in request.POST
     sla_form = SlaForm(request.POST if request.method == "POST" and not is_category else None)
     category_form = CategoryForm(request.POST if is_category else None, teams=teams)
-    try:
-        if request.method == "POST" and is_category:
-            require(actor, "add", TicketCategory)
-            if category_form.is_valid():
-                ticket_services.ticket_category_create(
-                    company=actor.company,
-                    by=actor.user,
-                    name=category_form.cleaned_data["category_name"],
-                    default_team=category_form.cleaned_data["category_team"],
-                )
-                messages.success(request, _("The category was added."))
-                return redirect("crm:settings-service")
-        elif request.method == "POST":
-            require(actor, "add", SlaPolicy)
-            if sla_form.is_valid():
-                ticket_services.sla_policy_set(company=actor.company, by=actor.user, **sla_form.cleaned_data)
-                messages.success(request, _("The SLA targets were saved. Tickets opened from now on use them."))
-                return redirect("crm:settings-service")
-    except ValidationError as error:
-        apply_errors(category_form if is_category else sla_form, error)
+    done = None
+    if is_category:
+        done = _submitted(
+            request,
+            category_form,
+            model=TicketCategory,
+            save=lambda data: ticket_services.ticket_category_create(
+                company=actor.company, by=actor.user, name=data["category_name"], default_team=data["category_team"]
+            ),
+            message=_("The category was added."),
+            page="crm:settings-service",
+        )
+    elif request.method == "POST":
+        done = _submitted(
+            request,
+            sla_form,
+            model=SlaPolicy,
+            save=lambda data: ticket_services.sla_policy_set(company=actor.company, by=actor.user, **data),
+            message=_("The SLA targets were saved. Tickets opened from now on use them."),
+            page="crm:settings-service",
+        )
+    if done:
+        return done
     policies = {p.priority: p for p in policy.scope(actor, SlaPolicy.objects.all())}
     rows = [
         {
@@ -313,8 +341,8 @@ def service_settings(request):
                 str(policies[value].first_response_minutes) if value in policies else "—",
                 str(policies[value].resolution_minutes) if value in policies else "—",
             ],
-            "delete_url": reverse("crm:settings-sla-delete", args=[policies[value].pk])
-            if value in policies and policy.can(actor, "delete", SlaPolicy)
+            "delete_url": _delete_url(actor, SlaPolicy, "crm:settings-sla-delete", policies[value].pk)
+            if value in policies
             else None,
             "label": label,
         }
@@ -394,36 +422,45 @@ def pipeline_settings(request):
     is_reason = request.method == "POST" and "reason_name" in request.POST
     pipeline_form = PipelineForm(request.POST if request.method == "POST" and not is_reason else None)
     reason_form = LostReasonForm(request.POST if is_reason else None)
-    try:
-        if is_reason:
-            require(actor, "add", LostReason)
-            if reason_form.is_valid():
-                opportunity_services.lost_reason_create(
-                    company=actor.company, by=actor.user, name=reason_form.cleaned_data["reason_name"]
-                )
-                messages.success(request, _("The lost reason was added."))
-                return redirect("crm:settings-pipelines")
-        elif request.method == "POST":
-            require(actor, "add", Pipeline)
-            if pipeline_form.is_valid():
-                data = pipeline_form.cleaned_data
-                stages = [
-                    *data["stages"],
-                    {"name": data["won_name"], "probability": 100, "is_won": True},
-                    {"name": data["lost_name"], "probability": 0, "is_lost": True},
-                ]
-                opportunity_services.pipeline_create(
-                    company=actor.company,
-                    by=actor.user,
-                    name=data["name"],
-                    name_en=data["name_en"],
-                    stages=stages,
-                    is_default=data["is_default"],
-                )
-                messages.success(request, _("The pipeline was created: new deals can be put on it."))
-                return redirect("crm:settings-pipelines")
-    except ValidationError as error:
-        apply_errors(reason_form if is_reason else pipeline_form, error)
+    done = None
+    if is_reason:
+        done = _submitted(
+            request,
+            reason_form,
+            model=LostReason,
+            save=lambda data: opportunity_services.lost_reason_create(
+                company=actor.company, by=actor.user, name=data["reason_name"]
+            ),
+            message=_("The lost reason was added."),
+            page="crm:settings-pipelines",
+        )
+    elif request.method == "POST":
+
+        def save(data):
+            stages = [
+                *data["stages"],
+                {"name": data["won_name"], "probability": 100, "is_won": True},
+                {"name": data["lost_name"], "probability": 0, "is_lost": True},
+            ]
+            opportunity_services.pipeline_create(
+                company=actor.company,
+                by=actor.user,
+                name=data["name"],
+                name_en=data["name_en"],
+                stages=stages,
+                is_default=data["is_default"],
+            )
+
+        done = _submitted(
+            request,
+            pipeline_form,
+            model=Pipeline,
+            save=save,
+            message=_("The pipeline was created: new deals can be put on it."),
+            page="crm:settings-pipelines",
+        )
+    if done:
+        return done
     pipelines = selectors.pipelines_visible_to(actor).prefetch_related("stages").order_by("-is_default", "name")
     rows = [
         {
@@ -467,14 +504,17 @@ class CustomFieldsForm(forms.Form):
         ),
     )
 
+    def clean_schema(self):
+        try:
+            return json.loads(self.cleaned_data["schema"])
+        except json.JSONDecodeError as error:
+            raise ValidationError(_("Not valid JSON: %(error)s") % {"error": error.msg}) from None
+
 
 def _schema_text(schema: dict | None) -> str:
-    if not schema:
-        return json.dumps({"type": "object", "properties": {}}, ensure_ascii=False, indent=2)
-    order = schema.get("x-order") or list(schema.get("properties") or {})
-    properties = schema.get("properties") or {}
-    shown = {"type": "object", "properties": {name: properties[name] for name in order if name in properties}}
-    if schema.get("required"):
+    """The stored schema as the admin wrote it: the properties in their order, without the stored extras."""
+    shown = {"type": "object", "properties": custom_fields.properties_in_order(schema)}
+    if (schema or {}).get("required"):
         shown["required"] = schema["required"]
     return json.dumps(shown, ensure_ascii=False, indent=2)
 
@@ -491,21 +531,18 @@ def custom_fields_settings(request):
         request.POST or None, initial={"target": target, "schema": _schema_text(current.schema if current else None)}
     )
     if request.method == "POST":
-        require(actor, "add", CustomFieldSet)
-        if form.is_valid():
-            try:
-                schema = json.loads(form.cleaned_data["schema"])
-            except json.JSONDecodeError as error:
-                form.add_error("schema", _("Not valid JSON: %(error)s") % {"error": error.msg})
-            else:
-                try:
-                    custom_field_services.custom_field_set_define(
-                        company=actor.company, target=target, schema=schema, by=actor.user
-                    )
-                    messages.success(request, _("The custom fields were saved: the forms show them now."))
-                    return redirect(f"{reverse('crm:settings-custom-fields')}?target={target}")
-                except ValidationError as error:
-                    apply_errors(form, error)
+        done = _submitted(
+            request,
+            form,
+            model=CustomFieldSet,
+            save=lambda data: custom_field_services.custom_field_set_define(
+                company=actor.company, target=target, schema=data["schema"], by=actor.user
+            ),
+            message=_("The custom fields were saved: the forms show them now."),
+            page=f"{reverse('crm:settings-custom-fields')}?target={target}",
+        )
+        if done:
+            return done
     properties = custom_fields.properties_in_order(current.schema if current else None).items()
     rows = [
         {

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from erp.models import Partner, Product, SalesOrder, Tax, Warehouse
+from erp.models import Journal, Partner, Product, SalesOrder, Tax, Warehouse
 from erp.services import inventory as inv
 from erp.services import invoicing
 from erp.services import partners as ps
@@ -64,6 +64,18 @@ class Shop:
 
     def member(self, role=Role.MANAGER):
         return make_member(self.company, role)
+
+    def paid(self, invoice, amount):
+        """Money in from the invoice's customer today, allocated to ``invoice`` (journal BNK)."""
+        return invoicing.payment_create(
+            company=self.company,
+            payment_type="inbound",
+            partner=invoice.partner,
+            amount=amount,
+            journal=Journal.objects.get(company=self.company, code="BNK"),
+            date=timezone.localdate(),
+            allocations=[{"invoice": invoice, "amount": amount}],
+        )
 
 
 def make_shop(company: Company | None = None, *, credit_limit=None) -> Shop:
