@@ -26,4 +26,6 @@ def lead_from_social_contact(event: events.Event) -> None:
         unionid=payload.get("unionid") or "",
         owner_id=payload.get("owner_id"),
         staff_external_id=payload.get("staff_external_id") or "",
+        platform_event=payload.get("platform_event") or "",
+        note=payload.get("note") or "",
     )

@@ -7,6 +7,8 @@ CONTACT_CREATED = "scrm.contact.created"
 CONTACT_REMOVED = "scrm.contact.removed"
 CONVERSATION_ESCALATED = "scrm.conversation.escalated"
 REMOVAL_EVENTS = ("del_external_contact", "del_follow_user")
+# Platform events in which a person leaves contact details and asks to be contacted (Douyin 留资)
+LEAD_CAPTURE_EVENTS = ("personal_tab_contact", "website_contact", "retain_consult_card")
 
 
 def conversation_escalated_payload(*, conversation, source_message, transcript: str, by) -> dict:
@@ -44,12 +46,17 @@ def identity_resolved_payload(*, identity) -> dict:
     }
 
 
-def contact_created_payload(*, identity, channel, staff_id: str = "") -> dict:
-    """v1: a person added the company on a platform (WeCom ``add_external_contact``) and matches no CRM
-    customer: ``identity_id``, ``channel_id``, ``channel_kind``, ``external_id``, ``display_name``,
-    ``unionid``, ``phone``, ``staff_external_id`` (WeCom UserID), ``owner_id`` (the channel's default
-    assignee, may be null)."""
+def contact_created_payload(
+    *, identity, channel, staff_id: str = "", platform_event: str = "add_external_contact", note: str = ""
+) -> dict:
+    """v1: a person added the company on a platform (WeCom ``add_external_contact``) or left contact details
+    (Douyin 留资, ``LEAD_CAPTURE_EVENTS``) and is no matched CRM customer: ``identity_id``, ``channel_id``,
+    ``channel_kind``, ``external_id``, ``display_name``, ``unionid``, ``phone``, ``staff_external_id`` (WeCom
+    UserID), ``owner_id`` (the channel's default assignee, may be null); added later in v1 (absent in older
+    events): ``platform_event`` (which of those events) and ``note`` (what the person wrote with their details)."""
     return {
+        "platform_event": platform_event,
+        "note": note,
         "identity_id": identity.pk,
         "channel_id": channel.pk,
         "channel_kind": channel.kind,

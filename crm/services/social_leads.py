@@ -1,6 +1,7 @@
-"""Leads from SCRM: a person who adds the company on a social platform (a WeCom 「添加客户」, ``scrm.contact.created``)
-and matches no CRM customer becomes a lead, so sales follows them up like any other — assigned (the channel's
-default assignee, else the assignment rules), scored, enrolled by SCRM in the follow-up cadences of its source."""
+"""Leads from SCRM (``scrm.contact.created``): a person who adds the company on a social platform (a WeCom
+「添加客户」) or leaves contact details there (a Douyin 留资) and matches no CRM customer becomes a lead, so sales
+follows them up like any other — assigned (the channel's default assignee, else the assignment rules), scored,
+enrolled by SCRM in the follow-up cadences of its source."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ def lead_from_social_contact(
     unionid: str = "",
     owner_id: int | None = None,
     staff_external_id: str = "",
+    platform_event: str = "",
+    note: str = "",
 ) -> Lead | None:
     """The lead of a person new to the CRM who added the company on ``channel_kind``; an open lead of the
     company with the same unionid or phone is returned instead (a person re-adding is not a second lead).
@@ -71,11 +74,11 @@ def lead_from_social_contact(
         else None
     )
     source = SOURCES.get(channel_kind, Source.OTHER)
-    notes.insert(
-        0,
-        _("Added the company on %(platform)s (%(external_id)s).")
-        % {"platform": Source(source).label, "external_id": external_id},
-    )
+    said = {"platform": Source(source).label, "external_id": external_id}
+    if platform_event not in ("", "add_external_contact"):  # a lead capture (Douyin 留资), with what they wrote
+        notes[:0] = [_("Left contact details on %(platform)s (%(external_id)s).") % said, *([note] if note else [])]
+    else:
+        notes.insert(0, _("Added the company on %(platform)s (%(external_id)s).") % said)
     if staff_external_id:
         notes.append(_("Added staff account: %(staff)s") % {"staff": staff_external_id})
     return lead_create(

@@ -14,6 +14,14 @@ from django.utils.translation import gettext_lazy as _
 from .base import ChannelError, Connector, InboundEvent, SignatureError, WebhookResult
 
 MESSAGE_EVENTS = {"im_receive_msg": "message", "item_comment_reply": "comment", "new_comment": "comment"}
+# Enterprise-account lead capture (企业号留资), as named in Douyin's webhook event list: a visitor left contact
+# details in the account's home-page component (主页留资) or its official-site component (官网留资); and, inside a
+# private message, a submitted lead card (``message_type`` ``retain_consult_card``). Douyin's list names these
+# events but its schemas are not public beyond the envelope, so the fields read are the ones its lead records
+# carry (``telephone``, ``name``, ``remark``, ``clue_id``), with their common aliases; the whole body stays in the
+# stored delivery. Each becomes an inbox event that ``scrm.services.inbox`` turns into ``scrm.contact.created``.
+LEAD_EVENTS = {"personal_tab_contact", "website_contact"}
+LEAD_CARD = "retain_consult_card"
 
 
 def sign(client_secret: str, body: bytes) -> str:
@@ -48,14 +56,16 @@ class DouyinConnector(Connector):
             return WebhookResult(
                 events=[], reply=json.dumps({"challenge": content.get("challenge")}), content_type="application/json"
             )
-        kind = MESSAGE_EVENTS.get(data.get("event", ""))
-        if kind is None:
+        platform_event = data.get("event", "")
+        kind = MESSAGE_EVENTS.get(platform_event)
+        if kind is None and platform_event not in LEAD_EVENTS:
             return WebhookResult(events=[])
         msg_id = request.headers.get("Msg-Id", "")
         if not msg_id:
             raise ChannelError(_("The Msg-Id header is missing."), code="required")
-        created = content.get("create_time")
-        sent_at = datetime.fromtimestamp(int(created), tz=UTC).isoformat() if str(created or "").isdigit() else None
+        if platform_event in LEAD_EVENTS or content.get("message_type") == LEAD_CARD:
+            return WebhookResult(events=[_lead_event(data, content, msg_id, platform_event)])
+        sent_at = _sent_at(content.get("create_time"))
         event = InboundEvent(
             external_id=msg_id[:200],
             sender_id=str(data.get("from_user_id") or content.get("user_id") or "")[:128],
@@ -68,3 +78,46 @@ class DouyinConnector(Connector):
         if sent_at:
             event.sent_at = sent_at
         return WebhookResult(events=[event])
+
+
+def _sent_at(created) -> str | None:
+    """Douyin's ``create_time``: seconds, or milliseconds in the IM events (13 digits)."""
+    if not str(created or "").isdigit():
+        return None
+    value = int(created)
+    return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, tz=UTC).isoformat()
+
+
+def _first(mapping: dict, *names: str) -> str:
+    for name in names:
+        value = mapping.get(name)
+        if value not in (None, ""):
+            return str(value).strip()
+    return ""
+
+
+def _lead_event(data: dict, content: dict, msg_id: str, platform_event: str) -> InboundEvent:
+    """A 留资: the visitor's phone, name and what they wrote, as a ``kind=event`` inbox event."""
+    card = content.get(LEAD_CARD) if isinstance(content.get(LEAD_CARD), dict) else {}
+    fields = {**content, **card}
+    phone = _first(fields, "telephone", "phone", "mobile", "phone_number")
+    if not phone:
+        raise ChannelError(_("The lead carries no telephone."), code="required")
+    users = content.get("user_infos") if isinstance(content.get("user_infos"), list) else []
+    nick_name = _first(users[0], "nick_name") if users and isinstance(users[0], dict) else ""
+    event = InboundEvent(
+        external_id=msg_id[:200],
+        sender_id=str(data.get("from_user_id") or _first(fields, "open_id", "user_id"))[:128],
+        kind="event",
+        event=LEAD_CARD if platform_event not in LEAD_EVENTS else platform_event,
+        text=_first(fields, "remark", "intention", "message")[:2000],
+        sender_name=(_first(fields, "name", "user_name", "nick_name") or nick_name)[:200],
+        phone=phone[:32],
+        extra={"clue_id": _first(fields, "clue_id", "leads_id")[:64]},
+    )
+    if not event.sender_id:  # a home-page visitor not logged in to Douyin: the phone is who they are
+        event.sender_id = f"tel:{phone}"[:128]
+    sent_at = _sent_at(content.get("create_time") or data.get("create_time"))
+    if sent_at:
+        event.sent_at = sent_at
+    return event

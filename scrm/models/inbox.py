@@ -103,6 +103,9 @@ EVENT_TEXT = {
     "del_external_contact": _("Deleted the salesperson from their WeCom contacts"),
     "del_follow_user": _("Was removed from the salesperson's WeCom contacts"),
     "edit_external_contact": _("WeCom contact details changed"),
+    "personal_tab_contact": _("Left contact details on the Douyin home page"),
+    "website_contact": _("Left contact details on the Douyin website component"),
+    "retain_consult_card": _("Sent a Douyin lead card with contact details"),
 }
 
 
@@ -154,6 +157,11 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return str(self.display_text)[:50]
+
+    @property
+    def event_text(self) -> str:
+        """For a platform event, what happened in the reader's language (shown beside the text it carries)."""
+        return str(EVENT_TEXT.get(self.event, "")) if self.kind == self.Kind.EVENT else ""
 
     @property
     def display_text(self) -> str:

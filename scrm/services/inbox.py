@@ -383,6 +383,18 @@ def _identity_differs(identity: SocialIdentity, event: dict) -> bool:
     ) or bool(event.get("phone_verified") and not identity.phone_verified)
 
 
+def _is_new_contact(event: dict, identity: SocialIdentity, is_new_identity: bool) -> bool:
+    """Whether the event brings a person the CRM does not know: a WeCom add from a new identity, or any lead
+    capture (Douyin 留资: the person asked to be contacted, even if they chatted before) of an identity that is
+    not an automatically matched or linked CRM customer. The CRM finds an open lead of the same phone itself."""
+    if identity.resolution == Resolution.AUTO or identity.crm_contact_id is not None:
+        return False
+    platform_event = event.get("event")
+    return (platform_event == "add_external_contact" and is_new_identity) or (
+        platform_event in scrm_events.LEAD_CAPTURE_EVENTS
+    )
+
+
 def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | None = None) -> dict | None:
     """One parsed inbound event into the inbox: identity, resolution, conversation, message, alert. Returns the
     message's ``scrm_message`` row (``None`` for an event that is not an inbox message). Must run in a
@@ -444,10 +456,16 @@ def inbound_event_apply(*, channel: Channel, event: dict, batch: InboxBatch | No
     batch.last_message[conversation.pk] = max(previous, sent_at) if previous else sent_at
     earliest = batch.first_message.get(conversation.pk)
     batch.first_message[conversation.pk] = min(earliest, sent_at) if earliest else sent_at
-    if event.get("event") == "add_external_contact" and is_new_identity and identity.resolution != Resolution.AUTO:
+    if _is_new_contact(event, identity, is_new_identity):
         events.publish(
             scrm_events.CONTACT_CREATED,
-            scrm_events.contact_created_payload(identity=identity, channel=channel, staff_id=event.get("staff_id", "")),
+            scrm_events.contact_created_payload(
+                identity=identity,
+                channel=channel,
+                staff_id=event.get("staff_id", ""),
+                platform_event=platform_event,
+                note=text if platform_event in scrm_events.LEAD_CAPTURE_EVENTS else "",
+            ),
             company_id=channel.company_id,
         )
     removed = event.get("event") in scrm_events.REMOVAL_EVENTS

@@ -239,6 +239,65 @@ def test_douyin_challenge_message_dedupe_and_bad_signature(client, company):
     assert not Delivery.objects.filter(external_id="dy-3").exists()
 
 
+def test_douyin_lead_capture_events_carry_the_phone_and_what_was_written(client, company):
+    channel = make_channel(company, "douyin")
+    home_page = {
+        "event": "personal_tab_contact",
+        "from_user_id": "open-id-yang",
+        "content": {
+            "telephone": "17712345616",
+            "name": "小杨",
+            "remark": "想学电工证",
+            "clue_id": "7301",
+            "create_time": 1700000000,
+        },
+    }
+    assert douyin_post(client, channel, home_page, msg_id="dy-lead-1").status_code == 200
+    card = {
+        "event": "im_receive_msg",
+        "from_user_id": "open-id-chen",
+        "content": {
+            "message_type": "retain_consult_card",
+            "create_time": 1700000000123,  # IM events count milliseconds
+            "user_infos": [{"open_id": "open-id-chen", "nick_name": "陈女士"}],
+            "retain_consult_card": {"phone": "138 0013 8001", "remark": "周末班还有名额吗"},
+        },
+    }
+    assert douyin_post(client, channel, card, msg_id="dy-lead-2").status_code == 200
+    site = {"event": "website_contact", "content": {"mobile": "13700001234", "user_name": "刘同学"}}
+    assert douyin_post(client, channel, site, msg_id="dy-lead-3").status_code == 200
+
+    stored = {d.external_id: d.payload for d in Delivery.objects.filter(channel=channel)}
+    assert {
+        k: (v["kind"], v["event"], v["sender_id"], v["sender_name"], v["phone"], v["text"]) for k, v in stored.items()
+    } == {
+        "dy-lead-1": ("event", "personal_tab_contact", "open-id-yang", "小杨", "17712345616", "想学电工证"),
+        "dy-lead-2": ("event", "retain_consult_card", "open-id-chen", "陈女士", "138 0013 8001", "周末班还有名额吗"),
+        # a visitor of the official-site component is not a Douyin user we know: the phone is who they are
+        "dy-lead-3": ("event", "website_contact", "tel:13700001234", "刘同学", "13700001234", ""),
+    }
+    assert stored["dy-lead-1"]["extra"] == {"clue_id": "7301"}
+    assert stored["dy-lead-1"]["sent_at"].startswith("2023-11-14T22:13:20")
+    assert stored["dy-lead-2"]["sent_at"].startswith("2023-11-14T22:13:20.123")
+
+    # A lead without a telephone is refused by name and nothing is stored; so is a forged one.
+    no_phone = {"event": "personal_tab_contact", "from_user_id": "open-id-x", "content": {"name": "无名"}}
+    assert_error(douyin_post(client, channel, no_phone, msg_id="dy-lead-4"), 400, "required")
+    assert_error(douyin_post(client, channel, home_page, msg_id="dy-lead-5", secret="wrong"), 401, "bad_signature")
+    assert sorted(stored) == sorted(Delivery.objects.filter(channel=channel).values_list("external_id", flat=True))
+
+
+def test_douyin_message_times_in_milliseconds_are_read(client, company):
+    channel = make_channel(company, "douyin")
+    message = {
+        "event": "im_receive_msg",
+        "from_user_id": "open-id-ms",
+        "content": {"text": "在吗", "create_time": 1700000000456},
+    }
+    assert douyin_post(client, channel, message, msg_id="dy-ms").status_code == 200
+    assert Delivery.objects.get(external_id="dy-ms").payload["sent_at"].startswith("2023-11-14T22:13:20.456")
+
+
 # ---------------------------------------------------------------- the lean middleware chain (suite.api.lean)
 
 
