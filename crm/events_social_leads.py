@@ -1,6 +1,7 @@
 """SCRM → CRM leads: a person who added the company on a social platform and matches no CRM customer.
 
 scrm.contact.created ─► crm.lead_from_social_contact ─► crm.services.social_leads ─► Lead (+ crm.lead.created)
+scrm.conversation.lead_requested ─► crm.lead_from_conversation ─► (the same)
 """
 
 from __future__ import annotations
@@ -28,4 +29,26 @@ def lead_from_social_contact(event: events.Event) -> None:
         staff_external_id=payload.get("staff_external_id") or "",
         platform_event=payload.get("platform_event") or "",
         note=payload.get("note") or "",
+    )
+
+
+@events.handler("scrm.conversation.lead_requested", name="crm.lead_from_conversation")
+def lead_from_conversation(event: events.Event) -> None:
+    """Staff asked for a lead of a conversation's person (「转线索」): the lead, owned by the one who asked, with
+    the conversation in its notes; the person's open lead instead if they have one."""
+    from crm.services.social_leads import lead_from_social_contact as create
+
+    if event.version != 1:
+        return
+    payload = event.payload
+    create(
+        company_id=event.company_id,
+        channel_kind=payload.get("channel_kind", ""),
+        external_id=payload.get("external_id", ""),
+        display_name=payload.get("display_name") or "",
+        phone=payload.get("phone") or "",
+        unionid=payload.get("unionid") or "",
+        owner_id=payload.get("requested_by_id"),
+        platform_event="staff_request",
+        note=payload.get("transcript") or "",
     )

@@ -6,6 +6,7 @@ IDENTITY_RESOLVED = "scrm.identity.resolved"
 CONTACT_CREATED = "scrm.contact.created"
 CONTACT_REMOVED = "scrm.contact.removed"
 CONVERSATION_ESCALATED = "scrm.conversation.escalated"
+CONVERSATION_LEAD_REQUESTED = "scrm.conversation.lead_requested"
 REMOVAL_EVENTS = ("del_external_contact", "del_follow_user")
 # Platform events in which a person leaves contact details and asks to be contacted (Douyin 留资)
 LEAD_CAPTURE_EVENTS = ("personal_tab_contact", "website_contact", "retain_consult_card")
@@ -27,6 +28,24 @@ def conversation_escalated_payload(*, conversation, source_message, transcript: 
         "crm_contact_id": identity.crm_contact_id,
         "crm_account_id": identity.crm_account_id,
         "subject": text[:120],
+        "transcript": transcript,
+        "requested_by_id": by.pk if by is not None else None,
+    }
+
+
+def conversation_lead_requested_payload(*, conversation, transcript: str, by) -> dict:
+    """v1: staff asked for a CRM lead of the person of a conversation (「转线索」): ``conversation_id``,
+    ``channel_kind``, ``identity_id``, ``external_id``, ``display_name``, ``unionid``, ``phone`` (as the platform
+    gave it), ``transcript`` (the recent messages, internal notes left out), ``requested_by_id``."""
+    identity = conversation.identity
+    return {
+        "conversation_id": conversation.pk,
+        "channel_kind": conversation.channel.kind,
+        "identity_id": identity.pk,
+        "external_id": identity.external_id,
+        "display_name": identity.display_name,
+        "unionid": identity.unionid,
+        "phone": identity.phone,
         "transcript": transcript,
         "requested_by_id": by.pk if by is not None else None,
     }

@@ -60,6 +60,13 @@ class Lead(OwnedModel):
         editable=False,
         help_text=_("the campaign the lead came from, set when it is created"),
     )
+    social_ref = models.CharField(
+        _("social identity"),
+        max_length=160,
+        blank=True,
+        editable=False,
+        help_text=_("the platform and platform id of the person, for a lead that came from SCRM"),
+    )
     assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True, editable=False)
     assignment_rule = models.ForeignKey(
         "crm.AssignmentRule",
@@ -138,6 +145,7 @@ class Lead(OwnedModel):
             models.Index(fields=["company", "owner", "status"], name="crm_lead_owner_status"),
             models.Index(fields=["company", "-score"], name="crm_lead_company_score"),
             models.Index(fields=["company", "-created_at"], name="crm_lead_company_created"),
+            models.Index(fields=["company", "social_ref"], condition=~Q(social_ref=""), name="crm_lead_social_ref"),
         ]
 
     def __str__(self) -> str:

@@ -364,9 +364,11 @@ def lead_create(
     custom: dict | None = None,
     campaign: Campaign | None = None,
     campaign_source: str = "lead",
+    social_ref: str = "",
     **fields: Any,
 ) -> Lead:
-    """Create a lead from any channel (UI, API, web form, import, SCRM).
+    """Create a lead from any channel (UI, API, web form, import, SCRM; ``social_ref``: the person's
+    ``<platform>:<id>`` for a lead from SCRM).
 
     With ``campaign`` (of the company) the lead carries it and is a responding member of it, touched at its
     creation (``campaign_source`` says how: ``lead``, ``web_form``).
@@ -376,7 +378,7 @@ def lead_create(
     (``None`` for anonymous web forms: the lead waits unassigned). Publishes ``crm.lead.created`` (SCRM enrols
     it in the follow-up cadences of its source).
     """
-    lead = Lead(company=company, status=LeadStatus.NEW)
+    lead = Lead(company=company, status=LeadStatus.NEW, social_ref=social_ref[:160])
     fields.setdefault("source", Source.OTHER)
     _apply(lead, fields)
     lead.custom = custom_values_merge(company_id=company.pk, target="lead", current={}, changes=custom)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from crm.models import Lead, Source
 from crm.selectors import OPEN_LEAD_STATUSES
 from crm.services.leads import lead_create
+from crm.services.locking import advisory_lock
 from crm.text import normalize_phone
 from suite.models import Company
 
@@ -41,8 +42,9 @@ def lead_from_social_contact(
     platform_event: str = "",
     note: str = "",
 ) -> Lead | None:
-    """The lead of a person new to the CRM who added the company on ``channel_kind``; an open lead of the
-    company with the same unionid or phone is returned instead (a person re-adding is not a second lead).
+    """The lead of a person new to the CRM who added the company on ``channel_kind`` (or left details there, or
+    whom staff asked a lead for); an open lead of the company from the same platform identity, or with the same
+    unionid or phone, is returned instead (a person re-adding is not a second lead).
     A phone the CRM cannot read is kept in the notes rather than refused. ``owner_id`` counts only when it is an
     active member. ``None`` for an unknown company. Publishes ``crm.lead.created`` (through ``lead_create``)."""
     company = Company.objects.filter(pk=company_id).first()
@@ -54,10 +56,15 @@ def lead_from_social_contact(
     except ValidationError:
         notes.append(_("Phone given on the platform: %(phone)s") % {"phone": phone})
         phone = ""
-    same_person = Q(unionid=unionid) if unionid else Q()
+    social_ref = f"{channel_kind}:{external_id}"[:160] if external_id else ""
+    same_person = Q(social_ref=social_ref) if social_ref else Q()
+    if unionid:
+        same_person |= Q(unionid=unionid)
     if phone:
         same_person |= Q(phone=phone)
     if same_person:
+        if social_ref:  # two events of one person handled at once (two workers) still make one lead
+            advisory_lock(f"crm.social_lead:{company_id}:{social_ref}")
         existing = (
             Lead.objects.select_for_update()
             .filter(same_person, company_id=company_id, status__in=OPEN_LEAD_STATUSES)
@@ -75,10 +82,13 @@ def lead_from_social_contact(
     )
     source = SOURCES.get(channel_kind, Source.OTHER)
     said = {"platform": Source(source).label, "external_id": external_id}
-    if platform_event not in ("", "add_external_contact"):  # a lead capture (Douyin 留资), with what they wrote
-        notes[:0] = [_("Left contact details on %(platform)s (%(external_id)s).") % said, *([note] if note else [])]
+    if platform_event == "staff_request":  # staff made a lead of a conversation (「转线索」)
+        how = _("Made a lead from a %(platform)s conversation (%(external_id)s).") % said
+    elif platform_event not in ("", "add_external_contact"):  # a lead capture (Douyin 留资), with what they wrote
+        how = _("Left contact details on %(platform)s (%(external_id)s).") % said
     else:
-        notes.insert(0, _("Added the company on %(platform)s (%(external_id)s).") % said)
+        how = _("Added the company on %(platform)s (%(external_id)s).") % said
+    notes[:0] = [how, *([note] if note else [])]
     if staff_external_id:
         notes.append(_("Added staff account: %(staff)s") % {"staff": staff_external_id})
     return lead_create(
@@ -90,4 +100,5 @@ def lead_from_social_contact(
         unionid=unionid,
         source=source,
         notes="\n".join(notes),
+        social_ref=social_ref,
     )

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.html import strip_tags
@@ -49,6 +49,7 @@ from crm.models import (
 )
 from crm.models.tickets import ACTIVE_STATUSES, PRIORITY_ORDER
 from crm.services.activities import activity_create
+from crm.services.locking import advisory_lock
 from crm.text import normalize_email, normalize_phone
 from suite.models import Company, Membership, Role, Team
 from suite.services.notifications import notification_send
@@ -82,11 +83,6 @@ class TicketClosedError(CrmConflict):
 def lock_ticket(pk: int) -> Ticket:
     """The ticket row, locked for the rest of the transaction (``FOR UPDATE OF`` the ticket only)."""
     return Ticket.objects.select_for_update(of=("self",)).get(pk=pk)
-
-
-def _advisory_lock(key: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 # ---------------------------------------------------------------- helpers
@@ -137,7 +133,7 @@ def _next_agent(team: Team) -> int | None:
     agents = _team_agents(team)
     if not agents:
         return None
-    _advisory_lock(f"crm.ticket.round_robin:{team.pk}")
+    advisory_lock(f"crm.ticket.round_robin:{team.pk}")
     last = (
         Ticket.objects.filter(team=team, assigned_agent__isnull=False)
         .order_by("-created_at", "-id")
@@ -151,7 +147,7 @@ def _next_agent(team: Team) -> int | None:
 
 
 def _next_number(company_id: int) -> int:
-    _advisory_lock(f"crm.ticket.number:{company_id}")
+    advisory_lock(f"crm.ticket.number:{company_id}")
     current = Ticket.objects.filter(company_id=company_id).aggregate(top=Max("number"))["top"]
     return (current or 0) + 1
 
@@ -869,7 +865,7 @@ def ticket_inbound_email(*, company: Company, raw: bytes) -> InboundResult:
     if not subject and not body:
         raise ValidationError({"message": [_("The e-mail has neither a subject nor a text.")]})
     if message_id:
-        _advisory_lock(f"crm.ticket.inbound:{company.pk}:{message_id}")
+        advisory_lock(f"crm.ticket.inbound:{company.pk}:{message_id}")
         earlier = (
             TicketMessage.objects.filter(company=company, email_message_id=message_id).select_related("ticket").first()
         )

@@ -123,3 +123,10 @@ class ReplyInput(InputSerializer):
 
 class AssignInput(InputSerializer):
     assigned_to = CompanyUserField(allow_null=True)
+
+
+class CrmRequestSerializer(serializers.Serializer):
+    """A request handed to the CRM through an event (a lead or a ticket of a conversation): done by the worker."""
+
+    requested = serializers.ChoiceField(choices=["lead", "ticket"])
+    conversation = serializers.IntegerField()

@@ -54,7 +54,7 @@ class ConversationViewSet(TenantReadOnlyViewSet):
     filterset_class = filters.ConversationFilter
     ordering_fields = ("last_message_at", "created_at")
     ordering = ("-last_message_at",)
-    policy_actions = {"reply": "reply", "note": "reply", "assign": "assign"}
+    policy_actions = {"reply": "reply", "note": "reply", "assign": "assign", "lead": "reply", "ticket": "reply"}
 
     @extend_schema(request=serializers.ReplyInput, responses={201: serializers.MessageSerializer})
     @action(detail=True, methods=["post"])
@@ -80,6 +80,24 @@ class ConversationViewSet(TenantReadOnlyViewSet):
             conversation=conversation, text=serializer.validated_data["text"], by=request.user
         )
         return Response(serializers.MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={202: serializers.CrmRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def lead(self, request, pk=None):
+        """「转线索」: ask the CRM for a lead of the conversation's person, owned by you; the worker makes it (the
+        person's open lead is kept if they have one). 400 on ``conversation`` for a person who is already a CRM
+        customer."""
+        payload = inbox_services.conversation_lead_request(conversation=self.get_object(), by=request.user)
+        return Response({"requested": "lead", "conversation": payload["conversation_id"]}, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: serializers.CrmRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def ticket(self, request, pk=None):
+        """「转工单」: ask the CRM for a service ticket about the conversation (the customer's last message is the
+        subject); the worker opens it, once per last customer message. 400 on ``conversation`` when the customer
+        has written nothing yet."""
+        payload = inbox_services.conversation_ticket_request(conversation=self.get_object(), by=request.user)
+        return Response({"requested": "ticket", "conversation": payload["conversation_id"]}, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=serializers.AssignInput, responses=serializers.ConversationSerializer)
     @action(detail=True, methods=["post"])

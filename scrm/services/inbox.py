@@ -737,6 +737,22 @@ def conversation_note_add(*, conversation: Conversation, text: str, by) -> Messa
 TRANSCRIPT_MESSAGES = 10
 
 
+def _recent_for_crm(conversation: Conversation) -> tuple[list[Message], str]:
+    """The last messages of the conversation (internal notes left out), newest first, and their transcript."""
+    recent = list(
+        Message.objects.filter(conversation=conversation)
+        .exclude(kind=Message.Kind.NOTE)
+        .order_by("-sent_at", "-id")[:TRANSCRIPT_MESSAGES]
+    )
+    identity_name = conversation.identity.display_name or conversation.identity.external_id
+    lines = [
+        f"[{timezone.localtime(m.sent_at):%Y-%m-%d %H:%M}] "
+        f"{identity_name if m.direction == Message.Direction.IN else _('Us')}: {m.display_text}"
+        for m in reversed(recent)
+    ]
+    return recent, "\n".join(lines)
+
+
 @transaction.atomic
 def conversation_ticket_request(*, conversation: Conversation, by) -> dict:
     """Ask the CRM for a service ticket about this conversation (「转工单」): publishes
@@ -744,24 +760,32 @@ def conversation_ticket_request(*, conversation: Conversation, by) -> dict:
     (internal notes left out) as the transcript; the CRM opens the ticket when it handles the event. Asking again
     before the customer writes anything new names the same source, so the CRM keeps one ticket. Returns the
     payload. ``ValidationError`` when the customer has written nothing yet."""
-    recent = list(
-        Message.objects.filter(conversation=conversation)
-        .exclude(kind=Message.Kind.NOTE)
-        .order_by("-sent_at", "-id")[:TRANSCRIPT_MESSAGES]
-    )
+    recent, transcript = _recent_for_crm(conversation)
     source = next((m for m in recent if m.direction == Message.Direction.IN and m.text.strip()), None)
     if source is None:
         raise ValidationError({"conversation": _("The customer has written nothing to make a ticket of yet.")})
-    identity_name = conversation.identity.display_name or conversation.identity.external_id
-    lines = [
-        f"[{timezone.localtime(m.sent_at):%Y-%m-%d %H:%M}] "
-        f"{identity_name if m.direction == Message.Direction.IN else _('Us')}: {m.display_text}"
-        for m in reversed(recent)
-    ]
     payload = scrm_events.conversation_escalated_payload(
-        conversation=conversation, source_message=source, transcript="\n".join(lines), by=by
+        conversation=conversation, source_message=source, transcript=transcript, by=by
     )
     events.publish(scrm_events.CONVERSATION_ESCALATED, payload, company_id=conversation.company_id, by=by)
+    return payload
+
+
+@transaction.atomic
+def conversation_lead_request(*, conversation: Conversation, by) -> dict:
+    """Ask the CRM for a lead of this conversation's person (「转线索」), owned by ``by``: publishes
+    ``scrm.conversation.lead_requested`` with the recent messages as the lead's notes; the CRM creates the lead
+    when it handles the event, or keeps the person's open lead (same platform identity, unionid or phone), so
+    asking twice makes one lead. Returns the payload. ``ValidationError`` when the person is already matched to
+    a CRM customer (their page is the place to sell to them)."""
+    identity = conversation.identity
+    if identity.crm_contact_id is not None or identity.crm_account_id is not None:
+        raise ValidationError(
+            {"conversation": _("This person is already a CRM customer: open an opportunity from their page.")}
+        )
+    _recent, transcript = _recent_for_crm(conversation)
+    payload = scrm_events.conversation_lead_requested_payload(conversation=conversation, transcript=transcript, by=by)
+    events.publish(scrm_events.CONVERSATION_LEAD_REQUESTED, payload, company_id=conversation.company_id, by=by)
     return payload
 
 

@@ -14,7 +14,12 @@ from django.views.decorators.http import require_POST
 from crm.selectors_finance import customer_credit
 from scrm import selectors, selectors_dashboards
 from scrm.models import Conversation
-from scrm.services.inbox import conversation_note_add, conversation_reply, conversation_ticket_request
+from scrm.services.inbox import (
+    conversation_lead_request,
+    conversation_note_add,
+    conversation_reply,
+    conversation_ticket_request,
+)
 from suite import policy
 from suite.ui.records import actor_required
 
@@ -138,4 +143,21 @@ def conversation_ticket_view(request, pk: int):
             flash.error(request, error)
     else:
         flash.success(request, _("A service ticket is being opened in the CRM; it appears under Tickets in a moment."))
+    return redirect("scrm:conversation", pk=conversation.pk)
+
+
+@require_POST
+@actor_required
+def conversation_lead_view(request, pk: int):
+    """「转线索」: ask the CRM for a lead of this conversation's person (``conversation_lead_request``)."""
+    actor = request.actor
+    conversation = _conversation_or_404(actor, pk)
+    _require(actor, "reply", conversation)
+    try:
+        conversation_lead_request(conversation=conversation, by=request.user)
+    except ValidationError as exc:
+        for error in exc.messages:
+            flash.error(request, error)
+    else:
+        flash.success(request, _("A lead is being made in the CRM, owned by you; it appears under Leads in a moment."))
     return redirect("scrm:conversation", pk=conversation.pk)
