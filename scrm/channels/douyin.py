@@ -71,7 +71,7 @@ class DouyinConnector(Connector):
             sender_id=str(data.get("from_user_id") or content.get("user_id") or "")[:128],
             kind=kind,
             text=str(content.get("text") or content.get("content") or ""),
-            sender_name=str(content.get("nick_name") or "")[:200],
+            sender_name=(str(content.get("nick_name") or "") or _nick_name(content, data.get("from_user_id")))[:200],
         )
         if not event.sender_id:
             raise ChannelError(_("The event has no sender."), code="required")
@@ -96,6 +96,13 @@ def _first(mapping: dict, *names: str) -> str:
     return ""
 
 
+def _nick_name(content: dict, open_id) -> str:
+    """The sender's nickname from an IM event's ``user_infos`` (``open_id``, ``nick_name``, ``avatar``)."""
+    users = [u for u in content.get("user_infos") or [] if isinstance(u, dict)] if isinstance(content, dict) else []
+    sender = next((u for u in users if u.get("open_id") == open_id), users[0] if users else {})
+    return _first(sender, "nick_name")
+
+
 def _lead_event(data: dict, content: dict, msg_id: str, platform_event: str) -> InboundEvent:
     """A 留资: the visitor's phone, name and what they wrote, as a ``kind=event`` inbox event."""
     card = content.get(LEAD_CARD) if isinstance(content.get(LEAD_CARD), dict) else {}
@@ -103,8 +110,7 @@ def _lead_event(data: dict, content: dict, msg_id: str, platform_event: str) -> 
     phone = _first(fields, "telephone", "phone", "mobile", "phone_number")
     if not phone:
         raise ChannelError(_("The lead carries no telephone."), code="required")
-    users = content.get("user_infos") if isinstance(content.get("user_infos"), list) else []
-    nick_name = _first(users[0], "nick_name") if users and isinstance(users[0], dict) else ""
+    nick_name = _nick_name(content, data.get("from_user_id"))
     event = InboundEvent(
         external_id=msg_id[:200],
         sender_id=str(data.get("from_user_id") or _first(fields, "open_id", "user_id"))[:128],

@@ -287,15 +287,24 @@ def test_douyin_lead_capture_events_carry_the_phone_and_what_was_written(client,
     assert sorted(stored) == sorted(Delivery.objects.filter(channel=channel).values_list("external_id", flat=True))
 
 
-def test_douyin_message_times_in_milliseconds_are_read(client, company):
+def test_douyin_message_times_in_milliseconds_and_the_nickname_are_read(client, company):
     channel = make_channel(company, "douyin")
     message = {
         "event": "im_receive_msg",
         "from_user_id": "open-id-ms",
-        "content": {"text": "在吗", "create_time": 1700000000456},
+        "content": {
+            "text": "在吗",
+            "create_time": 1700000000456,
+            "user_infos": [
+                {"open_id": "our-account", "nick_name": "启航职业培训"},
+                {"open_id": "open-id-ms", "nick_name": "周同学"},
+            ],
+        },
     }
     assert douyin_post(client, channel, message, msg_id="dy-ms").status_code == 200
-    assert Delivery.objects.get(external_id="dy-ms").payload["sent_at"].startswith("2023-11-14T22:13:20.456")
+    payload = Delivery.objects.get(external_id="dy-ms").payload
+    assert payload["sent_at"].startswith("2023-11-14T22:13:20.456")
+    assert payload["sender_name"] == "周同学"
 
 
 # ---------------------------------------------------------------- the lean middleware chain (suite.api.lean)
