@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
@@ -25,7 +25,9 @@ from crm.api.views import CrmViewSetMixin
 from crm.models import Opportunity, OpportunityLine, Quote, QuoteLine, QuoteState
 from crm.quote_pdf import render_quote_pdf
 from crm.services import quotes as quote_services
+from crm.services.quote_mail import QuoteMailError, quote_email
 from suite import policy
+from suite.api.errors import error_body
 from suite.api.serializers import InputSerializer, OutputSerializer, ScopedRelatedField, UserSummarySerializer
 from suite.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 
@@ -158,6 +160,13 @@ class CrmQuoteInput(InputSerializer):
     terms = serializers.CharField(required=False, allow_blank=True, max_length=5000)
 
 
+class QuoteEmailInput(InputSerializer):
+    to = serializers.CharField(max_length=1000, help_text="e-mail addresses separated by commas")
+    cc = serializers.CharField(required=False, allow_blank=True, max_length=1000, default="")
+    subject = serializers.CharField(max_length=200)
+    message = serializers.CharField(required=False, allow_blank=True, max_length=10_000, default="")
+
+
 class QuoteFilter(django_filters.FilterSet):
     opportunity = django_filters.NumberFilter(field_name="opportunity_id")
     state = django_filters.MultipleChoiceFilter(choices=QuoteState.choices)
@@ -262,7 +271,7 @@ class QuoteViewSet(CrmViewSetMixin, TenantReadOnlyViewSet):
     filterset_class = QuoteFilter
     ordering_fields = ("created_at", "valid_until", "total", "number")
     ordering = ("-created_at",)
-    policy_actions = {"send": "send", "accept": "accept", "reject": "reject", "pdf": "view"}
+    policy_actions = {"send": "send", "email": "send", "accept": "accept", "reject": "reject", "pdf": "view"}
 
     create = TenantModelViewSet.create
 
@@ -288,6 +297,27 @@ class QuoteViewSet(CrmViewSetMixin, TenantReadOnlyViewSet):
     def send(self, request, pk=None):
         """Mark a draft quote sent to the customer (again: nothing changes)."""
         return Response(self.output(quote_services.quote_send(quote=self.get_object(), by=request.user)))
+
+    @extend_schema(
+        request=QuoteEmailInput,
+        responses={
+            200: CrmQuoteSerializer,
+            503: OpenApiResponse(description="the mail server did not take the e-mail; nothing changed"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def email(self, request, pk=None):
+        """E-mail the quote as a PDF (``to`` and ``cc``: addresses separated by commas; reply-to you) and mark a
+        draft sent; a note goes on the deal. All or nothing: a mail server that refuses is a 503
+        ``mail_refused`` and the quote stays as it was."""
+        quote = self.get_object()
+        serializer = QuoteEmailInput(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        try:
+            quote = quote_email(quote=quote, by=request.user, **serializer.validated_data)
+        except QuoteMailError as exc:
+            return Response(error_body(exc.code, exc.message, None), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(self.output(quote))
 
     @extend_schema(request=None, responses=CrmQuoteSerializer)
     @action(detail=True, methods=["post"])

@@ -122,10 +122,15 @@ def activity_create(*, company: Company, by: User | None, **fields: Any) -> Acti
     activity = Activity(company=company)
     _apply(activity, fields)
     if activity.team_id is None and activity.owner_id is not None:
-        teams = list(Team.objects.filter(company=company, memberships__user_id=activity.owner_id)[:2])
-        activity.team = teams[0] if len(teams) == 1 else None
+        activity.team = _only_team(company.pk, activity.owner_id)
     activity.save()
     return activity
+
+
+def _only_team(company_id: int, user_id: int) -> Team | None:
+    """The user's team in the company when they are in exactly one (with several, no team is guessed)."""
+    teams = list(Team.objects.filter(company_id=company_id, memberships__user_id=user_id)[:2])
+    return teams[0] if len(teams) == 1 else None
 
 
 @transaction.atomic
@@ -133,6 +138,26 @@ def activity_update(*, activity: Activity, by: User | None, **fields: Any) -> Ac
     """Change an activity (reschedule, reassign, relink, edit). Locks the row."""
     activity = lock_activity(activity.pk)
     changed = _apply(activity, fields)
+    if changed:
+        activity.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
+    return activity
+
+
+@transaction.atomic
+def activity_reassign(*, activity: Activity, by: User | None, owner: User, team: Team | None = None) -> Activity:
+    """Give an open activity to ``owner`` (an active member of the company) and ``team`` — by default the new
+    owner's team when they are in exactly one, as for a new activity — so that it shows on their "My day" and in
+    their manager's lists. A done activity keeps its owner: it counts in that person's activity figures
+    (``crm.selectors_kpi.activities_done``). Giving an activity to its owner changes nothing. The caller checks
+    the policy ("assign"); the change is in the audit trail. Locks the row; publishes nothing."""
+    activity = lock_activity(activity.pk)
+    if activity.done_at is not None:
+        raise ValidationError({"owner": [_("A done activity keeps its owner.")]})
+    if activity.owner_id == owner.pk and (team is None or activity.team_id == team.pk):
+        return activity
+    if team is None:
+        team = _only_team(activity.company_id, owner.pk)
+    changed = _apply(activity, {"owner": owner, "team": team})
     if changed:
         activity.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
     return activity

@@ -8,7 +8,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
-from crm.models import Account, Contact, Lead, Opportunity, Ticket
+from crm.models import Account, Activity, Contact, Lead, Opportunity, Ticket
 from suite import policy
 from suite.ui import menu, search
 
@@ -25,6 +25,7 @@ def _can(action: str, model):
 
 menu.register(
     menu.MenuItem("crm", _("My day"), "crm:my-day", module="crm", order=5),
+    menu.MenuItem("crm", _("Activities"), "crm:activity-list", module="crm", order=7, check=_can("view", Activity)),
     menu.MenuItem("crm", _("Accounts"), "crm:account-list", module="crm", order=10, check=_can("view", Account)),
     menu.MenuItem("crm", _("Contacts"), "crm:contact-list", module="crm", order=15, check=_can("view", Contact)),
     menu.MenuItem("crm", _("Leads"), "crm:lead-list", module="crm", order=20, check=_can("view", Lead)),

@@ -1,6 +1,9 @@
-"""Activity pages: log or plan an activity on a record, mark one done, and the "my day" page."""
+"""Activity pages: the activity list (filters, search, sort, bulk actions, export), log or plan an activity on a
+record, mark one done, and the "my day" page."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -8,17 +11,31 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm import selectors
 from crm.errors import CrmConflict
-from crm.models import Activity, Lead, Ticket
+from crm.models import Activity, ActivityKind, Lead, Ticket
+from crm.selectors_activities import (
+    DEFAULT_STATE,
+    OPEN_FIRST,
+    STATES,
+    ActivityFilters,
+    activities_filtered,
+    activity_state_counts,
+    day_start,
+    record_type_choices,
+)
 from crm.selectors_campaigns import open_nudges_for
 from crm.services import activities as activity_services
-from crm.views.common import require
+from crm.views.bulk import activity_bulk_context
+from crm.views.common import paginate, require, sorted_by
 from crm.views.forms import ActivityForm, apply_errors
 from suite import policy
+from suite.models import Team
+from suite.policy import Scope
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required, safe_back
 
@@ -29,6 +46,73 @@ LINKS = {
     "opportunity": selectors.opportunities_visible_to,
     "ticket": selectors.tickets_visible_to,
 }
+
+
+ACTIVITY_SORTS = {
+    "due": "due_at",
+    "created": "created_at",
+    "kind": "kind",
+    "owner": "owner__username",
+    "subject": "subject",
+}
+
+
+def activity_rows(request, *, default_state: str = DEFAULT_STATE):
+    """The activities the query string asks for, filtered and sorted: what the activity list shows and what its
+    export (``crm.views.exports.activity_export``) writes. Returns the queryset, the filters and the sort key."""
+    filters = ActivityFilters.from_params(request.GET, default_state=default_state)
+    activities, sort = sorted_by(request, activities_filtered(request.actor, filters), ACTIVITY_SORTS, "due_at")
+    if not sort:
+        activities = activities.order_by(*OPEN_FIRST)
+    return activities, filters, sort
+
+
+@actor_required
+def activity_list(request):
+    """Every activity the actor may see — calls, meetings, tasks, notes on any record — with the filters of a
+    sales manager's review: kind, state (open, overdue, due today, upcoming, done), owner, team, the kind of
+    record, due dates and a search; sortable, paged, exported as filtered, and bulk "mark done" / "reassign"."""
+    actor = request.actor
+    require(actor, "view", Activity)
+    activities, filters, sort = activity_rows(request)
+    today = timezone.localdate()
+    params = filters.as_params()
+    sort_params = {"sort": sort} if sort else {}
+    chips = [(state, label, urlencode({**params, "state": state, **sort_params})) for state, label in STATES.items()]
+    ignored_labels = {
+        "state": _("State"),
+        "status": _("State"),
+        "kind": _("Kind"),
+        "owner": _("Owner"),
+        "team": _("Team"),
+        "record": _("Related to"),
+        "due_from": _("Due from"),
+        "due_to": _("Due until"),
+    }
+    sees_others = policy.policy_for(Activity).scope_for(actor.role) is not Scope.OWN
+    return render(
+        request,
+        "crm/activity_list.html",
+        {
+            "page": paginate(request, activities),
+            "filters": filters,
+            "ignored": [ignored_labels[name] for name in filters.ignored],
+            "counts": activity_state_counts(actor, filters),
+            "chips": chips,
+            "states": list(STATES.items()),
+            "kinds": ActivityKind.choices,
+            "record_types": record_type_choices(),
+            "members": selectors.assignable_users(actor) if sees_others else [],
+            "teams": policy.scope(actor, Team.objects.all()).order_by("name") if sees_others else [],
+            "sort": sort,
+            "export_query": urlencode({**params, **sort_params}),
+            "today_start": day_start(today),
+            "tomorrow_start": day_start(today + timedelta(days=1)),
+            "can_complete": policy.can(actor, "change", Activity),
+            "can_export": policy.can(actor, "export", Activity),
+            "bulk": activity_bulk_context(actor),
+        },
+    )
 
 
 def _linked_record(actor, request):
@@ -99,11 +183,13 @@ def activity_complete(request, pk: int):
             activity=activity, by=actor.user, outcome=request.POST.get("outcome", "")[:255]
         )
     except (ValidationError, CrmConflict) as error:
-        messages.error(request, str(getattr(error, "message", error)))
+        messages.error(request, " ".join(error.messages) if isinstance(error, ValidationError) else str(error.message))
+    else:
+        if not request.htmx:
+            messages.success(request, _("Marked done: %(subject)s") % {"subject": activity.subject})
     if request.htmx:
         activity = selectors.activities_visible_to(actor).get(pk=activity.pk)
         return render(request, "crm/_activity_row.html", {"activity": activity, "can_complete": True})
-    messages.success(request, _("Marked done: %(subject)s") % {"subject": activity.subject})
     return redirect(safe_back(request, reverse("crm:my-day")))
 
 

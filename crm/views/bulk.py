@@ -5,6 +5,7 @@ action, apply — through each record's own service, all or nothing (``suite.ui.
     leads                assign owner · disqualify (with a reason)
     opportunities        assign owner
     tickets              assign to an agent · set priority
+    activities           mark done · reassign owner (managers and admins: the "assign" permission)
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
 from crm.errors import CrmConflict
-from crm.models import Account, Contact, Lead, LeadStatus, LifecycleStage, Opportunity, Ticket, TicketPriority
+from crm.models import (
+    Account,
+    Activity,
+    Contact,
+    Lead,
+    LeadStatus,
+    LifecycleStage,
+    Opportunity,
+    Ticket,
+    TicketPriority,
+)
+from crm.services import activities as activity_services
 from crm.services import customers as customer_services
 from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
@@ -231,3 +243,34 @@ def ticket_bulk_context(actor) -> dict | None:
 
 
 ticket_bulk = _bulk_view(selectors.tickets_visible_to, TICKET_ACTIONS, "crm:ticket-list", _ticket_label)
+
+
+# ---------------------------------------------------------------- activities
+
+
+def _activity_done(actor, data):
+    return lambda activity: activity_services.activity_complete(activity=activity, by=actor.user)
+
+
+def _activity_owner(actor, data):
+    owner = _member(actor, data)
+    return lambda activity: activity_services.activity_reassign(activity=activity, by=actor.user, owner=owner)
+
+
+ACTIVITY_ACTIONS = [
+    BulkAction("done", _("Mark done"), _activity_done),
+    BulkAction("owner", _("Reassign owner"), _activity_owner, fields=("owner",), permission="assign"),
+]
+
+
+def activity_bulk_context(actor) -> dict | None:
+    return bulk_context(
+        ACTIVITY_ACTIONS,
+        url=reverse("crm:activity-bulk"),
+        actor=actor,
+        model=Activity,
+        members=_members(actor),
+    )
+
+
+activity_bulk = _bulk_view(selectors.activities_visible_to, ACTIVITY_ACTIONS, "crm:activity-list", _name)

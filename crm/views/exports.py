@@ -1,4 +1,5 @@
-"""Export of the CRM lists (accounts, contacts, leads, opportunities, activities, tickets) as CSV or XLSX.
+"""Export of the CRM lists (accounts, contacts, leads, opportunities, activities, tickets, quotes, campaigns) as CSV
+or XLSX.
 
 A list view, when asked with ``?export=csv`` or ``?export=xlsx``, hands its filtered, sorted queryset here:
 ``suite.exports`` then applies the policy layer again (the "export" permission, the actor's scope, hidden
@@ -10,8 +11,6 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import ActivityKind
-from crm.selectors import activities_visible_to
 from crm.views.common import require
 from suite import exports, policy
 from suite.ui.records import actor_required
@@ -88,7 +87,9 @@ EXPORT_FIELDS: dict[str, list] = {
         ("contact__name", _("contact")),
         ("lead__name", _("lead")),
         ("opportunity__name", _("opportunity")),
+        ("ticket__number", _("ticket")),
         ("owner__username", _("owner")),
+        ("team__name", _("team")),
         "created_at",
     ],
     "ticket": [
@@ -108,6 +109,38 @@ EXPORT_FIELDS: dict[str, list] = {
         "resolved_at",
         "created_at",
     ],
+    "quote": [
+        "number",
+        "version",
+        ("opportunity__name", _("opportunity")),
+        "customer_name",
+        "contact_name",
+        "state",
+        "currency",
+        "subtotal",
+        "tax_total",
+        "total",
+        "valid_until",
+        "sent_at",
+        "decided_at",
+        ("opportunity__owner__username", _("owner")),
+        ("opportunity__team__name", _("team")),
+        "created_at",
+    ],
+    "campaign": [
+        "code",
+        "name",
+        "name_en",
+        "channel",
+        "status",
+        "budget",
+        "currency",
+        "start_date",
+        "end_date",
+        ("owner__username", _("owner")),
+        ("team__name", _("team")),
+        "created_at",
+    ],
 }
 FILE_NAMES = {
     "account": "accounts",
@@ -116,6 +149,8 @@ FILE_NAMES = {
     "opportunity": "opportunities",
     "activity": "activities",
     "ticket": "tickets",
+    "quote": "quotes",
+    "campaign": "campaigns",
 }
 
 
@@ -140,19 +175,15 @@ def export_list(request, queryset, kind: str):
 
 @actor_required
 def activity_export(request):
-    """Activities as a file: ``?status=open|done`` and ``?kind=`` narrow it (the API's filters do more)."""
+    """Activities as a file, filtered and sorted exactly as the activity list shows them (its query string:
+    ``q``, ``kind``, ``state``, ``owner``, ``team``, ``record``, ``due_from``, ``due_to``, ``sort``; ``status`` is
+    the older name of ``state``). Without a state, every activity; without ``export``, CSV."""
     from crm.models import Activity
+    from crm.views.activities import activity_rows
 
-    actor = request.actor
-    require(actor, "view", Activity)
-    activities = activities_visible_to(actor, open_only=request.GET.get("status") == "open")
-    if request.GET.get("status") == "done":
-        activities = activities.filter(done_at__isnull=False)
-    if request.GET.get("kind") in ActivityKind.values:
-        activities = activities.filter(kind=request.GET["kind"])
-    if request.GET.get("owner") == "me":
-        activities = activities.filter(owner=actor.user)
+    require(request.actor, "view", Activity)
+    activities, _filters, _sort = activity_rows(request, default_state="all")
     if export_requested(request) is None:
         request.GET = request.GET.copy()
         request.GET["export"] = exports.CSV
-    return export_list(request, activities.order_by("-created_at", "-pk"), "activity")
+    return export_list(request, activities, "activity")

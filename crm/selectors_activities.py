@@ -1,0 +1,187 @@
+"""Reads of the activity list (``/crm/activities/``) and of its export: one set of filters, read once from the
+query string, applied to the activities the actor may see — so the file holds exactly the rows of the list.
+
+    filters = ActivityFilters.from_params(request.GET)
+    rows = activities_filtered(actor, filters).order_by(*OPEN_FIRST)
+    counts = activity_state_counts(actor, filters)      # the state chips: overdue, due today, open, done
+
+States: ``open`` (not done), ``overdue`` (open, due before today), ``today`` (open, due today), ``upcoming``
+(open, due after today), ``done``, ``all``. "Today" is the local day, as on "My day".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Case, Count, F, Q, QuerySet, When
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Activity, ActivityKind
+from crm.selectors import activities_visible_to
+from suite.policy import Actor
+from suite.ui.choices import chosen_id
+
+STATES: dict[str, str | Promise] = {
+    "open": _("Open"),
+    "overdue": _("Overdue"),
+    "today": _("Due today"),
+    "upcoming": _("Upcoming"),
+    "done": _("Done"),
+    "all": _("All"),
+}
+DEFAULT_STATE = "open"
+# the record an activity is "on": the most specific one it links to (an activity on a deal also names the deal's
+# account, so that it shows on the customer's timeline — it is still the deal's activity)
+RECORD_TYPES = ("ticket", "opportunity", "lead", "contact", "account")
+# no sort chosen: open activities first, the most urgent on top (no due date last), then the latest done
+OPEN_FIRST = (
+    Case(When(done_at__isnull=True, then=0), default=1).asc(),
+    Case(When(done_at__isnull=True, then=F("due_at"))).asc(nulls_last=True),
+    F("done_at").desc(nulls_last=True),
+    "-pk",
+)
+_EARLIEST, _LATEST = date(1, 1, 2), date(9999, 12, 30)  # a local day that still has a start and an end in UTC
+
+
+def record_type_choices() -> list[tuple[str, str]]:
+    return [(name, Activity._meta.get_field(name).verbose_name) for name in RECORD_TYPES]
+
+
+def day_start(day: date) -> datetime:
+    """Midnight at the start of ``day`` in the current time zone."""
+    return timezone.make_aware(datetime(day.year, day.month, day.day))
+
+
+def _day(raw) -> date | None:
+    with contextlib.suppress(TypeError, ValueError):
+        day = date.fromisoformat(str(raw))
+        if _EARLIEST <= day <= _LATEST:
+            return day
+    return None
+
+
+@dataclass(frozen=True)
+class ActivityFilters:
+    """The activity list's filters. Values that cannot be read are left out (their names in ``ignored``), never
+    passed to the database: the list still answers, and says which it ignored."""
+
+    query: str = ""
+    kind: str = ""
+    state: str = DEFAULT_STATE
+    owner: str = ""  # "me" or a user's id
+    team: str = ""  # a team's id
+    record: str = ""  # one of RECORD_TYPES
+    due_from: date | None = None
+    due_to: date | None = None
+    ignored: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_params(cls, params, *, default_state: str = DEFAULT_STATE) -> ActivityFilters:
+        """Read ``q``, ``kind``, ``state`` (``status``: its older name, still used by links to the export),
+        ``owner``, ``team``, ``record``, ``due_from`` and ``due_to`` from a query string."""
+        ignored: list[str] = []
+
+        def pick(name: str, valid) -> str:
+            value = str(params.get(name, "") or "")
+            if value and not valid(value):
+                ignored.append(name)
+                return ""
+            return value
+
+        state_name = "state" if params.get("state") else "status"
+        state = pick(state_name, lambda value: value in STATES) or default_state
+        kind = pick("kind", lambda value: value in ActivityKind.values)
+        owner = pick("owner", lambda value: value == "me" or chosen_id(value) is not None)
+        team = pick("team", lambda value: chosen_id(value) is not None)
+        record = pick("record", lambda value: value in RECORD_TYPES)
+        days = {}
+        for name in ("due_from", "due_to"):
+            days[name] = _day(params.get(name)) if params.get(name) else None
+            if params.get(name) and days[name] is None:
+                ignored.append(name)
+        query = " ".join(str(params.get("q", "") or "").replace("\x00", "").split())[:100]
+        return cls(
+            query=query,
+            kind=kind,
+            state=state,
+            owner=str(chosen_id(owner)) if owner not in ("", "me") else owner,
+            team=str(chosen_id(team)) if team else "",
+            record=record,
+            due_from=days["due_from"],
+            due_to=days["due_to"],
+            ignored=tuple(ignored),
+        )
+
+    def as_params(self) -> dict[str, str]:
+        """The filters as a query string's parameters (the export link, the state chips), state always given."""
+        params = {
+            "q": self.query,
+            "kind": self.kind,
+            "state": self.state,
+            "owner": self.owner,
+            "team": self.team,
+            "record": self.record,
+            "due_from": self.due_from.isoformat() if self.due_from else "",
+            "due_to": self.due_to.isoformat() if self.due_to else "",
+        }
+        return {name: value for name, value in params.items() if value}
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything but the state narrows the list."""
+        return any(value for name, value in self.as_params().items() if name != "state")
+
+
+def _narrowed(actor: Actor | None, filters: ActivityFilters) -> QuerySet[Activity]:
+    """The visible activities narrowed by every filter but the state."""
+    qs = activities_visible_to(actor)
+    for term in filters.query.split():
+        qs = qs.filter(Q(subject__icontains=term) | Q(body__icontains=term) | Q(outcome__icontains=term))
+    if filters.kind:
+        qs = qs.filter(kind=filters.kind)
+    if filters.owner == "me":
+        qs = qs.filter(owner=actor.user) if actor is not None else qs.none()
+    elif filters.owner:
+        qs = qs.filter(owner_id=int(filters.owner))
+    if filters.team:
+        qs = qs.filter(team_id=int(filters.team))
+    if filters.record:
+        more_specific = RECORD_TYPES[: RECORD_TYPES.index(filters.record)]
+        qs = qs.filter(**{f"{filters.record}__isnull": False}, **{f"{name}__isnull": True for name in more_specific})
+    if filters.due_from:
+        qs = qs.filter(due_at__gte=day_start(filters.due_from))
+    if filters.due_to:
+        qs = qs.filter(due_at__lt=day_start(filters.due_to + timedelta(days=1)))
+    return qs
+
+
+def _state_conditions(today: date) -> dict[str, Q]:
+    start, end = day_start(today), day_start(today + timedelta(days=1))
+    open_ = Q(done_at__isnull=True)
+    return {
+        "open": open_,
+        "overdue": open_ & Q(due_at__lt=start),
+        "today": open_ & Q(due_at__gte=start, due_at__lt=end),
+        "upcoming": open_ & Q(due_at__gte=end),
+        "done": Q(done_at__isnull=False),
+    }
+
+
+def activities_filtered(actor: Actor | None, filters: ActivityFilters) -> QuerySet[Activity]:
+    """The activities the actor may see that match ``filters``, with owner, team and linked records in the same
+    query (``activities_visible_to``). Unordered beyond the model's default: order with ``OPEN_FIRST`` or a sort."""
+    qs = _narrowed(actor, filters)
+    condition = _state_conditions(timezone.localdate()).get(filters.state)
+    return qs.filter(condition) if condition is not None else qs
+
+
+def activity_state_counts(actor: Actor | None, filters: ActivityFilters) -> dict[str, int]:
+    """How many of the activities matching ``filters`` (the state aside) are in each state: one query."""
+    conditions = _state_conditions(timezone.localdate())
+    aggregates = {name: Count("pk", filter=condition) for name, condition in conditions.items()}
+    counts = _narrowed(actor, filters).order_by().aggregate(all=Count("pk"), **aggregates)
+    return {name: counts[name] or 0 for name in STATES}
