@@ -240,7 +240,14 @@ register(
     ModelPolicy(
         model=m.Quote,
         scopes=DEAL_SCOPES,
-        actions={ADMIN: QUOTE_WORK, MANAGER: QUOTE_WORK, SALES: QUOTE_WORK, FINANCE: {"view"}, SERVICE: {"view"}},
+        # the quote list's file (CSV / XLSX) for those who may export the deals the quotes are of
+        actions={
+            ADMIN: QUOTE_WORK | {"export"},
+            MANAGER: QUOTE_WORK | {"export"},
+            SALES: QUOTE_WORK | {"export"},
+            FINANCE: {"view", "export"},
+            SERVICE: {"view"},
+        },
         owner_field="opportunity__owner",
         team_field="opportunity__team",
     )

@@ -25,11 +25,12 @@ register(
     ModelPolicy(
         model=m.Campaign,
         scopes=dict.fromkeys(MARKETING_ROLES, Scope.COMPANY),
+        # the campaign list's file (CSV / XLSX) for those who see the comparison report
         actions={
-            ADMIN: CRUD | {"report"},
-            MARKETING: CRUD | {"report"},
-            MANAGER: {"view", "report"},
-            FINANCE: {"view", "report"},
+            ADMIN: CRUD | {"report", "export"},
+            MARKETING: CRUD | {"report", "export"},
+            MANAGER: {"view", "report", "export"},
+            FINANCE: {"view", "report", "export"},
             SALES: {"view"},
         },
     )

@@ -509,6 +509,20 @@ class StageUpdateInput(InputModelSerializer):
         validators = []
 
 
+class StageCreateInput(InputSerializer):
+    pipeline = ScopedRelatedField(model=Pipeline)
+    name = serializers.CharField(max_length=100)
+    name_en = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    probability = serializers.IntegerField(min_value=0, max_value=100)
+    position = serializers.IntegerField(
+        min_value=0, required=False, allow_null=True, default=None, help_text="among the open stages; null: last"
+    )
+
+
+class StageMoveInput(InputSerializer):
+    direction = serializers.ChoiceField(choices=["up", "down"])
+
+
 class StageInput(InputSerializer):
     name = serializers.CharField(max_length=100)
     name_en = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")

@@ -41,6 +41,7 @@ from crm.services import custom_fields as custom_field_services
 from crm.services import customers as customer_services
 from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
+from crm.services import stages as stage_services
 from crm.services import tags as tag_services
 from suite import policy
 from suite.api.counting import CachedCountPagination
@@ -108,13 +109,6 @@ class TenantNoDeleteViewSet(TenantReadOnlyViewSet):
     is retired (``is_active``) rather than deleted."""
 
     create = TenantModelViewSet.create
-    update = TenantModelViewSet.update
-    partial_update = TenantModelViewSet.partial_update
-
-
-class TenantUpdateOnlyViewSet(TenantReadOnlyViewSet):
-    """List, retrieve and update (through a service)."""
-
     update = TenantModelViewSet.update
     partial_update = TenantModelViewSet.partial_update
 
@@ -551,20 +545,42 @@ class PipelineViewSet(CrmViewSetMixin, TenantNoDeleteViewSet):
         return opportunity_services.pipeline_update(pipeline=instance, by=actor.user, **data)
 
 
-class StageViewSet(CrmViewSetMixin, TenantUpdateOnlyViewSet):
-    """Stages of the pipelines: rename, reorder, re-weight (won stays 100 %, lost 0 %)."""
+class StageViewSet(CrmViewSetMixin, TenantModelViewSet):
+    """Stages of the pipelines: add an open stage, rename, re-weight (won stays 100 %, lost 0 %), move up or
+    down, retire (``is_active: false``) and remove — with the rules of ``crm.services.stages`` (won and lost
+    last and in use, one open stage in use, a stage with deals or history is retired, not removed: 409)."""
 
     queryset = Stage.objects.all()
     output_serializer_class = serializers.StageSerializer
-    input_serializer_class = serializers.StageUpdateInput
+    input_serializer_class = serializers.StageCreateInput
+    update_input_serializer_class = serializers.StageUpdateInput
     ordering_fields = ("sequence", "name")
     ordering = ("pipeline", "sequence")
+    policy_actions = {"move": "change"}
 
     def select(self, actor):
         return selectors.stages_visible_to(actor)
 
+    def create_object(self, *, actor, data):
+        return stage_services.stage_create(by=actor.user, **data)
+
     def update_object(self, *, actor, instance, data):
-        return opportunity_services.stage_update(stage=instance, by=actor.user, **data)
+        if data.get("is_active") is False and instance.is_active:  # retiring has rules of its own
+            instance = stage_services.stage_retire(stage=instance, by=actor.user)
+            data = {name: value for name, value in data.items() if name != "is_active"}
+        return opportunity_services.stage_update(stage=instance, by=actor.user, **data) if data else instance
+
+    def delete_object(self, *, actor, instance) -> None:
+        stage_services.stage_delete(stage=instance, by=actor.user)
+
+    @extend_schema(request=serializers.StageMoveInput, responses=serializers.StageSerializer)
+    @action(detail=True, methods=["post"])
+    def move(self, request, pk=None):
+        """Move an open stage one place up or down among its pipeline's open stages."""
+        stage = self.get_object()
+        data = serializers.StageMoveInput(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        return Response(self.output(stage_services.stage_move(stage=stage, by=request.user, **data.validated_data)))
 
 
 class LostReasonViewSet(CrmViewSetMixin, TenantNoDeleteViewSet):

@@ -9,6 +9,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,9 +25,11 @@ from crm.services import campaigns as campaign_services
 from crm.services import webforms as webform_services
 from crm.templatetags.crm_ui import local_name
 from crm.views.common import paginate, require, sorted_by
+from crm.views.exports import export_list, export_requested
 from crm.views.forms import DATE_INPUT, apply_errors, blank
 from suite import policy
 from suite.ui import menu
+from suite.ui import search as shell_search
 from suite.ui.records import actor_required
 
 menu.register(
@@ -47,6 +50,15 @@ menu.register(
         check=lambda actor: policy.can(actor, "report", Campaign),
     ),
 )
+
+
+CAMPAIGN_SORTS = {
+    "name": "name",
+    "start_date": "start_date",
+    "budget": "budget",
+    "status": "status",
+    "channel": "channel",
+}
 
 
 class CampaignForm(forms.Form):
@@ -83,24 +95,39 @@ class ComparisonForm(forms.Form):
 
 @actor_required
 def campaign_list(request):
+    """The campaigns, latest start first: searched by name or code (``q``), filtered by ``channel`` and ``status``,
+    sorted (``sort``), paginated — or exported (``?export=csv|xlsx``: the same rows, through ``suite.exports`` and
+    the policy layer). Values that do not parse are ignored."""
     actor = request.actor
     require(actor, "view", Campaign)
-    queryset, sort = sorted_by(
-        request,
-        selectors.campaigns_visible_to(actor, status=request.GET.get("status") or None),
-        {"name": "name", "start_date": "start_date", "budget": "budget", "status": "status"},
-        "-start_date",
-    )
+    status = request.GET.get("status", "")
+    status = status if status in CampaignStatus.values else ""
+    campaigns = selectors.campaigns_visible_to(actor, status=status or None)
+    query = shell_search.normalize(request.GET.get("q", ""))
+    for term in query.split():
+        campaigns = campaigns.filter(Q(name__icontains=term) | Q(name_en__icontains=term) | Q(code__icontains=term))
+    channel = request.GET.get("channel", "")
+    if channel in CampaignChannel.values:
+        campaigns = campaigns.filter(channel=channel)
+    else:
+        channel = ""
+    campaigns, sort = sorted_by(request, campaigns, CAMPAIGN_SORTS, "-start_date")
+    if export_requested(request):
+        return export_list(request, campaigns, "campaign")
     return render(
         request,
         "crm/campaign_list.html",
         {
-            "page": paginate(request, queryset),
+            "page": paginate(request, campaigns),
             "sort": sort,
+            "query": query,
             "statuses": CampaignStatus.choices,
-            "status": request.GET.get("status", ""),
+            "status": status,
+            "channels": CampaignChannel.choices,
+            "channel": channel,
             "can_add": policy.can(actor, "add", Campaign),
             "can_report": policy.can(actor, "report", Campaign),
+            "can_export": policy.can(actor, "export", Campaign),
         },
     )
 

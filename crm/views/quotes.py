@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,9 +25,12 @@ from django.views.decorators.http import require_POST
 from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState
+from crm.models.quotes import OPEN_QUOTE_STATES
 from crm.quote_pdf import render_quote_pdf
 from crm.services import quotes as quote_services
-from crm.views.common import is_htmx, paginate, require
+from crm.text import search_terms
+from crm.views.common import is_htmx, paginate, require, sorted_by
+from crm.views.exports import export_list, export_requested
 from crm.views.forms import DATE_INPUT, apply_errors
 from erp.selectors import inventory as erp_inventory
 from suite import policy
@@ -312,19 +316,88 @@ def quote_pdf(request, quote_pk: int):
     return response
 
 
-@actor_required
-def quote_list(request):
-    """Every quote the actor may see, newest first, filtered by state."""
+QUOTE_SORTS = {
+    "number": "number",
+    "date": "created_at",
+    "customer": "customer_name",
+    "total": "total",
+    "state": "state",
+    "valid_until": "valid_until",
+}
+OPEN_STATES = "open"  # the quote-list filter for draft and sent quotes (still waiting for the customer's answer)
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _iso_date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None
+
+
+def quote_rows(request):
+    """The quotes the actor may see, narrowed and sorted by the quote list's query string: ``q`` (every term in the
+    quote number, the customer, the opportunity's name or its pinyin), ``state`` (or ``open``: draft and sent),
+    ``owner=me`` (my deals' quotes), ``date_from`` / ``date_to`` (made on, inclusive, local days) and ``sort``.
+    Values that do not parse are ignored. Returns the queryset, the filters applied and the sort."""
     actor = request.actor
-    require(actor, "view", Quote)
-    quotes = selectors.quotes_visible_to(actor).order_by("-created_at", "-id")
+    quotes = selectors.quotes_visible_to(actor)
+    query = shell_search.normalize(request.GET.get("q", ""))
+    for term in search_terms(query):
+        quotes = quotes.filter(
+            Q(number__icontains=term)
+            | Q(customer_name__icontains=term)
+            | Q(opportunity__name__icontains=term)
+            | Q(opportunity__search_text__contains=term)
+        )
     state = request.GET.get("state", "")
-    if state in QuoteState.values:
+    if state == OPEN_STATES:
+        quotes = quotes.filter(state__in=OPEN_QUOTE_STATES)
+    elif state in QuoteState.values:
         quotes = quotes.filter(state=state)
     else:
         state = ""
+    owner = "me" if request.GET.get("owner") == "me" else ""
+    if owner:
+        quotes = quotes.filter(opportunity__owner=actor.user)
+    date_from, date_to = _iso_date(request.GET.get("date_from")), _iso_date(request.GET.get("date_to"))
+    if date_from:
+        quotes = quotes.filter(created_at__gte=_day_start(date_from))
+    if date_to and date_to < dt.date.max:
+        quotes = quotes.filter(created_at__lt=_day_start(date_to + dt.timedelta(days=1)))
+    quotes, sort = sorted_by(request, quotes, QUOTE_SORTS, "-created_at")
+    filters = {
+        "q": query,
+        "state": state,
+        "owner": owner,
+        "date_from": date_from.isoformat() if date_from else "",
+        "date_to": date_to.isoformat() if date_to else "",
+    }
+    return quotes, filters, sort
+
+
+@actor_required
+def quote_list(request):
+    """Every quote the actor may see, newest first: searched, filtered, sorted, paginated — or exported
+    (``?export=csv|xlsx``: the same rows, through ``suite.exports`` and the policy layer)."""
+    actor = request.actor
+    require(actor, "view", Quote)
+    quotes, filters, sort = quote_rows(request)
+    if export_requested(request):
+        return export_list(request, quotes, "quote")
     return render(
         request,
         "crm/quote_list.html",
-        {"page": paginate(request, quotes), "state": state, "states": QuoteState.choices},
+        {
+            "page": paginate(request, quotes),
+            "filters": filters,
+            "query": filters["q"],
+            "state": filters["state"],
+            "states": QuoteState.choices,
+            "sort": sort,
+            "can_export": policy.can(actor, "export", Quote),
+        },
     )

@@ -11,6 +11,7 @@ import json
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from crm import selectors
+from crm.errors import CrmConflict
 from crm.models import (
     AssignmentRule,
     CustomFieldSet,
@@ -27,12 +29,14 @@ from crm.models import (
     Pipeline,
     SlaPolicy,
     Source,
+    Stage,
     TicketCategory,
     TicketPriority,
 )
 from crm.services import custom_fields as custom_field_services
 from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
+from crm.services import stages as stage_services
 from crm.services import tickets as ticket_services
 from crm.templatetags.crm_ui import local_name
 from crm.views import custom_fields
@@ -89,18 +93,26 @@ def _delete_view(select, delete, keyword: str, page: str):
         actor = request.actor
         record = policy.get_visible_or_404(actor, select(actor), pk=pk)
         require(actor, "delete", record)
-        delete(**{keyword: record}, by=actor.user)
+        try:
+            delete(**{keyword: record}, by=actor.user)
+        except (ValidationError, CrmConflict) as error:  # the service's reason, on the page it came from
+            messages.error(request, _refusal(error))
+            return redirect(page)
         messages.success(request, _("%(name)s was removed.") % {"name": getattr(record, "name", None) or record})
         return redirect(page)
 
     return view
 
 
-def _submitted(request, form, *, model, save, message: str, page: str):
-    """A settings form posted: refused (403) unless the actor may add ``model``; when the form is valid,
-    ``save(cleaned_data)`` through a service and back to ``page`` with ``message``. ``None`` when the form or the
-    service refused (its messages are then on the form)."""
-    require(request.actor, "add", model)
+def _refusal(error: ValidationError | CrmConflict) -> str:
+    return str(error.message) if isinstance(error, CrmConflict) else " ".join(error.messages)
+
+
+def _submitted(request, form, *, model, save, message: str, page: str, action: str = "add"):
+    """A settings form posted: refused (403) unless the actor may ``action`` (add) ``model`` (a model, or the
+    record changed); when the form is valid, ``save(cleaned_data)`` through a service and back to ``page`` with
+    ``message``. ``None`` when the form or the service refused (its messages are then on the form)."""
+    require(request.actor, action, model)
     if not form.is_valid():
         return None
     try:
@@ -415,6 +427,155 @@ def _stage_summary(pipeline) -> str:
     )
 
 
+class PipelineEditForm(forms.Form):
+    """An existing pipeline's name, its nudge for idle deals and whether it is in use (``pipeline_update``)."""
+
+    name = forms.CharField(label=gettext_lazy("Name"), max_length=100)
+    name_en = forms.CharField(label=gettext_lazy("English name"), max_length=100, required=False)
+    stale_after_days = forms.IntegerField(
+        label=gettext_lazy("Nudge after days without activity"),
+        min_value=1,
+        max_value=365,
+        required=False,
+        help_text=gettext_lazy("Owners of open deals idle this long are reminded; empty: never"),
+    )
+    is_active = forms.BooleanField(label=gettext_lazy("In use"), required=False)
+
+    def __init__(self, *args, pipeline: Pipeline, **kwargs):
+        initial = {name: getattr(pipeline, name) for name in ("name", "name_en", "stale_after_days", "is_active")}
+        super().__init__(*args, initial=initial, auto_id=f"pipeline{pipeline.pk}-%s", **kwargs)
+
+
+class StageEditForm(forms.Form):
+    """One row of a pipeline's stage table (``stage_update``): its inputs sit in the row's cells and belong to
+    the row's ``<form>`` by their ``form`` attribute. The won and lost stages keep 100 % / 0 %."""
+
+    name = forms.CharField(label=gettext_lazy("Stage"), max_length=100)
+    name_en = forms.CharField(label=gettext_lazy("English name"), max_length=100, required=False)
+    probability = forms.IntegerField(label=gettext_lazy("Win probability (%)"), min_value=0, max_value=100)
+
+    def __init__(self, *args, stage: Stage, **kwargs):
+        initial = {"name": stage.name, "name_en": stage.name_en, "probability": stage.probability}
+        super().__init__(*args, initial=initial, auto_id=f"stage{stage.pk}-%s", **kwargs)
+        self.html_id = f"stage-form-{stage.pk}"
+        self.fields["probability"].disabled = stage.is_closed
+        for field in self.fields.values():
+            field.widget.attrs.update(
+                {"form": self.html_id, "aria-label": f"{field.label} · {stage.name}", "class": "cell-input"}
+            )
+
+
+class StageAddForm(forms.Form):
+    """A new open stage of a pipeline (``crm.services.stages.stage_create``), placed among its open stages."""
+
+    name = forms.CharField(label=gettext_lazy("Stage"), max_length=100)
+    name_en = forms.CharField(label=gettext_lazy("English name"), max_length=100, required=False)
+    probability = forms.IntegerField(label=gettext_lazy("Win probability (%)"), min_value=0, max_value=100)
+    position = forms.TypedChoiceField(
+        label=gettext_lazy("Place"), coerce=int, empty_value=None, required=False, choices=()
+    )
+
+    def __init__(self, *args, pipeline: Pipeline, open_stages: list[Stage], **kwargs):
+        super().__init__(*args, auto_id=f"add{pipeline.pk}-%s", **kwargs)
+        self.fields["position"].choices = [
+            ("", _("Last, before won and lost")),
+            *([("0", _("First"))] if open_stages else []),
+            *(
+                (str(index), _("After %(stage)s") % {"stage": local_name(stage)})
+                for index, stage in enumerate(open_stages[:-1], start=1)
+            ),
+        ]
+
+
+def _deal_counts(actor) -> dict[int, int]:
+    """How many deals are in each stage (one query, whatever the number of stages)."""
+    rows = selectors.opportunities_visible_to(actor).order_by().values("stage_id").annotate(n=Count("pk"))
+    return {row["stage_id"]: row["n"] for row in rows}
+
+
+def _shown(bound: dict, key: tuple, allowed: bool, form_class, **kwargs):
+    """The form of ``key`` on the page: the one posted and refused (with its messages), else a fresh
+    ``form_class(**kwargs)``; none when the actor may not use it."""
+    if not allowed:
+        return None
+    return bound[key] if key in bound else form_class(**kwargs)
+
+
+def _pipeline_cards(actor, pipelines, bound: dict) -> list[dict]:
+    """Per pipeline: its edit form and stage table (a form per stage row, the add-stage form) for those who may
+    change them, the plain table for the others. ``bound`` holds the forms posted and refused, shown again with
+    their messages: ``("pipeline" | "stage" | "add", pk) → form``."""
+    can_change = policy.can(actor, "change", Pipeline)
+    can_change_stage, can_add_stage = policy.can(actor, "change", Stage), policy.can(actor, "add", Stage)
+    can_delete_stage = policy.can(actor, "delete", Stage)
+    counts = _deal_counts(actor)
+    cards = []
+    for pipeline in pipelines:
+        stages = list(pipeline.stages.all())
+        open_stages = [stage for stage in stages if not stage.is_closed]
+        rows = []
+        for stage in stages:
+            position = open_stages.index(stage) if not stage.is_closed else None
+            rows.append(
+                {
+                    "stage": stage,
+                    "kind": _("Won") if stage.is_won else _("Lost") if stage.is_lost else _("Open"),
+                    "deals": counts.get(stage.pk, 0),
+                    "form": _shown(bound, ("stage", stage.pk), can_change_stage, StageEditForm, stage=stage),
+                    "edit_url": reverse("crm:settings-stage-edit", args=[stage.pk]),
+                    "move_url": reverse("crm:settings-stage-move", args=[stage.pk]),
+                    "active_url": reverse("crm:settings-stage-active", args=[stage.pk]),
+                    "can_up": can_change_stage and position not in (None, 0),
+                    "can_down": can_change_stage and position is not None and position < len(open_stages) - 1,
+                    "can_retire": can_change_stage and not stage.is_closed,
+                    "delete_url": _delete_url(actor, Stage, "crm:settings-stage-delete", stage.pk)
+                    if can_delete_stage and not stage.is_closed
+                    else None,
+                }
+            )
+        cards.append(
+            {
+                "pipeline": pipeline,
+                "summary": _stage_summary(pipeline),
+                "rows": rows,
+                "form": _shown(bound, ("pipeline", pipeline.pk), can_change, PipelineEditForm, pipeline=pipeline),
+                "edit_url": reverse("crm:settings-pipeline-edit", args=[pipeline.pk]),
+                "default_url": reverse("crm:settings-pipeline-default", args=[pipeline.pk])
+                if can_change and not pipeline.is_default and pipeline.is_active
+                else None,
+                "add_form": _shown(
+                    bound, ("add", pipeline.pk), can_add_stage, StageAddForm, pipeline=pipeline, open_stages=open_stages
+                ),
+                "add_url": reverse("crm:settings-stage-add", args=[pipeline.pk]),
+                "can_change_stages": can_change_stage,
+            }
+        )
+    return cards
+
+
+def _pipeline_page(request, *, pipeline_form=None, reason_form=None, bound: dict | None = None):
+    actor = request.actor
+    if bound:  # the refused form may be far down the page: say so at the top too
+        messages.error(request, _("Nothing was changed: see the messages on the form."))
+    pipelines = selectors.pipelines_visible_to(actor).order_by("-is_default", "-is_active", "sort_order", "name")
+    reasons = selectors.lost_reasons_visible_to(actor).order_by("sort_order", "name")
+    return _page(
+        request,
+        "crm:settings-pipelines",
+        title=_("Pipelines and lost reasons"),
+        intro=_(
+            "Deals move through a pipeline's stages; the win probabilities weigh the forecast. Rename, re-weight, "
+            "reorder, add and retire stages here; the won and lost stages close every pipeline."
+        ),
+        pipeline_cards=_pipeline_cards(actor, pipelines, bound or {}),
+        form=(pipeline_form or PipelineForm()) if policy.can(actor, "add", Pipeline) else None,
+        form_title=_("New pipeline"),
+        extra_title=_("Lost reasons"),
+        extra_rows=[f"{local_name(reason)}{'' if reason.is_active else ' · ' + _('inactive')}" for reason in reasons],
+        extra_form=(reason_form or LostReasonForm()) if policy.can(actor, "add", LostReason) else None,
+    )
+
+
 @actor_required
 def pipeline_settings(request):
     actor = request.actor
@@ -461,32 +622,138 @@ def pipeline_settings(request):
         )
     if done:
         return done
-    pipelines = selectors.pipelines_visible_to(actor).prefetch_related("stages").order_by("-is_default", "name")
-    rows = [
-        {
-            "cells": [
-                f"{local_name(pipeline)}{' · ' + _('default') if pipeline.is_default else ''}",
-                _stage_summary(pipeline),
-            ],
-            "delete_url": None,
-            "label": pipeline.name,
-        }
-        for pipeline in pipelines
-    ]
-    reasons = selectors.lost_reasons_visible_to(actor).order_by("sort_order", "name")
-    return _page(
+    return _pipeline_page(request, pipeline_form=pipeline_form, reason_form=reason_form)
+
+
+def _visible_pipeline(actor, pk: int) -> Pipeline:
+    return policy.get_visible_or_404(actor, selectors.pipelines_visible_to(actor), pk=pk)
+
+
+def _visible_stage(actor, pk: int) -> Stage:
+    return policy.get_visible_or_404(actor, selectors.stages_visible_to(actor), pk=pk)
+
+
+def _acted(request, record, do, message: str):
+    """A button of the stage table (move, retire, make default): refused (403) unless the actor may change
+    ``record``; ``do()`` through a service; back to the page with ``message``, or with the service's reason."""
+    require(request.actor, "change", record)
+    try:
+        do()
+    except (ValidationError, CrmConflict) as error:
+        messages.error(request, _refusal(error))
+    else:
+        messages.success(request, message)
+    return redirect("crm:settings-pipelines")
+
+
+@require_POST
+@actor_required
+def pipeline_edit(request, pk: int):
+    """Rename a pipeline, set its nudge for idle deals, retire or restore it (``pipeline_update``)."""
+    actor = request.actor
+    pipeline = _visible_pipeline(actor, pk)
+    form = PipelineEditForm(request.POST, pipeline=pipeline)
+    done = _submitted(
         request,
-        "crm:settings-pipelines",
-        title=_("Pipelines and lost reasons"),
-        intro=_("Deals move through a pipeline's stages; the win probabilities weigh the forecast."),
-        columns=[_("Pipeline"), _("Stages")],
-        rows=rows,
-        form=pipeline_form if policy.can(actor, "add", Pipeline) else None,
-        form_title=_("New pipeline"),
-        extra_title=_("Lost reasons"),
-        extra_rows=[f"{local_name(reason)}{'' if reason.is_active else ' · ' + _('inactive')}" for reason in reasons],
-        extra_form=reason_form if policy.can(actor, "add", LostReason) else None,
+        form,
+        model=pipeline,
+        action="change",
+        save=lambda data: opportunity_services.pipeline_update(pipeline=pipeline, by=actor.user, **data),
+        message=_("The pipeline was saved."),
+        page="crm:settings-pipelines",
     )
+    return done or _pipeline_page(request, bound={("pipeline", pipeline.pk): form})
+
+
+@require_POST
+@actor_required
+def pipeline_make_default(request, pk: int):
+    """Make a pipeline the one new deals go on (``pipeline_update``; the previous default is cleared)."""
+    actor = request.actor
+    pipeline = _visible_pipeline(actor, pk)
+    return _acted(
+        request,
+        pipeline,
+        lambda: opportunity_services.pipeline_update(pipeline=pipeline, by=actor.user, is_default=True),
+        _("%(name)s is the default pipeline now.") % {"name": local_name(pipeline)},
+    )
+
+
+@require_POST
+@actor_required
+def stage_add(request, pk: int):
+    """Add an open stage to a pipeline (``crm.services.stages.stage_create``)."""
+    actor = request.actor
+    pipeline = _visible_pipeline(actor, pk)
+    open_stages = [stage for stage in pipeline.stages.all() if not stage.is_closed]
+    form = StageAddForm(request.POST, pipeline=pipeline, open_stages=open_stages)
+    done = _submitted(
+        request,
+        form,
+        model=Stage,
+        save=lambda data: stage_services.stage_create(pipeline=pipeline, by=actor.user, **data),
+        message=_("The stage was added."),
+        page="crm:settings-pipelines",
+    )
+    return done or _pipeline_page(request, bound={("add", pipeline.pk): form})
+
+
+@require_POST
+@actor_required
+def stage_edit(request, pk: int):
+    """Rename or re-weight a stage (``stage_update``, as ``PATCH /api/v1/crm/stages/<id>/``)."""
+    actor = request.actor
+    stage = _visible_stage(actor, pk)
+    form = StageEditForm(request.POST, stage=stage)
+    done = _submitted(
+        request,
+        form,
+        model=stage,
+        action="change",
+        save=lambda data: opportunity_services.stage_update(stage=stage, by=actor.user, **data),
+        message=_("The stage was saved."),
+        page="crm:settings-pipelines",
+    )
+    return done or _pipeline_page(request, bound={("stage", stage.pk): form})
+
+
+@require_POST
+@actor_required
+def stage_move(request, pk: int):
+    """Move an open stage one place up or down (``?direction=up|down`` in the form)."""
+    actor = request.actor
+    stage = _visible_stage(actor, pk)
+    return _acted(
+        request,
+        stage,
+        lambda: stage_services.stage_move(stage=stage, direction=request.POST.get("direction", ""), by=actor.user),
+        _("The stages were reordered."),
+    )
+
+
+@require_POST
+@actor_required
+def stage_set_active(request, pk: int):
+    """Retire a stage (``active=0``: ``stage_retire``, which says why not) or put it back in use (``active=1``)."""
+    actor = request.actor
+    stage = _visible_stage(actor, pk)
+    if request.POST.get("active") == "1":
+        return _acted(
+            request,
+            stage,
+            lambda: opportunity_services.stage_update(stage=stage, by=actor.user, is_active=True),
+            _("%(name)s is in use again.") % {"name": local_name(stage)},
+        )
+    return _acted(
+        request,
+        stage,
+        lambda: stage_services.stage_retire(stage=stage, by=actor.user),
+        _("%(name)s was retired: it is kept in the history of the deals that went through it.")
+        % {"name": local_name(stage)},
+    )
+
+
+stage_delete = _delete_view(selectors.stages_visible_to, stage_services.stage_delete, "stage", "crm:settings-pipelines")
 
 
 # ---------------------------------------------------------------- custom fields
