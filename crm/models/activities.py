@@ -96,6 +96,17 @@ class Activity(OwnedModel):
             models.Index(fields=["lead", "-created_at"], name="crm_activity_lead"),
             models.Index(fields=["opportunity", "-created_at"], name="crm_activity_opportunity"),
             models.Index(fields=["company", "-created_at"], name="crm_activity_company_created"),
+            # the activity list of a whole company (admins): open ones by due date, done ones latest first
+            models.Index(
+                fields=["company", "due_at", "id"],
+                condition=Q(done_at__isnull=True),
+                name="crm_activity_open_due_company",
+            ),
+            models.Index(
+                fields=["company", "-done_at", "-id"],
+                condition=Q(done_at__isnull=False),
+                name="crm_activity_done_company",
+            ),
             # the customer 360 page: a customer's open activities by due time, and its last call or meeting
             models.Index(
                 fields=["account", "due_at"], condition=Q(done_at__isnull=True), name="crm_activity_account_open"

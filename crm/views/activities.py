@@ -20,13 +20,16 @@ from crm.errors import CrmConflict
 from crm.models import Activity, ActivityKind, Lead, Ticket
 from crm.selectors_activities import (
     DEFAULT_STATE,
-    OPEN_FIRST,
     STATES,
     ActivityFilters,
     activities_filtered,
     activity_state_counts,
     day_start,
+    default_order,
     record_type_choices,
+)
+from crm.selectors_activities import (
+    RECORD_TYPES as RECORD_LINKS,
 )
 from crm.selectors_campaigns import open_nudges_for
 from crm.services import activities as activity_services
@@ -63,7 +66,7 @@ def activity_rows(request, *, default_state: str = DEFAULT_STATE):
     filters = ActivityFilters.from_params(request.GET, default_state=default_state)
     activities, sort = sorted_by(request, activities_filtered(request.actor, filters), ACTIVITY_SORTS, "due_at")
     if not sort:
-        activities = activities.order_by(*OPEN_FIRST)
+        activities = activities.order_by(*default_order(filters.state))
     return activities, filters, sort
 
 
@@ -75,6 +78,9 @@ def activity_list(request):
     actor = request.actor
     require(actor, "view", Activity)
     activities, filters, sort = activity_rows(request)
+    # The page's linked records in five small reads instead of five more joins: with eight joins PostgreSQL spent
+    # ~50 ms *planning* the page query (a 5 ms walk) on the bench company's million activities.
+    activities = activities.select_related(None).select_related("owner", "team").prefetch_related(*RECORD_LINKS)
     today = timezone.localdate()
     params = filters.as_params()
     sort_params = {"sort": sort} if sort else {}
@@ -90,14 +96,15 @@ def activity_list(request):
         "due_to": _("Due until"),
     }
     sees_others = policy.policy_for(Activity).scope_for(actor.role) is not Scope.OWN
+    counts = activity_state_counts(actor, filters)  # the chips, and the number of rows the pages hold
     return render(
         request,
         "crm/activity_list.html",
         {
-            "page": paginate(request, activities),
+            "page": paginate(request, activities, count=counts[filters.state]),
             "filters": filters,
             "ignored": [ignored_labels[name] for name in filters.ignored],
-            "counts": activity_state_counts(actor, filters),
+            "counts": counts,
             "chips": chips,
             "states": list(STATES.items()),
             "kinds": ActivityKind.choices,
