@@ -9,22 +9,30 @@ from __future__ import annotations
 from suite import events
 
 
-@events.handler("scrm.contact.created", name="crm.lead_from_social_contact")
-def lead_from_social_contact(event: events.Event) -> None:
-    """Create the person's lead (or find their open one). Idempotent per event through the outbox; a person
-    adding again finds the open lead."""
-    from crm.services.social_leads import lead_from_social_contact as create
+def _lead(event: events.Event, **facts) -> None:
+    from crm.services.social_leads import lead_from_social_contact
 
     if event.version != 1:
         return
     payload = event.payload
-    create(
+    lead_from_social_contact(
         company_id=event.company_id,
         channel_kind=payload.get("channel_kind", ""),
         external_id=payload.get("external_id", ""),
         display_name=payload.get("display_name") or "",
         phone=payload.get("phone") or "",
         unionid=payload.get("unionid") or "",
+        **facts,
+    )
+
+
+@events.handler("scrm.contact.created", name="crm.lead_from_social_contact")
+def lead_from_social_contact(event: events.Event) -> None:
+    """Create the person's lead (or find their open one). Idempotent per event through the outbox; a person
+    adding again finds the open lead."""
+    payload = event.payload
+    _lead(
+        event,
         owner_id=payload.get("owner_id"),
         staff_external_id=payload.get("staff_external_id") or "",
         platform_event=payload.get("platform_event") or "",
@@ -36,18 +44,9 @@ def lead_from_social_contact(event: events.Event) -> None:
 def lead_from_conversation(event: events.Event) -> None:
     """Staff asked for a lead of a conversation's person (「转线索」): the lead, owned by the one who asked, with
     the conversation in its notes; the person's open lead instead if they have one."""
-    from crm.services.social_leads import lead_from_social_contact as create
-
-    if event.version != 1:
-        return
     payload = event.payload
-    create(
-        company_id=event.company_id,
-        channel_kind=payload.get("channel_kind", ""),
-        external_id=payload.get("external_id", ""),
-        display_name=payload.get("display_name") or "",
-        phone=payload.get("phone") or "",
-        unionid=payload.get("unionid") or "",
+    _lead(
+        event,
         owner_id=payload.get("requested_by_id"),
         platform_event="staff_request",
         note=payload.get("transcript") or "",

@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import pytest
+from django.utils import translation
 
 from crm.models import Lead, LeadStatus, Source
 from crm.services.customers import contact_create
@@ -130,7 +131,10 @@ def test_a_douyin_lead_capture_becomes_a_lead_with_what_the_person_wrote(client,
     # The inbox shows the event with what was written, and the identity has the phone for the cadences.
     message = Message.objects.get(channel=channel, external_id="m-2")
     assert (message.kind, message.event, message.text) == ("event", "personal_tab_contact", "想学电工证，周末班")
-    assert str(message.event_text) == "Left contact details on the Douyin home page"
+    with translation.override("en"):
+        assert message.event_text == "Left contact details on the Douyin home page"
+    with translation.override("zh-hans"):
+        assert message.event_text == "在抖音主页留资"
     identity = SocialIdentity.objects.get(company=company, external_id="dy-yang")
     assert identity.phone == "17712345616"
     # The training school's follow-up starts: the Douyin cadence enrolled the lead, on the person's identity.

@@ -54,7 +54,7 @@ def test_the_rules_are_409s_and_bad_input_400s(company, member, api_client, sale
         company=company, by=sales_user, name="液压站", account=AccountFactory(company=company, by=sales_user)
     )
     busy = client.patch(f"/api/v1/crm/stages/{deal.stage_id}/", {"is_active": False}, format="json")
-    assert busy.status_code == 409 and "move" in busy.json()["errors"][0]["message"]
+    assert busy.status_code == 409 and "1 个商机处于此阶段" in busy.json()["errors"][0]["message"]  # zh-hans: default
     assert Stage.objects.get(pk=deal.stage_id).is_active
 
     bad = client.post("/api/v1/crm/stages/", {"pipeline": pipeline.pk, "name": "", "probability": 150}, format="json")

@@ -129,35 +129,41 @@ def conversation_reply_view(request, pk: int):
     return redirect("scrm:conversation", pk=conversation.pk)
 
 
-@require_POST
-@actor_required
-def conversation_ticket_view(request, pk: int):
-    """「转工单」: ask the CRM for a service ticket about this conversation (``conversation_ticket_request``)."""
+def _ask_crm(request, pk: int, ask, done: str):
+    """Hand a conversation to the CRM through ``ask`` (a service that publishes the request); the refusal or
+    ``done`` as a message, back on the conversation."""
     actor = request.actor
     conversation = _conversation_or_404(actor, pk)
     _require(actor, "reply", conversation)
     try:
-        conversation_ticket_request(conversation=conversation, by=request.user)
+        ask(conversation=conversation, by=request.user)
     except ValidationError as exc:
         for error in exc.messages:
             flash.error(request, error)
     else:
-        flash.success(request, _("A service ticket is being opened in the CRM; it appears under Tickets in a moment."))
+        flash.success(request, done)
     return redirect("scrm:conversation", pk=conversation.pk)
+
+
+@require_POST
+@actor_required
+def conversation_ticket_view(request, pk: int):
+    """「转工单」: ask the CRM for a service ticket about this conversation (``conversation_ticket_request``)."""
+    return _ask_crm(
+        request,
+        pk,
+        conversation_ticket_request,
+        _("A service ticket is being opened in the CRM; it appears under Tickets in a moment."),
+    )
 
 
 @require_POST
 @actor_required
 def conversation_lead_view(request, pk: int):
     """「转线索」: ask the CRM for a lead of this conversation's person (``conversation_lead_request``)."""
-    actor = request.actor
-    conversation = _conversation_or_404(actor, pk)
-    _require(actor, "reply", conversation)
-    try:
-        conversation_lead_request(conversation=conversation, by=request.user)
-    except ValidationError as exc:
-        for error in exc.messages:
-            flash.error(request, error)
-    else:
-        flash.success(request, _("A lead is being made in the CRM, owned by you; it appears under Leads in a moment."))
-    return redirect("scrm:conversation", pk=conversation.pk)
+    return _ask_crm(
+        request,
+        pk,
+        conversation_lead_request,
+        _("A lead is being made in the CRM, owned by you; it appears under Leads in a moment."),
+    )
