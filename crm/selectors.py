@@ -24,9 +24,8 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
-    Window,
 )
-from django.db.models.functions import RowNumber, TruncMonth, Upper
+from django.db.models.functions import TruncMonth, Upper
 from django.utils import timezone
 
 from crm.models import (
@@ -790,21 +789,37 @@ def opportunity_board(
 ) -> list[BoardColumn]:
     """The kanban board of a pipeline: one column per active stage (in order), each with its count and total
     amount and its most recently changed ``per_column`` opportunities. Won and lost columns show deals closed
-    since ``closed_since`` (default: 90 days). Three queries whatever the number of deals."""
+    since ``closed_since`` (default: 90 days). Four queries whatever the number of deals.
+
+    The cards are found column by column — one ``UNION ALL`` of "the stage's latest ``per_column``", each an
+    index walk (``crm_opportunity_stage``) — and only then read with their customer, owner and team: a window
+    function over the whole pipeline joined every deal to its customer first (1.5 s for the 155k open and recent
+    deals of the bench company)."""
     closed_since = closed_since or timezone.now() - timedelta(days=90)
     stages = list(pipeline.stages.filter(is_active=True).order_by("sequence", "id"))
-    qs = opportunities_visible_to(actor, search=search).filter(stage__pipeline=pipeline)
+    scoped = opportunities_visible_to(actor, search=search).filter(stage_id__in=[stage.pk for stage in stages])
     if owner is not None:
-        qs = qs.filter(owner=owner)
-    qs = qs.filter(Q(status=OpportunityStatus.OPEN) | Q(closed_at__gte=closed_since))
-    totals = {
-        row["stage_id"]: row for row in qs.order_by().values("stage_id").annotate(n=Count("id"), total=Sum("amount"))
-    }
-    ranked = qs.annotate(
-        rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("updated_at").desc(), F("id").desc()])
-    ).filter(rank__lte=per_column)
+        scoped = scoped.filter(owner=owner)
+    open_deals = scoped.filter(status=OpportunityStatus.OPEN)
+    closed_deals = scoped.exclude(status=OpportunityStatus.OPEN).filter(closed_at__gte=closed_since)
+    qs = open_deals | closed_deals
+    # count and amount per column: the open deals and the recently closed ones apart, each read from its covering
+    # index (crm_opportunity_open_cover, crm_opportunity_closed_cover) instead of one scan of the table for an OR
+    totals: dict[int, dict] = defaultdict(lambda: {"n": 0, "total": Decimal("0.00")})
+    per_stage = [
+        part.order_by().values("stage_id").annotate(n=Count("id"), total=Sum("amount"))
+        for part in (open_deals, closed_deals)
+    ]
+    for row in per_stage[0].union(per_stage[1], all=True):
+        totals[row["stage_id"]]["n"] += row["n"]
+        totals[row["stage_id"]]["total"] += row["total"] or 0
+    latest = [
+        qs.select_related(None).filter(stage_id=stage.pk).order_by("-updated_at", "-id").values_list("pk")[:per_column]
+        for stage in stages
+    ]
+    ids = [pk for (pk,) in latest[0].union(*latest[1:], all=True)] if latest else []
     cards: dict[int, list[Opportunity]] = defaultdict(list)
-    for opportunity in ranked.order_by("stage_id", "rank"):
+    for opportunity in qs.filter(pk__in=ids).order_by("-updated_at", "-id"):
         cards[opportunity.stage_id].append(opportunity)
     return [
         BoardColumn(

@@ -173,6 +173,51 @@ def test_board_query_count_does_not_grow(company, sales, sales_user, pipeline, d
         assert client.get(reverse("crm:board")).status_code == 200
 
 
+def test_board_columns_count_open_and_recently_closed_deals_and_show_the_latest(
+    company, sales, sales_user, member, team, pipeline
+):
+    from decimal import Decimal
+
+    from crm import selectors
+    from crm.services.opportunities import opportunity_lose, opportunity_win
+    from suite.policy import Actor
+
+    account = AccountFactory(company=company, by=sales_user)
+    first = pipeline.stages.order_by("sequence").first()  # where new deals start
+    deals = [
+        opportunity_create(company=company, by=sales_user, name=f"开放{i}", account=account, amount=100 + i)
+        for i in range(4)
+    ]
+    won = opportunity_create(company=company, by=sales_user, name="刚赢单", account=account, amount=1000)
+    opportunity_win(opportunity=won, by=sales_user)
+    old = opportunity_create(company=company, by=sales_user, name="早已输单", account=account, amount=7)
+    opportunity_lose(opportunity=old, reason=LostReason.objects.filter(company=company).first(), by=sales_user)
+    Opportunity.objects.filter(pk=old.pk).update(closed_at=timezone.now() - timedelta(days=200))
+    colleague = member(company, Role.SALES, teams=[team], username="lisi").user
+    manager = Actor(member(company, Role.MANAGER, teams=[team], username="wang.manager"))  # sees the team's deals
+    opportunity_create(company=company, by=colleague, owner=colleague, name="同事的", account=account, amount=1)
+
+    columns = {c.stage.pk: c for c in selectors.opportunity_board(manager, pipeline=pipeline, per_column=3)}
+    assert (columns[first.pk].count, columns[first.pk].amount) == (5, Decimal("407.00"))  # 4 + the colleague's
+    # the latest changed first, at most per_column
+    assert [o.name for o in columns[first.pk].cards] == ["同事的", "开放3", "开放2"]
+    won_column = columns[_stage(pipeline, is_won=True).pk]
+    assert (won_column.count, won_column.amount, [o.name for o in won_column.cards]) == (
+        1,
+        Decimal("1000.00"),
+        ["刚赢单"],
+    )
+    lost_column = columns[_stage(pipeline, is_lost=True).pk]
+    assert (lost_column.count, lost_column.cards) == (0, [])  # closed 200 days ago: off the board
+    theirs = {c.stage.pk: c for c in selectors.opportunity_board(manager, pipeline=pipeline, owner=sales_user)}
+    assert theirs[first.pk].count == 4 and "同事的" not in [o.name for o in theirs[first.pk].cards]
+    own = {c.stage.pk: c for c in selectors.opportunity_board(Actor(sales), pipeline=pipeline)}
+    assert own[first.pk].count == 4  # a salesperson's board: their own deals
+    found = {c.stage.pk: c for c in selectors.opportunity_board(Actor(sales), pipeline=pipeline, search="开放2")}
+    assert [o.name for o in found[first.pk].cards] == ["开放2"] and found[first.pk].count == 1
+    assert deals  # created above
+
+
 # ---------------------------------------------------------------- opportunities
 
 
