@@ -16,7 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import Contact, Ticket, TicketChannel, TicketPriority, TicketStatus
-from crm.services.tickets import MAX_BODY_LENGTH, _advisory_lock, _sla_for
+from crm.services.locking import advisory_lock
+from crm.services.tickets import MAX_BODY_LENGTH, _sla_for
 from suite.lookups import present_in
 
 UGC_SOURCE_PREFIX = "scrm-ugc:"
@@ -107,7 +108,7 @@ def tickets_for_negative_ugc(*, company_id: int, items: list[dict]) -> list[Tick
             ticket.first_response_due_at = now + timedelta(minutes=policy.first_response_minutes)
             ticket.resolution_due_at = now + timedelta(minutes=policy.resolution_minutes)
         tickets.append(ticket)
-    _advisory_lock(f"crm.ticket.number:{company_id}")  # ticket_open's numbering lock, once for the lot
+    advisory_lock(f"crm.ticket.number:{company_id}")  # ticket_open's numbering lock, once for the lot
     top = Ticket.objects.filter(company_id=company_id).aggregate(top=Max("number"))["top"] or 0
     for offset, ticket in enumerate(tickets, start=1):
         ticket.number = top + offset
