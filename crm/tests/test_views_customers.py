@@ -77,6 +77,22 @@ def test_account_list_filters_sorts_paginates_and_answers_htmx_with_rows(company
     assert bogus_sort.status_code == 200
 
 
+def test_the_list_count_is_remembered_until_a_customer_changes(company, sales, sales_user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for i in range(3):
+        ContactFactory(company=company, by=sales_user, name=f"联系人{i}")
+    client = browser(sales)
+    assert client.get(reverse("crm:contact-list")).context["page"].paginator.count == 3
+    with CaptureQueriesContext(connection) as again:
+        assert client.get(reverse("crm:contact-list")).context["page"].paginator.count == 3
+    assert not [q for q in again.captured_queries if 'COUNT(*) AS "__count" FROM "crm_contact"' in q["sql"]]
+    ContactFactory(company=company, by=sales_user, name="新来的")  # a write: counted again, never stale
+    assert client.get(reverse("crm:contact-list")).context["page"].paginator.count == 4
+    assert client.get(reverse("crm:contact-list"), {"q": "新来"}).context["page"].paginator.count == 1
+
+
 def test_a_salesperson_sees_only_own_customers(company, sales, member):
     colleague = member(company, Role.SALES).user
     theirs = AccountFactory(company=company, by=colleague, name="同事的客户")

@@ -56,9 +56,11 @@ def test_list_pages_have_fixed_query_counts(name, company, admin, django_assert_
     with CaptureQueriesContext(connection) as few:
         response = client.get(url)
     assert response.status_code == 200
+    baseline = len(few)  # now: the captured queries are read from the connection's log, which the next request clears
     grow(8)
-    with django_assert_max_num_queries(len(few)) as many:
+    client.get(url)  # warm as above: a list's count is remembered until its table changes (suite.api.counting)
+    with django_assert_max_num_queries(baseline) as many:
         response = client.get(url)
     assert response.status_code == 200
-    assert len(many) == len(few)
+    assert len(many) == baseline
     assert_csp_clean(response.content.decode())
