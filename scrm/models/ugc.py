@@ -79,6 +79,10 @@ class UgcPost(TenantModel):
         indexes = [
             models.Index(fields=["company", "-posted_at", "-id"], name="scrm_ugc_recent"),
             models.Index(fields=["company", "sentiment", "-posted_at"], name="scrm_ugc_by_sentiment"),
+            # the wall's "featured" filter: its list and count read the few featured posts, not a scan of all
+            models.Index(
+                fields=["company", "-posted_at", "-id"], condition=Q(is_featured=True), name="scrm_ugc_featured"
+            ),
         ]
 
     def __str__(self) -> str:

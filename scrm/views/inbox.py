@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages as flash
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -20,6 +19,7 @@ from scrm.services.inbox import (
     conversation_reply,
     conversation_ticket_request,
 )
+from scrm.views.paging import paginate_ids_first
 from suite import policy
 from suite.ui.records import actor_required
 
@@ -41,7 +41,7 @@ def _inbox_context(request):
     conversations = selectors.conversations_visible_to(actor, status=status, mine=mine)
     # the social dashboard's figures link here with their filters (issue #7)
     conversations, drill = selectors_dashboards.conversations_drilled(conversations, actor, request.GET)
-    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate_ids_first(request, conversations, PAGE_SIZE)  # a deep page joined every skipped row
     return {"page": page, "mine": mine, "status": status, "statuses": Conversation.Status.choices, "drill": drill}
 
 
