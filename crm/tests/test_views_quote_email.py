@@ -51,8 +51,8 @@ def _post(browser, quote, **fields):
 def test_the_form_is_filled_in_and_sending_mails_the_pdf(browser, quote):
     form = browser.get(reverse("crm:quote-email", args=[quote.pk])).content.decode()
     assert 'value="guo@hengli.example.cn"' in form and quote.display_number in form and "郭先生" in form
-    page = browser.get(reverse("crm:opportunity-detail", args=[quote.opportunity_id])).content.decode()
-    assert reverse("crm:quote-email", args=[quote.pk]) in page
+    for page_url in (reverse("crm:opportunity-detail", args=[quote.opportunity_id]), reverse("crm:quote-list")):
+        assert reverse("crm:quote-email", args=[quote.pk]) in browser.get(page_url).content.decode()
 
     response = _post(browser, quote, cc="boss@hengli.example.cn; buyer@hengli.example.cn")
     assert f"Quote {quote.display_number} was e-mailed" in response.content.decode()

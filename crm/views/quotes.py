@@ -399,5 +399,6 @@ def quote_list(request):
             "states": QuoteState.choices,
             "sort": sort,
             "can_export": policy.can(actor, "export", Quote),
+            "can_send": policy.can(actor, "send", Quote),
         },
     )
