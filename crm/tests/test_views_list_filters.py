@@ -67,3 +67,44 @@ def test_tickets_filter_by_priority_category_agent_and_channel(company, member, 
     assert '<option value="urgent" selected>' in page and '<option value="phone" selected>' in page
     assert "data-drill" not in page
     assert client.get(url, {"priority": "<b>", "channel": "\u00b2", "agent": "x"}).status_code == 200
+
+
+def test_leads_filter_by_source_owner_hot_and_creation_day_and_the_export_follows(company, member, team, sales, admin):
+    import csv
+    import io
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from crm.models import Lead
+    from crm.services.leads import lead_create, lead_scoring_rule_create
+
+    lead_scoring_rule_create(
+        company=company, by=None, name="抖音留资", field="source", operator="equals", value="douyin", points=60
+    )
+    colleague = member(company, Role.SALES, teams=[team], username="lisi")
+    yang = lead_create(company=company, by=sales.user, owner=sales.user, name="小杨", source="douyin")
+    lead_create(company=company, by=colleague.user, owner=colleague.user, name="陈女士", source="douyin")
+    old = lead_create(company=company, by=sales.user, owner=sales.user, name="老客户介绍", source="referral")
+    Lead.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    client = browser(admin)
+    url = reverse("crm:lead-list")
+
+    def names(**query) -> set[str]:
+        return {n for n in _names(client.get(url, query).content.decode()) if n in {"小杨", "陈女士", "老客户介绍"}}
+
+    assert names() == {"小杨", "陈女士", "老客户介绍"}
+    assert names(source="douyin") == {"小杨", "陈女士"}
+    assert names(source="douyin", owner=colleague.user.pk) == {"陈女士"}
+    assert names(hot="1") == {"小杨", "陈女士"} and yang.score == 60
+    today = timezone.localdate()
+    assert names(created_from=(today - timedelta(days=1)).isoformat()) == {"小杨", "陈女士"}
+    assert names(created_to=(today - timedelta(days=30)).isoformat()) == {"老客户介绍"}
+    # values that cannot be read are left out, never an error
+    assert names(source="myspace", owner="x", created_from="2026-13-45", hot="yes") == {"小杨", "陈女士", "老客户介绍"}
+    assert names(owner="me") == set()  # the admin owns none
+    page = client.get(url, {"source": "douyin"}).content.decode()
+    assert '<option value="douyin" selected>' in page
+    exported = client.get(url, {"source": "douyin", "owner": colleague.user.pk, "export": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig"))))
+    assert len(rows) == 2 and "陈女士" in rows[1]

@@ -3,16 +3,19 @@ activities, status), and the create / edit form."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm import selectors
 from crm.errors import CrmConflict
-from crm.models import Activity, Lead, LeadStatus
+from crm.models import Activity, Lead, LeadStatus, Source
 from crm.services import leads as lead_services
 from crm.views import custom_fields
 from crm.views.bulk import lead_bulk_context
@@ -20,7 +23,9 @@ from crm.views.common import paginate, require, sorted_by
 from crm.views.exports import export_list, export_requested
 from crm.views.forms import LeadForm, apply_errors
 from suite import policy
+from suite.policy import Scope
 from suite.ui import search as shell_search
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 LEAD_SORTS = {"score": "score", "created": "created_at", "name": "name", "company": "company_name"}
@@ -40,6 +45,43 @@ LEAD_FIELDS = [
 ]
 
 
+def _day(raw: str) -> date | None:
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return day if date(1, 1, 2) <= day <= date(9999, 12, 30) else None
+
+
+def _lead_filters(request, leads):
+    """The list's filters besides status and search — source (抖音, web form …), owner (``me`` or a member),
+    hot (score at least ``HOT_LEAD_SCORE``), created from / until (local days, inclusive) — applied to ``leads``.
+    Values that cannot be read are left out, never passed to the database; the export reads the same ones."""
+    params = request.GET
+    filters: dict[str, str] = {}
+    source = params.get("source", "")
+    if source in Source.values:
+        leads = leads.filter(source=source)
+        filters["source"] = source
+    owner = params.get("owner", "")
+    if owner == "me":
+        leads = leads.filter(owner=request.actor.user)
+        filters["owner"] = owner
+    elif chosen_id(owner) is not None:
+        leads = leads.filter(owner_id=chosen_id(owner))
+        filters["owner"] = str(chosen_id(owner))
+    if params.get("hot") == "1":
+        leads = leads.filter(score__gte=selectors.HOT_LEAD_SCORE)
+        filters["hot"] = "1"
+    for name, lookup, shift in (("created_from", "created_at__gte", 0), ("created_to", "created_at__lt", 1)):
+        day = _day(params.get(name, ""))
+        if day is not None:
+            start = day + timedelta(days=shift)
+            leads = leads.filter(**{lookup: timezone.make_aware(datetime(start.year, start.month, start.day))})
+            filters[name] = day.isoformat()
+    return leads, filters
+
+
 @actor_required
 def lead_list(request):
     actor = request.actor
@@ -53,9 +95,11 @@ def lead_list(request):
         leads = leads.filter(status=status)
     else:
         status = "all"
+    leads, filters = _lead_filters(request, leads)
     leads, sort = sorted_by(request, leads, LEAD_SORTS, "-created_at")
     if export_requested(request):
         return export_list(request, leads, "lead")
+    sees_others = policy.policy_for(Lead).scope_for(actor.role) is not Scope.OWN
     return render(
         request,
         "crm/lead_list.html",
@@ -64,6 +108,10 @@ def lead_list(request):
             "query": query,
             "status": status,
             "statuses": LeadStatus.choices,
+            "filters": filters,
+            "sources": Source.choices,
+            "members": selectors.assignable_users(actor) if sees_others else [],
+            "hot_score": selectors.HOT_LEAD_SCORE,
             "sort": sort,
             "can_add": policy.can(actor, "add", Lead),
             "can_convert": policy.can(actor, "convert", Lead),
