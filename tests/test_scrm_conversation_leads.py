@@ -11,13 +11,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Lead, Source, Ticket
 from crm.services.customers import contact_create
 from crm.services.social_leads import lead_from_social_contact
+from crm.tests.test_views_customers import browser
 from scrm.models import Message
 from scrm.services.inbox import conversation_note_add
 from scrm.tests.factories import make_channel, make_conversation, make_identity, make_message
@@ -32,13 +32,6 @@ def adviser(company, member):
     return member(company, Role.SALES, username="qihang.adviser1")
 
 
-def _client(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    client.cookies["django_language"] = "en"
-    return client
-
-
 @pytest.mark.django_db
 def test_staff_make_a_lead_of_a_conversation_once(company, adviser):
     channel = make_channel(company, "douyin")
@@ -49,7 +42,7 @@ def test_staff_make_a_lead_of_a_conversation_once(company, adviser):
     )
     make_message(company, conversation=conversation, text="学费 2,980 元，可分期", direction=Message.Direction.OUT)
     conversation_note_add(conversation=conversation, text="内部：意向很强", by=adviser.user)
-    client = _client(adviser)
+    client = browser(adviser)
 
     page = client.get(reverse("scrm:conversation", args=[conversation.pk])).content.decode()
     assert reverse("scrm:conversation-lead", args=[conversation.pk]) in page
@@ -83,7 +76,7 @@ def test_a_customer_is_not_made_a_lead_and_who_may_ask(company, adviser, member)
     matched = make_identity(company, kind="douyin", crm_contact_id=contact.pk, display_name="孙悦")
     conversation = make_conversation(company, channel=channel, identity=matched, assigned_to=adviser.user)
     make_message(company, conversation=conversation, text="下期什么时候开班？")
-    client = _client(adviser)
+    client = browser(adviser)
 
     page = client.get(reverse("scrm:conversation", args=[conversation.pk])).content.decode()
     assert reverse("scrm:conversation-lead", args=[conversation.pk]) not in page
@@ -92,7 +85,7 @@ def test_a_customer_is_not_made_a_lead_and_who_may_ask(company, adviser, member)
 
     stranger = make_conversation(company, channel=channel, identity=make_identity(company, kind="douyin"))
     finance = member(company, Role.FINANCE)
-    assert _client(finance).post(reverse("scrm:conversation-lead", args=[stranger.pk])).status_code in (403, 404)
+    assert browser(finance).post(reverse("scrm:conversation-lead", args=[stranger.pk])).status_code in (403, 404)
     relay_all()
     assert not Lead.objects.filter(company=company).exists()
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Ticket, TicketChannel
 from crm.services.customers import contact_create
+from crm.tests.test_views_customers import browser
 from scrm.models import Message
 from scrm.services.inbox import conversation_note_add
 from scrm.tests.factories import make_channel, make_conversation, make_identity, make_message
@@ -29,13 +29,6 @@ def agent(company, member):
     return member(company, Role.SERVICE, username="kefu01")
 
 
-def _client(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    client.cookies["django_language"] = "en"
-    return client
-
-
 def test_staff_turn_a_conversation_into_a_ticket_of_the_matched_contact(company, agent, member):
     sales = member(company, Role.SALES)
     contact = contact_create(company=company, by=sales.user, name="王小明", phone="13800138000")
@@ -47,7 +40,7 @@ def test_staff_turn_a_conversation_into_a_ticket_of_the_matched_contact(company,
     make_message(company, conversation=conversation, text="请提供型号", direction=Message.Direction.OUT)
     make_message(company, conversation=conversation, text="型号 BC-200，急！")
     conversation_note_add(conversation=conversation, text="内部：老客户", by=agent.user)
-    client = _client(agent)
+    client = browser(agent)
 
     page = client.get(reverse("scrm:conversation", args=[conversation.pk])).content.decode()
     assert reverse("scrm:conversation-ticket", args=[conversation.pk]) in page
@@ -80,9 +73,9 @@ def test_staff_turn_a_conversation_into_a_ticket_of_the_matched_contact(company,
 def test_nothing_to_escalate_and_who_may_ask(company, agent, member):
     conversation = make_conversation(company, channel=make_channel(company, "wecom"))
     make_message(company, conversation=conversation, text="您好，有什么可以帮您？", direction=Message.Direction.OUT)
-    response = _client(agent).post(reverse("scrm:conversation-ticket", args=[conversation.pk]), follow=True)
+    response = browser(agent).post(reverse("scrm:conversation-ticket", args=[conversation.pk]), follow=True)
     assert "has written nothing" in response.content.decode()
     finance = member(company, Role.FINANCE)
-    assert _client(finance).post(reverse("scrm:conversation-ticket", args=[conversation.pk])).status_code in (403, 404)
+    assert browser(finance).post(reverse("scrm:conversation-ticket", args=[conversation.pk])).status_code in (403, 404)
     relay_all()
     assert not Ticket.objects.filter(company=company).exists()
