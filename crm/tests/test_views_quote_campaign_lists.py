@@ -93,6 +93,7 @@ def test_quotes_are_searched_by_number_customer_and_opportunity(world):
     assert _numbers(client.get(QUOTES, {"q": "恒力"})) == [world.robot.number, world.hydraulic.number]  # customer
     assert _numbers(client.get(QUOTES, {"q": "数控"})) == [world.lathe.number]  # opportunity name
     assert _numbers(client.get(QUOTES, {"q": "shukong"})) == [world.lathe.number]  # its pinyin
+    assert _numbers(client.get(QUOTES, {"q": "hengli"})) == [world.robot.number, world.hydraulic.number]  # customer's
     assert _numbers(client.get(QUOTES, {"q": "恒力 机器人"})) == [world.robot.number]  # every term
     assert _numbers(client.get(QUOTES, {"q": "液压站改造"})) == [world.hydraulic.number]  # not the other company's
     empty = client.get(QUOTES, {"q": "没有这个"})

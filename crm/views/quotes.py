@@ -340,8 +340,8 @@ def _iso_date(value: str | None) -> dt.date | None:
 
 def quote_rows(request):
     """The quotes the actor may see, narrowed and sorted by the quote list's query string: ``q`` (every term in the
-    quote number, the customer, the opportunity's name or its pinyin), ``state`` (or ``open``: draft and sent),
-    ``owner=me`` (my deals' quotes), ``date_from`` / ``date_to`` (made on, inclusive, local days) and ``sort``.
+    quote number, the customer, the opportunity's name, or the pinyin of either), ``state`` (or ``open``: draft and
+    sent), ``owner=me`` (my deals' quotes), ``date_from`` / ``date_to`` (made on, inclusive, local days), ``sort``.
     Values that do not parse are ignored. Returns the queryset, the filters applied and the sort."""
     actor = request.actor
     quotes = selectors.quotes_visible_to(actor)
