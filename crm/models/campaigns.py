@@ -74,6 +74,8 @@ class Campaign(OwnedModel):
     name = models.CharField(_("name"), max_length=200)
     name_en = models.CharField(_("English name"), max_length=200, blank=True)
     code = models.SlugField(_("code"), max_length=50, help_text=_("used in links: ?utm_campaign=<code>"))
+    # names, their pinyin and the code, lower case (crm.text.build_search_text): what the campaign list searches
+    search_text = models.TextField(_("search key"), default="", blank=True, editable=False)
     channel = models.CharField(_("channel"), max_length=20, choices=CampaignChannel.choices)
     status = models.CharField(_("status"), max_length=10, choices=CampaignStatus.choices, default="planned")
     budget = models.DecimalField(_("budget"), max_digits=18, decimal_places=2, default=Decimal("0.00"))

@@ -35,6 +35,7 @@ from crm.models import (
     TouchKind,
     TouchSource,
 )
+from crm.text import build_search_text
 from suite.models import Company, Membership
 
 if TYPE_CHECKING:
@@ -154,6 +155,11 @@ def _save_unique(campaign: Campaign, **kwargs) -> None:
         raise ValidationError({"code": [_("Another campaign uses this code.")]}) from None
 
 
+def campaign_search_text(campaign: Campaign) -> str:
+    """The campaign's search key: its names with their pinyin (``douyin`` finds 抖音信息流) and its code."""
+    return build_search_text(names=[campaign.name, campaign.name_en], others=[campaign.code])
+
+
 @transaction.atomic
 def campaign_create(
     *,
@@ -172,6 +178,7 @@ def campaign_create(
     campaign = Campaign(company=company)
     _apply(campaign, {"name": name, "code": code, "channel": channel, "start_date": start_date, **fields})
     tags = _check_tags(company.pk, target_tags)
+    campaign.search_text = campaign_search_text(campaign)
     _save_unique(campaign)
     if tags:
         campaign.target_tags.set(tags)
@@ -184,7 +191,8 @@ def campaign_update(*, campaign: Campaign, by: User | None, target_tags=None, **
     campaign = lock_campaign(campaign.pk)
     changed = _apply(campaign, fields)
     if changed:
-        _save_unique(campaign, update_fields=[*changed, "updated_at"])
+        campaign.search_text = campaign_search_text(campaign)
+        _save_unique(campaign, update_fields=[*changed, "search_text", "updated_at"])
     if target_tags is not None:
         campaign.target_tags.set(_check_tags(campaign.company_id, target_tags))
     return campaign

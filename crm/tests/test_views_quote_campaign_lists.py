@@ -216,6 +216,13 @@ def test_campaigns_are_searched_filtered_and_sorted(campaigns):
     assert _campaign_codes(client.get(CAMPAIGNS, {"q": "春"})) == ["spring-expo", "cny-wechat"]
     assert _campaign_codes(client.get(CAMPAIGNS, {"q": "expo"})) == ["spring-expo"]  # English name and code
     assert _campaign_codes(client.get(CAMPAIGNS, {"q": "webinar 液压"})) == ["hydraulic-webinar"]
+    assert _campaign_codes(client.get(CAMPAIGNS, {"q": "yeya"})) == ["hydraulic-webinar"]  # pinyin of 液压
+    assert _campaign_codes(client.get(CAMPAIGNS, {"q": "CJ"})) == ["spring-expo", "cny-wechat"]  # initials of 春季/春节
+    campaign_update(
+        campaign=campaigns.wechat, by=None, name="抖音信息流"
+    )  # a renamed campaign is found by its new name
+    assert _campaign_codes(client.get(CAMPAIGNS, {"q": "douyin"})) == ["cny-wechat"]
+    campaign_update(campaign=campaigns.wechat, by=None, name="春节公众号推文")
     assert _campaign_codes(client.get(CAMPAIGNS, {"channel": "wechat"})) == ["cny-wechat"]
     assert _campaign_codes(client.get(CAMPAIGNS, {"status": "planned"})) == ["spring-expo", "hydraulic-webinar"]
     assert _campaign_codes(client.get(CAMPAIGNS, {"status": "done", "q": "春"})) == ["cny-wechat"]

@@ -9,7 +9,6 @@ from decimal import Decimal
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -104,8 +103,8 @@ def campaign_list(request):
     status = status if status in CampaignStatus.values else ""
     campaigns = selectors.campaigns_visible_to(actor, status=status or None)
     query = shell_search.normalize(request.GET.get("q", ""))
-    for term in query.split():
-        campaigns = campaigns.filter(Q(name__icontains=term) | Q(name_en__icontains=term) | Q(code__icontains=term))
+    for term in query.lower().split():  # the names, their pinyin and the code (``campaign_search_text``)
+        campaigns = campaigns.filter(search_text__contains=term)
     channel = request.GET.get("channel", "")
     if channel in CampaignChannel.values:
         campaigns = campaigns.filter(channel=channel)
