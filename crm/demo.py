@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from crm import demo_history
 from crm.models import (
     Account,
     Activity,
@@ -787,7 +788,8 @@ def _wins(ctx) -> None:
 
 def seed(ctx) -> None:
     """Accounts, contacts, leads, opportunities with lines and quotes, activities, tickets, marketing campaigns
-    with costs and members, and two won deals of the three demo companies."""
+    with costs and members, and two won deals of the three demo companies; then the machinery supplier's year
+    of history (``crm/demo_history.py``)."""
     _accounts(ctx)
     _contacts(ctx)
     _tags(ctx)
@@ -799,3 +801,4 @@ def seed(ctx) -> None:
     _tickets(ctx)
     _campaigns(ctx)
     _wins(ctx)
+    demo_history.seed(ctx)

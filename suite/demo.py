@@ -25,11 +25,15 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db.models import Model
+from django.utils import timezone
 
 from suite.models import Company, Membership, Module, Role, Team
 from suite.services.tenancy import membership_create, membership_update, team_create
@@ -193,6 +197,20 @@ PEOPLE: dict[str, list[PersonSpec]] = {
 
 # The superuser administers every demo company, so switching companies (and isolation) can be shown.
 CROSS_MEMBERSHIPS = [("sbev", "admin", Role.ADMIN), ("qihang", "admin", Role.ADMIN)]
+
+
+@contextmanager
+def demo_clock(at: datetime) -> Iterator[None]:
+    """Replay history: inside the block, ``django.utils.timezone.now()`` — the clock every Troika service, model
+    default and ``auto_now`` field reads — returns ``at``. For the demo seeders only (one thread, one
+    transaction), so a year of deals, stage changes, SLA timers and surveys can be made through the services as
+    they happened; the audit trail still records the real time of the seeding (PostgreSQL's own clock)."""
+    real = timezone.now
+    timezone.now = lambda: at
+    try:
+        yield
+    finally:
+        timezone.now = real
 
 
 def demo_email(username: str) -> str:

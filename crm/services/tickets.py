@@ -379,6 +379,7 @@ def ticket_reply(*, ticket: Ticket, by: User | None, body: str) -> TicketMessage
     if ticket.first_responded_at is None:
         ticket.first_responded_at = message.created_at
         changed.append("first_responded_at")
+        changed += _late(ticket, "first_response", message.created_at)
     if ticket.status in (TicketStatus.NEW, TicketStatus.OPEN):
         ticket.status = TicketStatus.PENDING
         changed.append("status")
@@ -551,6 +552,7 @@ def ticket_resolve(
     now = timezone.now()
     ticket.status = TicketStatus.RESOLVED
     ticket.resolved_at = now
+    late = _late(ticket, "resolution", now)
     follow_up = None
     owner = _follow_up_owner(ticket, by)
     if (ticket.account_id or ticket.contact_id) and owner is not None:
@@ -567,7 +569,7 @@ def ticket_resolve(
             owner=owner,
         )
         ticket.follow_up_activity = follow_up
-    ticket.save(update_fields=["status", "resolved_at", "follow_up_activity", "updated_at"])
+    ticket.save(update_fields=["status", "resolved_at", "follow_up_activity", *late, "updated_at"])
     survey = CsatSurvey.objects.select_for_update(of=("self",)).filter(ticket=ticket).first()
     send_survey = survey is None or survey.submitted_at is None
     if survey is None:
@@ -635,6 +637,17 @@ def csat_submit(*, token: str, score: Any, comment: str = "") -> CsatSurvey:
 
 
 # ---------------------------------------------------------------- SLA breaches
+
+
+def _late(ticket: Ticket, target: str, done_at: datetime) -> list[str]:
+    """A first response or resolution made after its due time missed the SLA, whether or not the sweep saw the
+    ticket overdue first (beat down, or done within the sweep's minute): mark it breached at its due time. No
+    notification — it is done. Returns the field changed, if any, for ``update_fields``."""
+    due, breached = getattr(ticket, f"{target}_due_at"), f"{target}_breached_at"
+    if due is None or done_at <= due or getattr(ticket, breached) is not None:
+        return []
+    setattr(ticket, breached, due)
+    return [breached]
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,28 @@ def test_sla_sweep_marks_breaches_once_and_notifies(company, customer, service_t
     assert Notification.objects.filter(recipient=account.owner, title__startswith="Resolution overdue").count() == 2
 
 
+def test_a_late_answer_or_resolution_missed_the_sla_even_when_no_sweep_saw_it_overdue(
+    company, customer, service_team, agents, sla
+):
+    account, _ = customer
+    late = services.ticket_open(company=company, by=None, subject="迟到", account=account, priority="high")
+    due_response, due_resolution = timezone.now() - timedelta(minutes=5), timezone.now() - timedelta(minutes=1)
+    Ticket.objects.filter(pk=late.pk).update(first_response_due_at=due_response, resolution_due_at=due_resolution)
+    in_time = services.ticket_open(company=company, by=None, subject="及时", account=account, priority="high")
+
+    for ticket in (late, in_time):  # no sweep ran in between (beat down, or within its minute)
+        services.ticket_reply(ticket=ticket, by=agents[0], body="收到")
+        services.ticket_resolve(ticket=ticket, by=agents[0])
+
+    late.refresh_from_db()
+    in_time.refresh_from_db()
+    assert (late.first_response_breached_at, late.resolution_breached_at) == (due_response, due_resolution)
+    assert late.sla_breached and not in_time.sla_breached
+    assert in_time.first_response_breached_at is None and in_time.resolution_breached_at is None
+    assert services.tickets_check_sla().resolution_breaches == 0  # done: nothing left for the sweep
+    assert not Notification.objects.filter(title__contains="overdue").exists()  # done already: nobody is alerted
+
+
 # ---------------------------------------------------------------- inbound e-mail
 
 EMAIL = """From: =?utf-8?b?5p2O5aic?= <Li.Na@MingYuan.cn>

@@ -21,6 +21,9 @@ PRESETS = (
     ("this_quarter", _("This quarter")),
     ("year_to_date", _("Year to date")),
     ("last_12_months", _("Last 12 months")),
+    # ahead as well as behind: the forecast (open deals by expected close) against the targets still to reach
+    ("this_year", _("This year, to December")),
+    ("next_quarter", _("Next quarter")),
 )
 
 
@@ -34,6 +37,13 @@ def preset_range(preset: str, today: datetime.date) -> tuple[datetime.date, date
         return today.replace(month=(today.month - 1) // 3 * 3 + 1, day=1), today
     if preset == "year_to_date":
         return today.replace(month=1, day=1), today
+    if preset == "this_year":
+        return today.replace(month=1, day=1), today.replace(month=12, day=31)
+    if preset == "next_quarter":
+        first_month = (today.month - 1) // 3 * 3 + 4
+        start = datetime.date(today.year + (first_month > 12), (first_month - 1) % 12 + 1, 1)
+        end_month = start.month + 2
+        return start, datetime.date(start.year, end_month, 31 if end_month in (3, 12) else 30)
     return default_range(today)
 
 

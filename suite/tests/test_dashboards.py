@@ -61,6 +61,10 @@ def test_presets():
     assert preset_range("last_month", today) == (date(2026, 4, 1), date(2026, 4, 30))
     assert preset_range("this_quarter", today) == (date(2026, 4, 1), today)
     assert preset_range("year_to_date", today) == (date(2026, 1, 1), today)
+    assert preset_range("this_year", today) == (date(2026, 1, 1), date(2026, 12, 31))  # the forecast ahead too
+    assert preset_range("next_quarter", today) == (date(2026, 7, 1), date(2026, 9, 30))
+    assert preset_range("next_quarter", date(2026, 11, 29)) == (date(2027, 1, 1), date(2027, 3, 31))
+    assert preset_range("next_quarter", date(2026, 2, 1)) == (date(2026, 4, 1), date(2026, 6, 30))
     assert preset_range("last_12_months", today) == (date(2025, 6, 1), today)
 
 
