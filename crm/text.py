@@ -120,6 +120,19 @@ def phone_search_forms(e164: str) -> list[str]:
     return forms
 
 
+@lru_cache(maxsize=4096)
+def display_phone(e164: str, *, region: str = DEFAULT_PHONE_REGION) -> str:
+    """A stored number as people write it: national form for the home region (``138 1234 5678``, ``010 1234
+    5678``), international for the others (``+44 20 7946 0958``); anything unparsable as it is."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    home = phonenumbers.region_code_for_number(number) == region
+    form = phonenumbers.PhoneNumberFormat.NATIONAL if home else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, form)
+
+
 def normalize_email(raw: str) -> str:
     return (raw or "").strip().lower()
 

@@ -4,6 +4,7 @@
 {{ stage|local_name }}                      名称 in Chinese, the English name (when set) in English
 {% sort_header "name" _("Name") %}          a column header link that sorts by name (again: descending)
 {{ ticket.status|status_class }}            the pill class of a status
+{{ customer.phone|phone_link }}             a stored (E.164) number as people write it, a tel: link (tap to call)
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import get_language
+
+from crm.text import display_phone
 
 register = template.Library()
 
@@ -26,6 +29,14 @@ def local_name(obj) -> str:
     if name_en and not (get_language() or "").startswith("zh"):
         return name_en
     return name
+
+
+@register.filter
+def phone_link(e164) -> str:
+    """``<a href="tel:+8613812345678">138 1234 5678</a>``; "—" for no number."""
+    if not e164:
+        return "—"
+    return format_html('<a class="mono" href="tel:{}">{}</a>', e164, display_phone(str(e164)))
 
 
 @register.simple_tag(takes_context=True)
