@@ -35,6 +35,7 @@ from crm.models import (
     Contact,
     Lead,
     LeadStatus,
+    LifecycleStage,
     LostReason,
     Opportunity,
     SalesTarget,
@@ -133,18 +134,18 @@ LEADS = [
     ("", "龚工", "广东省", "cold_call", "18962340112", "电话陌拜：下季度有设备预算", 42, ""),
 ]  # fmt: skip
 DISQUALIFIED_BECAUSE = "暂无采购需求"
-# subject, account, priority, channel, category, days ago, outcome: (CSAT score, comment) | "open" | "breached"
+# subject, priority, channel, category, days ago, outcome: (CSAT score, comment) | "open" | "breached"
 TICKETS = [
-    ("数控车床刀塔换刀卡顿", "无锡恒通机电有限公司", "high", "phone", "设备故障", 58, (5, "工程师第二天就到了")),
-    ("加工中心安装验收预约", "常州天宇精密制造有限公司", "normal", "email", "安装调试", 52, (4, "")),
-    ("减速机漏油", "温州瓯江阀门集团", "high", "phone", "设备故障", 45, (3, "来得有点晚，但修好了")),
-    ("发票金额与合同不符", "杭州新锐汽配有限公司", "normal", "email", "发票与账务", 40, (5, "")),
-    ("主轴温升过高报警", "深圳宏图精密五金有限公司", "urgent", "phone", "设备故障", 33, (4, "处理专业")),
-    ("新机床操作培训申请", "佛山顺联铝型材有限公司", "low", "web", "安装调试", 26, (5, "培训很细致")),
-    ("数控系统参数丢失", "南京江北重型机械厂", "high", "phone", "设备故障", 19, (2, "停机两天，影响生产")),
-    ("备件到货数量短缺", "珠海格锐模具有限公司", "normal", "email", "发票与账务", 12, (4, "")),
-    ("导轨润滑泵异响", "青岛海瑞工程机械有限公司", "normal", "phone", "设备故障", 4, "open"),
-    ("加工精度超差，急需上门", "惠州比亚新能源配件有限公司", "high", "phone", "设备故障", 2, "breached"),
+    ("数控车床刀塔换刀卡顿", "high", "phone", "设备故障", 58, (5, "工程师第二天就到了")),
+    ("加工中心安装验收预约", "normal", "email", "安装调试", 52, (4, "")),
+    ("减速机漏油", "high", "phone", "设备故障", 45, (3, "来得有点晚，但修好了")),
+    ("发票金额与合同不符", "normal", "email", "发票与账务", 40, (5, "")),
+    ("主轴温升过高报警", "urgent", "phone", "设备故障", 33, (4, "处理专业")),
+    ("新机床操作培训申请", "low", "web", "安装调试", 26, (5, "培训很细致")),
+    ("数控系统参数丢失", "high", "phone", "设备故障", 19, (2, "停机两天，影响生产")),
+    ("备件到货数量短缺", "normal", "email", "发票与账务", 12, (4, "")),
+    ("导轨润滑泵异响", "normal", "phone", "设备故障", 4, "open"),
+    ("加工精度超差，急需上门", "high", "phone", "设备故障", 2, "breached"),
 ]  # fmt: skip
 REPLIES = {
     "设备故障": "您好，已收到报修，售后工程师将电话联系您确认故障现象并安排上门。",
@@ -203,43 +204,49 @@ def _plan_deals(ctx, now: dt.datetime) -> list[DealPlan]:
     return plans
 
 
-def _accounts(ctx, company) -> None:
+def _accounts(ctx, company, plans: list[DealPlan]) -> None:
     for name, name_en, _short, owner, province, city, industry, size, source, person in ACCOUNTS:
+        user = ctx.user(owner)
+        # in the CRM since a week before its first deal
+        since = min(plan.created for plan in plans if plan.account == name) - dt.timedelta(days=7)
         account = Account.objects.filter(company=company, name=name, merged_into__isnull=True).first()
         created = account is None
         if created:
-            user = ctx.user(owner)
-            account = account_create(
-                company=company,
-                by=user,
-                force=True,
-                name=name,
-                name_en=name_en,
-                owner=user,
-                province=province,
-                city=city,
-                industry=industry,
-                size=size,
-                source=source,
-            )
+            with demo_clock(since):
+                account = account_create(
+                    company=company,
+                    by=user,
+                    force=True,
+                    name=name,
+                    name_en=name_en,
+                    owner=user,
+                    province=province,
+                    city=city,
+                    industry=industry,
+                    size=size,
+                    source=source,
+                    lifecycle_stage=LifecycleStage.PROSPECT,  # in talks; a won deal makes it a customer
+                )
         ctx.count(account, created)
         contact_name, title, phone = person
         contact = Contact.objects.filter(company=company, name=contact_name, merged_into__isnull=True).first()
         ctx.count(contact or Contact(company=company), contact is None)
         if contact is None:
-            contact_create(
-                company=company,
-                by=ctx.user(owner),
-                force=True,
-                name=contact_name,
-                account=account,
-                owner=ctx.user(owner),
-                phone=phone,
-                title=title,
-                province=province,
-                city=city,
-                source=source,
-            )
+            with demo_clock(since):
+                contact_create(
+                    company=company,
+                    by=user,
+                    force=True,
+                    name=contact_name,
+                    account=account,
+                    owner=user,
+                    phone=phone,
+                    title=title,
+                    province=province,
+                    city=city,
+                    source=source,
+                    lifecycle_stage=LifecycleStage.PROSPECT,
+                )
 
 
 def _done_activity(ctx, company, *, subject: str, kind: str, owner, at: dt.datetime, **about) -> None:
@@ -289,12 +296,12 @@ def _deal(ctx, company, plan: DealPlan, pipeline, open_stages, lost_reasons) -> 
     return opportunity
 
 
-def _deals(ctx, company, now: dt.datetime) -> None:
+def _deals(ctx, company, now: dt.datetime, plans: list[DealPlan]) -> None:
     pipeline = pipeline_default_ensure(company=company)
     open_stages = list(pipeline.stages.filter(is_won=False, is_lost=False).order_by("sequence", "id"))
     lost_reasons = list(LostReason.objects.filter(company=company).order_by("sort_order", "pk"))
     due = iter(NEXT_STEP_DUE * 10)
-    for number, plan in enumerate(_plan_deals(ctx, now)):
+    for number, plan in enumerate(plans):
         opportunity = Opportunity.objects.filter(company=company, name=plan.name).first()
         created = opportunity is None
         if created:
@@ -343,15 +350,19 @@ def _leads(ctx, company, now: dt.datetime) -> None:
                 lead_status_set(lead=lead, status=status, by=lead.owner, reason=reason)
 
 
-def _tickets(ctx, company, now: dt.datetime) -> None:
-    for subject, account_name, priority, channel, category, days, outcome in TICKETS:
+def _tickets(ctx, company, now: dt.datetime, plans: list[DealPlan]) -> None:
+    bought = sorted((plan for plan in plans if plan.outcome == "won"), key=lambda plan: plan.closed)
+    for number, (subject, priority, channel, category, days, outcome) in enumerate(TICKETS):
         ticket = Ticket.objects.filter(company=company, subject=subject).first()
         ctx.count(ticket or Ticket(company=company), ticket is None)
         if ticket is not None:
             continue
-        account = Account.objects.get(company=company, name=account_name, merged_into__isnull=True)
         # the breached one was opened just past its resolution target; the others some hours into the day
         opened = now - dt.timedelta(days=days, hours=3 if outcome == "breached" else 0)
+        # from a customer who bought from us at least a month before (the plan is the same on every run)
+        customers = [plan.account for plan in bought if plan.closed < opened - dt.timedelta(days=30)]
+        account_name = customers[number * 7 % len(customers)]
+        account = Account.objects.get(company=company, name=account_name, merged_into__isnull=True)
         with demo_clock(opened):
             ticket = ticket_open(
                 company=company,
@@ -404,8 +415,9 @@ def _month(first: dt.date, months: int) -> dt.date:
 def seed(ctx) -> None:
     company = ctx.company(COMPANY)
     now = timezone.localtime()  # the company's working hours are local
-    _accounts(ctx, company)
-    _deals(ctx, company, now)
+    plans = _plan_deals(ctx, now)
+    _accounts(ctx, company, plans)
+    _deals(ctx, company, now, plans)
     _leads(ctx, company, now)
-    _tickets(ctx, company, now)
+    _tickets(ctx, company, now, plans)
     _targets(ctx, company, now)

@@ -74,6 +74,8 @@ def test_a_year_of_deals_won_and_lost_in_their_months_with_their_stage_history_i
     assert len({deal.closed_at.strftime("%Y-%m") for deal in won}) >= 6
     assert all(now - timedelta(days=366) < deal.created_at < deal.closed_at < now for deal in won + lost)
     assert all(deal.lost_reason_id for deal in lost)
+    assert all(deal.account.created_at < deal.created_at for deal in deals)  # known before the first deal
+    assert {deal.account.lifecycle_stage for deal in won} == {"customer"}
     assert not any(deal.lines.exists() for deal in won)  # no lines: ERP makes no order for a deal of last year
     for deal in deals:  # each change after the last, within the deal's life, as if it had been lived
         times = list(
@@ -145,6 +147,10 @@ def test_the_service_history_is_answered_resolved_and_rated_with_one_past_its_sl
         assert ticket.follow_up_activity.done_at is not None  # the follow-up call (回访) was made
         # the unhappy customers waited past the resolution target: the dashboard counts those as missed
         assert (ticket.resolution_breached_at is not None) == (ticket.csat.score < 4), ticket.subject
+    for ticket in tickets.values():  # from customers who had bought from us before
+        assert Opportunity.objects.filter(
+            account=ticket.account, status=OpportunityStatus.WON, closed_at__lt=ticket.created_at
+        ).exists(), ticket.subject
     breached = tickets["加工精度超差，急需上门"]
     assert breached.status in ACTIVE_STATUSES and breached.first_responded_at is None
     assert breached.resolution_due_at < timezone.now()  # the SLA alert has something to say
