@@ -64,6 +64,7 @@ from scrm.services.inbox import conversation_reply, deliveries_process
 from scrm.services.segments import segment_count_refresh, segment_create, tag_rule_create
 from scrm.services.ugc import ugc_feature
 from suite import policy
+from suite.demo import demo_clock
 
 DEMO_AFTER = ("crm",)
 
@@ -209,16 +210,28 @@ INBOUND = [
     ),
 ]
 
-# Staff replies (recorded through the simulator, not sent anywhere): channel, person, by, text
+# Staff replies (recorded through the simulator, not sent anywhere), made a few minutes after the message they
+# answer (the demo clock: the social dashboard's first-response times are the story's): channel, person, by,
+# text, minutes before now
 REPLIES = [
+    (SBEV_WECOM, "lisiyu", "sbev.service", "您好，红包一般1个工作日内到账，我帮您查一下发放记录。", 6 * 1440 - 12),
     (
         SBEV_WECOM,
         "lisiyu",
         "sbev.service",
         "您好，红包会在1个工作日内发到您的微信零钱；漏液的问题已登记，请拍一下瓶身的生产批次，我们给您换新。",
+        2 * 1440 - 20,
     ),
-    (QIHANG_DOUYIN, "sunyue", "qihang.adviser1", "孙悦你好，下月第一个周六开班，带身份证复印件和两张一寸照片就可以。"),
-    (ECM_WECOM, "wangjianhua", "sales1", "王总您好，我跟生产部确认一下排产，明天下午给您答复。"),
+    (SBEV_WECOM, "zhanghaoran", "sbev.service", "活动到本月底结束，每人每天最多可以中3次红包哦。", 3 * 1440 - 15),
+    (SBEV_TMALL, "xiaolu", "sbev.ecommerce", "亲，整箱满99减15，可以和扫码红包同时使用哦～", 4 * 1440 - 30),
+    (
+        QIHANG_DOUYIN,
+        "sunyue",
+        "qihang.adviser1",
+        "孙悦你好，下月第一个周六开班，带身份证复印件和两张一寸照片就可以。",
+        2 * 1440 - 25,
+    ),
+    (ECM_WECOM, "wangjianhua", "sales1", "王总您好，我跟生产部确认一下排产，明天下午给您答复。", 1440 + 15),
 ]
 
 COUPON_TEMPLATE = "柠檬茶 满30减5元券"
@@ -330,7 +343,8 @@ def _identity(company, channel: Channel, person: str) -> SocialIdentity:
 
 
 def _replies(ctx, channels: dict[str, Channel]) -> None:
-    for channel_name, person, username, text in REPLIES:
+    now = timezone.now()
+    for channel_name, person, username, text, minutes_ago in REPLIES:
         channel = channels[channel_name]
         conversation = Conversation.objects.get(channel=channel, identity=_identity(channel.company, channel, person))
         user = ctx.user(username)
@@ -338,7 +352,8 @@ def _replies(ctx, channels: dict[str, Channel]) -> None:
             conversation=conversation, direction=Message.Direction.OUT, author=user, text=text
         ).exists()
         if not done:
-            conversation_reply(conversation=conversation, text=text, by=user)
+            with demo_clock(now - dt.timedelta(minutes=minutes_ago)):
+                conversation_reply(conversation=conversation, text=text, by=user)
         _count(ctx, "scrm.Message", int(not done), int(done))
 
 

@@ -1,6 +1,7 @@
 """The SCRM demo data of the seed stories, made once (a second run adds nothing: suite/tests/test_seed_demo.py
 counts every table), and the SCRM pages a demo login opens showing it."""
 
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -123,10 +124,12 @@ def test_inbox_senders_are_matched_onto_the_crm_demo_contacts():
     assert list(conversation.messages.order_by("sent_at").values_list("direction", "kind")) == [
         ("in", "event"),
         ("in", "message"),
+        ("out", "message"),  # answered within minutes (the demo clock), then again after her second message
         ("in", "message"),
         ("out", "message"),
     ]
-    assert conversation.first_response_at is not None
+    first_message = conversation.messages.filter(direction="in", kind="message").earliest("sent_at")
+    assert timedelta(0) < conversation.first_response_at - first_message.sent_at < timedelta(minutes=15)
     unknown = identity("sbev", demo.SBEV_WECOM, "阿杰")
     assert unknown.resolution == Resolution.NONE
     assert Conversation.objects.get(identity=unknown).assigned_to.username == "sbev.service"  # the channel's
