@@ -206,13 +206,35 @@ class StageChangeInline(admin.TabularInline):
         return False
 
 
+class ContactRoleInline(admin.TabularInline):
+    """The deal's buying committee, read-only here (changed on the opportunity page or the API)."""
+
+    model = m.OpportunityContactRole
+    fk_name = "opportunity"
+    fields = ("contact", "role", "stance", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(m.Opportunity)
 class OpportunityAdmin(SearchTextAdmin):
     list_display = ("name", "company", "account", "stage", "status", "amount", "expected_close_date", "owner")
     list_filter = ("company", "status", "stage__pipeline")
     list_select_related = ("company", "account", "stage", "owner")
     exclude = ("search_text",)
-    inlines = [StageChangeInline]
+    inlines = [ContactRoleInline, StageChangeInline]
+
+
+@admin.register(m.OpportunityContactRole)
+class OpportunityContactRoleAdmin(ReadOnlyAdmin):
+    list_display = ("opportunity", "contact", "role", "stance", "updated_at")
+    list_filter = ("company", "role", "stance")
+    list_select_related = ("opportunity", "contact")
+    search_fields = ("opportunity__name", "contact__name")
 
 
 @admin.register(m.OpportunityStageChange)

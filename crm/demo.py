@@ -35,6 +35,7 @@ from crm.models import (
     Lead,
     LeadScoringRule,
     Opportunity,
+    OpportunityContactRole,
     OpportunityStatus,
     Quote,
     QuoteState,
@@ -57,6 +58,7 @@ from crm.services.opportunities import (
     opportunity_win,
     pipeline_default_ensure,
 )
+from crm.services.opportunity_roles import contact_role_set
 from crm.services.tags import tag_create, tag_group_create
 from crm.services.tickets import (
     csat_submit,
@@ -66,6 +68,7 @@ from crm.services.tickets import (
     ticket_open,
     ticket_reply,
     ticket_resolve,
+    tickets_check_sla,
 )
 from erp.selectors import inventory as erp_inventory
 
@@ -292,6 +295,11 @@ OPPORTUNITIES = [
     ),
     ("qihang", "孙悦 电工证周末班报名", None, "孙悦", "qihang.adviser1", 1, "3980.00", 10, [], ""),
     ("qihang", "吴凡 会计实操就业班", None, "吴凡", "qihang.adviser2", 2, "6800.00", 14, [], ""),
+]
+# The buying committee (决策链) of the big lathe deal: company, deal, person, role, stance, note
+COMMITTEE = [
+    ("ecm", "苏州精工 二期车间数控车床采购", "王建华", "procurement", "neutral", "比价三家，关心付款条件"),
+    ("ecm", "苏州精工 二期车间数控车床采购", "陈晓燕", "technical", "supporter", "试切过CK6140，认可精度"),
 ]
 # company, subject, kind, owner, opportunity or account or contact name, due in days (None: done note), body
 ACTIVITIES = [
@@ -655,6 +663,21 @@ def _opportunities(ctx) -> None:
                 quote_services.quote_accept(quote=made, by=user)
 
 
+def _committee(ctx) -> None:
+    for code, deal, person, role, stance, note in COMMITTEE:
+        company = ctx.company(code)
+        opportunity = Opportunity.objects.get(company=company, name=deal)
+        contact = Contact.objects.get(company=company, name=person, merged_into__isnull=True)
+        seated = OpportunityContactRole.objects.filter(opportunity=opportunity, contact=contact).first()
+        if seated is None:
+            seated = contact_role_set(
+                opportunity=opportunity, contact=contact, role=role, stance=stance, note=note, by=opportunity.owner
+            )
+            ctx.count(seated, True)
+        else:
+            ctx.count(seated, False)
+
+
 def _activities(ctx) -> None:
     now = timezone.now()
     for code, subject, kind, owner, opportunity_name, due_days, body in ACTIVITIES:
@@ -786,6 +809,13 @@ def _wins(ctx) -> None:
             opportunity_win(opportunity=opportunity, by=_user(ctx, owner))
 
 
+def _beat_caught_up(ctx) -> None:
+    """What beat's every-minute SLA sweep (``crm.tasks.tickets_check_sla``) would have done by now, so a freshly
+    started suite does not begin with a burst of writes: the overdue tickets marked breached and their people
+    alerted."""
+    tickets_check_sla()
+
+
 def seed(ctx) -> None:
     """Accounts, contacts, leads, opportunities with lines and quotes, activities, tickets, marketing campaigns
     with costs and members, and two won deals of the three demo companies; then the machinery supplier's year
@@ -796,9 +826,11 @@ def seed(ctx) -> None:
     _lead_rules(ctx)
     _leads(ctx)
     _opportunities(ctx)
+    _committee(ctx)
     _activities(ctx)
     _service(ctx)
     _tickets(ctx)
     _campaigns(ctx)
     _wins(ctx)
     demo_history.seed(ctx)
+    _beat_caught_up(ctx)

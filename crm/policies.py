@@ -235,6 +235,17 @@ register(
         team_field="opportunity__team",
     )
 )
+# The buying committee of a deal (who decides, who pays, who evaluates) is part of the deal: the same scopes, and
+# the deal's people edit it.
+register(
+    ModelPolicy(
+        model=m.OpportunityContactRole,
+        scopes=DEAL_SCOPES,
+        actions={ADMIN: CRUD, MANAGER: CRUD, SALES: CRUD, FINANCE: {"view"}, SERVICE: {"view"}},
+        owner_field="opportunity__owner",
+        team_field="opportunity__team",
+    )
+)
 QUOTE_WORK = {"view", "add", "send", "accept", "reject"}
 register(
     ModelPolicy(

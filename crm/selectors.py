@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     Avg,
+    Case,
     Count,
     DecimalField,
     ExpressionWrapper,
@@ -24,6 +25,8 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
+    When,
     prefetch_related_objects,
 )
 from django.db.models.functions import TruncMonth, Upper
@@ -34,6 +37,7 @@ from crm.models import (
     Activity,
     AssignmentRule,
     Contact,
+    ContactRole,
     CsatSurvey,
     CustomFieldSet,
     ImportJob,
@@ -42,6 +46,7 @@ from crm.models import (
     LeadScoringRule,
     LostReason,
     Opportunity,
+    OpportunityContactRole,
     OpportunityStageChange,
     OpportunityStatus,
     Pipeline,
@@ -899,6 +904,19 @@ PROMISE_HORIZON_DAYS = 180
 def opportunity_lines_visible_to(actor: Actor | None, *, opportunity: Opportunity) -> QuerySet[OpportunityLine]:
     """The lines of ``opportunity`` the actor may see (those of a deal they may see), in their order."""
     return policy.scope(actor, OpportunityLine.objects.filter(opportunity=opportunity)).order_by("sequence", "id")
+
+
+def opportunity_contact_roles_visible_to(
+    actor: Actor | None, *, opportunity: Opportunity
+) -> QuerySet[OpportunityContactRole]:
+    """The buying committee of ``opportunity`` the actor may see (that of a deal they may see), decision makers
+    first, with each person and their account."""
+    order = Case(*(When(role=role, then=Value(rank)) for rank, role in enumerate(ContactRole.values)))
+    return (
+        policy.scope(actor, OpportunityContactRole.objects.filter(opportunity=opportunity))
+        .select_related("contact", "contact__account")
+        .order_by(order, "contact__name", "id")
+    )
 
 
 @dataclass(frozen=True)

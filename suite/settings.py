@@ -333,6 +333,8 @@ SPECTACULAR_SETTINGS = {
         "ImportTargetEnum": "crm.models.imports.ImportTarget",
         "CustomFieldTargetEnum": "crm.models.customers.CustomFieldTarget",
         "WebFormKindEnum": "crm.models.campaigns.WebFormKind",
+        "ContactRoleEnum": "crm.models.opportunities.ContactRole",
+        "ContactRoleStanceEnum": "crm.models.opportunities.OpportunityContactRole.Stance",
         # ERP inventory
         "LocationKindEnum": "erp.models.inventory.LocationKind",
         "MoveKindEnum": "erp.models.inventory.MoveKind",

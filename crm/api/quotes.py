@@ -1,4 +1,5 @@
-"""Opportunity lines (``/api/v1/crm/opportunities/{id}/lines/``) and quotes (``/api/v1/crm/quotes/``).
+"""Opportunity lines (``/api/v1/crm/opportunities/{id}/lines/``), the deal's buying committee
+(``/api/v1/crm/opportunities/{id}/contact-roles/``) and quotes (``/api/v1/crm/quotes/``).
 
 Lines come from the ERP product catalogue; each line in an answer carries ERP's live figures (current price,
 free stock, earliest delivery date) read through ``erp.selectors`` when the answer is made. Bad input is a 400
@@ -22,8 +23,18 @@ from rest_framework.response import Response
 
 from crm import selectors
 from crm.api.views import CrmViewSetMixin
-from crm.models import Opportunity, OpportunityLine, Quote, QuoteLine, QuoteState
+from crm.models import (
+    Contact,
+    ContactRole,
+    Opportunity,
+    OpportunityContactRole,
+    OpportunityLine,
+    Quote,
+    QuoteLine,
+    QuoteState,
+)
 from crm.quote_pdf import render_quote_pdf
+from crm.services import opportunity_roles as role_services
 from crm.services import quotes as quote_services
 from crm.services.quote_mail import QuoteMailError, quote_email
 from suite import policy
@@ -341,3 +352,78 @@ class QuoteViewSet(CrmViewSetMixin, TenantReadOnlyViewSet):
         response = HttpResponse(render_quote_pdf(quote), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{quote.display_number}.pdf"'
         return response
+
+
+# ---------------------------------------------------------------- the buying committee
+
+
+class OpportunityContactRoleSerializer(OutputSerializer):
+    contact_name = serializers.CharField(source="contact.name", read_only=True)
+    contact_title = serializers.CharField(source="contact.title", read_only=True)
+    contact_account = serializers.IntegerField(source="contact.account_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = OpportunityContactRole
+        fields = [
+            "id",
+            "opportunity",
+            "contact",
+            "contact_name",
+            "contact_title",
+            "contact_account",
+            "role",
+            "stance",
+            "note",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OpportunityContactRoleInput(InputSerializer):
+    contact = ScopedRelatedField(model=Contact, help_text="a contact the caller may see (any account of the company)")
+    role = serializers.ChoiceField(choices=ContactRole.choices)
+    stance = serializers.ChoiceField(choices=OpportunityContactRole.Stance.choices, required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+class OpportunityContactRoleUpdateInput(InputSerializer):
+    role = serializers.ChoiceField(choices=ContactRole.choices, required=False)
+    stance = serializers.ChoiceField(choices=OpportunityContactRole.Stance.choices, required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+
+@extend_schema(parameters=[OpenApiParameter("opportunity_pk", OpenApiTypes.INT, OpenApiParameter.PATH)])
+class OpportunityContactRoleViewSet(CrmViewSetMixin, TenantModelViewSet):
+    """The deal's buying committee (决策链): the customer's people with their role (decision maker, budget
+    holder, technical evaluator, procurement, influencer, user) and stance. Posting a person already in it
+    changes their seat (one per person and deal)."""
+
+    queryset = OpportunityContactRole.objects.all()
+    output_serializer_class = OpportunityContactRoleSerializer
+    input_serializer_class = OpportunityContactRoleInput
+    update_input_serializer_class = OpportunityContactRoleUpdateInput
+    ordering_fields = ("id", "role")
+    opportunity: Opportunity | None = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if getattr(self, "swagger_fake_view", False):
+            return
+        self.opportunity = policy.get_visible_or_404(
+            self.actor, selectors.opportunities_visible_to(self.actor), pk=kwargs.get("opportunity_pk")
+        )
+
+    def select(self, actor):
+        if self.opportunity is None:
+            raise Http404
+        return selectors.opportunity_contact_roles_visible_to(actor, opportunity=self.opportunity)
+
+    def create_object(self, *, actor, data):
+        return role_services.contact_role_set(opportunity=self.opportunity, by=actor.user, **data)
+
+    def update_object(self, *, actor, instance, data):
+        return role_services.contact_role_update(member=instance, by=actor.user, **data)
+
+    def delete_object(self, *, actor, instance):
+        role_services.contact_role_remove(member=instance, by=actor.user)

@@ -21,6 +21,11 @@ router.register("opportunities", views.OpportunityViewSet, basename="crm-opportu
 router.register(
     r"opportunities/(?P<opportunity_pk>[^/.]+)/lines", quotes.OpportunityLineViewSet, basename="crm-opportunity-line"
 )
+router.register(
+    r"opportunities/(?P<opportunity_pk>[^/.]+)/contact-roles",
+    quotes.OpportunityContactRoleViewSet,
+    basename="crm-opportunity-contact-role",
+)
 router.register("quotes", quotes.QuoteViewSet, basename="crm-quote")
 router.register("activities", views.ActivityViewSet, basename="crm-activity")
 router.register("tickets", tickets.TicketViewSet, basename="crm-ticket")

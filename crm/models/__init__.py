@@ -48,10 +48,12 @@ from .imports import (
 from .leads import AssignmentRule, Lead, LeadScoringRule, LeadStatus
 from .opportunities import (
     FULFILMENT_RANK,
+    ContactRole,
     FulfilmentStatus,
     FunnelReach,
     LostReason,
     Opportunity,
+    OpportunityContactRole,
     OpportunityStageChange,
     OpportunityStatus,
     Pipeline,
@@ -93,6 +95,7 @@ __all__ = [
     "CompanySize",
     "Contact",
     "ContactFacts",
+    "ContactRole",
     "ContactTag",
     "CsatSurvey",
     "CustomFieldSet",
@@ -116,6 +119,7 @@ __all__ = [
     "LifecycleStage",
     "LostReason",
     "Opportunity",
+    "OpportunityContactRole",
     "OpportunityLine",
     "OpportunityNudge",
     "OpportunityStageChange",

@@ -14,6 +14,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from suite.audit import audited
 from suite.models import OwnedModel, TenantModel
@@ -253,6 +254,52 @@ class Opportunity(OwnedModel):
     @property
     def weighted_amount(self) -> Decimal:
         return (self.amount * self.stage.probability / Decimal(100)).quantize(Decimal("0.01"))
+
+
+class ContactRole(models.TextChoices):
+    """The part a person plays in a deal's buying decision (决策链): B2B deals are decided by a committee."""
+
+    DECISION_MAKER = "decision_maker", _("Decision maker")
+    ECONOMIC_BUYER = "economic_buyer", _("Budget holder")
+    TECHNICAL = "technical", _("Technical evaluator")
+    PROCUREMENT = "procurement", _("Procurement")
+    INFLUENCER = "influencer", _("Influencer")
+    USER = "user", _("User")
+    OTHER = "other", _("Other")
+
+
+@audited
+class OpportunityContactRole(TenantModel):
+    """A contact of the customer in a deal's buying committee, with their role and stance. One row per
+    (opportunity, contact); the deal's ``contact`` stays its main contact. Written only by
+    ``crm.services.opportunity_roles``."""
+
+    class Stance(models.TextChoices):
+        SUPPORTER = "supporter", _("Supporter")
+        NEUTRAL = "neutral", pgettext_lazy("stance", "Neutral")  # 中立 (a sentiment's "Neutral" is 中性)
+        OPPONENT = "opponent", _("Opponent")
+
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="contact_roles", verbose_name=_("opportunity")
+    )
+    contact = models.ForeignKey(
+        "crm.Contact", on_delete=models.CASCADE, related_name="opportunity_roles", verbose_name=_("contact")
+    )
+    role = models.CharField(_("role"), max_length=20, choices=ContactRole.choices)
+    stance = models.CharField(_("stance"), max_length=10, choices=Stance.choices, default=Stance.NEUTRAL)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("buying committee member")
+        verbose_name_plural = _("buying committee")
+        ordering = ["opportunity", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["opportunity", "contact"], name="crm_contactrole_one_per_contact"),
+        ]
+        indexes = [models.Index(fields=["contact"], name="crm_contactrole_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} ({self.role}) @ {self.opportunity_id}"
 
 
 @audited

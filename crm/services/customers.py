@@ -23,6 +23,7 @@ from crm.models import Account, AccountTag, Contact, ContactTag, Tag
 from crm.selectors import customer_duplicates_find
 from crm.services.campaigns import campaign_members_dedupe_for_merge
 from crm.services.custom_fields import custom_values_merge
+from crm.services.opportunity_roles import contact_roles_dedupe_for_merge
 from crm.text import build_search_text, normalize_email, normalize_phone
 from suite import events
 from suite.models import Company, Membership, Team
@@ -508,6 +509,8 @@ def customer_merge(*, survivor: Customer, duplicate: Customer, by: User | None) 
         moved: dict[str, int] = {}
         # A campaign that reached both keeps the survivor's membership (the duplicate's touches still move).
         campaign_members_dedupe_for_merge(model=model, survivor=survivor, duplicate=duplicate)
+        if model is Contact:  # a deal's committee seats both had keep the survivor's
+            contact_roles_dedupe_for_merge(survivor=survivor, duplicate=duplicate)
         for relation in _crm_relations(model):
             related = relation.related_model
             field = relation.field.name

@@ -8,10 +8,11 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from crm.models import Account, Activity, ActivityKind, Lead, Opportunity, Ticket
+from crm.models import Account, Activity, ActivityKind, Lead, Opportunity, OpportunityContactRole, Ticket
 from crm.models.leads import LeadStatus
 from crm.models.opportunities import OpportunityStatus
 from crm.models.tickets import ACTIVE_STATUSES
@@ -62,17 +63,19 @@ def lead_follow_up_task_create(
 
 @transaction.atomic
 def opportunities_flag_at_risk(*, company_id: int, contact_id: int | None, account_id: int | None, reason: str) -> int:
-    """Flag the customer's open opportunities at risk (already flagged ones unchanged). Returns how many
-    were flagged now. Locks them (ordered by pk)."""
-    filters = {}
-    if contact_id:
-        filters["contact_id"] = contact_id
+    """Flag the customer's open opportunities at risk (already flagged ones unchanged): a contact's are those
+    they are the main contact of or sit in the buying committee of. Returns how many were flagged now. Locks
+    them (ordered by pk)."""
+    if contact_id:  # the deal's main contact, or a member of its buying committee
+        concerned = Q(contact_id=contact_id) | Q(
+            pk__in=OpportunityContactRole.objects.filter(contact_id=contact_id).values("opportunity_id")
+        )
     elif account_id:
-        filters["account_id"] = account_id
+        concerned = Q(account_id=account_id)
     else:
         return 0
     rows = list(
-        Opportunity.objects.filter(company_id=company_id, status=OpportunityStatus.OPEN, at_risk=False, **filters)
+        Opportunity.objects.filter(concerned, company_id=company_id, status=OpportunityStatus.OPEN, at_risk=False)
         .order_by("pk")
         .select_for_update(of=("self",))
     )

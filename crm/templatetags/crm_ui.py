@@ -68,6 +68,8 @@ _STATUS_CLASSES = {
     "qualified": "on",
     "disqualified": "error",
     "contacted": "role",
+    "supporter": "success",
+    "opponent": "error",
     "urgent": "error",
     "high": "warning",
     "customer": "success",

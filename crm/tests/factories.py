@@ -186,6 +186,24 @@ def opportunity_in(company) -> Opportunity:
     return opportunity_create(company=company, by=owner, name="隔离商机", account=account, amount="1000.00")
 
 
+def committee_member_in(company, *, opportunity=None, role="decision_maker", **fields):
+    """A contact of the deal's account in ``opportunity``'s buying committee (a new deal when none is given)."""
+    from crm.services.opportunity_roles import contact_role_set
+
+    opportunity = opportunity or opportunity_in(company)
+    contact = ContactFactory(company=company, account=opportunity.account, by=opportunity.owner)
+    return contact_role_set(opportunity=opportunity, contact=contact, role=role, by=opportunity.owner, **fields)
+
+
+def _register_committee_factory():
+    from crm.models import OpportunityContactRole
+
+    tenant_factory(OpportunityContactRole)(committee_member_in)
+
+
+_register_committee_factory()
+
+
 @tenant_factory(Activity)
 def activity_in(company) -> Activity:
     owner = _sales_in(company)

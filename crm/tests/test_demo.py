@@ -42,6 +42,8 @@ def test_demo_tells_the_three_stories():
     deal = lathe.opportunity
     assert deal.amount == sum(line.line_total for line in deal.lines.all())
     assert Quote.objects.get(opportunity=deal).state == QuoteState.SENT
+    committee = {seat.contact.name: (seat.role, seat.stance) for seat in deal.contact_roles.select_related("contact")}
+    assert committee == {"王建华": ("procurement", "neutral"), "陈晓燕": ("technical", "supporter")}
     assert Quote.objects.filter(company__code="ecm", state=QuoteState.ACCEPTED).count() == 1
     assert OpportunityLine.objects.filter(company__code="sbev", sku="BEV-TEA-500").exists()
     assert Lead.objects.filter(company__code="qihang", source="douyin").count() == 3

@@ -30,7 +30,7 @@ from suite import policy
 from suite.dashboards import Filters
 from suite.dashboards.forms import preset_range
 from suite.demo import demo_clock
-from suite.models import Company, Membership
+from suite.models import Company, Membership, Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +153,10 @@ def test_the_service_history_is_answered_resolved_and_rated_with_one_past_its_sl
         ).exists(), ticket.subject
     breached = tickets["加工精度超差，急需上门"]
     assert breached.status in ACTIVE_STATUSES and breached.first_responded_at is None
-    assert breached.resolution_due_at < timezone.now()  # the SLA alert has something to say
+    assert breached.resolution_due_at < timezone.now()
+    # the seed leaves what beat's minute tasks would have done by now: marked breached, its people alerted
+    assert breached.first_response_breached_at and breached.resolution_breached_at
+    alerts = Notification.objects.filter(title__contains=breached.subject)
+    assert alerts.filter(recipient=breached.assigned_agent, level="error").count() == 2  # response, resolution
     waiting = tickets["导轨润滑泵异响"]
     assert waiting.status in ACTIVE_STATUSES and waiting.first_responded_at is not None

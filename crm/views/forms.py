@@ -15,9 +15,11 @@ from crm.models import (
     ActivityKind,
     CompanySize,
     Contact,
+    ContactRole,
     Gender,
     Industry,
     LifecycleStage,
+    OpportunityContactRole,
     Pipeline,
     Source,
     Tag,
@@ -269,6 +271,21 @@ class LoseForm(forms.Form):
     def __init__(self, *args, reasons, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["lost_reason"].queryset = reasons
+
+
+class ContactRoleForm(CrmForm):
+    """A person of the customer in a deal's buying committee (决策链)."""
+
+    contact = LimitedChoiceField(queryset=Contact.objects.none(), label=_("Person"))
+    role = forms.ChoiceField(label=_("Role"), choices=ContactRole.choices)
+    stance = forms.ChoiceField(
+        label=_("Stance"), choices=OpportunityContactRole.Stance.choices, initial=OpportunityContactRole.Stance.NEUTRAL
+    )
+    note = forms.CharField(label=_("Note"), max_length=200, required=False)
+
+    def __init__(self, *args, contacts, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["contact"].queryset = contacts
 
 
 class TicketForm(CrmForm):

@@ -170,6 +170,7 @@ def _opportunity_or_404(actor, pk: int) -> Opportunity:
 @actor_required
 def opportunity_detail(request, pk: int):
     from crm.views.fulfilment import promise_polling
+    from crm.views.opportunity_roles import committee_context
     from crm.views.quotes import lines_context
 
     actor = request.actor
@@ -187,6 +188,7 @@ def opportunity_detail(request, pk: int):
             "lose_form": LoseForm(reasons=selectors.lost_reasons_visible_to(actor).filter(is_active=True)),
             "can_move": policy.can(actor, "change", Opportunity),
             **lines_context(actor, opportunity),
+            **committee_context(actor, opportunity),
             "promise_polling": promise_polling(opportunity),
             "custom_values": custom_fields.shown(custom_fields.schema_for(actor, "opportunity"), opportunity.custom),
         },
