@@ -230,6 +230,7 @@ dashboards.register(
         roles=SALES_ROLES,
         filters=frozenset({"period", "team", "owner", "product"}),
         order=10,
+        default_period=dashboards.range_with_next_quarter,  # the forecast ahead, not only the year behind
         description=gettext_lazy("Funnel, forecast vs target, win rate and cycle time per team and owner."),
     )
 )

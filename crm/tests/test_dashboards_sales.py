@@ -4,7 +4,7 @@ isolation, drill-down to the opportunity list, API / page / XLSX, constant query
 from __future__ import annotations
 
 import io
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -164,6 +164,28 @@ def test_sales_figures_for_the_admin_are_exact(world, english):
     by_owner = {row[0]: row for row in widgets["by_owner"]["rows"]}
     assert by_owner[world.sales_a.user.username][1:] == [1, 1, "1000.00", "50.0", "10.0"]
     assert by_owner[world.sales_b.user.username][1:] == [1, 0, "3000.00", "100.0", "20.0"]
+
+
+def test_without_a_period_the_sales_dashboard_shows_the_year_behind_and_the_forecast_ahead(company, english):
+    today = timezone.localdate()
+    admin = make_member(company, Role.ADMIN)
+    account = AccountFactory(company=company, by=admin.user)
+    soon = today + timedelta(days=40)
+    opportunity_create(
+        company=company, by=admin.user, name="下月成交", account=account, amount="2000.00", expected_close_date=soon
+    )
+
+    response = api_client_for(admin).get("/api/v1/dashboards/sales/")
+
+    body = response.json()
+    assert (date.fromisoformat(body["date_from"]), date.fromisoformat(body["date_to"])) == (
+        dashboards.range_with_next_quarter(today)
+    )
+    widgets = _widgets(response)
+    assert widgets["weighted_pipeline"]["value"] == "200.00"  # 2000 × the first stage's 10 %
+    assert soon.strftime("%Y-%m") in widgets["forecast"]["labels"]
+    marketing = api_client_for(admin).get("/api/v1/dashboards/marketing/").json()
+    assert date.fromisoformat(marketing["date_to"]) == today  # the others look back only
 
 
 def test_a_manager_sees_only_their_team(world, english):

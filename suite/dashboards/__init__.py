@@ -121,6 +121,17 @@ def default_range(today: datetime.date | None = None) -> tuple[datetime.date, da
     return datetime.date(year, month, 1), today
 
 
+def range_with_next_quarter(today: datetime.date | None = None) -> tuple[datetime.date, datetime.date]:
+    """The last 12 months and what is ahead up to the end of the next quarter: where a sales forecast (open
+    deals by expected close) meets the targets still to reach."""
+    today = today or datetime.date.today()
+    start, _today = default_range(today)
+    last_month = (today.month - 1) // 3 * 3 + 6  # the last month of the next quarter, maybe past December
+    year, month = today.year + (last_month - 1) // 12, (last_month - 1) % 12 + 1
+    following = datetime.date(year + month // 12, month % 12 + 1, 1)
+    return start, following - datetime.timedelta(days=1)
+
+
 # ---------------------------------------------------------------------------------------------------- widgets
 @dataclass(frozen=True)
 class KPI:
@@ -180,6 +191,8 @@ class Dashboard:
     filters: frozenset[str] = frozenset({"period", "team", "product"})
     order: int = 100
     description: str | Promise = ""
+    # the period shown when none is chosen: today → (first day, last day); None: the last 12 months to today
+    default_period: Callable[[datetime.date], tuple[datetime.date, datetime.date]] | None = None
 
     @property
     def allowed_roles(self) -> frozenset[str]:
@@ -276,6 +289,7 @@ __all__ = [
     "for_actor",
     "get",
     "kpis",
+    "range_with_next_quarter",
     "register",
     "register_choices",
     "visible_or_none",

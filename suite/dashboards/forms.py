@@ -93,7 +93,7 @@ class FilterForm(forms.Form):
         if preset:
             date_from, date_to = preset_range(preset, self.today)
         else:
-            default_from, default_to = default_range(self.today)
+            default_from, default_to = (self.dashboard.default_period or default_range)(self.today)
             date_from = date_from or (date_to.replace(day=1) if date_to else default_from)
             date_to = date_to or max(default_to, date_from)
         if date_from and date_to:

@@ -55,6 +55,16 @@ def test_periods_months_and_weeks():
     assert f.querystring(stage=3, x=None) == "date_from=2026-01-15&date_to=2026-03-03&stage=3"
 
 
+def test_the_range_with_the_next_quarter_ends_where_the_next_quarter_does():
+    from suite.dashboards import range_with_next_quarter
+
+    assert range_with_next_quarter(date(2026, 5, 20)) == (date(2025, 6, 1), date(2026, 9, 30))
+    assert range_with_next_quarter(date(2026, 11, 29)) == (date(2025, 12, 1), date(2027, 3, 31))
+    assert range_with_next_quarter(date(2026, 12, 31)) == (date(2026, 1, 1), date(2027, 3, 31))
+    assert range_with_next_quarter(date(2026, 1, 1)) == (date(2025, 2, 1), date(2026, 6, 30))
+    assert range_with_next_quarter(date(2026, 9, 30)) == (date(2025, 10, 1), date(2026, 12, 31))
+
+
 def test_presets():
     today = date(2026, 5, 20)
     assert preset_range("this_month", today) == (date(2026, 5, 1), today)
