@@ -30,6 +30,7 @@ from crm.models import (
     CampaignTouch,
     Contact,
     Opportunity,
+    OpportunityContactRole,
     OpportunityStageChange,
     OpportunityStatus,
     Ticket,
@@ -107,6 +108,7 @@ class Customer360:
     open_activities: list[Activity]
     contacts: list[Contact]
     extra: dict = field(default_factory=dict)
+    committee_seats: list[OpportunityContactRole] = field(default_factory=list)  # a contact's, with the deal
 
 
 def _person(first: str | None, last: str | None, username: str | None) -> str:
@@ -357,7 +359,8 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
     """Everything the actor may see about one account (with its contacts) or contact, for its 360° page: key
     figures (open deals and amount, won revenue, open tickets, last contact — a done call or meeting or a social
     message —, and from ERP lifetime revenue, outstanding and overdue balance, last payment), the first page of
-    the timeline, its deals, latest tickets, open activities and (for an account) contacts.
+    the timeline, its deals, latest tickets, open activities, (for an account) contacts and (for a contact) the
+    buying committees they sit in.
 
     A fixed number of queries however much history the customer has (each list is one query cut to what is
     shown, each figure group one aggregate)."""
@@ -411,7 +414,13 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
         open_tickets = (
             policy.scope(actor, Ticket.objects.filter(**where)).filter(status__in=OPEN_TICKET_STATUSES).count()
         )
-    contacts = []
+    contacts, seats = [], []
+    if isinstance(customer, Contact):  # the deals whose buying committee the person sits in, with their role
+        seats = list(
+            policy.scope(actor, OpportunityContactRole.objects.filter(contact=customer))
+            .select_related("opportunity__stage")
+            .order_by("-opportunity__updated_at", "-id")[:SIDE_LIST]
+        )
     if isinstance(customer, Account):
         contacts = list(
             policy.scope(actor, Contact.objects.filter(account=customer, merged_into__isnull=True))
@@ -452,4 +461,5 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
         tickets=extra["tickets"][:SIDE_LIST],
         open_activities=open_activities,
         contacts=contacts,
+        committee_seats=seats,
     )

@@ -198,3 +198,15 @@ def test_the_committee_list_runs_the_same_queries_for_one_member_or_eight(api_cl
         committee_member_in(company, opportunity=member.opportunity, role=role)
     many, eight = count()
     assert (one, eight) == (1, 8) and many == few
+
+
+@pytest.mark.usefixtures("crm_enabled")
+def test_a_contacts_page_shows_the_committees_they_sit_in(client, deal, people, sales_user, english):
+    contact_role_set(opportunity=deal, contact=people[1], role="technical", stance="supporter", by=sales_user)
+    client.force_login(sales_user)
+
+    page = client.get(reverse("crm:contact-detail", args=[people[1].pk])).content.decode()
+    other = client.get(reverse("crm:contact-detail", args=[people[0].pk])).content.decode()
+
+    assert "In buying committees" in page and "二期车间数控车床" in page and "Technical evaluator" in page
+    assert "In buying committees" not in other
