@@ -207,18 +207,10 @@ def attach_availability(opportunity: Opportunity, lines) -> list[OpportunityLine
     return lines
 
 
-@extend_schema(parameters=[OpenApiParameter("opportunity_pk", OpenApiTypes.INT, OpenApiParameter.PATH)])
-class OpportunityLineViewSet(CrmViewSetMixin, TenantModelViewSet):
-    """The products on an opportunity, from the ERP catalogue, with live price and availability. Adding,
-    changing or removing a line recomputes the opportunity's amount (Σ line totals, tax included)."""
+class OnOpportunity:
+    """A resource nested under one opportunity (``opportunities/{opportunity_pk}/…``): the deal must be one the
+    caller may see (else 404, as for the deal itself); ``nested(actor)`` is what of it the caller may see."""
 
-    queryset = OpportunityLine.objects.all()
-    output_serializer_class = OpportunityLineSerializer
-    input_serializer_class = OpportunityLineInput
-    update_input_serializer_class = OpportunityLineUpdateInput
-    ordering_fields = ("sequence", "line_total")
-    ordering = ("sequence", "id")
-    policy_actions = {"reprice": "change"}
     opportunity: Opportunity | None = None
 
     def initial(self, request, *args, **kwargs):
@@ -232,6 +224,26 @@ class OpportunityLineViewSet(CrmViewSetMixin, TenantModelViewSet):
     def select(self, actor):
         if self.opportunity is None:
             raise Http404
+        return self.nested(actor)
+
+    def nested(self, actor):
+        raise NotImplementedError
+
+
+@extend_schema(parameters=[OpenApiParameter("opportunity_pk", OpenApiTypes.INT, OpenApiParameter.PATH)])
+class OpportunityLineViewSet(OnOpportunity, CrmViewSetMixin, TenantModelViewSet):
+    """The products on an opportunity, from the ERP catalogue, with live price and availability. Adding,
+    changing or removing a line recomputes the opportunity's amount (Σ line totals, tax included)."""
+
+    queryset = OpportunityLine.objects.all()
+    output_serializer_class = OpportunityLineSerializer
+    input_serializer_class = OpportunityLineInput
+    update_input_serializer_class = OpportunityLineUpdateInput
+    ordering_fields = ("sequence", "line_total")
+    ordering = ("sequence", "id")
+    policy_actions = {"reprice": "change"}
+
+    def nested(self, actor):
         return selectors.opportunity_lines_visible_to(actor, opportunity=self.opportunity)
 
     def list(self, request, *args, **kwargs):
@@ -394,7 +406,7 @@ class OpportunityContactRoleUpdateInput(InputSerializer):
 
 
 @extend_schema(parameters=[OpenApiParameter("opportunity_pk", OpenApiTypes.INT, OpenApiParameter.PATH)])
-class OpportunityContactRoleViewSet(CrmViewSetMixin, TenantModelViewSet):
+class OpportunityContactRoleViewSet(OnOpportunity, CrmViewSetMixin, TenantModelViewSet):
     """The deal's buying committee (决策链): the customer's people with their role (decision maker, budget
     holder, technical evaluator, procurement, influencer, user) and stance. Posting a person already in it
     changes their seat (one per person and deal)."""
@@ -404,19 +416,8 @@ class OpportunityContactRoleViewSet(CrmViewSetMixin, TenantModelViewSet):
     input_serializer_class = OpportunityContactRoleInput
     update_input_serializer_class = OpportunityContactRoleUpdateInput
     ordering_fields = ("id", "role")
-    opportunity: Opportunity | None = None
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if getattr(self, "swagger_fake_view", False):
-            return
-        self.opportunity = policy.get_visible_or_404(
-            self.actor, selectors.opportunities_visible_to(self.actor), pk=kwargs.get("opportunity_pk")
-        )
-
-    def select(self, actor):
-        if self.opportunity is None:
-            raise Http404
+    def nested(self, actor):
         return selectors.opportunity_contact_roles_visible_to(actor, opportunity=self.opportunity)
 
     def create_object(self, *, actor, data):
