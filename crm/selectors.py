@@ -919,6 +919,15 @@ def opportunity_contact_roles_visible_to(
     )
 
 
+def committee_candidates_visible_to(actor: Actor | None, *, opportunity: Opportunity) -> QuerySet[Contact]:
+    """The people who can sit in the deal's buying committee: the live contacts of its account the actor may
+    see, and its main contact (a B2C deal has only that one)."""
+    people = Q(pk=opportunity.contact_id) if opportunity.contact_id else Q(pk__in=[])
+    if opportunity.account_id:
+        people |= Q(account_id=opportunity.account_id)
+    return contacts_visible_to(actor).filter(people)
+
+
 @dataclass(frozen=True)
 class LineAvailability:
     """What ERP says about a line now: its current price for the customer (``None``: no price), free stock

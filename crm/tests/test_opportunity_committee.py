@@ -31,8 +31,12 @@ def deal(company, sales_user):
 @pytest.fixture
 def people(company, deal, sales_user):
     return [
-        ContactFactory(company=company, account=deal.account, by=sales_user, name=name, title=title)
-        for name, title in (("王建华", "采购总监"), ("陈晓燕", "设备工程师"), ("刘总", "总经理"))
+        ContactFactory(company=company, account=deal.account, by=sales_user, name=name, title=title, phone=phone)
+        for name, title, phone in (
+            ("王建华", "采购总监", "13912345601"),
+            ("陈晓燕", "设备工程师", "13912345602"),
+            ("刘总", "总经理", "13912345603"),
+        )
     ]
 
 
@@ -132,7 +136,7 @@ def test_the_deal_page_adds_changes_and_removes_people(client, deal, people, sal
         follow=True,
     )
     assert "王建华 is in the buying committee as Decision maker." in added.content.decode()
-    assert 'href="tel:' in client.get(url).content.decode() or not people[0].phone
+    assert 'href="tel:+8613912345601">139 1234 5601</a>' in client.get(url).content.decode()
 
     refused = client.post(
         reverse("crm:opportunity-role-set", args=[deal.pk]), {"contact": people[1].pk, "role": "king"}, follow=True

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm import selectors
-from crm.models import Contact, Opportunity, OpportunityContactRole
+from crm.models import Opportunity, OpportunityContactRole
 from crm.services import opportunity_roles as role_services
 from crm.views.common import require
 from crm.views.forms import ContactRoleForm
@@ -21,13 +20,8 @@ from suite import policy
 from suite.ui.records import actor_required
 
 
-def committee_candidates(actor, opportunity: Opportunity) -> QuerySet[Contact]:
-    """The people who can sit in the deal's committee: the live contacts of its account the actor may see, and
-    its main contact (a B2C deal has only that one)."""
-    people = Q(pk=opportunity.contact_id) if opportunity.contact_id else Q(pk__in=[])
-    if opportunity.account_id:
-        people |= Q(account_id=opportunity.account_id)
-    return selectors.contacts_visible_to(actor).filter(people)
+def _form(actor, opportunity: Opportunity, data=None) -> ContactRoleForm:
+    return ContactRoleForm(data, contacts=selectors.committee_candidates_visible_to(actor, opportunity=opportunity))
 
 
 def committee_context(actor, opportunity: Opportunity) -> dict:
@@ -35,7 +29,7 @@ def committee_context(actor, opportunity: Opportunity) -> dict:
     return {
         "committee": list(selectors.opportunity_contact_roles_visible_to(actor, opportunity=opportunity)),
         "can_edit_committee": can_edit,
-        "committee_form": ContactRoleForm(contacts=committee_candidates(actor, opportunity)) if can_edit else None,
+        "committee_form": _form(actor, opportunity) if can_edit else None,
     }
 
 
@@ -57,7 +51,7 @@ def opportunity_role_set(request, pk: int):
     actor = request.actor
     opportunity = _opportunity(actor, pk)
     require(actor, "add", OpportunityContactRole)
-    form = ContactRoleForm(request.POST, contacts=committee_candidates(actor, opportunity))
+    form = _form(actor, opportunity, request.POST)
     if form.is_valid():
         try:
             member = role_services.contact_role_set(opportunity=opportunity, by=actor.user, **form.cleaned_data)
