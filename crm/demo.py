@@ -679,14 +679,15 @@ def _committee(ctx) -> None:
 
 
 def _activities(ctx) -> None:
-    now = timezone.now()
+    # due in the working day (2 p.m. local), not at whatever minute the seed ran
+    afternoon = timezone.localtime().replace(hour=14, minute=0, second=0, microsecond=0)
     for code, subject, kind, owner, opportunity_name, due_days, body in ACTIVITIES:
         company = ctx.company(code)
         activity = Activity.objects.filter(company=company, subject=subject).first()
         created = activity is None
         if created:
             opportunity = Opportunity.objects.get(company=company, name=opportunity_name)
-            fields = {"due_at": now + dt.timedelta(days=due_days)} if due_days is not None else {}
+            fields = {"due_at": afternoon + dt.timedelta(days=due_days)} if due_days is not None else {}
             activity = activity_create(
                 company=company,
                 by=_user(ctx, owner),
