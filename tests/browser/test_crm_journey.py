@@ -76,6 +76,16 @@ def test_lead_to_won_deal_to_customer_360_and_ticket_follow_up(live_server, brow
         page.get_by_role("button", name="Save").click()
         expect(page.get_by_role("heading", name="晨光文具有限公司")).to_be_visible()
 
+        # -- records who decides: the converted contact in the deal's buying committee (决策链)
+        committee = page.get_by_role("region", name="Buying committee")
+        committee.get_by_label("Person").select_option(label="陈晨")
+        committee.get_by_label("Role").select_option(label="Decision maker")
+        committee.get_by_label("Stance").select_option(label="Supporter")
+        committee.get_by_role("button", name="Save").click()
+        expect(page.get_by_text("陈晨 is in the buying committee as Decision maker.")).to_be_visible()
+        seated = page.get_by_role("region", name="Buying committee")
+        expect(seated.get_by_role("cell", name="Supporter")).to_be_visible()
+
         # -- drags it across the kanban board to "won"
         page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Pipeline board").click()
         card = page.locator(f"#opportunity-{opportunity.pk}")
