@@ -89,6 +89,7 @@ class AccountAdmin(SearchTextAdmin):
     )
     list_select_related = ("company", "owner")
     exclude = ("search_text",)
+    raw_id_fields = ("parent",)  # a company's 100,000 accounts are not one <select>
     actions = [merge_into_oldest]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -98,6 +99,7 @@ class ContactAdmin(AccountAdmin):
     list_display = ("name", "name_en", "company", "account", "phone", "city", "lifecycle_stage", "owner", "updated_at")
     list_filter = ("company", "lifecycle_stage", "source", "gender", ("merged_into", admin.EmptyFieldListFilter))
     list_select_related = ("company", "owner", "account")
+    raw_id_fields = ("account",)
 
 
 @admin.register(m.TagGroup)

@@ -132,6 +132,17 @@ ACCOUNTS = {
             "cold_call",
             "",
         ),
+        (
+            "南方重工（佛山）液压设备有限公司",
+            "Southern Heavy Industry (Foshan) Hydraulics",
+            "sales3",
+            "广东省",
+            "佛山市",
+            "manufacturing",
+            "200-999",
+            "referral",
+            "",
+        ),
     ],
     "sbev": [
         (
@@ -159,6 +170,8 @@ ACCOUNTS = {
     ],
     "qihang": [],
 }
+# Group customers: subsidiary → its parent account (上级客户)
+PARENTS = {("ecm", "南方重工（佛山）液压设备有限公司"): "广州南方重工集团"}
 # Tags (shared with SCRM: its auto-tag rules name them): company → [(group, English group, exclusive,
 # [(tag, English tag, colour)])]; then who carries which tags (company, "account" | "contact", name, [tags])
 TAGS = {
@@ -498,10 +511,12 @@ def _accounts(ctx) -> None:
             account = Account.objects.filter(company=company, name=name, merged_into__isnull=True).first()
             created = account is None
             if created:
+                parent = PARENTS.get((code, name))
                 account = account_create(
                     company=company,
                     by=_user(ctx, owner),
                     force=True,
+                    parent=Account.objects.get(company=company, name=parent) if parent else None,
                     custom={"price_group": group} if group else None,
                     name=name,
                     name_en=name_en,

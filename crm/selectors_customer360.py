@@ -109,6 +109,8 @@ class Customer360:
     contacts: list[Contact]
     extra: dict = field(default_factory=dict)
     committee_seats: list[OpportunityContactRole] = field(default_factory=list)  # a contact's, with the deal
+    parent: Account | None = None  # an account's group, when the reader may see it
+    subsidiaries: list[Account] = field(default_factory=list)
 
 
 def _person(first: str | None, last: str | None, username: str | None) -> str:
@@ -421,6 +423,16 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
             .select_related("opportunity__stage")
             .order_by("-opportunity__updated_at", "-id")[:SIDE_LIST]
         )
+    parent, subsidiaries = None, []
+    if isinstance(customer, Account):  # its group and the group's companies under it (上级 / 下属客户)
+        shown = ("id", "name", "name_en", "city", "lifecycle_stage")
+        if customer.parent_id:
+            parent = policy.scope(actor, Account.objects.filter(pk=customer.parent_id)).only(*shown).first()
+        subsidiaries = list(
+            policy.scope(actor, Account.objects.filter(parent=customer, merged_into__isnull=True))
+            .only(*shown)
+            .order_by("name", "id")[:SIDE_LIST]
+        )
     if isinstance(customer, Account):
         contacts = list(
             policy.scope(actor, Contact.objects.filter(account=customer, merged_into__isnull=True))
@@ -462,4 +474,6 @@ def customer_360(actor: Actor | None, customer: Account | Contact, *, size: int 
         open_activities=open_activities,
         contacts=contacts,
         committee_seats=seats,
+        parent=parent,
+        subsidiaries=subsidiaries,
     )

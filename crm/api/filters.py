@@ -44,6 +44,7 @@ class _CustomerFilter(django_filters.FilterSet):
 class AccountFilter(_CustomerFilter):
     industry = django_filters.MultipleChoiceFilter(choices=Industry.choices, distinct=False)
     size = django_filters.MultipleChoiceFilter(choices=CompanySize.choices, distinct=False)
+    parent = django_filters.NumberFilter(field_name="parent_id", help_text="a group's subsidiaries")
 
     class Meta:
         model = Account

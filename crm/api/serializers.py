@@ -193,7 +193,7 @@ class AccountSerializer(OutputSerializer):
 
     class Meta:
         model = Account
-        fields = [*_CUSTOMER_OUTPUT[:10], "industry", "size", "website", "tax_id", *_CUSTOMER_OUTPUT[10:]]
+        fields = [*_CUSTOMER_OUTPUT[:10], "industry", "size", "website", "tax_id", "parent", *_CUSTOMER_OUTPUT[10:]]
         read_only_fields = fields
 
 
@@ -229,21 +229,28 @@ class _CustomerInput(InputModelSerializer):
 
 
 class AccountInput(_CustomerInput):
+    parent = ScopedRelatedField(
+        model=Account, allow_null=True, required=False, help_text=_("The group or head office (上级客户).")
+    )
     force = serializers.BooleanField(
         required=False, default=False, write_only=True, help_text=_("Create even if duplicates exist.")
     )
 
     class Meta:
         model = Account
-        fields = [*_CUSTOMER_INPUT, "industry", "size", "website", "tax_id", "force"]
+        fields = [*_CUSTOMER_INPUT, "industry", "size", "website", "tax_id", "parent", "force"]
         writable_protected = ["owner"]
         validators = []
 
 
 class AccountUpdateInput(_CustomerInput):
+    parent = ScopedRelatedField(
+        model=Account, allow_null=True, required=False, help_text=_("The group or head office (上级客户).")
+    )
+
     class Meta:
         model = Account
-        fields = [*_CUSTOMER_INPUT, "industry", "size", "website", "tax_id"]
+        fields = [*_CUSTOMER_INPUT, "industry", "size", "website", "tax_id", "parent"]
         writable_protected = ["owner"]
         validators = []
 

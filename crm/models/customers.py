@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower, Upper
 from django.utils.translation import gettext_lazy as _
 
@@ -248,6 +248,15 @@ class Account(Customer):
     tags = models.ManyToManyField(
         Tag, through="AccountTag", blank=True, related_name="accounts", verbose_name=_("tags")
     )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="subsidiaries",
+        verbose_name=_("parent account"),
+        help_text=_("The group or head office this company belongs to (上级客户)."),
+    )
     merged_into = models.ForeignKey(
         "self",
         null=True,
@@ -264,6 +273,7 @@ class Account(Customer):
         ordering = ["-updated_at", "-id"]
         constraints = [
             *_customer_constraints("crm_account"),
+            models.CheckConstraint(condition=~Q(parent=F("id")), name="crm_account_not_its_own_parent"),
             models.CheckConstraint(
                 condition=Q(tax_id="") | Q(tax_id__regex=TAX_ID_PATTERN), name="crm_account_tax_id_format"
             ),
@@ -273,7 +283,11 @@ class Account(Customer):
                 name="crm_account_tax_id_unique_live",
             ),
         ]
-        indexes = _customer_indexes("crm_account")
+        indexes = [
+            *_customer_indexes("crm_account"),
+            # a group's subsidiaries (the 360 page, ?parent=): only the few accounts that have a parent
+            models.Index(fields=["parent"], name="crm_account_parent", condition=Q(parent__isnull=False)),
+        ]
 
 
 @audited(exclude=["search_text"])

@@ -51,7 +51,8 @@ _COMMON_FIELDS = frozenset(
         "team",
     }
 )
-ACCOUNT_FIELDS = _COMMON_FIELDS | {"industry", "size", "website", "tax_id"}
+ACCOUNT_FIELDS = _COMMON_FIELDS | {"industry", "size", "website", "tax_id", "parent"}
+MAX_GROUP_DEPTH = 5  # group → region → company → branch …: deeper is a data mistake, and a loop never ends
 CONTACT_FIELDS = _COMMON_FIELDS | {"account", "gender", "title", "department", "birthday", "unionid"}
 _STRING_FIELDS = frozenset(
     {
@@ -118,6 +119,24 @@ def _default_team(company_id: int, owner) -> Team | None:
     return teams[0] if len(teams) == 1 else None
 
 
+def _parent_problem(account: Account, parent: Any) -> str:
+    """Why ``parent`` cannot be the parent account of ``account`` ('' when it can): another company's, merged,
+    the account itself or one of its own subsidiaries (a loop), or a group deeper than ``MAX_GROUP_DEPTH``."""
+    if not isinstance(parent, Account) or parent.company_id != account.company_id or parent.merged_into_id:
+        return _("Unknown account.")
+    if account.pk is not None and parent.pk == account.pk:
+        return _("An account cannot be its own parent.")
+    ancestor, depth = parent, 1
+    while ancestor.parent_id is not None:
+        if account.pk is not None and ancestor.parent_id == account.pk:
+            return _("%(parent)s belongs to this account already: that would make a loop.") % {"parent": parent.name}
+        depth += 1
+        if depth >= MAX_GROUP_DEPTH:
+            return _("A group is at most %(depth)d levels deep.") % {"depth": MAX_GROUP_DEPTH}
+        ancestor = Account.objects.only("id", "parent_id").get(pk=ancestor.parent_id)
+    return ""
+
+
 def _apply(instance: Customer, fields: dict[str, Any], allowed: frozenset[str]) -> list[str]:
     """Normalise and set ``fields`` on ``instance``; return the names that changed. Collects every field error
     into one ``ValidationError`` before anything is saved."""
@@ -168,6 +187,11 @@ def _apply(instance: Customer, fields: dict[str, Any], allowed: frozenset[str]) 
         ):
             errors.setdefault(name, []).append(_("Unknown account."))
             continue
+        elif name == "parent" and value is not None:
+            problem = _parent_problem(instance, value)
+            if problem:
+                errors.setdefault(name, []).append(problem)
+                continue
         values[name] = value
     changed = []
     for name, value in values.items():
@@ -175,7 +199,7 @@ def _apply(instance: Customer, fields: dict[str, Any], allowed: frozenset[str]) 
         if current != value:
             setattr(instance, name, value)
             changed.append(name)
-    check = [name for name in values if name not in ("owner", "team", "account")]
+    check = [name for name in values if name not in ("owner", "team", "account", "parent")]
     try:
         instance.full_clean(
             exclude=[f.name for f in instance._meta.fields if f.name not in check],
@@ -511,6 +535,9 @@ def customer_merge(*, survivor: Customer, duplicate: Customer, by: User | None) 
         campaign_members_dedupe_for_merge(model=model, survivor=survivor, duplicate=duplicate)
         if model is Contact:  # a deal's committee seats both had keep the survivor's
             contact_roles_dedupe_for_merge(survivor=survivor, duplicate=duplicate)
+        if model is Account and survivor.parent_id == duplicate.pk:  # it cannot become its own parent
+            survivor.parent_id = duplicate.parent_id if duplicate.parent_id != survivor.pk else None
+            survivor.save(update_fields=["parent", "updated_at"])
         for relation in _crm_relations(model):
             related = relation.related_model
             field = relation.field.name
@@ -530,6 +557,18 @@ def customer_merge(*, survivor: Customer, duplicate: Customer, by: User | None) 
         chained = model.objects.filter(merged_into=duplicate).update(merged_into=survivor)
         if chained:
             moved[f"{model._meta.label_lower}.merged_into"] = chained
+        if (
+            model is Account
+            and survivor.parent_id
+            and _parent_problem(
+                survivor,
+                Account.objects.get(pk=survivor.parent_id),  # fresh: the moves above changed parents
+            )
+        ):
+            # the duplicate's subsidiaries moved under the survivor, one of them its own parent: a loop — the
+            # survivor leaves that group rather than the group being cut somewhere else
+            survivor.parent = None
+            survivor.save(update_fields=["parent", "updated_at"])
 
         # The tombstone first: the identity constraints only hold among live records, so the survivor can take
         # over the duplicate's unionid / tax ID in the next statement.

@@ -41,6 +41,7 @@ ACCOUNT_FIELDS = [
     "lifecycle_stage",
     "tax_id",
     "credit_limit",
+    "parent",
 ]
 CONTACT_FIELDS = [
     "name",
@@ -82,6 +83,10 @@ def _customer_list(request, *, kind: str):
         if request.GET.get("overdue") == "1":
             customers = customers.filter(finance__overdue__gt=0)
             filters["overdue"] = "1"
+        parent = chosen_id(request.GET.get("parent", ""))
+        if parent is not None:  # a group's companies (the link under the 360 page's "Subsidiaries")
+            customers = customers.filter(parent_id=parent)
+            filters["parent"] = str(parent)
     city = " ".join(request.GET.get("city", "").split())[:50]
     if city:
         customers = customers.filter(city__startswith=city.removesuffix("市"))
@@ -208,7 +213,11 @@ def _customer_form(request, *, kind: str, instance=None):
     require(actor, "change" if instance else "add", instance or model)
     form_class = AccountForm if kind == "account" else ContactForm
     fields = ACCOUNT_FIELDS if kind == "account" else CONTACT_FIELDS
-    extra = {"accounts": selectors.accounts_visible_to(actor)} if kind == "contact" else {}
+    if kind == "contact":
+        extra = {"accounts": selectors.accounts_visible_to(actor)}
+    else:  # any other account the actor sees may be its group (the service refuses loops)
+        parents = selectors.accounts_visible_to(actor)
+        extra = {"parents": parents.exclude(pk=instance.pk) if instance is not None else parents}
     extra.update(owners=selectors.assignable_users(actor), tags=selectors.tags_visible_to(actor).order_by("name"))
     initial = {}
     if instance is not None:

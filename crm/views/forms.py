@@ -126,6 +126,12 @@ class CustomerFormBase(CrmForm):
 
 
 class AccountForm(CustomerFormBase):
+    parent = LimitedChoiceField(
+        Account.objects.none(),
+        label=_("Parent account"),
+        required=False,
+        help_text=_("The group or head office this company belongs to (上级客户)."),
+    )
     industry = forms.ChoiceField(label=_("Industry"), choices=blank(Industry.choices), required=False)
     size = forms.ChoiceField(label=_("Size"), choices=blank(CompanySize.choices), required=False)
     website = forms.URLField(label=_("Website"), required=False, assume_scheme="https")
@@ -151,9 +157,15 @@ class AccountForm(CustomerFormBase):
         "lifecycle_stage",
         "tax_id",
         "credit_limit",
+        "parent",
         "owner",
         "tags",
     ]
+
+    def __init__(self, *args, parents=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if parents is not None:
+            self.fields["parent"].queryset = parents
 
 
 class ContactForm(CustomerFormBase):
