@@ -1,6 +1,9 @@
 """Group customers (上级客户 / 下属客户): an account's parent account, kept free of loops by the service and the
 database, carried through merges, shown on the 360 page and served by the API and the list filters."""
 
+import csv
+import io
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -86,6 +89,9 @@ def test_the_360_page_shows_the_group_and_its_companies_the_reader_may_see(
     assert "Parent account" in company_page and "广州南方重工集团" in company_page
     listing = client.get(reverse("crm:account-list"), {"parent": group.pk}).content.decode()
     assert "南方重工（佛山）液压" in listing and "广州南方重工集团</a>" not in listing
+    exported = client.get(reverse("crm:account-list"), {"parent": group.pk, "export": "csv"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode("utf-8-sig"))))
+    assert [(row["name"], row["parent account"]) for row in rows] == [("南方重工（佛山）液压", "广州南方重工集团")]
 
     edit = client.post(
         reverse("crm:account-edit", args=[group.pk]),

@@ -35,7 +35,15 @@ _CUSTOMER = [
     "updated_at",
 ]
 EXPORT_FIELDS: dict[str, list] = {
-    "account": [*_CUSTOMER[:11], "industry", "size", "website", "tax_id", *_CUSTOMER[11:]],
+    "account": [
+        *_CUSTOMER[:11],
+        "industry",
+        "size",
+        "website",
+        "tax_id",
+        ("parent__name", _("parent account")),
+        *_CUSTOMER[11:],
+    ],
     "contact": [
         *_CUSTOMER[:2],
         ("account__name", _("account")),
