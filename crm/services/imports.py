@@ -34,6 +34,7 @@ import psycopg
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -81,7 +82,16 @@ MAX_COLUMNS = 200
 TARGET_MODELS = {ImportTarget.ACCOUNT: Account, ImportTarget.CONTACT: Contact, ImportTarget.LEAD: Lead}
 _COMMON = ["name", "name_en", "phone", "email", "wechat_id", "province", "city", "district", "address", "source"]
 IMPORT_FIELDS: dict[str, list[str]] = {
-    ImportTarget.ACCOUNT: [*_COMMON, "lifecycle_stage", "industry", "size", "website", "tax_id", "credit_limit"],
+    ImportTarget.ACCOUNT: [
+        *_COMMON,
+        "lifecycle_stage",
+        "industry",
+        "size",
+        "website",
+        "tax_id",
+        "credit_limit",
+        "parent",  # the group's name (an account already in the CRM)
+    ],
     ImportTarget.CONTACT: [
         *_COMMON,
         "lifecycle_stage",
@@ -135,6 +145,7 @@ _HEADER_WORDS: dict[str, list[str]] = {
     "website": ["网站", "网址", "官网", "website", "web", "url"],
     "tax_id": ["统一社会信用代码", "信用代码", "税号", "taxid", "creditcode", "uscc"],
     "credit_limit": ["信用额度", "额度", "creditlimit"],
+    "parent": ["上级客户", "所属集团", "集团", "总公司", "母公司", "parent", "parentaccount", "parentcompany", "group"],
     "gender": ["性别", "gender", "sex"],
     "title": ["职位", "职务", "title", "jobtitle", "position"],
     "department": ["部门", "department", "dept"],
@@ -529,6 +540,22 @@ class _RowContext:
             if job.target == ImportTarget.LEAD
             else []
         )
+        self.parents: dict[str, Account | None] = {}  # a group's name → the account, looked up once per job
+
+    def parent_account(self, text: str) -> Account:
+        """The live account named ``text`` (Chinese or Latin name) the importer may see: a group must be in the
+        CRM before its companies are imported (an earlier file, or an earlier chunk of this one)."""
+        key = " ".join(text.split())
+        if self.parents.get(key) is None:
+            accounts = policy.scope(self.actor, Account.objects.filter(company_id=self.job.company_id))
+            self.parents[key] = (
+                accounts.filter(Q(name=key) | Q(name_en__iexact=key), merged_into__isnull=True).order_by("pk").first()
+            )
+        if self.parents[key] is None:
+            raise ValidationError(
+                gettext("No account named “%(name)s”: import or create the group first.") % {"name": key}
+            )
+        return self.parents[key]
 
     def column(self, field_name: str) -> str:
         if field_name.startswith("custom.") and field_name not in self.header_of:
@@ -570,6 +597,8 @@ class _RowContext:
                 raise ValidationError(gettext("Enter a number.")) from None
         if name == "birthday":
             return _parse_date(text)
+        if name == "parent":
+            return self.parent_account(text)
         return text
 
     def build(self, cells: list) -> tuple[Any, dict[str, Any], list[tuple[str, str]]]:

@@ -332,3 +332,25 @@ def test_batch_duplicate_rules_agree_with_customer_duplicates_find(company, mana
         assert [(c.customer.pk, c.matched_on) for c in found] == [(c.customer.pk, c.matched_on) for c in one]
     assert [c.customer.pk for c in many[0]] == [a.pk] and [c.customer.pk for c in many[1]] == [b.pk]
     assert many[3] == []
+
+
+def test_a_group_column_puts_each_company_under_its_group(company, manager):
+    group = AccountFactory(company=company, by=manager.user, name="广州南方重工集团", name_en="Southern Heavy")
+    text = (
+        "公司名称,城市,上级客户\n"
+        "南方重工（佛山）,佛山,广州南方重工集团\n"
+        "南方重工（湛江）,湛江,southern heavy\n"  # the Latin name, any case
+        "独立公司,广州,\n"
+        "走失的公司,深圳,没有这个集团\n"
+    )
+    upload = csv_upload(text)
+
+    job = run_import(company, manager.user, upload, chunk=2)
+
+    assert job.mapping == ["name", "city", "parent"]  # the header is recognised
+    assert (job.created_count, job.error_count) == (3, 1)
+    parents = dict(Account.objects.filter(company=company).values_list("name", "parent__name"))
+    assert parents["南方重工（佛山）"] == parents["南方重工（湛江）"] == group.name
+    assert parents["独立公司"] is None and "走失的公司" not in parents
+    [(row, column, kind, message)] = issues(job)
+    assert (row, column, kind) == (5, "上级客户", "error") and "没有这个集团" in message
