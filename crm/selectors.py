@@ -29,6 +29,7 @@ from django.db.models import (
     When,
     prefetch_related_objects,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncMonth, Upper
 from django.utils import timezone
 
@@ -125,6 +126,35 @@ def accounts_visible_to(
     if custom and actor is not None:
         qs = custom_filter(qs, company_id=actor.company_id, target="account", values=custom)
     return qs.select_related("owner", "team").prefetch_related(_tags_prefetch())
+
+
+GROUP_TREE_LEVELS = 10  # how far down a group is followed: deeper than the service allows, and an end to any loop
+
+
+def _group_tree_sql(select: str) -> str:
+    """A recursive walk down from the account ``%s`` (level 0) through the accounts whose parent it is, not
+    merged, at most ``GROUP_TREE_LEVELS`` deep; ``select`` reads the ``tree(id, level)`` it makes."""
+    table = Account._meta.db_table
+    return (
+        f"WITH RECURSIVE tree(id, level) AS (SELECT id, 0 FROM {table} WHERE id = %s"
+        f" UNION ALL SELECT a.id, tree.level + 1 FROM {table} a JOIN tree ON a.parent_id = tree.id"
+        f" WHERE tree.level < {GROUP_TREE_LEVELS} AND a.merged_into_id IS NULL) SELECT {select} FROM tree"
+    )
+
+
+def in_account_group(queryset: QuerySet, group_id: int) -> QuerySet:
+    """``queryset`` (of accounts) cut to the group ``group_id``: that account and every account under it, at any
+    depth (集团及其下属公司) — one recursive subquery, whatever the group's size. Scope is the queryset's."""
+    tree = RawSQL(_group_tree_sql("id"), (group_id,))  # noqa: S611 - our own table name; the id is a parameter
+    return queryset.filter(pk__in=tree)
+
+
+def group_height(account_id: int) -> int:
+    """How many levels hang under the account: 0 for a company without subsidiaries, 1 when it has some, 2 when
+    one of those has its own … (one query; for the service's depth check when an account moves)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_group_tree_sql("max(level)"), (account_id,))
+        return cursor.fetchone()[0] or 0
 
 
 def contacts_visible_to(

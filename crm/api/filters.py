@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import django_filters
 
+from crm import selectors
 from crm.models import (
     Account,
     Activity,
@@ -45,10 +46,16 @@ class AccountFilter(_CustomerFilter):
     industry = django_filters.MultipleChoiceFilter(choices=Industry.choices, distinct=False)
     size = django_filters.MultipleChoiceFilter(choices=CompanySize.choices, distinct=False)
     parent = django_filters.NumberFilter(field_name="parent_id", help_text="a group's subsidiaries")
+    group = django_filters.NumberFilter(
+        method="in_group", help_text="an account and every account under it, at any depth (a group's companies)"
+    )
 
     class Meta:
         model = Account
         fields = []
+
+    def in_group(self, queryset, name, value):
+        return selectors.in_account_group(queryset, int(value))
 
 
 class ContactFilter(_CustomerFilter):

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from crm.errors import CrmConflict, CustomerMergeError, DuplicateCustomerError
 from crm.events import CUSTOMER_MERGED, customer_merged_payload
 from crm.models import Account, AccountTag, Contact, ContactTag, Tag
-from crm.selectors import customer_duplicates_find
+from crm.selectors import customer_duplicates_find, group_height
 from crm.services.campaigns import campaign_members_dedupe_for_merge
 from crm.services.custom_fields import custom_values_merge
 from crm.services.opportunity_roles import contact_roles_dedupe_for_merge
@@ -126,15 +126,18 @@ def _parent_problem(account: Account, parent: Any) -> str:
         return _("Unknown account.")
     if account.pk is not None and parent.pk == account.pk:
         return _("An account cannot be its own parent.")
+    # the levels the account and its own subsidiaries take, under the parent's chain
+    below = 1 + (group_height(account.pk) if account.pk is not None else 0)
+    too_deep = _("A group is at most %(depth)d levels deep.") % {"depth": MAX_GROUP_DEPTH}
     ancestor, depth = parent, 1
     while ancestor.parent_id is not None:
         if account.pk is not None and ancestor.parent_id == account.pk:
             return _("%(parent)s belongs to this account already: that would make a loop.") % {"parent": parent.name}
         depth += 1
-        if depth >= MAX_GROUP_DEPTH:
-            return _("A group is at most %(depth)d levels deep.") % {"depth": MAX_GROUP_DEPTH}
+        if depth + below > MAX_GROUP_DEPTH:
+            return too_deep
         ancestor = Account.objects.only("id", "parent_id").get(pk=ancestor.parent_id)
-    return ""
+    return too_deep if depth + below > MAX_GROUP_DEPTH else ""
 
 
 def _apply(instance: Customer, fields: dict[str, Any], allowed: frozenset[str]) -> list[str]:

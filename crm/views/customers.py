@@ -70,6 +70,7 @@ def _customer_list(request, *, kind: str):
     select = selectors.accounts_visible_to if kind == "account" else selectors.contacts_visible_to
     customers = select(actor, search=query)
     filters = {}
+    group_account = None
     stage = request.GET.get("stage", "")
     if stage in LifecycleStage.values:
         customers = customers.filter(lifecycle_stage=stage)
@@ -87,6 +88,12 @@ def _customer_list(request, *, kind: str):
         if parent is not None:  # a group's companies (the link under the 360 page's "Subsidiaries")
             customers = customers.filter(parent_id=parent)
             filters["parent"] = str(parent)
+        group = chosen_id(request.GET.get("group", ""))
+        if group is not None:  # a group and every company under it (the 360 page's group figures link here)
+            customers = selectors.in_account_group(customers, group)
+            filters["group"] = str(group)
+        if parent is not None or group is not None:  # named above the list, kept when other filters change
+            group_account = policy.scope(actor, Account.objects.filter(pk=group or parent)).only("id", "name").first()
     city = " ".join(request.GET.get("city", "").split())[:50]
     if city:
         customers = customers.filter(city__startswith=city.removesuffix("市"))
@@ -105,6 +112,7 @@ def _customer_list(request, *, kind: str):
         "page": page,
         "query": query,
         "filters": filters,
+        "group_account": group_account,
         "sort": sort,
         "stages": LifecycleStage.choices,
         "industries": Industry.choices,
