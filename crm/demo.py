@@ -59,6 +59,7 @@ from crm.services.opportunities import (
     pipeline_default_ensure,
 )
 from crm.services.opportunity_roles import contact_role_set
+from crm.services.pool import pool_sweep
 from crm.services.tags import tag_create, tag_group_create
 from crm.services.tickets import (
     csat_submit,
@@ -828,8 +829,9 @@ def _wins(ctx) -> None:
 def _beat_caught_up(ctx) -> None:
     """What beat's every-minute SLA sweep (``crm.tasks.tickets_check_sla``) would have done by now, so a freshly
     started suite does not begin with a burst of writes: the overdue tickets marked breached and their people
-    alerted."""
+    alerted — and its hourly customer-pool sweep (``crm.tasks.pool_sweep``): accounts nobody followed up go back."""
     tickets_check_sla()
+    pool_sweep()
 
 
 def seed(ctx) -> None:

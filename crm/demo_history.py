@@ -52,6 +52,7 @@ from crm.services.opportunities import (
     opportunity_win,
     pipeline_default_ensure,
 )
+from crm.services.pool import account_release, pool_rule_set
 from crm.services.targets import sales_target_set
 from crm.services.tickets import csat_submit, ticket_open, ticket_reply, ticket_resolve
 from suite.demo import demo_clock
@@ -412,6 +413,56 @@ def _month(first: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+# The customer pool (客户公海), with the company's rule on (60 days without follow-up): name, English name, city,
+# who had it (None: never owned), days since it came into the CRM, days since its last call, and how it went —
+# a note: released by hand; "idle": the rule returns it when the seed ends (``crm.demo._beat_caught_up``);
+# "keep": still its owner's, back to the pool in a few days unless someone calls (My day says so).
+POOL = [
+    ("宁波北仑港机配件厂", "Ningbo Beilun Port Parts", "宁波市", "sales2", 150, 100, "暂无采购计划，明年再说"),
+    ("绍兴柯桥纺机维修中心", "Shaoxing Keqiao Textile Machinery Service", "绍兴市", "sales1", 120, 90, "idle"),
+    ("金华永康五金机械城", "Jinhua Yongkang Hardware Machinery", "金华市", None, 40, None, ""),
+    ("江阴澄星液压件厂", "Jiangyin Chengxing Hydraulics", "无锡市", "sales1", 80, 55, "keep"),
+]  # fmt: skip
+POOL_RULE = {"is_active": True, "idle_days": 60, "max_owned": 200, "reclaim_after_days": 7}
+
+
+def _pool(ctx, company, now: dt.datetime) -> None:
+    from crm.models import PoolRule
+
+    if not PoolRule.objects.filter(company=company).exists():
+        rule = pool_rule_set(company=company, by=ctx.user("admin"), **POOL_RULE)
+        ctx.count(rule, True)
+    for name, name_en, city, owner, since_days, call_days, how in POOL:
+        account = Account.objects.filter(company=company, name=name, merged_into__isnull=True).first()
+        ctx.count(account or Account(company=company), account is None)
+        if account is not None:
+            continue
+        user = ctx.user(owner) if owner else None
+        with demo_clock(now - dt.timedelta(days=since_days)):
+            account = account_create(
+                company=company,
+                by=user or ctx.user("marketing"),
+                force=True,
+                name=name,
+                name_en=name_en,
+                owner=user,  # None: a trade-show list nobody took up
+                province="浙江省" if city != "无锡市" else "江苏省",
+                city=city,
+                industry="manufacturing",
+                size="50-199",
+                source="exhibition",
+                lifecycle_stage=LifecycleStage.PROSPECT if user else LifecycleStage.LEAD,
+            )
+        if call_days is not None:
+            _done_activity(
+                ctx, company, subject=f"{name} 首次电话沟通", kind="call", owner=user, account=account,
+                at=now - dt.timedelta(days=call_days),
+            )  # fmt: skip
+        if user and how not in ("idle", "keep"):
+            with demo_clock(now - dt.timedelta(days=20)):
+                account_release(account=account, by=user, note=how)
+
+
 def seed(ctx) -> None:
     company = ctx.company(COMPANY)
     now = timezone.localtime()  # the company's working hours are local
@@ -421,3 +472,4 @@ def seed(ctx) -> None:
     _leads(ctx, company, now)
     _tickets(ctx, company, now, plans)
     _targets(ctx, company, now)
+    _pool(ctx, company, now)

@@ -39,8 +39,39 @@ CUSTOMER_ACTIONS = {
 CONFIG_SCOPES = dict.fromkeys(CRM_ROLES, Scope.COMPANY)
 VIEW_ONLY = {role: {"view"} for role in CRM_ROLES}
 
-for customer_model in (m.Account, m.Contact):
-    register(ModelPolicy(model=customer_model, scopes=CUSTOMER_SCOPES, actions=CUSTOMER_ACTIONS))
+# who sells may also release an account of theirs to the customer pool (客户公海)
+ACCOUNT_ACTIONS = {role: set(actions) | ({"release"} if role in (ADMIN, MANAGER, SALES) else set())
+                   for role, actions in CUSTOMER_ACTIONS.items()}  # fmt: skip
+register(ModelPolicy(model=m.Account, scopes=CUSTOMER_SCOPES, actions=ACCOUNT_ACTIONS))
+register(ModelPolicy(model=m.Contact, scopes=CUSTOMER_SCOPES, actions=CUSTOMER_ACTIONS))
+
+# The customer pool (客户公海): accounts nobody owns, seen company-wide by those who sell, who may claim them;
+# managers and admins also hand them to a salesperson. The pool's selector adds "nobody owns it".
+register(
+    ModelPolicy(
+        model=m.PoolAccount,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
+        actions={ADMIN: {"view", "claim", "assign"}, MANAGER: {"view", "claim", "assign"}, SALES: {"view", "claim"}},
+    )
+)
+register(
+    ModelPolicy(
+        model=m.PoolRule,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
+        actions={ADMIN: {"view", "add", "change"}, MANAGER: {"view"}, SALES: {"view"}},
+        owner_field=None,
+        team_field=None,
+    )
+)
+register(
+    ModelPolicy(
+        model=m.PoolMove,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
+        actions={ADMIN: {"view"}, MANAGER: {"view"}, SALES: {"view"}},
+        owner_field=None,
+        team_field=None,
+    )
+)
 
 register(
     ModelPolicy(

@@ -134,3 +134,17 @@ def demand_signals_publish() -> int:
     from crm.services.demand_signals import demand_signals_publish_all
 
     return demand_signals_publish_all()
+
+
+@shared_task(name="crm.pool_sweep", ignore_result=True)
+def pool_sweep() -> int:
+    """Return to the customer pool the accounts nobody followed up for their company's days (beat, hourly)."""
+    from crm.services.pool import POOL_SWEEP_BATCH
+    from crm.services.pool import pool_sweep as sweep
+
+    total = 0
+    while True:  # a backlog (a rule just switched on) in batches, each its own transaction
+        released = sweep()
+        total += released
+        if released < POOL_SWEEP_BATCH:
+            return total

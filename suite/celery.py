@@ -37,6 +37,8 @@ app.conf.beat_schedule = {
     },
     # CRM's weighted pipeline and intent tags → ERP's MRP forecasts, daily before planners start (crm.tasks, loop).
     "crm-demand-signals-publish": {"task": "crm.demand_signals_publish", "schedule": crontab(hour=5, minute=13)},
+    # CRM customer pool (客户公海): accounts nobody followed up for the company's days go back (crm.tasks).
+    "crm-pool-sweep": {"task": "crm.pool_sweep", "schedule": crontab(minute=29)},
     # CRM quotes past their validity date become "expired" (crm.tasks).
     "crm-quotes-expire": {"task": "crm.quotes_expire", "schedule": crontab(hour=0, minute=11)},
     # CRM imports without progress for 15 min (a dead worker) are marked failed so they can be resumed (crm.tasks).

@@ -118,7 +118,10 @@ def register(policy: ModelPolicy) -> ModelPolicy:
 
 
 def policy_for(model: type[Model]) -> ModelPolicy:
-    model = model._meta.concrete_model if model._meta.proxy else model
+    """The model's policy; a proxy model without one of its own has its concrete model's (a proxy with its own
+    policy is another way of showing the same rows: the CRM's customer pool)."""
+    if model._meta.proxy and model not in _registry:
+        model = model._meta.concrete_model
     try:
         return _registry[model]
     except KeyError:

@@ -24,6 +24,8 @@ from crm.models import (
     Opportunity,
     OpportunityStageChange,
     Pipeline,
+    PoolAccount,
+    PoolMoveReason,
     Stage,
     Tag,
     TagGroup,
@@ -792,3 +794,39 @@ class ActivityInput(InputModelSerializer):
 class ActivityCompleteInput(InputSerializer):
     outcome = serializers.CharField(max_length=255, required=False, allow_blank=True)
     done_at = serializers.DateTimeField(required=False)
+
+
+# ---------------------------------------------------------------- customer pool (客户公海)
+
+
+class PoolAccountSerializer(OutputSerializer):
+    released_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text=_("when it last went back"))
+    released_reason = serializers.ChoiceField(
+        choices=PoolMoveReason.choices, read_only=True, allow_null=True, help_text=_("by hand, or no follow-up")
+    )
+
+    class Meta:
+        model = PoolAccount
+        fields = [
+            "id",
+            "name",
+            "name_en",
+            "province",
+            "city",
+            "district",
+            "industry",
+            "size",
+            "source",
+            "lifecycle_stage",
+            "created_at",
+            "released_at",
+            "released_reason",
+        ]
+
+
+class PoolReleaseInput(InputSerializer):
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, help_text=_("why (optional)"))
+
+
+class PoolAssignInput(InputSerializer):
+    user = CompanyUserField(help_text=_("who gets the account"))

@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import campaigns, demand_signals, handovers, imports, quotes, targets, tickets, views
+from crm.api import campaigns, demand_signals, handovers, imports, pool, quotes, targets, tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -44,6 +44,7 @@ router.register("web-forms", campaigns.WebFormViewSet, basename="crm-web-form")
 router.register("reminder-preferences", campaigns.ReminderPreferenceViewSet, basename="crm-reminder-preference")
 router.register("nudges", campaigns.NudgeViewSet, basename="crm-nudge")
 router.register("sales-targets", targets.SalesTargetViewSet, basename="crm-sales-target")
+router.register("pool", pool.PoolAccountViewSet, basename="crm-pool")
 
 urlpatterns = router.urls
 

@@ -41,6 +41,7 @@ from crm.services import custom_fields as custom_field_services
 from crm.services import customers as customer_services
 from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
+from crm.services import pool as pool_services
 from crm.services import stages as stage_services
 from crm.services import tags as tag_services
 from suite import policy
@@ -238,6 +239,7 @@ class AccountViewSet(_CustomerViewSet):
     update_input_serializer_class = serializers.AccountUpdateInput
     filterset_class = filters.AccountFilter
     custom_target = "account"
+    policy_actions = {**_CustomerViewSet.policy_actions, "release": "release"}
 
     def select(self, actor):
         return selectors.accounts_visible_to(
@@ -276,6 +278,17 @@ class AccountViewSet(_CustomerViewSet):
     def check_duplicates(self, request):
         """Accounts that the given facts would duplicate (before creating one)."""
         return self.duplicates_response(request, Account)
+
+    @extend_schema(request=serializers.PoolReleaseInput, responses=serializers.AccountSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        """Let the account go to the customer pool (客户公海): nobody owns it then, anyone who sells may claim
+        it. 409 when it is in the pool already or has an open deal."""
+        account = self.get_object()
+        serializer = serializers.PoolReleaseInput(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        account = pool_services.account_release(account=account, by=request.user, **serializer.validated_data)
+        return Response(self.output(account))
 
 
 @extend_schema_view(list=extend_schema(parameters=[SEARCH_PARAMETER, CUSTOM_PARAMETER]))

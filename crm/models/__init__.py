@@ -59,6 +59,7 @@ from .opportunities import (
     Pipeline,
     Stage,
 )
+from .pool import PoolAccount, PoolMove, PoolMoveKind, PoolMoveReason, PoolRule
 from .quotes import OpportunityLine, PriceSource, Quote, QuoteLine, QuoteState
 from .segment_bitmaps import SegmentBitDelta, SegmentBitmap
 from .segments import ContactFacts, TagChange, TagChangeAction, TagChangeSource
@@ -126,6 +127,11 @@ __all__ = [
     "OpportunityStatus",
     "OwnerHandover",
     "Pipeline",
+    "PoolAccount",
+    "PoolMove",
+    "PoolMoveKind",
+    "PoolMoveReason",
+    "PoolRule",
     "PriceSource",
     "Quote",
     "QuoteLine",

@@ -111,7 +111,7 @@ def _is_member(company_id: int, user) -> bool:
     return Membership.objects.filter(company_id=company_id, user=user, is_active=True).exists()
 
 
-def _default_team(company_id: int, owner) -> Team | None:
+def default_team(company_id: int, owner) -> Team | None:
     """The owner's team when they are in exactly one team of the company (so team scope sees the record)."""
     if owner is None:
         return None
@@ -281,7 +281,7 @@ def _create(model, *, company: Company, by, fields: dict, allowed, target: str, 
     fields.setdefault("owner", by)
     _apply(customer, fields, allowed)
     if "team" not in fields:
-        customer.team = _default_team(company.pk, customer.owner)
+        customer.team = default_team(company.pk, customer.owner)
     customer.custom = custom_values_merge(company_id=company.pk, target=target, current={}, changes=custom)
     _lock_identities(model, company.pk, _identity_facts(customer))
     if not force:

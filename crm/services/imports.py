@@ -385,7 +385,7 @@ def import_job_create(*, company: Company, by: User, target: str, upload) -> Imp
     job = ImportJob(
         company=company,
         owner=by,
-        team=customer_services._default_team(company.pk, by),
+        team=customer_services.default_team(company.pk, by),
         target=target,
         original_name=PurePosixPath((upload.name or "import").replace("\\", "/")).name[-255:],
         file_format=file_format,
@@ -530,7 +530,7 @@ class _RowContext:
         self.header_of = {name: job.headers[i] for i, name in self.columns}
         self.choice_tables = {name: _choice_table(name) for name in _CHOICES}
         self.owner = job.owner
-        self.team = job.team if job.team_id else customer_services._default_team(job.company_id, job.owner)
+        self.team = job.team if job.team_id else customer_services.default_team(job.company_id, job.owner)
         schema = custom_schema_of(company_id=job.company_id, target=job.target)
         self.schema = schema
         self.custom_required = bool(schema and schema.get("required"))

@@ -360,3 +360,22 @@ def _register_target_factories():
 
 
 _register_target_factories()
+
+
+def _pool_account_in(company):
+    """An account its owner released to the customer pool, through the service."""
+    from crm.models import PoolAccount
+    from crm.services.pool import account_release
+
+    owner = _sales_in(company)
+    account = account_release(account=AccountFactory(company=company, by=owner), by=owner)
+    return PoolAccount.objects.get(pk=account.pk)
+
+
+def _register_pool_factories():
+    from crm.models import PoolAccount
+
+    tenant_factory(PoolAccount)(_pool_account_in)
+
+
+_register_pool_factories()

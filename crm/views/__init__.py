@@ -8,7 +8,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
-from crm.models import Account, Activity, Contact, Lead, Opportunity, Ticket
+from crm.models import Account, Activity, Contact, Lead, Opportunity, PoolAccount, Ticket
 from suite import policy
 from suite.ui import menu, search
 
@@ -28,6 +28,7 @@ menu.register(
     menu.MenuItem("crm", _("Activities"), "crm:activity-list", module="crm", order=7, check=_can("view", Activity)),
     menu.MenuItem("crm", _("Accounts"), "crm:account-list", module="crm", order=10, check=_can("view", Account)),
     menu.MenuItem("crm", _("Contacts"), "crm:contact-list", module="crm", order=15, check=_can("view", Contact)),
+    menu.MenuItem("crm", _("Customer pool"), "crm:pool", module="crm", order=17, check=_can("view", PoolAccount)),
     menu.MenuItem("crm", _("Leads"), "crm:lead-list", module="crm", order=20, check=_can("view", Lead)),
     menu.MenuItem("crm", _("Pipeline board"), "crm:board", module="crm", order=30, check=_can("view", Opportunity)),
     menu.MenuItem(

@@ -32,6 +32,7 @@ from crm.selectors_activities import (
     RECORD_TYPES as RECORD_LINKS,
 )
 from crm.selectors_campaigns import open_nudges_for
+from crm.selectors_pool import pool_returning_soon
 from crm.services import activities as activity_services
 from crm.views.bulk import activity_bulk_context
 from crm.views.common import paginate, require, sorted_by
@@ -214,5 +215,6 @@ def my_day(request):
             "show_leads": policy.can(actor, "view", Lead),
             "show_tickets": policy.can(actor, "view", Ticket),
             "nudges": open_nudges_for(actor),
+            "returning": pool_returning_soon(actor),
         },
     )

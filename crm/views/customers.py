@@ -158,6 +158,11 @@ def _detail_context(request, customer, kind: str) -> dict:
         "can_add_activity": policy.can(actor, "add", Activity),
         "can_add_ticket": policy.can(actor, "add", Ticket),
         "can_add_contact": policy.can(actor, "add", Contact),
+        # the owner, their manager or an admin may let an owned account go to the customer pool (客户公海)
+        "can_release": kind == "account"
+        and customer.owner_id is not None
+        and not customer.merged_into_id
+        and policy.can(actor, "release", Account),
         "show_tickets": policy.can(actor, "view", Ticket),
         "custom_values": custom_fields.shown(custom_fields.schema_for(actor, kind), customer.custom),
     }

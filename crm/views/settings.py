@@ -25,17 +25,21 @@ from crm.models import (
     CustomFieldSet,
     CustomFieldTarget,
     LeadScoringRule,
+    LifecycleStage,
     LostReason,
     Pipeline,
+    PoolRule,
     SlaPolicy,
     Source,
     Stage,
     TicketCategory,
     TicketPriority,
 )
+from crm.selectors_pool import pool_rule_of
 from crm.services import custom_fields as custom_field_services
 from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
+from crm.services import pool as pool_services
 from crm.services import stages as stage_services
 from crm.services import tickets as ticket_services
 from crm.templatetags.crm_ui import local_name
@@ -65,6 +69,7 @@ PAGES = [
     ("crm:settings-service", gettext_lazy("SLA and ticket categories"), SlaPolicy),
     ("crm:settings-pipelines", gettext_lazy("Pipelines and lost reasons"), Pipeline),
     ("crm:settings-custom-fields", gettext_lazy("Custom fields"), CustomFieldSet),
+    ("crm:settings-pool", gettext_lazy("Customer pool"), PoolRule),
 ]
 
 
@@ -834,4 +839,62 @@ def custom_fields_settings(request):
         rows=rows,
         form=form if policy.can(actor, "add", CustomFieldSet) else None,
         form_title=_("Edit the fields"),
+    )
+
+
+# ---------------------------------------------------------------- customer pool (客户公海)
+
+
+class PoolRuleForm(forms.ModelForm):
+    stages = forms.MultipleChoiceField(
+        label=gettext_lazy("Lifecycle stages that go back"),
+        choices=LifecycleStage.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = PoolRule
+        fields = ["is_active", "idle_days", "stages", "max_owned", "reclaim_after_days"]
+
+
+@actor_required
+def pool_settings(request):
+    actor = request.actor
+    require(actor, "view", PoolRule)
+    rule = pool_rule_of(actor.company_id)
+    action = "change" if rule.pk else "add"
+    form = PoolRuleForm(request.POST or None, instance=rule) if policy.can(actor, action, PoolRule) else None
+    if request.method == "POST":
+        done = _submitted(
+            request,
+            form,
+            model=PoolRule,
+            action=action,
+            save=lambda data: pool_services.pool_rule_set(company=actor.company, by=actor.user, **data),
+            message=_("The customer pool rule was saved."),
+            page=reverse("crm:settings-pool"),
+        )
+        if done:
+            return done
+    stages = dict(LifecycleStage.choices)
+    rows = [
+        (_("Idle accounts go back to the pool"), _("Yes") if rule.is_active else _("No")),
+        (_("Days without follow-up"), rule.idle_days),
+        (_("Lifecycle stages that go back"), ", ".join(str(stages[stage]) for stage in rule.stages)),
+        (_("Most accounts one salesperson holds"), rule.max_owned or _("No limit")),
+        (_("Days before a previous owner may claim it again"), rule.reclaim_after_days),
+    ]
+    return _page(
+        request,
+        "crm:settings-pool",
+        title=_("Customer pool"),
+        intro=_(
+            "Accounts nobody owns are in the customer pool, where every salesperson may claim them. With the rule "
+            "on, an account nobody followed up (no activity logged, planned or done, no claim) for the days set "
+            "goes back to the pool every hour — never one with an open deal."
+        ),
+        columns=[_("Setting"), _("Value")],
+        rows=[{"cells": row, "label": row[0]} for row in rows],
+        form=form,
+        form_title=_("Change the rule"),
     )

@@ -1,0 +1,103 @@
+"""Reads of the customer pool (客户公海, ``crm.models.pool``): the accounts in it as the actor may see them, the
+company's rule, when an account was last followed up and which of a salesperson's accounts go back soon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from crm.models import Account, Activity, Opportunity, OpportunityStatus, PoolAccount, PoolMove, PoolRule
+from crm.models.pool import PoolMoveKind
+from suite import policy
+from suite.policy import Actor
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # "never", for GREATEST
+RETURNING_SOON_DAYS = 7
+
+
+def pool_rule_of(company_id: int) -> PoolRule:
+    """The company's rule, or an unsaved one with the defaults (inactive: nothing returns by itself)."""
+    return PoolRule.objects.filter(company_id=company_id).first() or PoolRule(company_id=company_id)
+
+
+def last_follow_up():
+    """When an account was last followed up: the latest of its creation, its activities' creation or completion
+    and its last claim or assignment (an expression over ``Account``)."""
+    activities = Activity.objects.filter(account_id=OuterRef("pk")).order_by().values("account_id")
+    taken = (
+        PoolMove.objects.filter(account_id=OuterRef("pk"), kind__in=(PoolMoveKind.CLAIMED, PoolMoveKind.ASSIGNED))
+        .order_by()
+        .values("account_id")
+    )
+
+    def latest(rows, field):
+        return Coalesce(Subquery(rows.annotate(at=Max(field)).values("at")), Value(EPOCH))
+
+    return Greatest(
+        F("created_at"),
+        latest(activities, "created_at"),
+        latest(activities, "done_at"),
+        latest(taken, "created_at"),
+    )
+
+
+def idle_filter(rule: PoolRule, *, now: datetime) -> Q:
+    """The accounts ``rule`` may return to the pool at ``now``, before their follow-up is looked at: owned, not
+    merged, in one of its stages, older than ``idle_days``, without an open deal."""
+    return Q(
+        company_id=rule.company_id,
+        owner__isnull=False,
+        merged_into__isnull=True,
+        lifecycle_stage__in=rule.stages,
+        created_at__lte=now - timedelta(days=rule.idle_days),
+    ) & ~Q(Exists(Opportunity.objects.filter(account_id=OuterRef("pk"), status=OpportunityStatus.OPEN)))
+
+
+def pool_accounts_visible_to(actor: Actor | None, *, search: str = "") -> QuerySet[PoolAccount]:
+    """The accounts in the pool (nobody owns them) as the actor may see them, latest in first, each with
+    ``released_at``, ``released_reason`` and ``previous_owner_id`` of its last release (None for an account that
+    never had an owner)."""
+    from crm.selectors import search_filter
+
+    queryset = policy.scope(actor, PoolAccount.objects.filter(owner__isnull=True, merged_into__isnull=True))
+    if search:
+        queryset = search_filter(queryset, search)
+    last_release = PoolMove.objects.filter(account_id=OuterRef("pk"), kind=PoolMoveKind.RELEASED).order_by(
+        "-created_at", "-id"
+    )
+    return queryset.annotate(
+        released_at=Subquery(last_release.values("created_at")[:1]),
+        released_reason=Subquery(last_release.values("reason")[:1]),
+        previous_owner_id=Subquery(last_release.values("previous_owner_id")[:1]),
+    ).order_by(F("released_at").desc(nulls_last=True), "-id")
+
+
+@dataclass(frozen=True)
+class Returning:
+    account: Account
+    returns_on: datetime
+
+
+def pool_returning_soon(actor: Actor | None, *, days: int = RETURNING_SOON_DAYS, limit: int = 20) -> list[Returning]:
+    """The actor's own accounts the company's active rule returns to the pool within ``days`` unless someone
+    follows them up, soonest first (two queries; none without an active rule)."""
+    if actor is None:
+        return []
+    rule = pool_rule_of(actor.company_id)
+    if not rule.is_active:
+        return []
+    now = timezone.now()
+    horizon = now - timedelta(days=rule.idle_days) + timedelta(days=days)
+    accounts = (
+        policy.scope(actor, Account.objects.filter(owner=actor.user))
+        .filter(idle_filter(rule, now=now + timedelta(days=days)))
+        .annotate(followed_up=last_follow_up())
+        .filter(followed_up__lte=horizon)
+        .only("id", "name", "city", "lifecycle_stage", "created_at")
+        .order_by("followed_up", "id")[:limit]
+    )
+    return [Returning(a, max(a.followed_up + timedelta(days=rule.idle_days), now)) for a in accounts]

@@ -1,0 +1,229 @@
+"""The customer pool (客户公海): releasing accounts to it, claiming and assigning them from it, the company's rule,
+and the sweep that returns accounts nobody followed up (``crm.models.pool``).
+
+An account is *in the pool* when nobody owns it. Every move locks the account row first, so two people claiming
+the same account at once make one owner (the second is told someone was quicker), and the sweep never takes an
+account back while its owner is logging a call on it. A follow-up is an activity on the account (logged, planned
+or done — calls on its contacts and deals count, ``activity_create`` files them under the account), its creation,
+or its last claim; an account with an open deal is never returned.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from crm.errors import CrmConflict
+from crm.models import Account, Contact, LifecycleStage, Opportunity, OpportunityStatus, PoolMove, PoolRule
+from crm.models.pool import PoolMoveKind, PoolMoveReason
+from crm.selectors_pool import idle_filter, last_follow_up, pool_rule_of
+from crm.services.customers import default_team, lock_customer
+from suite.models import Company, Membership
+from suite.services.notifications import notification_send
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+POOL_SWEEP_BATCH = 500
+RULE_FIELDS = frozenset({"is_active", "idle_days", "stages", "max_owned", "reclaim_after_days"})
+
+
+@transaction.atomic
+def pool_rule_set(*, company: Company, by: User | None, **fields) -> PoolRule:
+    """Create or change the company's pool rule (only the fields given). Field errors as ``ValidationError``;
+    nothing is saved then."""
+    unknown = set(fields) - RULE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown pool rule fields: {', '.join(sorted(unknown))}")
+    rule = PoolRule.objects.select_for_update().filter(company=company).first() or PoolRule(company=company)
+    for name, value in fields.items():
+        if name == "stages":
+            value = list(dict.fromkeys(value or []))
+            if not value or set(value) - set(LifecycleStage.values):
+                raise ValidationError({"stages": _("Choose at least one lifecycle stage.")})
+        setattr(rule, name, value)
+    rule.full_clean(exclude=["company"], validate_unique=False, validate_constraints=False)
+    rule.save()
+    return rule
+
+
+def _has_open_deal(account_id: int) -> bool:
+    return Opportunity.objects.filter(account_id=account_id, status=OpportunityStatus.OPEN).exists()
+
+
+@transaction.atomic
+def account_release(*, account: Account, by: User | None, note: str = "") -> Account:
+    """Give an account back to the pool: nobody owns it (nor its team) any more. Refused (``CrmConflict``) for a
+    merged account, one already in the pool, or one with an open deal (hand the deal over or close it first).
+    The contacts at it that its owner had go with it; its deals and activities keep their owners."""
+    account = lock_customer(Account, account.pk)
+    if account.merged_into_id is not None:
+        raise CrmConflict(_("This customer was merged into another record; edit that one instead."))
+    if account.owner_id is None:
+        raise CrmConflict(_("This account is in the pool already."))
+    if _has_open_deal(account.pk):
+        raise CrmConflict(_("This account has an open deal: close it or hand it over before releasing the account."))
+    PoolMove.objects.create(
+        company_id=account.company_id,
+        account=account,
+        kind=PoolMoveKind.RELEASED,
+        reason=PoolMoveReason.MANUAL,
+        note=" ".join((note or "").split())[:200],
+        user=by,
+        previous_owner_id=account.owner_id,
+    )
+    _contacts_follow(account.pk, from_owner_id=account.owner_id, to_owner=None, team=None)
+    account.owner, account.team = None, None
+    account.save(update_fields=["owner", "team", "updated_at"])
+    return account
+
+
+def _contacts_follow(account_ids, *, from_owner_id, to_owner, team) -> None:
+    """The people at the account go where it goes: those its owner had (into the pool), or those nobody has (to
+    whoever takes it) — so whoever claims an account can reach it. Contacts someone else owns stay theirs."""
+    ids = [account_ids] if isinstance(account_ids, int) else list(account_ids)
+    contacts = Contact.objects.filter(account_id__in=ids, merged_into__isnull=True)
+    contacts = contacts.filter(owner_id=from_owner_id) if from_owner_id else contacts.filter(owner__isnull=True)
+    contacts.update(owner=to_owner, team=team, updated_at=timezone.now())
+
+
+def _take(account: Account, *, to_user, by, kind: str) -> Account:
+    """Move a pool account to ``to_user`` (its row locked), checking the rule's limit and, for a claim, that the
+    one who let it go has waited long enough."""
+    if account.merged_into_id is not None:
+        raise CrmConflict(_("This customer was merged into another record; edit that one instead."))
+    if account.owner_id is not None:
+        raise CrmConflict(_("Someone else took this account a moment ago."))
+    if not Membership.objects.filter(company_id=account.company_id, user=to_user, is_active=True).exists():
+        raise ValidationError({"user": _("Choose an active member of the company.")})
+    rule = pool_rule_of(account.company_id)
+    if rule.max_owned:  # the taker's membership row is locked: two claims at once cannot both pass the limit
+        Membership.objects.select_for_update().filter(company_id=account.company_id, user=to_user).first()
+        held = Account.objects.filter(company_id=account.company_id, owner=to_user, merged_into__isnull=True).count()
+        if held >= rule.max_owned:
+            field = "user" if kind == PoolMoveKind.ASSIGNED else "account"
+            raise ValidationError(
+                {
+                    field: ngettext(
+                        "Holds %(count)d account already: the company's limit is %(limit)d.",
+                        "Holds %(count)d accounts already: the company's limit is %(limit)d.",
+                        held,
+                    )
+                    % {"count": held, "limit": rule.max_owned}
+                }
+            )
+    if kind == PoolMoveKind.CLAIMED and rule.reclaim_after_days:
+        since = timezone.now() - timedelta(days=rule.reclaim_after_days)
+        let_go = (
+            PoolMove.objects.filter(
+                account=account, kind=PoolMoveKind.RELEASED, previous_owner=to_user, created_at__gt=since
+            )
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if let_go is not None:
+            again = timezone.localdate(let_go + timedelta(days=rule.reclaim_after_days))
+            raise ValidationError(
+                {"account": _("You let this account go recently: you may claim it again from %(date)s.") % {
+                    "date": again.isoformat()}}
+            )  # fmt: skip
+    PoolMove.objects.create(
+        company_id=account.company_id,
+        account=account,
+        kind=kind,
+        user=by,
+        new_owner=to_user,
+    )
+    account.owner, account.team = to_user, default_team(account.company_id, to_user)
+    _contacts_follow(account.pk, from_owner_id=None, to_owner=to_user, team=account.team)
+    account.save(update_fields=["owner", "team", "updated_at"])
+    return account
+
+
+@transaction.atomic
+def account_claim(*, account: Account, by: User) -> Account:
+    """``by`` takes an account from the pool. Refused: someone was quicker (``CrmConflict``), ``by`` holds the
+    rule's most accounts already, or let this one go fewer than the rule's days ago (``ValidationError``)."""
+    return _take(lock_customer(Account, account.pk), to_user=by, by=by, kind=PoolMoveKind.CLAIMED)
+
+
+@transaction.atomic
+def account_pool_assign(*, account: Account, to_user, by: User | None) -> Account:
+    """A manager hands a pool account to ``to_user`` (an active member; within the rule's limit)."""
+    return _take(lock_customer(Account, account.pk), to_user=to_user, by=by, kind=PoolMoveKind.ASSIGNED)
+
+
+@transaction.atomic
+def pool_sweep(*, now: datetime | None = None) -> int:
+    """Return to the pool the accounts each active rule says nobody followed up (at most ``POOL_SWEEP_BATCH``
+    per company and run): rows locked ``SKIP LOCKED`` and checked again once locked, so an owner saving the
+    account at that moment keeps it and two sweeps release each account once. Each previous owner gets one
+    notification per run. Returns how many accounts went back."""
+    now = now or timezone.now()
+    released = 0
+    for rule in PoolRule.objects.filter(is_active=True).select_related("company"):
+        cutoff = now - timedelta(days=rule.idle_days)
+        candidates = (
+            Account.objects.filter(idle_filter(rule, now=now))
+            .annotate(followed_up=last_follow_up())
+            .filter(followed_up__lte=cutoff)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:POOL_SWEEP_BATCH]
+        )
+        locked = list(
+            Account.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(pk__in=list(candidates))
+            .filter(idle_filter(rule, now=now))
+            .annotate(followed_up=last_follow_up())
+            .filter(followed_up__lte=cutoff)
+            .order_by("pk")
+        )
+        if not locked:
+            continue
+        PoolMove.objects.bulk_create(
+            PoolMove(
+                company_id=rule.company_id,
+                account=account,
+                kind=PoolMoveKind.RELEASED,
+                reason=PoolMoveReason.IDLE,
+                previous_owner_id=account.owner_id,
+            )
+            for account in locked
+        )
+        by_owner: dict[int, list[int]] = {}
+        for account in locked:
+            by_owner.setdefault(account.owner_id, []).append(account.pk)
+        for owner_id, account_ids in by_owner.items():
+            _contacts_follow(account_ids, from_owner_id=owner_id, to_owner=None, team=None)
+        Account.objects.filter(pk__in=[a.pk for a in locked]).update(owner=None, team=None, updated_at=now)
+        released += len(locked)
+        active = set(
+            Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
+                "user_id", flat=True
+            )
+        )
+        for owner_id, account_ids in by_owner.items():
+            if owner_id not in active:
+                continue
+            count = len(account_ids)
+            notification_send(
+                recipients=[owner_id],
+                company=rule.company,
+                title=ngettext(
+                    "%(count)d of your accounts went back to the customer pool",
+                    "%(count)d of your accounts went back to the customer pool",
+                    count,
+                )
+                % {"count": count},
+                body=_("Nobody followed them up for %(days)d days.") % {"days": rule.idle_days},
+                link=reverse("crm:pool"),
+            )
+    return released
