@@ -26,6 +26,7 @@ NOT_BENCHMARKS = {"__main__"}
 # Benchmarks that work in a database of their own: run alone, the shared bench database is not even set up.
 OWN_DATABASE = {
     "crm": "crm_bench",
+    "crm_pool": "crm_bench",
     "segments": "segments_bench",
     "payroll": "payroll_bench",
     "loop_latency": "loop_bench",

@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 from crm.errors import CrmConflict
 from crm.models import Account, Contact, LifecycleStage, Opportunity, OpportunityStatus, PoolMove, PoolRule
 from crm.models.pool import PoolMoveKind, PoolMoveReason
-from crm.selectors_pool import idle_filter, last_follow_up, pool_rule_of
+from crm.selectors_pool import idle_filter, not_followed_up_since, pool_rule_of
 from crm.services.customers import default_team, lock_customer
 from suite.models import Company, Membership
 from suite.services.notifications import notification_send
@@ -85,11 +85,10 @@ def account_release(*, account: Account, by: User | None, note: str = "") -> Acc
     return account
 
 
-def _contacts_follow(account_ids, *, from_owner_id, to_owner, team) -> None:
+def _contacts_follow(account_id: int, *, from_owner_id, to_owner, team) -> None:
     """The people at the account go where it goes: those its owner had (into the pool), or those nobody has (to
     whoever takes it) — so whoever claims an account can reach it. Contacts someone else owns stay theirs."""
-    ids = [account_ids] if isinstance(account_ids, int) else list(account_ids)
-    contacts = Contact.objects.filter(account_id__in=ids, merged_into__isnull=True)
+    contacts = Contact.objects.filter(account_id=account_id, merged_into__isnull=True)
     contacts = contacts.filter(owner_id=from_owner_id) if from_owner_id else contacts.filter(owner__isnull=True)
     contacts.update(owner=to_owner, team=team, updated_at=timezone.now())
 
@@ -171,19 +170,12 @@ def pool_sweep(*, now: datetime | None = None) -> int:
     released = 0
     for rule in PoolRule.objects.filter(is_active=True).select_related("company"):
         cutoff = now - timedelta(days=rule.idle_days)
-        candidates = (
-            Account.objects.filter(idle_filter(rule, now=now))
-            .annotate(followed_up=last_follow_up())
-            .filter(followed_up__lte=cutoff)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:POOL_SWEEP_BATCH]
-        )
+        idle = idle_filter(rule, now=now) & not_followed_up_since(cutoff)
+        candidates = Account.objects.filter(idle).order_by("pk").values_list("pk", flat=True)[:POOL_SWEEP_BATCH]
         locked = list(
             Account.objects.select_for_update(of=("self",), skip_locked=True)
             .filter(pk__in=list(candidates))
-            .filter(idle_filter(rule, now=now))
-            .annotate(followed_up=last_follow_up())
-            .filter(followed_up__lte=cutoff)
+            .filter(idle)
             .order_by("pk")
         )
         if not locked:
@@ -198,22 +190,26 @@ def pool_sweep(*, now: datetime | None = None) -> int:
             )
             for account in locked
         )
-        by_owner: dict[int, list[int]] = {}
+        by_owner: dict[int, int] = {}
         for account in locked:
-            by_owner.setdefault(account.owner_id, []).append(account.pk)
-        for owner_id, account_ids in by_owner.items():
-            _contacts_follow(account_ids, from_owner_id=owner_id, to_owner=None, team=None)
-        Account.objects.filter(pk__in=[a.pk for a in locked]).update(owner=None, team=None, updated_at=now)
+            by_owner[account.owner_id] = by_owner.get(account.owner_id, 0) + 1
+        ids = [a.pk for a in locked]
+        # the people at each account that its owner had go with it (two statements for the batch)
+        owners = {account.pk: account.owner_id for account in locked}
+        people = Contact.objects.filter(account_id__in=ids, merged_into__isnull=True, owner__isnull=False)
+        theirs = [pk for pk, at, owner in people.values_list("pk", "account_id", "owner_id") if owners[at] == owner]
+        Contact.objects.filter(pk__in=theirs).update(owner=None, team=None, updated_at=now)
+        Account.objects.filter(pk__in=ids).update(owner=None, team=None, updated_at=now)
         released += len(locked)
         active = set(
             Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
                 "user_id", flat=True
             )
         )
-        for owner_id, account_ids in by_owner.items():
+        link = reverse("crm:pool")
+        for owner_id, count in by_owner.items():
             if owner_id not in active:
                 continue
-            count = len(account_ids)
             notification_send(
                 recipients=[owner_id],
                 company=rule.company,
@@ -224,6 +220,6 @@ def pool_sweep(*, now: datetime | None = None) -> int:
                 )
                 % {"count": count},
                 body=_("Nobody followed them up for %(days)d days.") % {"days": rule.idle_days},
-                link=reverse("crm:pool"),
+                link=link,
             )
     return released

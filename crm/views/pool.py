@@ -39,7 +39,7 @@ def pool_list(request):
     rule = pool_rule_of(actor.company_id)
     held = Account.objects.filter(company_id=actor.company_id, owner=actor.user, merged_into__isnull=True).count()
     people = {person.pk: person for person in selectors.assignable_users(actor)} if can_assign else {}
-    page = paginate(request, accounts)
+    page = paginate(request, accounts, count_models=(Account,))  # the count is remembered until an account changes
     for account in page.object_list:
         account.previous_owner = people.get(account.previous_owner_id) if account.previous_owner_id else None
     context = {
