@@ -51,3 +51,9 @@ def conflict_message(request, error: CrmConflict) -> None:
 
 def is_htmx(request) -> bool:
     return bool(getattr(request, "htmx", False))
+
+
+def refusal_message(error) -> str:
+    """What a service's refusal says, for a message on the page: a ``CrmConflict``'s message or a
+    ``ValidationError``'s messages."""
+    return str(error.message) if isinstance(error, CrmConflict) else " ".join(error.messages)

@@ -16,15 +16,11 @@ from crm.errors import CrmConflict
 from crm.models import Account, PoolAccount
 from crm.selectors_pool import pool_accounts_visible_to, pool_rule_of
 from crm.services import pool as pool_services
-from crm.views.common import paginate, require
+from crm.views.common import paginate, refusal_message, require
 from suite import policy
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
-
-
-def _refusal(error: ValidationError | CrmConflict) -> str:
-    return str(error.message) if isinstance(error, CrmConflict) else " ".join(error.messages)
 
 
 @actor_required
@@ -67,7 +63,7 @@ def pool_claim(request, pk: int):
     try:
         pool_services.account_claim(account=account, by=actor.user)
     except (ValidationError, CrmConflict) as error:
-        messages.error(request, _refusal(error))
+        messages.error(request, refusal_message(error))
         return redirect("crm:pool")
     messages.success(request, _("%(name)s is yours now.") % {"name": account.name})
     return redirect("crm:account-detail", pk=account.pk)
@@ -86,7 +82,7 @@ def pool_assign(request, pk: int):
     try:
         pool_services.account_pool_assign(account=account, to_user=person, by=actor.user)
     except (ValidationError, CrmConflict) as error:
-        messages.error(request, _refusal(error))
+        messages.error(request, refusal_message(error))
         return redirect("crm:pool")
     messages.success(request, _("%(name)s was given to %(person)s.") % {"name": account.name, "person": person})
     return redirect("crm:pool")
@@ -102,7 +98,7 @@ def account_release(request, pk: int):
     try:
         pool_services.account_release(account=account, by=actor.user, note=request.POST.get("note", ""))
     except (ValidationError, CrmConflict) as error:
-        messages.error(request, _refusal(error))
+        messages.error(request, refusal_message(error))
         return redirect("crm:account-detail", pk=account.pk)
     messages.success(request, _("%(name)s is in the customer pool now.") % {"name": account.name})
     return redirect("crm:pool" if policy.can(actor, "view", PoolAccount) else "crm:account-list")

@@ -44,7 +44,7 @@ from crm.services import stages as stage_services
 from crm.services import tickets as ticket_services
 from crm.templatetags.crm_ui import local_name
 from crm.views import custom_fields
-from crm.views.common import require
+from crm.views.common import refusal_message, require
 from crm.views.forms import apply_errors
 from suite import policy
 from suite.models import Team
@@ -101,16 +101,12 @@ def _delete_view(select, delete, keyword: str, page: str):
         try:
             delete(**{keyword: record}, by=actor.user)
         except (ValidationError, CrmConflict) as error:  # the service's reason, on the page it came from
-            messages.error(request, _refusal(error))
+            messages.error(request, refusal_message(error))
             return redirect(page)
         messages.success(request, _("%(name)s was removed.") % {"name": getattr(record, "name", None) or record})
         return redirect(page)
 
     return view
-
-
-def _refusal(error: ValidationError | CrmConflict) -> str:
-    return str(error.message) if isinstance(error, CrmConflict) else " ".join(error.messages)
 
 
 def _submitted(request, form, *, model, save, message: str, page: str, action: str = "add"):
@@ -645,7 +641,7 @@ def _acted(request, record, do, message: str):
     try:
         do()
     except (ValidationError, CrmConflict) as error:
-        messages.error(request, _refusal(error))
+        messages.error(request, refusal_message(error))
     else:
         messages.success(request, message)
     return redirect("crm:settings-pipelines")
