@@ -285,8 +285,8 @@ class OwnerHandoverAdmin(ReadOnlyAdmin):
 from crm import (  # noqa: E402  each in its own module
     admin_campaigns,  # noqa: F401  campaigns, web forms, reminders, nudges
     admin_finance,  # noqa: F401  customer finance facts from ERP (closed loop)
-    admin_pool,  # noqa: F401  customer pool rules and moves
     admin_quotes,  # noqa: F401  opportunity lines and quotes
+    admin_rules,  # noqa: F401  customer pool rule and moves, quote approval rule
     admin_segments,  # noqa: F401  tag history, contact facts (segments)
     admin_targets,  # noqa: F401  sales targets (dashboards)
     admin_tickets,  # noqa: F401  service tickets

@@ -38,6 +38,7 @@ from crm.models import (
     OpportunityContactRole,
     OpportunityStatus,
     Quote,
+    QuoteApprovalRule,
     QuoteState,
     SlaPolicy,
     Tag,
@@ -47,6 +48,7 @@ from crm.models import (
 )
 from crm.models.tickets import ACTIVE_STATUSES
 from crm.services import campaigns as campaign_services
+from crm.services import quote_approvals
 from crm.services import quotes as quote_services
 from crm.services.activities import activity_create
 from crm.services.custom_fields import custom_field_set_define
@@ -826,6 +828,27 @@ def _wins(ctx) -> None:
             opportunity_win(opportunity=opportunity, by=_user(ctx, owner))
 
 
+QUOTE_APPROVAL_RULE = {"is_active": True, "max_discount_percent": Decimal("6"), "max_total": Decimal("3000000")}
+APPROVAL_WAITS = ("ecm", "宁波港机 减速机年度框架", "sales2", "年度框架，量大；对手报价低 5%")
+
+
+def _quote_approval(ctx) -> None:
+    """华东机械 asks a manager's yes for discounts beyond 6 % (set after the other demo quotes, which stay as they
+    are); the 宁波港机 framework quote (8 % off) waits for the sales manager's approval on their My day."""
+    code, deal_name, owner, note = APPROVAL_WAITS
+    company = ctx.company(code)
+    if not QuoteApprovalRule.objects.filter(company=company).exists():
+        ctx.count(
+            quote_approvals.approval_rule_set(company=company, by=_user(ctx, "admin"), **QUOTE_APPROVAL_RULE), True
+        )
+    deal = Opportunity.objects.get(company=company, name=deal_name)
+    if not Quote.objects.filter(opportunity=deal).exists():
+        quote = quote_services.quote_create(opportunity=deal, by=_user(ctx, owner), terms="付款：月结 60 天")
+        ctx.count(quote, True)
+        if quote.approval == "required":
+            quote_approvals.quote_approval_request(quote=quote, by=_user(ctx, owner), note=note)
+
+
 def _beat_caught_up(ctx) -> None:
     """What beat's every-minute SLA sweep (``crm.tasks.tickets_check_sla``) would have done by now, so a freshly
     started suite does not begin with a burst of writes: the overdue tickets marked breached and their people
@@ -850,5 +873,6 @@ def seed(ctx) -> None:
     _tickets(ctx)
     _campaigns(ctx)
     _wins(ctx)
+    _quote_approval(ctx)
     demo_history.seed(ctx)
     _beat_caught_up(ctx)

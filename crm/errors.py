@@ -55,6 +55,13 @@ class QuoteExpiredError(CrmConflict):
     code = "quote_expired"
 
 
+class QuoteApprovalError(CrmConflict):
+    """The quote's approval does not allow this step: sending one that needs a manager's yes, approving one
+    nobody asked about, approving one's own quote."""
+
+    code = "quote_approval"
+
+
 class QuoteStateError(CrmConflict):
     """The quote is not in a state that allows this step (e.g. accepting a draft that was never sent)."""
 

@@ -56,6 +56,15 @@ register(
 )
 register(
     ModelPolicy(
+        model=m.QuoteApprovalRule,
+        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
+        actions={ADMIN: {"view", "add", "change"}, MANAGER: {"view"}, SALES: {"view"}},
+        owner_field=None,
+        team_field=None,
+    )
+)
+register(
+    ModelPolicy(
         model=m.PoolRule,
         scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
         actions={ADMIN: {"view", "add", "change"}, MANAGER: {"view"}, SALES: {"view"}},
@@ -284,8 +293,8 @@ register(
         scopes=DEAL_SCOPES,
         # the quote list's file (CSV / XLSX) for those who may export the deals the quotes are of
         actions={
-            ADMIN: QUOTE_WORK | {"export"},
-            MANAGER: QUOTE_WORK | {"export"},
+            ADMIN: QUOTE_WORK | {"export", "approve"},
+            MANAGER: QUOTE_WORK | {"export", "approve"},  # quotes beyond the discount limit (报价审批)
             SALES: QUOTE_WORK | {"export"},
             FINANCE: {"view", "export"},
             SERVICE: {"view"},

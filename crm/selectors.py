@@ -1013,8 +1013,21 @@ def quotes_visible_to(actor: Actor | None, *, opportunity: Opportunity | None = 
     if opportunity is not None:
         qs = qs.filter(opportunity=opportunity)
     return qs.select_related(
-        "opportunity", "opportunity__account", "opportunity__contact", "company", "created_by"
+        "opportunity", "opportunity__account", "opportunity__contact", "company", "created_by", "approval_decided_by"
     ).prefetch_related(Prefetch("lines", queryset=QuoteLine.objects.order_by("sequence", "id")))
+
+
+def quotes_awaiting_approval(actor: Actor | None, *, limit: int = 20) -> list[Quote]:
+    """The quotes waiting for the actor's yes (报价审批): pending, of deals the actor may see, not their own, oldest
+    request first — for those who may approve (one query; none for the others)."""
+    if not policy.can(actor, "approve", Quote):
+        return []
+    return list(
+        policy.scope(actor, Quote.objects.filter(approval="pending"))
+        .exclude(created_by=actor.user)
+        .select_related("opportunity", "created_by")
+        .order_by("approval_requested_at", "id")[:limit]
+    )
 
 
 # Segments (SCRM's saved queries over CRM contacts): the compiler lives in its own module.

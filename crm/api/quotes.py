@@ -35,6 +35,7 @@ from crm.models import (
 )
 from crm.quote_pdf import render_quote_pdf
 from crm.services import opportunity_roles as role_services
+from crm.services import quote_approvals
 from crm.services import quotes as quote_services
 from crm.services.quote_mail import QuoteMailError, quote_email
 from suite import policy
@@ -133,10 +134,17 @@ class CrmQuoteLineSerializer(OutputSerializer):
         read_only_fields = fields
 
 
+class QuoteApprovalInput(InputSerializer):
+    note = serializers.CharField(
+        max_length=300, required=False, allow_blank=True, help_text=_("a word for the other side")
+    )
+
+
 class CrmQuoteSerializer(OutputSerializer):
     lines = CrmQuoteLineSerializer(many=True, read_only=True)
     display_number = serializers.CharField(read_only=True)
     created_by = UserSummarySerializer(read_only=True, allow_null=True)
+    approval_decided_by = UserSummarySerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Quote
@@ -159,6 +167,12 @@ class CrmQuoteSerializer(OutputSerializer):
             "created_by",
             "sent_at",
             "decided_at",
+            "approval",
+            "approval_reason",
+            "approval_requested_at",
+            "approval_decided_at",
+            "approval_decided_by",
+            "approval_note",
             "created_at",
             "updated_at",
         ]
@@ -294,7 +308,16 @@ class QuoteViewSet(CrmViewSetMixin, TenantReadOnlyViewSet):
     filterset_class = QuoteFilter
     ordering_fields = ("created_at", "valid_until", "total", "number")
     ordering = ("-created_at",)
-    policy_actions = {"send": "send", "email": "send", "accept": "accept", "reject": "reject", "pdf": "view"}
+    policy_actions = {
+        "send": "send",
+        "email": "send",
+        "accept": "accept",
+        "reject": "reject",
+        "pdf": "view",
+        "request_approval": "send",
+        "approve": "approve",
+        "decline": "approve",
+    }
 
     create = TenantModelViewSet.create
 
@@ -353,6 +376,31 @@ class QuoteViewSet(CrmViewSetMixin, TenantReadOnlyViewSet):
     def reject(self, request, pk=None):
         """The customer declined the sent quote."""
         return Response(self.output(quote_services.quote_reject(quote=self.get_object(), by=request.user)))
+
+    def _approval_step(self, request, service):
+        serializer = QuoteApprovalInput(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        quote = service(quote=self.get_object(), by=request.user, note=serializer.validated_data.get("note", ""))
+        return Response(self.output(quote))
+
+    @extend_schema(request=QuoteApprovalInput, responses=CrmQuoteSerializer)
+    @action(detail=True, methods=["post"], url_path="request-approval")
+    def request_approval(self, request, pk=None):
+        """Put a draft quote that needs approval (``approval: required``) forward; its approvers are notified.
+        409 ``quote_approval`` when it needs none or was decided already."""
+        return self._approval_step(request, quote_approvals.quote_approval_request)
+
+    @extend_schema(request=QuoteApprovalInput, responses=CrmQuoteSerializer)
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        """Approve a pending quote (a manager of the deal's team or an admin; never one's own quote)."""
+        return self._approval_step(request, quote_approvals.quote_approve)
+
+    @extend_schema(request=QuoteApprovalInput, responses=CrmQuoteSerializer)
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        """Decline a pending quote; ``note`` (why) is required."""
+        return self._approval_step(request, quote_approvals.quote_decline)
 
     @extend_schema(
         responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="the quote as PDF")}

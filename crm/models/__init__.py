@@ -60,7 +60,7 @@ from .opportunities import (
     Stage,
 )
 from .pool import PoolAccount, PoolMove, PoolMoveKind, PoolMoveReason, PoolRule
-from .quotes import OpportunityLine, PriceSource, Quote, QuoteLine, QuoteState
+from .quotes import OpportunityLine, PriceSource, Quote, QuoteApproval, QuoteApprovalRule, QuoteLine, QuoteState
 from .segment_bitmaps import SegmentBitDelta, SegmentBitmap
 from .segments import ContactFacts, TagChange, TagChangeAction, TagChangeSource
 from .tickets import (
@@ -134,6 +134,8 @@ __all__ = [
     "PoolRule",
     "PriceSource",
     "Quote",
+    "QuoteApproval",
+    "QuoteApprovalRule",
     "QuoteLine",
     "QuoteState",
     "ReminderPreference",

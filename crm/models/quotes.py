@@ -17,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -118,6 +119,55 @@ class QuoteState(models.TextChoices):
 OPEN_QUOTE_STATES = (QuoteState.DRAFT, QuoteState.SENT)
 
 
+class QuoteApproval(models.TextChoices):
+    """Whether a quote needs a manager's yes before it goes to the customer (报价审批, ``QuoteApprovalRule``)."""
+
+    NOT_NEEDED = "", _("Not needed")
+    REQUIRED = "required", _("Needs approval")
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved")
+    DECLINED = "declined", _("Declined")
+
+
+@audited
+class QuoteApprovalRule(TenantModel):
+    """When a quote needs approval: a line discounted beyond what a salesperson may give, or a total beyond a
+    limit. One per company, edited by its admins; approvals go to the deal team's manager (else the admins)."""
+
+    is_active = models.BooleanField(_("quotes beyond these limits need approval"), default=False)
+    max_discount_percent = models.DecimalField(
+        _("largest discount without approval (%)"),
+        default=Decimal("10.00"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        **PERCENT,
+    )
+    max_total = models.DecimalField(
+        _("largest total without approval"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("In the company currency; empty: any total."),
+        **MONEY,
+    )
+
+    class Meta:
+        verbose_name = _("quote approval rule")
+        verbose_name_plural = _("quote approval rules")
+        constraints = [
+            models.UniqueConstraint(fields=["company"], name="crm_quoteapprovalrule_one_per_company"),
+            models.CheckConstraint(
+                condition=Q(max_discount_percent__gte=0) & Q(max_discount_percent__lte=100),
+                name="crm_quoteapprovalrule_discount_percent",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_total__isnull=True) | Q(max_total__gte=0), name="crm_quoteapprovalrule_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Quote approval rule"))
+
+
 @audited
 class Quote(TenantModel):
     """A quote (报价单) for an opportunity: a frozen copy of its lines with totals, terms and a validity date.
@@ -158,6 +208,21 @@ class Quote(TenantModel):
         related_name="+",
         verbose_name=_("recorded by"),
     )
+    approval = models.CharField(
+        _("approval"), max_length=10, choices=QuoteApproval.choices, default=QuoteApproval.NOT_NEEDED, blank=True
+    )
+    approval_reason = models.CharField(_("why it needs approval"), max_length=300, blank=True)
+    approval_requested_at = models.DateTimeField(_("approval asked at"), null=True, blank=True)
+    approval_decided_at = models.DateTimeField(_("approval decided at"), null=True, blank=True)
+    approval_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("approved or declined by"),
+    )
+    approval_note = models.CharField(_("approval note"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("quote")
@@ -171,6 +236,12 @@ class Quote(TenantModel):
             ),
             models.CheckConstraint(condition=Q(state__in=QuoteState.values), name="crm_quote_state_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="crm_quote_version_positive"),
+            models.CheckConstraint(condition=Q(approval__in=QuoteApproval.values), name="crm_quote_approval_valid"),
+            # a quote that needed approval reaches the customer only approved
+            models.CheckConstraint(
+                condition=Q(state__in=["draft", "expired"]) | Q(approval__in=["", "approved"]),
+                name="crm_quote_sent_only_approved",
+            ),
             models.CheckConstraint(
                 condition=Q(subtotal__gte=0) & Q(tax_total__gte=0), name="crm_quote_amounts_not_negative"
             ),
@@ -186,6 +257,9 @@ class Quote(TenantModel):
         indexes = [
             models.Index(fields=["company", "-created_at"], name="crm_quote_company_created"),
             models.Index(fields=["company", "state", "valid_until"], name="crm_quote_state_valid_until"),
+            models.Index(
+                fields=["company", "approval_requested_at"], condition=Q(approval="pending"), name="crm_quote_pending"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -194,6 +268,11 @@ class Quote(TenantModel):
     @property
     def display_number(self) -> str:
         return f"{self.number}-v{self.version}" if self.version > 1 else self.number
+
+    @property
+    def cleared(self) -> bool:
+        """May go to the customer as far as approval goes (none needed, or approved)."""
+        return self.approval in (QuoteApproval.NOT_NEEDED, QuoteApproval.APPROVED)
 
 
 @audited

@@ -22,10 +22,20 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.errors import CrmConflict, QuoteExpiredError, QuoteStateError
+from crm.errors import CrmConflict, QuoteApprovalError, QuoteExpiredError, QuoteStateError
 from crm.events import QUOTE_ACCEPTED, quote_accepted_payload
-from crm.models import Opportunity, OpportunityLine, OpportunityStatus, PriceSource, Quote, QuoteLine, QuoteState
+from crm.models import (
+    Opportunity,
+    OpportunityLine,
+    OpportunityStatus,
+    PriceSource,
+    Quote,
+    QuoteApproval,
+    QuoteLine,
+    QuoteState,
+)
 from crm.services.opportunities import lock_opportunity
+from crm.services.quote_approvals import approval_reason_for
 from erp.selectors import inventory as erp_inventory
 from suite import events
 
@@ -375,6 +385,10 @@ def quote_create(
         number, version = _next_number(opportunity.company_id, today.year), 1
     account = opportunity.account if opportunity.account_id else None
     contact = opportunity.contact if opportunity.contact_id else None
+    total = sum((line.line_total for line in lines), Decimal("0.00"))
+    needs = approval_reason_for(
+        company_id=opportunity.company_id, lines=lines, total=total, currency=opportunity.currency
+    )
     quote = Quote.objects.create(
         company_id=opportunity.company_id,
         opportunity=opportunity,
@@ -388,8 +402,10 @@ def quote_create(
         terms=(terms or "").strip(),
         subtotal=sum((line.net_amount for line in lines), Decimal("0.00")),
         tax_total=sum((line.tax_amount for line in lines), Decimal("0.00")),
-        total=sum((line.line_total for line in lines), Decimal("0.00")),
+        total=total,
         created_by=by,
+        approval=QuoteApproval.REQUIRED if needs else QuoteApproval.NOT_NEEDED,
+        approval_reason=needs,
     )
     QuoteLine.objects.bulk_create(
         [
@@ -426,13 +442,19 @@ def _refuse_expired(quote: Quote) -> None:
 @transaction.atomic
 def quote_send(*, quote: Quote, by: User | None) -> Quote:
     """Mark a draft quote sent to the customer (it was downloaded and handed over, e-mailed …). Sending a sent
-    quote changes nothing; an expired, accepted or rejected one is refused. Locks the quote row."""
+    quote changes nothing; an expired, accepted or rejected one is refused, and so is one that needs approval
+    and is not approved (``QuoteApprovalError``, ``crm.services.quote_approvals``). Locks the quote row."""
     quote = lock_quote(quote.pk)
     if quote.state == QuoteState.SENT:
         return quote
     _refuse_expired(quote)
     if quote.state != QuoteState.DRAFT:
         raise QuoteStateError(_("Only a draft quote can be sent."))
+    if quote.approval not in (QuoteApproval.NOT_NEEDED, QuoteApproval.APPROVED):
+        raise QuoteApprovalError(
+            _("Quote %(number)s needs a manager's approval before it goes to the customer: %(reason)s")
+            % {"number": quote.display_number, "reason": quote.approval_reason}
+        )
     quote.state = QuoteState.SENT
     quote.sent_at = timezone.now()
     quote.save(update_fields=["state", "sent_at", "updated_at"])

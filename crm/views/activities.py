@@ -216,5 +216,6 @@ def my_day(request):
             "show_tickets": policy.can(actor, "view", Ticket),
             "nudges": open_nudges_for(actor),
             "returning": pool_returning_soon(actor),
+            "approvals": selectors.quotes_awaiting_approval(actor),
         },
     )

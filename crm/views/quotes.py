@@ -27,6 +27,7 @@ from crm.errors import CrmConflict
 from crm.models import Opportunity, OpportunityLine, OpportunityStatus, Quote, QuoteState
 from crm.models.quotes import OPEN_QUOTE_STATES
 from crm.quote_pdf import render_quote_pdf
+from crm.services import quote_approvals
 from crm.services import quotes as quote_services
 from crm.text import search_terms
 from crm.views.common import is_htmx, paginate, require, sorted_by
@@ -97,6 +98,7 @@ def lines_context(actor, opportunity: Opportunity, *, add_form: LineAddForm | No
         ),
         "can_send": policy.can(actor, "send", Quote),
         "can_decide": policy.can(actor, "accept", Quote),
+        "can_approve": policy.can(actor, "approve", Quote),
     }
 
 
@@ -302,6 +304,31 @@ def quote_step(request, quote_pk: int, step: str):
     require(actor, action, quote)
     try:
         quote = service(quote=quote, by=actor.user)
+        messages.success(request, str(done) % {"number": quote.display_number})
+    except (ValidationError, CrmConflict) as error:
+        _service_error(request, error)
+    return redirect("crm:opportunity-detail", pk=quote.opportunity_id)
+
+
+QUOTE_APPROVAL_STEPS = {
+    "request": (quote_approvals.quote_approval_request, "send", gettext_lazy("Quote %(number)s was put forward.")),
+    "approve": (quote_approvals.quote_approve, "approve", gettext_lazy("Quote %(number)s is approved.")),
+    "decline": (quote_approvals.quote_decline, "approve", gettext_lazy("Quote %(number)s was declined.")),
+}
+
+
+@require_POST
+@actor_required
+def quote_approval_step(request, quote_pk: int, step: str):
+    """Ask for a quote's approval, approve or decline it (with a note); back to its opportunity."""
+    actor = request.actor
+    quote = _quote_or_404(actor, quote_pk)
+    if step not in QUOTE_APPROVAL_STEPS:
+        raise PermissionDenied
+    service, action, done = QUOTE_APPROVAL_STEPS[step]
+    require(actor, action, quote)
+    try:
+        quote = service(quote=quote, by=actor.user, note=request.POST.get("note", ""))
         messages.success(request, str(done) % {"number": quote.display_number})
     except (ValidationError, CrmConflict) as error:
         _service_error(request, error)

@@ -29,6 +29,7 @@ from crm.models import (
     LostReason,
     Pipeline,
     PoolRule,
+    QuoteApprovalRule,
     SlaPolicy,
     Source,
     Stage,
@@ -40,6 +41,7 @@ from crm.services import custom_fields as custom_field_services
 from crm.services import leads as lead_services
 from crm.services import opportunities as opportunity_services
 from crm.services import pool as pool_services
+from crm.services import quote_approvals
 from crm.services import stages as stage_services
 from crm.services import tickets as ticket_services
 from crm.templatetags.crm_ui import local_name
@@ -70,6 +72,7 @@ PAGES = [
     ("crm:settings-pipelines", gettext_lazy("Pipelines and lost reasons"), Pipeline),
     ("crm:settings-custom-fields", gettext_lazy("Custom fields"), CustomFieldSet),
     ("crm:settings-pool", gettext_lazy("Customer pool"), PoolRule),
+    ("crm:settings-quote-approval", gettext_lazy("Quote approval"), QuoteApprovalRule),
 ]
 
 
@@ -888,6 +891,56 @@ def pool_settings(request):
             "Accounts nobody owns are in the customer pool, where every salesperson may claim them. With the rule "
             "on, an account nobody followed up (no activity logged, planned or done, no claim) for the days set "
             "goes back to the pool every hour — never one with an open deal."
+        ),
+        columns=[_("Setting"), _("Value")],
+        rows=[{"cells": row, "label": row[0]} for row in rows],
+        form=form,
+        form_title=_("Change the rule"),
+    )
+
+
+# ---------------------------------------------------------------- quote approval (报价审批)
+
+
+class QuoteApprovalRuleForm(forms.ModelForm):
+    class Meta:
+        model = QuoteApprovalRule
+        fields = ["is_active", "max_discount_percent", "max_total"]
+
+
+@actor_required
+def quote_approval_settings(request):
+    actor = request.actor
+    require(actor, "view", QuoteApprovalRule)
+    rule = quote_approvals.approval_rule_of(actor.company_id)
+    action = "change" if rule.pk else "add"
+    allowed = policy.can(actor, action, QuoteApprovalRule)
+    form = QuoteApprovalRuleForm(request.POST or None, instance=rule) if allowed else None
+    if request.method == "POST":
+        done = _submitted(
+            request,
+            form,
+            model=QuoteApprovalRule,
+            action=action,
+            save=lambda data: quote_approvals.approval_rule_set(company=actor.company, by=actor.user, **data),
+            message=_("The quote approval rule was saved."),
+            page=reverse("crm:settings-quote-approval"),
+        )
+        if done:
+            return done
+    rows = [
+        (_("Quotes beyond the limits need approval"), _("Yes") if rule.is_active else _("No")),
+        (_("Largest discount without approval"), f"{rule.max_discount_percent} %"),
+        (_("Largest total without approval"), rule.max_total if rule.max_total is not None else _("No limit")),
+    ]
+    return _page(
+        request,
+        "crm:settings-quote-approval",
+        title=_("Quote approval"),
+        intro=_(
+            "A quote with a line discounted beyond the limit, or a total beyond it, goes to the customer only after "
+            "a manager of the deal's team (else an admin) approves it. The salesperson asks from the deal's page; "
+            "nobody approves their own quote."
         ),
         columns=[_("Setting"), _("Value")],
         rows=[{"cells": row, "label": row[0]} for row in rows],

@@ -1,6 +1,6 @@
-"""Django admin for the customer pool (imported by ``crm.admin``): the companies' rules and every move in or out
-of the pool, to browse with the audit history; changes go through the CRM settings page and the pool's pages,
-which call the services."""
+"""Django admin for the CRM's company rules (imported by ``crm.admin``): the customer pool's rule and every move
+in or out of the pool, and the quote approval limits — to browse with the audit history; changes go through the
+CRM settings pages and the pool's pages, which call the services."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ class PoolMoveAdmin(ReadOnlyAdmin):
     list_select_related = ("company", "account", "user", "previous_owner", "new_owner")
     raw_id_fields = ("account",)
     date_hierarchy = "created_at"
+
+
+@admin.register(m.QuoteApprovalRule)
+class QuoteApprovalRuleAdmin(ReadOnlyAdmin):
+    """The companies' quote approval limits (报价审批; set on the CRM settings page)."""
+
+    list_display = ("company", "is_active", "max_discount_percent", "max_total", "updated_at")
+    list_select_related = ("company",)

@@ -1,0 +1,178 @@
+"""Quote approval (报价审批): a quote that gives more discount than a salesperson may, or totals more than the
+company's limit, goes to the customer only after a manager says yes (``QuoteApprovalRule``).
+
+``quote_create`` marks such a quote ``required`` with the reason (``approval_reason_for``); ``quote_send`` (and so
+the quote e-mail) refuses it until it is ``approved`` — the database refuses a sent quote that is not. The
+salesperson asks (``quote_approval_request`` → ``pending``, the approvers are notified); a manager of the deal's
+team (or of a team above it; else the company's admins) approves or declines with a note — never their own quote
+(four eyes). A declined quote stays a draft: the salesperson makes a new version with other prices.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.errors import QuoteApprovalError
+from crm.models import Quote, QuoteApproval, QuoteApprovalRule, QuoteState
+from suite.models import Company, Membership, Role, Team
+from suite.services.notifications import notification_send
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+RULE_FIELDS = frozenset({"is_active", "max_discount_percent", "max_total"})
+
+
+def approval_rule_of(company_id: int) -> QuoteApprovalRule:
+    """The company's rule, or an unsaved inactive one with the defaults."""
+    return QuoteApprovalRule.objects.filter(company_id=company_id).first() or QuoteApprovalRule(company_id=company_id)
+
+
+@transaction.atomic
+def approval_rule_set(*, company: Company, by: User | None, **fields) -> QuoteApprovalRule:
+    """Create or change the company's quote approval rule (only the fields given); field errors as
+    ``ValidationError``, nothing saved then."""
+    unknown = set(fields) - RULE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown quote approval rule fields: {', '.join(sorted(unknown))}")
+    rule = QuoteApprovalRule.objects.select_for_update().filter(company=company).first()
+    rule = rule or QuoteApprovalRule(company=company)
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule.full_clean(exclude=["company"], validate_unique=False)
+    rule.save()
+    return rule
+
+
+def approval_reason_for(*, company_id: int, lines, total: Decimal, currency: str) -> str:
+    """Why a quote of these lines and total needs approval under the company's rule ('' when it does not)."""
+    rule = approval_rule_of(company_id)
+    if not rule.is_active:
+        return ""
+    reasons = []
+    deepest = max(lines, key=lambda line: line.discount_percent, default=None)
+    if deepest is not None and deepest.discount_percent > rule.max_discount_percent:
+        reasons.append(
+            _("%(product)s at %(discount)s%% off, above the %(limit)s%% a salesperson may give")
+            % {
+                "product": deepest.product_name,
+                "discount": deepest.discount_percent,
+                "limit": rule.max_discount_percent,
+            }
+        )
+    if rule.max_total is not None and total > rule.max_total:
+        reasons.append(
+            _("a total of %(total)s %(currency)s, above %(limit)s")
+            % {"total": total, "currency": currency, "limit": rule.max_total}
+        )
+    return "; ".join(reasons)[:300]
+
+
+def approvers_of(quote: Quote) -> list[int]:
+    """Who may decide on the quote: the managers of the deal's team and of the teams above it, else the
+    company's admins — active members, never the one who made the quote."""
+    opportunity = quote.opportunity
+    managers, team = [], Team.objects.filter(pk=opportunity.team_id).first() if opportunity.team_id else None
+    for _level in range(10):  # teams nest; a loop in the data ends here
+        if team is None:
+            break
+        if team.manager_id:
+            managers.append(team.manager_id)
+        team = team.parent
+    active = Membership.objects.filter(company_id=quote.company_id, is_active=True).exclude(user_id=quote.created_by_id)
+    chosen = list(
+        active.filter(user_id__in=managers, role__in=(Role.MANAGER, Role.ADMIN)).values_list("user_id", flat=True)
+    )
+    return chosen or list(active.filter(role=Role.ADMIN).values_list("user_id", flat=True))
+
+
+def _lock(quote: Quote) -> Quote:
+    return Quote.objects.select_for_update(of=("self",)).select_related("opportunity").get(pk=quote.pk)
+
+
+def _note(note: str) -> str:
+    return " ".join((note or "").split())[:300]
+
+
+@transaction.atomic
+def quote_approval_request(*, quote: Quote, by: User | None, note: str = "") -> Quote:
+    """Ask for approval of a draft quote that needs it; its approvers are notified. Asking again while it is
+    pending changes nothing. Refused (``QuoteApprovalError``): a quote that needs none, is approved or declined
+    (make a new version), or is no longer a draft."""
+    quote = _lock(quote)
+    if quote.approval == QuoteApproval.PENDING:
+        return quote
+    if quote.state != QuoteState.DRAFT or quote.approval != QuoteApproval.REQUIRED:
+        raise QuoteApprovalError(_("Only a draft quote that needs approval can be put forward."))
+    approvers = approvers_of(quote)
+    if not approvers:
+        raise QuoteApprovalError(
+            _("Nobody can approve this quote: the deal's team has no manager and there is no admin.")
+        )
+    quote.approval = QuoteApproval.PENDING
+    quote.approval_requested_at = timezone.now()
+    quote.approval_note = _note(note)
+    quote.save(update_fields=["approval", "approval_requested_at", "approval_note", "updated_at"])
+    notification_send(
+        recipients=approvers,
+        company=quote.company,
+        title=_("Quote %(number)s waits for your approval") % {"number": quote.display_number},
+        body=f"{quote.customer_name} · {quote.total} {quote.currency} · {quote.approval_reason}",
+        link=reverse("crm:opportunity-detail", args=[quote.opportunity_id]),
+    )
+    return quote
+
+
+def _decide(quote: Quote, *, by, note: str, outcome: str) -> Quote:
+    quote = _lock(quote)
+    if quote.approval != QuoteApproval.PENDING:
+        raise QuoteApprovalError(_("This quote is not waiting for approval."))
+    if by is not None and by.pk == quote.created_by_id:
+        raise QuoteApprovalError(_("A quote is approved by someone other than the one who made it."))
+    if by is not None and by.pk not in approvers_of(quote):
+        raise QuoteApprovalError(_("Only a manager of the deal's team (or an admin) decides on this quote."))
+    note = _note(note)
+    if outcome == QuoteApproval.DECLINED and not note:
+        raise ValidationError({"note": _("Say why, so the salesperson knows what to change.")})
+    quote.approval = outcome
+    quote.approval_decided_at = timezone.now()
+    quote.approval_decided_by = by
+    quote.approval_note = note
+    quote.save(update_fields=["approval", "approval_decided_at", "approval_decided_by", "approval_note", "updated_at"])
+    if (
+        quote.created_by_id
+        and Membership.objects.filter(company_id=quote.company_id, user_id=quote.created_by_id, is_active=True).exists()
+    ):
+        title = (
+            _("Quote %(number)s is approved: you may send it")
+            if outcome == QuoteApproval.APPROVED
+            else _("Quote %(number)s was declined")
+        )
+        notification_send(
+            recipients=[quote.created_by_id],
+            company=quote.company,
+            title=title % {"number": quote.display_number},
+            body=note,
+            link=reverse("crm:opportunity-detail", args=[quote.opportunity_id]),
+        )
+    return quote
+
+
+@transaction.atomic
+def quote_approve(*, quote: Quote, by: User | None, note: str = "") -> Quote:
+    """Approve a pending quote (its maker may send it then). Refused (``QuoteApprovalError``): not pending, one's
+    own quote, or someone who is not among its approvers."""
+    return _decide(quote, by=by, note=note, outcome=QuoteApproval.APPROVED)
+
+
+@transaction.atomic
+def quote_decline(*, quote: Quote, by: User | None, note: str) -> Quote:
+    """Decline a pending quote, saying why (``note`` required). It stays a draft that cannot be sent."""
+    return _decide(quote, by=by, note=note, outcome=QuoteApproval.DECLINED)

@@ -1,0 +1,191 @@
+"""Quote approval (报价审批): a quote beyond the company's discount or total limit goes to the customer only after
+a manager of the deal's team (else an admin) approves it; nobody approves their own quote; the database refuses a
+sent quote that needed approval and has none."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from crm.errors import QuoteApprovalError
+from crm.models import Quote
+from crm.services.opportunities import opportunity_create
+from crm.services.quote_approvals import (
+    approval_rule_set,
+    approvers_of,
+    quote_approval_request,
+    quote_approve,
+    quote_decline,
+)
+from crm.services.quote_mail import quote_email
+from crm.services.quotes import opportunity_line_add, quote_create, quote_send
+from crm.tests.factories import AccountFactory
+from erp.tests.catalogue import catalogue_product
+from suite.models import Notification, Role
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+
+
+@pytest.fixture
+def manager(company, member, team):
+    membership = member(company, Role.MANAGER, teams=[team], username="zhou.manager")
+    team.manager = membership.user
+    team.save()
+    return membership
+
+
+@pytest.fixture
+def deal(company, sales_user):
+    account = AccountFactory(company=company, by=sales_user, name="苏州精工机械有限公司")
+    return opportunity_create(company=company, by=sales_user, name="数控车床采购", account=account)
+
+
+def _quote(company, deal, sales_user, *, discount: str) -> Quote:
+    lathe = catalogue_product(company, name="数控车床 CK6140", list_price="128000.00")
+    opportunity_line_add(opportunity=deal, by=sales_user, product_id=lathe.pk, quantity="2", discount_percent=discount)
+    return quote_create(opportunity=deal, by=sales_user)
+
+
+def test_a_quote_within_the_limits_needs_nothing_and_one_beyond_them_waits(company, deal, sales_user):
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("10"))
+    modest = _quote(company, deal, sales_user, discount="8")
+    assert (modest.approval, modest.approval_reason, modest.cleared) == ("", "", True)
+    quote_send(quote=modest, by=sales_user)
+
+    deep = _quote(company, deal, sales_user, discount="18")
+    assert deep.approval == "required" and "18.00% off, above the 10.00%" in deep.approval_reason
+    with pytest.raises(QuoteApprovalError) as refused:
+        quote_send(quote=deep, by=sales_user)
+    assert "needs a manager's approval" in refused.value.message
+    with pytest.raises(QuoteApprovalError):  # the e-mail path sends through the same door
+        quote_email(quote=deep, by=sales_user, to="buyer@example.com", subject="报价", message="请查收")
+    deep.refresh_from_db()
+    assert deep.state == "draft"
+    with pytest.raises(IntegrityError), transaction.atomic():  # and the database keeps it so
+        Quote.objects.filter(pk=deep.pk).update(state="sent", sent_at=deep.created_at)
+
+
+def test_a_total_beyond_the_limit_needs_approval_too(company, deal, sales_user):
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("50"), max_total="200000")
+    quote = _quote(company, deal, sales_user, discount="0")
+    assert quote.approval == "required" and "above 200000" in quote.approval_reason
+
+
+def test_the_manager_approves_and_the_salesperson_sends(company, deal, sales_user, manager, member):
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("10"))
+    quote = _quote(company, deal, sales_user, discount="15")
+    assert approvers_of(quote) == [manager.user.pk]
+    with pytest.raises(QuoteApprovalError):  # nobody asked yet
+        quote_approve(quote=quote, by=manager.user)
+
+    quote = quote_approval_request(quote=quote, by=sales_user, note="竞争对手报价低 12%")
+    assert quote.approval == "pending" and quote.approval_requested_at is not None
+    asked = Notification.objects.get(recipient=manager.user)
+    assert quote.display_number in asked.title and "苏州精工" in asked.body
+    assert quote_approval_request(quote=quote, by=sales_user).approval == "pending"  # asking twice: once
+
+    with pytest.raises(QuoteApprovalError):  # four eyes
+        quote_approve(quote=quote, by=sales_user)
+    stranger = member(company, Role.MANAGER, username="other.manager")  # manages no team of this deal
+    with pytest.raises(QuoteApprovalError):
+        quote_approve(quote=quote, by=stranger.user)
+
+    quote = quote_approve(quote=quote, by=manager.user, note="同意，限本月")
+    assert (quote.approval, quote.approval_decided_by, quote.cleared) == ("approved", manager.user, True)
+    told = Notification.objects.get(recipient=sales_user)
+    assert "approved" in told.title
+    assert quote_send(quote=quote, by=sales_user).state == "sent"
+
+
+def test_a_declined_quote_stays_a_draft_and_a_new_version_starts_again(company, deal, sales_user, manager):
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("10"))
+    quote = quote_approval_request(quote=_quote(company, deal, sales_user, discount="25"), by=sales_user)
+    with pytest.raises(ValidationError) as why:
+        quote_decline(quote=quote, by=manager.user, note="  ")
+    assert "note" in why.value.message_dict
+    quote = quote_decline(quote=quote, by=manager.user, note="最多 12%")
+    assert quote.approval == "declined"
+    with pytest.raises(QuoteApprovalError):
+        quote_send(quote=quote, by=sales_user)
+    with pytest.raises(QuoteApprovalError):  # decided: a new version, not a second request
+        quote_approval_request(quote=quote, by=sales_user)
+
+
+def test_without_a_team_manager_the_admins_decide(company, deal, sales_user, admin):
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("5"))
+    quote = _quote(company, deal, sales_user, discount="6")
+    assert approvers_of(quote) == [admin.user.pk]
+
+
+def test_the_rule_refuses_bad_values(company):
+    with pytest.raises(ValidationError) as error:
+        approval_rule_set(company=company, by=None, max_discount_percent=Decimal("120"), max_total=Decimal("-1"))
+    assert {"max_discount_percent", "max_total"} <= set(error.value.message_dict)
+
+
+@pytest.mark.usefixtures("crm_enabled")
+def test_the_deal_page_and_my_day_as_salesperson_and_manager(client, company, deal, sales_user, manager):
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("10"))
+    quote = _quote(company, deal, sales_user, discount="20")
+    page = reverse("crm:opportunity-detail", args=[deal.pk])
+    client.force_login(sales_user)
+    html = client.get(page).content.decode()
+    assert 'data-testid="ask-approval"' in html and "Mark sent" not in html
+    client.post(reverse("crm:quote-approval", args=[quote.pk, "request"]), {"note": "老客户"})
+    quote.refresh_from_db()
+    assert quote.approval == "pending"
+    assert client.post(reverse("crm:quote-approval", args=[quote.pk, "approve"])).status_code == 403  # a salesperson
+
+    client.force_login(manager.user)
+    day = client.get(reverse("crm:my-day"))
+    assert [q.pk for q in day.context["approvals"]] == [quote.pk]
+    assert 'data-testid="approve"' in client.get(page).content.decode()
+    client.post(reverse("crm:quote-approval", args=[quote.pk, "decline"]), {"note": ""}, follow=True)
+    quote.refresh_from_db()
+    assert quote.approval == "pending"  # no reason given: refused, nothing changed
+    client.post(reverse("crm:quote-approval", args=[quote.pk, "approve"]), {"note": "可以"})
+    quote.refresh_from_db()
+    assert quote.approval == "approved"
+    assert client.get(reverse("crm:my-day")).context["approvals"] == []
+
+
+@pytest.mark.usefixtures("crm_enabled")
+def test_the_rule_is_an_admins_setting(client, company, admin, sales_user):
+    client.force_login(admin.user)
+    page = reverse("crm:settings-quote-approval")
+    refused = client.post(page, {"is_active": "on", "max_discount_percent": "101"})
+    assert refused.status_code == 200 and "max_discount_percent" in refused.context["form"].errors
+    assert client.post(page, {"is_active": "on", "max_discount_percent": "12.5", "max_total": ""}).status_code == 302
+    client.force_login(sales_user)
+    assert client.get(page).context["form"] is None
+    assert client.post(page, {"max_discount_percent": "90"}).status_code == 403
+    from crm.models import QuoteApprovalRule
+
+    assert QuoteApprovalRule.objects.get(company=company).max_discount_percent == Decimal("12.50")
+
+
+def test_the_api_asks_approves_and_refuses(api_client, company, deal, sales, sales_user, manager):
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("10"))
+    quote = _quote(company, deal, sales_user, discount="20")
+    seller, boss = api_client(sales), api_client(manager)
+    base = f"/api/v1/crm/quotes/{quote.pk}"
+
+    sent = seller.post(f"{base}/send/", {}, format="json")
+    assert sent.status_code == 409 and sent.json()["errors"][0]["code"] == "quote_approval"
+    assert seller.post(f"{base}/request-approval/", {"note": "x" * 301}, format="json").status_code == 400
+    asked = seller.post(f"{base}/request-approval/", {"note": "老客户"}, format="json")
+    assert asked.status_code == 200 and asked.json()["approval"] == "pending"
+    assert seller.post(f"{base}/approve/", {}, format="json").status_code == 403
+    declined = boss.post(f"{base}/decline/", {}, format="json")
+    assert declined.status_code == 400 and declined.json()["errors"][0]["field"] == "note"
+    approved = boss.post(f"{base}/approve/", {"note": "可以"}, format="json")
+    assert approved.status_code == 200
+    body = approved.json()
+    assert (body["approval"], body["approval_decided_by"]["id"], body["approval_note"]) == (
+        "approved", manager.user.pk, "可以",
+    )  # fmt: skip
+    assert seller.post(f"{base}/send/", {}, format="json").json()["state"] == "sent"
