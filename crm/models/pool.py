@@ -50,6 +50,13 @@ class PoolRule(TenantModel):
         validators=[MinValueValidator(1)],
         help_text=_("Claims beyond it are refused; empty: no limit."),
     )
+    max_claims_per_day = models.PositiveSmallIntegerField(
+        _("most claims per salesperson and day"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("So nobody empties the pool in one morning; empty: no limit."),
+    )
     reclaim_after_days = models.PositiveSmallIntegerField(
         _("days before a previous owner may claim it again"), default=7, validators=[MaxValueValidator(365)]
     )

@@ -10,7 +10,7 @@ or its last claim; an account with an open deal is never returned.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 POOL_SWEEP_BATCH = 500
-RULE_FIELDS = frozenset({"is_active", "idle_days", "stages", "max_owned", "reclaim_after_days"})
+RULE_FIELDS = frozenset({"is_active", "idle_days", "stages", "max_owned", "max_claims_per_day", "reclaim_after_days"})
 
 
 @transaction.atomic
@@ -116,6 +116,24 @@ def _take(account: Account, *, to_user, by, kind: str) -> Account:
                         held,
                     )
                     % {"count": held, "limit": rule.max_owned}
+                }
+            )
+    if kind == PoolMoveKind.CLAIMED and rule.max_claims_per_day:
+        if not rule.max_owned:  # (else locked above) two claims at once cannot both pass the day's limit
+            Membership.objects.select_for_update().filter(company_id=account.company_id, user=to_user).first()
+        today = timezone.make_aware(datetime.combine(timezone.localdate(), time.min))
+        claimed = PoolMove.objects.filter(
+            company_id=account.company_id, kind=PoolMoveKind.CLAIMED, new_owner=to_user, created_at__gte=today
+        ).count()
+        if claimed >= rule.max_claims_per_day:
+            raise ValidationError(
+                {
+                    "account": ngettext(
+                        "You claimed %(count)d account today: the company's limit is %(limit)d a day.",
+                        "You claimed %(count)d accounts today: the company's limit is %(limit)d a day.",
+                        claimed,
+                    )
+                    % {"count": claimed, "limit": rule.max_claims_per_day}
                 }
             )
     if kind == PoolMoveKind.CLAIMED and rule.reclaim_after_days:

@@ -285,3 +285,19 @@ def test_the_api_lists_claims_assigns_and_releases(api_client, company, sales, s
     assert given.status_code == 200 and given.json()["owner"]["id"] == sales_user.pk
     service = api_client(member(company, Role.SERVICE, username="kefu"))
     assert service.get("/api/v1/crm/pool/").status_code == 403
+
+
+def test_a_salesperson_claims_at_most_the_days_limit(company, sales_user, colleague, english):
+    pool_rule_set(company=company, by=None, max_claims_per_day=2)
+    released = []
+    for name in ("甲公司", "乙公司", "丙公司"):
+        released.append(
+            account_release(account=AccountFactory(company=company, by=sales_user, name=name), by=sales_user)
+        )
+    account_claim(account=released[0], by=colleague.user)
+    account_claim(account=released[1], by=colleague.user)
+    with pytest.raises(ValidationError) as limited:
+        account_claim(account=released[2], by=colleague.user)
+    assert "You claimed 2 accounts today: the company's limit is 2 a day." in limited.value.messages
+    PoolMove.objects.filter(kind="claimed").update(created_at=timezone.now() - timedelta(days=1))
+    account_claim(account=released[2], by=colleague.user)  # a new day

@@ -853,7 +853,7 @@ class PoolRuleForm(forms.ModelForm):
 
     class Meta:
         model = PoolRule
-        fields = ["is_active", "idle_days", "stages", "max_owned", "reclaim_after_days"]
+        fields = ["is_active", "idle_days", "stages", "max_owned", "max_claims_per_day", "reclaim_after_days"]
 
 
 @actor_required
@@ -881,6 +881,7 @@ def pool_settings(request):
         (_("Days without follow-up"), rule.idle_days),
         (_("Lifecycle stages that go back"), ", ".join(str(stages[stage]) for stage in rule.stages)),
         (_("Most accounts one salesperson holds"), rule.max_owned or _("No limit")),
+        (_("Most claims per salesperson and day"), rule.max_claims_per_day or _("No limit")),
         (_("Days before a previous owner may claim it again"), rule.reclaim_after_days),
     ]
     return _page(
