@@ -198,6 +198,9 @@ def test_the_pool_page_claim_and_assign_as_the_policy_allows(
     assert [a.name for a in listing.context["page"].object_list] == ["无人跟进公司"]
     assert "宁波" in html and "139" not in html  # where, not how to reach them, until claimed
     assert client.get(reverse("crm:pool"), {"q": "wurengenjin"}).context["page"].object_list  # pinyin search
+    assert client.get(reverse("crm:pool"), {"city": "宁波市", "reason": "manual"}).context["page"].object_list
+    assert not client.get(reverse("crm:pool"), {"reason": "idle"}).context["page"].object_list
+    assert not client.get(reverse("crm:pool"), {"stage": "customer"}).context["page"].object_list
     assert client.post(reverse("crm:pool-assign", args=[account.pk]), {"user": colleague.user.pk}).status_code == 403
 
     claimed = client.post(reverse("crm:pool-claim", args=[account.pk]))
@@ -301,3 +304,17 @@ def test_a_salesperson_claims_at_most_the_days_limit(company, sales_user, collea
     assert "You claimed 2 accounts today: the company's limit is 2 a day." in limited.value.messages
     PoolMove.objects.filter(kind="claimed").update(created_at=timezone.now() - timedelta(days=1))
     account_claim(account=released[2], by=colleague.user)  # a new day
+
+
+@pytest.mark.usefixtures("crm_enabled")
+def test_an_admin_sees_on_the_page_that_an_account_is_in_the_pool_and_hands_it_out(
+    client, company, admin, sales_user, english
+):
+    account = AccountFactory(company=company, by=sales_user, name="宁波港机配件")
+    account_release(account=account, by=sales_user, note="不做了")
+    client.force_login(admin.user)
+    page = client.get(reverse("crm:account-detail", args=[account.pk]))
+    assert page.context["in_pool"]["released_reason"] == "manual"
+    assert 'data-testid="in-pool"' in page.content.decode()
+    client.post(reverse("crm:pool-assign", args=[account.pk]), {"user": sales_user.pk})
+    assert client.get(reverse("crm:account-detail", args=[account.pk])).context["in_pool"] is None

@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 
 from crm import selectors
 from crm.errors import CrmConflict, DuplicateCustomerError
-from crm.models import Account, Activity, Contact, Industry, LifecycleStage, Opportunity, Ticket
+from crm.models import Account, Activity, Contact, Industry, LifecycleStage, Opportunity, PoolAccount, Ticket
+from crm.selectors_pool import pool_accounts_visible_to
 from crm.services import customers as customer_services
 from crm.views import custom_fields
 from crm.views.bulk import customer_bulk_context
@@ -165,6 +166,23 @@ def _detail_context(request, customer, kind: str) -> dict:
         and policy.can(actor, "release", Account),
         "show_tickets": policy.can(actor, "view", Ticket),
         "custom_values": custom_fields.shown(custom_fields.schema_for(actor, kind), customer.custom),
+        "in_pool": _pool_state(actor, customer) if kind == "account" and customer.owner_id is None else None,
+    }
+
+
+def _pool_state(actor, account: Account) -> dict | None:
+    """An account nobody owns is in the customer pool: when it came back and why, and whether the reader may
+    claim it (or, a manager, hand it out) from its page as from the pool's list."""
+    if account.merged_into_id or not policy.can(actor, "view", PoolAccount):
+        return None
+    last = pool_accounts_visible_to(actor).filter(pk=account.pk).values("released_at", "released_reason").first()
+    if last is None:
+        return None
+    return {
+        **last,
+        "can_claim": policy.can(actor, "claim", PoolAccount),
+        "can_assign": policy.can(actor, "assign", PoolAccount),
+        "people": list(selectors.assignable_users(actor)) if policy.can(actor, "assign", PoolAccount) else [],
     }
 
 

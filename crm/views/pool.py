@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from crm import selectors
 from crm.errors import CrmConflict
-from crm.models import Account, PoolAccount
+from crm.models import Account, LifecycleStage, PoolAccount, PoolMoveReason
 from crm.selectors_pool import pool_accounts_visible_to, pool_rule_of
 from crm.services import pool as pool_services
 from crm.views.common import paginate, refusal_message, require
@@ -31,6 +31,18 @@ def pool_list(request):
     accounts = pool_accounts_visible_to(actor, search=query).only(
         "id", "name", "name_en", "province", "city", "industry", "size", "source", "lifecycle_stage", "created_at"
     )
+    filters = {}
+    stage = request.GET.get("stage", "")
+    if stage in LifecycleStage.values:
+        accounts = accounts.filter(lifecycle_stage=stage)
+        filters["stage"] = stage
+    city = " ".join(request.GET.get("city", "").split())[:50]
+    if city:
+        accounts = accounts.filter(city__startswith=city.removesuffix("市"))
+        filters["city"] = city
+    if request.GET.get("reason") in PoolMoveReason.values:  # came back by hand, or for want of follow-up
+        accounts = accounts.filter(released_reason=request.GET["reason"])
+        filters["reason"] = request.GET["reason"]
     can_assign = policy.can(actor, "assign", PoolAccount)
     rule = pool_rule_of(actor.company_id)
     held = Account.objects.filter(company_id=actor.company_id, owner=actor.user, merged_into__isnull=True).count()
@@ -41,6 +53,9 @@ def pool_list(request):
     context = {
         "page": page,
         "query": query,
+        "filters": filters,
+        "stages": LifecycleStage.choices,
+        "reasons": PoolMoveReason.choices,
         "rule": rule,
         "held": held,
         "can_claim": policy.can(actor, "claim", PoolAccount),
