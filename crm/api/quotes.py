@@ -169,6 +169,7 @@ class CrmQuoteSerializer(OutputSerializer):
             "decided_at",
             "approval",
             "approval_reason",
+            "approval_by_admin",
             "approval_requested_at",
             "approval_decided_at",
             "approval_decided_by",

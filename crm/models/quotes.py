@@ -17,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -141,6 +142,14 @@ class QuoteApprovalRule(TenantModel):
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         **PERCENT,
     )
+    admin_discount_percent = models.DecimalField(
+        _("beyond this discount only an admin approves (%)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text=_("A second level: deeper discounts go to the company's admins, not the team's manager."),
+        **PERCENT,
+    )
     max_total = models.DecimalField(
         _("largest total without approval"),
         null=True,
@@ -166,6 +175,12 @@ class QuoteApprovalRule(TenantModel):
 
     def __str__(self) -> str:
         return str(_("Quote approval rule"))
+
+    def clean(self):
+        if self.admin_discount_percent is not None and self.admin_discount_percent < (self.max_discount_percent or 0):
+            raise ValidationError(
+                {"admin_discount_percent": _("The admins' level starts above the discount a salesperson may give.")}
+            )
 
 
 @audited
@@ -212,6 +227,9 @@ class Quote(TenantModel):
         _("approval"), max_length=10, choices=QuoteApproval.choices, default=QuoteApproval.NOT_NEEDED, blank=True
     )
     approval_reason = models.CharField(_("why it needs approval"), max_length=300, blank=True)
+    approval_by_admin = models.BooleanField(
+        _("an admin approves"), default=False, help_text=_("beyond the rule's second level: not the team's manager")
+    )
     approval_requested_at = models.DateTimeField(_("approval asked at"), null=True, blank=True)
     approval_decided_at = models.DateTimeField(_("approval decided at"), null=True, blank=True)
     approval_decided_by = models.ForeignKey(

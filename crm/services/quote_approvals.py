@@ -5,7 +5,8 @@ company's limit, goes to the customer only after a manager says yes (``QuoteAppr
 the quote e-mail) refuses it until it is ``approved`` — the database refuses a sent quote that is not. The
 salesperson asks (``quote_approval_request`` → ``pending``, the approvers are notified); a manager of the deal's
 team (or of a team above it; else the company's admins) approves or declines with a note — never their own quote
-(four eyes). A declined quote stays a draft: the salesperson makes a new version with other prices.
+(four eyes); a discount beyond the rule's second level goes to the admins only. A declined quote stays a draft:
+the salesperson makes a new version with other prices.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from suite.services.notifications import notification_send
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-RULE_FIELDS = frozenset({"is_active", "max_discount_percent", "max_total"})
+RULE_FIELDS = frozenset({"is_active", "max_discount_percent", "admin_discount_percent", "max_total"})
 
 
 def approval_rule_of(company_id: int) -> QuoteApprovalRule:
@@ -51,13 +52,19 @@ def approval_rule_set(*, company: Company, by: User | None, **fields) -> QuoteAp
     return rule
 
 
-def approval_reason_for(*, company_id: int, lines, total: Decimal, currency: str) -> str:
-    """Why a quote of these lines and total needs approval under the company's rule ('' when it does not)."""
+def approval_reason_for(*, company_id: int, lines, total: Decimal, currency: str) -> tuple[str, bool]:
+    """Why a quote of these lines and total needs approval under the company's rule ('' when it does not), and
+    whether only an admin may give it (a discount beyond the rule's second level)."""
     rule = approval_rule_of(company_id)
     if not rule.is_active:
-        return ""
+        return "", False
     reasons = []
     deepest = max(lines, key=lambda line: line.discount_percent, default=None)
+    by_admin = bool(
+        deepest is not None
+        and rule.admin_discount_percent is not None
+        and deepest.discount_percent > rule.admin_discount_percent
+    )
     if deepest is not None and deepest.discount_percent > rule.max_discount_percent:
         reasons.append(
             _("%(product)s at %(discount)s%% off, above the %(limit)s%% a salesperson may give")
@@ -72,12 +79,16 @@ def approval_reason_for(*, company_id: int, lines, total: Decimal, currency: str
             _("a total of %(total)s %(currency)s, above %(limit)s")
             % {"total": total, "currency": currency, "limit": rule.max_total}
         )
-    return "; ".join(reasons)[:300]
+    return "; ".join(reasons)[:300], by_admin
 
 
 def approvers_of(quote: Quote) -> list[int]:
-    """Who may decide on the quote: the managers of the deal's team and of the teams above it, else the
-    company's admins — active members, never the one who made the quote."""
+    """Who may decide on the quote: the managers of the deal's team and of the teams above it, else (and for a
+    discount beyond the rule's second level, only) the company's admins — active members, never its maker."""
+    active = Membership.objects.filter(company_id=quote.company_id, is_active=True).exclude(user_id=quote.created_by_id)
+    admins = list(active.filter(role=Role.ADMIN).values_list("user_id", flat=True))
+    if quote.approval_by_admin:
+        return admins
     opportunity = quote.opportunity
     managers, team = [], Team.objects.filter(pk=opportunity.team_id).first() if opportunity.team_id else None
     for _level in range(10):  # teams nest; a loop in the data ends here
@@ -86,11 +97,10 @@ def approvers_of(quote: Quote) -> list[int]:
         if team.manager_id:
             managers.append(team.manager_id)
         team = team.parent
-    active = Membership.objects.filter(company_id=quote.company_id, is_active=True).exclude(user_id=quote.created_by_id)
     chosen = list(
         active.filter(user_id__in=managers, role__in=(Role.MANAGER, Role.ADMIN)).values_list("user_id", flat=True)
     )
-    return chosen or list(active.filter(role=Role.ADMIN).values_list("user_id", flat=True))
+    return chosen or admins
 
 
 def _lock(quote: Quote) -> Quote:

@@ -386,7 +386,7 @@ def quote_create(
     account = opportunity.account if opportunity.account_id else None
     contact = opportunity.contact if opportunity.contact_id else None
     total = sum((line.line_total for line in lines), Decimal("0.00"))
-    needs = approval_reason_for(
+    needs, by_admin = approval_reason_for(
         company_id=opportunity.company_id, lines=lines, total=total, currency=opportunity.currency
     )
     quote = Quote.objects.create(
@@ -406,6 +406,7 @@ def quote_create(
         created_by=by,
         approval=QuoteApproval.REQUIRED if needs else QuoteApproval.NOT_NEEDED,
         approval_reason=needs,
+        approval_by_admin=by_admin,
     )
     QuoteLine.objects.bulk_create(
         [

@@ -189,3 +189,19 @@ def test_the_api_asks_approves_and_refuses(api_client, company, deal, sales, sal
         "approved", manager.user.pk, "可以",
     )  # fmt: skip
     assert seller.post(f"{base}/send/", {}, format="json").json()["state"] == "sent"
+
+
+def test_beyond_the_second_level_only_an_admin_approves(company, deal, sales_user, manager, admin):
+    approval_rule_set(
+        company=company, by=None, is_active=True, max_discount_percent=Decimal("10"), admin_discount_percent="20"
+    )
+    managers = _quote(company, deal, sales_user, discount="15")
+    assert (managers.approval_by_admin, approvers_of(managers)) == (False, [manager.user.pk])
+    deep = quote_approval_request(quote=_quote(company, deal, sales_user, discount="25"), by=sales_user)
+    assert (deep.approval_by_admin, approvers_of(deep)) == (True, [admin.user.pk])
+    with pytest.raises(QuoteApprovalError):  # the team's manager may not
+        quote_approve(quote=deep, by=manager.user)
+    assert quote_approve(quote=deep, by=admin.user).approval == "approved"
+    with pytest.raises(ValidationError) as inverted:
+        approval_rule_set(company=company, by=None, max_discount_percent=Decimal("10"), admin_discount_percent="5")
+    assert "admin_discount_percent" in inverted.value.message_dict

@@ -906,7 +906,7 @@ def pool_settings(request):
 class QuoteApprovalRuleForm(forms.ModelForm):
     class Meta:
         model = QuoteApprovalRule
-        fields = ["is_active", "max_discount_percent", "max_total"]
+        fields = ["is_active", "max_discount_percent", "admin_discount_percent", "max_total"]
 
 
 @actor_required
@@ -932,6 +932,10 @@ def quote_approval_settings(request):
     rows = [
         (_("Quotes beyond the limits need approval"), _("Yes") if rule.is_active else _("No")),
         (_("Largest discount without approval"), f"{rule.max_discount_percent} %"),
+        (
+            _("Beyond this discount only an admin approves"),
+            f"{rule.admin_discount_percent} %" if rule.admin_discount_percent is not None else _("No second level"),
+        ),
         (_("Largest total without approval"), rule.max_total if rule.max_total is not None else _("No limit")),
     ]
     return _page(
