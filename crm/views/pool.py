@@ -45,7 +45,11 @@ def pool_list(request):
         filters["reason"] = request.GET["reason"]
     can_assign = policy.can(actor, "assign", PoolAccount)
     rule = pool_rule_of(actor.company_id)
-    held = Account.objects.filter(company_id=actor.company_id, owner=actor.user, merged_into__isnull=True).count()
+    held = (  # shown against the rule's limit only
+        Account.objects.filter(company_id=actor.company_id, owner=actor.user, merged_into__isnull=True).count()
+        if rule.max_owned
+        else None
+    )
     people = {person.pk: person for person in selectors.assignable_users(actor)} if can_assign else {}
     page = paginate(request, accounts, count_models=(Account,))  # the count is remembered until an account changes
     for account in page.object_list:
