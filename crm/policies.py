@@ -47,35 +47,29 @@ register(ModelPolicy(model=m.Contact, scopes=CUSTOMER_SCOPES, actions=CUSTOMER_A
 
 # The customer pool (客户公海): accounts nobody owns, seen company-wide by those who sell, who may claim them;
 # managers and admins also hand them to a salesperson. The pool's selector adds "nobody owns it".
+SELLERS_COMPANY_WIDE = {ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY}
 register(
     ModelPolicy(
         model=m.PoolAccount,
-        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
+        scopes=SELLERS_COMPANY_WIDE,
         actions={ADMIN: {"view", "claim", "assign"}, MANAGER: {"view", "claim", "assign"}, SALES: {"view", "claim"}},
     )
 )
-register(
-    ModelPolicy(
-        model=m.QuoteApprovalRule,
-        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
-        actions={ADMIN: {"view", "add", "change"}, MANAGER: {"view"}, SALES: {"view"}},
-        owner_field=None,
-        team_field=None,
+# the company's CRM rules (the pool's, quote approval's): those who sell see them, admins set them
+for rule_model in (m.PoolRule, m.QuoteApprovalRule):
+    register(
+        ModelPolicy(
+            model=rule_model,
+            scopes=SELLERS_COMPANY_WIDE,
+            actions={ADMIN: {"view", "add", "change"}, MANAGER: {"view"}, SALES: {"view"}},
+            owner_field=None,
+            team_field=None,
+        )
     )
-)
-register(
-    ModelPolicy(
-        model=m.PoolRule,
-        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
-        actions={ADMIN: {"view", "add", "change"}, MANAGER: {"view"}, SALES: {"view"}},
-        owner_field=None,
-        team_field=None,
-    )
-)
 register(
     ModelPolicy(
         model=m.PoolMove,
-        scopes={ADMIN: Scope.COMPANY, MANAGER: Scope.COMPANY, SALES: Scope.COMPANY},
+        scopes=SELLERS_COMPANY_WIDE,
         actions={ADMIN: {"view"}, MANAGER: {"view"}, SALES: {"view"}},
         owner_field=None,
         team_field=None,

@@ -286,30 +286,7 @@ QUOTE_STEPS = {
     "accept": (quote_services.quote_accept, "accept", gettext_lazy("Quote %(number)s is accepted.")),
     "reject": (quote_services.quote_reject, "reject", gettext_lazy("Quote %(number)s is rejected.")),
 }
-
-
-def _quote_or_404(actor, pk: int) -> Quote:
-    return policy.get_visible_or_404(actor, selectors.quotes_visible_to(actor), pk=pk)
-
-
-@require_POST
-@actor_required
-def quote_step(request, quote_pk: int, step: str):
-    """Send, accept or reject a quote; back to its opportunity with the outcome."""
-    actor = request.actor
-    quote = _quote_or_404(actor, quote_pk)
-    if step not in QUOTE_STEPS:
-        raise PermissionDenied
-    service, action, done = QUOTE_STEPS[step]
-    require(actor, action, quote)
-    try:
-        quote = service(quote=quote, by=actor.user)
-        messages.success(request, str(done) % {"number": quote.display_number})
-    except (ValidationError, CrmConflict) as error:
-        _service_error(request, error)
-    return redirect("crm:opportunity-detail", pk=quote.opportunity_id)
-
-
+# the approval's steps take the form's note (报价审批)
 QUOTE_APPROVAL_STEPS = {
     "request": (quote_approvals.quote_approval_request, "send", gettext_lazy("Quote %(number)s was put forward.")),
     "approve": (quote_approvals.quote_approve, "approve", gettext_lazy("Quote %(number)s is approved.")),
@@ -317,22 +294,37 @@ QUOTE_APPROVAL_STEPS = {
 }
 
 
-@require_POST
-@actor_required
-def quote_approval_step(request, quote_pk: int, step: str):
-    """Ask for a quote's approval, approve or decline it (with a note); back to its opportunity."""
+def _quote_or_404(actor, pk: int) -> Quote:
+    return policy.get_visible_or_404(actor, selectors.quotes_visible_to(actor), pk=pk)
+
+
+def _quote_step(request, quote_pk: int, step: str, steps: dict, **fields):
     actor = request.actor
     quote = _quote_or_404(actor, quote_pk)
-    if step not in QUOTE_APPROVAL_STEPS:
+    if step not in steps:
         raise PermissionDenied
-    service, action, done = QUOTE_APPROVAL_STEPS[step]
+    service, action, done = steps[step]
     require(actor, action, quote)
     try:
-        quote = service(quote=quote, by=actor.user, note=request.POST.get("note", ""))
+        quote = service(quote=quote, by=actor.user, **fields)
         messages.success(request, str(done) % {"number": quote.display_number})
     except (ValidationError, CrmConflict) as error:
         _service_error(request, error)
     return redirect("crm:opportunity-detail", pk=quote.opportunity_id)
+
+
+@require_POST
+@actor_required
+def quote_step(request, quote_pk: int, step: str):
+    """Send, accept or reject a quote; back to its opportunity with the outcome."""
+    return _quote_step(request, quote_pk, step, QUOTE_STEPS)
+
+
+@require_POST
+@actor_required
+def quote_approval_step(request, quote_pk: int, step: str):
+    """Ask for a quote's approval, approve or decline it (with a note); back to its opportunity."""
+    return _quote_step(request, quote_pk, step, QUOTE_APPROVAL_STEPS, note=request.POST.get("note", ""))
 
 
 @actor_required

@@ -856,25 +856,40 @@ class PoolRuleForm(forms.ModelForm):
         fields = ["is_active", "idle_days", "stages", "max_owned", "max_claims_per_day", "reclaim_after_days"]
 
 
-@actor_required
-def pool_settings(request):
+def _rule_page(request, *, page: str, model, rule, form_class, save, saved: str, rows, title, intro):
+    """A company rule's settings page (one rule per company: the pool's, quote approval's): what is set, and for
+    those who may set it the form, saved through ``save(company, by, **fields)``."""
     actor = request.actor
-    require(actor, "view", PoolRule)
-    rule = pool_rule_of(actor.company_id)
+    require(actor, "view", model)
     action = "change" if rule.pk else "add"
-    form = PoolRuleForm(request.POST or None, instance=rule) if policy.can(actor, action, PoolRule) else None
+    form = form_class(request.POST or None, instance=rule) if policy.can(actor, action, model) else None
     if request.method == "POST":
         done = _submitted(
             request,
             form,
-            model=PoolRule,
+            model=model,
             action=action,
-            save=lambda data: pool_services.pool_rule_set(company=actor.company, by=actor.user, **data),
-            message=_("The customer pool rule was saved."),
-            page=reverse("crm:settings-pool"),
+            save=lambda data: save(company=actor.company, by=actor.user, **data),
+            message=saved,
+            page=reverse(page),
         )
         if done:
             return done
+    return _page(
+        request,
+        page,
+        title=title,
+        intro=intro,
+        columns=[_("Setting"), _("Value")],
+        rows=[{"cells": row, "label": row[0]} for row in rows],
+        form=form,
+        form_title=_("Change the rule"),
+    )
+
+
+@actor_required
+def pool_settings(request):
+    rule = pool_rule_of(request.actor.company_id)
     stages = dict(LifecycleStage.choices)
     rows = [
         (_("Idle accounts go back to the pool"), _("Yes") if rule.is_active else _("No")),
@@ -884,19 +899,21 @@ def pool_settings(request):
         (_("Most claims per salesperson and day"), rule.max_claims_per_day or _("No limit")),
         (_("Days before a previous owner may claim it again"), rule.reclaim_after_days),
     ]
-    return _page(
+    return _rule_page(
         request,
-        "crm:settings-pool",
+        page="crm:settings-pool",
+        model=PoolRule,
+        rule=rule,
+        form_class=PoolRuleForm,
+        save=pool_services.pool_rule_set,
+        saved=_("The customer pool rule was saved."),
+        rows=rows,
         title=_("Customer pool"),
         intro=_(
             "Accounts nobody owns are in the customer pool, where every salesperson may claim them. With the rule "
             "on, an account nobody followed up (no activity logged, planned or done, no claim) for the days set "
             "goes back to the pool every hour — never one with an open deal."
         ),
-        columns=[_("Setting"), _("Value")],
-        rows=[{"cells": row, "label": row[0]} for row in rows],
-        form=form,
-        form_title=_("Change the rule"),
     )
 
 
@@ -911,24 +928,7 @@ class QuoteApprovalRuleForm(forms.ModelForm):
 
 @actor_required
 def quote_approval_settings(request):
-    actor = request.actor
-    require(actor, "view", QuoteApprovalRule)
-    rule = quote_approvals.approval_rule_of(actor.company_id)
-    action = "change" if rule.pk else "add"
-    allowed = policy.can(actor, action, QuoteApprovalRule)
-    form = QuoteApprovalRuleForm(request.POST or None, instance=rule) if allowed else None
-    if request.method == "POST":
-        done = _submitted(
-            request,
-            form,
-            model=QuoteApprovalRule,
-            action=action,
-            save=lambda data: quote_approvals.approval_rule_set(company=actor.company, by=actor.user, **data),
-            message=_("The quote approval rule was saved."),
-            page=reverse("crm:settings-quote-approval"),
-        )
-        if done:
-            return done
+    rule = quote_approvals.approval_rule_of(request.actor.company_id)
     rows = [
         (_("Quotes beyond the limits need approval"), _("Yes") if rule.is_active else _("No")),
         (_("Largest discount without approval"), f"{rule.max_discount_percent} %"),
@@ -938,17 +938,19 @@ def quote_approval_settings(request):
         ),
         (_("Largest total without approval"), rule.max_total if rule.max_total is not None else _("No limit")),
     ]
-    return _page(
+    return _rule_page(
         request,
-        "crm:settings-quote-approval",
+        page="crm:settings-quote-approval",
+        model=QuoteApprovalRule,
+        rule=rule,
+        form_class=QuoteApprovalRuleForm,
+        save=quote_approvals.approval_rule_set,
+        saved=_("The quote approval rule was saved."),
+        rows=rows,
         title=_("Quote approval"),
         intro=_(
             "A quote with a line discounted beyond the limit, or a total beyond it, goes to the customer only after "
             "a manager of the deal's team (else an admin) approves it. The salesperson asks from the deal's page; "
             "nobody approves their own quote."
         ),
-        columns=[_("Setting"), _("Value")],
-        rows=[{"cells": row, "label": row[0]} for row in rows],
-        form=form,
-        form_title=_("Change the rule"),
     )
