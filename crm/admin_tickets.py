@@ -54,3 +54,10 @@ _read_only(m.TicketCategory, list_display=("name", "name_en", "company", "defaul
 _read_only(m.SlaPolicy, list_display=("company", "priority", "first_response_minutes", "resolution_minutes"))
 _read_only(m.CsatSurvey, list_display=("ticket", "score", "submitted_at", "expires_at"), exclude=("token",))
 _read_only(m.TicketInboundToken, list_display=("name", "prefix", "company", "is_active", "last_used_at"))
+_read_only(  # reply templates (快捷回复): kept on the CRM's Reply templates page, which calls the services
+    m.ReplyTemplate,
+    list_display=("title", "owner", "category", "usage_count", "last_used_at", "company"),
+    list_filter=("company",),
+    list_select_related=("company", "owner", "category"),
+    search_fields=("title", "body"),
+)

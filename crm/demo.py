@@ -849,6 +849,28 @@ def _quote_approval(ctx) -> None:
             quote_approvals.quote_approval_request(quote=quote, by=_user(ctx, owner), note=note)
 
 
+# the machinery supplier's service desk: shared replies (快捷回复) its agents insert into tickets
+REPLY_TEMPLATES = [
+    ("安装预约", "{customer}您好，我是售后{agent}。设备安装已排期，工程师会提前一天电话确认到场时间。工单 {ticket}。"),
+    ("备件发货", "{customer}您好，工单 {ticket} 所需备件已从苏州仓发出，顺丰单号稍后短信通知，预计 2 天到达。"),
+    ("回访问候", "{contact}您好，我是{agent}。上次的问题处理后设备运行是否正常？有任何情况请直接回复本消息。"),
+]  # fmt: skip
+
+
+def _reply_templates(ctx) -> None:
+    from crm.models import ReplyTemplate
+    from crm.services.replies import reply_template_create
+    from suite.policy import Actor
+
+    company = ctx.company("ecm")
+    admin = Actor(ctx.membership("ecm", "admin"))
+    for title, body in REPLY_TEMPLATES:
+        made = ReplyTemplate.objects.filter(company=company, owner__isnull=True, title=title).first()
+        ctx.count(made or ReplyTemplate(company=company), made is None)
+        if made is None:
+            reply_template_create(company=company, actor=admin, shared=True, title=title, body=body)
+
+
 def _beat_caught_up(ctx) -> None:
     """What beat's every-minute SLA sweep (``crm.tasks.tickets_check_sla``) would have done by now, so a freshly
     started suite does not begin with a burst of writes: the overdue tickets marked breached and their people
@@ -874,5 +896,6 @@ def seed(ctx) -> None:
     _campaigns(ctx)
     _wins(ctx)
     _quote_approval(ctx)
+    _reply_templates(ctx)
     demo_history.seed(ctx)
     _beat_caught_up(ctx)

@@ -76,6 +76,24 @@ register(
     )
 )
 
+# Reply templates (快捷回复): the company's shared ones and one's own (the selector adds "shared or mine");
+# managers and admins keep the shared ones (action "share", checked by the service).
+REPLY_WORK = {"view", "add", "change", "delete"}
+register(
+    ModelPolicy(
+        model=m.ReplyTemplate,
+        scopes=dict.fromkeys((ADMIN, MANAGER, SALES, SERVICE), Scope.COMPANY),
+        actions={
+            ADMIN: REPLY_WORK | {"share"},
+            MANAGER: REPLY_WORK | {"share"},
+            SALES: REPLY_WORK,
+            SERVICE: REPLY_WORK,
+        },
+        owner_field=None,
+        team_field=None,
+    )
+)
+
 register(
     ModelPolicy(
         model=m.Tag,

@@ -1031,6 +1031,8 @@ def quotes_awaiting_approval(actor: Actor | None, *, limit: int = 20) -> list[Qu
 
 
 # Segments (SCRM's saved queries over CRM contacts): the compiler lives in its own module.
+# ---------------------------------------------------------------- reply templates (快捷回复)
+from crm.models import ReplyTemplate  # noqa: E402
 from crm.selectors_segments import (  # noqa: E402,F401
     SegmentQueryError,
     campaign_exists,
@@ -1044,3 +1046,16 @@ from crm.selectors_segments import (  # noqa: E402,F401
     segment_query_errors,
     tag_changes_of,
 )
+
+
+def reply_templates_visible_to(actor: Actor | None, *, ticket: Ticket | None = None) -> QuerySet[ReplyTemplate]:
+    """The company's shared reply templates and the actor's own; for a ticket, those of its category first, then
+    the most used."""
+    if actor is None:
+        return ReplyTemplate.objects.none()
+    qs = policy.scope(actor, ReplyTemplate.objects.filter(Q(owner__isnull=True) | Q(owner=actor.user)))
+    if ticket is not None and ticket.category_id:
+        return qs.order_by(
+            Case(When(category_id=ticket.category_id, then=Value(0)), default=Value(1)), "-usage_count", "title"
+        )
+    return qs.select_related("category").order_by("-usage_count", "title")

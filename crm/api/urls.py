@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import campaigns, demand_signals, handovers, imports, pool, quotes, targets, tickets, views
+from crm.api import campaigns, demand_signals, handovers, imports, pool, quotes, replies, targets, tickets, views
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -45,6 +45,7 @@ router.register("reminder-preferences", campaigns.ReminderPreferenceViewSet, bas
 router.register("nudges", campaigns.NudgeViewSet, basename="crm-nudge")
 router.register("sales-targets", targets.SalesTargetViewSet, basename="crm-sales-target")
 router.register("pool", pool.PoolAccountViewSet, basename="crm-pool")
+router.register("reply-templates", replies.ReplyTemplateViewSet, basename="crm-reply-template")
 
 urlpatterns = router.urls
 

@@ -61,6 +61,7 @@ from .opportunities import (
 )
 from .pool import PoolAccount, PoolMove, PoolMoveKind, PoolMoveReason, PoolRule
 from .quotes import OpportunityLine, PriceSource, Quote, QuoteApproval, QuoteApprovalRule, QuoteLine, QuoteState
+from .replies import ReplyTemplate
 from .segment_bitmaps import SegmentBitDelta, SegmentBitmap
 from .segments import ContactFacts, TagChange, TagChangeAction, TagChangeSource
 from .tickets import (
@@ -139,6 +140,7 @@ __all__ = [
     "QuoteLine",
     "QuoteState",
     "ReminderPreference",
+    "ReplyTemplate",
     "SegmentBitDelta",
     "SegmentBitmap",
     "SlaPolicy",

@@ -379,3 +379,21 @@ def _register_pool_factories():
 
 
 _register_pool_factories()
+
+
+def _reply_template_in(company):
+    """A company's shared reply template, through the service (as its manager)."""
+    from crm.services.replies import reply_template_create
+    from suite.policy import Actor
+
+    manager = Actor(make_member(company, Role.MANAGER))
+    return reply_template_create(company=company, actor=manager, shared=True, title="退款", body="{customer}您好")
+
+
+def _register_reply_factories():
+    from crm.models import ReplyTemplate
+
+    tenant_factory(ReplyTemplate)(_reply_template_in)
+
+
+_register_reply_factories()

@@ -8,7 +8,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors
-from crm.models import Account, Activity, Contact, Lead, Opportunity, PoolAccount, Ticket
+from crm.models import Account, Activity, Contact, Lead, Opportunity, PoolAccount, ReplyTemplate, Ticket
 from suite import policy
 from suite.ui import menu, search
 
@@ -40,6 +40,9 @@ menu.register(
     menu.MenuItem("crm", _("Tickets"), "crm:ticket-list", module="crm", order=40, check=_can("view", Ticket)),
     menu.MenuItem(
         "crm", _("Service report"), "crm:ticket-report", module="crm", order=45, check=_can("report", Ticket)
+    ),
+    menu.MenuItem(
+        "crm", _("Reply templates"), "crm:reply-templates", module="crm", order=46, check=_can("view", ReplyTemplate)
     ),
 )
 

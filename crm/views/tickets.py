@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from crm import selectors
 from crm.errors import CrmConflict
-from crm.models import Activity, Ticket, TicketChannel, TicketPriority, TicketStatus
+from crm.models import Activity, ReplyTemplate, Ticket, TicketChannel, TicketPriority, TicketStatus
 from crm.selectors_dashboards_service import ticket_drill_filter
 from crm.services import tickets as ticket_services
 from crm.views.bulk import ticket_bulk_context
@@ -149,6 +149,9 @@ def ticket_detail(request, pk: int):
             **complaint_context(actor, ticket),  # the delivered lot and its non-conformances (closed loop)
             "activities": selectors.activities_visible_to(actor, ticket=ticket).order_by("-created_at")[:30],
             "can_add_activity": policy.can(actor, "add", Activity),
+            "reply_templates": list(selectors.reply_templates_visible_to(actor, ticket=ticket)[:50])
+            if can["reply"] and policy.can(actor, "view", ReplyTemplate)
+            else [],
         },
     )
 
