@@ -6,6 +6,7 @@ take a ``company_id`` instead are for services and say why they look past the ac
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -1046,6 +1047,15 @@ from crm.selectors_segments import (  # noqa: E402,F401
     segment_query_errors,
     tag_changes_of,
 )
+
+_REPLY_PLACEHOLDER = re.compile(r"\{(customer|contact|agent|ticket|company)\}")
+
+
+def reply_filled(template: ReplyTemplate, values: dict[str, str]) -> str:
+    """The template's text with its placeholders ({customer}, {contact}, {agent}, {ticket}, {company}) filled
+    from ``values`` (missing ones empty); nothing else in braces is touched. For the CRM's tickets and the SCRM
+    inbox's replies."""
+    return _REPLY_PLACEHOLDER.sub(lambda match: values.get(match.group(1), ""), template.body)
 
 
 def reply_templates_visible_to(actor: Actor | None, *, ticket: Ticket | None = None) -> QuerySet[ReplyTemplate]:

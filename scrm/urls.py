@@ -18,6 +18,7 @@ urlpatterns = [
     path("inbox/<int:pk>/", inbox.conversation_detail, name="conversation"),
     path("inbox/<int:pk>/messages/", inbox.conversation_messages, name="conversation-messages"),
     path("inbox/<int:pk>/reply/", inbox.conversation_reply_view, name="conversation-reply"),
+    path("inbox/<int:pk>/reply-fill/", inbox.conversation_reply_fill, name="conversation-reply-fill"),
     path("inbox/<int:pk>/ticket/", inbox.conversation_ticket_view, name="conversation-ticket"),
     path("inbox/<int:pk>/lead/", inbox.conversation_lead_view, name="conversation-lead"),
     # communities, cadences, staff handover (scrmwecom)

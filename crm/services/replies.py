@@ -5,7 +5,6 @@ else keeps their own. Using one fills in the placeholders for the ticket and cou
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -15,8 +14,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.models import ReplyTemplate, Ticket, TicketCategory
+from crm.selectors import reply_filled
 from suite import policy
 from suite.models import Company
+from suite.templatetags.troika import person_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -24,14 +25,6 @@ if TYPE_CHECKING:
     from suite.policy import Actor
 
 FIELDS = frozenset({"title", "body", "category"})
-_PLACEHOLDER = re.compile(r"\{(customer|contact|agent|ticket|company)\}")
-
-
-def _person(user) -> str:
-    if user is None:
-        return ""
-    full = f"{user.last_name}{user.first_name}".strip()
-    return full or user.get_username()
 
 
 def _ours(category, template: ReplyTemplate) -> bool:
@@ -107,9 +100,9 @@ def reply_text(*, template: ReplyTemplate, ticket: Ticket, by: User | None) -> s
     values = {
         "customer": customer.name if customer is not None else "",
         "contact": ticket.contact.name if ticket.contact_id else "",
-        "agent": _person(by),
+        "agent": person_name(by),
         "ticket": f"#{ticket.pk}",
         "company": ticket.company.name,
     }
     ReplyTemplate.objects.filter(pk=template.pk).update(usage_count=F("usage_count") + 1, last_used_at=timezone.now())
-    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template.body)
+    return reply_filled(template, values)

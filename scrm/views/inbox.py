@@ -8,8 +8,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
+from crm import selectors as crm_selectors
 from crm.selectors_finance import customer_credit
 from scrm import selectors, selectors_dashboards
 from scrm.models import Conversation
@@ -21,6 +22,8 @@ from scrm.services.inbox import (
 )
 from scrm.views.paging import paginate_ids_first
 from suite import policy
+from suite.templatetags.troika import person_name
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 PAGE_SIZE = 25
@@ -78,6 +81,7 @@ def conversation_detail(request, pk: int):
             "conversation": conversation,
             "thread": _thread(actor, conversation),
             "can_reply": policy.can(actor, "reply", conversation),
+            "reply_templates": _reply_templates(actor, policy.can(actor, "reply", conversation)),
             # credit in the conversation (closed loop, flow 12): receivables kept in the CRM from ERP
             "credit": customer_credit(
                 actor,
@@ -86,6 +90,31 @@ def conversation_detail(request, pk: int):
             ),
         },
     )
+
+
+def _reply_templates(actor, can_reply: bool) -> list:
+    """The CRM's reply templates (快捷回复) the agent may insert: the company's shared ones and their own."""
+    return list(crm_selectors.reply_templates_visible_to(actor)[:50]) if can_reply else []
+
+
+@require_GET
+@actor_required
+def conversation_reply_fill(request, pk: int):
+    """The reply box with a reply template's text added to what was typed, filled in for this conversation's
+    customer (htmx swaps it in)."""
+    actor = request.actor
+    conversation = _conversation_or_404(actor, pk)
+    _require(actor, "reply", conversation)
+    typed = request.GET.get("text", "")[:2000]
+    chosen = crm_selectors.reply_templates_visible_to(actor).filter(pk=chosen_id(request.GET.get("template", "")))
+    template = chosen.first()
+    text = typed
+    if template is not None:
+        name = str(conversation.identity)
+        values = {"customer": name, "contact": name, "agent": person_name(request.user), "company": actor.company.name}
+        filled = crm_selectors.reply_filled(template, values)
+        text = f"{typed.rstrip()}\n\n{filled}" if typed.strip() else filled
+    return render(request, "scrm/_reply_text.html", {"reply_text": text[:2000]})
 
 
 @actor_required
@@ -117,6 +146,7 @@ def conversation_reply_view(request, pk: int):
             "conversation": conversation,
             "thread": _thread(actor, conversation),
             "can_reply": True,
+            "reply_templates": _reply_templates(actor, True),
             "reply_errors": errors,
             "reply_text": text if errors else "",
         }
