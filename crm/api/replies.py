@@ -34,16 +34,6 @@ class ReplyTemplateSerializer(OutputSerializer):
         read_only_fields = fields
 
 
-class ReplyTemplateInput(InputModelSerializer):
-    category = ScopedRelatedField(model=TicketCategory, allow_null=True, required=False)
-    shared = serializers.BooleanField(required=False, default=False, help_text=_("the company's (managers, admins)"))
-
-    class Meta:
-        model = ReplyTemplate
-        fields = ["title", "body", "category", "shared"]
-        validators = []
-
-
 class ReplyTemplateUpdateInput(InputModelSerializer):
     category = ScopedRelatedField(model=TicketCategory, allow_null=True, required=False)
 
@@ -51,6 +41,15 @@ class ReplyTemplateUpdateInput(InputModelSerializer):
         model = ReplyTemplate
         fields = ["title", "body", "category"]
         validators = []
+
+
+class ReplyTemplateInput(ReplyTemplateUpdateInput):
+    """A new template: whose it is (``shared``) is chosen once."""
+
+    shared = serializers.BooleanField(required=False, default=False, help_text=_("the company's (managers, admins)"))
+
+    class Meta(ReplyTemplateUpdateInput.Meta):
+        fields = [*ReplyTemplateUpdateInput.Meta.fields, "shared"]
 
 
 class ReplyRenderInput(InputSerializer):
