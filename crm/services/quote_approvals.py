@@ -103,6 +103,13 @@ def approvers_of(quote: Quote) -> list[int]:
     return chosen or admins
 
 
+def _may_decide(quote: Quote, user) -> bool:
+    """One of the quote's approvers, or any admin of the company (they are notified only when the team has no
+    manager, but may always decide) — never its maker (checked before)."""
+    admin = Membership.objects.filter(company_id=quote.company_id, user=user, role=Role.ADMIN, is_active=True)
+    return admin.exists() or user.pk in approvers_of(quote)
+
+
 def _lock(quote: Quote) -> Quote:
     return Quote.objects.select_for_update(of=("self",)).select_related("opportunity").get(pk=quote.pk)
 
@@ -146,7 +153,7 @@ def _decide(quote: Quote, *, by, note: str, outcome: str) -> Quote:
         raise QuoteApprovalError(_("This quote is not waiting for approval."))
     if by is not None and by.pk == quote.created_by_id:
         raise QuoteApprovalError(_("A quote is approved by someone other than the one who made it."))
-    if by is not None and by.pk not in approvers_of(quote):
+    if by is not None and not _may_decide(quote, by):
         raise QuoteApprovalError(_("Only a manager of the deal's team (or an admin) decides on this quote."))
     note = _note(note)
     if outcome == QuoteApproval.DECLINED and not note:

@@ -197,6 +197,8 @@ def test_beyond_the_second_level_only_an_admin_approves(company, deal, sales_use
     )
     managers = _quote(company, deal, sales_user, discount="15")
     assert (managers.approval_by_admin, approvers_of(managers)) == (False, [manager.user.pk])
+    managers = quote_approval_request(quote=managers, by=sales_user)
+    assert quote_approve(quote=managers, by=admin.user).approval == "approved"  # an admin may always decide
     deep = quote_approval_request(quote=_quote(company, deal, sales_user, discount="25"), by=sales_user)
     assert (deep.approval_by_admin, approvers_of(deep)) == (True, [admin.user.pk])
     with pytest.raises(QuoteApprovalError):  # the team's manager may not
