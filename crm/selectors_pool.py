@@ -24,6 +24,11 @@ def pool_rule_of(company_id: int) -> PoolRule:
     return PoolRule.objects.filter(company_id=company_id).first() or PoolRule(company_id=company_id)
 
 
+def accounts_held(*, company_id: int, user) -> int:
+    """How many live accounts ``user`` owns in the company (the count the rule's ``max_owned`` limits)."""
+    return Account.objects.filter(company_id=company_id, owner=user, merged_into__isnull=True).count()
+
+
 def last_follow_up():
     """When an account was last followed up: the latest of its creation, its activities' creation or completion
     and its last claim or assignment (an expression over ``Account``)."""

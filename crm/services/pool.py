@@ -23,7 +23,7 @@ from django.utils.translation import ngettext
 from crm.errors import CrmConflict
 from crm.models import Account, Contact, LifecycleStage, Opportunity, OpportunityStatus, PoolMove, PoolRule
 from crm.models.pool import PoolMoveKind, PoolMoveReason
-from crm.selectors_pool import idle_filter, not_followed_up_since, pool_rule_of
+from crm.selectors_pool import accounts_held, idle_filter, not_followed_up_since, pool_rule_of
 from crm.services.customers import default_team, lock_customer
 from suite.models import Company, Membership
 from suite.services.notifications import notification_send
@@ -105,7 +105,7 @@ def _take(account: Account, *, to_user, by, kind: str) -> Account:
     rule = pool_rule_of(account.company_id)
     if rule.max_owned:  # the taker's membership row is locked: two claims at once cannot both pass the limit
         Membership.objects.select_for_update().filter(company_id=account.company_id, user=to_user).first()
-        held = Account.objects.filter(company_id=account.company_id, owner=to_user, merged_into__isnull=True).count()
+        held = accounts_held(company_id=account.company_id, user=to_user)
         if held >= rule.max_owned:
             field = "user" if kind == PoolMoveKind.ASSIGNED else "account"
             raise ValidationError(

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Account, LifecycleStage, PoolAccount, PoolMoveReason
-from crm.selectors_pool import pool_accounts_visible_to, pool_rule_of
+from crm.selectors_pool import accounts_held, pool_accounts_visible_to, pool_rule_of
 from crm.services import pool as pool_services
 from crm.views.common import paginate, refusal_message, require
 from suite import policy
@@ -45,11 +45,8 @@ def pool_list(request):
         filters["reason"] = request.GET["reason"]
     can_assign = policy.can(actor, "assign", PoolAccount)
     rule = pool_rule_of(actor.company_id)
-    held = (  # shown against the rule's limit only
-        Account.objects.filter(company_id=actor.company_id, owner=actor.user, merged_into__isnull=True).count()
-        if rule.max_owned
-        else None
-    )
+    # shown against the rule's limit only
+    held = accounts_held(company_id=actor.company_id, user=actor.user) if rule.max_owned else None
     people = {person.pk: person for person in selectors.assignable_users(actor)} if can_assign else {}
     page = paginate(request, accounts, count_models=(Account,))  # the count is remembered until an account changes
     for account in page.object_list:
