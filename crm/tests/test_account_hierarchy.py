@@ -74,6 +74,34 @@ def test_a_merge_keeps_the_group_whole_and_never_makes_a_loop(company, group, sa
     assert branch.parent_id == other.pk and other.parent_id is None
 
 
+def test_a_merge_that_would_make_the_group_too_deep_leaves_the_survivor_without_a_group(company, group, sales_user):
+    """The duplicate's subsidiaries move under the survivor; when that makes the survivor's group deeper than
+    ``MAX_GROUP_DEPTH``, the survivor leaves its group and keeps the moved companies (nothing is cut below it)."""
+    chain = [group]
+    for name in ("华南区域公司", "佛山片区", "佛山工厂"):  # levels 2, 3, 4
+        chain.append(account_create(company=company, by=sales_user, name=name, parent=chain[-1]))
+    survivor = chain[-1]
+    duplicate = AccountFactory(company=company, by=sales_user, name="佛山工厂（重复）")
+    workshop = account_create(company=company, by=sales_user, name="一车间", parent=duplicate)
+    team = account_create(company=company, by=sales_user, name="一车间班组", parent=workshop)
+
+    customer_merge(survivor=survivor, duplicate=duplicate, by=sales_user)  # levels 5 and 6 under the group
+
+    survivor.refresh_from_db()
+    workshop.refresh_from_db()
+    team.refresh_from_db()
+    assert survivor.parent_id is None
+    assert workshop.parent_id == survivor.pk and team.parent_id == workshop.pk
+
+    # one level less fits: the survivor stays where it is
+    near = account_create(company=company, by=sales_user, name="佛山二厂", parent=chain[2])  # level 4
+    twin = AccountFactory(company=company, by=sales_user, name="佛山二厂（重复）")
+    account_create(company=company, by=sales_user, name="二厂车间", parent=twin)
+    customer_merge(survivor=near, duplicate=twin, by=sales_user)  # its workshop at level 5: allowed
+    near.refresh_from_db()
+    assert near.parent_id == chain[2].pk
+
+
 @pytest.mark.usefixtures("crm_enabled")
 def test_the_360_page_shows_the_group_and_its_companies_the_reader_may_see(
     client, company, member, group, sales_user, english
