@@ -145,6 +145,13 @@ class CrmQuoteSerializer(OutputSerializer):
     display_number = serializers.CharField(read_only=True)
     created_by = UserSummarySerializer(read_only=True, allow_null=True)
     approval_decided_by = UserSummarySerializer(read_only=True, allow_null=True)
+    approval_reason = serializers.CharField(
+        read_only=True, help_text="why it needs approval, in the request's language ('' when it needs none)"
+    )
+    approval_facts = serializers.JSONField(
+        read_only=True,
+        help_text="the same as figures: `discount` {product, percent, limit}, `total` {amount, currency, limit}",
+    )
 
     class Meta:
         model = Quote
@@ -169,6 +176,7 @@ class CrmQuoteSerializer(OutputSerializer):
             "decided_at",
             "approval",
             "approval_reason",
+            "approval_facts",
             "approval_by_admin",
             "approval_requested_at",
             "approval_decided_at",

@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from suite.audit import audited
@@ -183,6 +184,29 @@ class QuoteApprovalRule(TenantModel):
             )
 
 
+def approval_reason_text(facts: dict) -> str:
+    """Say the facts ``crm.services.quote_approvals.approval_facts_for`` kept about a quote — the deepest discount
+    beyond the salesperson's limit, the total beyond the company's — in the active language, so the manager reads
+    them in theirs and the salesperson in theirs. ``text`` is a reason kept as words before the facts were."""
+    facts = facts or {}
+    reasons = []
+    discount = facts.get("discount")
+    if discount:
+        reasons.append(
+            gettext("%(product)s at %(discount)s%% off, above the %(limit)s%% a salesperson may give")
+            % {"product": discount["product"], "discount": discount["percent"], "limit": discount["limit"]}
+        )
+    total = facts.get("total")
+    if total:
+        reasons.append(
+            gettext("a total of %(total)s %(currency)s, above %(limit)s")
+            % {"total": total["amount"], "currency": total["currency"], "limit": total["limit"]}
+        )
+    if facts.get("text"):
+        reasons.append(facts["text"])
+    return gettext("; ").join(reasons)
+
+
 @audited
 class Quote(TenantModel):
     """A quote (报价单) for an opportunity: a frozen copy of its lines with totals, terms and a validity date.
@@ -226,7 +250,12 @@ class Quote(TenantModel):
     approval = models.CharField(
         _("approval"), max_length=10, choices=QuoteApproval.choices, default=QuoteApproval.NOT_NEEDED, blank=True
     )
-    approval_reason = models.CharField(_("why it needs approval"), max_length=300, blank=True)
+    approval_facts = models.JSONField(
+        _("why it needs approval"),
+        default=dict,
+        blank=True,
+        help_text=_("the limits the quote went beyond, kept as figures and said in the reader's language"),
+    )
     approval_by_admin = models.BooleanField(
         _("an admin approves"), default=False, help_text=_("beyond the rule's second level: not the team's manager")
     )
@@ -286,6 +315,11 @@ class Quote(TenantModel):
     @property
     def display_number(self) -> str:
         return f"{self.number}-v{self.version}" if self.version > 1 else self.number
+
+    @property
+    def approval_reason(self) -> str:
+        """Why the quote needs approval, in the active language ('' when it does not)."""
+        return approval_reason_text(self.approval_facts)
 
     @property
     def cleared(self) -> bool:

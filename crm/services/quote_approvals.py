@@ -1,8 +1,9 @@
 """Quote approval (报价审批): a quote that gives more discount than a salesperson may, or totals more than the
 company's limit, goes to the customer only after a manager says yes (``QuoteApprovalRule``).
 
-``quote_create`` marks such a quote ``required`` with the reason (``approval_reason_for``); ``quote_send`` (and so
-the quote e-mail) refuses it until it is ``approved`` — the database refuses a sent quote that is not. The
+``quote_create`` marks such a quote ``required`` with the figures it goes beyond the rule by
+(``approval_facts_for``); ``quote_send`` (and so the quote e-mail) refuses it until it is ``approved`` — the
+database refuses a sent quote that is not. The
 salesperson asks (``quote_approval_request`` → ``pending``, the approvers are notified); a manager of the deal's
 team (or of a team above it; else the company's admins) approves or declines with a note — never their own quote
 (four eyes); a discount beyond the rule's second level goes to the admins only. A declined quote stays a draft:
@@ -52,13 +53,14 @@ def approval_rule_set(*, company: Company, by: User | None, **fields) -> QuoteAp
     return rule
 
 
-def approval_reason_for(*, company_id: int, lines, total: Decimal, currency: str) -> tuple[str, bool]:
-    """Why a quote of these lines and total needs approval under the company's rule ('' when it does not), and
-    whether only an admin may give it (a discount beyond the rule's second level)."""
+def approval_facts_for(*, company_id: int, lines, total: Decimal, currency: str) -> tuple[dict, bool]:
+    """What about a quote of these lines and total goes beyond the company's rule — ``{}`` when nothing does —
+    and whether only an admin may approve it (a discount beyond the rule's second level). The facts are figures
+    (``crm.models.quotes.approval_reason_text`` says them in the reader's language)."""
     rule = approval_rule_of(company_id)
     if not rule.is_active:
-        return "", False
-    reasons = []
+        return {}, False
+    facts = {}
     deepest = max(lines, key=lambda line: line.discount_percent, default=None)
     by_admin = bool(
         deepest is not None
@@ -66,20 +68,14 @@ def approval_reason_for(*, company_id: int, lines, total: Decimal, currency: str
         and deepest.discount_percent > rule.admin_discount_percent
     )
     if deepest is not None and deepest.discount_percent > rule.max_discount_percent:
-        reasons.append(
-            _("%(product)s at %(discount)s%% off, above the %(limit)s%% a salesperson may give")
-            % {
-                "product": deepest.product_name,
-                "discount": deepest.discount_percent,
-                "limit": rule.max_discount_percent,
-            }
-        )
+        facts["discount"] = {
+            "product": deepest.product_name,
+            "percent": str(deepest.discount_percent),
+            "limit": str(rule.max_discount_percent),
+        }
     if rule.max_total is not None and total > rule.max_total:
-        reasons.append(
-            _("a total of %(total)s %(currency)s, above %(limit)s")
-            % {"total": total, "currency": currency, "limit": rule.max_total}
-        )
-    return "; ".join(reasons)[:300], by_admin
+        facts["total"] = {"amount": str(total), "currency": currency, "limit": str(rule.max_total)}
+    return facts, by_admin
 
 
 def approvers_of(quote: Quote) -> list[int]:

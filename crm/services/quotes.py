@@ -35,7 +35,7 @@ from crm.models import (
     QuoteState,
 )
 from crm.services.opportunities import lock_opportunity
-from crm.services.quote_approvals import approval_reason_for
+from crm.services.quote_approvals import approval_facts_for
 from erp.selectors import inventory as erp_inventory
 from suite import events
 
@@ -386,7 +386,7 @@ def quote_create(
     account = opportunity.account if opportunity.account_id else None
     contact = opportunity.contact if opportunity.contact_id else None
     total = sum((line.line_total for line in lines), Decimal("0.00"))
-    needs, by_admin = approval_reason_for(
+    needs, by_admin = approval_facts_for(
         company_id=opportunity.company_id, lines=lines, total=total, currency=opportunity.currency
     )
     quote = Quote.objects.create(
@@ -405,7 +405,7 @@ def quote_create(
         total=total,
         created_by=by,
         approval=QuoteApproval.REQUIRED if needs else QuoteApproval.NOT_NEEDED,
-        approval_reason=needs,
+        approval_facts=needs,
         approval_by_admin=by_admin,
     )
     QuoteLine.objects.bulk_create(

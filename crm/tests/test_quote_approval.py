@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import translation
 
 from crm.errors import QuoteApprovalError
 from crm.models import Quote
@@ -67,6 +68,26 @@ def test_a_quote_within_the_limits_needs_nothing_and_one_beyond_them_waits(compa
     assert deep.state == "draft"
     with pytest.raises(IntegrityError), transaction.atomic():  # and the database keeps it so
         Quote.objects.filter(pk=deep.pk).update(state="sent", sent_at=deep.created_at)
+
+
+def test_the_reason_is_kept_as_figures_and_said_in_the_readers_language(company, deal, sales_user):
+    """The salesperson works in English, the manager reads Chinese: the reason is stored as the figures and
+    said in whichever language reads it."""
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("10"), max_total="200000")
+    quote = _quote(company, deal, sales_user, discount="18")  # made with English active (the fixture)
+    quote.refresh_from_db()
+    assert quote.approval_facts == {
+        "discount": {"product": "数控车床 CK6140", "percent": "18.00", "limit": "10.00"},
+        "total": {"amount": str(quote.total), "currency": quote.currency, "limit": "200000.00"},
+    }
+    assert quote.approval_reason.startswith("数控车床 CK6140 at 18.00% off, above the 10.00% a salesperson may give; ")
+    with translation.override("zh-hans"):
+        chinese = quote.approval_reason
+    assert "18.00%" in chinese and "10.00%" in chinese and "off" not in chinese and "；" in chinese
+
+    Quote.objects.filter(pk=quote.pk).update(approval_facts={"text": "折扣超过 10%"})  # kept as words before
+    quote.refresh_from_db()
+    assert quote.approval_reason == "折扣超过 10%"
 
 
 def test_a_total_beyond_the_limit_needs_approval_too(company, deal, sales_user):
