@@ -37,6 +37,22 @@ class QuoteLineInline(admin.TabularInline):
         return False
 
 
+class QuoteApprovalDecisionInline(admin.TabularInline):
+    """The approval trail (报价审批): each yes or no, the team's manager's then an admin's."""
+
+    model = m.QuoteApprovalDecision
+    extra = 0
+    can_delete = False
+    fields = ("decided_at", "level", "outcome", "decided_by", "note")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(m.OpportunityLine)
 class OpportunityLineAdmin(ReadOnlyAdmin):
     list_display = (
@@ -63,10 +79,10 @@ def expire_quotes(modeladmin, request, queryset) -> None:
 @admin.register(m.Quote)
 class QuoteAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "company", "opportunity", "state", "total", "currency", "valid_until", "created_at")
-    list_filter = ("company", "state")
+    list_filter = ("company", "state", "approval")
     list_select_related = ("company", "opportunity")
     search_fields = ("number", "customer_name")
-    inlines = [QuoteLineInline]
+    inlines = [QuoteLineInline, QuoteApprovalDecisionInline]
     actions = [expire_quotes]
 
 

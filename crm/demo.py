@@ -828,7 +828,12 @@ def _wins(ctx) -> None:
             opportunity_win(opportunity=opportunity, by=_user(ctx, owner))
 
 
-QUOTE_APPROVAL_RULE = {"is_active": True, "max_discount_percent": Decimal("6"), "max_total": Decimal("3000000")}
+QUOTE_APPROVAL_RULE = {
+    "is_active": True,
+    "max_discount_percent": Decimal("6"),
+    "admin_discount_percent": Decimal("12"),  # beyond it the sales manager's yes goes on to an admin
+    "max_total": Decimal("3000000"),
+}
 APPROVAL_WAITS = ("ecm", "宁波港机 减速机年度框架", "sales2", "年度框架，量大；对手报价低 5%")
 
 

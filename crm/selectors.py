@@ -64,6 +64,7 @@ from crm.models import (
 from crm.text import normalize_email, search_terms
 from suite import policy
 from suite.lookups import present_in
+from suite.models import Role
 from suite.policy import Actor
 from suite.prepared import PreparedRead
 
@@ -925,7 +926,7 @@ def my_day(actor: Actor | None, *, hot_score: int = HOT_LEAD_SCORE) -> MyDay:
 
 # ---------------------------------------------------------------- opportunity lines and quotes (ERP catalogue)
 
-from crm.models import OpportunityLine, Quote, QuoteLine  # noqa: E402
+from crm.models import OpportunityLine, Quote, QuoteApprovalDecision, QuoteApprovalLevel, QuoteLine  # noqa: E402
 from erp.selectors import inventory as erp_inventory  # noqa: E402
 from erp.selectors import promise as erp_promise  # noqa: E402
 
@@ -1009,22 +1010,29 @@ def lines_availability(*, opportunity: Opportunity, lines) -> dict[int, LineAvai
 
 def quotes_visible_to(actor: Actor | None, *, opportunity: Opportunity | None = None) -> QuerySet[Quote]:
     """Quotes of the deals the actor may see, newest first, with their opportunity and customer joined and
-    their lines prefetched (two queries for a page)."""
+    their lines and approval trail prefetched (three queries for a page)."""
     qs = policy.scope(actor, Quote.objects.all())
     if opportunity is not None:
         qs = qs.filter(opportunity=opportunity)
     return qs.select_related(
         "opportunity", "opportunity__account", "opportunity__contact", "company", "created_by", "approval_decided_by"
-    ).prefetch_related(Prefetch("lines", queryset=QuoteLine.objects.order_by("sequence", "id")))
+    ).prefetch_related(
+        Prefetch("lines", queryset=QuoteLine.objects.order_by("sequence", "id")),
+        Prefetch("approval_decisions", queryset=QuoteApprovalDecision.objects.select_related("decided_by")),
+    )
 
 
 def quotes_awaiting_approval(actor: Actor | None, *, limit: int = 20) -> list[Quote]:
     """The quotes waiting for the actor's yes (报价审批): pending, of deals the actor may see, not their own, oldest
-    request first — for those who may approve (one query; none for the others)."""
+    request first — for a manager those waiting for the team's manager, for an admin every one (an admin may
+    decide at either level) — for those who may approve (one query; none for the others)."""
     if not policy.can(actor, "approve", Quote):
         return []
+    waiting = Quote.objects.filter(approval="pending")
+    if actor.role != Role.ADMIN:
+        waiting = waiting.filter(approval_level=QuoteApprovalLevel.MANAGER)
     return list(
-        policy.scope(actor, Quote.objects.filter(approval="pending"))
+        policy.scope(actor, waiting)
         .exclude(created_by=actor.user)
         .select_related("opportunity", "created_by")
         .order_by("approval_requested_at", "id")[:limit]

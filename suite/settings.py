@@ -335,6 +335,7 @@ SPECTACULAR_SETTINGS = {
         "WebFormKindEnum": "crm.models.campaigns.WebFormKind",
         "ContactRoleEnum": "crm.models.opportunities.ContactRole",
         "ContactRoleStanceEnum": "crm.models.opportunities.OpportunityContactRole.Stance",
+        "QuoteApprovalLevelEnum": "crm.models.quotes.QuoteApprovalLevel",
         # ERP inventory
         "LocationKindEnum": "erp.models.inventory.LocationKind",
         "MoveKindEnum": "erp.models.inventory.MoveKind",

@@ -30,6 +30,7 @@ from crm.models import (
     OpportunityContactRole,
     OpportunityLine,
     Quote,
+    QuoteApprovalDecision,
     QuoteLine,
     QuoteState,
 )
@@ -140,6 +141,15 @@ class QuoteApprovalInput(InputSerializer):
     )
 
 
+class CrmQuoteApprovalDecisionSerializer(OutputSerializer):
+    decided_by = UserSummarySerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = QuoteApprovalDecision
+        fields = ["level", "outcome", "decided_by", "decided_at", "note"]
+        read_only_fields = fields
+
+
 class CrmQuoteSerializer(OutputSerializer):
     lines = CrmQuoteLineSerializer(many=True, read_only=True)
     display_number = serializers.CharField(read_only=True)
@@ -147,6 +157,9 @@ class CrmQuoteSerializer(OutputSerializer):
     approval_decided_by = UserSummarySerializer(read_only=True, allow_null=True)
     approval_reason = serializers.CharField(
         read_only=True, help_text="why it needs approval, in the request's language ('' when it needs none)"
+    )
+    approval_decisions = CrmQuoteApprovalDecisionSerializer(
+        many=True, read_only=True, help_text="the trail of yes and no, oldest first: the team's manager, then an admin"
     )
     approval_facts = serializers.JSONField(
         read_only=True,
@@ -178,6 +191,8 @@ class CrmQuoteSerializer(OutputSerializer):
             "approval_reason",
             "approval_facts",
             "approval_by_admin",
+            "approval_level",
+            "approval_decisions",
             "approval_requested_at",
             "approval_decided_at",
             "approval_decided_by",

@@ -60,7 +60,17 @@ from .opportunities import (
     Stage,
 )
 from .pool import PoolAccount, PoolMove, PoolMoveKind, PoolMoveReason, PoolRule
-from .quotes import OpportunityLine, PriceSource, Quote, QuoteApproval, QuoteApprovalRule, QuoteLine, QuoteState
+from .quotes import (
+    OpportunityLine,
+    PriceSource,
+    Quote,
+    QuoteApproval,
+    QuoteApprovalDecision,
+    QuoteApprovalLevel,
+    QuoteApprovalRule,
+    QuoteLine,
+    QuoteState,
+)
 from .replies import ReplyTemplate
 from .segment_bitmaps import SegmentBitDelta, SegmentBitmap
 from .segments import ContactFacts, TagChange, TagChangeAction, TagChangeSource
@@ -136,6 +146,8 @@ __all__ = [
     "PriceSource",
     "Quote",
     "QuoteApproval",
+    "QuoteApprovalDecision",
+    "QuoteApprovalLevel",
     "QuoteApprovalRule",
     "QuoteLine",
     "QuoteState",

@@ -131,6 +131,15 @@ class QuoteApproval(models.TextChoices):
     DECLINED = "declined", _("Declined")
 
 
+class QuoteApprovalLevel(models.TextChoices):
+    """Whose yes a pending quote waits for (二级审批): first the managers of the deal's team (and of the teams
+    above it), then — for a discount beyond the rule's second level, or when the team has no manager — an admin."""
+
+    NONE = "", _("Nobody")
+    MANAGER = "manager", _("The team's manager")
+    ADMIN = "admin", _("An admin")
+
+
 @audited
 class QuoteApprovalRule(TenantModel):
     """When a quote needs approval: a line discounted beyond what a salesperson may give, or a total beyond a
@@ -270,6 +279,9 @@ class Quote(TenantModel):
         verbose_name=_("approved or declined by"),
     )
     approval_note = models.CharField(_("approval note"), max_length=300, blank=True)
+    approval_level = models.CharField(
+        _("waits for"), max_length=10, choices=QuoteApprovalLevel.choices, default=QuoteApprovalLevel.NONE, blank=True
+    )
 
     class Meta:
         verbose_name = _("quote")
@@ -284,6 +296,12 @@ class Quote(TenantModel):
             models.CheckConstraint(condition=Q(state__in=QuoteState.values), name="crm_quote_state_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="crm_quote_version_positive"),
             models.CheckConstraint(condition=Q(approval__in=QuoteApproval.values), name="crm_quote_approval_valid"),
+            # a pending quote waits for someone, and only a pending one does
+            models.CheckConstraint(
+                condition=Q(approval="pending", approval_level__in=["manager", "admin"])
+                | (~Q(approval="pending") & Q(approval_level="")),
+                name="crm_quote_approval_level",
+            ),
             # a quote that needed approval reaches the customer only approved
             models.CheckConstraint(
                 condition=Q(state__in=["draft", "expired"]) | Q(approval__in=["", "approved"]),
@@ -325,6 +343,45 @@ class Quote(TenantModel):
     def cleared(self) -> bool:
         """May go to the customer as far as approval goes (none needed, or approved)."""
         return self.approval in (QuoteApproval.NOT_NEEDED, QuoteApproval.APPROVED)
+
+
+class QuoteApprovalDecision(TenantModel):
+    """One yes or no on a quote's approval (报价审批): who, at which level, when, with which note — the trail a
+    two-level approval leaves (the team's manager, then an admin). Written once by
+    ``crm.services.quote_approvals``; the quote's own approval fields carry the outcome."""
+
+    quote = models.ForeignKey(
+        Quote, on_delete=models.CASCADE, related_name="approval_decisions", verbose_name=_("quote")
+    )
+    level = models.CharField(_("level"), max_length=10, choices=QuoteApprovalLevel.choices)  # never "" (CHECK)
+    outcome = models.CharField(
+        _("outcome"),
+        max_length=10,
+        choices=[
+            (QuoteApproval.APPROVED, QuoteApproval.APPROVED.label),
+            (QuoteApproval.DECLINED, QuoteApproval.DECLINED.label),
+        ],
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("by")
+    )
+    decided_at = models.DateTimeField(_("at"))
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("quote approval decision")
+        verbose_name_plural = _("quote approval decisions")
+        ordering = ["decided_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__in=["manager", "admin"]), name="crm_quoteapprovaldecision_level"),
+            models.CheckConstraint(
+                condition=Q(outcome__in=["approved", "declined"]), name="crm_quoteapprovaldecision_outcome"
+            ),
+        ]
+        indexes = [models.Index(fields=["quote", "decided_at"], name="crm_quote_decision_quote")]
+
+    def __str__(self) -> str:
+        return f"{self.quote} {self.level} {self.outcome}"
 
 
 @audited

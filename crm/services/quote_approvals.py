@@ -22,9 +22,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import QuoteApprovalError
-from crm.models import Quote, QuoteApproval, QuoteApprovalRule, QuoteState
+from crm.models import Quote, QuoteApproval, QuoteApprovalDecision, QuoteApprovalLevel, QuoteApprovalRule, QuoteState
 from suite.models import Company, Membership, Role, Team
 from suite.services.notifications import notification_send
+from suite.templatetags.troika import person_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -78,32 +79,56 @@ def approval_facts_for(*, company_id: int, lines, total: Decimal, currency: str)
     return facts, by_admin
 
 
-def approvers_of(quote: Quote) -> list[int]:
-    """Who may decide on the quote: the managers of the deal's team and of the teams above it, else (and for a
-    discount beyond the rule's second level, only) the company's admins — active members, never its maker."""
-    active = Membership.objects.filter(company_id=quote.company_id, is_active=True).exclude(user_id=quote.created_by_id)
-    admins = list(active.filter(role=Role.ADMIN).values_list("user_id", flat=True))
-    if quote.approval_by_admin:
-        return admins
-    opportunity = quote.opportunity
-    managers, team = [], Team.objects.filter(pk=opportunity.team_id).first() if opportunity.team_id else None
+def _team_managers(quote: Quote, active) -> list[int]:
+    """The active managers (or admins) heading the deal's team and the teams above it, nearest first."""
+    managers, team = (
+        [],
+        Team.objects.filter(pk=quote.opportunity.team_id).first() if quote.opportunity.team_id else None,
+    )
     for _level in range(10):  # teams nest; a loop in the data ends here
         if team is None:
             break
         if team.manager_id:
             managers.append(team.manager_id)
         team = team.parent
-    chosen = list(
+    chosen = set(
         active.filter(user_id__in=managers, role__in=(Role.MANAGER, Role.ADMIN)).values_list("user_id", flat=True)
     )
-    return chosen or admins
+    return [user_id for user_id in dict.fromkeys(managers) if user_id in chosen]
+
+
+def approval_levels_of(quote: Quote) -> list[str]:
+    """The levels a quote's approval passes, in turn (二级审批): the team's manager when the deal's team (or a team
+    above it) has one, then an admin for a discount beyond the rule's second level — or an admin alone when there
+    is no manager."""
+    active = Membership.objects.filter(company_id=quote.company_id, is_active=True).exclude(user_id=quote.created_by_id)
+    levels = [QuoteApprovalLevel.MANAGER] if _team_managers(quote, active) else []
+    if quote.approval_by_admin or not levels:
+        levels.append(QuoteApprovalLevel.ADMIN)
+    return levels
+
+
+def approvers_of(quote: Quote, level: str | None = None) -> list[int]:
+    """Who is asked for a yes at ``level`` (by default the one the quote waits for, or its first): the managers
+    of the deal's team and of the teams above it, or the company's admins — active members, never its maker.
+    Any admin may decide at either level (``_may_decide``)."""
+    active = Membership.objects.filter(company_id=quote.company_id, is_active=True).exclude(user_id=quote.created_by_id)
+    level = level or quote.approval_level or approval_levels_of(quote)[0]
+    if level == QuoteApprovalLevel.MANAGER:
+        return _team_managers(quote, active)
+    return list(active.filter(role=Role.ADMIN).values_list("user_id", flat=True))
+
+
+def _is_admin(quote: Quote, user) -> bool:
+    return Membership.objects.filter(company_id=quote.company_id, user=user, role=Role.ADMIN, is_active=True).exists()
 
 
 def _may_decide(quote: Quote, user) -> bool:
-    """One of the quote's approvers, or any admin of the company (they are notified only when the team has no
-    manager, but may always decide) — never its maker (checked before)."""
-    admin = Membership.objects.filter(company_id=quote.company_id, user=user, role=Role.ADMIN, is_active=True)
-    return admin.exists() or user.pk in approvers_of(quote)
+    """Any admin of the company, at either level (notified only at theirs, they may always decide); at the
+    manager level, the deal team's managers — never the maker (checked before)."""
+    return _is_admin(quote, user) or (
+        quote.approval_level == QuoteApprovalLevel.MANAGER and user.pk in approvers_of(quote)
+    )
 
 
 def _lock(quote: Quote) -> Quote:
@@ -114,51 +139,86 @@ def _note(note: str) -> str:
     return " ".join((note or "").split())[:300]
 
 
+def _ask(quote: Quote, level: str, *, after: str = "") -> None:
+    """Tell the approvers at ``level`` that the quote waits for them (``after``: the yes it already has)."""
+    body = f"{quote.customer_name} · {quote.total} {quote.currency} · {quote.approval_reason}"
+    notification_send(
+        recipients=approvers_of(quote, level),
+        company=quote.company,
+        title=_("Quote %(number)s waits for your approval") % {"number": quote.display_number},
+        body=f"{body} · {after}" if after else body,
+        link=reverse("crm:opportunity-detail", args=[quote.opportunity_id]),
+    )
+
+
 @transaction.atomic
 def quote_approval_request(*, quote: Quote, by: User | None, note: str = "") -> Quote:
-    """Ask for approval of a draft quote that needs it; its approvers are notified. Asking again while it is
-    pending changes nothing. Refused (``QuoteApprovalError``): a quote that needs none, is approved or declined
-    (make a new version), or is no longer a draft."""
+    """Ask for approval of a draft quote that needs it; the approvers of its first level are notified. Asking
+    again while it is pending changes nothing. Refused (``QuoteApprovalError``): a quote that needs none, is
+    approved or declined (make a new version), is no longer a draft, or that nobody can approve."""
     quote = _lock(quote)
     if quote.approval == QuoteApproval.PENDING:
         return quote
     if quote.state != QuoteState.DRAFT or quote.approval != QuoteApproval.REQUIRED:
         raise QuoteApprovalError(_("Only a draft quote that needs approval can be put forward."))
-    approvers = approvers_of(quote)
-    if not approvers:
+    level = approval_levels_of(quote)[0]
+    if not approvers_of(quote, level):
         raise QuoteApprovalError(
             _("Nobody can approve this quote: the deal's team has no manager and there is no admin.")
         )
     quote.approval = QuoteApproval.PENDING
+    quote.approval_level = level
     quote.approval_requested_at = timezone.now()
     quote.approval_note = _note(note)
-    quote.save(update_fields=["approval", "approval_requested_at", "approval_note", "updated_at"])
-    notification_send(
-        recipients=approvers,
-        company=quote.company,
-        title=_("Quote %(number)s waits for your approval") % {"number": quote.display_number},
-        body=f"{quote.customer_name} · {quote.total} {quote.currency} · {quote.approval_reason}",
-        link=reverse("crm:opportunity-detail", args=[quote.opportunity_id]),
-    )
+    quote.save(update_fields=["approval", "approval_level", "approval_requested_at", "approval_note", "updated_at"])
+    _ask(quote, level)
     return quote
 
 
 def _decide(quote: Quote, *, by, note: str, outcome: str) -> Quote:
+    """Record ``by``'s yes or no at the level the quote waits for. A manager's yes on a quote beyond the second
+    level passes it on to the admins (still pending); any other yes, and every no, decides."""
     quote = _lock(quote)
     if quote.approval != QuoteApproval.PENDING:
         raise QuoteApprovalError(_("This quote is not waiting for approval."))
     if by is not None and by.pk == quote.created_by_id:
         raise QuoteApprovalError(_("A quote is approved by someone other than the one who made it."))
-    if by is not None and not _may_decide(quote, by):
-        raise QuoteApprovalError(_("Only a manager of the deal's team (or an admin) decides on this quote."))
+    admin = by is None or _is_admin(quote, by)
+    if not admin and not _may_decide(quote, by):
+        raise QuoteApprovalError(
+            _("An admin decides on this quote now.")
+            if quote.approval_level == QuoteApprovalLevel.ADMIN
+            else _("Only a manager of the deal's team (or an admin) decides on this quote.")
+        )
     note = _note(note)
     if outcome == QuoteApproval.DECLINED and not note:
         raise ValidationError({"note": _("Say why, so the salesperson knows what to change.")})
+    now = timezone.now()
+    level = QuoteApprovalLevel.ADMIN if admin and by is not None else quote.approval_level
+    QuoteApprovalDecision.objects.create(
+        company_id=quote.company_id, quote=quote, level=level, outcome=outcome, decided_by=by, decided_at=now, note=note
+    )
+    if outcome == QuoteApproval.APPROVED and level == QuoteApprovalLevel.MANAGER and quote.approval_by_admin:
+        quote.approval_level = QuoteApprovalLevel.ADMIN
+        quote.save(update_fields=["approval_level", "updated_at"])
+        after = _("approved by %(name)s") % {"name": person_name(by)}
+        _ask(quote, QuoteApprovalLevel.ADMIN, after=f"{after}: {note}" if note else after)
+        return quote
     quote.approval = outcome
-    quote.approval_decided_at = timezone.now()
+    quote.approval_level = QuoteApprovalLevel.NONE
+    quote.approval_decided_at = now
     quote.approval_decided_by = by
     quote.approval_note = note
-    quote.save(update_fields=["approval", "approval_decided_at", "approval_decided_by", "approval_note", "updated_at"])
+    quote.save(
+        update_fields=[
+            "approval",
+            "approval_level",
+            "approval_decided_at",
+            "approval_decided_by",
+            "approval_note",
+            "updated_at",
+        ]
+    )
     if (
         quote.created_by_id
         and Membership.objects.filter(company_id=quote.company_id, user_id=quote.created_by_id, is_active=True).exists()
@@ -180,8 +240,9 @@ def _decide(quote: Quote, *, by, note: str, outcome: str) -> Quote:
 
 @transaction.atomic
 def quote_approve(*, quote: Quote, by: User | None, note: str = "") -> Quote:
-    """Approve a pending quote (its maker may send it then). Refused (``QuoteApprovalError``): not pending, one's
-    own quote, or someone who is not among its approvers."""
+    """Approve a pending quote: its maker may send it then — or, a manager's yes on a quote beyond the rule's
+    second level, it goes on to the admins. Refused (``QuoteApprovalError``): not pending, one's own quote, or
+    someone who may not decide at the level it waits for."""
     return _decide(quote, by=by, note=note, outcome=QuoteApproval.APPROVED)
 
 

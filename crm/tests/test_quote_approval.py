@@ -212,7 +212,11 @@ def test_the_api_asks_approves_and_refuses(api_client, company, deal, sales, sal
     assert seller.post(f"{base}/send/", {}, format="json").json()["state"] == "sent"
 
 
-def test_beyond_the_second_level_only_an_admin_approves(company, deal, sales_user, manager, admin):
+def test_beyond_the_second_level_the_manager_then_an_admin_approves(
+    client, company, deal, sales_user, manager, admin, english
+):
+    """二级审批: a discount beyond the rule's second level needs the team manager's yes, then an admin's; each
+    is asked in turn, each decision stays on the quote's trail."""
     approval_rule_set(
         company=company, by=None, is_active=True, max_discount_percent=Decimal("10"), admin_discount_percent="20"
     )
@@ -220,11 +224,58 @@ def test_beyond_the_second_level_only_an_admin_approves(company, deal, sales_use
     assert (managers.approval_by_admin, approvers_of(managers)) == (False, [manager.user.pk])
     managers = quote_approval_request(quote=managers, by=sales_user)
     assert quote_approve(quote=managers, by=admin.user).approval == "approved"  # an admin may always decide
-    deep = quote_approval_request(quote=_quote(company, deal, sales_user, discount="25"), by=sales_user)
-    assert (deep.approval_by_admin, approvers_of(deep)) == (True, [admin.user.pk])
-    with pytest.raises(QuoteApprovalError):  # the team's manager may not
+    Notification.objects.all().delete()
+
+    deep = quote_approval_request(quote=_quote(company, deal, sales_user, discount="25"), by=sales_user, note="大单")
+    assert (deep.approval_by_admin, deep.approval_level, approvers_of(deep)) == (True, "manager", [manager.user.pk])
+    assert list(Notification.objects.values_list("recipient_id", flat=True)) == [manager.user.pk]  # first level only
+
+    deep = quote_approve(quote=deep, by=manager.user, note="同意，请总经理定")
+    assert (deep.approval, deep.approval_level, approvers_of(deep)) == ("pending", "admin", [admin.user.pk])
+    assert deep.approval_decided_by is None and not deep.cleared
+    passed_on = Notification.objects.get(recipient=admin.user)
+    assert deep.display_number in passed_on.title and "同意，请总经理定" in passed_on.body
+    with pytest.raises(QuoteApprovalError) as twice:  # the manager said yes already: the admin decides now
         quote_approve(quote=deep, by=manager.user)
-    assert quote_approve(quote=deep, by=admin.user).approval == "approved"
+    assert "An admin decides" in twice.value.message
+    with pytest.raises(QuoteApprovalError):
+        quote_send(quote=deep, by=sales_user)
+
+    page = reverse("crm:opportunity-detail", args=[deal.pk])
+    client.force_login(manager.user)
+    assert deep.pk not in [q.pk for q in client.get(reverse("crm:my-day")).context["approvals"]]
+    html = client.get(page).content.decode()
+    assert 'data-testid="approve"' not in html and 'data-testid="approval-trail"' in html
+    client.force_login(admin.user)
+    assert deep.pk in [q.pk for q in client.get(reverse("crm:my-day")).context["approvals"]]
+    assert 'data-testid="approve"' in client.get(page).content.decode()
+
+    deep = quote_approve(quote=deep, by=admin.user, note="")
+    assert (deep.approval, deep.approval_level, deep.approval_decided_by, deep.cleared) == (
+        "approved", "", admin.user, True,
+    )  # fmt: skip
+    trail = list(deep.approval_decisions.values_list("level", "outcome", "decided_by_id", "note"))
+    assert trail == [
+        ("manager", "approved", manager.user.pk, "同意，请总经理定"),
+        ("admin", "approved", admin.user.pk, ""),
+    ]
+    assert quote_send(quote=deep, by=sales_user).state == "sent"
+
+    # an admin's no ends it, and a manager's no at the first level does too
+    for decider in (manager.user, admin.user):
+        quote = quote_approval_request(quote=_quote(company, deal, sales_user, discount="30"), by=sales_user)
+        if decider == admin.user:
+            quote = quote_approve(quote=quote, by=manager.user)
+        quote = quote_decline(quote=quote, by=decider, note="太低")
+        assert (quote.approval, quote.approval_level, quote.approval_decided_by) == ("declined", "", decider)
+
+    # without a team manager, an admin alone decides
+    deal.team = None
+    deal.save(update_fields=["team"])
+    alone = quote_approval_request(quote=_quote(company, deal, sales_user, discount="25"), by=sales_user)
+    assert (alone.approval_level, approvers_of(alone)) == ("admin", [admin.user.pk])
+    with pytest.raises(IntegrityError), transaction.atomic():  # a pending quote waits for someone
+        Quote.objects.filter(pk=alone.pk).update(approval_level="")
     with pytest.raises(ValidationError) as inverted:
         approval_rule_set(company=company, by=None, max_discount_percent=Decimal("10"), admin_discount_percent="5")
     assert "admin_discount_percent" in inverted.value.message_dict

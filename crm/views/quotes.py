@@ -35,6 +35,7 @@ from crm.views.exports import export_list, export_requested
 from crm.views.forms import DATE_INPUT, apply_errors
 from erp.selectors import inventory as erp_inventory
 from suite import policy
+from suite.models import Role
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
@@ -99,6 +100,7 @@ def lines_context(actor, opportunity: Opportunity, *, add_form: LineAddForm | No
         "can_send": policy.can(actor, "send", Quote),
         "can_decide": policy.can(actor, "accept", Quote),
         "can_approve": policy.can(actor, "approve", Quote),
+        "is_admin": actor.role == Role.ADMIN,  # decides at either approval level
     }
 
 

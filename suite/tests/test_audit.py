@@ -164,6 +164,7 @@ def test_company_and_membership_models_are_audited():
 # tenant model must be audited (``@pghistory.track`` through ``suite.audit``) or be added here with its reason.
 NOT_AUDITED = {
     "crm.PoolAccount": "a proxy of crm.Account (audited) with the customer pool's policy: the same rows",
+    "crm.QuoteApprovalDecision": "the trail of yes and no on a quote's approval, written once; the quote is audited",
     "crm.PoolMove": "the log of moves into and out of the customer pool, written once; the owner change is audited",
     "erp.BudgetAlert": "the mark that a line crossed a threshold, written once by the alert handler",
     "scrm.CommunityMember": "the platform's roster mirrored; joins and leaves are logged in CommunityMemberChange",

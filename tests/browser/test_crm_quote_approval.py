@@ -66,7 +66,8 @@ def test_a_quote_beyond_the_discount_limit_is_approved_by_the_manager_then_sent(
         log_in(page, live_server.url, "li.sales")
         page.goto(f"{live_server.url}/crm/opportunities/{deal.pk}/")
         quotes = page.locator("#opportunity-quotes")
-        expect(quotes.get_by_text("Approved")).to_be_visible()
+        expect(quotes.get_by_test_id("quote-approval")).to_have_text("Approved")
+        expect(quotes.get_by_test_id("approval-trail")).to_contain_text("同意，本月内有效")  # who said yes, and why
         quotes.get_by_role("button", name="Mark sent").click()
         expect(page.get_by_text(f"Quote {quote.display_number} is marked sent.")).to_be_visible()
         page.screenshot(path="/tmp/troika-crm-quote-approval.png", full_page=True)
