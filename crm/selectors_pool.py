@@ -13,6 +13,7 @@ from django.utils import timezone
 from crm.models import Account, Activity, Opportunity, OpportunityStatus, PoolAccount, PoolMove, PoolRule
 from crm.models.pool import PoolMoveKind
 from suite import policy
+from suite.models import Role
 from suite.policy import Actor
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # "never", for GREATEST
@@ -75,13 +76,23 @@ def idle_filter(rule: PoolRule, *, now: datetime) -> Q:
     ) & ~Q(Exists(Opportunity.objects.filter(account_id=OuterRef("pk"), status=OpportunityStatus.OPEN)))
 
 
+def in_pools_of(actor: Actor) -> Q:
+    """The pools the actor works in: the company's, and — with the rule's team pools on — the pools of their
+    teams (and of the teams below those they manage); an admin's are every pool."""
+    if actor.role == Role.ADMIN or not pool_rule_of(actor.company_id).by_team:
+        return Q()
+    return Q(pool_team__isnull=True) | Q(pool_team__in=actor.team_ids)
+
+
 def pool_accounts_visible_to(actor: Actor | None, *, search: str = "") -> QuerySet[PoolAccount]:
-    """The accounts in the pool (nobody owns them) as the actor may see them, latest changed first, each with
-    ``released_at``, ``released_reason`` and ``previous_owner_id`` of its last release (None for an account that
-    never had an owner)."""
+    """The accounts in the pools the actor works in (nobody owns them; ``in_pools_of``) as the actor may see
+    them, latest changed first, each with ``released_at``, ``released_reason`` and ``previous_owner_id`` of its
+    last release (None for an account that never had an owner)."""
     from crm.selectors import search_filter
 
     queryset = policy.scope(actor, PoolAccount.objects.filter(owner__isnull=True, merged_into__isnull=True))
+    if actor is not None:
+        queryset = queryset.filter(in_pools_of(actor))
     if search:
         queryset = search_filter(queryset, search)
     last_release = PoolMove.objects.filter(account_id=OuterRef("pk"), kind=PoolMoveKind.RELEASED).order_by(

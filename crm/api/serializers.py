@@ -821,6 +821,7 @@ class PoolAccountSerializer(OutputSerializer):
             "created_at",
             "released_at",
             "released_reason",
+            "pool_team",
         ]
 
 

@@ -257,6 +257,16 @@ class Account(Customer):
         verbose_name=_("parent account"),
         help_text=_("The group or head office this company belongs to (上级客户)."),
     )
+    pool_team = models.ForeignKey(
+        "suite.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("team's pool"),
+        help_text=_("An account in the customer pool is in this team's pool (部门公海); empty: the company's."),
+        editable=False,
+    )
     merged_into = models.ForeignKey(
         "self",
         null=True,
@@ -288,6 +298,7 @@ class Account(Customer):
             # a group's subsidiaries (the 360 page, ?parent=): only the few accounts that have a parent
             models.Index(fields=["parent"], name="crm_account_parent", condition=Q(parent__isnull=False)),
         ]
+        # (``pool_team`` has no index of its own: the pool page narrows the company's unowned accounts by it)
 
 
 @audited(exclude=["search_text"])

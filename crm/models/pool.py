@@ -57,6 +57,14 @@ class PoolRule(TenantModel):
         validators=[MinValueValidator(1)],
         help_text=_("So nobody empties the pool in one morning; empty: no limit."),
     )
+    by_team = models.BooleanField(
+        _("each team keeps its own pool"),
+        default=False,
+        help_text=_(
+            "An account let go stays in its team's pool (部门公海): the team's people see and claim it, admins see "
+            "every pool. Off: one pool for the whole company."
+        ),
+    )
     reclaim_after_days = models.PositiveSmallIntegerField(
         _("days before a previous owner may claim it again"), default=7, validators=[MaxValueValidator(365)]
     )

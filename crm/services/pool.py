@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -25,14 +26,17 @@ from crm.models import Account, Contact, LifecycleStage, Opportunity, Opportunit
 from crm.models.pool import PoolMoveKind, PoolMoveReason
 from crm.selectors_pool import accounts_held, idle_filter, not_followed_up_since, pool_rule_of
 from crm.services.customers import default_team, lock_customer
-from suite.models import Company, Membership
+from suite.models import Company, Membership, Role
+from suite.policy import Actor
 from suite.services.notifications import notification_send
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 POOL_SWEEP_BATCH = 500
-RULE_FIELDS = frozenset({"is_active", "idle_days", "stages", "max_owned", "max_claims_per_day", "reclaim_after_days"})
+RULE_FIELDS = frozenset(
+    {"is_active", "idle_days", "stages", "max_owned", "max_claims_per_day", "reclaim_after_days", "by_team"}
+)
 
 
 @transaction.atomic
@@ -54,15 +58,20 @@ def pool_rule_set(*, company: Company, by: User | None, **fields) -> PoolRule:
     return rule
 
 
+def _is_admin(company_id: int, user) -> bool:
+    return Membership.objects.filter(company_id=company_id, user=user, role=Role.ADMIN, is_active=True).exists()
+
+
 def _has_open_deal(account_id: int) -> bool:
     return Opportunity.objects.filter(account_id=account_id, status=OpportunityStatus.OPEN).exists()
 
 
 @transaction.atomic
 def account_release(*, account: Account, by: User | None, note: str = "") -> Account:
-    """Give an account back to the pool: nobody owns it (nor its team) any more. Refused (``CrmConflict``) for a
-    merged account, one already in the pool, or one with an open deal (hand the deal over or close it first).
-    The contacts at it that its owner had go with it; its deals and activities keep their owners."""
+    """Give an account back to the pool: nobody owns it (nor its team) any more — with the rule's team pools on,
+    it is in its team's pool (部门公海). Refused (``CrmConflict``) for a merged account, one already in the pool,
+    or one with an open deal (hand the deal over or close it first). The contacts at it that its owner had go
+    with it; its deals and activities keep their owners."""
     account = lock_customer(Account, account.pk)
     if account.merged_into_id is not None:
         raise CrmConflict(_("This customer was merged into another record; edit that one instead."))
@@ -80,9 +89,19 @@ def account_release(*, account: Account, by: User | None, note: str = "") -> Acc
         previous_owner_id=account.owner_id,
     )
     _contacts_follow(account.pk, from_owner_id=account.owner_id, to_owner=None, team=None)
+    account.pool_team_id = account.team_id if pool_rule_of(account.company_id).by_team else None
     account.owner, account.team = None, None
-    account.save(update_fields=["owner", "team", "updated_at"])
+    account.save(update_fields=["owner", "team", "pool_team", "updated_at"])
     return account
+
+
+def _in_team_pool(account: Account, user) -> bool:
+    """Whether ``user`` works in the team whose pool the account is in: a member or manager of it or of a team
+    above it (``Actor.team_ids``), or an admin of the company."""
+    membership = Membership.objects.filter(company_id=account.company_id, user=user, is_active=True).first()
+    if membership is None:
+        return False
+    return membership.role == Role.ADMIN or account.pool_team_id in Actor(membership).team_ids
 
 
 def _contacts_follow(account_id: int, *, from_owner_id, to_owner, team) -> None:
@@ -103,6 +122,16 @@ def _take(account: Account, *, to_user, by, kind: str) -> Account:
     if not Membership.objects.filter(company_id=account.company_id, user=to_user, is_active=True).exists():
         raise ValidationError({"user": _("Choose an active member of the company.")})
     rule = pool_rule_of(account.company_id)
+    if rule.by_team and account.pool_team_id is not None and not _in_team_pool(account, by if by else to_user):
+        raise CrmConflict(_("This account is in another team's pool."))
+    if (
+        rule.by_team
+        and account.pool_team_id is not None
+        and kind == PoolMoveKind.ASSIGNED
+        and not _in_team_pool(account, to_user)
+        and not (by is not None and _is_admin(account.company_id, by))
+    ):
+        raise ValidationError({"user": _("Choose someone of the team whose pool it is in.")})
     if rule.max_owned:  # the taker's membership row is locked: two claims at once cannot both pass the limit
         Membership.objects.select_for_update().filter(company_id=account.company_id, user=to_user).first()
         held = accounts_held(company_id=account.company_id, user=to_user)
@@ -160,8 +189,9 @@ def _take(account: Account, *, to_user, by, kind: str) -> Account:
         new_owner=to_user,
     )
     account.owner, account.team = to_user, default_team(account.company_id, to_user)
+    account.pool_team = None
     _contacts_follow(account.pk, from_owner_id=None, to_owner=to_user, team=account.team)
-    account.save(update_fields=["owner", "team", "updated_at"])
+    account.save(update_fields=["owner", "team", "pool_team", "updated_at"])
     return account
 
 
@@ -217,7 +247,9 @@ def pool_sweep(*, now: datetime | None = None) -> int:
         people = Contact.objects.filter(account_id__in=ids, merged_into__isnull=True, owner__isnull=False)
         theirs = [pk for pk, at, owner in people.values_list("pk", "account_id", "owner_id") if owners[at] == owner]
         Contact.objects.filter(pk__in=theirs).update(owner=None, team=None, updated_at=now)
-        Account.objects.filter(pk__in=ids).update(owner=None, team=None, updated_at=now)
+        # with team pools, each account goes to its team's pool (SET reads the row as it was: the old team)
+        pool_team = F("team") if rule.by_team else None
+        Account.objects.filter(pk__in=ids).update(owner=None, team=None, pool_team=pool_team, updated_at=now)
         released += len(locked)
         active = set(
             Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(

@@ -383,11 +383,13 @@ _register_pool_factories()
 
 def _reply_template_in(company):
     """A company's shared reply template, through the service (as its manager)."""
+    from crm.models import ReplyTemplate
     from crm.services.replies import reply_template_create
     from suite.policy import Actor
 
     manager = Actor(make_member(company, Role.MANAGER))
-    return reply_template_create(company=company, actor=manager, shared=True, title="退款", body="{customer}您好")
+    title = f"退款{ReplyTemplate.objects.filter(company=company).count() + 1}"  # titles are unique per company
+    return reply_template_create(company=company, actor=manager, shared=True, title=title, body="{customer}您好")
 
 
 def _register_reply_factories():

@@ -161,3 +161,40 @@ def test_report_and_action_lists_have_fixed_query_counts(
         many_queries, _ = _count(client, url(last), params)
     assert many_queries == few_queries
     assert Activity.objects.count() == 8
+
+
+# not below: the nested lists of one opportunity (its lines and buying committee: test_api_quotes.py,
+# test_opportunity_committee.py) and one's own reminder preference (one row per person)
+ELSEWHERE = {"reminder-preferences"}
+# lists with few rows by nature (one SLA policy per priority): rows made before and after
+FEW_ROWS = {"sla-policies": (1, 2)}
+
+
+def _registered_lists() -> list[str]:
+    from crm.api.urls import router
+
+    return sorted(
+        prefix
+        for prefix, viewset, _ in router.registry
+        if prefix not in LISTS and prefix not in ELSEWHERE and "(?P" not in prefix and "list" in dir(viewset)
+    )
+
+
+@pytest.mark.parametrize("path", _registered_lists())
+def test_every_other_list_endpoint_has_a_fixed_query_count(path, api_client, admin, company):
+    """The rest of the router (quotes, tickets, campaigns, the customer pool, reply templates …): their rows made
+    by the tenant factories every API sweep uses; the count with 2 rows and with 6 is the same."""
+    make = _default_maker(path)
+    before, after = FEW_ROWS.get(path, (2, 4))
+    for _ in range(before):
+        make(company)
+    client = api_client(admin)
+    url = f"/api/v1/crm/{path}/"
+    few_queries, few = _count(client, url)
+    for _ in range(after):
+        make(company)
+    many_queries, many = _count(client, url)
+    assert _rows(many) > _rows(few), f"{url}: the factory made no rows the admin sees"
+    assert many_queries == few_queries <= MAX_QUERIES, (
+        f"{url}: {few_queries} queries for {_rows(few)} rows, {many_queries} for {_rows(many)}"
+    )

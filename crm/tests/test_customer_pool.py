@@ -318,3 +318,62 @@ def test_an_admin_sees_on_the_page_that_an_account_is_in_the_pool_and_hands_it_o
     assert 'data-testid="in-pool"' in page.content.decode()
     client.post(reverse("crm:pool-assign", args=[account.pk]), {"user": sales_user.pk})
     assert client.get(reverse("crm:account-detail", args=[account.pk])).context["in_pool"] is None
+
+
+@pytest.mark.usefixtures("crm_enabled")
+def test_with_team_pools_each_team_claims_from_its_own(
+    client, api_client, company, team, sales, sales_user, colleague, member, admin, english
+):
+    """部门公海: with the rule's team pools on, an account let go (by hand or by the sweep) stays in its team's
+    pool: that team's people and their managers see and claim it, another team's do not, admins see every pool;
+    an account never owned is in the company's pool, which everyone sees."""
+    pool_rule_set(company=company, by=None, is_active=True, idle_days=30, by_team=True)
+    teammate = member(company, Role.SALES, teams=[team], username="zhaoliu")
+    boss = member(company, Role.MANAGER, username="huadong.boss")
+    team.manager = boss.user
+    team.save()
+    let_go = AccountFactory(company=company, by=sales_user, name="华东放弃的客户")
+    idle = AccountFactory(company=company, by=sales_user, name="华东闲置客户", lifecycle_stage="prospect")
+    _age(idle, 40)
+    nobodys = AccountFactory(company=company, by=None, name="无主客户")  # never owned: the company's pool
+
+    account_release(account=let_go, by=sales_user)
+    assert pool_sweep() == 1
+    let_go.refresh_from_db()
+    idle.refresh_from_db()
+    assert (let_go.pool_team_id, idle.pool_team_id, nobodys.pool_team_id) == (team.pk, team.pk, None)
+    assert (let_go.team_id, idle.team_id) == (None, None)  # the pool's, not the team's records: contacts stay hidden
+
+    def seen(membership):
+        return {a.name for a in pool_accounts_visible_to(Actor(membership))}
+
+    assert seen(teammate) == seen(boss) == seen(admin) == {"华东放弃的客户", "华东闲置客户", "无主客户"}
+    assert seen(colleague) == {"无主客户"}  # another team sees only the company's pool
+    with pytest.raises(CrmConflict):  # nor can it take one by going round the page
+        account_claim(account=let_go, by=colleague.user)
+    with pytest.raises(ValidationError) as outsider:  # the team's manager hands it to the team only
+        account_pool_assign(account=let_go, to_user=colleague.user, by=boss.user)
+    assert "user" in outsider.value.message_dict
+
+    client.force_login(colleague.user)
+    assert client.post(reverse("crm:pool-claim", args=[let_go.pk])).status_code == 404
+    assert api_client(colleague).post(f"/api/v1/crm/pool/{let_go.pk}/claim/", {}, format="json").status_code == 404
+    client.force_login(teammate.user)
+    listing = client.get(reverse("crm:pool"), {"pool": team.pk})
+    assert {a.name for a in listing.context["page"].object_list} == {"华东放弃的客户", "华东闲置客户"}
+    assert "华东销售一组" in listing.content.decode()
+    company_pool = client.get(reverse("crm:pool"), {"pool": "company"}).context["page"].object_list
+    assert [a.name for a in company_pool] == ["无主客户"]
+    claimed = client.post(reverse("crm:pool-claim", args=[let_go.pk]))
+    assert claimed.status_code == 302
+    let_go.refresh_from_db()
+    assert (let_go.owner, let_go.pool_team_id) == (teammate.user, None)
+
+    account_pool_assign(account=idle, to_user=colleague.user, by=admin.user)  # an admin may move it across teams
+    idle.refresh_from_db()
+    assert idle.owner == colleague.user and idle.pool_team_id is None
+
+    pool_rule_set(company=company, by=None, by_team=False)  # one company pool again: everyone sees everything
+    account_release(account=idle, by=colleague.user)
+    assert Account.objects.get(pk=idle.pk).pool_team_id is None
+    assert api_client(colleague).get("/api/v1/crm/pool/").json()["count"] == 2

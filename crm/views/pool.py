@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import F, Q
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -18,6 +19,7 @@ from crm.selectors_pool import accounts_held, pool_accounts_visible_to, pool_rul
 from crm.services import pool as pool_services
 from crm.views.common import paginate, refusal_message, require
 from suite import policy
+from suite.models import Role, Team
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
@@ -45,6 +47,22 @@ def pool_list(request):
         filters["reason"] = request.GET["reason"]
     can_assign = policy.can(actor, "assign", PoolAccount)
     rule = pool_rule_of(actor.company_id)
+    pools = []
+    if rule.by_team:  # 部门公海: which pool each account is in, and a filter on it
+        accounts = accounts.annotate(pool_team_name=F("pool_team__name"))
+        pools = list(
+            Team.objects.filter(company_id=actor.company_id)
+            .filter(Q() if actor.role == Role.ADMIN else Q(pk__in=actor.team_ids))
+            .order_by("name")
+            .values_list("pk", "name")
+        )
+        pool = request.GET.get("pool", "")
+        if pool == "company":
+            accounts = accounts.filter(pool_team__isnull=True)
+            filters["pool"] = pool
+        elif chosen_id(pool) in dict(pools):
+            accounts = accounts.filter(pool_team_id=chosen_id(pool))
+            filters["pool"] = str(chosen_id(pool))
     # shown against the rule's limit only
     held = accounts_held(company_id=actor.company_id, user=actor.user) if rule.max_owned else None
     people = {person.pk: person for person in selectors.assignable_users(actor)} if can_assign else {}
@@ -57,6 +75,7 @@ def pool_list(request):
         "filters": filters,
         "stages": LifecycleStage.choices,
         "reasons": PoolMoveReason.choices,
+        "pools": pools,
         "rule": rule,
         "held": held,
         "can_claim": policy.can(actor, "claim", PoolAccount),

@@ -853,7 +853,15 @@ class PoolRuleForm(forms.ModelForm):
 
     class Meta:
         model = PoolRule
-        fields = ["is_active", "idle_days", "stages", "max_owned", "max_claims_per_day", "reclaim_after_days"]
+        fields = [
+            "is_active",
+            "idle_days",
+            "stages",
+            "max_owned",
+            "max_claims_per_day",
+            "reclaim_after_days",
+            "by_team",
+        ]
 
 
 def _rule_page(request, *, page: str, model, rule, form_class, save, saved: str, rows, title, intro):
@@ -898,6 +906,7 @@ def pool_settings(request):
         (_("Most accounts one salesperson holds"), rule.max_owned or _("No limit")),
         (_("Most claims per salesperson and day"), rule.max_claims_per_day or _("No limit")),
         (_("Days before a previous owner may claim it again"), rule.reclaim_after_days),
+        (_("Each team keeps its own pool"), _("Yes") if rule.by_team else _("No")),
     ]
     return _rule_page(
         request,
