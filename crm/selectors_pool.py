@@ -51,17 +51,23 @@ def last_follow_up():
     )
 
 
+def followed_up_after(moment) -> Q:
+    """The accounts followed up after ``moment`` (a datetime, or ``OuterRef`` to one of the account's own): an
+    activity created or done, or a claim or hand-out, later than it."""
+    later_activity = Activity.objects.filter(account_id=OuterRef("pk")).filter(
+        Q(created_at__gt=moment) | Q(done_at__gt=moment)
+    )
+    later_claim = PoolMove.objects.filter(
+        account_id=OuterRef("pk"), kind__in=(PoolMoveKind.CLAIMED, PoolMoveKind.ASSIGNED), created_at__gt=moment
+    )
+    return Q(Exists(later_activity)) | Q(Exists(later_claim))
+
+
 def not_followed_up_since(cutoff: datetime) -> Q:
     """The accounts with no follow-up after ``cutoff`` (the same moments as ``last_follow_up``), as anti-joins
     PostgreSQL runs once over the activities rather than once per account: the sweep scans 100k accounts and
     1M activities in well under a second (docs/performance.md, "Customer pool")."""
-    later_activity = Activity.objects.filter(account_id=OuterRef("pk")).filter(
-        Q(created_at__gt=cutoff) | Q(done_at__gt=cutoff)
-    )
-    later_claim = PoolMove.objects.filter(
-        account_id=OuterRef("pk"), kind__in=(PoolMoveKind.CLAIMED, PoolMoveKind.ASSIGNED), created_at__gt=cutoff
-    )
-    return Q(created_at__lte=cutoff) & ~Q(Exists(later_activity)) & ~Q(Exists(later_claim))
+    return Q(created_at__lte=cutoff) & ~followed_up_after(cutoff)
 
 
 def idle_filter(rule: PoolRule, *, now: datetime) -> Q:

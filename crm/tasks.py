@@ -138,8 +138,9 @@ def demand_signals_publish() -> int:
 
 @shared_task(name="crm.pool_sweep", ignore_result=True)
 def pool_sweep() -> int:
-    """Return to the customer pool the accounts nobody followed up for their company's days (beat, hourly)."""
-    from crm.services.pool import POOL_SWEEP_BATCH
+    """Return to the customer pool the accounts nobody followed up for their company's days, and warn the owners
+    of those going back within the rule's warning days (beat, hourly). Returns how many went back."""
+    from crm.services.pool import POOL_SWEEP_BATCH, pool_warn
     from crm.services.pool import pool_sweep as sweep
 
     total = 0
@@ -147,4 +148,7 @@ def pool_sweep() -> int:
         released = sweep()
         total += released
         if released < POOL_SWEEP_BATCH:
-            return total
+            break
+    while pool_warn() == POOL_SWEEP_BATCH:  # then the owners of those going back soon are told, once
+        pass
+    return total

@@ -235,7 +235,7 @@ def _customer_indexes(prefix: str) -> list[models.Index]:
     ]
 
 
-@audited(exclude=["search_text"])
+@audited(exclude=["search_text", "pool_warned_at"])
 class Account(Customer):
     """An organisation we sell to (B2B customer): 客户."""
 
@@ -266,6 +266,13 @@ class Account(Customer):
         verbose_name=_("team's pool"),
         help_text=_("An account in the customer pool is in this team's pool (部门公海); empty: the company's."),
         editable=False,
+    )
+    pool_warned_at = models.DateTimeField(
+        _("owner warned of the pool at"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("When the sweep last told the owner the account goes back soon (once per idle spell)."),
     )
     merged_into = models.ForeignKey(
         "self",

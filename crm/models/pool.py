@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from suite.audit import audited
@@ -57,6 +58,12 @@ class PoolRule(TenantModel):
         validators=[MinValueValidator(1)],
         help_text=_("So nobody empties the pool in one morning; empty: no limit."),
     )
+    warn_days = models.PositiveSmallIntegerField(
+        _("days' warning to the owner"),
+        default=3,
+        validators=[MaxValueValidator(60)],
+        help_text=_("The owner is notified this many days before an account goes back; 0: no notification."),
+    )
     by_team = models.BooleanField(
         _("each team keeps its own pool"),
         default=False,
@@ -75,10 +82,15 @@ class PoolRule(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["company"], name="crm_poolrule_one_per_company"),
             models.CheckConstraint(condition=Q(idle_days__gte=1), name="crm_poolrule_idle_days_positive"),
+            models.CheckConstraint(condition=Q(warn_days__lt=F("idle_days")), name="crm_poolrule_warn_before_idle"),
         ]
 
     def __str__(self) -> str:
         return str(_("Customer pool rule"))
+
+    def clean(self) -> None:
+        if self.warn_days is not None and self.idle_days is not None and self.warn_days >= self.idle_days:
+            raise ValidationError({"warn_days": _("The warning comes before the days without follow-up are over.")})
 
 
 class PoolAccount(Account):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,9 +24,9 @@ from django.utils.translation import ngettext
 from crm.errors import CrmConflict
 from crm.models import Account, Contact, LifecycleStage, Opportunity, OpportunityStatus, PoolMove, PoolRule
 from crm.models.pool import PoolMoveKind, PoolMoveReason
-from crm.selectors_pool import accounts_held, idle_filter, not_followed_up_since, pool_rule_of
+from crm.selectors_pool import accounts_held, followed_up_after, idle_filter, not_followed_up_since, pool_rule_of
 from crm.services.customers import default_team, lock_customer
-from suite.models import Company, Membership, Role
+from suite.models import Company, Membership, Notification, Role
 from suite.policy import Actor
 from suite.services.notifications import notification_send
 
@@ -35,7 +35,16 @@ if TYPE_CHECKING:
 
 POOL_SWEEP_BATCH = 500
 RULE_FIELDS = frozenset(
-    {"is_active", "idle_days", "stages", "max_owned", "max_claims_per_day", "reclaim_after_days", "by_team"}
+    {
+        "is_active",
+        "idle_days",
+        "stages",
+        "max_owned",
+        "max_claims_per_day",
+        "reclaim_after_days",
+        "by_team",
+        "warn_days",
+    }
 )
 
 
@@ -90,8 +99,8 @@ def account_release(*, account: Account, by: User | None, note: str = "") -> Acc
     )
     _contacts_follow(account.pk, from_owner_id=account.owner_id, to_owner=None, team=None)
     account.pool_team_id = account.team_id if pool_rule_of(account.company_id).by_team else None
-    account.owner, account.team = None, None
-    account.save(update_fields=["owner", "team", "pool_team", "updated_at"])
+    account.owner, account.team, account.pool_warned_at = None, None, None
+    account.save(update_fields=["owner", "team", "pool_team", "pool_warned_at", "updated_at"])
     return account
 
 
@@ -189,9 +198,9 @@ def _take(account: Account, *, to_user, by, kind: str) -> Account:
         new_owner=to_user,
     )
     account.owner, account.team = to_user, default_team(account.company_id, to_user)
-    account.pool_team = None
+    account.pool_team, account.pool_warned_at = None, None
     _contacts_follow(account.pk, from_owner_id=None, to_owner=to_user, team=account.team)
-    account.save(update_fields=["owner", "team", "pool_team", "updated_at"])
+    account.save(update_fields=["owner", "team", "pool_team", "pool_warned_at", "updated_at"])
     return account
 
 
@@ -249,7 +258,9 @@ def pool_sweep(*, now: datetime | None = None) -> int:
         Contact.objects.filter(pk__in=theirs).update(owner=None, team=None, updated_at=now)
         # with team pools, each account goes to its team's pool (SET reads the row as it was: the old team)
         pool_team = F("team") if rule.by_team else None
-        Account.objects.filter(pk__in=ids).update(owner=None, team=None, pool_team=pool_team, updated_at=now)
+        Account.objects.filter(pk__in=ids).update(
+            owner=None, team=None, pool_team=pool_team, pool_warned_at=None, updated_at=now
+        )
         released += len(locked)
         active = set(
             Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
@@ -273,3 +284,50 @@ def pool_sweep(*, now: datetime | None = None) -> int:
                 link=link,
             )
     return released
+
+
+@transaction.atomic
+def pool_warn(*, now: datetime | None = None) -> int:
+    """Tell owners which of their accounts each active rule returns to the pool within its ``warn_days`` unless
+    someone follows them up: one notification per owner and run, each account once per idle spell (marked
+    ``pool_warned_at``; a follow-up after the mark starts a new spell), at most ``POOL_SWEEP_BATCH`` accounts per
+    company and run. Returns how many accounts were warned of."""
+    now = now or timezone.now()
+    warned = 0
+    for rule in PoolRule.objects.filter(is_active=True, warn_days__gt=0).select_related("company"):
+        soon = now + timedelta(days=rule.warn_days)
+        due = (
+            idle_filter(rule, now=soon)
+            & not_followed_up_since(soon - timedelta(days=rule.idle_days))
+            & (Q(pool_warned_at__isnull=True) | followed_up_after(OuterRef("pool_warned_at")))
+        )
+        rows = list(Account.objects.filter(due).order_by("pk").values_list("pk", "owner_id")[:POOL_SWEEP_BATCH])
+        if not rows:
+            continue
+        Account.objects.filter(pk__in=[pk for pk, _owner in rows]).update(pool_warned_at=now)
+        warned += len(rows)
+        by_owner: dict[int, int] = {}
+        for _pk, owner_id in rows:
+            by_owner[owner_id] = by_owner.get(owner_id, 0) + 1
+        active = set(
+            Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
+                "user_id", flat=True
+            )
+        )
+        for owner_id, count in by_owner.items():
+            if owner_id not in active:
+                continue
+            notification_send(
+                recipients=[owner_id],
+                company=rule.company,
+                title=ngettext(
+                    "%(count)d of your accounts goes back to the customer pool within %(days)d days",
+                    "%(count)d of your accounts go back to the customer pool within %(days)d days",
+                    count,
+                )
+                % {"count": count, "days": rule.warn_days},
+                body=_("Log a call or plan a follow-up to keep them: My day lists them."),
+                link=reverse("crm:my-day"),
+                level=Notification.Level.WARNING,
+            )
+    return warned

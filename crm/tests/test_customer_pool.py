@@ -239,7 +239,7 @@ def test_the_rule_is_an_admins_setting(client, company, admin, sales_user, engli
     saved = client.post(
         reverse("crm:settings-pool"),
         {"is_active": "on", "idle_days": "45", "stages": ["lead", "prospect"], "max_owned": "200",
-         "reclaim_after_days": "14"},
+         "reclaim_after_days": "14", "warn_days": "5"},
     )  # fmt: skip
     assert saved.status_code == 302
     rule = PoolRule.objects.get(company=company)
@@ -377,3 +377,40 @@ def test_with_team_pools_each_team_claims_from_its_own(
     account_release(account=idle, by=colleague.user)
     assert Account.objects.get(pk=idle.pk).pool_team_id is None
     assert api_client(colleague).get("/api/v1/crm/pool/").json()["count"] == 2
+
+
+def test_owners_are_warned_once_before_their_accounts_go_back(company, sales_user, colleague, english):
+    """The hourly task warns an owner ``warn_days`` before the sweep takes their idle accounts — one
+    notification per run, each account once per idle spell; a follow-up starts a new spell."""
+    pool_rule_set(company=company, by=None, is_active=True, idle_days=30, warn_days=3)
+    soon = AccountFactory(company=company, by=sales_user, name="两天后回公海", lifecycle_stage="prospect")
+    later = AccountFactory(company=company, by=sales_user, name="还早", lifecycle_stage="prospect")
+    theirs = AccountFactory(company=company, by=colleague.user, name="同事的", lifecycle_stage="lead")
+    _age(soon, 28)
+    _age(later, 20)
+    _age(theirs, 29)
+
+    assert pool_sweep_task() == 0  # nothing goes back yet; the warnings go out
+
+    def warnings():
+        return Notification.objects.filter(title__contains="within 3 days")
+
+    assert {(n.recipient_id, n.title) for n in warnings()} == {
+        (sales_user.pk, "1 of your accounts goes back to the customer pool within 3 days"),
+        (colleague.user.pk, "1 of your accounts goes back to the customer pool within 3 days"),
+    }
+    assert warnings().get(recipient=sales_user).link == reverse("crm:my-day")
+    assert pool_sweep_task() == 0 and warnings().count() == 2  # the next hour: no second warning
+
+    call = activity_create(company=company, by=sales_user, kind="call", subject="问候", account=soon)
+    Activity.objects.filter(pk=call.pk).update(created_at=timezone.now() - timedelta(days=28))  # long ago too
+    Account.objects.filter(pk=soon.pk).update(pool_warned_at=timezone.now() - timedelta(days=29))
+    assert pool_sweep_task() == 0  # followed up after the warning: a new spell, warned again
+    assert warnings().filter(recipient=sales_user).count() == 2
+
+    with pytest.raises(ValidationError) as late:  # a warning after the idle days would come too late
+        pool_rule_set(company=company, by=None, idle_days=3, warn_days=3)
+    assert "warn_days" in late.value.message_dict
+    pool_rule_set(company=company, by=None, warn_days=0)  # off
+    Account.objects.update(pool_warned_at=None)
+    assert pool_sweep_task() == 0 and warnings().count() == 3

@@ -860,6 +860,7 @@ class PoolRuleForm(forms.ModelForm):
             "max_owned",
             "max_claims_per_day",
             "reclaim_after_days",
+            "warn_days",
             "by_team",
         ]
 
@@ -906,6 +907,7 @@ def pool_settings(request):
         (_("Most accounts one salesperson holds"), rule.max_owned or _("No limit")),
         (_("Most claims per salesperson and day"), rule.max_claims_per_day or _("No limit")),
         (_("Days before a previous owner may claim it again"), rule.reclaim_after_days),
+        (_("Days' warning to the owner"), rule.warn_days or _("No warning")),
         (_("Each team keeps its own pool"), _("Yes") if rule.by_team else _("No")),
     ]
     return _rule_page(
