@@ -57,6 +57,7 @@ urlpatterns = [
     path("opportunities/", opportunities.opportunity_list, name="opportunity-list"),
     path("opportunities/bulk/", bulk.opportunity_bulk, name="opportunity-bulk"),
     path("board/", opportunities.opportunity_board, name="board"),
+    path("board/columns/<int:stage_pk>/", opportunities.opportunity_board_column, name="board-column"),
     path("opportunities/new/", opportunities.opportunity_create, name="opportunity-create"),
     path("opportunities/<int:pk>/", opportunities.opportunity_detail, name="opportunity-detail"),
     path("opportunities/<int:pk>/edit/", opportunities.opportunity_edit, name="opportunity-edit"),

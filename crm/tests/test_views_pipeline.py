@@ -156,6 +156,34 @@ def test_moves_respect_scope_and_unknown_stages(company, sales, member, deal, ot
     assert not_post.status_code == 405
 
 
+def forget_counts() -> None:
+    from django.core.cache import cache
+
+    from suite.api import counting
+
+    counting._LOCAL_COUNTS.clear()
+    cache.clear()
+
+
+def test_board_remembers_its_totals_until_a_deal_changes(company, sales, sales_user, pipeline):
+    account = AccountFactory(company=company, by=sales_user)
+    deal = opportunity_create(company=company, by=sales_user, name="齿轮箱", account=account, amount="100.00")
+    client = browser(sales)
+    forget_counts()
+    with CaptureQueriesContext(connection) as cold:
+        client.get(reverse("crm:board"))
+    with CaptureQueriesContext(connection) as warm:
+        page = client.get(reverse("crm:board")).content.decode()
+    assert len(warm) == len(cold) - 1  # the totals' query saved
+    assert '<span class="column-count">1</span> · CN¥100.00' in page
+
+    deal.amount = "250.00"
+    deal.save()  # a change: new audit version, the totals read again
+    with CaptureQueriesContext(connection) as changed:
+        page = client.get(reverse("crm:board")).content.decode()
+    assert len(changed) == len(cold) and '<span class="column-count">1</span> · CN¥250.00' in page
+
+
 def test_board_query_count_does_not_grow(company, sales, sales_user, pipeline, django_assert_max_num_queries):
     account = AccountFactory(company=company, by=sales_user)
     client = browser(sales)
@@ -166,9 +194,11 @@ def test_board_query_count_does_not_grow(company, sales, sales_user, pipeline, d
 
     grow(2)
     client.get(reverse("crm:board"))
+    forget_counts()  # the columns' totals are remembered until a deal changes: both measured without them
     with CaptureQueriesContext(connection) as few:
         client.get(reverse("crm:board"))
     grow(10)
+    forget_counts()
     with django_assert_max_num_queries(len(few)):
         assert client.get(reverse("crm:board")).status_code == 200
 
@@ -216,6 +246,38 @@ def test_board_columns_count_open_and_recently_closed_deals_and_show_the_latest(
     found = {c.stage.pk: c for c in selectors.opportunity_board(Actor(sales), pipeline=pipeline, search="开放2")}
     assert [o.name for o in found[first.pk].cards] == ["开放2"] and found[first.pk].count == 1
     assert deals  # created above
+
+
+def test_a_column_shows_its_first_cards_and_the_rest_on_demand(
+    company, sales, sales_user, member, team, pipeline, django_assert_max_num_queries
+):
+    """A column of the board shows its latest ``BOARD_CARDS``; "Show more" (htmx) brings the next ones under the
+    same filters, with another button while more remain, in a fixed number of queries."""
+    from crm.selectors import BOARD_CARDS
+
+    account = AccountFactory(company=company, by=sales_user, name="苏州精工")
+    first = pipeline.stages.order_by("sequence").first()
+    for i in range(BOARD_CARDS * 2 + 5):
+        opportunity_create(company=company, by=sales_user, name=f"车床{i:02d}", account=account, amount=i)
+    colleague = member(company, Role.SALES, username="lisi.other").user  # another team: not on sales' board
+    opportunity_create(company=company, by=colleague, owner=colleague, name="别组的", account=account, amount=1)
+    client = browser(sales)
+
+    board = client.get(reverse("crm:board")).content.decode()
+    assert board.count("车床") == BOARD_CARDS and "车床44" in board and "车床24" not in board  # the latest first
+    assert f"Show more ({BOARD_CARDS + 5} left)" in board and 'data-testid="board-more"' in board
+    more = reverse("crm:board-column", args=[first.pk])
+    with django_assert_max_num_queries(12):
+        page_two = client.get(more, {"pipeline": pipeline.pk, "offset": BOARD_CARDS}, HTTP_HX_REQUEST="true")
+    html = page_two.content.decode()
+    names = [f"车床{i:02d}" for i in range(24, 4, -1)]
+    assert page_two.status_code == 200 and all(name in html for name in names) and "车床04" not in html
+    assert f"offset={BOARD_CARDS * 2}" in html and 'draggable="true"' in html  # the cards move like the others
+    last = client.get(more, {"pipeline": pipeline.pk, "offset": BOARD_CARDS * 2}).content.decode()
+    assert last.count('class="kanban-card') == 5 and "board-more" not in last and "别组的" not in last
+    searched = client.get(more, {"pipeline": pipeline.pk, "q": "车床03", "offset": 0}).content.decode()
+    assert searched.count('class="kanban-card') == 1 and "车床03" in searched
+    assert client.get(reverse("crm:board-column", args=[999_999]), {"pipeline": pipeline.pk}).status_code == 404
 
 
 # ---------------------------------------------------------------- opportunities

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 from datetime import date
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -95,8 +96,47 @@ def opportunity_board(request):
             "stages": [column.stage for column in columns],
             "query": query,
             "mine": mine,
+            "board_params": _board_params(pipeline, query, mine),
             "can_add": policy.can(actor, "add", Opportunity),
             **_move_context(actor, [column.stage for column in columns]),
+        },
+    )
+
+
+def _board_params(pipeline, query: str, mine: bool) -> str:
+    """The board's filters as a query string, for a column's "Show more"."""
+    params = {"pipeline": pipeline.pk if pipeline else "", "q": query}
+    if mine:
+        params["owner"] = "me"
+    return urlencode(params)
+
+
+@actor_required
+def opportunity_board_column(request, stage_pk: int):
+    """A board column's next cards (htmx, "Show more"): the cards after ``offset`` under the board's filters,
+    and the button for the ones after them."""
+    actor = request.actor
+    require(actor, "view", Opportunity)
+    pipeline, _pipelines = _pipeline(request)
+    stage = next((s for s in pipeline.stages.all() if s.pk == stage_pk), None) if pipeline else None
+    if stage is None:
+        raise Http404
+    query = shell_search.normalize(request.GET.get("q", ""))
+    mine = request.GET.get("owner") == "me"
+    offset = max(0, min(chosen_id(request.GET.get("offset", "")) or 0, 10_000))
+    cards, more = selectors.opportunity_board_cards(
+        actor, pipeline=pipeline, stage=stage, search=query, owner=actor.user if mine else None, offset=offset
+    )
+    stages = list(pipeline.stages.filter(is_active=True).order_by("sequence", "id"))
+    return render(
+        request,
+        "crm/_board_cards.html",
+        {
+            "cards": cards,
+            "stage": stage,
+            "next_offset": offset + len(cards) if more else None,
+            "board_params": _board_params(pipeline, query, mine),
+            **_move_context(actor, stages),
         },
     )
 
