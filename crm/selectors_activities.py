@@ -228,3 +228,67 @@ def activity_state_counts(actor: Actor | None, filters: ActivityFilters) -> dict
         using=queryset.db,
     )
     return {name: counts[name] or 0 for name in STATES}
+
+
+# ---------------------------------------------------------------- the calendar (日程)
+
+CALENDAR_MAX = 1500  # activities one month grid reads; beyond it the grid says so and the list has them all
+CALENDAR_PER_DAY = 5
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date
+    in_month: bool
+    activities: list[Activity]
+    more: int  # beyond the ones shown
+
+
+@dataclass(frozen=True)
+class Calendar:
+    month: date  # its first day
+    weeks: list[list[CalendarDay]]
+    first: date  # the grid's first and last day (whole weeks)
+    last: date
+    truncated: bool  # more than CALENDAR_MAX activities in the grid
+
+
+def activity_calendar(
+    actor: Actor | None, filters: ActivityFilters, *, month: date, first_weekday: int = 0
+) -> Calendar:
+    """A month of the activities the actor may see that match ``filters`` (state and due dates aside), as whole
+    weeks starting on ``first_weekday`` (Python's: Monday 0): each day's activities due that day, earliest first,
+    at most ``CALENDAR_PER_DAY`` shown with how many more. One query (``crm_activity_open_due_company`` serves the
+    due-date range), at most ``CALENDAR_MAX`` rows."""
+    start = month.replace(day=1)
+    end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    first = start - timedelta(days=(start.weekday() - first_weekday) % 7)
+    last = end + timedelta(days=(first_weekday - 1 - end.weekday()) % 7)
+    narrowed = _narrowed(
+        actor,
+        ActivityFilters(
+            query=filters.query,
+            kind=filters.kind,
+            owner=filters.owner,
+            team=filters.team,
+            record=filters.record,
+            due_from=first,
+            due_to=last,
+        ),
+    )
+    rows = list(narrowed.select_related(None).select_related("owner").order_by("due_at", "pk")[: CALENDAR_MAX + 1])
+    by_day: dict[date, list[Activity]] = {}
+    for activity in rows[:CALENDAR_MAX]:
+        by_day.setdefault(timezone.localdate(activity.due_at), []).append(activity)
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    cells = [
+        CalendarDay(
+            day=day,
+            in_month=day.month == start.month,
+            activities=by_day.get(day, [])[:CALENDAR_PER_DAY],
+            more=max(0, len(by_day.get(day, [])) - CALENDAR_PER_DAY),
+        )
+        for day in days
+    ]
+    weeks = [cells[n : n + 7] for n in range(0, len(cells), 7)]
+    return Calendar(month=start, weeks=weeks, first=first, last=last, truncated=len(rows) > CALENDAR_MAX)

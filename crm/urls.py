@@ -83,6 +83,7 @@ urlpatterns = [
     path("quotes/<int:quote_pk>/approval/<str:step>/", quotes.quote_approval_step, name="quote-approval"),
     path("quotes/<int:quote_pk>/<str:step>/", quotes.quote_step, name="quote-step"),
     path("activities/", activities.activity_list, name="activity-list"),
+    path("activities/calendar/", activities.activity_calendar_view, name="activity-calendar"),
     path("activities/bulk/", bulk.activity_bulk, name="activity-bulk"),
     path("activities/new/", activities.activity_create, name="activity-create"),
     path("activities/<int:pk>/complete/", activities.activity_complete, name="activity-complete"),

@@ -26,6 +26,7 @@ def _can(action: str, model):
 menu.register(
     menu.MenuItem("crm", _("My day"), "crm:my-day", module="crm", order=5),
     menu.MenuItem("crm", _("Activities"), "crm:activity-list", module="crm", order=7, check=_can("view", Activity)),
+    menu.MenuItem("crm", _("Calendar"), "crm:activity-calendar", module="crm", order=8, check=_can("view", Activity)),
     menu.MenuItem("crm", _("Accounts"), "crm:account-list", module="crm", order=10, check=_can("view", Account)),
     menu.MenuItem("crm", _("Contacts"), "crm:contact-list", module="crm", order=15, check=_can("view", Contact)),
     menu.MenuItem("crm", _("Customer pool"), "crm:pool", module="crm", order=17, check=_can("view", PoolAccount)),

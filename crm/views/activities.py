@@ -3,7 +3,8 @@ record, mark one done, and the "my day" page."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import contextlib
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format, get_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -23,6 +25,7 @@ from crm.selectors_activities import (
     STATES,
     ActivityFilters,
     activities_filtered,
+    activity_calendar,
     activity_state_counts,
     day_start,
     default_order,
@@ -119,6 +122,62 @@ def activity_list(request):
             "can_complete": policy.can(actor, "change", Activity),
             "can_export": policy.can(actor, "export", Activity),
             "bulk": activity_bulk_context(actor),
+        },
+    )
+
+
+# the record an activity's entry opens: its most specific one (as the list names it)
+_RECORD_ROUTES = [(f"{name}_id", f"crm:{name}-detail") for name in RECORD_LINKS]
+
+
+def _calendar_month(raw: str) -> date:
+    """``?month=2026-11`` as its first day; anything else (or nothing) is this month."""
+    with contextlib.suppress(ValueError):
+        year, month = (int(part) for part in raw.split("-"))
+        if 1900 <= year <= 9999:
+            return date(year, month, 1)
+    return timezone.localdate().replace(day=1)
+
+
+@actor_required
+def activity_calendar_view(request):
+    """The activities as a month calendar (日程): one's own by default (*Only mine*), or everything the actor may
+    see, by kind; each entry opens its record, each day its list, and the arrows move a month."""
+    actor = request.actor
+    require(actor, "view", Activity)
+    params = request.GET.copy()
+    mine = params.get("owner", "me") == "me" or params.get("mine") == "1"
+    params["owner"] = "me" if mine else ""
+    filters = ActivityFilters.from_params(params, default_state="all")
+    month = _calendar_month(request.GET.get("month", ""))
+    first_weekday = (int(get_format("FIRST_DAY_OF_WEEK")) - 1) % 7  # Django counts from Sunday, Python from Monday
+    calendar = activity_calendar(actor, filters, month=month, first_weekday=first_weekday)
+    for week in calendar.weeks:
+        for cell in week:
+            for activity in cell.activities:
+                route = next(
+                    ((url, getattr(activity, field)) for field, url in _RECORD_ROUTES if getattr(activity, field)), None
+                )
+                activity.record_url = reverse(route[0], args=[route[1]]) if route else ""
+    keep = {"kind": filters.kind, "owner": "me" if mine else "all"}
+    previous = (month - timedelta(days=1)).replace(day=1)
+    following = (month + timedelta(days=32)).replace(day=1)
+    return render(
+        request,
+        "crm/activity_calendar.html",
+        {
+            "calendar": calendar,
+            "weekdays": [date_format(day.day, "D") for day in calendar.weeks[0]],
+            "today": timezone.localdate(),
+            "now": timezone.now(),
+            "mine": mine,
+            "filters": filters,
+            "kinds": ActivityKind.choices,
+            "previous_query": urlencode({**keep, "month": previous.strftime("%Y-%m")}),
+            "next_query": urlencode({**keep, "month": following.strftime("%Y-%m")}),
+            "this_month_query": urlencode(keep),
+            "day_query": urlencode({"state": "all", "kind": filters.kind, "owner": "me" if mine else ""}),
+            "can_add": policy.can(actor, "add", Activity),
         },
     )
 
