@@ -34,17 +34,16 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 POOL_SWEEP_BATCH = 500
-RULE_FIELDS = frozenset(
-    {
-        "is_active",
-        "idle_days",
-        "stages",
-        "max_owned",
-        "max_claims_per_day",
-        "reclaim_after_days",
-        "by_team",
-        "warn_days",
-    }
+# the rule's fields a company sets, in the settings form's order
+RULE_FIELDS = (
+    "is_active",
+    "idle_days",
+    "stages",
+    "max_owned",
+    "max_claims_per_day",
+    "reclaim_after_days",
+    "warn_days",
+    "by_team",
 )
 
 
@@ -52,7 +51,7 @@ RULE_FIELDS = frozenset(
 def pool_rule_set(*, company: Company, by: User | None, **fields) -> PoolRule:
     """Create or change the company's pool rule (only the fields given). Field errors as ``ValidationError``;
     nothing is saved then."""
-    unknown = set(fields) - RULE_FIELDS
+    unknown = set(fields) - set(RULE_FIELDS)
     if unknown:
         raise TypeError(f"unknown pool rule fields: {', '.join(sorted(unknown))}")
     rule = PoolRule.objects.select_for_update().filter(company=company).first() or PoolRule(company=company)
@@ -217,6 +216,26 @@ def account_pool_assign(*, account: Account, to_user, by: User | None) -> Accoun
     return _take(lock_customer(Account, account.pk), to_user=to_user, by=by, kind=PoolMoveKind.ASSIGNED)
 
 
+def _tell_owners(rule: PoolRule, by_owner: dict[int, int], *, title, body: str, link: str, level: str = "") -> None:
+    """One notification to each owner in ``by_owner`` (owner id → how many of their accounts) who is still an
+    active member of the rule's company; ``title(count)`` says it."""
+    active = set(
+        Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
+            "user_id", flat=True
+        )
+    )
+    for owner_id, count in by_owner.items():
+        if owner_id in active:
+            notification_send(
+                recipients=[owner_id],
+                company=rule.company,
+                title=title(count),
+                body=body,
+                link=link,
+                level=level or Notification.Level.INFO,
+            )
+
+
 @transaction.atomic
 def pool_sweep(*, now: datetime | None = None) -> int:
     """Return to the pool the accounts each active rule says nobody followed up (at most ``POOL_SWEEP_BATCH``
@@ -262,27 +281,20 @@ def pool_sweep(*, now: datetime | None = None) -> int:
             owner=None, team=None, pool_team=pool_team, pool_warned_at=None, updated_at=now
         )
         released += len(locked)
-        active = set(
-            Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
-                "user_id", flat=True
-            )
-        )
-        link = reverse("crm:pool")
-        for owner_id, count in by_owner.items():
-            if owner_id not in active:
-                continue
-            notification_send(
-                recipients=[owner_id],
-                company=rule.company,
-                title=ngettext(
+        _tell_owners(
+            rule,
+            by_owner,
+            title=lambda count: (
+                ngettext(
                     "%(count)d of your accounts went back to the customer pool",
                     "%(count)d of your accounts went back to the customer pool",
                     count,
                 )
-                % {"count": count},
-                body=_("Nobody followed them up for %(days)d days.") % {"days": rule.idle_days},
-                link=link,
-            )
+                % {"count": count}
+            ),
+            body=_("Nobody followed them up for %(days)d days.") % {"days": rule.idle_days},
+            link=reverse("crm:pool"),
+        )
     return released
 
 
@@ -309,25 +321,19 @@ def pool_warn(*, now: datetime | None = None) -> int:
         by_owner: dict[int, int] = {}
         for _pk, owner_id in rows:
             by_owner[owner_id] = by_owner.get(owner_id, 0) + 1
-        active = set(
-            Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
-                "user_id", flat=True
-            )
-        )
-        for owner_id, count in by_owner.items():
-            if owner_id not in active:
-                continue
-            notification_send(
-                recipients=[owner_id],
-                company=rule.company,
-                title=ngettext(
+        _tell_owners(
+            rule,
+            by_owner,
+            title=lambda count, days=rule.warn_days: (
+                ngettext(
                     "%(count)d of your accounts goes back to the customer pool within %(days)d days",
                     "%(count)d of your accounts go back to the customer pool within %(days)d days",
                     count,
                 )
-                % {"count": count, "days": rule.warn_days},
-                body=_("Log a call or plan a follow-up to keep them: My day lists them."),
-                link=reverse("crm:my-day"),
-                level=Notification.Level.WARNING,
-            )
+                % {"count": count, "days": days}
+            ),
+            body=_("Log a call or plan a follow-up to keep them: My day lists them."),
+            link=reverse("crm:my-day"),
+            level=Notification.Level.WARNING,
+        )
     return warned

@@ -853,16 +853,7 @@ class PoolRuleForm(forms.ModelForm):
 
     class Meta:
         model = PoolRule
-        fields = [
-            "is_active",
-            "idle_days",
-            "stages",
-            "max_owned",
-            "max_claims_per_day",
-            "reclaim_after_days",
-            "warn_days",
-            "by_team",
-        ]
+        fields = list(pool_services.RULE_FIELDS)
 
 
 def _rule_page(request, *, page: str, model, rule, form_class, save, saved: str, rows, title, intro):
