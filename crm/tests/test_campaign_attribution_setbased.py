@@ -262,3 +262,32 @@ def test_comparison_rows_equal_both_ways(world, member):
     assert {row.campaign.pk: row.won_deals for row in first if row.won_deals} == {
         k: v["n"] for k, v in expected.items()
     }
+
+
+def test_the_first_touch_attribution_is_remembered_until_a_touch_changes(world):
+    """Asked again with nothing changed, the comparison's attribution is not read again; a new touch (or lead,
+    deal, customer) is counted at once."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm.models import CampaignTouch
+    from suite.api import counting
+
+    counting._LOCAL_COUNTS.clear()
+    cache.clear()
+    period = {"date_from": date(2025, 6, 1), "date_to": date(2026, 6, 30)}
+    with CaptureQueriesContext(connection) as cold:
+        first = _first_touch_attribution(world.pk, **period)
+    with CaptureQueriesContext(connection) as warm:
+        again = _first_touch_attribution(world.pk, **period)
+    assert again == first
+    assert any("DISTINCT ON" in q["sql"] for q in cold) and not any("DISTINCT ON" in q["sql"] for q in warm)
+
+    touch = CampaignTouch.objects.filter(company=world, lead__isnull=False).order_by("touched_at").first()
+    other = CampaignTouch.objects.filter(company=world).exclude(campaign=touch.campaign).first().campaign
+    CampaignTouch.objects.filter(pk=touch.pk).update(campaign=other)  # a write: the audit version moves
+    with CaptureQueriesContext(connection) as after:
+        changed = _first_touch_attribution(world.pk, **period)
+    assert any("DISTINCT ON" in q["sql"] for q in after)  # read again
+    assert changed["leads"] == old_leads(world.pk, model="first", **period)  # and right
