@@ -13,7 +13,7 @@ from django.utils import timezone
 from crm.models import Account, Activity, Opportunity, OpportunityStatus, PoolAccount, PoolMove, PoolRule
 from crm.models.pool import PoolMoveKind
 from suite import policy
-from suite.models import Role
+from suite.models import Role, Team
 from suite.policy import Actor
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # "never", for GREATEST
@@ -88,6 +88,23 @@ def in_pools_of(actor: Actor) -> Q:
     if actor.role == Role.ADMIN or not pool_rule_of(actor.company_id).by_team:
         return Q()
     return Q(pool_team__isnull=True) | Q(pool_team__in=actor.team_ids)
+
+
+def team_pools_of(actor: Actor) -> list[tuple[int, str]]:
+    """The team pools the actor works in, as (team id, name) by name: an admin's are every team's, anyone else's
+    their teams' and those below the teams they manage (``in_pools_of``)."""
+    teams = Team.objects.filter(company_id=actor.company_id)
+    if actor.role != Role.ADMIN:
+        teams = teams.filter(pk__in=actor.team_ids)
+    return list(teams.order_by("name").values_list("pk", "name"))
+
+
+def works_in_pool(actor: Actor, pool_team_id: int | None) -> bool:
+    """``in_pools_of`` for one account: whether the actor works in the pool of ``pool_team_id`` (None: the
+    company's)."""
+    if pool_team_id is None or actor.role == Role.ADMIN or not pool_rule_of(actor.company_id).by_team:
+        return True
+    return pool_team_id in actor.team_ids
 
 
 def pool_accounts_visible_to(actor: Actor | None, *, search: str = "") -> QuerySet[PoolAccount]:

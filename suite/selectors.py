@@ -5,7 +5,12 @@ from __future__ import annotations
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from suite import policy
-from suite.models import ApiToken, Company, Membership, Team
+from suite.models import ApiToken, Company, Membership, Role, Team
+
+
+def is_company_admin(company_id: int, user) -> bool:
+    """Whether ``user`` is an active administrator of the company (a service's privileged step)."""
+    return Membership.objects.filter(company_id=company_id, user=user, role=Role.ADMIN, is_active=True).exists()
 
 
 def memberships_of_user(user) -> QuerySet[Membership]:

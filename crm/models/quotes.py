@@ -153,11 +153,11 @@ class QuoteApprovalRule(TenantModel):
         **PERCENT,
     )
     admin_discount_percent = models.DecimalField(
-        _("beyond this discount only an admin approves (%)"),
+        _("beyond this discount an admin approves too (%)"),
         null=True,
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
-        help_text=_("A second level: deeper discounts go to the company's admins, not the team's manager."),
+        help_text=_("A second level: deeper discounts need the team manager's yes, then an admin's."),
         **PERCENT,
     )
     max_total = models.DecimalField(
@@ -266,7 +266,9 @@ class Quote(TenantModel):
         help_text=_("the limits the quote went beyond, kept as figures and said in the reader's language"),
     )
     approval_by_admin = models.BooleanField(
-        _("an admin approves"), default=False, help_text=_("beyond the rule's second level: not the team's manager")
+        _("an admin approves too"),
+        default=False,
+        help_text=_("beyond the rule's second level: after the team's manager"),
     )
     approval_requested_at = models.DateTimeField(_("approval asked at"), null=True, blank=True)
     approval_decided_at = models.DateTimeField(_("approval decided at"), null=True, blank=True)

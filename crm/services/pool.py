@@ -24,10 +24,18 @@ from django.utils.translation import ngettext
 from crm.errors import CrmConflict
 from crm.models import Account, Contact, LifecycleStage, Opportunity, OpportunityStatus, PoolMove, PoolRule
 from crm.models.pool import PoolMoveKind, PoolMoveReason
-from crm.selectors_pool import accounts_held, followed_up_after, idle_filter, not_followed_up_since, pool_rule_of
+from crm.selectors_pool import (
+    accounts_held,
+    followed_up_after,
+    idle_filter,
+    not_followed_up_since,
+    pool_rule_of,
+    works_in_pool,
+)
 from crm.services.customers import default_team, lock_customer
-from suite.models import Company, Membership, Notification, Role
+from suite.models import Company, Membership, Notification
 from suite.policy import Actor
+from suite.selectors import is_company_admin
 from suite.services.notifications import notification_send
 
 if TYPE_CHECKING:
@@ -66,10 +74,6 @@ def pool_rule_set(*, company: Company, by: User | None, **fields) -> PoolRule:
     return rule
 
 
-def _is_admin(company_id: int, user) -> bool:
-    return Membership.objects.filter(company_id=company_id, user=user, role=Role.ADMIN, is_active=True).exists()
-
-
 def _has_open_deal(account_id: int) -> bool:
     return Opportunity.objects.filter(account_id=account_id, status=OpportunityStatus.OPEN).exists()
 
@@ -104,12 +108,9 @@ def account_release(*, account: Account, by: User | None, note: str = "") -> Acc
 
 
 def _in_team_pool(account: Account, user) -> bool:
-    """Whether ``user`` works in the team whose pool the account is in: a member or manager of it or of a team
-    above it (``Actor.team_ids``), or an admin of the company."""
+    """Whether ``user`` works in the pool the account is in (``crm.selectors_pool.works_in_pool``)."""
     membership = Membership.objects.filter(company_id=account.company_id, user=user, is_active=True).first()
-    if membership is None:
-        return False
-    return membership.role == Role.ADMIN or account.pool_team_id in Actor(membership).team_ids
+    return membership is not None and works_in_pool(Actor(membership), account.pool_team_id)
 
 
 def _contacts_follow(account_id: int, *, from_owner_id, to_owner, team) -> None:
@@ -130,14 +131,14 @@ def _take(account: Account, *, to_user, by, kind: str) -> Account:
     if not Membership.objects.filter(company_id=account.company_id, user=to_user, is_active=True).exists():
         raise ValidationError({"user": _("Choose an active member of the company.")})
     rule = pool_rule_of(account.company_id)
-    if rule.by_team and account.pool_team_id is not None and not _in_team_pool(account, by if by else to_user):
+    team_pool = rule.by_team and account.pool_team_id is not None  # (else everyone works in the company's pool)
+    if team_pool and not _in_team_pool(account, by if by else to_user):
         raise CrmConflict(_("This account is in another team's pool."))
     if (
-        rule.by_team
-        and account.pool_team_id is not None
+        team_pool
         and kind == PoolMoveKind.ASSIGNED
         and not _in_team_pool(account, to_user)
-        and not (by is not None and _is_admin(account.company_id, by))
+        and not (by is not None and is_company_admin(account.company_id, by))
     ):
         raise ValidationError({"user": _("Choose someone of the team whose pool it is in.")})
     if rule.max_owned:  # the taker's membership row is locked: two claims at once cannot both pass the limit

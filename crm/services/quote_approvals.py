@@ -6,7 +6,8 @@ company's limit, goes to the customer only after a manager says yes (``QuoteAppr
 database refuses a sent quote that is not. The
 salesperson asks (``quote_approval_request`` → ``pending``, the approvers are notified); a manager of the deal's
 team (or of a team above it; else the company's admins) approves or declines with a note — never their own quote
-(four eyes); a discount beyond the rule's second level goes to the admins only. A declined quote stays a draft:
+(four eyes); a discount beyond the rule's second level needs that yes and then an admin's (二级审批, the trail kept
+as ``QuoteApprovalDecision``). A declined quote stays a draft:
 the salesperson makes a new version with other prices.
 """
 
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 from crm.errors import QuoteApprovalError
 from crm.models import Quote, QuoteApproval, QuoteApprovalDecision, QuoteApprovalLevel, QuoteApprovalRule, QuoteState
 from suite.models import Company, Membership, Role, Team
+from suite.selectors import is_company_admin
 from suite.services.notifications import notification_send
 from suite.templatetags.troika import person_name
 
@@ -56,7 +58,7 @@ def approval_rule_set(*, company: Company, by: User | None, **fields) -> QuoteAp
 
 def approval_facts_for(*, company_id: int, lines, total: Decimal, currency: str) -> tuple[dict, bool]:
     """What about a quote of these lines and total goes beyond the company's rule — ``{}`` when nothing does —
-    and whether only an admin may approve it (a discount beyond the rule's second level). The facts are figures
+    and whether an admin must approve it too (a discount beyond the rule's second level). The facts are figures
     (``crm.models.quotes.approval_reason_text`` says them in the reader's language)."""
     rule = approval_rule_of(company_id)
     if not rule.is_active:
@@ -119,14 +121,10 @@ def approvers_of(quote: Quote, level: str | None = None) -> list[int]:
     return list(active.filter(role=Role.ADMIN).values_list("user_id", flat=True))
 
 
-def _is_admin(quote: Quote, user) -> bool:
-    return Membership.objects.filter(company_id=quote.company_id, user=user, role=Role.ADMIN, is_active=True).exists()
-
-
 def _may_decide(quote: Quote, user) -> bool:
     """Any admin of the company, at either level (notified only at theirs, they may always decide); at the
     manager level, the deal team's managers — never the maker (checked before)."""
-    return _is_admin(quote, user) or (
+    return is_company_admin(quote.company_id, user) or (
         quote.approval_level == QuoteApprovalLevel.MANAGER and user.pk in approvers_of(quote)
     )
 
@@ -183,7 +181,7 @@ def _decide(quote: Quote, *, by, note: str, outcome: str) -> Quote:
         raise QuoteApprovalError(_("This quote is not waiting for approval."))
     if by is not None and by.pk == quote.created_by_id:
         raise QuoteApprovalError(_("A quote is approved by someone other than the one who made it."))
-    admin = by is None or _is_admin(quote, by)
+    admin = by is None or is_company_admin(quote.company_id, by)
     if not admin and not _may_decide(quote, by):
         raise QuoteApprovalError(
             _("An admin decides on this quote now.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q
+from django.db.models import F
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -15,11 +15,10 @@ from django.views.decorators.http import require_POST
 from crm import selectors
 from crm.errors import CrmConflict
 from crm.models import Account, LifecycleStage, PoolAccount, PoolMoveReason
-from crm.selectors_pool import accounts_held, pool_accounts_visible_to, pool_rule_of
+from crm.selectors_pool import accounts_held, pool_accounts_visible_to, pool_rule_of, team_pools_of
 from crm.services import pool as pool_services
 from crm.views.common import paginate, refusal_message, require
 from suite import policy
-from suite.models import Role, Team
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
@@ -50,12 +49,7 @@ def pool_list(request):
     pools = []
     if rule.by_team:  # 部门公海: which pool each account is in, and a filter on it
         accounts = accounts.annotate(pool_team_name=F("pool_team__name"))
-        pools = list(
-            Team.objects.filter(company_id=actor.company_id)
-            .filter(Q() if actor.role == Role.ADMIN else Q(pk__in=actor.team_ids))
-            .order_by("name")
-            .values_list("pk", "name")
-        )
+        pools = team_pools_of(actor)
         pool = request.GET.get("pool", "")
         if pool == "company":
             accounts = accounts.filter(pool_team__isnull=True)

@@ -935,7 +935,7 @@ def quote_approval_settings(request):
         (_("Quotes beyond the limits need approval"), _("Yes") if rule.is_active else _("No")),
         (_("Largest discount without approval"), f"{rule.max_discount_percent} %"),
         (
-            _("Beyond this discount only an admin approves"),
+            _("Beyond this discount an admin approves too"),
             f"{rule.admin_discount_percent} %" if rule.admin_discount_percent is not None else _("No second level"),
         ),
         (_("Largest total without approval"), rule.max_total if rule.max_total is not None else _("No limit")),
@@ -952,7 +952,7 @@ def quote_approval_settings(request):
         title=_("Quote approval"),
         intro=_(
             "A quote with a line discounted beyond the limit, or a total beyond it, goes to the customer only after "
-            "a manager of the deal's team (else an admin) approves it. The salesperson asks from the deal's page; "
-            "nobody approves their own quote."
+            "a manager of the deal's team (else an admin) approves it — beyond the second level, the manager and "
+            "then an admin. The salesperson asks from the deal's page; nobody approves their own quote."
         ),
     )

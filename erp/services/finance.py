@@ -61,7 +61,8 @@ from erp.models import (
 from erp.services.finance_charts import DEFAULT_JOURNALS, TEMPLATES
 from suite import events
 from suite.lookups import present_in
-from suite.models import Company, Membership, Role
+from suite.models import Company
+from suite.selectors import is_company_admin
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -991,10 +992,7 @@ def period_reopen(*, period: FiscalPeriod, by: User, reason: str) -> FiscalPerio
     """Reopen a closed period — privileged: only an active administrator of the company, with a reason. The
     change is audited (the period's history carries the reason) and ``erp.period.reopened`` is published."""
     reason = (reason or "").strip()
-    is_admin = Membership.objects.filter(
-        user=by, company_id=period.company_id, role=Role.ADMIN, is_active=True
-    ).exists()
-    if not is_admin:
+    if not is_company_admin(period.company_id, by):
         raise PermissionDenied(_("Only an administrator may reopen a period."))
     if not reason:
         raise ValidationError({"reason": [_("Say why the period is reopened.")]})
