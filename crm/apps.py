@@ -11,3 +11,7 @@ class CrmConfig(AppConfig):
             dashboards,  # noqa: F401  the sales and marketing dashboards (suite.dashboards)
             dashboards_service,  # noqa: F401  the service dashboard (suite.dashboards)
         )
+        from suite.services.saved_views import register_list
+
+        for list_name in ("account", "contact", "lead", "opportunity", "quote", "activity", "ticket"):
+            register_list(f"crm:{list_name}-list")  # saved views (suite.ui.saved_views)

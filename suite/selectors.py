@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from suite import policy
-from suite.models import ApiToken, Company, Membership, Role, Team
+from suite.models import ApiToken, Company, DefaultView, Membership, Role, SavedView, Team
 
 
 def is_company_admin(company_id: int, user) -> bool:
@@ -52,3 +52,21 @@ def membership_list_queryset(queryset: QuerySet[Membership]) -> QuerySet[Members
 def api_tokens_of(actor: policy.Actor | None) -> QuerySet[ApiToken]:
     """The actor's own API tokens in the company they act in (revoked ones too)."""
     return policy.scope(actor, ApiToken.objects.select_related("membership"))
+
+
+def saved_views_for(actor: policy.Actor, list_key: str) -> QuerySet[SavedView]:
+    """The views of one list the actor may open: their own (the policy's scope) and those shared with their
+    company, by name, with the owner joined."""
+    shared = SavedView.objects.filter(company_id=actor.company_id, shared=True)
+    return (
+        (policy.scope(actor, SavedView.objects.all()) | shared)
+        .filter(list_key=list_key)
+        .select_related("owner")
+        .order_by("name", "id")
+    )
+
+
+def default_view_of(actor: policy.Actor, list_key: str) -> SavedView | None:
+    """The view the actor's list opens with, while they may still open it (a view unshared since is not)."""
+    chosen = DefaultView.objects.filter(company_id=actor.company_id, user=actor.user, list_key=list_key)
+    return saved_views_for(actor, list_key).filter(pk__in=chosen.values("view_id")).first()

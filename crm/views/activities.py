@@ -45,6 +45,7 @@ from suite.models import Team
 from suite.policy import Scope
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required, safe_back
+from suite.ui.saved_views import default_view_redirect
 
 LINKS = {
     "account": selectors.accounts_visible_to,
@@ -81,6 +82,8 @@ def activity_list(request):
     record, due dates and a search; sortable, paged, exported as filtered, and bulk "mark done" / "reassign"."""
     actor = request.actor
     require(actor, "view", Activity)
+    if opened_with_default := default_view_redirect(request, "crm:activity-list"):
+        return opened_with_default
     activities, filters, sort = activity_rows(request)
     # The page's linked records in five small reads instead of five more joins: with eight joins PostgreSQL spent
     # ~50 ms *planning* the page query (a 5 ms walk) on the bench company's million activities.

@@ -23,6 +23,7 @@ from suite import policy
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 CUSTOMER_SORTS = {"name": "name", "city": "city", "updated": "updated_at", "created": "created_at"}
 ACCOUNT_FIELDS = [
@@ -67,6 +68,9 @@ def _customer_list(request, *, kind: str):
     actor = request.actor
     model = Account if kind == "account" else Contact
     require(actor, "view", model)
+    list_key = f"crm:{kind}-list"
+    if opened_with_default := default_view_redirect(request, list_key):
+        return opened_with_default
     query = shell_search.normalize(request.GET.get("q", ""))
     select = selectors.accounts_visible_to if kind == "account" else selectors.contacts_visible_to
     customers = select(actor, search=query)
@@ -110,6 +114,7 @@ def _customer_list(request, *, kind: str):
     page = paginate(request, customers, count_models=() if "overdue" in filters else (model,))
     context = {
         "kind": kind,
+        "list_key": list_key,
         "page": page,
         "query": query,
         "filters": filters,

@@ -27,6 +27,7 @@ from suite.policy import Scope
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 LEAD_SORTS = {"score": "score", "created": "created_at", "name": "name", "company": "company_name"}
 LEAD_FIELDS = [
@@ -86,6 +87,8 @@ def _lead_filters(request, leads):
 def lead_list(request):
     actor = request.actor
     require(actor, "view", Lead)
+    if opened_with_default := default_view_redirect(request, "crm:lead-list"):
+        return opened_with_default
     query = shell_search.normalize(request.GET.get("q", ""))
     leads = selectors.leads_visible_to(actor, search=query)
     status = request.GET.get("status", "open")

@@ -33,6 +33,7 @@ from suite.models import Team
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen, chosen_id
 from suite.ui.records import actor_required, safe_back
+from suite.ui.saved_views import default_view_redirect
 
 OPPORTUNITY_SORTS = {
     "name": "name",
@@ -145,6 +146,8 @@ def opportunity_board_column(request, stage_pk: int):
 def opportunity_list(request):
     actor = request.actor
     require(actor, "view", Opportunity)
+    if opened_with_default := default_view_redirect(request, "crm:opportunity-list"):
+        return opened_with_default
     query = shell_search.normalize(request.GET.get("q", ""))
     opportunities = selectors.opportunities_visible_to(actor, search=query)
     status = request.GET.get("status", "open")

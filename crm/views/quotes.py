@@ -39,6 +39,7 @@ from suite.models import Role
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 
 class LineAddForm(forms.Form):
@@ -406,6 +407,8 @@ def quote_list(request):
     (``?export=csv|xlsx``: the same rows, through ``suite.exports`` and the policy layer)."""
     actor = request.actor
     require(actor, "view", Quote)
+    if opened_with_default := default_view_redirect(request, "crm:quote-list"):
+        return opened_with_default
     quotes, filters, sort = quote_rows(request)
     if export_requested(request):
         return export_list(request, quotes, "quote")

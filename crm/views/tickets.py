@@ -40,6 +40,7 @@ from suite.models import Role, Team
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 TICKET_SORTS = {
     "number": "number",
@@ -58,6 +59,8 @@ STATUS_FILTERS = {
 def ticket_list(request):
     actor = request.actor
     require(actor, "view", Ticket)
+    if opened_with_default := default_view_redirect(request, "crm:ticket-list"):
+        return opened_with_default
     query = shell_search.normalize(request.GET.get("q", ""))
     status = request.GET.get("status", "active")
     if status not in STATUS_FILTERS and status != "all":

@@ -77,6 +77,15 @@
   document.addEventListener("DOMContentLoaded", bulkRefresh);
   document.addEventListener("htmx:afterSettle", bulkRefresh);
 
+  // Saved views: a list filtered through htmx pushes its filters into the address; the bar saves those.
+  function savedViewQuery() {
+    document.querySelectorAll("[data-saved-view-query]").forEach(function (input) {
+      input.value = window.location.search.replace(/^\?/, "");
+    });
+  }
+  document.addEventListener("htmx:pushedIntoHistory", savedViewQuery);
+  document.addEventListener("htmx:replacedInHistory", savedViewQuery);
+
   // A session that ended while a page polled: go to the login page instead of swapping it into the bell.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var xhr = event.detail.xhr;

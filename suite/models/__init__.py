@@ -20,3 +20,6 @@ __all__ += ["HandlerRun", "OutboxEvent", "WebhookDelivery", "WebhookSubscription
 from .digests import DashboardDigestSent, DashboardDigestSetting  # noqa: E402  weekly dashboard digest
 
 __all__ += ["DashboardDigestSent", "DashboardDigestSetting"]
+from .saved_views import DefaultView, SavedView  # noqa: E402  saved list views
+
+__all__ += ["DefaultView", "SavedView"]

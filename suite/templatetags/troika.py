@@ -94,3 +94,12 @@ def history_panel(obj):
 @register.inclusion_tag("ui/_attachments_panel.html")
 def attachments_panel(obj):
     return {"url": reverse("attachments", args=[obj._meta.label_lower, obj.pk])}
+
+
+@register.inclusion_tag("ui/_saved_views.html", takes_context=True)
+def saved_views(context, list_key: str):
+    """The saved-views bar of a list (``suite.ui.saved_views``)."""
+    from suite.ui.saved_views import bar_context
+
+    request = context["request"]
+    return {"request": request, "csrf_token": context.get("csrf_token"), **bar_context(request, list_key)}
