@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from suite import policy
 from suite.models import ApiToken, Company, DefaultView, Membership, Role, SavedView, Team
+from suite.templatetags.troika import person_name
 
 
 def is_company_admin(company_id: int, user) -> bool:
@@ -70,3 +73,48 @@ def default_view_of(actor: policy.Actor, list_key: str) -> SavedView | None:
     """The view the actor's list opens with, while they may still open it (a view unshared since is not)."""
     chosen = DefaultView.objects.filter(company_id=actor.company_id, user=actor.user, list_key=list_key)
     return saved_views_for(actor, list_key).filter(pk__in=chosen.values("view_id")).first()
+
+
+# An "@" that starts a mention: not inside an e-mail address (``li@ecm.cn``); the full-width ＠ of Chinese input too.
+_MENTION_AT = re.compile(r"(?<![A-Za-z0-9._%+\-])[@\uff20]")
+
+
+def members_mentioned(company_id: int, text: str) -> tuple[list, list[str]]:
+    """The active members of the company named after an "@" in ``text`` — by the name the shell shows (``@张伟``,
+    ``@Wei Zhang``: family name first for Chinese, no space needed after it) or by username (``@zhangwei``) —
+    and the names that fit several members (to be written as a username). The longest name wins (``@张伟明``
+    is 张伟明, not 张伟); a Latin name must end at a word's end. One query, none when there is no "@"."""
+    starts = [match.end() for match in _MENTION_AT.finditer(text or "")]
+    if not starts:
+        return [], []
+    names: dict[str, set] = {}
+    members = Membership.objects.filter(company_id=company_id, is_active=True).select_related("user")
+    for membership in members:
+        user = membership.user
+        for name in {user.get_username(), person_name(user)}:
+            if name:
+                names.setdefault(name.casefold(), set()).add(user)
+    longest_first = sorted(names, key=len, reverse=True)
+    found: dict[int, object] = {}
+    unclear: list[str] = []
+    for start in starts:
+        following = text[start : start + 160].casefold()
+        for name in longest_first:
+            end = len(name)
+            if not following.startswith(name):
+                continue
+            if (
+                name[-1].isascii()
+                and name[-1].isalnum()
+                and end < len(following)
+                and (following[end].isalnum() or following[end] == "_")
+            ):
+                continue  # "@ann" in "@annabel": not Ann
+            people = names[name]
+            if len(people) == 1:
+                person = next(iter(people))
+                found.setdefault(person.pk, person)
+            elif text[start : start + end] not in unclear:
+                unclear.append(text[start : start + end])
+            break
+    return list(found.values()), unclear

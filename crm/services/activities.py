@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Activity, ActivityKind
 from suite.models import Company, Membership, Team
+from suite.services.mentions import Mentions, mentions_notify
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -106,7 +108,8 @@ def activity_create(*, company: Company, by: User | None, **fields: Any) -> Acti
 
     The owner (who does it) defaults to ``by``; a note is done when written. When only an opportunity, a contact
     or a ticket is given, the customer is filled from it so the activity shows on the customer's timeline.
-    Publishes nothing.
+    Colleagues named with "@" in the details are told (``suite.services.mentions``) if they may see the record the
+    activity is on; what became of them is on the returned activity's ``mentions``. Publishes nothing.
     """
     fields.setdefault("owner", by)
     opportunity, contact, ticket = fields.get("opportunity"), fields.get("contact"), fields.get("ticket")
@@ -124,7 +127,21 @@ def activity_create(*, company: Company, by: User | None, **fields: Any) -> Acti
     if activity.team_id is None and activity.owner_id is not None:
         activity.team = _only_team(company.pk, activity.owner_id)
     activity.save()
+    activity.mentions = _tell_mentioned(activity, by)
     return activity
+
+
+# the record an activity is "on": the most specific one it links to (as in the activity list and the calendar)
+_MENTION_RECORDS = ("ticket", "opportunity", "lead", "contact", "account")
+
+
+def _tell_mentioned(activity: Activity, by: User | None) -> Mentions:
+    if not activity.body:
+        return Mentions()
+    name = next(name for name in _MENTION_RECORDS if getattr(activity, f"{name}_id"))
+    record = getattr(activity, name)
+    link = reverse(f"crm:{name}-detail", args=[record.pk])
+    return mentions_notify(company=activity.company, by=by, text=activity.body, record=record, link=link)
 
 
 def _only_team(company_id: int, user_id: int) -> Team | None:

@@ -52,6 +52,7 @@ from crm.services.activities import activity_create
 from crm.services.locking import advisory_lock
 from crm.text import normalize_email, normalize_phone
 from suite.models import Company, Membership, Role, Team
+from suite.services.mentions import mentions_notify
 from suite.services.notifications import notification_send
 
 if TYPE_CHECKING:
@@ -395,10 +396,14 @@ def ticket_reply(*, ticket: Ticket, by: User | None, body: str) -> TicketMessage
 @transaction.atomic
 def ticket_note(*, ticket: Ticket, by: User | None, body: str) -> TicketMessage:
     """Add an internal note (never shown or sent to the customer). Changes no timer or status; a closed
-    ticket still takes notes. Locks the ticket row."""
+    ticket still takes notes. Colleagues named with "@" are told if they may see the ticket (the returned
+    message's ``mentions``: ``suite.services.mentions``). Locks the ticket row."""
     ticket = lock_ticket(ticket.pk)
     message = _message(ticket, kind=TicketMessageKind.NOTE, body=body, by=by)
     ticket.save(update_fields=["updated_at"])
+    message.mentions = mentions_notify(
+        company=ticket.company, by=by, text=message.body, record=ticket, link=f"/crm/tickets/{ticket.pk}/"
+    )
     return message
 
 

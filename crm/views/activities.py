@@ -44,6 +44,7 @@ from suite import policy
 from suite.models import Team
 from suite.policy import Scope
 from suite.ui.choices import chosen_id
+from suite.ui.mentions import say_mentions
 from suite.ui.records import actor_required, safe_back
 from suite.ui.saved_views import default_view_redirect
 
@@ -210,7 +211,7 @@ def activity_create(request):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                activity_services.activity_create(
+                activity = activity_services.activity_create(
                     company=actor.company,
                     by=actor.user,
                     kind=data["kind"],
@@ -223,6 +224,7 @@ def activity_create(request):
                     **{name: record},
                 )
                 messages.success(request, _("The activity was saved."))
+                say_mentions(request, activity.mentions)
                 return redirect(_record_url(name, record))
             except ValidationError as error:
                 apply_errors(form, error)

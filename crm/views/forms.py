@@ -262,7 +262,12 @@ class OpportunityForm(CrmForm):
 class ActivityForm(CrmForm):
     kind = forms.ChoiceField(label=_("Kind"), choices=ActivityKind.choices, initial=ActivityKind.TASK)
     subject = forms.CharField(label=_("Subject"), max_length=200)
-    body = forms.CharField(label=_("Details"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    body = forms.CharField(
+        label=_("Details"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text=_("Type @ and a colleague's name or username to tell them."),
+    )
     due_at = forms.DateTimeField(
         label=_("Due at"), required=False, widget=DATETIME_INPUT, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
     )

@@ -39,6 +39,7 @@ from suite import policy
 from suite.models import Role, Team
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen_id
+from suite.ui.mentions import say_mentions
 from suite.ui.records import actor_required
 from suite.ui.saved_views import default_view_redirect
 
@@ -182,8 +183,9 @@ def _message_action(kind: str):
             form = MessageForm(request.POST)
             if not form.is_valid():
                 raise ValidationError(_("Write a message first."))
-            service(ticket=ticket, by=actor.user, body=form.cleaned_data["body"])
+            message = service(ticket=ticket, by=actor.user, body=form.cleaned_data["body"])
             messages.success(request, _("Reply sent.") if kind == "reply" else _("Note added."))
+            say_mentions(request, getattr(message, "mentions", None))
 
         return _ticket_action(request, pk, kind, run)
 
