@@ -1,6 +1,6 @@
 /* CRM pipeline board: drag a card to another stage column. On drop the move is POSTed (with the CSRF token)
  * to the card's move URL; the answer is the card as it is now, which replaces the dragged one in the target
- * column, and the board is then refreshed in the background (column counts and totals). A refused move
+ * column, and the columns' heads are then refreshed in the background (counts and totals). A refused move
  * (e.g. "lost" needs a reason) leaves the card where it was and says why in the board's live region.
  * Without this file (or without a mouse) every card has a "Move to…" form that does the same. */
 (function () {
@@ -31,14 +31,43 @@
     });
   }
 
-  function refreshBoard() {
-    var board = document.getElementById("board");
-    if (!board || !window.htmx) return;
-    window.htmx.ajax("GET", window.location.pathname + window.location.search, {
-      target: "#board",
-      select: "#board",
-      swap: "outerHTML"
-    });
+  // After a move only the columns' heads (count, amount) are fetched again: the cards stay as they are, so the
+  // cards a "Show more" brought in stay on the board. The two columns' "Show more" then skip one card fewer
+  // (the column the card left) or one more (the column it joined).
+  function refreshHeads() {
+    fetch(window.location.pathname + window.location.search, { credentials: "same-origin" })
+      .then(function (response) {
+        return response.ok ? response.text() : "";
+      })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        fresh.querySelectorAll(".kanban-column").forEach(function (column) {
+          var here = document.querySelector('.kanban-column[data-stage="' + column.getAttribute("data-stage") + '"]');
+          var head = here && here.querySelector(".kanban-head");
+          if (!head) return;
+          head.replaceWith(document.importNode(column.querySelector(".kanban-head"), true));
+          // "Drop here" where a column was emptied, none where a card arrived
+          var cards = here.querySelector(".kanban-cards");
+          var empty = cards.querySelector(".kanban-empty");
+          var freshEmpty = column.querySelector(".kanban-empty");
+          if (cards.querySelector(".kanban-card")) {
+            if (empty) empty.remove();
+          } else if (!empty && freshEmpty) {
+            cards.prepend(document.importNode(freshEmpty, true));
+          }
+        });
+      })
+      .catch(function () {});
+  }
+
+  function shiftMore(column, by) {
+    var more = column && column.querySelector(".kanban-more[hx-get]");
+    if (!more) return;
+    var url = new URL(more.getAttribute("hx-get"), window.location.href);
+    url.searchParams.set("offset", String(Math.max(0, parseInt(url.searchParams.get("offset") || "0", 10) + by)));
+    more.setAttribute("hx-get", url.pathname + url.search);
+    if (window.htmx) window.htmx.process(more);
   }
 
   document.addEventListener("dragstart", function (event) {
@@ -106,11 +135,14 @@
         var holder = document.createElement("template");
         holder.innerHTML = result.text.trim();
         var fresh = holder.content.firstElementChild;
+        var left = columnOf(card);
         column.querySelector(".kanban-cards").prepend(fresh);
         card.remove();
         if (window.htmx) window.htmx.process(fresh);
+        shiftMore(left, -1);
+        shiftMore(column, 1);
         announce("");
-        refreshBoard();
+        refreshHeads();
       })
       .catch(function () {
         card.classList.remove("moving");
