@@ -185,6 +185,42 @@ def churn_follow_up_task(event: _events.Event) -> None:
     )
 
 
+@_events.handler(OPPORTUNITY_WON, name="crm.tell_followers_of_win")
+def tell_followers_of_win(event: _events.Event) -> None:
+    """Those who follow a won deal or its account are told, with the amount (``crm.services.following``)."""
+    _tell_followers_of_close(event, won=True)
+
+
+@_events.handler(OPPORTUNITY_LOST, name="crm.tell_followers_of_loss")
+def tell_followers_of_loss(event: _events.Event) -> None:
+    """Those who follow a lost deal or its account are told, with the reason and the note."""
+    _tell_followers_of_close(event, won=False)
+
+
+def _tell_followers_of_close(event: _events.Event, *, won: bool) -> None:
+    from django.contrib.auth import get_user_model
+    from django.utils.translation import gettext as _
+
+    from crm.models import Opportunity, OpportunityStatus
+    from crm.services.following import deal_amount, local_name, tell_deal_followers
+
+    opportunity = (
+        Opportunity.objects.filter(pk=event.payload.get("opportunity_id"), company_id=event.company_id)
+        .select_related("account", "lost_reason", "company")
+        .first()
+    )
+    if opportunity is None or opportunity.status != (OpportunityStatus.WON if won else OpportunityStatus.LOST):
+        return  # deleted, or reopened since: old news
+    by = get_user_model().objects.filter(pk=event.created_by_id).first() if event.created_by_id else None
+    if won:
+        title = _("%(deal)s was won: %(amount)s") % {"deal": opportunity, "amount": deal_amount(opportunity)}
+        tell_deal_followers(opportunity, by=by, title=title)
+    else:
+        reason = local_name(opportunity.lost_reason)
+        title = _("%(deal)s was lost: %(reason)s") % {"deal": opportunity, "reason": reason}
+        tell_deal_followers(opportunity, by=by, title=title, body=opportunity.lost_note)
+
+
 from crm import events_campaigns  # noqa: E402,F401  scrm.campaign.touched (campaign attribution)
 
 # ---------------------------------------------------------------- SCRM cadences and WeCom relationships

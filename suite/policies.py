@@ -111,3 +111,16 @@ register(
         team_field=None,
     )
 )
+
+# Follows are personal: everyone follows and unfollows for themselves (``suite.services.follows``).
+from suite.models import Follow  # noqa: E402
+
+register(
+    ModelPolicy(
+        model=Follow,
+        scopes=dict.fromkeys(ALL_ROLES, Scope.OWN),
+        actions=dict.fromkeys(ALL_ROLES, frozenset({"view", "add", "delete"})),
+        owner_field="user",
+        team_field=None,
+    )
+)

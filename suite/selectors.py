@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Model, Prefetch, Q, QuerySet
 
 from suite import policy
-from suite.models import ApiToken, Company, DefaultView, Membership, Role, SavedView, Team
+from suite.models import ApiToken, Company, DefaultView, Follow, Membership, Role, SavedView, Team
 from suite.templatetags.troika import person_name
 
 
@@ -118,3 +119,29 @@ def members_mentioned(company_id: int, text: str) -> tuple[list, list[str]]:
                 unclear.append(text[start : start + end])
             break
     return list(found.values()), unclear
+
+
+def follow_state(actor: policy.Actor, record: Model) -> tuple[bool, int]:
+    """Whether the actor follows ``record``, and how many people do (one query)."""
+    state = Follow.objects.filter(
+        content_type=ContentType.objects.get_for_model(record), object_id=str(record.pk)
+    ).aggregate(count=Count("id"), mine=Count("id", filter=Q(user_id=actor.user.pk)))
+    return bool(state["mine"]), state["count"]
+
+
+def records_followed_by(actor: policy.Actor) -> list[Model]:
+    """The records the actor follows in their company and may still see, latest followed first (one query per
+    kind of record)."""
+    follows = list(Follow.objects.filter(company_id=actor.company_id, user=actor.user).select_related("content_type"))
+    ids_by_model: dict[type[Model], list[str]] = {}
+    for follow in follows:
+        model = follow.content_type.model_class()
+        if model is not None:
+            ids_by_model.setdefault(model, []).append(follow.object_id)
+    visible: dict[tuple[type[Model], str], Model] = {}
+    for model, ids in ids_by_model.items():
+        for record in policy.scope(actor, model._default_manager.filter(pk__in=ids)):
+            visible[(model, str(record.pk))] = record
+    return [
+        visible[key] for follow in follows if (key := (follow.content_type.model_class(), follow.object_id)) in visible
+    ]

@@ -16,6 +16,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower, Upper
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.text import E164_PATTERN
@@ -306,6 +307,9 @@ class Account(Customer):
             models.Index(fields=["parent"], name="crm_account_parent", condition=Q(parent__isnull=False)),
         ]
         # (``pool_team`` has no index of its own: the pool page narrows the company's unowned accounts by it)
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:account-detail", args=[self.pk])
 
 
 @audited(exclude=["search_text"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from suite.audit import audited
@@ -221,6 +222,9 @@ class Ticket(OwnedModel):
 
     def __str__(self) -> str:
         return f"#{self.number} {self.subject}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:ticket-detail", args=[self.pk])
 
     @property
     def is_active(self) -> bool:

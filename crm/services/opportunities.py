@@ -34,6 +34,7 @@ from crm.models import (
     Stage,
 )
 from crm.services.custom_fields import custom_values_merge
+from crm.services.following import local_name, tell_deal_followers
 from crm.services.funnel import funnel_reach_kept, funnel_reach_rebuild, stage_change_record
 from crm.text import build_search_text
 from suite import events
@@ -597,6 +598,9 @@ def opportunity_move(
     opportunity.save(
         update_fields=["stage", "stage_entered_at", "status", "closed_at", "lost_reason", "lost_note", "updated_at"]
     )
+    tell_deal_followers(
+        opportunity, by=by, title=_("%(deal)s moved to %(stage)s") % {"deal": opportunity, "stage": local_name(stage)}
+    )
     return opportunity
 
 
@@ -628,7 +632,8 @@ def opportunity_win(*, opportunity: Opportunity, by: User | None) -> Opportunity
     customers. Publishes ``crm.opportunity.won`` (ERP creates the sales order; payload in docs/events.md).
 
     Locks the opportunity row; safe to call twice (the second call changes and publishes nothing). A lost
-    opportunity can be won (the customer came back).
+    opportunity can be won (the customer came back). Its followers hear of it from the event
+    (``crm.events.tell_followers_of_win``), which keeps the win's own queries as few as the loop needs.
     """
     # the lock with the account and contact (not locked) the win makes customers and the pipeline's won stage
     # (one per pipeline: crm_stage_one_won): one query, not four (issue #7 figure: the win is the loop's hot write)

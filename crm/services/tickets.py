@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.html import strip_tags
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import CrmConflict
@@ -49,6 +50,7 @@ from crm.models import (
 )
 from crm.models.tickets import ACTIVE_STATUSES, PRIORITY_ORDER
 from crm.services.activities import activity_create
+from crm.services.following import tell_ticket_followers
 from crm.services.locking import advisory_lock
 from crm.text import normalize_email, normalize_phone
 from suite.models import Company, Membership, Role, Team
@@ -294,6 +296,12 @@ def ticket_open(
     ticket.save()
     if ticket.assigned_agent_id and ticket.assigned_agent_id != getattr(by, "pk", None):
         _notify(ticket, [ticket.assigned_agent_id], title=str(_("New ticket for you: %(ticket)s") % {"ticket": ticket}))
+    if account is not None:  # those who follow the account hear of its new tickets
+        tell_ticket_followers(
+            ticket,
+            by=by,
+            title=str(_("New ticket for %(account)s: %(ticket)s") % {"account": account.name, "ticket": ticket}),
+        )
     return ticket
 
 
@@ -432,7 +440,11 @@ def ticket_customer_message(
         ticket.resolved_at = None
         changed += ["status", "resolved_at"]
     ticket.save(update_fields=changed)
-    _notify(ticket, [ticket.assigned_agent_id], title=str(_("The customer wrote on %(ticket)s") % {"ticket": ticket}))
+    title = str(_("The customer wrote on %(ticket)s") % {"ticket": ticket})
+    _notify(ticket, [ticket.assigned_agent_id], title=title)
+    tell_ticket_followers(
+        ticket, by=None, title=title, body=Truncator(message.body).chars(300), skip=[ticket.assigned_agent_id]
+    )
     return message
 
 
@@ -510,6 +522,7 @@ def ticket_escalate(
         body=reason,
         level="warning",
     )
+    tell_ticket_followers(ticket, by=by, title=str(_("Ticket escalated: %(ticket)s") % {"ticket": ticket}), body=reason)
     return ticket
 
 
@@ -590,6 +603,7 @@ def ticket_resolve(
     from crm.services.complaints import ticket_resolved_publish  # closed loop: SCRM replies with the survey link
 
     ticket_resolved_publish(ticket=ticket, survey=survey, by=by)
+    tell_ticket_followers(ticket, by=by, title=str(_("%(ticket)s was resolved") % {"ticket": ticket}))
     return Resolution(ticket, follow_up, survey)
 
 

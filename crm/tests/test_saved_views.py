@@ -64,7 +64,7 @@ def test_bad_views_are_refused_with_a_field_error_and_nothing_kept(sales_actor, 
     assert not SavedView.objects.exists()
 
 
-def test_a_name_is_taken_once_per_person_and_list(sales_actor, company, member):
+def test_a_name_is_taken_once_per_person_and_list(sales_actor, company, member, english):
     saved_view_create(actor=sales_actor, list_key=ACCOUNTS, name="Hot", query="stage=customer")
     with pytest.raises(ValidationError) as error:
         saved_view_create(actor=sales_actor, list_key=ACCOUNTS, name="Hot", query="stage=lead")

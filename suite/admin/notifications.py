@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from suite.models import Attachment, Notification
+from suite.models import Attachment, Follow, Notification
 
 
 @admin.register(Notification)
@@ -43,6 +43,18 @@ class AttachmentAdmin(admin.ModelAdmin):
         "uploaded_by",
         "created_at",
     ]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Follow)
+class FollowAdmin(admin.ModelAdmin):
+    list_display = ["user", "content_type", "object_id", "company", "created_at"]
+    list_filter = ["company", "content_type"]
+    search_fields = ["user__username", "object_id"]
+    list_select_related = ["user", "content_type", "company"]
+    readonly_fields = ["company", "user", "content_type", "object_id", "created_at"]
 
     def has_add_permission(self, request):
         return False

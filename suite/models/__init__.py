@@ -23,3 +23,6 @@ __all__ += ["DashboardDigestSent", "DashboardDigestSetting"]
 from .saved_views import DefaultView, SavedView  # noqa: E402  saved list views
 
 __all__ += ["DefaultView", "SavedView"]
+from .follows import Follow  # noqa: E402  following a record
+
+__all__ += ["Follow"]

@@ -103,3 +103,11 @@ def saved_views(context, list_key: str):
 
     request = context["request"]
     return {"request": request, "csrf_token": context.get("csrf_token"), **bar_context(request, list_key)}
+
+
+@register.inclusion_tag("ui/_follow_button.html", takes_context=True)
+def follow_button(context, record):
+    """The Follow / Following button of a record's page (``suite.ui.follows``)."""
+    from suite.ui.follows import button_context
+
+    return {"csrf_token": context.get("csrf_token"), **button_context(context["request"].actor, record)}

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from suite.ui import attachments, company_settings, loop, notifications, saved_views, views
+from suite.ui import attachments, company_settings, follows, loop, notifications, saved_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,6 +24,8 @@ urlpatterns = [
     path("ops/trace/<uuid:correlation_id>/", loop.trace_page, name="ops-trace"),
     path("ops/loop/", loop.monitor_page, name="ops-loop"),
     path("ops/loop/events/<int:pk>/retry/", loop.dead_letter_retry_view, name="ops-loop-retry"),
+    path("following/", follows.following, name="following"),
+    path("follow/<str:label>/<str:pk>/", follows.toggle, name="follow-toggle"),
     path("views/save/", saved_views.save, name="saved-view-save"),
     path("views/<int:pk>/delete/", saved_views.delete, name="saved-view-delete"),
     path("views/<int:pk>/default/", saved_views.make_default, name="saved-view-default"),

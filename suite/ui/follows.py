@@ -1,0 +1,46 @@
+"""Following records in the browser: the Follow button of a record's page, and the list of what one follows."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from suite.selectors import follow_state, records_followed_by
+from suite.services.follows import is_followable, record_follow, record_unfollow
+from suite.ui.records import actor_required, model_or_404, record_label, record_or_404, safe_back
+
+
+def button_context(actor, record) -> dict:
+    following, count = follow_state(actor, record)
+    return {"record": record, "record_label": record_label(record), "following": following, "count": count}
+
+
+@require_POST
+@actor_required
+def toggle(request, label: str, pk: str):
+    """Follow (or, with ``unfollow=1``, stop following) the record; htmx gets the button back."""
+    if not is_followable(model_or_404(label)):
+        raise Http404
+    record = record_or_404(request.actor, label, pk)
+    try:
+        if request.POST.get("unfollow") == "1":
+            record_unfollow(actor=request.actor, record=record)
+        else:
+            record_follow(actor=request.actor, record=record)
+    except (PermissionDenied, ValidationError):
+        raise Http404 from None
+    if getattr(request, "htmx", False):
+        return render(request, "ui/_follow_button.html", button_context(request.actor, record))
+    return redirect(safe_back(request, record.get_absolute_url()))
+
+
+@actor_required
+def following(request):
+    """What one follows and may still see, latest first, each linking to its page."""
+    records = records_followed_by(request.actor)
+    rows = [
+        {"record": record, "kind": record._meta.verbose_name, "url": record.get_absolute_url()} for record in records
+    ]
+    return render(request, "ui/following.html", {"rows": rows})
