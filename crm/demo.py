@@ -876,6 +876,33 @@ def _reply_templates(ctx) -> None:
             reply_template_create(company=company, actor=admin, shared=True, title=title, body=body)
 
 
+def _views_and_follows(ctx) -> None:
+    """The sales manager shares a saved view of the accounts list (manufacturing customers) with the company and
+    follows the 宁波港机 framework deal whose quote waits for them."""
+    from suite.models import Follow, SavedView
+    from suite.policy import Actor
+    from suite.services.follows import record_follow
+    from suite.services.saved_views import saved_view_create
+
+    company = ctx.company("ecm")
+    manager = Actor(ctx.membership("ecm", "manager"))
+    made = SavedView.objects.filter(company=company, owner=manager.user, name="制造业客户").first()
+    ctx.count(made or SavedView(company=company), made is None)
+    if made is None:
+        saved_view_create(
+            actor=manager,
+            list_key="crm:account-list",
+            name="制造业客户",
+            query="stage=customer&industry=manufacturing",
+            shared=True,
+        )
+    deal = Opportunity.objects.get(company=company, name=APPROVAL_WAITS[1])
+    followed = Follow.objects.filter(company=company, user=manager.user).exists()
+    ctx.count(Follow(company=company), not followed)
+    if not followed:
+        record_follow(actor=manager, record=deal)
+
+
 def _beat_caught_up(ctx) -> None:
     """What beat's every-minute SLA sweep (``crm.tasks.tickets_check_sla``) would have done by now, so a freshly
     started suite does not begin with a burst of writes: the overdue tickets marked breached and their people
@@ -902,5 +929,6 @@ def seed(ctx) -> None:
     _wins(ctx)
     _quote_approval(ctx)
     _reply_templates(ctx)
+    _views_and_follows(ctx)
     demo_history.seed(ctx)
     _beat_caught_up(ctx)

@@ -8,6 +8,9 @@ class ScrmConfig(AppConfig):
 
     def ready(self):
         from scrm import dashboards  # noqa: F401  the social dashboard (suite.dashboards registry)
+        from suite.services.saved_views import register_list
+
+        register_list("scrm:inbox")  # saved views of the inbox's filters (suite.ui.saved_views)
         from suite.api.lean import lean_path_register
 
         # Platforms' pushes: the connector checks the signature; no session, CSRF or login is read (the lean

@@ -80,6 +80,41 @@ def default_view_of(actor: policy.Actor, list_key: str) -> SavedView | None:
 _MENTION_AT = re.compile(r"(?<![A-Za-z0-9._%+\-])[@\uff20]")
 
 
+def _member_names(company_id: int) -> dict[str, set]:
+    """Each name an active member of the company goes by (username, shown name), casefolded, with who has it."""
+    names: dict[str, set] = {}
+    for membership in Membership.objects.filter(company_id=company_id, is_active=True).select_related("user"):
+        user = membership.user
+        for name in {user.get_username(), person_name(user)}:
+            if name:
+                names.setdefault(name.casefold(), set()).add(user)
+    return names
+
+
+def members_to_mention(actor: policy.Actor, typed: str, *, limit: int = 8) -> list[dict]:
+    """The colleagues an "@" being typed may mean: active members of the actor's company (not the actor) whose
+    username starts with, or shown name holds, ``typed`` — each with what to insert: the shown name, or the
+    username when several members share that name. One query."""
+    typed = typed.strip().casefold()[:30]
+    names = _member_names(actor.company_id)
+    found = {}
+    for people in names.values():
+        for person in people:
+            if person.pk == actor.user.pk or person.pk in found:
+                continue
+            shown = person_name(person)
+            if not typed or person.get_username().casefold().startswith(typed) or typed in shown.casefold():
+                found[person.pk] = person
+    rows = []
+    for person in sorted(found.values(), key=lambda person: (person_name(person).casefold(), person.pk))[:limit]:
+        shown = person_name(person)
+        unique = len(names.get(shown.casefold(), ())) == 1
+        rows.append(
+            {"name": shown, "username": person.get_username(), "insert": shown if unique else person.get_username()}
+        )
+    return rows
+
+
 def members_mentioned(company_id: int, text: str) -> tuple[list, list[str]]:
     """The active members of the company named after an "@" in ``text`` — by the name the shell shows (``@张伟``,
     ``@Wei Zhang``: family name first for Chinese, no space needed after it) or by username (``@zhangwei``) —
@@ -88,13 +123,7 @@ def members_mentioned(company_id: int, text: str) -> tuple[list, list[str]]:
     starts = [match.end() for match in _MENTION_AT.finditer(text or "")]
     if not starts:
         return [], []
-    names: dict[str, set] = {}
-    members = Membership.objects.filter(company_id=company_id, is_active=True).select_related("user")
-    for membership in members:
-        user = membership.user
-        for name in {user.get_username(), person_name(user)}:
-            if name:
-                names.setdefault(name.casefold(), set()).add(user)
+    names = _member_names(company_id)
     longest_first = sorted(names, key=len, reverse=True)
     found: dict[int, object] = {}
     unclear: list[str] = []

@@ -118,6 +118,16 @@ def actor_of():
     return policy.Actor
 
 
+def web_client(membership: Membership, language: str = "en"):
+    """A browser-like Django test client logged in as ``membership``'s user, reading pages in ``language``."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(membership.user)
+    client.cookies["django_language"] = language
+    return client
+
+
 def api_client_for(membership: Membership, *, token: bool = False) -> APIClient:
     """An API client acting as ``membership``'s user in its company (session, or an API token)."""
     client = APIClient()

@@ -2,7 +2,6 @@
 told what — never the one who did it, never someone the policy no longer lets see the record."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from crm.services.customers import account_update
@@ -10,17 +9,12 @@ from crm.services.opportunities import opportunity_create, opportunity_lose, opp
 from crm.services.tickets import ticket_customer_message, ticket_resolve
 from crm.tests.factories import AccountFactory, lost_reason_in, ticket_for
 from suite.events.relay import relay_batch
-from suite.models import Follow, Module, Notification, Role
+from suite.models import Follow, Notification, Role
 from suite.policy import Actor
 from suite.services.follows import followers_notify, record_follow
+from suite.testing import web_client
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 
 @pytest.fixture
@@ -41,19 +35,12 @@ def deal(company, crew):
     )
 
 
-def browser(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    client.cookies["django_language"] = "en"
-    return client
-
-
 def told(user) -> list[str]:
     return list(Notification.objects.filter(recipient=user).order_by("id").values_list("title", flat=True))
 
 
 def test_the_follow_button_follows_and_unfollows(company, crew, deal):
-    client = browser(crew["admin"])
+    client = web_client(crew["admin"])
     url = reverse("follow-toggle", args=["crm.opportunity", deal.pk])
 
     page = client.get(reverse("crm:opportunity-detail", args=[deal.pk])).content.decode()
@@ -71,11 +58,11 @@ def test_the_follow_button_follows_and_unfollows(company, crew, deal):
 def test_one_follows_only_what_one_may_see_and_only_followable_records(
     company, other_company, crew, deal, member, team
 ):
-    other_seller = browser(member(company, Role.SALES))
+    other_seller = web_client(member(company, Role.SALES))
     assert other_seller.post(reverse("follow-toggle", args=["crm.opportunity", deal.pk])).status_code == 404
-    stranger = browser(member(other_company, Role.ADMIN))
+    stranger = web_client(member(other_company, Role.ADMIN))
     assert stranger.post(reverse("follow-toggle", args=["crm.account", deal.account_id])).status_code == 404
-    admin = browser(crew["admin"])
+    admin = web_client(crew["admin"])
     assert admin.post(reverse("follow-toggle", args=["suite.team", team.pk])).status_code == 404
     assert not Follow.objects.exists()
 
@@ -141,13 +128,13 @@ def test_the_following_page_lists_what_one_follows_and_still_sees(company, crew,
     record_follow(actor=boss, record=deal.account)
     account_update(account=deal.account, by=crew["admin"].user, name="宁波港机集团")
 
-    page = browser(crew["boss"]).get(reverse("following")).content.decode()
+    page = web_client(crew["boss"]).get(reverse("following")).content.decode()
     assert "岸桥改造" in page and "宁波港机集团" in page
     assert f'href="/crm/opportunities/{deal.pk}/"' in page
 
     team.manager = None
     team.save()
-    page = browser(crew["boss"]).get(reverse("following")).content.decode()
+    page = web_client(crew["boss"]).get(reverse("following")).content.decode()
     assert "岸桥改造" not in page and "You follow nothing yet." in page
 
 

@@ -2,21 +2,15 @@
 only if the policy lets them see the record; the page says who was told, who was not and why."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from crm.services.activities import activity_create
 from crm.services.tickets import ticket_note, ticket_reply
 from crm.tests.factories import AccountFactory, opportunity_in, ticket_for
-from suite.models import Module, Notification, Role
+from suite.models import Notification, Role
+from suite.testing import web_client
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 
 @pytest.fixture
@@ -28,7 +22,7 @@ def crew(company, member):
     }
 
 
-def test_a_ticket_note_tells_who_may_see_the_ticket_and_no_one_else(company, crew):
+def test_a_ticket_note_tells_who_may_see_the_ticket_and_no_one_else(company, crew, english):
     account = AccountFactory(company=company, by=crew["owner"].user, name="宁波港机")
     ticket = ticket_for(company, account=account, by=crew["agent"].user)
 
@@ -84,9 +78,7 @@ def test_the_ticket_page_says_who_was_told(company, crew, member):
     member(company, Role.SALES, username="zhangwei2", first_name="伟", last_name="张")  # a second 张伟
     account = AccountFactory(company=company, by=crew["owner"].user)
     ticket = ticket_for(company, account=account, by=crew["agent"].user)
-    client = Client()
-    client.force_login(crew["agent"].user)
-    client.cookies["django_language"] = "en"
+    client = web_client(crew["agent"])
 
     page = client.get(reverse("crm:ticket-detail", args=[ticket.pk])).content.decode()
     assert "Type @ and a colleague's name or username to tell them." in page

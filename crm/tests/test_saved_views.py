@@ -3,31 +3,18 @@ the list with it, shares it (admins and managers); a shared view shows each coll
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.test import Client
 from django.urls import reverse
 
 from crm.tests.factories import AccountFactory
-from suite.models import DefaultView, Module, Role, SavedView
+from suite.models import DefaultView, Role, SavedView
 from suite.policy import Actor
 from suite.selectors import saved_views_for
 from suite.services.saved_views import clean_query, default_view_set, saved_view_create, saved_view_delete
+from suite.testing import web_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
 
 ACCOUNTS = "crm:account-list"
-
-
-@pytest.fixture(autouse=True)
-def crm_enabled(company):
-    company.enabled_modules = [Module.CRM]
-    company.save()
-
-
-def browser(membership) -> Client:
-    client = Client()
-    client.force_login(membership.user)
-    client.cookies["django_language"] = "en"
-    return client
 
 
 def test_a_view_keeps_the_filters_without_the_page_and_one_off_parameters(sales_actor):
@@ -119,7 +106,7 @@ def test_the_list_opens_with_the_default_view_and_all_records_on_demand(sales, s
     view = saved_view_create(
         actor=sales_actor, list_key=ACCOUNTS, name="Shanghai", query="city=上海", make_default=True
     )
-    client = browser(sales)
+    client = web_client(sales)
 
     opened = client.get(reverse(ACCOUNTS))
     assert opened.status_code == 302
@@ -145,13 +132,13 @@ def test_a_shared_view_shows_each_colleague_only_their_own_scope(company, member
     )
     view = SavedView.objects.get()
 
-    seen_by_a = browser(sales_a).get(f"{reverse(ACCOUNTS)}?{view.query}&view={view.pk}").content.decode()
+    seen_by_a = web_client(sales_a).get(f"{reverse(ACCOUNTS)}?{view.query}&view={view.pk}").content.decode()
 
     assert "甲方客户" in seen_by_a and "乙方客户" not in seen_by_a
 
 
 def test_saving_from_the_list_page(sales, company, member):
-    client = browser(sales)
+    client = web_client(sales)
     page = client.get(reverse(ACCOUNTS) + "?stage=customer&city=上海&page=2").content.decode()
     assert 'name="query" value="stage=customer&amp;city=%E4%B8%8A%E6%B5%B7"' in page
     assert 'name="shared"' not in page  # a salesperson does not share
@@ -173,7 +160,7 @@ def test_saving_from_the_list_page(sales, company, member):
     assert SavedView.objects.count() == 1
 
     # another person cannot make it their default, nor delete it: it does not exist for them
-    other = browser(member(company, Role.SALES))
+    other = web_client(member(company, Role.SALES))
     assert other.post(reverse("saved-view-default", args=[view.pk])).status_code == 404
     assert other.post(reverse("saved-view-delete", args=[view.pk])).status_code == 404
 
@@ -199,7 +186,7 @@ def test_every_crm_list_has_the_bar_and_opens_with_its_default(admin, list_key):
     view = saved_view_create(
         actor=actor, list_key=list_key, name="Mine", query="owner=me", shared=True, make_default=True
     )
-    client = browser(admin)
+    client = web_client(admin)
 
     opened = client.get(reverse(list_key))
     assert opened["Location"] == f"{reverse(list_key)}?owner=me&view={view.pk}"

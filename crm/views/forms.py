@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.forms.models import ModelChoiceIterator
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import (
@@ -264,7 +265,9 @@ class ActivityForm(CrmForm):
     subject = forms.CharField(label=_("Subject"), max_length=200)
     body = forms.CharField(
         label=_("Details"),
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "data-mentions-url": reverse_lazy("mention-suggest"), "aria-autocomplete": "list"}
+        ),
         required=False,
         help_text=_("Type @ and a colleague's name or username to tell them."),
     )

@@ -41,6 +41,7 @@ from suite import exports, policy
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 PRIVATE = ("id_number", "bank_account", "salary", "social_base")
 
@@ -58,6 +59,8 @@ def _show_private(actor) -> bool:
 def employee_list(request):
     actor = request.actor
     _require(actor, "view", Employee)
+    if opened_with_default := default_view_redirect(request, "erp:hr-employee-list"):
+        return opened_with_default
     employees = selectors.employees_visible_to(actor, search=shell_search.normalize(request.GET.get("q", "")))
     employees, drill = dashboards_hr.employees_drilled(employees, request.GET)  # HR dashboard figures (issue #7)
     page = Paginator(employees, 50).get_page(request.GET.get("page"))

@@ -44,6 +44,7 @@ from suite import policy
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 FORM_LINES = 5
 
@@ -76,6 +77,8 @@ def invoice_list(request):
     """Invoices and bills, newest first, filtered by kind, state and payment state."""
     actor = request.actor
     _require(actor, "view", Invoice)
+    if opened_with_default := default_view_redirect(request, "erp:invoice-list"):
+        return opened_with_default
     queryset = policy.scope(actor, Invoice.objects.select_related("partner")).order_by("-invoice_date", "-id")
     kind = request.GET.get("kind", "")
     if kind in InvoiceKind.values:

@@ -35,6 +35,7 @@ from suite import policy
 from suite.ui import search as shell_search
 from suite.ui.choices import chosen
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 PAGE_SIZE = 25
 LINE_ROWS = 5
@@ -85,6 +86,8 @@ def _errors_to_forms(error: ValidationError, form, line_forms, used) -> None:
 def order_list(request):
     actor = request.actor
     _require(actor, "view", PurchaseOrder)
+    if opened_with_default := default_view_redirect(request, "erp:purchase-order-list"):
+        return opened_with_default
     state = request.GET.get("state", "")
     if state not in PurchaseOrderState.values:
         state = ""

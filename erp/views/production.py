@@ -41,6 +41,7 @@ from erp.services import production as services
 from suite import policy
 from suite.ui import search as shell_search
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 PAGE_SIZE = 25
 GANTT_DAYS = 7
@@ -84,6 +85,8 @@ def _visible(queryset, pk):
 def order_list(request):
     actor = request.actor
     _require(actor, "view", ProductionOrder)
+    if opened_with_default := default_view_redirect(request, "erp:production-order-list"):
+        return opened_with_default
     state = request.GET.get("state", "")
     if state not in ProductionState.values:
         state = ""

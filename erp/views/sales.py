@@ -35,6 +35,7 @@ from erp.services import sales as services
 from suite import policy
 from suite.ui import search as shell_search
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 PAGE_SIZE = 25
 LINE_ROWS = 5
@@ -72,6 +73,8 @@ def _error_messages(request, error) -> None:
 def order_list(request):
     actor = request.actor
     _require(actor, "view", SalesOrder)
+    if opened_with_default := default_view_redirect(request, "erp:sales-order-list"):
+        return opened_with_default
     query = shell_search.normalize(request.GET.get("q", ""))
     state = request.GET.get("state", "")
     if state not in SalesOrderState.values:

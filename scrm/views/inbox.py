@@ -25,6 +25,7 @@ from suite import policy
 from suite.templatetags.troika import person_name
 from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
+from suite.ui.saved_views import default_view_redirect
 
 PAGE_SIZE = 25
 THREAD_SIZE = 50
@@ -50,6 +51,8 @@ def _inbox_context(request):
 
 @actor_required
 def inbox(request):
+    if opened_with_default := default_view_redirect(request, "scrm:inbox"):
+        return opened_with_default
     return render(request, "scrm/inbox.html", _inbox_context(request))
 
 

@@ -86,6 +86,99 @@
   document.addEventListener("htmx:pushedIntoHistory", savedViewQuery);
   document.addEventListener("htmx:replacedInHistory", savedViewQuery);
 
+  // @mentions: "@" and part of a name in a note box (textarea[data-mentions-url]) offers the colleagues it may
+  // mean; arrows move, Enter or Tab (or a click) inserts "@name ", Escape closes.
+  var mentionList = null;
+  var mentionTimer = null;
+  function mentionToken(area) {
+    var upto = area.value.slice(0, area.selectionStart);
+    var match = /(^|[^A-Za-z0-9._%+\-])[@\uff20]([^\s@\uff20]{0,20})$/.exec(upto);
+    return match ? { start: upto.length - match[2].length - 1, typed: match[2] } : null;
+  }
+  function closeMentions() {
+    if (!mentionList) return;
+    mentionList.area.removeAttribute("aria-activedescendant");
+    mentionList.area.setAttribute("aria-expanded", "false");
+    mentionList.node.remove();
+    mentionList = null;
+  }
+  function chooseMention(person) {
+    var area = mentionList.area;
+    var token = mentionToken(area);
+    closeMentions();
+    if (!token) return;
+    var before = area.value.slice(0, token.start);
+    var inserted = "@" + person.insert + " ";
+    area.value = before + inserted + area.value.slice(area.selectionStart);
+    area.setSelectionRange(before.length + inserted.length, before.length + inserted.length);
+    area.focus();
+  }
+  function markMention(index) {
+    var options = mentionList.node.querySelectorAll("[role=option]");
+    options.forEach(function (option, at) { option.setAttribute("aria-selected", at === index ? "true" : "false"); });
+    mentionList.index = index;
+    mentionList.area.setAttribute("aria-activedescendant", options[index].id);
+  }
+  function showMentions(area, people) {
+    closeMentions();
+    if (!people.length) return;
+    var node = document.createElement("ul");
+    node.className = "mention-list";
+    node.id = area.id + "-mentions";
+    node.setAttribute("role", "listbox");
+    people.forEach(function (person, index) {
+      var option = document.createElement("li");
+      option.id = node.id + "-" + index;
+      option.setAttribute("role", "option");
+      option.textContent = person.name === person.username ? person.name : person.name + " \u00b7 " + person.username;
+      option.addEventListener("mousedown", function (event) {
+        event.preventDefault();
+        chooseMention(person);
+      });
+      node.appendChild(option);
+    });
+    area.insertAdjacentElement("afterend", node);
+    area.setAttribute("aria-controls", node.id);
+    area.setAttribute("aria-expanded", "true");
+    mentionList = { node: node, area: area, people: people, index: 0 };
+    markMention(0);
+  }
+  document.addEventListener("input", function (event) {
+    var area = event.target;
+    if (!area.matches || !area.matches("textarea[data-mentions-url]")) return;
+    clearTimeout(mentionTimer);
+    var token = mentionToken(area);
+    if (!token) {
+      closeMentions();
+      return;
+    }
+    mentionTimer = setTimeout(function () {
+      fetch(area.getAttribute("data-mentions-url") + "?q=" + encodeURIComponent(token.typed), { credentials: "same-origin" })
+        .then(function (response) { return response.ok ? response.json() : { people: [] }; })
+        .then(function (answer) {
+          var now = mentionToken(area);
+          if (now && now.start === token.start && now.typed === token.typed) showMentions(area, answer.people || []);
+        })
+        .catch(function () {});
+    }, 150);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (!mentionList || event.target !== mentionList.area) return;
+    var count = mentionList.people.length;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      markMention((mentionList.index + (event.key === "ArrowDown" ? 1 : count - 1)) % count);
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      event.preventDefault();
+      chooseMention(mentionList.people[mentionList.index]);
+    } else if (event.key === "Escape") {
+      closeMentions();
+    }
+  });
+  document.addEventListener("focusout", function (event) {
+    if (mentionList && event.target === mentionList.area) closeMentions();
+  });
+
   // A session that ended while a page polled: go to the login page instead of swapping it into the bell.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var xhr = event.detail.xhr;

@@ -1,10 +1,14 @@
 """@mentions are read from a note's text: by the name the shell shows or by username, the longest name first,
-never inside an e-mail address, only among the company's active members."""
+never inside an e-mail address, only among the company's active members; the note boxes suggest the colleagues an
+"@" being typed may mean."""
 
 import pytest
+from django.urls import reverse
 
 from suite.models import Role
-from suite.selectors import members_mentioned
+from suite.policy import Actor
+from suite.selectors import members_mentioned, members_to_mention
+from suite.testing import web_client
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +66,33 @@ def test_only_active_members_of_the_company_are_found(company, other_company, me
 def test_no_query_without_an_at_sign(company, people, django_assert_num_queries):
     with django_assert_num_queries(0):
         assert members_mentioned(company.pk, "张伟 请跟进") == ([], [])
+
+
+def test_the_note_box_suggests_colleagues_by_name_or_username(company, other_company, member, people):
+    writer = member(company, Role.SERVICE, username="zhaoli", first_name="丽", last_name="赵")
+    member(other_company, Role.SALES, username="zhangsan", first_name="三", last_name="张")
+    client = web_client(writer)
+
+    by_name = client.get(reverse("mention-suggest"), {"q": "张伟"}).json()["people"]
+    by_username = client.get(reverse("mention-suggest"), {"q": "ANN"}).json()["people"]
+    nobody = client.get(reverse("mention-suggest"), {"q": "赵"}).json()["people"]  # not oneself
+
+    assert by_name == [
+        {"name": "张伟", "username": "zhangwei", "insert": "张伟"},
+        {"name": "张伟明", "username": "zwm", "insert": "张伟明"},
+    ]
+    assert [person["username"] for person in by_username] == ["ann.lee", "anna"]
+    assert nobody == []
+
+
+def test_a_shared_name_is_inserted_as_the_username(company, member, people, django_assert_num_queries):
+    writer = member(company, Role.SERVICE)
+    member(company, Role.MANAGER, username="zhangwei2", first_name="伟", last_name="张")
+
+    with django_assert_num_queries(1):
+        found = members_to_mention(Actor(writer), "zhangwei")
+
+    assert [(person["username"], person["insert"]) for person in found] == [
+        ("zhangwei", "zhangwei"),
+        ("zhangwei2", "zhangwei2"),
+    ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from suite.ui import attachments, company_settings, follows, loop, notifications, saved_views, views
+from suite.ui import attachments, company_settings, follows, loop, mentions, notifications, saved_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,6 +25,7 @@ urlpatterns = [
     path("ops/loop/", loop.monitor_page, name="ops-loop"),
     path("ops/loop/events/<int:pk>/retry/", loop.dead_letter_retry_view, name="ops-loop-retry"),
     path("following/", follows.following, name="following"),
+    path("people/mention/", mentions.suggest, name="mention-suggest"),
     path("follow/<str:label>/<str:pk>/", follows.toggle, name="follow-toggle"),
     path("views/save/", saved_views.save, name="saved-view-save"),
     path("views/<int:pk>/delete/", saved_views.delete, name="saved-view-delete"),
