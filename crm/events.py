@@ -213,12 +213,22 @@ def _tell_followers_of_close(event: _events.Event, *, won: bool) -> None:
         return  # deleted, or reopened since: old news
     by = get_user_model().objects.filter(pk=event.created_by_id).first() if event.created_by_id else None
     if won:
-        title = _("%(deal)s was won: %(amount)s") % {"deal": opportunity, "amount": deal_amount(opportunity)}
-        tell_deal_followers(opportunity, by=by, title=title)
+        amount = deal_amount(opportunity)
+        tell_deal_followers(
+            opportunity,
+            by=by,
+            title=lambda: _("%(deal)s was won: %(amount)s") % {"deal": opportunity, "amount": amount},
+        )
     else:
-        reason = local_name(opportunity.lost_reason)
-        title = _("%(deal)s was lost: %(reason)s") % {"deal": opportunity, "reason": reason}
-        tell_deal_followers(opportunity, by=by, title=title, body=opportunity.lost_note)
+        tell_deal_followers(
+            opportunity,
+            by=by,
+            title=lambda: (
+                _("%(deal)s was lost: %(reason)s")
+                % {"deal": opportunity, "reason": local_name(opportunity.lost_reason)}
+            ),
+            body=opportunity.lost_note,
+        )
 
 
 from crm import events_campaigns  # noqa: E402,F401  scrm.campaign.touched (campaign attribution)

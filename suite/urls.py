@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
 from suite.api.docs import RedocView, SchemaView, SwaggerView
+from suite.auth import views as auth_views
 from suite.auth.views import admin_login
 
 api_v1 = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("scrm/", include("scrm.urls")),
     path("erp/", include("erp.urls")),
     path("dashboards/", include("suite.dashboards.urls")),
+    path("i18n/setlang/", auth_views.set_language, name="set_language"),  # remembers it for notifications
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include(api_v1)),

@@ -599,7 +599,9 @@ def opportunity_move(
         update_fields=["stage", "stage_entered_at", "status", "closed_at", "lost_reason", "lost_note", "updated_at"]
     )
     tell_deal_followers(
-        opportunity, by=by, title=_("%(deal)s moved to %(stage)s") % {"deal": opportunity, "stage": local_name(stage)}
+        opportunity,
+        by=by,
+        title=lambda: _("%(deal)s moved to %(stage)s") % {"deal": opportunity, "stage": local_name(stage)},
     )
     return opportunity
 

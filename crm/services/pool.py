@@ -217,9 +217,9 @@ def account_pool_assign(*, account: Account, to_user, by: User | None) -> Accoun
     return _take(lock_customer(Account, account.pk), to_user=to_user, by=by, kind=PoolMoveKind.ASSIGNED)
 
 
-def _tell_owners(rule: PoolRule, by_owner: dict[int, int], *, title, body: str, link: str, level: str = "") -> None:
+def _tell_owners(rule: PoolRule, by_owner: dict[int, int], *, title, body, link: str, level: str = "") -> None:
     """One notification to each owner in ``by_owner`` (owner id → how many of their accounts) who is still an
-    active member of the rule's company; ``title(count)`` says it."""
+    active member of the rule's company; ``title(count)`` and ``body()`` say it, in the owner's language."""
     active = set(
         Membership.objects.filter(company_id=rule.company_id, user_id__in=by_owner, is_active=True).values_list(
             "user_id", flat=True
@@ -230,7 +230,7 @@ def _tell_owners(rule: PoolRule, by_owner: dict[int, int], *, title, body: str, 
             notification_send(
                 recipients=[owner_id],
                 company=rule.company,
-                title=title(count),
+                title=lambda count=count: title(count),
                 body=body,
                 link=link,
                 level=level or Notification.Level.INFO,
@@ -293,7 +293,7 @@ def pool_sweep(*, now: datetime | None = None) -> int:
                 )
                 % {"count": count}
             ),
-            body=_("Nobody followed them up for %(days)d days.") % {"days": rule.idle_days},
+            body=lambda days=rule.idle_days: _("Nobody followed them up for %(days)d days.") % {"days": days},
             link=reverse("crm:pool"),
         )
     return released
@@ -333,7 +333,7 @@ def pool_warn(*, now: datetime | None = None) -> int:
                 )
                 % {"count": count, "days": days}
             ),
-            body=_("Log a call or plan a follow-up to keep them: My day lists them."),
+            body=lambda: _("Log a call or plan a follow-up to keep them: My day lists them."),
             link=reverse("crm:my-day"),
             level=Notification.Level.WARNING,
         )

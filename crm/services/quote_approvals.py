@@ -137,14 +137,19 @@ def _note(note: str) -> str:
     return " ".join((note or "").split())[:300]
 
 
-def _ask(quote: Quote, level: str, *, after: str = "") -> None:
-    """Tell the approvers at ``level`` that the quote waits for them (``after``: the yes it already has)."""
-    body = f"{quote.customer_name} · {quote.total} {quote.currency} · {quote.approval_reason}"
+def _ask(quote: Quote, level: str, *, after=None) -> None:
+    """Tell the approvers at ``level`` that the quote waits for them, each in their language (``after``: a function
+    saying the yes it already has)."""
+
+    def body() -> str:  # the reason in each approver's language (the quote keeps it as figures)
+        said = f"{quote.customer_name} · {quote.total} {quote.currency} · {quote.approval_reason}"
+        return f"{said} · {after()}" if after else said
+
     notification_send(
         recipients=approvers_of(quote, level),
         company=quote.company,
-        title=_("Quote %(number)s waits for your approval") % {"number": quote.display_number},
-        body=f"{body} · {after}" if after else body,
+        title=lambda: _("Quote %(number)s waits for your approval") % {"number": quote.display_number},
+        body=body,
         link=reverse("crm:opportunity-detail", args=[quote.opportunity_id]),
     )
 
@@ -199,8 +204,12 @@ def _decide(quote: Quote, *, by, note: str, outcome: str) -> Quote:
     if outcome == QuoteApproval.APPROVED and level == QuoteApprovalLevel.MANAGER and quote.approval_by_admin:
         quote.approval_level = QuoteApprovalLevel.ADMIN
         quote.save(update_fields=["approval_level", "updated_at"])
-        after = _("approved by %(name)s") % {"name": person_name(by)}
-        _ask(quote, QuoteApprovalLevel.ADMIN, after=f"{after}: {note}" if note else after)
+
+        def after() -> str:
+            said = _("approved by %(name)s") % {"name": person_name(by)}
+            return f"{said}: {note}" if note else said
+
+        _ask(quote, QuoteApprovalLevel.ADMIN, after=after)
         return quote
     quote.approval = outcome
     quote.approval_level = QuoteApprovalLevel.NONE
@@ -221,15 +230,19 @@ def _decide(quote: Quote, *, by, note: str, outcome: str) -> Quote:
         quote.created_by_id
         and Membership.objects.filter(company_id=quote.company_id, user_id=quote.created_by_id, is_active=True).exists()
     ):
-        title = (
-            _("Quote %(number)s is approved: you may send it")
-            if outcome == QuoteApproval.APPROVED
-            else _("Quote %(number)s was declined")
-        )
+
+        def title() -> str:  # in the maker's language
+            said = (
+                _("Quote %(number)s is approved: you may send it")
+                if outcome == QuoteApproval.APPROVED
+                else _("Quote %(number)s was declined")
+            )
+            return said % {"number": quote.display_number}
+
         notification_send(
             recipients=[quote.created_by_id],
             company=quote.company,
-            title=title % {"number": quote.display_number},
+            title=title,
             body=note,
             link=reverse("crm:opportunity-detail", args=[quote.opportunity_id]),
         )

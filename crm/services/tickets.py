@@ -55,7 +55,7 @@ from crm.services.locking import advisory_lock
 from crm.text import normalize_email, normalize_phone
 from suite.models import Company, Membership, Role, Team
 from suite.services.mentions import mentions_notify
-from suite.services.notifications import notification_send
+from suite.services.notifications import Text, notification_send
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -171,8 +171,9 @@ def _customer_owner(account: Account | None, contact: Contact | None):
     return None
 
 
-def _notify(ticket: Ticket, user_ids, *, title: str, body: str = "", level: str = "info") -> None:
-    """Notify those of ``user_ids`` who are still active members of the ticket's company."""
+def _notify(ticket: Ticket, user_ids, *, title: Text, body: str = "", level: str = "info") -> None:
+    """Notify those of ``user_ids`` who are still active members of the ticket's company (``title``: a function
+    that writes it, called in each one's language)."""
     wanted = {pk for pk in user_ids if pk}
     if not wanted:
         return
@@ -295,12 +296,14 @@ def ticket_open(
     ticket.number = _next_number(company.pk)
     ticket.save()
     if ticket.assigned_agent_id and ticket.assigned_agent_id != getattr(by, "pk", None):
-        _notify(ticket, [ticket.assigned_agent_id], title=str(_("New ticket for you: %(ticket)s") % {"ticket": ticket}))
+        _notify(
+            ticket, [ticket.assigned_agent_id], title=lambda: _("New ticket for you: %(ticket)s") % {"ticket": ticket}
+        )
     if account is not None:  # those who follow the account hear of its new tickets
         tell_ticket_followers(
             ticket,
             by=by,
-            title=str(_("New ticket for %(account)s: %(ticket)s") % {"account": account.name, "ticket": ticket}),
+            title=lambda: _("New ticket for %(account)s: %(ticket)s") % {"account": account.name, "ticket": ticket},
         )
     return ticket
 
@@ -440,10 +443,15 @@ def ticket_customer_message(
         ticket.resolved_at = None
         changed += ["status", "resolved_at"]
     ticket.save(update_fields=changed)
-    title = str(_("The customer wrote on %(ticket)s") % {"ticket": ticket})
-    _notify(ticket, [ticket.assigned_agent_id], title=title)
+    _notify(
+        ticket, [ticket.assigned_agent_id], title=lambda: _("The customer wrote on %(ticket)s") % {"ticket": ticket}
+    )
     tell_ticket_followers(
-        ticket, by=None, title=title, body=Truncator(message.body).chars(300), skip=[ticket.assigned_agent_id]
+        ticket,
+        by=None,
+        title=lambda: _("The customer wrote on %(ticket)s") % {"ticket": ticket},
+        body=Truncator(message.body).chars(300),
+        skip=[ticket.assigned_agent_id],
     )
     return message
 
@@ -476,7 +484,7 @@ def ticket_assign(*, ticket: Ticket, by: User | None, agent: User | None = None,
         ticket.status = TicketStatus.OPEN
     ticket.save(update_fields=["team", "assigned_agent", "status", "updated_at"])
     if agent_id and agent_id != previous and agent_id != getattr(by, "pk", None):
-        _notify(ticket, [agent_id], title=str(_("Ticket assigned to you: %(ticket)s") % {"ticket": ticket}))
+        _notify(ticket, [agent_id], title=lambda: _("Ticket assigned to you: %(ticket)s") % {"ticket": ticket})
     return ticket
 
 
@@ -518,11 +526,13 @@ def ticket_escalate(
     _notify(
         ticket,
         [manager_id, ticket.assigned_agent_id, ticket.owner_id],
-        title=str(_("Ticket escalated: %(ticket)s") % {"ticket": ticket}),
+        title=lambda: _("Ticket escalated: %(ticket)s") % {"ticket": ticket},
         body=reason,
         level="warning",
     )
-    tell_ticket_followers(ticket, by=by, title=str(_("Ticket escalated: %(ticket)s") % {"ticket": ticket}), body=reason)
+    tell_ticket_followers(
+        ticket, by=by, title=lambda: _("Ticket escalated: %(ticket)s") % {"ticket": ticket}, body=reason
+    )
     return ticket
 
 
@@ -597,13 +607,13 @@ def ticket_resolve(
         survey.expires_at = now + timedelta(days=CSAT_VALID_DAYS)
         survey.save()
     if follow_up is not None and owner.pk != getattr(by, "pk", None):
-        _notify(ticket, [owner.pk], title=str(_("Follow-up visit to do: %(ticket)s") % {"ticket": ticket}))
+        _notify(ticket, [owner.pk], title=lambda: _("Follow-up visit to do: %(ticket)s") % {"ticket": ticket})
     if send_survey:
         _queue_customer_email(ticket, survey=True)
     from crm.services.complaints import ticket_resolved_publish  # closed loop: SCRM replies with the survey link
 
     ticket_resolved_publish(ticket=ticket, survey=survey, by=by)
-    tell_ticket_followers(ticket, by=by, title=str(_("%(ticket)s was resolved") % {"ticket": ticket}))
+    tell_ticket_followers(ticket, by=by, title=lambda: _("%(ticket)s was resolved") % {"ticket": ticket})
     return Resolution(ticket, follow_up, survey)
 
 
@@ -711,14 +721,14 @@ def tickets_check_sla(*, now: datetime | None = None) -> SlaSweep:
         _notify(
             ticket,
             [ticket.assigned_agent_id, ticket.team.manager_id if ticket.team_id else None],
-            title=str(_("First response overdue: %(ticket)s") % {"ticket": ticket}),
+            title=lambda ticket=ticket: _("First response overdue: %(ticket)s") % {"ticket": ticket},
             level="error",
         )
     for ticket in resolutions:
         _notify(
             ticket,
             [ticket.assigned_agent_id, ticket.team.manager_id if ticket.team_id else None, ticket.owner_id],
-            title=str(_("Resolution overdue: %(ticket)s") % {"ticket": ticket}),
+            title=lambda ticket=ticket: _("Resolution overdue: %(ticket)s") % {"ticket": ticket},
             level="error",
         )
     return SlaSweep(first_response_breaches=len(responses), resolution_breaches=len(resolutions))

@@ -3,13 +3,14 @@ told what — never the one who did it, never someone the policy no longer lets 
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from crm.services.customers import account_update
 from crm.services.opportunities import opportunity_create, opportunity_lose, opportunity_move, opportunity_win
 from crm.services.tickets import ticket_customer_message, ticket_resolve
 from crm.tests.factories import AccountFactory, lost_reason_in, ticket_for
 from suite.events.relay import relay_batch
-from suite.models import Follow, Notification, Role
+from suite.models import Follow, Membership, Notification, Role
 from suite.policy import Actor
 from suite.services.follows import followers_notify, record_follow
 from suite.testing import web_client
@@ -142,3 +143,20 @@ def test_nobody_following_costs_one_query(company, crew, deal, django_assert_num
     followers_notify(records=[deal], about=deal, by=None, title="warm up")  # content types cached
     with django_assert_num_queries(1):
         assert followers_notify(records=[deal, deal.account], about=deal, by=None, title="x") == []
+
+
+def test_followers_and_approvers_read_their_notifications_in_their_own_language(company, crew, deal, team):
+    team.manager = crew["boss"].user
+    team.save()
+    Membership.objects.filter(pk=crew["boss"].pk).update(language="zh-hans")
+    Membership.objects.filter(pk=crew["admin"].pk).update(language="en")
+    record_follow(actor=Actor(crew["boss"]), record=deal)
+    record_follow(actor=Actor(crew["admin"]), record=deal)
+    stage = deal.pipeline.stages.filter(is_won=False, is_lost=False).order_by("sequence")[1]
+
+    with translation.override("en"):  # the salesperson works in English
+        opportunity_move(opportunity=deal, stage=stage, by=crew["seller"].user)
+
+    assert told(crew["admin"].user) == [f"岸桥改造 moved to {stage.name_en or stage.name}"]
+    assert told(crew["boss"].user) == [f"岸桥改造 进入阶段：{stage.name}"]
+    assert Notification.objects.get(recipient=crew["boss"].user).body == "操作人：张伟。"

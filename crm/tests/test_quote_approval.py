@@ -26,7 +26,7 @@ from crm.services.quote_mail import quote_email
 from crm.services.quotes import opportunity_line_add, quote_create, quote_send
 from crm.tests.factories import AccountFactory
 from erp.tests.catalogue import catalogue_product
-from suite.models import Notification, Role
+from suite.models import Membership, Notification, Role
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
@@ -88,6 +88,21 @@ def test_the_reason_is_kept_as_figures_and_said_in_the_readers_language(company,
     Quote.objects.filter(pk=quote.pk).update(approval_facts={"text": "折扣超过 10%"})  # kept as words before
     quote.refresh_from_db()
     assert quote.approval_reason == "折扣超过 10%"
+
+
+def test_the_approver_is_asked_in_their_language_and_the_maker_answered_in_theirs(company, deal, sales_user, manager):
+    """The salesperson works in English, the manager in Chinese: each reads the notification in their language."""
+    Membership.objects.filter(pk=manager.pk).update(language="zh-hans")
+    Membership.objects.filter(user=sales_user, company=company).update(language="en")
+    approval_rule_set(company=company, by=None, is_active=True, max_discount_percent=Decimal("10"))
+    quote = quote_approval_request(quote=_quote(company, deal, sales_user, discount="15"), by=sales_user)
+
+    asked = Notification.objects.get(recipient=manager.user)
+    assert asked.title == f"报价单 {quote.display_number} 等待你审批"
+    assert "off" not in asked.body and "15.00%" in asked.body
+    quote_approve(quote=quote, by=manager.user)
+    answered = Notification.objects.get(recipient=sales_user)
+    assert answered.title == f"Quote {quote.display_number} is approved: you may send it"
 
 
 def test_a_total_beyond_the_limit_needs_approval_too(company, deal, sales_user):

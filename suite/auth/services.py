@@ -149,3 +149,15 @@ def qr_code_data_uri(text: str) -> str:
     buffer = io.BytesIO()
     image.save(buffer)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def language_remember(*, user, language: str) -> None:
+    """Remember ``language`` as the one ``user`` uses the site in, on each of their memberships: notifications to
+    them are written in it (``suite.services.notifications``). Called where a person logs in and where they switch
+    the language; not audited (a preference). One UPDATE, none when it is already known."""
+    from django.conf import settings
+
+    from suite.models import Membership
+
+    if language and language in dict(settings.LANGUAGES):
+        Membership.objects.filter(user=user).exclude(language=language).update(language=language)

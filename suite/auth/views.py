@@ -14,12 +14,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language as django_set_language
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from suite.auth import services
@@ -64,6 +66,7 @@ def login_view(request):
             }
             return redirect("login-verify")
         auth_login(request, user)
+        services.language_remember(user=user, language=translation.get_language())
         forget_actor(request)
         return HttpResponseRedirect(next_url)
     if form.locked_out:
@@ -107,6 +110,7 @@ def login_verify(request):
                 user.otp_device = device  # django-otp marks the new session verified on login
                 request.session.pop(PENDING_KEY, None)
                 auth_login(request, user)
+                services.language_remember(user=user, language=translation.get_language())
                 next_url = pending["next"]
             else:
                 django_otp.login(request, device)
@@ -232,3 +236,12 @@ def api_token_revoke_view(request, pk: int):
     api_token_revoke(token=token)
     messages.success(request, _("The token “%(name)s” was revoked.") % {"name": token.name})
     return redirect("api-tokens")
+
+
+def set_language(request):
+    """Django's language switch (the cookie and the redirect), and, for a signed-in person, the language remembered
+    for the notifications others send them (``services.language_remember``)."""
+    response = django_set_language(request)
+    if request.method == "POST" and request.user.is_authenticated:
+        services.language_remember(user=request.user, language=request.POST.get("language", ""))
+    return response

@@ -90,7 +90,7 @@ class Team(models.Model):
         return self.name
 
 
-@audited
+@audited(exclude=["language"])
 class Membership(models.Model):
     """A user's place in one company: the role there and the teams they belong to."""
 
@@ -103,6 +103,9 @@ class Membership(models.Model):
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
     teams = models.ManyToManyField(Team, blank=True, related_name="memberships", verbose_name=_("teams"))
     is_active = models.BooleanField(_("active"), default=True)
+    # The language the member last logged in with or switched to (``suite.auth.services.language_remember``):
+    # notifications to them are written in it (``suite.services.notifications``). Empty: not known yet.
+    language = models.CharField(_("language"), max_length=10, blank=True, default="", db_default="")
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

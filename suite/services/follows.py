@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from suite import policy
 from suite.models import Follow
-from suite.services.notifications import notification_send
+from suite.services.notifications import Text, notification_send
 
 _followable: set[type[Model]] = set()
 
@@ -53,7 +53,14 @@ def record_unfollow(*, actor: policy.Actor, record: Model) -> None:
 
 
 def followers_notify(
-    *, records: Sequence[Model], about: Model, by, title: str, body: str = "", link: str = "", skip: Sequence[int] = ()
+    *,
+    records: Sequence[Model],
+    about: Model,
+    by,
+    title: Text,
+    body: Text = "",
+    link: str = "",
+    skip: Sequence[int] = (),
 ) -> list:
     """Tell the followers of any of ``records`` (e.g. a deal and its account) about ``about``: one notification
     each, linking to ``link`` (default: ``about``'s page). Not the one who did it (``by``) nor those told already

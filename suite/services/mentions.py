@@ -43,8 +43,10 @@ def mentions_notify(*, company: Company, by, text: str, record: Model, link: str
         notification_send(
             recipients=told,
             company=company,
-            title=_("%(person)s mentioned you on %(record)s")
-            % {"person": person_name(by) if by else _("Someone"), "record": record},
+            title=lambda: (
+                _("%(person)s mentioned you on %(record)s")
+                % {"person": person_name(by) if by else _("Someone"), "record": record}
+            ),
             body=Truncator(" ".join(text.split())).chars(300),
             link=link,
         )

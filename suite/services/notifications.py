@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from suite.models import Company, Membership, Notification
@@ -27,45 +28,65 @@ def safe_link(link: str) -> str:
     return link
 
 
+# A notification's title or body: text, or a function that writes it — called in each recipient's language
+Text = str | Callable[[], str]
+
+
+def _written(text: Text) -> str:
+    return (text() if callable(text) else text) or ""
+
+
 @transaction.atomic
 def notification_send(
     *,
     recipients: Iterable,
     company: Company,
-    title: str,
-    body: str = "",
+    title: Text,
+    body: Text = "",
     link: str = "",
     level: str = Notification.Level.INFO,
 ) -> list[Notification]:
     """Create one unread notification per recipient (users or user ids), all in ``company``.
+
+    ``title`` and ``body`` may be functions that write the text (``lambda: _("%(deal)s was won") % …``): they are
+    called once per language, in the language each recipient last logged in or switched to (``Membership.language``;
+    for someone who never did, the language active now), so everyone reads notifications in their own. Plain text
+    is stored as it is (in the language of whoever wrote it).
 
     Every recipient must be an active member of ``company`` (else ``ValidationError``): a notification never
     tells a user about a company they cannot see. Duplicated recipients get one notification. No locks; one
     bulk insert. Publishes nothing.
     """
     user_ids = {getattr(recipient, "pk", recipient) for recipient in recipients}
-    title = (title or "").strip()
-    if not title:
+    if not _written(title).strip():
         raise ValidationError({"title": _("A notification needs a title.")})
     if level not in Notification.Level.values:
         raise ValidationError({"level": _("Unknown level.")})
     link = safe_link(link)
     if not user_ids:
         return []
-    members = set(
+    languages = dict(
         Membership.objects.filter(company=company, user_id__in=user_ids, is_active=True).values_list(
-            "user_id", flat=True
+            "user_id", "language"
         )
     )
-    strangers = user_ids - members
+    strangers = user_ids - set(languages)
     if strangers:
         raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
+    texts: dict[str, tuple[str, str]] = {}
+    unknown = translation.get_language() or settings.LANGUAGE_CODE  # who never used the site: as it is written
+    for language in set(languages.values()):
+        if callable(title) or callable(body):
+            with translation.override(language or unknown):
+                texts[language] = (_written(title).strip(), _written(body))
+        else:
+            texts[language] = (title.strip(), body or "")
     notifications = [
         Notification(
             recipient_id=user_id,
             company=company,
-            title=title[:200],
-            body=body or "",
+            title=texts[languages[user_id]][0][:200],
+            body=texts[languages[user_id]][1],
             link=link,
             level=level,
         )
