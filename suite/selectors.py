@@ -150,6 +150,15 @@ def members_mentioned(company_id: int, text: str) -> tuple[list, list[str]]:
     return list(found.values()), unclear
 
 
+def who_may_see(record: Model, people) -> tuple[list, list]:
+    """Of ``people`` (users), those the policy lets see ``record`` acting in its company, and the others (a
+    mention or a follow never tells someone about a record hidden from them). Two queries a person."""
+    may, may_not = [], []
+    for person in people:
+        (may if policy.can(policy.actor_for(person, record.company_id), "view", record) else may_not).append(person)
+    return may, may_not
+
+
 def follow_state(actor: policy.Actor, record: Model) -> tuple[bool, int]:
     """Whether the actor follows ``record``, and how many people do (one query)."""
     state = Follow.objects.filter(

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from suite import policy
 from suite.models import Follow
+from suite.selectors import who_may_see
 from suite.services.notifications import Text, notification_send
 
 _followable: set[type[Model]] = set()
@@ -77,9 +78,7 @@ def followers_notify(
     if skipped:
         follows = follows.exclude(user_id__in=skipped)
     people = {follow.user_id: follow.user for follow in follows}
-    told = [
-        person for person in people.values() if policy.can(policy.actor_for(person, about.company_id), "view", about)
-    ]
+    told, _hidden = who_may_see(about, people.values())
     if told:
         notification_send(
             recipients=told,

@@ -8,9 +8,8 @@ from django.db.models import Model
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
-from suite import policy
 from suite.models import Company
-from suite.selectors import members_mentioned
+from suite.selectors import members_mentioned, who_may_see
 from suite.services.notifications import notification_send
 from suite.templatetags.troika import person_name
 
@@ -31,14 +30,7 @@ def mentions_notify(*, company: Company, by, text: str, record: Model, link: str
     about themselves. Each one's access to the record is checked through the policy layer. No locks; call it in
     the transaction that writes the note. Publishes nothing."""
     people, unclear = members_mentioned(company.pk, text)
-    told, cannot_see = [], []
-    for person in people:
-        if by is not None and person.pk == by.pk:
-            continue
-        if policy.can(policy.actor_for(person, company), "view", record):
-            told.append(person)
-        else:
-            cannot_see.append(person)
+    told, cannot_see = who_may_see(record, [person for person in people if by is None or person.pk != by.pk])
     if told:
         notification_send(
             recipients=told,
