@@ -212,7 +212,10 @@ class EmbeddedPostgres:
         self.port_file.write_text(str(port))
         options = (
             f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
-            "-c max_connections=200 -c shared_buffers=256MB -c work_mem=16MB"
+            "-c max_connections=200 -c shared_buffers=256MB -c work_mem=16MB "
+            # a restore in one transaction and the tests' flush lock every table and index (3,000+ relations):
+            # PostgreSQL's default 64 per connection ran out when the two came at once
+            "-c max_locks_per_transaction=256"
         )
         self._prepare_root_user()
         result = subprocess.run(
