@@ -100,14 +100,19 @@ register(
 
 # Saved list views are personal preferences: everyone keeps their own; admins and managers may also share one
 # with the whole company (``share``). A shared view is read by everyone through ``suite.selectors.saved_views_for``;
-# admins may delete a shared view that is not theirs (``suite.services.saved_views.saved_view_delete``).
+# admins may also delete a shared view that is not theirs (``delete_shared``; ``suite.services.saved_views.may_delete``
+# asks it for the service and for the bar alike).
 from suite.models import SavedView  # noqa: E402
 
 register(
     ModelPolicy(
         model=SavedView,
         scopes=dict.fromkeys(ALL_ROLES, Scope.OWN),
-        actions={**dict.fromkeys(ALL_ROLES, CRUD), Role.ADMIN: CRUD | {"share"}, Role.MANAGER: CRUD | {"share"}},
+        actions={
+            **dict.fromkeys(ALL_ROLES, CRUD),
+            Role.ADMIN: CRUD | {"share", "delete_shared"},
+            Role.MANAGER: CRUD | {"share"},
+        },
         team_field=None,
     )
 )

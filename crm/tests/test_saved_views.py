@@ -89,7 +89,15 @@ def test_only_the_owner_or_an_admin_deletes_a_shared_view(sales_actor, company, 
     )
     private = saved_view_create(actor=sales_actor, list_key=ACCOUNTS, name="Mine", query="owner=me")
     default_view_set(actor=sales_actor, list_key=ACCOUNTS, view=shared)
+    other_manager = member(company, Role.MANAGER)
+    delete_button = reverse("saved-view-delete", args=[shared.pk])
 
+    # the bar offers Delete where the service allows it, from the same rule (the policy's ``delete_shared``)
+    assert delete_button in web_client(admin.membership).get(reverse(ACCOUNTS)).content.decode()
+    assert delete_button in web_client(manager.membership).get(reverse(ACCOUNTS)).content.decode()
+    assert delete_button not in web_client(other_manager).get(reverse(ACCOUNTS)).content.decode()
+    with pytest.raises(PermissionDenied):
+        saved_view_delete(actor=Actor(other_manager), view=shared)
     with pytest.raises(PermissionDenied):
         saved_view_delete(actor=sales_actor, view=shared)
     with pytest.raises(SavedView.DoesNotExist):  # a colleague's private view does not exist for the admin

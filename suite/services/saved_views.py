@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from suite import policy
 from suite.models import DefaultView, SavedView
-from suite.selectors import is_company_admin, saved_views_for
+from suite.selectors import saved_views_for
 
 MAX_VIEWS_PER_LIST = 50
 # Not part of what a view keeps: the page one was on, an export request, the view marker itself.
@@ -93,9 +93,15 @@ def saved_view_delete(*, actor: policy.Actor, view: SavedView) -> None:
     default opens the list unfiltered again. A view one cannot see does not exist for them (``SavedView.DoesNotExist``);
     a colleague's shared view is refused (``PermissionDenied``). No locks. Publishes nothing."""
     view = saved_views_for(actor, view.list_key).get(pk=view.pk)
-    if view.owner_id != actor.user.pk and not is_company_admin(actor.company_id, actor.user):
+    if not may_delete(actor, view):
         raise PermissionDenied(_("Only its owner or an administrator deletes a shared view."))
     view.delete()
+
+
+def may_delete(actor: policy.Actor, view: SavedView) -> bool:
+    """Whether ``actor`` may delete ``view`` (one they can see): their own, or a shared one if the policy lets them
+    (``delete_shared``: administrators). No query."""
+    return view.owner_id == actor.user.pk or (view.shared and policy.can(actor, "delete_shared", SavedView))
 
 
 @transaction.atomic

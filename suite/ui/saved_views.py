@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from suite import policy
-from suite.models import DefaultView, Role, SavedView
+from suite.models import DefaultView, SavedView
 from suite.selectors import default_view_of, saved_views_for
 from suite.services import saved_views as services
 from suite.ui.records import actor_required
@@ -51,7 +51,6 @@ def bar_context(request, list_key: str) -> dict:
         .values_list("view_id", flat=True)
         .first()
     )
-    is_admin = actor.role == Role.ADMIN
     current = request.GET.get("view", "")
     rows = [
         {
@@ -59,7 +58,7 @@ def bar_context(request, list_key: str) -> dict:
             "url": view_url(view),
             "mine": view.owner_id == actor.user.pk,
             "is_default": view.pk == default_id,
-            "can_delete": view.owner_id == actor.user.pk or (view.shared and is_admin),
+            "can_delete": services.may_delete(actor, view),
             "is_current": current == str(view.pk),
         }
         for view in sorted(views, key=lambda view: (view.owner_id != actor.user.pk, view.name.casefold()))
