@@ -100,8 +100,8 @@ register(
 
 # Saved list views are personal preferences: everyone keeps their own; admins and managers may also share one
 # with the whole company (``share``). A shared view is read by everyone through ``suite.selectors.saved_views_for``;
-# admins may also delete a shared view that is not theirs (``delete_shared``; ``suite.services.saved_views.may_delete``
-# asks it for the service and for the bar alike).
+# admins may also change or delete a shared view that is not theirs (``manage_shared``;
+# ``suite.services.saved_views.may_change`` asks it for the service and for the bar alike).
 from suite.models import SavedView  # noqa: E402
 
 register(
@@ -110,7 +110,7 @@ register(
         scopes=dict.fromkeys(ALL_ROLES, Scope.OWN),
         actions={
             **dict.fromkeys(ALL_ROLES, CRUD),
-            Role.ADMIN: CRUD | {"share", "delete_shared"},
+            Role.ADMIN: CRUD | {"share", "manage_shared"},
             Role.MANAGER: CRUD | {"share"},
         },
         team_field=None,

@@ -1,6 +1,8 @@
 """Saved list views (suite.ui.saved_views) on the CRM lists: a person keeps a list's filters under a name, opens
 the list with it, shares it (admins and managers); a shared view shows each colleague only their own scope."""
 
+import re
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
@@ -9,7 +11,14 @@ from crm.tests.factories import AccountFactory
 from suite.models import DefaultView, Role, SavedView
 from suite.policy import Actor
 from suite.selectors import saved_views_for
-from suite.services.saved_views import clean_query, default_view_set, saved_view_create, saved_view_delete
+from suite.services.saved_views import (
+    clean_query,
+    default_view_set,
+    same_filters,
+    saved_view_create,
+    saved_view_delete,
+    saved_view_update,
+)
 from suite.testing import web_client
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("crm_enabled")]
@@ -92,7 +101,7 @@ def test_only_the_owner_or_an_admin_deletes_a_shared_view(sales_actor, company, 
     other_manager = member(company, Role.MANAGER)
     delete_button = reverse("saved-view-delete", args=[shared.pk])
 
-    # the bar offers Delete where the service allows it, from the same rule (the policy's ``delete_shared``)
+    # the bar offers Delete where the service allows it, from the same rule (the policy's ``manage_shared``)
     assert delete_button in web_client(admin.membership).get(reverse(ACCOUNTS)).content.decode()
     assert delete_button in web_client(manager.membership).get(reverse(ACCOUNTS)).content.decode()
     assert delete_button not in web_client(other_manager).get(reverse(ACCOUNTS)).content.decode()
@@ -201,3 +210,59 @@ def test_every_crm_list_has_the_bar_and_opens_with_its_default(admin, list_key):
     page = client.get(opened["Location"]).content.decode()
     assert 'data-testid="saved-views"' in page and "<strong>Mine</strong>" in page
     assert 'name="shared"' in page  # an admin may share
+
+
+def test_changed_filters_are_kept_in_the_view_by_its_owner_or_an_admin(sales_actor, company, member, english):
+    manager = Actor(member(company, Role.MANAGER))
+    admin = Actor(member(company, Role.ADMIN))
+    mine = saved_view_create(actor=sales_actor, list_key=ACCOUNTS, name="Mine", query="city=上海")
+    shared = saved_view_create(actor=manager, list_key=ACCOUNTS, name="Team", query="stage=customer", shared=True)
+
+    assert saved_view_update(actor=sales_actor, view=mine, query="?city=北京&page=2&view=9").query == (
+        "city=%E5%8C%97%E4%BA%AC"
+    )
+    assert saved_view_update(actor=admin, view=shared, query="stage=lead").query == "stage=lead"
+    with pytest.raises(PermissionDenied):
+        saved_view_update(actor=sales_actor, view=shared, query="")
+    with pytest.raises(SavedView.DoesNotExist):  # a colleague's private view does not exist for them
+        saved_view_update(actor=manager, view=mine, query="")
+    with pytest.raises(ValidationError) as error:
+        saved_view_update(actor=sales_actor, view=mine, query="q=" + "a" * 1001)
+    assert set(error.value.message_dict) == {"query"}
+    mine.refresh_from_db()
+    shared.refresh_from_db()
+    assert (mine.query, shared.query) == ("city=%E5%8C%97%E4%BA%AC", "stage=lead")
+
+
+def test_same_filters_ignores_order_empty_values_and_one_off_parameters():
+    assert same_filters("stage=customer&city=上海&page=3&view=2&q=", "city=%E4%B8%8A%E6%B5%B7&stage=customer")
+    assert not same_filters("stage=customer", "stage=lead")
+    assert not same_filters("stage=customer&city=上海", "stage=customer")
+
+
+def test_the_bar_says_when_the_filters_differ_from_the_open_view_and_keeps_them(
+    sales, sales_actor, company, member, english
+):
+    view = saved_view_create(actor=sales_actor, list_key=ACCOUNTS, name="Shanghai", query="city=上海")
+    client = web_client(sales)
+
+    same = client.get(f"{reverse(ACCOUNTS)}?city=上海&view={view.pk}").content.decode()
+    changed = client.get(f"{reverse(ACCOUNTS)}?city=上海&stage=customer&view={view.pk}").content.decode()
+
+    def shown(page: str, testid: str) -> bool:
+        tag = re.search(rf'<[^>]*data-testid="{testid}"[^>]*>', page).group(0)
+        return " hidden" not in tag
+
+    assert not shown(same, "saved-view-changed") and not shown(same, "saved-view-update")
+    assert shown(changed, "saved-view-changed") and shown(changed, "saved-view-update")
+    assert "Keep these filters in “Shanghai”" in changed
+
+    kept = client.post(reverse("saved-view-update", args=[view.pk]), {"query": "city=上海&stage=customer"}, follow=True)
+    view.refresh_from_db()
+    assert view.query == "city=%E4%B8%8A%E6%B5%B7&stage=customer"
+    assert "View “Shanghai” now keeps these filters." in kept.content.decode()
+    assert kept.redirect_chain[-1][0] == f"{reverse(ACCOUNTS)}?{view.query}&view={view.pk}"
+
+    # a colleague may neither see it nor change it
+    other = web_client(member(company, Role.SALES))
+    assert other.post(reverse("saved-view-update", args=[view.pk]), {"query": ""}).status_code == 404

@@ -77,11 +77,34 @@
   document.addEventListener("DOMContentLoaded", bulkRefresh);
   document.addEventListener("htmx:afterSettle", bulkRefresh);
 
-  // Saved views: a list filtered through htmx pushes its filters into the address; the bar saves those.
-  function savedViewQuery() {
-    document.querySelectorAll("[data-saved-view-query]").forEach(function (input) {
-      input.value = window.location.search.replace(/^\?/, "");
+  // Saved views: a list filtered through htmx pushes its filters into the address; the bar saves those. With a
+  // view open, the address keeps "view=<id>" (a reload still knows the view) and the bar says when the filters
+  // differ from the view's, offering to keep them in it (the server compares the same way: suite.ui.saved_views).
+  var ONE_OFF = ["page", "export", "view", "csrfmiddlewaretoken"];
+  function filtersOf(search) {
+    var pairs = [];
+    new URLSearchParams(search).forEach(function (value, key) {
+      if (ONE_OFF.indexOf(key) < 0 && value.trim()) pairs.push(key + "=" + value.trim());
     });
+    return pairs.sort().join("&");
+  }
+  function savedViewQuery() {
+    var params = new URLSearchParams(window.location.search);
+    var bar = document.querySelector("[data-saved-view-current]");
+    if (bar && !params.has("view")) {
+      params.set("view", bar.getAttribute("data-saved-view-current"));
+      history.replaceState(history.state, "", window.location.pathname + "?" + params.toString());
+    }
+    params.delete("view");
+    document.querySelectorAll("[data-saved-view-query]").forEach(function (input) {
+      input.value = params.toString();
+    });
+    if (bar) {
+      var changed = filtersOf(params.toString()) !== filtersOf(bar.getAttribute("data-saved-view-filters") || "");
+      bar.querySelectorAll("[data-saved-view-changed]").forEach(function (node) {
+        node.hidden = !changed;
+      });
+    }
   }
   document.addEventListener("htmx:pushedIntoHistory", savedViewQuery);
   document.addEventListener("htmx:replacedInHistory", savedViewQuery);

@@ -33,6 +33,11 @@ def registered_lists() -> frozenset[str]:
     return frozenset(_lists)
 
 
+def same_filters(query: str, other: str) -> bool:
+    """Whether two query strings filter a list alike (one-off parameters, empty values and order aside)."""
+    return sorted(QueryDict(clean_query(query)).lists()) == sorted(QueryDict(clean_query(other)).lists())
+
+
 def clean_query(query: str) -> str:
     """The filters of a list's query string, without one-off parameters and empty values, in a stable form."""
     params = QueryDict((query or "").lstrip("?"))
@@ -93,15 +98,31 @@ def saved_view_delete(*, actor: policy.Actor, view: SavedView) -> None:
     default opens the list unfiltered again. A view one cannot see does not exist for them (``SavedView.DoesNotExist``);
     a colleague's shared view is refused (``PermissionDenied``). No locks. Publishes nothing."""
     view = saved_views_for(actor, view.list_key).get(pk=view.pk)
-    if not may_delete(actor, view):
+    if not may_change(actor, view):
         raise PermissionDenied(_("Only its owner or an administrator deletes a shared view."))
     view.delete()
 
 
-def may_delete(actor: policy.Actor, view: SavedView) -> bool:
-    """Whether ``actor`` may delete ``view`` (one they can see): their own, or a shared one if the policy lets them
-    (``delete_shared``: administrators). No query."""
-    return view.owner_id == actor.user.pk or (view.shared and policy.can(actor, "delete_shared", SavedView))
+def may_change(actor: policy.Actor, view: SavedView) -> bool:
+    """Whether ``actor`` may change or delete ``view`` (one they can see): their own, or a shared one if the policy
+    lets them (``manage_shared``: administrators). No query."""
+    return view.owner_id == actor.user.pk or (view.shared and policy.can(actor, "manage_shared", SavedView))
+
+
+def saved_view_update(*, actor: policy.Actor, view: SavedView, query: str) -> SavedView:
+    """Keep ``query`` as ``view``'s filters (after one changed them on the list): the owner's own view, or a shared
+    one as an administrator (``may_change``). A view one cannot see does not exist for them
+    (``SavedView.DoesNotExist``); someone else's is refused (``PermissionDenied``); filters longer than 1,000
+    characters are a field error. No locks (the last save wins, as with any preference). Publishes nothing."""
+    view = saved_views_for(actor, view.list_key).get(pk=view.pk)
+    if not may_change(actor, view):
+        raise PermissionDenied(_("Only its owner or an administrator changes a shared view."))
+    query = clean_query(query)
+    if len(query) > SavedView._meta.get_field("query").max_length:
+        raise ValidationError({"query": _("These filters are too long to keep; use fewer of them.")})
+    view.query = query
+    view.save(update_fields=["query"])
+    return view
 
 
 @transaction.atomic

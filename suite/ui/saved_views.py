@@ -58,17 +58,21 @@ def bar_context(request, list_key: str) -> dict:
             "url": view_url(view),
             "mine": view.owner_id == actor.user.pk,
             "is_default": view.pk == default_id,
-            "can_delete": services.may_delete(actor, view),
+            "can_change": services.may_change(actor, view),
             "is_current": current == str(view.pk),
         }
         for view in sorted(views, key=lambda view: (view.owner_id != actor.user.pk, view.name.casefold()))
     ]
+    current = next((row for row in rows if row["is_current"]), None)
     return {
         "list_key": list_key,
         "list_url": reverse(list_key),
         "all_url": f"{reverse(list_key)}?view={ALL_VIEW}",
         "rows": rows,
-        "current": next((row["view"] for row in rows if row["is_current"]), None),
+        "current": current["view"] if current else None,
+        "current_can_change": bool(current and current["can_change"]),
+        # the list's filters differ from the open view's (one changed them): offer to save them into it
+        "current_changed": bool(current and not services.same_filters(request.GET.urlencode(), current["view"].query)),
         "query": services.clean_query(request.GET.urlencode()),
         "can_share": policy.can(actor, "share", SavedView),
         "has_default": default_id is not None,
@@ -106,6 +110,22 @@ def save(request):
         messages.error(request, str(error))
         return redirect(_back(list_key))
     messages.success(request, _("View “%(name)s” saved.") % {"name": view.name})
+    return redirect(view_url(view))
+
+
+@require_POST
+@actor_required
+def update(request, pk: int):
+    view = _visible_view(request, pk)
+    try:
+        view = services.saved_view_update(actor=request.actor, view=view, query=request.POST.get("query", ""))
+    except ValidationError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    except PermissionDenied as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("View “%(name)s” now keeps these filters.") % {"name": view.name})
     return redirect(view_url(view))
 
 

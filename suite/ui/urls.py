@@ -29,5 +29,6 @@ urlpatterns = [
     path("follow/<str:label>/<str:pk>/", follows.toggle, name="follow-toggle"),
     path("views/save/", saved_views.save, name="saved-view-save"),
     path("views/<int:pk>/delete/", saved_views.delete, name="saved-view-delete"),
+    path("views/<int:pk>/update/", saved_views.update, name="saved-view-update"),
     path("views/<int:pk>/default/", saved_views.make_default, name="saved-view-default"),
 ]

@@ -1,6 +1,6 @@
 """Saved list views in real Chromium: a salesperson searches the accounts (htmx swaps the rows and the address),
-saves what they see as the view their list opens with, and finds the list opened with it next time; "All records"
-shows the rest."""
+saves what they see as the view their list opens with, finds the list opened with it next time, narrows it and keeps
+the new filters in the view; "All records" shows the rest."""
 
 import re
 
@@ -44,6 +44,16 @@ def test_a_salesperson_saves_a_view_and_the_list_opens_with_it(live_server, brow
         expect(page.get_by_role("link", name="宁波北仑港务集团")).to_be_visible()
         expect(page.get_by_role("link", name="杭州钢铁厂")).to_have_count(0)
         expect(bar.locator("summary")).to_contain_text("宁波客户")
+        expect(bar.get_by_test_id("saved-view-changed")).to_be_hidden()
+
+        # narrowing the search changes the open view's filters: the bar says so and keeps them in it on request
+        page.locator("#customer-q").fill("北仑")
+        expect(page).to_have_url(re.compile(r"\?q=%E5%8C%97%E4%BB%91&.*view=\d+$"))  # a reload still knows the view
+        expect(bar.get_by_test_id("saved-view-changed")).to_be_visible()
+        bar.locator("summary").click()
+        bar.get_by_role("button", name="Keep these filters in “宁波客户”").click()
+        expect(page.get_by_text("View “宁波客户” now keeps these filters.")).to_be_visible()
+        expect(bar.get_by_test_id("saved-view-changed")).to_be_hidden()
 
         bar.locator("summary").click()
         bar.get_by_role("link", name="All records").click()
@@ -52,5 +62,5 @@ def test_a_salesperson_saves_a_view_and_the_list_opens_with_it(live_server, brow
     finally:
         context.close()
     view = SavedView.objects.get()
-    assert (view.owner, view.list_key, view.query) == (seller, "crm:account-list", "q=%E5%AE%81%E6%B3%A2")
+    assert (view.owner, view.list_key, view.query) == (seller, "crm:account-list", "q=%E5%8C%97%E4%BB%91")
     assert DefaultView.objects.get(user=seller).view == view
