@@ -135,13 +135,13 @@ def activity_create(*, company: Company, by: User | None, **fields: Any) -> Acti
 _MENTION_RECORDS = ("ticket", "opportunity", "lead", "contact", "account")
 
 
-def _tell_mentioned(activity: Activity, by: User | None) -> Mentions:
+def _tell_mentioned(activity: Activity, by: User | None, *, before: str = "") -> Mentions:
     if not activity.body:
         return Mentions()
     name = next(name for name in _MENTION_RECORDS if getattr(activity, f"{name}_id"))
     record = getattr(activity, name)
     link = reverse(f"crm:{name}-detail", args=[record.pk])
-    return mentions_notify(company=activity.company, by=by, text=activity.body, record=record, link=link)
+    return mentions_notify(company=activity.company, by=by, text=activity.body, record=record, link=link, before=before)
 
 
 def _only_team(company_id: int, user_id: int) -> Team | None:
@@ -152,11 +152,15 @@ def _only_team(company_id: int, user_id: int) -> Team | None:
 
 @transaction.atomic
 def activity_update(*, activity: Activity, by: User | None, **fields: Any) -> Activity:
-    """Change an activity (reschedule, reassign, relink, edit). Locks the row."""
+    """Change an activity (reschedule, reassign, relink, edit). Colleagues an edit of the details names with "@"
+    for the first time are told, as for a new activity (``activity.mentions``); those named before are not told
+    again. Locks the row."""
     activity = lock_activity(activity.pk)
+    before = activity.body
     changed = _apply(activity, fields)
     if changed:
         activity.save(update_fields=[*dict.fromkeys(changed), "updated_at"])
+    activity.mentions = _tell_mentioned(activity, by, before=before) if "body" in changed else Mentions()
     return activity
 
 

@@ -4,7 +4,7 @@ only if the policy lets them see the record; the page says who was told, who was
 import pytest
 from django.urls import reverse
 
-from crm.services.activities import activity_create
+from crm.services.activities import activity_create, activity_update
 from crm.services.tickets import ticket_note, ticket_reply
 from crm.tests.factories import AccountFactory, opportunity_in, ticket_for
 from suite.models import Notification, Role
@@ -72,6 +72,26 @@ def test_an_activity_on_a_deal_tells_the_named_colleagues_through_the_api_too(co
     told = Notification.objects.get(recipient=opportunity.owner)
     assert told.link == f"/crm/opportunities/{opportunity.pk}/"
     assert "周五一起去" in told.body
+
+
+def test_an_edited_activity_tells_only_the_newly_named(company, crew, member, api_client):
+    manager = member(company, Role.ADMIN, username="boss", first_name="总", last_name="李")
+    account = AccountFactory(company=company, by=crew["owner"].user, name="宁波港机")
+    activity = activity_create(
+        company=company, by=manager.user, kind="note", subject="报价", body="@张伟 先别降价", account=account
+    )
+    colleague = member(company, Role.ADMIN, username="colleague", first_name="强", last_name="刘")
+
+    edited = activity_update(activity=activity, by=manager.user, body="@张伟 先别降价。@刘强 帮忙看合同")
+    assert edited.mentions.told == [colleague.user]
+    assert activity_update(activity=edited, by=manager.user, subject="报价策略").mentions.told == []
+
+    response = api_client(manager).patch(
+        f"/api/v1/crm/activities/{activity.pk}/", {"body": "@刘强 @张伟 合同已改"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert Notification.objects.filter(recipient=crew["owner"].user).count() == 1  # named once, told once
+    assert Notification.objects.filter(recipient=colleague.user).count() == 1
 
 
 def test_the_ticket_page_says_who_was_told(company, crew, member):

@@ -24,12 +24,16 @@ class Mentions:
     unclear: list[str] = field(default_factory=list)
 
 
-def mentions_notify(*, company: Company, by, text: str, record: Model, link: str) -> Mentions:
+def mentions_notify(*, company: Company, by, text: str, record: Model, link: str, before: str = "") -> Mentions:
     """Tell the members named in ``text`` (``suite.selectors.members_mentioned``) that ``by`` mentioned them on
     ``record``: one notification each, linking to ``link``, with the start of the text. The writer is never told
-    about themselves. Each one's access to the record is checked through the policy layer. No locks; call it in
-    the transaction that writes the note. Publishes nothing."""
+    about themselves, nor — for an edited note — those ``before`` (the note's earlier text) named already. Each
+    one's access to the record is checked through the policy layer. No locks; call it in the transaction that
+    writes the note. Publishes nothing."""
     people, unclear = members_mentioned(company.pk, text)
+    if people and before:
+        named_before = {person.pk for person in members_mentioned(company.pk, before)[0]}
+        people = [person for person in people if person.pk not in named_before]
     told, cannot_see = who_may_see(record, [person for person in people if by is None or person.pk != by.pk])
     if told:
         notification_send(
