@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from crm.models import Account, Activity, ActivityKind, CustomerFinance
@@ -82,9 +82,11 @@ def overdue_invoice_follow_up_create(
     due_date: str,
     days_overdue: int,
 ) -> Activity | None:
-    """A follow-up task for the account owner about an overdue invoice, due tomorrow, and a notification. One per
-    invoice (keyed ``[erp-invoice-overdue:<id>]`` at the end of the task's details; a redelivery finds it).
-    Accounts without an owner, unknown or of another company get none. Publishes nothing."""
+    """A follow-up task for the account owner about an overdue invoice, due tomorrow, and a notification, both
+    in the owner's language (``Membership.language``; else the language active now). One per invoice (keyed
+    ``[erp-invoice-overdue:<id>]`` at the end of the task's details; a redelivery finds it). Accounts without an
+    owner, unknown or of another company get none; an owner who is no longer an active member gets the task but
+    no notification. Publishes nothing."""
     account = Account.objects.select_related("company", "owner").filter(pk=account_id, company_id=company_id).first()
     if account is None or account.owner_id is None:
         return None
@@ -92,32 +94,45 @@ def overdue_invoice_follow_up_create(
     existing = Activity.objects.filter(company_id=company_id, account=account, body__endswith=marker).first()
     if existing is not None:
         return existing
-    subject = _("Collect overdue invoice %(number)s: %(amount)s %(currency)s, %(days)s days late") % {
-        "number": number,
-        "amount": amount_due,
-        "currency": currency,
-        "days": days_overdue,
-    }
-    body = _("Invoice %(number)s of %(account)s was due on %(due)s.") % {
-        "number": number,
-        "account": account.name,
-        "due": due_date,
-    }
+
+    def subject() -> str:
+        return _("Collect overdue invoice %(number)s: %(amount)s %(currency)s, %(days)s days late") % {
+            "number": number,
+            "amount": amount_due,
+            "currency": currency,
+            "days": days_overdue,
+        }
+
+    def body() -> str:
+        return _("Invoice %(number)s of %(account)s was due on %(due)s.") % {
+            "number": number,
+            "account": account.name,
+            "due": due_date,
+        }
+
+    # None: not an active member (no notification); "": a member who never used the site
+    language = (
+        Membership.objects.filter(company_id=company_id, user_id=account.owner_id, is_active=True)
+        .values_list("language", flat=True)
+        .first()
+    )
+    with translation.override(language or translation.get_language()):
+        owners_subject, owners_body = subject(), body()
     task = activity_create(
         company=account.company,
         by=None,
         owner=account.owner,
         account=account,
         kind=ActivityKind.TASK,
-        subject=subject[:200],
-        body=f"{body}\n{marker}",
+        subject=owners_subject[:200],
+        body=f"{owners_body}\n{marker}",
         due_at=timezone.now() + timedelta(days=1),
     )
-    if Membership.objects.filter(company_id=company_id, user_id=account.owner_id, is_active=True).exists():
+    if language is not None:
         notification_send(
             recipients=[account.owner_id],
             company=account.company,
-            title=subject[:200],
+            title=subject,
             body=body,
             link=reverse("crm:account-detail", args=[account.pk]),
             level="warning",

@@ -17,16 +17,17 @@ from django.utils.translation import gettext as _
 
 from crm.models import Opportunity
 from suite.models import Notification
-from suite.services.notifications import notification_send
+from suite.services.notifications import Text, notification_send
 
 
 def _day(value) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
-def _notify(opportunity: Opportunity, *, title: str, body: str, level: str) -> None:
+def _notify(opportunity: Opportunity, *, title: Text, body: Text, level: str) -> None:
     """Tell the owner, if they are still an active member (``notification_send`` checks that in its one query
-    and refuses strangers: an owner who left is skipped)."""
+    and refuses strangers: an owner who left is skipped); ``title`` and ``body``: functions that write them, called
+    in the owner's language."""
     if not opportunity.owner_id:
         return
     with contextlib.suppress(ValidationError):
@@ -77,10 +78,15 @@ def opportunity_erp_status_record(
     opportunity.erp_updated_at = happened_at
     opportunity.save(update_fields=[*values, "erp_updated_at", "updated_at"])
     number = values["erp_order_number"]
+    name = opportunity.name
+
+    def promised_text() -> str:
+        return promised.isoformat() if promised else _("not known yet")
+
     if kind == "held":
         _notify(
             opportunity,
-            title=_("Order %(number)s for %(deal)s is on credit hold") % {"number": number, "deal": opportunity.name},
+            title=lambda: _("Order %(number)s for %(deal)s is on credit hold") % {"number": number, "deal": name},
             body=values["erp_hold_reason"],
             level=Notification.Level.WARNING,
         )
@@ -88,21 +94,22 @@ def opportunity_erp_status_record(
         previous = _day(payload.get("previous_promised_date"))
         _notify(
             opportunity,
-            title=_("New delivery date for %(deal)s: %(date)s")
-            % {"deal": opportunity.name, "date": promised.isoformat() if promised else _("not known yet")},
-            body=_("Order %(number)s was promised for %(previous)s. %(reason)s")
-            % {
-                "number": number,
-                "previous": previous.isoformat() if previous else "—",
-                "reason": payload.get("reason", ""),
-            },
+            title=lambda: _("New delivery date for %(deal)s: %(date)s") % {"deal": name, "date": promised_text()},
+            body=lambda: (
+                _("Order %(number)s was promised for %(previous)s. %(reason)s")
+                % {
+                    "number": number,
+                    "previous": previous.isoformat() if previous else "—",
+                    "reason": payload.get("reason", ""),
+                }
+            ),
             level=Notification.Level.WARNING,
         )
     else:
         _notify(
             opportunity,
-            title=_("Order %(number)s confirmed for %(deal)s") % {"number": number, "deal": opportunity.name},
-            body=_("Promised delivery: %(date)s") % {"date": promised.isoformat() if promised else _("not known yet")},
+            title=lambda: _("Order %(number)s confirmed for %(deal)s") % {"number": number, "deal": name},
+            body=lambda: _("Promised delivery: %(date)s") % {"date": promised_text()},
             level=Notification.Level.SUCCESS if promised else Notification.Level.INFO,
         )
     return opportunity

@@ -84,7 +84,7 @@ def opportunity_erp_statuses_record(*, company_id: int, statuses: list[ErpStatus
                     [o.erp_updated_at for o in rows],
                 ],
             )
-        if notes:  # one membership check there: an owner who left is skipped
+        if notes:  # one membership check there (which reads the owners' languages too): an owner who left is skipped
             notifications_send_each(company=company_id, items=notes, skip_non_members=True)
         return rows
 
@@ -93,8 +93,8 @@ _FIELDS = ("erp_order_id", "erp_order_number", "erp_order_state", "erp_hold_reas
 
 
 def _apply(opportunity: Opportunity, status: ErpStatus) -> dict | None:
-    """The rules of ``opportunity_erp_status_record`` in memory: the notification to send, or ``None`` when
-    nothing changes."""
+    """The rules of ``opportunity_erp_status_record`` in memory: the notification to send (its title and body
+    functions that ``notifications_send_each`` calls in the owner's language), or ``None`` when nothing changes."""
     if opportunity.erp_updated_at is not None and status.happened_at < opportunity.erp_updated_at:
         return None
     payload = status.payload
@@ -116,15 +116,16 @@ def _apply(opportunity: Opportunity, status: ErpStatus) -> dict | None:
     names = {"number": number, "deal": opportunity.name}
     if status.kind == "held":
         return {
-            "title": _("Order %(number)s for %(deal)s is on credit hold")
-            % {"number": number, "deal": opportunity.name},
+            "title": lambda: _("Order %(number)s for %(deal)s is on credit hold") % names,
             "body": values["erp_hold_reason"],
             "link": link,
             "level": Notification.Level.WARNING,
         }
     return {
-        "title": _("Order %(number)s confirmed for %(deal)s") % names,
-        "body": _("Promised delivery: %(date)s") % {"date": promised.isoformat() if promised else _("not known yet")},
+        "title": lambda: _("Order %(number)s confirmed for %(deal)s") % names,
+        "body": lambda: (
+            _("Promised delivery: %(date)s") % {"date": promised.isoformat() if promised else _("not known yet")}
+        ),
         "link": link,
         "level": Notification.Level.SUCCESS if promised else Notification.Level.INFO,
     }

@@ -19,10 +19,10 @@ def opportunity_fulfilment_advance(
     *, company_id: int, opportunity_id: int, status: str, detail: str, happened_at: dt.datetime
 ) -> bool:
     """Move the opportunity's fulfilment status forward to ``status`` (``FulfilmentStatus``) with ``detail``
-        (e.g. ``"MO000012: 4 of 4 made"``) and notify its owner. Never moves back: an older or repeated event changes
-        nothing and notifies no one (idempotent, safe out of order). Locks the opportunity (``NOWAIT``: a locked row
-    raises ``OperationalError`` and the relay retries the event). Returns whether it moved.
-        Publishes nothing."""
+    (e.g. ``"MO000012: 4 of 4 made"``) and notify its owner (in their language). Never moves back: an older or
+    repeated event changes nothing and notifies no one (idempotent, safe out of order). Locks the opportunity
+    (``NOWAIT``: a locked row raises ``OperationalError`` and the relay retries the event). Returns whether it
+    moved. Publishes nothing."""
     if status not in FULFILMENT_RANK:
         raise ValueError(f"unknown fulfilment status {status!r}")
     opportunity = (
@@ -46,7 +46,9 @@ def opportunity_fulfilment_advance(
         notification_send(
             recipients=[owner_id],
             company=opportunity.company,
-            title=_("%(deal)s: %(status)s") % {"deal": opportunity.name, "status": FulfilmentStatus(status).label},
+            title=lambda: (
+                _("%(deal)s: %(status)s") % {"deal": opportunity.name, "status": FulfilmentStatus(status).label}
+            ),
             body=opportunity.fulfilment_detail,
             link=reverse("crm:opportunity-detail", args=[opportunity.pk]),
             level=Notification.Level.SUCCESS if status == FulfilmentStatus.DELIVERED else Notification.Level.INFO,

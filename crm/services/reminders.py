@@ -2,8 +2,9 @@
 
 * ``activity_reminders_send`` — every minute: each open activity whose ``remind_at`` has come is reminded
   exactly once: an in-app notification to its owner and, where the owner (or else the company) chose e-mail
-  reminders, a mail after commit. The ``reminded_at`` flag is set in the same transaction as the
-  notification, on rows claimed with ``FOR UPDATE SKIP LOCKED`` — two sweeps at once never take the same row.
+  reminders, a mail after commit — both in the owner's language. The ``reminded_at`` flag is set in the same
+  transaction as the notification, on rows claimed with ``FOR UPDATE SKIP LOCKED`` — two sweeps at once never
+  take the same row.
 * ``opportunity_nudges_send`` — daily: the owner of an open opportunity in a pipeline with
   ``stale_after_days = N`` and no activity for N days is nudged (notification + ``OpportunityNudge``), at
   most once in any N days.
@@ -22,17 +23,16 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Greatest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import override
 
 from crm.models import Activity, Opportunity, OpportunityNudge, OpportunityStatus, Pipeline, ReminderPreference
 from suite.models import Company, Membership, Notification, Role
-from suite.services.notifications import notification_send
+from suite.services.notifications import notifications_send_each
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -120,24 +120,38 @@ def _send_mails(mails: list[_Mail]) -> None:
             logger.exception("reminder e-mail to %s failed", mail.address)
 
 
+def _reminder_title(activity: Activity) -> str:
+    """The reminder's title, in the active language (called once per reader's language)."""
+    return _("Reminder: %(subject)s") % {"subject": activity.subject}
+
+
+def _reminder_body(activity: Activity) -> str:
+    """What is due when, the time in the active language's format."""
+    if not activity.due_at:
+        return str(activity.get_kind_display())
+    when = date_format(timezone.localtime(activity.due_at), "SHORT_DATETIME_FORMAT")
+    return _("%(kind)s due %(when)s") % {"kind": activity.get_kind_display(), "when": when}
+
+
 @transaction.atomic
 def activity_reminders_send(*, now: datetime | None = None, batch_size: int = REMINDER_BATCH) -> int:
     """Send the reminders that are due (``remind_at`` ≤ now, not sent, activity open, owner an active member):
-    a notification each and, after commit, an e-mail where chosen. Claims the rows with ``FOR UPDATE SKIP
-    LOCKED`` and marks them ``reminded_at`` in this transaction: each activity is reminded exactly once even
-    with two sweeps running. Returns how many were reminded (at most ``batch_size`` per call)."""
+    a notification each and, after commit, an e-mail where chosen — both in the owner's language
+    (``Membership.language``, read with the due activities; else the language active now). Claims the rows with
+    ``FOR UPDATE SKIP LOCKED`` and marks them ``reminded_at`` in this transaction: each activity is reminded
+    exactly once even with two sweeps running. Per company: one query for the e-mail choices, one membership
+    check and one INSERT for the notifications. Returns how many were reminded (at most ``batch_size`` per
+    call)."""
     now = now or timezone.now()
+    owner_membership = Membership.objects.filter(
+        company_id=OuterRef("company_id"), user_id=OuterRef("owner_id"), is_active=True
+    )
     due = list(
         Activity.objects.select_for_update(of=("self",), skip_locked=True)
         .filter(remind_at__lte=now, reminded_at__isnull=True, done_at__isnull=True, owner__isnull=False)
-        .filter(
-            Exists(
-                Membership.objects.filter(
-                    company_id=OuterRef("company_id"), user_id=OuterRef("owner_id"), is_active=True
-                )
-            )
-        )
-        .select_related("owner", "company")
+        .filter(Exists(owner_membership))
+        .annotate(owner_language=Subquery(owner_membership.values("language")[:1]))
+        .select_related("owner")
         .order_by("remind_at", "id")[:batch_size]
     )
     if not due:
@@ -146,32 +160,31 @@ def activity_reminders_send(*, now: datetime | None = None, batch_size: int = RE
     by_company: dict[int, list[Activity]] = defaultdict(list)
     for activity in due:
         by_company[activity.company_id].append(activity)
+    unknown = translation.get_language() or settings.LANGUAGE_CODE  # who never used the site: as notifications
+    base = getattr(settings, "TROIKA_PUBLIC_URL", "").rstrip("/")
     mails: list[_Mail] = []
     for company_id, activities in by_company.items():
         emailed = email_reminder_user_ids(company_id, {a.owner_id for a in activities})
+        notifications_send_each(
+            company=company_id,
+            items=[
+                {
+                    "recipient_id": activity.owner_id,
+                    "title": lambda activity=activity: _reminder_title(activity),
+                    "body": lambda activity=activity: _reminder_body(activity),
+                    "link": _activity_link(activity),
+                    "level": Notification.Level.INFO,
+                }
+                for activity in activities
+            ],
+            skip_non_members=True,  # an owner who left since the rows were read is not reminded
+        )
         for activity in activities:
-            with override(settings.LANGUAGE_CODE):
-                when = (
-                    date_format(timezone.localtime(activity.due_at), "SHORT_DATETIME_FORMAT") if activity.due_at else ""
-                )
-                title = _("Reminder: %(subject)s") % {"subject": activity.subject}
-                body = (
-                    _("%(kind)s due %(when)s") % {"kind": activity.get_kind_display(), "when": when}
-                    if when
-                    else str(activity.get_kind_display())
-                )
-            link = _activity_link(activity)
-            notification_send(
-                recipients=[activity.owner_id],
-                company=activity.company,
-                title=title,
-                body=body,
-                link=link,
-                level=Notification.Level.INFO,
-            )
             if activity.owner_id in emailed and activity.owner.email:
-                base = getattr(settings, "TROIKA_PUBLIC_URL", "").rstrip("/")
-                mails.append(_Mail(subject=title, text=f"{body}\n\n{base}{link}", address=activity.owner.email))
+                with translation.override(activity.owner_language or unknown):
+                    subject, body = _reminder_title(activity), _reminder_body(activity)
+                text = f"{body}\n\n{base}{_activity_link(activity)}"
+                mails.append(_Mail(subject=subject, text=text, address=activity.owner.email))
     if mails:
         transaction.on_commit(lambda: _send_mails(mails))
     return len(due)
@@ -189,12 +202,13 @@ def _last_activity_expression():
 @transaction.atomic
 def opportunity_nudges_send(*, now: datetime | None = None) -> int:
     """Nudge the owners of stale opportunities: open, in a pipeline with ``stale_after_days`` = N, owned by an
-    active member, with no activity for N days and no nudge in the last N days. Each gets a notification and
-    an ``OpportunityNudge``. Candidate rows are locked with ``SKIP LOCKED`` and checked again once locked, so
-    two runs at once nudge each opportunity once. Returns the number of nudges."""
+    active member, with no activity for N days and no nudge in the last N days. Each gets a notification (in
+    the owner's language; one membership check and one INSERT per pipeline) and an ``OpportunityNudge``.
+    Candidate rows are locked with ``SKIP LOCKED`` and checked again once locked, so two runs at once nudge each
+    opportunity once. Returns the number of nudges."""
     now = now or timezone.now()
     count = 0
-    for pipeline in Pipeline.objects.filter(stale_after_days__gt=0, is_active=True).select_related("company"):
+    for pipeline in Pipeline.objects.filter(stale_after_days__gt=0, is_active=True):
         days = pipeline.stale_after_days
         cutoff = now - timedelta(days=days)
         recent_nudge = OpportunityNudge.objects.filter(opportunity_id=OuterRef("pk"), nudged_at__gt=cutoff)
@@ -249,20 +263,25 @@ def opportunity_nudges_send(*, now: datetime | None = None) -> int:
                 for o in nudged
             ]
         )
-        for opportunity in nudged:
-            with override(settings.LANGUAGE_CODE):
-                title = _("No activity for %(days)d days: %(name)s") % {"days": days, "name": opportunity.name}
-                body = _("Last activity %(when)s. Log a call or plan the next step.") % {
-                    "when": date_format(timezone.localtime(fresh[opportunity.pk]), "SHORT_DATE_FORMAT")
+        notifications_send_each(
+            company=pipeline.company_id,
+            items=[
+                {
+                    "recipient_id": opportunity.owner_id,
+                    "title": lambda name=opportunity.name, days=days: (
+                        _("No activity for %(days)d days: %(name)s") % {"days": days, "name": name}
+                    ),
+                    "body": lambda last=fresh[opportunity.pk]: (
+                        _("Last activity %(when)s. Log a call or plan the next step.")
+                        % {"when": date_format(timezone.localtime(last), "SHORT_DATE_FORMAT")}
+                    ),
+                    "link": reverse("crm:opportunity-detail", args=[opportunity.pk]),
+                    "level": Notification.Level.WARNING,
                 }
-            notification_send(
-                recipients=[opportunity.owner_id],
-                company=pipeline.company,
-                title=title,
-                body=body,
-                link=reverse("crm:opportunity-detail", args=[opportunity.pk]),
-                level=Notification.Level.WARNING,
-            )
+                for opportunity in nudged
+            ],
+            skip_non_members=True,
+        )
         count += len(nudged)
     return count
 

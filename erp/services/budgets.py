@@ -175,8 +175,8 @@ def _affected_lines(company_id: int, entry_ids: Iterable[int]) -> list[BudgetLin
 @transaction.atomic
 def budget_alerts_check(*, company_id: int, entry_ids: Iterable[int]) -> list[BudgetAlert]:
     """Alert the owners of the budget lines the entries touched whose actual has reached a threshold for the
-    first time. Returns the alerts created now (none on a repeated call). Publishes
-    ``erp.budget.threshold_crossed`` per alert."""
+    first time (a notification in the owner's language). Returns the alerts created now (none on a repeated
+    call). Publishes ``erp.budget.threshold_crossed`` per alert."""
     entry_ids = list(entry_ids)
     if not entry_ids or not BudgetLine.objects.filter(company_id=company_id, budget__is_active=True).exists():
         return []
@@ -204,15 +204,19 @@ def budget_alerts_check(*, company_id: int, entry_ids: Iterable[int]) -> list[Bu
             notification_send(
                 recipients=[line.budget.owner_id],
                 company=company,
-                title=_g("Budget %(budget)s: %(account)s has used %(threshold)s%% in %(period)s")
-                % {
-                    "budget": line.budget.name,
-                    "account": f"{line.account.code} {line.account.name}",
-                    "threshold": alert.threshold,
-                    "period": line.period.name,
-                },
-                body=_g("Actual %(actual)s of %(budgeted)s budgeted.")
-                % {"actual": alert.actual, "budgeted": alert.budgeted},
+                title=lambda line=line, alert=alert: (
+                    _g("Budget %(budget)s: %(account)s has used %(threshold)s%% in %(period)s")
+                    % {
+                        "budget": line.budget.name,
+                        "account": f"{line.account.code} {line.account.name}",
+                        "threshold": alert.threshold,
+                        "period": line.period.name,
+                    }
+                ),
+                body=lambda alert=alert: (
+                    _g("Actual %(actual)s of %(budgeted)s budgeted.")
+                    % {"actual": alert.actual, "budgeted": alert.budgeted}
+                ),
                 link=f"/erp/budgets/{line.budget_id}/",
                 level="warning",
             )

@@ -28,6 +28,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from erp import events as erp_events
@@ -226,7 +227,7 @@ def _notify_approvers(claim: ExpenseClaim, level: ExpenseApprovalLevel) -> None:
         notification_send(
             recipients=recipients,
             company=claim.company,
-            title=str(_("Expense claim %(number)s waits for your approval") % {"number": claim.number}),
+            title=lambda: gettext("Expense claim %(number)s waits for your approval") % {"number": claim.number},
             body=f"{claim.title} · {claim.total_amount} {claim.currency}",
             link=f"/erp/expenses/{claim.pk}/",
         )
@@ -547,7 +548,7 @@ def expense_claim_approve(*, claim: ExpenseClaim, by: User, reason: str = "") ->
     notification_send(
         recipients=[claim.employee_id],
         company=claim.company,
-        title=str(_("Expense claim %(number)s was approved") % {"number": claim.number}),
+        title=lambda: gettext("Expense claim %(number)s was approved") % {"number": claim.number},
         link=f"/erp/expenses/{claim.pk}/",
     )
     return claim
@@ -578,7 +579,7 @@ def expense_claim_reject(*, claim: ExpenseClaim, by: User, reason: str) -> Expen
     notification_send(
         recipients=[claim.employee_id],
         company=claim.company,
-        title=str(_("Expense claim %(number)s was rejected") % {"number": claim.number}),
+        title=lambda: gettext("Expense claim %(number)s was rejected") % {"number": claim.number},
         body=reason,
         link=f"/erp/expenses/{claim.pk}/",
         level="warning",

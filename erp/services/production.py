@@ -36,6 +36,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from erp import events as erp_events
@@ -1100,8 +1101,8 @@ def _update_from_values(table: str, columns: tuple[str, ...], types: tuple[str, 
 
 def production_alert_late(*, now: dt.datetime | None = None) -> int:
     """Notify production staff once per operation that should have ended by now but is not done (the bell of
-    the suite). Returns the number of operations alerted. Run every few minutes (Celery beat) and by the shop
-    floor page."""
+    the suite; each reads it in their language). Returns the number of operations alerted. Run every few
+    minutes (Celery beat) and by the shop floor page."""
     now = now or timezone.now()
     late = list(
         ProductionOperation.objects.filter(scheduled_end__lt=now, late_notified_at__isnull=True)
@@ -1130,9 +1131,15 @@ def production_alert_late(*, now: dt.datetime | None = None) -> int:
                 notification_send(
                     recipients=owners,
                     company=company,
-                    title=_("Late: %(order)s %(op)s") % {"order": op.order.number, "op": op.name},
-                    body=_("Operation %(op)s on %(wc)s should have ended at %(end)s.")
-                    % {"op": op.name, "wc": op.work_center.code, "end": timezone.localtime(op.scheduled_end)},
+                    title=lambda op=op: _("Late: %(order)s %(op)s") % {"order": op.order.number, "op": op.name},
+                    body=lambda op=op: (
+                        _("Operation %(op)s on %(wc)s should have ended at %(end)s.")
+                        % {
+                            "op": op.name,
+                            "wc": op.work_center.code,
+                            "end": date_format(timezone.localtime(op.scheduled_end), "SHORT_DATETIME_FORMAT"),
+                        }
+                    ),
                     link=f"/erp/production/orders/{op.order_id}/",
                     level=Notification.Level.WARNING,
                 )

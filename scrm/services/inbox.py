@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm import selectors as crm_selectors
@@ -303,10 +304,11 @@ class InboxBatch:
 
     def finish(self) -> None:
         """Move each touched conversation's last-message times, then alert each assignee once per
-        conversation: the agent's unread alert of the conversation is updated in place ("12 new messages from
-        …", ``suite.services.notifications.notifications_coalesce``), a new one only when none is unread. The
-        messages go in one INSERT; ON CONFLICT DO NOTHING keeps a message that is somehow already there (its delivery is
-        unique per (channel, external id) too, so this only happens when an operator re-runs deliveries)."""
+        conversation, in the agent's language: the agent's unread alert of the conversation is updated in place
+        ("12 new messages from …", ``suite.services.notifications.notifications_coalesce``), a new one only when
+        none is unread. The messages go in one INSERT; ON CONFLICT DO NOTHING keeps a message that is somehow
+        already there (its delivery is unique per (channel, external id) too, so this only happens when an
+        operator re-runs deliveries)."""
         if self.messages:
             created_at = timezone.now().isoformat()
             for row in self.messages:
@@ -349,16 +351,15 @@ class InboxBatch:
                 "link": f"/scrm/inbox/{conversation_pk}/",
                 "count": alert.count,
             }
+            # The titles are functions: ``notifications_coalesce`` writes them in each agent's language.
             if alert.removed:  # never folded into a "new messages" line
-                title = _("Churn alert: %(name)s is no longer a WeCom contact") % {"name": alert.name}
-                item.update(title=title, level=Notification.Level.WARNING)
+                item.update(title=lambda name=alert.name: _churn_title(name), level=Notification.Level.WARNING)
             else:
                 # One unread alert per conversation and agent, updated in place ("12 new messages from …").
-                many = _("%(count)d new messages from %(name)s") % {"count": _COUNT_SENTINEL, "name": alert.name}
                 item.update(
                     key=f"scrm.conversation:{conversation_pk}",
-                    title=_("New message from %(name)s") % {"name": alert.name},
-                    title_many=many.replace(str(_COUNT_SENTINEL), notifications_count_marker, 1),
+                    title=lambda name=alert.name: _new_message_title(name),
+                    title_many=lambda name=alert.name: _new_messages_title(name),
                     level=Notification.Level.INFO,
                 )
             notifications.append(item)
@@ -366,6 +367,22 @@ class InboxBatch:
         self.last_message.clear()
         self.first_message.clear()
         self.alerts.clear()
+
+
+def _churn_title(name: str) -> str:
+    return gettext("Churn alert: %(name)s is no longer a WeCom contact") % {"name": name}
+
+
+def _new_message_title(name: str) -> str:
+    return gettext("New message from %(name)s") % {"name": name}
+
+
+def _new_messages_title(name: str) -> str:
+    """The title "N new messages from …" in the active language, with ``notifications_coalesce``'s ``COUNT``
+    where the number goes: a sentinel number goes through the translation (which may move it), then becomes
+    ``COUNT``."""
+    many = gettext("%(count)d new messages from %(name)s") % {"count": _COUNT_SENTINEL, "name": name}
+    return many.replace(str(_COUNT_SENTINEL), notifications_count_marker, 1)
 
 
 def _assignee_for(batch: InboxBatch, identity: SocialIdentity) -> int | None:

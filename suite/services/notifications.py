@@ -36,6 +36,40 @@ def _written(text: Text) -> str:
     return (text() if callable(text) else text) or ""
 
 
+class _Languages:
+    """Writes the texts of a batch of notifications in their recipients' languages: plain text as it is; each
+    function once per language (memoised, so a function shared by many items is called once per language), under
+    ``translation.override`` — grouped by language, so a batch switches language once per language, not per item.
+    ``want`` the texts first, ``write`` them, then read them with ``text``. ``languages`` is recipient id →
+    ``Membership.language`` as read by the caller's membership check ("" — never used the site: the language
+    active now)."""
+
+    def __init__(self, languages: dict[int, str]):
+        self.languages = languages
+        self.unknown = translation.get_language() or settings.LANGUAGE_CODE
+        self.wanted: dict[str, dict[Callable[[], str], None]] = {}
+        self.written: dict[tuple[Callable[[], str], str], str] = {}
+
+    def language(self, recipient_id: int) -> str:
+        return self.languages.get(recipient_id) or self.unknown
+
+    def want(self, text: Text, recipient_id: int) -> None:
+        if callable(text):
+            self.wanted.setdefault(self.language(recipient_id), {})[text] = None
+
+    def write(self) -> None:
+        for language, functions in self.wanted.items():
+            with translation.override(language):
+                for function in functions:
+                    self.written[(function, language)] = function() or ""
+        self.wanted.clear()
+
+    def text(self, text: Text, recipient_id: int) -> str:
+        if callable(text):
+            return self.written[(text, self.language(recipient_id))]
+        return text or ""
+
+
 @transaction.atomic
 def notification_send(
     *,
@@ -100,35 +134,47 @@ def notifications_send_each(*, company: Company, items: Iterable[dict], skip_non
     in one membership check and one INSERT — for pipelines that alert hundreds of conversations at once. Returns
     how many were written. Every recipient must be an active member of ``company`` (else ``ValidationError``,
     nothing written) — or, with ``skip_non_members``, the items of recipients who are not are left out (an owner
-    who left the company is not notified). Runs in the caller's transaction (or autocommit); no locks; publishes
-    nothing."""
+    who left the company is not notified).
+
+    ``title`` and ``body`` may be text (stored as it is) or functions that write it (``Text``, as for
+    ``notification_send``): each is written in its recipient's language (``Membership.language``, read by the
+    membership check itself — no query more; for someone who never used the site, the language active now),
+    each function once per language, and the batch switches language once per language, not per item. Runs in
+    the caller's transaction (or autocommit); no locks; publishes nothing."""
     items = list(items)
     if not items:
         return 0
     user_ids = {int(item["recipient_id"]) for item in items}
-    members = set(
+    languages = dict(
         Membership.objects.filter(company=company, user_id__in=user_ids, is_active=True).values_list(
-            "user_id", flat=True
+            "user_id", "language"
         )
     )
-    if user_ids - members:
+    if user_ids - languages.keys():
         if not skip_non_members:
             raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
-        items = [item for item in items if int(item["recipient_id"]) in members]
+        items = [item for item in items if int(item["recipient_id"]) in languages]
         if not items:
             return 0
+    recipients = [int(item["recipient_id"]) for item in items]
+    texts = _Languages(languages)
+    for item, recipient_id in zip(items, recipients, strict=True):
+        texts.want(item.get("title"), recipient_id)
+        texts.want(item.get("body"), recipient_id)
+    texts.write()
     columns: tuple[list, ...] = ([], [], [], [], [])
     levels = set(Notification.Level.values)
-    for item in items:
-        title = (item.get("title") or "").strip()
+    for item, recipient_id in zip(items, recipients, strict=True):
+        title = texts.text(item.get("title"), recipient_id).strip()
         if not title:
             raise ValidationError({"title": _("A notification needs a title.")})
         level = item.get("level") or Notification.Level.INFO
         if level not in levels:
             raise ValidationError({"level": _("Unknown level.")})
+        body = texts.text(item.get("body"), recipient_id)
         for column, value in zip(
             columns,
-            (int(item["recipient_id"]), title[:200], item.get("body") or "", safe_link(item.get("link") or ""), level),
+            (recipient_id, title[:200], body, safe_link(item.get("link") or ""), level),
             strict=True,
         ):
             column.append(value)
@@ -154,11 +200,18 @@ def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
     recipient has none unread, inserts one (``title`` when the count is 1). So a busy conversation is one
     "12 new messages from …" line, not twelve. An item with an empty key is inserted as is.
 
-    Two statements whatever the number of items (one UPDATE … FROM unnest, one INSERT … FROM unnest); the
-    partial unique constraint ``notification_unread_key`` keeps one unread row per key (callers that may race
-    on the same key serialise on a row of their own first — the inbox locks the conversations). Every recipient
-    must be an active member of ``company`` (else ``ValidationError``, nothing written). Runs in the caller's
-    transaction; publishes nothing. Returns how many notifications were inserted or updated."""
+    ``title``, ``title_many`` and ``body`` may be text or functions that write it (``Text``): written in each
+    recipient's language as ``notifications_send_each`` does (languages read by the membership check, each
+    function once per language, only for the items that survive coalescing). A ``title_many`` function must
+    keep ``COUNT`` in the text it writes (build it with a number sentinel the translation carries through, then
+    replace the sentinel by ``COUNT``: ``scrm.services.inbox``).
+
+    One membership check, then two statements whatever the number of items (one UPDATE … FROM unnest, one
+    INSERT … FROM unnest); the partial unique constraint ``notification_unread_key`` keeps one unread row per key
+    (callers that may race on the same key serialise on a row of their own first — the inbox locks the
+    conversations). Every recipient must be an active member of ``company`` (else ``ValidationError``, nothing
+    written). Runs in the caller's transaction; publishes nothing. Returns how many notifications were inserted
+    or updated."""
     merged: dict[tuple[int, str], dict] = {}
     plain: list[dict] = []
     levels = set(Notification.Level.values)
@@ -166,15 +219,17 @@ def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
         level = item.get("level") or Notification.Level.INFO
         if level not in levels:
             raise ValidationError({"level": _("Unknown level.")})
-        title = (item.get("title") or "").strip()
-        if not title:
-            raise ValidationError({"title": _("A notification needs a title.")})
+        title = item.get("title")
+        if not callable(title):  # a function's text is checked once written
+            title = (title or "").strip()
+            if not title:
+                raise ValidationError({"title": _("A notification needs a title.")})
         row = {
             "recipient_id": int(item["recipient_id"]),
             "key": (item.get("key") or "")[:100],
             "count": max(1, int(item.get("count") or 1)),
             "title": title,
-            "title_many": (item.get("title_many") or title).strip(),
+            "title_many": item.get("title_many") or title,
             "body": item.get("body") or "",
             "link": safe_link(item.get("link") or ""),
             "level": level,
@@ -190,13 +245,25 @@ def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
     if not rows:
         return 0
     user_ids = {row["recipient_id"] for row in rows}
-    members = set(
+    languages = dict(
         Membership.objects.filter(company=company, user_id__in=user_ids, is_active=True).values_list(
-            "user_id", flat=True
+            "user_id", "language"
         )
     )
-    if user_ids - members:
+    if user_ids - languages.keys():
         raise ValidationError({"recipients": _("Some recipients are not members of this company.")})
+    texts = _Languages(languages)
+    for row in rows:
+        for name in ("title", "title_many", "body"):
+            texts.want(row[name], row["recipient_id"])
+    texts.write()
+    for row in rows:
+        recipient_id = row["recipient_id"]
+        row["title"] = texts.text(row["title"], recipient_id).strip()
+        if not row["title"]:
+            raise ValidationError({"title": _("A notification needs a title.")})
+        row["title_many"] = texts.text(row["title_many"], recipient_id).strip()
+        row["body"] = texts.text(row["body"], recipient_id)
     company_id = getattr(company, "pk", company)
     now = timezone.now()
     updated: set[tuple[int, str]] = set()
