@@ -16,8 +16,8 @@ class CrmConfig(AppConfig):
         for list_name in ("account", "contact", "lead", "opportunity", "quote", "activity", "ticket"):
             register_list(f"crm:{list_name}-list")  # saved views (suite.ui.saved_views)
 
-        from crm.models import Account, Opportunity, Ticket
+        from crm.models import Account, Lead, Opportunity, Ticket
         from suite.services.follows import register_followable
 
-        for model in (Account, Opportunity, Ticket):
+        for model in (Account, Lead, Opportunity, Ticket):
             register_followable(model)  # Follow on their pages (suite.ui.follows, crm.services.following)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 CUSTOMER_MERGED = "crm.customer.merged"
 LEAD_CONVERTED = "crm.lead.converted"
 LEAD_CREATED = "crm.lead.created"
+OPPORTUNITY_CREATED = "crm.opportunity.created"
 OPPORTUNITY_WON = "crm.opportunity.won"
 OPPORTUNITY_LOST = "crm.opportunity.lost"
 QUOTE_ACCEPTED = "crm.quote.accepted"
@@ -58,6 +59,25 @@ def lead_converted_payload(*, lead: Lead) -> dict:
         "owner_id": lead.owner_id,
         "source": lead.source,
         "merged_into_existing": lead.conversion_reused,
+    }
+
+
+def opportunity_created_payload(*, opportunity: Opportunity) -> dict:
+    """v1 of ``crm.opportunity.created``: see docs/events.md. Reads only what the create has in hand (no query)."""
+    return {
+        "opportunity_id": opportunity.pk,
+        "name": opportunity.name,
+        "account_id": opportunity.account_id,
+        "contact_id": opportunity.contact_id,
+        "lead_id": opportunity.lead_id,
+        "owner_id": opportunity.owner_id,
+        "team_id": opportunity.team_id,
+        "pipeline_id": opportunity.stage.pipeline_id,
+        "stage_id": opportunity.stage_id,
+        "amount": str(opportunity.amount),
+        "currency": opportunity.currency,
+        "expected_close_date": opportunity.expected_close_date.isoformat() if opportunity.expected_close_date else None,
+        "created_at": opportunity.created_at.isoformat() if opportunity.created_at else None,
     }
 
 
@@ -195,6 +215,27 @@ def tell_followers_of_win(event: _events.Event) -> None:
 def tell_followers_of_loss(event: _events.Event) -> None:
     """Those who follow a lost deal or its account are told, with the reason and the note."""
     _tell_followers_of_close(event, won=False)
+
+
+@_events.handler(OPPORTUNITY_CREATED, name="crm.tell_followers_of_new_deal")
+def tell_followers_of_new_deal(event: _events.Event) -> None:
+    """Those who follow the account of a new deal are told (not its creator; only those who may see the deal;
+    ``crm.services.following.tell_account_followers_of_new_deal``). A deal deleted or closed since is old news:
+    its win or loss tells them."""
+    from django.contrib.auth import get_user_model
+
+    from crm.models import Opportunity, OpportunityStatus
+    from crm.services.following import tell_account_followers_of_new_deal
+
+    opportunity = (
+        Opportunity.objects.filter(pk=event.payload.get("opportunity_id"), company_id=event.company_id)
+        .select_related("account", "company")
+        .first()
+    )
+    if opportunity is None or opportunity.account_id is None or opportunity.status != OpportunityStatus.OPEN:
+        return
+    by = get_user_model().objects.filter(pk=event.created_by_id).first() if event.created_by_id else None
+    tell_account_followers_of_new_deal(opportunity, by=by)
 
 
 def _tell_followers_of_close(event: _events.Event, *, won: bool) -> None:

@@ -114,7 +114,7 @@ def test_an_order_creates_the_customer_the_won_deal_and_the_sales_order(company,
     # One trace from the shop's order to ERP's confirmation.
     received = OutboxEvent.objects.get(name="scrm.channel_order.received")
     names = [e.name for e in events.selectors.trace(received.correlation_id, company=company)]
-    assert names[:2] == ["scrm.channel_order.received", "crm.opportunity.won"]
+    assert names[:3] == ["scrm.channel_order.received", "crm.opportunity.created", "crm.opportunity.won"]
     assert "erp.sales_order.confirmed" in names
 
     # Delivered again: applied once. A second order of the same buyer reuses the account.

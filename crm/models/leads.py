@@ -9,6 +9,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.models.customers import Industry, Source
@@ -152,6 +153,9 @@ class Lead(OwnedModel):
         if self.name and self.company_name:
             return f"{self.name} ({self.company_name})"
         return self.name or self.company_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("crm:lead-detail", args=[self.pk])
 
 
 @audited

@@ -23,6 +23,7 @@ from crm.models import Account, AccountTag, Contact, ContactTag, Tag
 from crm.selectors import customer_duplicates_find, group_height
 from crm.services.campaigns import campaign_members_dedupe_for_merge
 from crm.services.custom_fields import custom_values_merge
+from crm.services.following import tell_account_owner_changes
 from crm.services.opportunity_roles import contact_roles_dedupe_for_merge
 from crm.text import build_search_text, normalize_email, normalize_phone
 from suite import events
@@ -293,10 +294,15 @@ def _create(model, *, company: Company, by, fields: dict, allowed, target: str, 
     return customer
 
 
-def _update(model, *, customer: Customer, fields: dict, allowed, target: str, tags, custom) -> Customer:
+def _update(
+    model, *, customer: Customer, fields: dict, allowed, target: str, tags, custom, owner_changes: list | None = None
+) -> Customer:
+    """The update of ``account_update`` / ``contact_update``; a change of owner is added to ``owner_changes``
+    (``(customer, previous owner id)``) when given, for the caller to tell who needs to know."""
     customer = lock_customer(model, customer.pk)
     if customer.merged_into_id is not None:
         raise CrmConflict(_("This customer was merged into another record; edit that one instead."))
+    owner_before = customer.owner_id
     changed = _apply(customer, fields, allowed)
     if custom is not None:
         merged = custom_values_merge(
@@ -313,6 +319,8 @@ def _update(model, *, customer: Customer, fields: dict, allowed, target: str, ta
         _save(customer, update_fields=[*changed, "updated_at"])
     if tags is not None:
         _tags_set(customer, tags)
+    if owner_changes is not None and "owner" in changed:
+        owner_changes.append((customer, owner_before))
     return customer
 
 
@@ -356,10 +364,45 @@ def account_update(
 ) -> Account:
     """Change an account's fields (only those given); ``custom`` is merged key by key (``None`` removes a key);
     ``tags`` (when given) replaces the account's tags. Locks the account row; refuses a merged account.
-    Does not re-run the duplicate check. Publishes nothing."""
-    return _update(
-        Account, customer=account, fields=fields, allowed=ACCOUNT_FIELDS, target="account", tags=tags, custom=custom
+    Does not re-run the duplicate check. A new owner is told (unless it is ``by``), and so are the account's
+    followers (``crm.services.following.tell_account_owner_changes``). Publishes nothing."""
+    owner_changes: list = []
+    account = _update(
+        Account,
+        customer=account,
+        fields=fields,
+        allowed=ACCOUNT_FIELDS,
+        target="account",
+        tags=tags,
+        custom=custom,
+        owner_changes=owner_changes,
     )
+    tell_account_owner_changes(owner_changes, by=by)
+    return account
+
+
+@transaction.atomic
+def accounts_owner_assign(*, accounts: Iterable[Account], owner: User, by: User | None) -> list[Account]:
+    """Give several accounts to ``owner`` at once (the account list's bulk *Assign owner*): each changed as
+    ``account_update(owner=…)`` would (its row locked, in primary-key order; a merged account refused with
+    ``CrmConflict``, nothing saved then), and the new owner told once for all — "张伟 assigned you 12 accounts" —
+    not once per account; the followers as ``tell_account_owner_changes`` says. Publishes nothing."""
+    owner_changes: list = []
+    changed = [
+        _update(
+            Account,
+            customer=account,
+            fields={"owner": owner},
+            allowed=ACCOUNT_FIELDS,
+            target="account",
+            tags=None,
+            custom=None,
+            owner_changes=owner_changes,
+        )
+        for account in sorted(accounts, key=lambda account: account.pk)
+    ]
+    tell_account_owner_changes(owner_changes, by=by)
+    return changed
 
 
 @transaction.atomic

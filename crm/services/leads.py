@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import CrmConflict, LeadAlreadyConvertedError
@@ -36,10 +37,12 @@ from crm.selectors import customer_duplicates_find
 from crm.services.campaigns import campaign_lead_attribute, campaign_touches_carry_over
 from crm.services.custom_fields import custom_values_merge
 from crm.services.customers import account_create, account_update, contact_create, contact_update, lock_customer
+from crm.services.following import tell_lead_followers
 from crm.services.opportunities import opportunity_create
 from crm.text import build_search_text, normalize_email, normalize_phone, province_key
 from suite import events
 from suite.models import Company, Membership, Team
+from suite.templatetags.troika import person_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -214,8 +217,10 @@ def _is_member(company_id: int, user) -> bool:
 def lead_assign(*, lead: Lead, by: User | None, owner: User | None = None, team: Team | None = None) -> Lead:
     """Give the lead to ``owner`` (and ``team``), or, without ``owner``, to whoever the company's assignment
     rules pick next (round robin within the first matching rule; the rule's cursor row is locked). A converted
-    lead cannot be reassigned. Locks the lead row."""
+    lead cannot be reassigned. Locks the lead row. When the lead goes to someone else, its followers are told
+    (not ``by``)."""
     lead = lock_lead(lead.pk)
+    owner_before = lead.owner_id
     if lead.status == LeadStatus.CONVERTED:
         raise LeadAlreadyConvertedError(_("This lead was converted; reassign its customers instead."))
     if owner is not None:
@@ -231,6 +236,13 @@ def lead_assign(*, lead: Lead, by: User | None, owner: User | None = None, team:
     elif not _assign_by_rules(lead):
         raise ValidationError({"owner": [_("No assignment rule matches this lead; choose an owner.")]})
     lead.save(update_fields=["owner", "team", "assignment_rule", "assigned_at", "updated_at"])
+    if lead.owner_id != owner_before and lead.owner_id is not None:
+        owner = person_name(lead.owner)
+        tell_lead_followers(
+            lead,
+            by=by,
+            title=lambda: gettext("Lead %(lead)s was assigned to %(person)s") % {"lead": lead, "person": owner},
+        )
     return lead
 
 
@@ -432,7 +444,8 @@ _STATUS_STEPS = {LeadStatus.NEW, LeadStatus.CONTACTED, LeadStatus.QUALIFIED, Lea
 @transaction.atomic
 def lead_status_set(*, lead: Lead, status: str, by: User | None, reason: str = "") -> Lead:
     """Move a lead between new, contacted, qualified and disqualified (which needs ``reason``). Converting is
-    ``lead_convert``'s alone. Locks the lead row."""
+    ``lead_convert``'s alone. Locks the lead row. A lead disqualified now: its followers are told, with the
+    reason (not ``by``)."""
     if status not in _STATUS_STEPS:
         raise ValidationError({"status": [_("Use lead conversion to convert a lead.")]})
     lead = lock_lead(lead.pk)
@@ -441,9 +454,16 @@ def lead_status_set(*, lead: Lead, status: str, by: User | None, reason: str = "
     reason = (reason or "").strip()
     if status == LeadStatus.DISQUALIFIED and not reason:
         raise ValidationError({"reason": [_("Say why the lead is disqualified.")]})
+    disqualified_now = status == LeadStatus.DISQUALIFIED and lead.status != LeadStatus.DISQUALIFIED
     lead.status = status
     lead.disqualified_reason = reason if status == LeadStatus.DISQUALIFIED else ""
     lead.save(update_fields=["status", "disqualified_reason", "updated_at"])
+    if disqualified_now:
+        tell_lead_followers(
+            lead,
+            by=by,
+            title=lambda: gettext("Lead %(lead)s was disqualified: %(reason)s") % {"lead": lead, "reason": reason},
+        )
     return lead
 
 
@@ -529,7 +549,8 @@ def lead_convert(
 
     Locks the lead row: a lead converted twice (even by two people at the same moment) is refused with
     ``LeadAlreadyConvertedError``; a disqualified lead must be requalified first (``CrmConflict``).
-    Publishes ``crm.lead.converted``.
+    Publishes ``crm.lead.converted`` (and ``crm.opportunity.created`` for the deal). The lead's followers are
+    told, linking to what it became (the deal, else the account, else the contact; those who may see it).
     """
     lead = lock_lead(lead.pk)
     if lead.status == LeadStatus.CONVERTED:
@@ -665,7 +686,24 @@ def lead_convert(
         ]
     )
     events.publish(LEAD_CONVERTED, lead_converted_payload(lead=lead), company_id=lead.company_id, by=by)
+    _tell_conversion(lead, opportunity=opportunity, account=account, contact=contact, by=by)
     return LeadConversion(lead=lead, account=account, contact=contact, opportunity=opportunity, reused=tuple(reused))
+
+
+def _tell_conversion(lead: Lead, *, opportunity, account, contact, by) -> None:
+    """The lead's followers hear what it became, with a link to it: the deal, else the account, else the contact
+    (only those who may see that record)."""
+
+    def title() -> str:
+        if opportunity is not None:
+            return gettext("Lead %(lead)s became the deal %(name)s") % {"lead": lead, "name": opportunity.name}
+        if account is not None:
+            return gettext("Lead %(lead)s became the account %(name)s") % {"lead": lead, "name": account.name}
+        return gettext("Lead %(lead)s became the contact %(name)s") % {"lead": lead, "name": contact.name}
+
+    about = opportunity or account or contact
+    if about is not None:
+        tell_lead_followers(lead, by=by, about=about, title=title)
 
 
 # ---------------------------------------------------------------- rules

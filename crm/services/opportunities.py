@@ -1,7 +1,8 @@
 """Writes of pipelines, stages, lost reasons and opportunities, with the stage history kept on every move.
 
-Winning publishes ``crm.opportunity.won`` (ERP turns it into a sales order), losing ``crm.opportunity.lost``;
-both payloads are documented in docs/events.md. A won opportunity is final: its order lives in ERP.
+Creating publishes ``crm.opportunity.created`` (the account's followers hear of it; webhooks), winning
+``crm.opportunity.won`` (ERP turns it into a sales order), losing ``crm.opportunity.lost``; the payloads are
+documented in docs/events.md. A won opportunity is final: its order lives in ERP.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.errors import CrmConflict
-from crm.events import OPPORTUNITY_LOST, OPPORTUNITY_WON, opportunity_closed_payload
+from crm.events import (
+    OPPORTUNITY_CREATED,
+    OPPORTUNITY_LOST,
+    OPPORTUNITY_WON,
+    opportunity_closed_payload,
+    opportunity_created_payload,
+)
 from crm.models import (
     Account,
     Contact,
@@ -377,7 +384,8 @@ def opportunity_create(
     Without ``stage`` it starts in the first open stage of ``pipeline`` (default: the company's default
     pipeline, created with standard stages if the company has none). The amount is a non-negative Decimal with
     at most two decimals, the currency the company's unless given. Writes the first stage-history row.
-    Publishes nothing.
+    Publishes ``crm.opportunity.created`` (one INSERT: the account's followers are told by its handler,
+    ``crm.events.tell_followers_of_new_deal``, not in this request).
     """
     errors: dict[str, list] = {}
     if not (name or "").strip():
@@ -459,6 +467,9 @@ def opportunity_create(
     opportunity.search_text = opportunity_search_text(opportunity)
     opportunity.save()
     _record_stage_change(opportunity, from_stage=None, entered_at=now, by=by, now=now)
+    events.publish(
+        OPPORTUNITY_CREATED, opportunity_created_payload(opportunity=opportunity), company_id=company.pk, by=by
+    )
     return opportunity
 
 

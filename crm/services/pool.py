@@ -33,6 +33,7 @@ from crm.selectors_pool import (
     works_in_pool,
 )
 from crm.services.customers import default_team, lock_customer
+from crm.services.following import tell_account_owner_changes
 from suite.models import Company, Membership, Notification
 from suite.policy import Actor
 from suite.selectors import is_company_admin
@@ -83,7 +84,7 @@ def account_release(*, account: Account, by: User | None, note: str = "") -> Acc
     """Give an account back to the pool: nobody owns it (nor its team) any more — with the rule's team pools on,
     it is in its team's pool (部门公海). Refused (``CrmConflict``) for a merged account, one already in the pool,
     or one with an open deal (hand the deal over or close it first). The contacts at it that its owner had go
-    with it; its deals and activities keep their owners."""
+    with it; its deals and activities keep their owners. The account's followers are told (not ``by``)."""
     account = lock_customer(Account, account.pk)
     if account.merged_into_id is not None:
         raise CrmConflict(_("This customer was merged into another record; edit that one instead."))
@@ -101,9 +102,11 @@ def account_release(*, account: Account, by: User | None, note: str = "") -> Acc
         previous_owner_id=account.owner_id,
     )
     _contacts_follow(account.pk, from_owner_id=account.owner_id, to_owner=None, team=None)
+    previous_owner_id = account.owner_id
     account.pool_team_id = account.team_id if pool_rule_of(account.company_id).by_team else None
     account.owner, account.team, account.pool_warned_at = None, None, None
     account.save(update_fields=["owner", "team", "pool_team", "pool_warned_at", "updated_at"])
+    tell_account_owner_changes([(account, previous_owner_id)], by=by)
     return account
 
 
@@ -201,19 +204,22 @@ def _take(account: Account, *, to_user, by, kind: str) -> Account:
     account.pool_team, account.pool_warned_at = None, None
     _contacts_follow(account.pk, from_owner_id=None, to_owner=to_user, team=account.team)
     account.save(update_fields=["owner", "team", "pool_team", "pool_warned_at", "updated_at"])
+    tell_account_owner_changes([(account, None)], by=by)  # the new owner (unless they claimed it) and followers
     return account
 
 
 @transaction.atomic
 def account_claim(*, account: Account, by: User) -> Account:
     """``by`` takes an account from the pool. Refused: someone was quicker (``CrmConflict``), ``by`` holds the
-    rule's most accounts already, or let this one go fewer than the rule's days ago (``ValidationError``)."""
+    rule's most accounts already, or let this one go fewer than the rule's days ago (``ValidationError``). The
+    account's followers are told."""
     return _take(lock_customer(Account, account.pk), to_user=by, by=by, kind=PoolMoveKind.CLAIMED)
 
 
 @transaction.atomic
 def account_pool_assign(*, account: Account, to_user, by: User | None) -> Account:
-    """A manager hands a pool account to ``to_user`` (an active member; within the rule's limit)."""
+    """A manager hands a pool account to ``to_user`` (an active member; within the rule's limit). ``to_user``
+    is told (unless it is ``by``), and so are the account's followers."""
     return _take(lock_customer(Account, account.pk), to_user=to_user, by=by, kind=PoolMoveKind.ASSIGNED)
 
 

@@ -1,16 +1,22 @@
-"""Following a deal, a ticket or an account (关注): the Follow button, the list of what one follows, and who is
-told what — never the one who did it, never someone the policy no longer lets see the record."""
+"""Following a deal, a ticket, an account or a lead (关注): the Follow button, the list of what one follows, and
+who is told what — never the one who did it, nobody twice, never someone the policy no longer lets see the
+record; an account's new owner is told too."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from crm.models import Account
 from crm.services.customers import account_update
+from crm.services.leads import lead_assign, lead_convert, lead_create, lead_status_set
 from crm.services.opportunities import opportunity_create, opportunity_lose, opportunity_move, opportunity_win
+from crm.services.pool import account_claim, account_pool_assign, account_release
 from crm.services.tickets import ticket_customer_message, ticket_resolve
 from crm.tests.factories import AccountFactory, lost_reason_in, ticket_for
 from suite.events.relay import relay_batch
-from suite.models import Follow, Membership, Notification, Role
+from suite.models import Follow, Membership, Notification, OutboxEvent, Role
 from suite.policy import Actor
 from suite.services.follows import followers_notify, record_follow
 from suite.testing import web_client
@@ -31,9 +37,11 @@ def crew(company, member, team):
 @pytest.fixture
 def deal(company, crew):
     account = AccountFactory(company=company, by=crew["seller"].user, name="宁波港机")
-    return opportunity_create(
+    deal = opportunity_create(
         company=company, by=crew["seller"].user, name="岸桥改造", account=account, amount="880000.00"
     )
+    relay_batch()  # its crm.opportunity.created, while nobody follows the account yet
+    return deal
 
 
 def told(user) -> list[str]:
@@ -160,3 +168,195 @@ def test_followers_and_approvers_read_their_notifications_in_their_own_language(
     assert told(crew["admin"].user) == [f"岸桥改造 moved to {stage.name_en or stage.name}"]
     assert told(crew["boss"].user) == [f"岸桥改造 进入阶段：{stage.name}"]
     assert Notification.objects.get(recipient=crew["boss"].user).body == "操作人：张伟。"
+
+
+# ---------------------------------------------------------------- new deals, account owners, leads
+
+
+@pytest.fixture
+def colleague(company, member, team):
+    return member(company, Role.SALES, teams=[team], username="lisi", first_name="四", last_name="李")
+
+
+def test_a_new_deal_reaches_the_accounts_followers_through_its_event(company, crew, team, english):
+    team.manager = crew["boss"].user
+    team.save()
+    account = AccountFactory(company=company, by=crew["seller"].user, name="宁波港机")
+    for who in ("admin", "boss", "seller"):
+        record_follow(actor=Actor(crew[who]), record=account)
+
+    deal = opportunity_create(
+        company=company, by=crew["seller"].user, name="岸桥改造", account=account, amount="880000.00"
+    )
+    event = OutboxEvent.objects.get(name="crm.opportunity.created")
+    assert (event.version, event.company_id, event.created_by_id) == (1, company.pk, crew["seller"].user.pk)
+    assert event.payload == {
+        "opportunity_id": deal.pk,
+        "name": "岸桥改造",
+        "account_id": account.pk,
+        "contact_id": None,
+        "lead_id": None,
+        "owner_id": crew["seller"].user.pk,
+        "team_id": team.pk,
+        "pipeline_id": deal.stage.pipeline_id,
+        "stage_id": deal.stage_id,
+        "amount": "880000.00",
+        "currency": "CNY",
+        "expected_close_date": None,
+        "created_at": deal.created_at.isoformat(),
+    }
+    assert not Notification.objects.exists()  # nobody is told in the create's own request
+    team.manager = None  # the manager hands the team over before the relay runs
+    team.save()
+    relay_batch()
+
+    note = Notification.objects.get(recipient=crew["admin"].user)
+    assert (note.title, note.body, note.link) == (
+        "New deal for 宁波港机: 岸桥改造",
+        "Amount: CN¥880,000.00. By 张伟.",
+        f"/crm/opportunities/{deal.pk}/",
+    )
+    assert told(crew["boss"].user) == []  # may no longer see it
+    assert told(crew["seller"].user) == []  # made it
+    relay_batch()  # nothing left: told once
+    assert Notification.objects.count() == 1
+
+
+def test_creating_a_deal_adds_only_the_insert_of_its_event(company, crew):
+    account = AccountFactory(company=company, by=crew["seller"].user, name="宁波港机")
+    record_follow(actor=Actor(crew["admin"]), record=account)  # followed: still nothing more in the request
+    opportunity_create(company=company, by=crew["seller"].user, name="预热", account=account, amount="1.00")
+
+    with CaptureQueriesContext(connection) as queries:
+        opportunity_create(company=company, by=crew["seller"].user, name="岸桥改造", account=account, amount="9.00")
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    # savepoint, the reads (one statement), the deal, its first stage change, the event (new: was 5), release
+    assert len(statements) == 6
+    assert [sql for sql in statements if "suite_outboxevent" in sql] == [statements[4]]
+    assert statements[4].startswith("INSERT INTO suite_outboxevent")
+    assert not [sql for sql in statements if "suite_follow" in sql or "suite_notification" in sql]
+
+
+def test_a_converted_lead_tells_its_followers_what_it_became_and_the_accounts_followers_once(
+    company, crew, team, english
+):
+    account = AccountFactory(company=company, by=crew["seller"].user, name="宁波港机")
+    lead = lead_create(company=company, by=crew["seller"].user, name="王工", company_name="宁波港机")
+    record_follow(actor=Actor(crew["admin"]), record=lead)
+    record_follow(actor=Actor(crew["admin"]), record=account)
+    record_follow(actor=Actor(crew["agent"]), record=account)
+
+    deal = lead_convert(lead=lead, by=crew["seller"].user, account=account, opportunity_name="岸桥改造").opportunity
+    note = Notification.objects.get(recipient=crew["admin"].user)
+    assert (note.title, note.body, note.link) == (
+        "Lead 王工 (宁波港机) became the deal 岸桥改造",
+        "By 张伟.",
+        f"/crm/opportunities/{deal.pk}/",
+    )
+    relay_batch()  # crm.opportunity.created
+    assert told(crew["agent"].user) == ["New deal for 宁波港机: 岸桥改造"]
+    assert told(crew["admin"].user) == ["Lead 王工 (宁波港机) became the deal 岸桥改造"]  # not twice
+
+
+def test_lead_followers_hear_it_changed_hands_or_was_disqualified_in_their_language(
+    company, crew, team, colleague, english
+):
+    team.manager = crew["boss"].user
+    team.save()
+    Membership.objects.filter(pk=crew["boss"].pk).update(language="zh-hans")
+    Membership.objects.filter(pk=crew["admin"].pk).update(language="en")
+    lead = lead_create(company=company, by=crew["seller"].user, name="王工", company_name="宁波港机")
+    for who in ("admin", "boss", "seller"):
+        record_follow(actor=Actor(crew[who]), record=lead)
+
+    lead_assign(lead=lead, by=crew["boss"].user, owner=colleague.user)
+    lead_assign(lead=lead, by=crew["boss"].user, owner=colleague.user)  # to whom it belongs already: no news
+    lead_status_set(lead=lead, status="disqualified", by=crew["admin"].user, reason="没有预算")
+    lead_status_set(lead=lead, status="disqualified", by=crew["boss"].user, reason="没有预算，明年再说")  # still
+
+    assigned = "Lead 王工 (宁波港机) was assigned to 李四"
+    assert told(crew["admin"].user) == [assigned]
+    assert Notification.objects.get(recipient=crew["admin"].user).body == "By 李总."
+    assert told(crew["seller"].user) == []  # no longer his: may not see it
+    [disqualified] = Notification.objects.filter(recipient=crew["boss"].user)
+    assert "没有预算" in disqualified.title and disqualified.body == "操作人：王芳。"  # in his language
+    assert disqualified.link == f"/crm/leads/{lead.pk}/"
+
+
+def test_a_lead_is_followed_from_its_page_and_listed_under_following(company, crew):
+    lead = lead_create(company=company, by=crew["seller"].user, name="王工", company_name="宁波港机")
+    client = web_client(crew["admin"])
+
+    assert "☆ Follow" in client.get(reverse("crm:lead-detail", args=[lead.pk])).content.decode()
+    client.post(reverse("follow-toggle", args=["crm.lead", lead.pk]))
+
+    page = client.get(reverse("following")).content.decode()
+    assert f'href="/crm/leads/{lead.pk}/"' in page and "王工 (宁波港机)" in page
+
+
+def test_an_accounts_new_owner_and_its_followers_are_told_once_and_never_the_doer(company, crew, team, english):
+    team.manager = crew["boss"].user
+    team.save()
+    account = AccountFactory(company=company, by=crew["seller"].user, name="宁波港机")
+    for who in ("seller", "boss", "admin", "agent"):
+        record_follow(actor=Actor(crew[who]), record=account)
+
+    account_update(account=account, by=crew["admin"].user, owner=crew["boss"].user)
+    assert told(crew["boss"].user) == ["王芳 assigned you the account 宁波港机"]  # as owner, not as follower too
+    assert told(crew["agent"].user) == ["宁波港机 now belongs to 李总"]
+    assert Notification.objects.get(recipient=crew["agent"].user).body == "By 王芳."
+    assert told(crew["admin"].user) == []  # did it
+    assert told(crew["seller"].user) == []  # no longer his: may not see it
+
+    account_update(account=account, by=crew["boss"].user, owner=crew["seller"].user)
+    account_update(account=account, by=crew["admin"].user, owner=crew["seller"].user, name="宁波港机集团")  # same
+    assert told(crew["seller"].user) == ["李总 assigned you the account 宁波港机"]
+    assert told(crew["agent"].user) == ["宁波港机 now belongs to 李总", "宁波港机 now belongs to 张伟"]
+    assert told(crew["admin"].user) == ["宁波港机 now belongs to 张伟"]
+    assert Notification.objects.filter(recipient=crew["seller"].user).get().link == f"/crm/accounts/{account.pk}/"
+
+
+def test_pool_moves_tell_the_followers_and_an_assigned_owner(company, crew, colleague, english):
+    account = AccountFactory(company=company, by=crew["seller"].user, name="宁波港机")
+    record_follow(actor=Actor(crew["agent"]), record=account)  # service sees every account
+
+    account_release(account=account, by=crew["seller"].user)
+    account_claim(account=account, by=colleague.user)
+    account_release(account=account, by=colleague.user)
+    account_pool_assign(account=account, to_user=crew["seller"].user, by=crew["admin"].user)
+
+    back = "宁波港机 went back to the customer pool"
+    assert told(crew["agent"].user) == [back, "宁波港机 now belongs to 李四", back, "宁波港机 now belongs to 张伟"]
+    assert told(colleague.user) == []  # claimed it himself
+    assert told(crew["seller"].user) == ["王芳 assigned you the account 宁波港机"]
+
+
+def test_a_bulk_reassignment_tells_the_new_owner_once_and_coalesces_a_followers_news(
+    company, crew, team, colleague, english
+):
+    team.manager = crew["boss"].user
+    team.save()
+    accounts = [AccountFactory(company=company, by=crew["seller"].user, name=f"明远科技{i}") for i in range(5)]
+    for account in accounts:
+        record_follow(actor=Actor(crew["agent"]), record=account)
+    record_follow(actor=Actor(crew["boss"]), record=accounts[0])
+
+    response = web_client(crew["admin"]).post(
+        reverse("crm:account-bulk"),
+        {"action": "owner", "owner": colleague.user.pk, "ids": [account.pk for account in accounts]},
+        follow=True,
+    )
+
+    assert [str(message) for message in response.context["messages"]] == ["Assign owner: 5 records changed."]
+    assert set(Account.objects.filter(company=company).values_list("owner", flat=True)) == {colleague.user.pk}
+    [assigned] = Notification.objects.filter(recipient=colleague.user)
+    assert (assigned.title, assigned.link) == ("王芳 assigned you 5 accounts", "/crm/accounts/?owner=me")
+    [coalesced] = Notification.objects.filter(recipient=crew["agent"].user)  # follows all five: one line
+    assert (coalesced.title, coalesced.body, coalesced.link) == (
+        "5 accounts you follow have a new owner",
+        "By 王芳.",
+        "/following/",
+    )
+    assert told(crew["boss"].user) == ["明远科技0 now belongs to 李四"]
+    assert told(crew["admin"].user) == [] and told(crew["seller"].user) == []

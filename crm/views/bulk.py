@@ -66,6 +66,12 @@ def _customer_owner(actor, data):
     return lambda record: _customer_update(record, actor, owner=owner)
 
 
+def _accounts_owner(actor, data):
+    """All the ticked accounts to one owner in one service call: the new owner is told once, not per account."""
+    owner = _member(actor, data)
+    return lambda accounts: customer_services.accounts_owner_assign(accounts=accounts, owner=owner, by=actor.user)
+
+
 def _customer_stage(actor, data):
     stage = _choice(data, "stage", LifecycleStage.values, _("Choose a lifecycle stage."))
     return lambda record: _customer_update(record, actor, lifecycle_stage=stage)
@@ -106,6 +112,10 @@ CUSTOMER_ACTIONS = [
     BulkAction("tag_add", _("Add tag"), _tag_add, fields=("tag",)),
     BulkAction("tag_remove", _("Remove tag"), _tag_remove, fields=("tag",)),
 ]
+ACCOUNT_ACTIONS = [
+    BulkAction("owner", _("Assign owner"), _accounts_owner, fields=("owner",), together=True),
+    *CUSTOMER_ACTIONS[1:],
+]
 
 
 def _members(actor) -> list:
@@ -115,7 +125,7 @@ def _members(actor) -> list:
 def customer_bulk_context(actor, kind: str) -> dict | None:
     model = Account if kind == "account" else Contact
     return bulk_context(
-        CUSTOMER_ACTIONS,
+        ACCOUNT_ACTIONS if kind == "account" else CUSTOMER_ACTIONS,
         url=reverse(f"crm:{kind}-bulk"),
         actor=actor,
         model=model,
@@ -150,7 +160,7 @@ def _bulk_view(select, actions, list_name: str, label):
     return view
 
 
-account_bulk = _bulk_view(selectors.accounts_visible_to, CUSTOMER_ACTIONS, "crm:account-list", _name)
+account_bulk = _bulk_view(selectors.accounts_visible_to, ACCOUNT_ACTIONS, "crm:account-list", _name)
 
 
 contact_bulk = _bulk_view(selectors.contacts_visible_to, CUSTOMER_ACTIONS, "crm:contact-list", _name)

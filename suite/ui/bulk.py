@@ -13,7 +13,9 @@ as a change on the record's page is.
                           list_url=reverse("crm:account-list"), refused=(CrmConflict,))
 
 ``prepare(actor, data)`` reads and checks the action's own inputs once (``ValidationError`` names what is wrong)
-and returns the function applied to each record.
+and returns the function applied to each record — or, for an action declared ``together=True``, the function
+applied once to the list of records (a service that changes them together, e.g. to tell a new owner once for
+all of them rather than once per record).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class BulkAction:
     prepare: Callable[[object, dict], Callable[[Model], object]]
     fields: Sequence[str] = ()  # the inputs of the bulk bar this action reads (``owner``, ``stage`` …)
     permission: str = "change"
+    together: bool = False  # ``prepare`` returns a function of the list of records, called once
 
 
 def bulk_context(actions: Sequence[BulkAction], *, url: str, actor, model, **choices) -> dict | None:
@@ -105,14 +108,21 @@ def bulk_apply(
     failed = None
     try:
         with transaction.atomic():
-            for record in records:
-                failed = record
-                apply(record)
+            if action.together:
+                apply(records)
+            else:
+                for record in records:
+                    failed = record
+                    apply(record)
     except (ValidationError, *refused) as error:
-        messages.error(
-            request,
-            _("Nothing was changed: %(record)s — %(reason)s") % {"record": label(failed), "reason": _message(error)},
-        )
+        if failed is None:
+            messages.error(request, _("Nothing was changed: %(reason)s") % {"reason": _message(error)})
+        else:
+            messages.error(
+                request,
+                _("Nothing was changed: %(record)s — %(reason)s")
+                % {"record": label(failed), "reason": _message(error)},
+            )
         return response
     messages.success(
         request,
