@@ -24,6 +24,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from crm import demo_history
+from crm.demo_history import demo_email
 from crm.models import (
     Account,
     Activity,
@@ -548,6 +549,7 @@ def _contacts(ctx) -> None:
                 account=account,
                 owner=_user(ctx, owner),
                 phone=phone,
+                email=demo_email(name) if account_name else "",
                 title=title,
                 source=source,
             )

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.utils import timezone
+from pypinyin import lazy_pinyin
 
 from crm.models import (
     Account,
@@ -171,6 +172,12 @@ class DealPlan:
     lost_reason: int = 0
 
 
+def demo_email(name: str) -> str:
+    """A business contact's address in the demo: the name's pinyin at a reserved example domain (RFC 2606), so
+    *Send e-mail* has someone to write to and no real mailbox is ever reached."""
+    return f"{''.join(lazy_pinyin(name))}@customers.example.com"
+
+
 def _plan_deals(ctx, now: dt.datetime) -> list[DealPlan]:
     """Every account's deals, drawn once from the history's own random source (the same plan on every run)."""
     rng = ctx.random("crm.history")
@@ -242,6 +249,7 @@ def _accounts(ctx, company, plans: list[DealPlan]) -> None:
                     account=account,
                     owner=user,
                     phone=phone,
+                    email=demo_email(contact_name),
                     title=title,
                     province=province,
                     city=city,

@@ -24,6 +24,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from crm.models import (
+    CONTACT_KINDS,
     Account,
     Activity,
     ActivityKind,
@@ -47,7 +48,6 @@ from suite.policy import Actor
 TIMELINE_PAGE = 20
 MAX_TIMELINE_OFFSET = 400
 SIDE_LIST = 10
-CONTACT_KINDS = ("call", "meeting")
 OPEN_TICKET_STATUSES = ("new", "open", "pending")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
@@ -167,14 +167,16 @@ def _activities(actor, customer, limit: int) -> list[TimelineEntry]:
         policy.scope(actor, Activity.objects.filter(**_where(customer)))
         .order_by("-created_at", "-id")
         .values_list(
-            "id", "kind", "subject", "body", "created_at", "done_at", "due_at", "outcome",
+            "id", "kind", "subject", "body", "created_at", "done_at", "due_at", "outcome", "email_to",
             "owner__first_name", "owner__last_name", "owner__username",
         )[:limit]
     )  # fmt: skip
     done, due = _("done"), _("due")
     entries = []
-    for pk, kind, subject, body, created_at, done_at, due_at, outcome, first, last, username in rows:
+    for pk, kind, subject, body, created_at, done_at, due_at, outcome, email_to, first, last, username in rows:
         detail = _person(first, last, username)
+        if email_to:
+            detail = _("%(person)s to %(addresses)s") % {"person": detail, "addresses": email_to}
         if outcome:
             detail = f"{detail} · {outcome}"
         status = done if done_at else ""

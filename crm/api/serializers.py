@@ -745,6 +745,8 @@ class ActivitySerializer(OutputSerializer):
             "duration_minutes",
             "location",
             "outcome",
+            "email_to",
+            "email_cc",
             "account",
             "contact",
             "lead",
@@ -779,6 +781,8 @@ class ActivityInput(InputModelSerializer):
             "duration_minutes",
             "location",
             "outcome",
+            "email_to",
+            "email_cc",
             "account",
             "contact",
             "lead",
@@ -794,6 +798,33 @@ class ActivityInput(InputModelSerializer):
 class ActivityCompleteInput(InputSerializer):
     outcome = serializers.CharField(max_length=255, required=False, allow_blank=True)
     done_at = serializers.DateTimeField(required=False)
+
+
+class CustomerEmailInput(InputSerializer):
+    """An e-mail to send about one record (give exactly one of account, contact, lead, opportunity, ticket)."""
+
+    to = serializers.CharField(max_length=1000, help_text="e-mail addresses separated by commas")
+    cc = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    subject = serializers.CharField(max_length=200)
+    message = serializers.CharField(max_length=10_000)
+    account = ScopedRelatedField(model=Account, required=False)
+    contact = ScopedRelatedField(model=Contact, required=False)
+    lead = ScopedRelatedField(model=Lead, required=False)
+    opportunity = ScopedRelatedField(model=Opportunity, required=False)
+    ticket = ScopedRelatedField(model=Ticket, required=False)
+
+    RECORDS = ("account", "contact", "lead", "opportunity", "ticket")
+
+    def validate(self, attrs):
+        given = [name for name in self.RECORDS if attrs.get(name) is not None]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"account": [_("Give exactly one of account, contact, lead, opportunity or ticket.")]}
+            )
+        attrs["record"] = attrs.pop(given[0])
+        for name in self.RECORDS:
+            attrs.pop(name, None)
+        return attrs
 
 
 # ---------------------------------------------------------------- customer pool (客户公海)

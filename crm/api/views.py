@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -44,6 +44,8 @@ from crm.services import opportunities as opportunity_services
 from crm.services import pool as pool_services
 from crm.services import stages as stage_services
 from crm.services import tags as tag_services
+from crm.services.customer_mail import customer_email
+from crm.services.mail import MailRefused
 from suite import policy
 from suite.api.counting import CachedCountPagination
 from suite.api.errors import error_body
@@ -773,7 +775,7 @@ class ActivityViewSet(CrmViewSetMixin, TenantModelViewSet):
     filterset_class = filters.ActivityFilter
     ordering_fields = ("created_at", "due_at", "done_at")
     ordering = ("-created_at",)
-    policy_actions = {"complete": "change", "reopen": "change", "my_day": "view"}
+    policy_actions = {"complete": "change", "reopen": "change", "my_day": "view", "email": "add"}
 
     def select(self, actor):
         return selectors.activities_visible_to(actor)
@@ -803,6 +805,26 @@ class ActivityViewSet(CrmViewSetMixin, TenantModelViewSet):
         """Mark a task, call or meeting as not done."""
         activity = activity_services.activity_reopen(activity=self.get_object(), by=request.user)
         return Response(self.output(activity))
+
+    @extend_schema(
+        request=serializers.CustomerEmailInput,
+        responses={
+            201: serializers.ActivitySerializer,
+            503: OpenApiResponse(description="the mail server did not take the e-mail; nothing was logged"),
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def email(self, request):
+        """Send an e-mail about one record (``to`` and ``cc``: addresses separated by commas; reply-to you) and
+        log it on the record as a done activity of kind ``email``. All or nothing: a mail server that refuses is
+        a 503 ``mail_refused`` and nothing is logged."""
+        serializer = serializers.CustomerEmailInput(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        try:
+            activity = customer_email(company=self.actor.company, by=request.user, **serializer.validated_data)
+        except MailRefused as exc:
+            return Response(error_body(exc.code, exc.message, None), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(self.output(activity), status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=serializers.ActivitySerializer(many=True))
     @action(detail=False, methods=["get"], url_path="my-day", filter_backends=[])

@@ -1,6 +1,6 @@
 """CRM models, one module per aggregate."""
 
-from .activities import Activity, ActivityKind
+from .activities import CONTACT_KINDS, Activity, ActivityKind
 from .campaigns import (
     LEAD_FORM_FIELDS,
     TICKET_FORM_FIELDS,
@@ -88,6 +88,7 @@ from .tickets import (
 )
 
 __all__ = [
+    "CONTACT_KINDS",
     "FULFILMENT_RANK",
     "LEAD_FORM_FIELDS",
     "TICKET_FORM_FIELDS",

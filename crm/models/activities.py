@@ -15,6 +15,11 @@ class ActivityKind(models.TextChoices):
     MEETING = "meeting", _("Meeting")
     TASK = "task", _("Task")
     NOTE = "note", _("Note")
+    EMAIL = "email", _("E-mail")
+
+
+# Kinds that count as being in touch with the customer (the 360 page's "last contact")
+CONTACT_KINDS = ("call", "meeting", "email")
 
 
 @audited
@@ -32,6 +37,9 @@ class Activity(OwnedModel):
     duration_minutes = models.PositiveIntegerField(_("duration (minutes)"), null=True, blank=True)
     location = models.CharField(_("location"), max_length=200, blank=True)
     outcome = models.CharField(_("outcome"), max_length=255, blank=True)
+    # an e-mail sent from the CRM (``crm.services.customer_mail``) or logged: to whom, addresses by commas
+    email_to = models.CharField(_("e-mail to"), max_length=1000, blank=True)
+    email_cc = models.CharField(_("e-mail cc"), max_length=1000, blank=True)
     account = models.ForeignKey(
         "crm.Account",
         null=True,
@@ -107,7 +115,7 @@ class Activity(OwnedModel):
                 condition=Q(done_at__isnull=False),
                 name="crm_activity_done_company",
             ),
-            # the customer 360 page: a customer's open activities by due time, and its last call or meeting
+            # the customer 360 page: a customer's open activities by due time, and its last call, meeting or e-mail
             models.Index(
                 fields=["account", "due_at"], condition=Q(done_at__isnull=True), name="crm_activity_account_open"
             ),
@@ -116,12 +124,12 @@ class Activity(OwnedModel):
             ),
             models.Index(
                 fields=["account", "-done_at"],
-                condition=Q(kind__in=["call", "meeting"], done_at__isnull=False),
+                condition=Q(kind__in=CONTACT_KINDS, done_at__isnull=False),
                 name="crm_activity_account_contacted",
             ),
             models.Index(
                 fields=["contact", "-done_at"],
-                condition=Q(kind__in=["call", "meeting"], done_at__isnull=False),
+                condition=Q(kind__in=CONTACT_KINDS, done_at__isnull=False),
                 name="crm_activity_contact_contacted",
             ),
             # the reminder sweep: due reminders not sent yet

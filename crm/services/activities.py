@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Activity, ActivityKind
+from crm.services.mail import addresses_clean
 from suite.models import Company, Membership, Team
 from suite.services.mentions import Mentions, mentions_notify
 
@@ -29,6 +30,8 @@ ACTIVITY_FIELDS = frozenset(
         "duration_minutes",
         "location",
         "outcome",
+        "email_to",
+        "email_cc",
         "account",
         "contact",
         "lead",
@@ -68,6 +71,9 @@ def _apply(activity: Activity, fields: dict[str, Any]) -> list[str]:
         value = fields.get(key)
         if value is not None and (not isinstance(value, datetime) or timezone.is_naive(value)):
             errors.setdefault(key, []).append(_("Give a date and time with its time zone."))
+    for key in ("email_to", "email_cc"):  # a logged e-mail's addresses: checked and written one way
+        if fields.get(key):
+            fields[key] = ", ".join(addresses_clean(fields[key], field=key, errors=errors))
     changed = []
     for name, value in fields.items():
         if isinstance(value, str):
@@ -136,7 +142,7 @@ _MENTION_RECORDS = ("ticket", "opportunity", "lead", "contact", "account")
 
 
 def _tell_mentioned(activity: Activity, by: User | None, *, before: str = "") -> Mentions:
-    if not activity.body:
+    if not activity.body or activity.kind == ActivityKind.EMAIL:  # an e-mail's text is the customer's to read
         return Mentions()
     name = next(name for name in _MENTION_RECORDS if getattr(activity, f"{name}_id"))
     record = getattr(activity, name)
@@ -205,6 +211,8 @@ def activity_reopen(*, activity: Activity, by: User | None) -> Activity:
     activity = lock_activity(activity.pk)
     if activity.kind == ActivityKind.NOTE:
         raise ValidationError({"kind": [_("A note cannot be reopened.")]})
+    if activity.kind == ActivityKind.EMAIL and activity.email_to and activity.done_at is not None:
+        raise ValidationError({"kind": [_("A sent e-mail cannot be reopened.")]})
     if activity.done_at is not None:
         activity.done_at = None
         activity.save(update_fields=["done_at", "updated_at"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext as _gettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -29,23 +29,23 @@ MAX_FIELDS = 100
 
 def _schema_errors(schema: Any) -> list[str]:
     if not isinstance(schema, dict):
-        return [_gettext("The schema must be a JSON object.")]
+        return [gettext("The schema must be a JSON object.")]
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        return [_gettext("Not a valid JSON Schema: %(error)s") % {"error": exc.message}]
+        return [gettext("Not a valid JSON Schema: %(error)s") % {"error": exc.message}]
     if schema.get("type") != "object":
-        return [_gettext('The schema must have "type": "object".')]
+        return [gettext('The schema must have "type": "object".')]
     properties = schema.get("properties") or {}
     if not isinstance(properties, dict):
-        return [_gettext('"properties" must be an object.')]
+        return [gettext('"properties" must be an object.')]
     if len(properties) > MAX_FIELDS:
-        return [_gettext("At most %(count)d custom fields.") % {"count": MAX_FIELDS}]
+        return [gettext("At most %(count)d custom fields.") % {"count": MAX_FIELDS}]
     errors = []
     for name, spec in properties.items():
         if not FIELD_NAME.match(name):
             errors.append(
-                _gettext("Field name %(name)r must be lower-case letters, digits and _ (starting with a letter).")
+                gettext("Field name %(name)r must be lower-case letters, digits and _ (starting with a letter).")
                 % {"name": name}
             )
             continue
@@ -54,16 +54,16 @@ def _schema_errors(schema: Any) -> list[str]:
             item_kind = (spec.get("items") or {}).get("type")
             if item_kind not in SCALAR_TYPES:
                 errors.append(
-                    _gettext("Field %(name)r: array items must be string, integer, number or boolean.") % {"name": name}
+                    gettext("Field %(name)r: array items must be string, integer, number or boolean.") % {"name": name}
                 )
         elif kind not in SCALAR_TYPES:
             errors.append(
-                _gettext("Field %(name)r: type must be string, integer, number, boolean or array.") % {"name": name}
+                gettext("Field %(name)r: type must be string, integer, number, boolean or array.") % {"name": name}
             )
     unknown_required = set(schema.get("required") or []) - set(properties)
     if unknown_required:
         errors.append(
-            _gettext("Required fields not in properties: %(names)s") % {"names": ", ".join(sorted(unknown_required))}
+            gettext("Required fields not in properties: %(names)s") % {"names": ", ".join(sorted(unknown_required))}
         )
     return errors
 
@@ -97,19 +97,19 @@ def custom_field_set_define(*, company: Company, target: str, schema: dict, by=N
 def _message(error) -> str:
     validator = error.validator
     if validator == "type":
-        return _gettext("Must be of type %(type)s.") % {"type": error.validator_value}
+        return gettext("Must be of type %(type)s.") % {"type": error.validator_value}
     if validator == "enum":
-        return _gettext("Must be one of: %(choices)s.") % {"choices": ", ".join(map(str, error.validator_value))}
+        return gettext("Must be one of: %(choices)s.") % {"choices": ", ".join(map(str, error.validator_value))}
     if validator == "format":
-        return _gettext("Not a valid %(format)s.") % {"format": error.validator_value}
+        return gettext("Not a valid %(format)s.") % {"format": error.validator_value}
     if validator in ("minimum", "exclusiveMinimum"):
-        return _gettext("Must be at least %(limit)s.") % {"limit": error.validator_value}
+        return gettext("Must be at least %(limit)s.") % {"limit": error.validator_value}
     if validator in ("maximum", "exclusiveMaximum"):
-        return _gettext("Must be at most %(limit)s.") % {"limit": error.validator_value}
+        return gettext("Must be at most %(limit)s.") % {"limit": error.validator_value}
     if validator == "maxLength":
-        return _gettext("At most %(limit)s characters.") % {"limit": error.validator_value}
+        return gettext("At most %(limit)s characters.") % {"limit": error.validator_value}
     if validator == "minLength":
-        return _gettext("At least %(limit)s characters.") % {"limit": error.validator_value}
+        return gettext("At least %(limit)s characters.") % {"limit": error.validator_value}
     return error.message
 
 
@@ -145,11 +145,11 @@ def custom_values_merge(
         if error.validator == "required":
             missing = re.findall(r"'([^']+)' is a required property", error.message)
             for name in missing or ["custom"]:
-                errors.setdefault(f"custom.{name}", []).append(_gettext("This field is required."))
+                errors.setdefault(f"custom.{name}", []).append(gettext("This field is required."))
         elif error.validator == "additionalProperties":
             extra = sorted(set(merged) - set(schema.get("properties") or {}))
             for name in extra:
-                errors.setdefault(f"custom.{name}", []).append(_gettext("Unknown custom field."))
+                errors.setdefault(f"custom.{name}", []).append(gettext("Unknown custom field."))
         else:
             path = ".".join(str(p) for p in error.absolute_path)
             errors.setdefault(f"custom.{path}" if path else "custom", []).append(_message(error))

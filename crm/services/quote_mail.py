@@ -1,52 +1,29 @@
-"""E-mail a quote to the customer: the PDF attached, the quote marked sent, a note on the deal — all or nothing.
+"""E-mail a quote to the customer: the PDF attached, the quote marked sent, the e-mail on the deal's timeline — all
+or nothing.
 
 The mail goes out inside the transaction that marks the quote sent: a mail server that refuses it (or cannot be
 reached) rolls the quote and the note back, so "sent" in the CRM means the customer's server took the mail."""
 
 from __future__ import annotations
 
-import smtplib
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
-from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.errors import CrmConflict
 from crm.models import ActivityKind, Quote, QuoteState
 from crm.quote_pdf import render_quote_pdf
 from crm.services.activities import activity_create
+from crm.services.mail import MailRefused, mail_fields_clean, mail_send
 from crm.services.quotes import quote_send
 
 User = get_user_model()
-MAX_RECIPIENTS = 10
 
-
-class QuoteMailError(CrmConflict):
-    """The mail server did not take the mail; nothing was changed."""
-
-    code = "mail_refused"
-
-
-def _addresses(raw: str, *, field: str, errors: dict, required: bool) -> list[str]:
-    addresses = [part.strip() for part in raw.replace(";", ",").replace("\n", ",").split(",") if part.strip()]
-    if required and not addresses:
-        errors[field] = [_("Give at least one e-mail address.")]
-    elif len(addresses) > MAX_RECIPIENTS:
-        errors[field] = [_("At most %(count)d addresses.") % {"count": MAX_RECIPIENTS}]
-    else:
-        bad = []
-        for address in addresses:
-            try:
-                validate_email(address)
-            except ValidationError:
-                bad.append(address)
-        if bad:
-            errors[field] = [_("Not an e-mail address: %(addresses)s") % {"addresses": ", ".join(bad)}]
-    return addresses
+# kept under its old name: the API and callers catch it
+QuoteMailError = MailRefused
 
 
 @transaction.atomic
@@ -55,30 +32,22 @@ def quote_email(*, quote: Quote, by: User, to: str, subject: str, message: str, 
     A draft quote becomes sent; a sent one may be sent again (a reminder, another person); an expired,
     accepted or rejected one is refused (``quote_send``'s rules). Field errors as ``ValidationError``; a mail
     server's refusal as ``QuoteMailError`` — in both cases nothing changes."""
-    errors: dict[str, list] = {}
-    recipients = _addresses(to, field="to", errors=errors, required=True)
-    copies = _addresses(cc, field="cc", errors=errors, required=False)
-    subject = " ".join((subject or "").split())
-    if not subject:
-        errors["subject"] = [_("This field is required.")]
-    elif len(subject) > 200:
-        errors["subject"] = [_("At most 200 characters.")]
-    if len(message or "") > 10_000:
-        errors["message"] = [_("At most 10,000 characters.")]
-    if errors:
-        raise ValidationError(errors)
+    recipients, copies, subject = mail_fields_clean(to=to, cc=cc, subject=subject, message=message)
     quote = quote_send(quote=quote, by=by)
     if quote.state != QuoteState.SENT:  # quote_send refuses every other state; this is a guard, not a path
-        raise QuoteMailError(_("Only a draft or sent quote can be e-mailed."))
-    activity_create(
+        raise CrmConflict(_("Only a draft or sent quote can be e-mailed."))
+    activity_create(  # an e-mail on the deal's timeline: it counts as being in touch with the customer
         company=quote.company,
         by=by,
-        kind=ActivityKind.NOTE,
+        kind=ActivityKind.EMAIL,
         opportunity=quote.opportunity,
         subject=(
             _("Quote %(number)s e-mailed to %(to)s") % {"number": quote.display_number, "to": ", ".join(recipients)}
         )[:200],
         body=f"{subject}\n\n{message or ''}".strip(),
+        done_at=timezone.now(),
+        email_to=", ".join(recipients),
+        email_cc=", ".join(copies),
     )
     mail = EmailMessage(
         subject=subject,
@@ -89,10 +58,5 @@ def quote_email(*, quote: Quote, by: User, to: str, subject: str, message: str, 
         reply_to=[by.email] if getattr(by, "email", "") else None,
     )
     mail.attach(f"{quote.display_number}.pdf", render_quote_pdf(quote), "application/pdf")
-    try:
-        mail.send()
-    except (smtplib.SMTPException, OSError) as exc:
-        raise QuoteMailError(
-            _("The mail server did not take the e-mail (%(error)s); the quote was not marked sent.") % {"error": exc}
-        ) from exc
+    mail_send(mail, refused=_("The mail server did not take the e-mail (%(error)s); the quote was not marked sent."))
     return quote

@@ -69,6 +69,11 @@ def test_the_form_is_filled_in_and_sending_mails_the_pdf(browser, quote):
     assert quote.state == QuoteState.SENT and quote.sent_at is not None
     note = Activity.objects.get(opportunity=quote.opportunity)
     assert "guo@hengli.example.cn" in note.subject and "请查收" in note.body and note.done_at is not None
+    assert (note.kind, note.email_to, note.email_cc) == (
+        "email",
+        "guo@hengli.example.cn",
+        "boss@hengli.example.cn, buyer@hengli.example.cn",
+    )
 
     # A sent quote may be sent again (a reminder): a second mail, still sent.
     _post(browser, quote, to="guo@hengli.example.cn")

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from crm import selectors
 from crm.errors import CrmConflict
@@ -16,6 +16,7 @@ from crm.services.quote_mail import quote_email
 from crm.views.common import require
 from crm.views.forms import apply_errors
 from suite import policy
+from suite.templatetags.troika import person_name
 from suite.ui.records import actor_required
 
 
@@ -32,7 +33,7 @@ def _initial(quote, user) -> dict:
     opportunity = quote.opportunity
     contact = opportunity.contact
     greeting = quote.contact_name or (contact.name if contact else "") or quote.customer_name
-    sender = user.get_full_name() or user.get_username()
+    sender = person_name(user)
     return {
         "to": (contact.email if contact and contact.email else ""),
         "subject": _("Quote %(number)s from %(company)s") % {"number": quote.display_number, "company": quote.company},
@@ -87,6 +88,6 @@ def quote_email_view(request, quote_pk: int):
             "kind": "quote-email",
             "title": _("E-mail quote %(number)s") % {"number": quote.display_number},
             "back": back,
-            "submit_label": _("Send"),
+            "submit_label": pgettext("an e-mail", "Send"),
         },
     )

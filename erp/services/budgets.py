@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from erp import events as erp_events
@@ -205,7 +205,7 @@ def budget_alerts_check(*, company_id: int, entry_ids: Iterable[int]) -> list[Bu
                 recipients=[line.budget.owner_id],
                 company=company,
                 title=lambda line=line, alert=alert: (
-                    _g("Budget %(budget)s: %(account)s has used %(threshold)s%% in %(period)s")
+                    gettext("Budget %(budget)s: %(account)s has used %(threshold)s%% in %(period)s")
                     % {
                         "budget": line.budget.name,
                         "account": f"{line.account.code} {line.account.name}",
@@ -214,7 +214,7 @@ def budget_alerts_check(*, company_id: int, entry_ids: Iterable[int]) -> list[Bu
                     }
                 ),
                 body=lambda alert=alert: (
-                    _g("Actual %(actual)s of %(budgeted)s budgeted.")
+                    gettext("Actual %(actual)s of %(budgeted)s budgeted.")
                     % {"actual": alert.actual, "budgeted": alert.budgeted}
                 ),
                 link=f"/erp/budgets/{line.budget_id}/",

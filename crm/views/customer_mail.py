@@ -1,0 +1,85 @@
+"""E-mail a customer from a contact's, an account's, a lead's or a deal's page (``crm.services.customer_mail``)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext
+
+from crm.models import Account, Activity, Contact, Lead, Opportunity
+from crm.services.customer_mail import address_of, customer_email
+from crm.services.mail import MailRefused
+from crm.views.activities import _linked_record, _record_url
+from crm.views.common import require
+from crm.views.forms import apply_errors
+from suite.templatetags.troika import person_name
+from suite.ui.records import actor_required
+
+
+class CustomerEmailForm(forms.Form):
+    to = forms.CharField(
+        label=gettext_lazy("To"), max_length=1000, help_text=gettext_lazy("Separate addresses by commas.")
+    )
+    cc = forms.CharField(label=gettext_lazy("Cc"), max_length=1000, required=False)
+    subject = forms.CharField(label=gettext_lazy("Subject"), max_length=200)
+    message = forms.CharField(label=gettext_lazy("Message"), widget=forms.Textarea(attrs={"rows": 10}))
+
+
+def _greeting_name(record) -> str:
+    if isinstance(record, Contact | Lead):
+        return record.name
+    if isinstance(record, Opportunity) and record.contact_id:
+        return record.contact.name
+    if isinstance(record, Opportunity) and record.account_id:
+        return record.account.name
+    return record.name if isinstance(record, Account) else ""
+
+
+def _initial(record, user) -> dict:
+    sender = person_name(user)
+    subject = record.name if isinstance(record, Opportunity) else ""
+    message = _("Dear %(name)s,\n\n\n\nKind regards,\n%(sender)s") % {
+        "name": _greeting_name(record),
+        "sender": sender,
+    }
+    return {"to": address_of(record), "subject": subject, "message": message}
+
+
+@actor_required
+def customer_email_view(request):
+    """The e-mail form for the record of ``?contact=`` / ``?account=`` / ``?lead=`` / ``?opportunity=`` (the
+    person's address and a greeting filled in); sending logs the e-mail on the record, or changes nothing and
+    says why."""
+    actor = request.actor
+    require(actor, "add", Activity)
+    name, record = _linked_record(actor, request)
+    back = _record_url(name, record)
+    if request.method == "POST":
+        form = CustomerEmailForm(request.POST)
+        if form.is_valid():
+            try:
+                customer_email(company=actor.company, by=request.user, record=record, **form.cleaned_data)
+            except ValidationError as error:
+                apply_errors(form, error)
+            except MailRefused as error:
+                form.add_error(None, str(error.message))
+            else:
+                messages.success(request, _("E-mail sent to %(to)s.") % {"to": form.cleaned_data["to"]})
+                return redirect(back)
+    else:
+        form = CustomerEmailForm(initial=_initial(record, request.user))
+    return render(
+        request,
+        "crm/form.html",
+        {
+            "form": form,
+            "kind": "customer-email",
+            "title": _("E-mail about %(record)s") % {"record": record},
+            "back": back,
+            "hidden": {name: record.pk},
+            "submit_label": pgettext("an e-mail", "Send"),
+        },
+    )
