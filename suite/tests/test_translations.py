@@ -98,3 +98,27 @@ def test_the_compiled_catalogue_matches_the_po_file(language):
         if compiled._catalog.get(key) != entry["msgstr"][0]:
             stale.append(entry["msgid"])
     assert stale == [], f"{len(stale)} entries differ from django.mo (run `make messages`), e.g. {stale[:5]}"
+
+
+# The names ``makemessages`` extracts (xgettext's Python keywords plus Django's); a gettext imported under another
+# name (``gettext as _g``) hides its strings from the catalogue: they stay English for every reader.
+EXTRACTED = {"_", "gettext", "gettext_lazy", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy", "npgettext",
+             "npgettext_lazy", "gettext_noop"}  # fmt: skip
+TRANSLATION_FUNCTIONS = EXTRACTED - {"_"}
+
+
+def test_every_gettext_is_imported_under_a_name_makemessages_extracts():
+    base = Path(settings.BASE_DIR)
+    hidden = []
+    for path in base.glob("*/**/*.py"):
+        if path.parts[len(base.parts)] in {".venv", "var", "node_modules"}:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "django.utils.translation":
+                hidden += [
+                    f"{path.relative_to(base)}:{node.lineno} {alias.name} as {alias.asname}"
+                    for alias in node.names
+                    if alias.name in TRANSLATION_FUNCTIONS and alias.asname and alias.asname not in EXTRACTED
+                ]
+    assert hidden == []
