@@ -17,7 +17,11 @@ class CrmConfig(AppConfig):
             register_list(f"crm:{list_name}-list")  # saved views (suite.ui.saved_views)
 
         from crm.models import Account, Lead, Opportunity, Ticket
+        from crm.services import following
         from suite.services.follows import register_followable
 
-        for model in (Account, Lead, Opportunity, Ticket):
-            register_followable(model)  # Follow on their pages (suite.ui.follows, crm.services.following)
+        # Follow on their pages (suite.ui.follows, crm.services.following); their state on the Following page
+        register_followable(Account, summary=following.account_state, related=("owner",))
+        register_followable(Lead, summary=following.lead_state)
+        register_followable(Opportunity, summary=following.deal_state, related=("stage",))
+        register_followable(Ticket, summary=following.ticket_state)

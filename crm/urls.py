@@ -88,6 +88,7 @@ urlpatterns = [
     path("activities/bulk/", bulk.activity_bulk, name="activity-bulk"),
     path("activities/new/", activities.activity_create, name="activity-create"),
     path("email/", customer_mail.customer_email_view, name="customer-email"),
+    path("email/fill/", customer_mail.customer_email_fill, name="customer-email-fill"),
     path("activities/<int:pk>/complete/", activities.activity_complete, name="activity-complete"),
     path("tickets/", tickets.ticket_list, name="ticket-list"),
     path("tickets/bulk/", bulk.ticket_bulk, name="ticket-bulk"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Model, Prefetch, Q, QuerySet
@@ -208,9 +210,12 @@ def follow_state(actor: policy.Actor, record: Model) -> tuple[bool, int]:
     return bool(state["mine"]), state["count"]
 
 
-def records_followed_by(actor: policy.Actor) -> list[Model]:
-    """The records the actor follows in their company and may still see, latest followed first (one query per
-    kind of record)."""
+def records_followed_by(
+    actor: policy.Actor, *, related: Callable[[type[Model]], Sequence[str]] | None = None
+) -> list[tuple[Model, datetime]]:
+    """The records the actor follows in their company and may still see, with when they began to follow each,
+    latest followed first: one query for the follows, one per kind of record (``related(model)``: what to
+    select_related with it)."""
     follows = list(Follow.objects.filter(company_id=actor.company_id, user=actor.user).select_related("content_type"))
     ids_by_model: dict[type[Model], list[str]] = {}
     for follow in follows:
@@ -219,8 +224,13 @@ def records_followed_by(actor: policy.Actor) -> list[Model]:
             ids_by_model.setdefault(model, []).append(follow.object_id)
     visible: dict[tuple[type[Model], str], Model] = {}
     for model, ids in ids_by_model.items():
-        for record in policy.scope(actor, model._default_manager.filter(pk__in=ids)):
+        records = model._default_manager.filter(pk__in=ids)
+        if related is not None and (names := related(model)):
+            records = records.select_related(*names)
+        for record in policy.scope(actor, records):
             visible[(model, str(record.pk))] = record
     return [
-        visible[key] for follow in follows if (key := (follow.content_type.model_class(), follow.object_id)) in visible
+        (visible[key], follow.created_at)
+        for follow in follows
+        if (key := (follow.content_type.model_class(), follow.object_id)) in visible
     ]

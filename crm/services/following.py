@@ -68,6 +68,29 @@ def tell_ticket_followers(ticket: Ticket, *, by, title: Text, body: Text = "", s
     )
 
 
+# ---------------------------------------------------------------- the Following page (``register_followable``)
+
+
+def deal_state(opportunity: Opportunity) -> str:
+    """A deal's stage (or won/lost) and amount."""
+    status = local_name(opportunity.stage) if opportunity.status == "open" else opportunity.get_status_display()
+    return f"{status} · {deal_amount(opportunity)}"
+
+
+def ticket_state(ticket: Ticket) -> str:
+    return f"{ticket.get_status_display()} · {ticket.get_priority_display()}"
+
+
+def account_state(account: Account) -> str:
+    """An account's lifecycle stage and owner (the pool's when nobody owns it)."""
+    owner = person_name(account.owner) if account.owner_id else _("In the customer pool")
+    return f"{account.get_lifecycle_stage_display()} · {owner}"
+
+
+def lead_state(lead: Lead) -> str:
+    return _("%(status)s · score %(score)s") % {"status": lead.get_status_display(), "score": lead.score}
+
+
 def deal_amount(opportunity: Opportunity) -> str:
     return format_money(opportunity.amount, opportunity.currency)
 

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import ReplyTemplate, Ticket, TicketCategory
+from crm.models import Account, Contact, Lead, ReplyTemplate, Ticket, TicketCategory
 from crm.selectors import reply_filled
 from suite import policy
 from suite.models import Company
@@ -96,13 +96,26 @@ def reply_template_delete(*, template: ReplyTemplate, actor: Actor) -> None:
 def reply_text(*, template: ReplyTemplate, ticket: Ticket, by: User | None) -> str:
     """The template's text for ``ticket``, placeholders filled in ({customer}: the account or contact, {contact}:
     the person, {agent}: who replies, {ticket}: its number, {company}: ours); the use is counted."""
-    customer = ticket.account or ticket.contact
+    return reply_text_for(template=template, record=ticket, by=by)
+
+
+def reply_text_for(*, template: ReplyTemplate, record, by: User | None) -> str:
+    """The template's text for a ticket, an account, a contact, a lead or a deal (an e-mail about it): {customer}
+    is the account (else the contact, else a lead's company or name), {contact} the person, {agent} who writes,
+    {ticket} a ticket's number (else empty), {company} ours. The use is counted."""
+    account = record if isinstance(record, Account) else getattr(record, "account", None)
+    contact = record if isinstance(record, Contact) else getattr(record, "contact", None)
+    if isinstance(record, Lead):
+        customer, person = record.company_name or record.name, record.name
+    else:
+        customer = (account or contact).name if (account or contact) is not None else ""
+        person = contact.name if contact is not None else ""
     values = {
-        "customer": customer.name if customer is not None else "",
-        "contact": ticket.contact.name if ticket.contact_id else "",
+        "customer": customer,
+        "contact": person,
         "agent": person_name(by),
-        "ticket": f"#{ticket.pk}",
-        "company": ticket.company.name,
+        "ticket": f"#{record.pk}" if isinstance(record, Ticket) else "",
+        "company": record.company.name,
     }
     ReplyTemplate.objects.filter(pk=template.pk).update(usage_count=F("usage_count") + 1, last_used_at=timezone.now())
     return reply_filled(template, values)

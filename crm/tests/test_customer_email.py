@@ -12,12 +12,13 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from crm import selectors
-from crm.models import Activity
+from crm.models import Activity, ReplyTemplate
 from crm.services.activities import activity_reopen
 from crm.services.customer_mail import customer_email
 from crm.services.customers import contact_create
 from crm.services.mail import MailRefused
 from crm.services.opportunities import opportunity_create
+from crm.services.replies import reply_template_create
 from crm.tests.factories import AccountFactory
 from suite.models import Notification, Role
 from suite.policy import Actor
@@ -199,3 +200,29 @@ def test_the_api_sends_and_logs_or_says_what_is_wrong(
         assert response.status_code == 400, response.content
         assert [error["field"] for error in response.json()["errors"]] == [field], response.content
     assert len(mail.outbox) == 1 and Activity.objects.filter(kind="email").count() == 1
+
+
+def test_a_reply_template_is_filled_in_for_the_customer(company, seller, contact, english):
+    template = reply_template_create(
+        company=company,
+        actor=Actor(seller),
+        shared=False,
+        title="报价跟进",
+        body="{contact}您好，{customer}的报价请查收。{agent}",
+    )
+    client = web_client(seller, language="en")
+    form = client.get(f"{reverse('crm:customer-email')}?contact={contact.pk}").content.decode()
+    assert 'data-testid="email-template"' in form and "报价跟进" in form
+
+    box = client.get(
+        reverse("crm:customer-email-fill"), {"contact": contact.pk, "template": template.pk, "message": "早上好"}
+    ).content.decode()
+    assert box.startswith("<textarea") and 'name="message"' in box and 'id="id_message"' in box
+    assert "早上好\n\n郭先生您好，常州恒力液压件厂的报价请查收。张三" in box
+    assert ReplyTemplate.objects.get(pk=template.pk).usage_count == 1
+
+    sent = client.post(
+        f"{reverse('crm:customer-email')}?contact={contact.pk}",
+        {"to": "guo@hengli.example.cn", "subject": "报价", "message": "您好", "template": template.pk},
+    )
+    assert sent.status_code == 302 and len(mail.outbox) == 1

@@ -147,6 +147,32 @@ def test_the_following_page_lists_what_one_follows_and_still_sees(company, crew,
     assert "岸桥改造" not in page and "You follow nothing yet." in page
 
 
+def test_the_following_page_says_each_records_state_and_stops_following_in_constant_queries(
+    company, crew, deal, django_assert_max_num_queries
+):
+    admin = Actor(crew["admin"])
+    record_follow(actor=admin, record=deal)
+    record_follow(actor=admin, record=deal.account)
+    client = web_client(crew["admin"])
+    with CaptureQueriesContext(connection) as few:
+        page = client.get(reverse("following")).content.decode()
+    assert "¥880,000.00" in page and "张伟" in page  # the deal's stage and amount, the account's owner
+
+    for n in range(3):  # more deals and accounts: no query more
+        account = AccountFactory(company=company, by=crew["seller"].user, name=f"客户{n}")
+        more = opportunity_create(company=company, by=crew["seller"].user, name=f"商机{n}", account=account)
+        record_follow(actor=admin, record=more)
+        record_follow(actor=admin, record=account)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(reverse("following")).status_code == 200
+
+    stopped = client.post(
+        reverse("follow-toggle", args=["crm.opportunity", deal.pk]), {"unfollow": "1", "next": "/following/"}
+    )
+    assert stopped["Location"] == "/following/"
+    assert not Follow.objects.filter(user=crew["admin"].user, object_id=str(deal.pk)).exists()
+
+
 def test_nobody_following_costs_one_query(company, crew, deal, django_assert_num_queries):
     followers_notify(records=[deal], about=deal, by=None, title="warm up")  # content types cached
     with django_assert_num_queries(1):

@@ -5,17 +5,23 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
+from django.views.decorators.http import require_GET
 
+from crm import selectors
 from crm.models import Account, Activity, Contact, Lead, Opportunity
 from crm.services.customer_mail import address_of, customer_email
 from crm.services.mail import MailRefused
+from crm.services.replies import reply_text_for
 from crm.views.activities import _linked_record, _record_url
 from crm.views.common import require
 from crm.views.forms import apply_errors
 from suite.templatetags.troika import person_name
+from suite.ui.choices import chosen_id
 from suite.ui.records import actor_required
 
 
@@ -25,7 +31,32 @@ class CustomerEmailForm(forms.Form):
     )
     cc = forms.CharField(label=gettext_lazy("Cc"), max_length=1000, required=False)
     subject = forms.CharField(label=gettext_lazy("Subject"), max_length=200)
+    template = forms.TypedChoiceField(
+        label=gettext_lazy("Insert a reply"),
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text=gettext_lazy("Added to the message, filled in for this customer."),
+    )
     message = forms.CharField(label=gettext_lazy("Message"), widget=forms.Textarea(attrs={"rows": 10}))
+
+    def __init__(self, *args, templates=(), fill_url: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["template"]
+        if not templates:
+            del self.fields["template"]
+            return
+        field.choices = [("", _("Choose…")), *((template.pk, template.title) for template in templates)]
+        field.widget.attrs.update(
+            {
+                "hx-get": fill_url,
+                "hx-include": "#id_message",
+                "hx-target": "#id_message",
+                "hx-swap": "outerHTML",
+                "hx-trigger": "change",
+                "data-testid": "email-template",
+            }
+        )
 
 
 def _greeting_name(record) -> str:
@@ -57,11 +88,16 @@ def customer_email_view(request):
     require(actor, "add", Activity)
     name, record = _linked_record(actor, request)
     back = _record_url(name, record)
+    options = {
+        "templates": list(selectors.reply_templates_visible_to(actor)),
+        "fill_url": f"{reverse('crm:customer-email-fill')}?{name}={record.pk}",
+    }
     if request.method == "POST":
-        form = CustomerEmailForm(request.POST)
+        form = CustomerEmailForm(request.POST, **options)
         if form.is_valid():
+            fields = {key: value for key, value in form.cleaned_data.items() if key != "template"}
             try:
-                customer_email(company=actor.company, by=request.user, record=record, **form.cleaned_data)
+                customer_email(company=actor.company, by=request.user, record=record, **fields)
             except ValidationError as error:
                 apply_errors(form, error)
             except MailRefused as error:
@@ -70,7 +106,7 @@ def customer_email_view(request):
                 messages.success(request, _("E-mail sent to %(to)s.") % {"to": form.cleaned_data["to"]})
                 return redirect(back)
     else:
-        form = CustomerEmailForm(initial=_initial(record, request.user))
+        form = CustomerEmailForm(initial=_initial(record, request.user), **options)
     return render(
         request,
         "crm/form.html",
@@ -83,3 +119,22 @@ def customer_email_view(request):
             "submit_label": pgettext("an e-mail", "Send"),
         },
     )
+
+
+@require_GET
+@actor_required
+def customer_email_fill(request):
+    """The message box with a reply template's text added to what was typed (``message``), filled in for the
+    record (``?contact=`` …): the e-mail form swaps it in (htmx). The use of the template is counted."""
+    actor = request.actor
+    require(actor, "add", Activity)
+    _name, record = _linked_record(actor, request)
+    typed = request.GET.get("message", "")[:10_000]
+    chosen = chosen_id(request.GET.get("template", ""))
+    template = selectors.reply_templates_visible_to(actor).filter(pk=chosen).first() if chosen else None
+    text = typed
+    if template is not None:
+        filled = reply_text_for(template=template, record=record, by=actor.user)
+        text = f"{typed.rstrip()}\n\n{filled}" if typed.strip() else filled
+    form = CustomerEmailForm(initial={"message": text})
+    return HttpResponse(str(form["message"]))

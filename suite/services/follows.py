@@ -7,7 +7,8 @@ is told only while the policy lets them see the record: following never shows wh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,16 +20,34 @@ from suite.models import Follow
 from suite.selectors import who_may_see
 from suite.services.notifications import Text, notification_send
 
-_followable: set[type[Model]] = set()
+
+@dataclass(frozen=True)
+class Followable:
+    """How a followable model shows on the Following page: ``summary(record)`` its state in a few words (the
+    deal's stage and amount, the ticket's status), reading only the record and its ``related`` (select_related)."""
+
+    summary: Callable[[Model], str] | None = None
+    related: tuple[str, ...] = ()
 
 
-def register_followable(model: type[Model]) -> None:
-    """Let people follow records of ``model`` (it must have a policy and ``get_absolute_url``)."""
-    _followable.add(model)
+_followable: dict[type[Model], Followable] = {}
+
+
+def register_followable(
+    model: type[Model], *, summary: Callable[[Model], str] | None = None, related: Sequence[str] = ()
+) -> None:
+    """Let people follow records of ``model`` (it must have a policy and ``get_absolute_url``); ``summary`` and
+    ``related``: how it shows on the Following page (``Followable``)."""
+    _followable[model] = Followable(summary=summary, related=tuple(related))
 
 
 def is_followable(model: type[Model]) -> bool:
     return model in _followable
+
+
+def followable(model: type[Model]) -> Followable:
+    """How records of ``model`` show on the Following page (an empty ``Followable`` for others)."""
+    return _followable.get(model) or Followable()
 
 
 def _key(record: Model) -> dict:

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from suite.selectors import follow_state, records_followed_by
-from suite.services.follows import is_followable, record_follow, record_unfollow
+from suite.services.follows import followable, is_followable, record_follow, record_unfollow
 from suite.ui.records import actor_required, model_or_404, record_label, record_or_404, safe_back
 
 
@@ -38,9 +38,20 @@ def toggle(request, label: str, pk: str):
 
 @actor_required
 def following(request):
-    """What one follows and may still see, latest first, each linking to its page."""
-    records = records_followed_by(request.actor)
-    rows = [
-        {"record": record, "kind": record._meta.verbose_name, "url": record.get_absolute_url()} for record in records
-    ]
+    """What one follows and may still see, latest first: each links to its page, says its state (the app's
+    ``summary``) and since when it is followed, and can be unfollowed here."""
+    followed = records_followed_by(request.actor, related=lambda model: followable(model).related)
+    rows = []
+    for record, since in followed:
+        summary = followable(type(record)).summary
+        rows.append(
+            {
+                "record": record,
+                "label": record_label(record),
+                "kind": record._meta.verbose_name,
+                "url": record.get_absolute_url(),
+                "state": summary(record) if summary else "",
+                "since": since,
+            }
+        )
     return render(request, "ui/following.html", {"rows": rows})
