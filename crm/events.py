@@ -217,6 +217,15 @@ def tell_followers_of_loss(event: _events.Event) -> None:
     _tell_followers_of_close(event, won=False)
 
 
+@_events.handler(LEAD_CREATED, name="crm.tell_owner_of_new_lead")
+def tell_owner_of_new_lead(event: _events.Event) -> None:
+    """The owner of a new lead someone else made (the rules for a web form or a Douyin lead, a colleague) is told:
+    one growing "new leads for you" line (``crm.services.lead_alerts``)."""
+    from crm.services.lead_alerts import new_lead_tell_owner
+
+    new_lead_tell_owner(company_id=event.company_id, lead_id=event.payload.get("lead_id"), by_id=event.created_by_id)
+
+
 @_events.handler(OPPORTUNITY_CREATED, name="crm.tell_followers_of_new_deal")
 def tell_followers_of_new_deal(event: _events.Event) -> None:
     """Those who follow the account of a new deal are told (not its creator; only those who may see the deal;

@@ -109,10 +109,13 @@ def tell_account_followers_of_new_deal(opportunity: Opportunity, *, by) -> list:
     )
 
 
-def tell_lead_followers(lead: Lead, *, by, title: Text, body: Text = "", about=None) -> list:
-    """Those who follow the lead are told; ``about`` (default: the lead) is the record the notification links to
-    and that they must be allowed to see — the deal or customer a converted lead became."""
-    return followers_notify(records=[lead], about=about or lead, by=by, title=title, body=_with_doer(body, by))
+def tell_lead_followers(lead: Lead, *, by, title: Text, body: Text = "", about=None, skip=()) -> list:
+    """Those who follow the lead are told (not ``skip``: user ids told otherwise); ``about`` (default: the lead)
+    is the record the notification links to and that they must be allowed to see — the deal or customer a
+    converted lead became."""
+    return followers_notify(
+        records=[lead], about=about or lead, by=by, skip=skip, title=title, body=_with_doer(body, by)
+    )
 
 
 def tell_account_owner_changes(changes: Sequence[tuple[Account, int | None]], *, by) -> None:

@@ -62,6 +62,7 @@ from crm.selectors import DuplicateFacts, custom_schema_of, duplicates_find_many
 from crm.services import customers as customer_services
 from crm.services import leads as lead_services
 from crm.services.custom_fields import custom_filter_value, custom_values_merge
+from crm.services.lead_alerts import imported_leads_tell_owners
 from suite import policy
 from suite.models import Company
 from suite.uploads import CSV as CSV_KIND
@@ -831,6 +832,14 @@ def _process_chunk(ctx: _RowContext, rows: list[tuple[int, list]]) -> ChunkResul
     for row_number, message in failed:
         result.error_rows += 1
         issue(row_number, "", message)
+    if model is Lead:  # those the rules gave leads to hear of it (the importer knows what they imported)
+        refused = {row_number for row_number, _message in failed}
+        imported_leads_tell_owners(
+            company_id=ctx.job.company_id,
+            leads=[r for n, r in to_create if n not in refused and r.owner_id != ctx.job.owner_id],
+            job_id=ctx.job.pk,
+            file_name=ctx.job.original_name,
+        )
     update_failed = _write_updated(model, list(to_update.values()))
     for row_number, message in update_failed:
         result.updated -= 1

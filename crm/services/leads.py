@@ -38,6 +38,7 @@ from crm.services.campaigns import campaign_lead_attribute, campaign_touches_car
 from crm.services.custom_fields import custom_values_merge
 from crm.services.customers import account_create, account_update, contact_create, contact_update, lock_customer
 from crm.services.following import tell_lead_followers
+from crm.services.lead_alerts import lead_handed_over_tell_owner
 from crm.services.opportunities import opportunity_create
 from crm.text import build_search_text, normalize_email, normalize_phone, province_key
 from suite import events
@@ -218,7 +219,7 @@ def lead_assign(*, lead: Lead, by: User | None, owner: User | None = None, team:
     """Give the lead to ``owner`` (and ``team``), or, without ``owner``, to whoever the company's assignment
     rules pick next (round robin within the first matching rule; the rule's cursor row is locked). A converted
     lead cannot be reassigned. Locks the lead row. When the lead goes to someone else, its followers are told
-    (not ``by``)."""
+    (not ``by``) and so is the new owner, unless they took it themselves (``crm.services.lead_alerts``)."""
     lead = lock_lead(lead.pk)
     owner_before = lead.owner_id
     if lead.status == LeadStatus.CONVERTED:
@@ -241,8 +242,10 @@ def lead_assign(*, lead: Lead, by: User | None, owner: User | None = None, team:
         tell_lead_followers(
             lead,
             by=by,
+            skip=[lead.owner_id],  # the new owner hears it as theirs, below
             title=lambda: gettext("Lead %(lead)s was assigned to %(person)s") % {"lead": lead, "person": owner},
         )
+        lead_handed_over_tell_owner(lead, by=by)
     return lead
 
 

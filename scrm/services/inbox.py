@@ -23,14 +23,12 @@ from scrm.services.bulk import adopt_inserted, any_of, insert_rows_new
 from scrm.services.bulk import insert_new as _insert_new
 from suite import events
 from suite.models import Membership, Notification
-from suite.services.notifications import COUNT as notifications_count_marker
-from suite.services.notifications import notifications_coalesce
+from suite.services.notifications import counted, notifications_coalesce
 
 PROCESS_BATCH = 500
 # What the inbox batch reads of a conversation it appends to: not its six timestamps (parsing them was ~5 % of
 # the batch's Python; the batch moves them in SQL). A deferred field read later is loaded on access, as usual.
 _CONVERSATION_FIELDS = ("id", "company_id", "channel_id", "identity_id", "assigned_to_id")
-_COUNT_SENTINEL = 987654321  # stands for the count in a translated title until the count is known
 
 
 @dataclass
@@ -379,10 +377,8 @@ def _new_message_title(name: str) -> str:
 
 def _new_messages_title(name: str) -> str:
     """The title "N new messages from …" in the active language, with ``notifications_coalesce``'s ``COUNT``
-    where the number goes: a sentinel number goes through the translation (which may move it), then becomes
-    ``COUNT``."""
-    many = gettext("%(count)d new messages from %(name)s") % {"count": _COUNT_SENTINEL, "name": name}
-    return many.replace(str(_COUNT_SENTINEL), notifications_count_marker, 1)
+    where the number goes (``suite.services.notifications.counted``)."""
+    return counted(lambda count: gettext("%(count)d new messages from %(name)s") % {"count": count, "name": name})()
 
 
 def _assignee_for(batch: InboxBatch, identity: SocialIdentity) -> int | None:

@@ -190,21 +190,29 @@ def notifications_send_each(*, company: Company, items: Iterable[dict], skip_non
 
 
 COUNT = "{{count}}"  # where ``notifications_coalesce`` writes a coalesced notification's count in its title
+_COUNT_SENTINEL = 987654321  # stands for the count in a translated title until the count is known
+
+
+def counted(write: Callable[[int], str]) -> Callable[[], str]:
+    """A coalesced notification's ``title_many`` as a function: ``write(n)`` (e.g. an ``ngettext``) is called with
+    a sentinel number in the reader's language — the translation may move the number — and the sentinel then
+    becomes ``COUNT``, where the coalesced count goes."""
+    return lambda: write(_COUNT_SENTINEL).replace(str(_COUNT_SENTINEL), COUNT, 1)
 
 
 def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
     """Alerts that coalesce: each item (``recipient_id``, ``key``, ``count``, ``title``, ``title_many``, ``body``,
-    ``link``, ``level``) updates the recipient's *unread* notification of the same ``key`` in place — its
-    ``count`` grows by the item's, its title becomes ``title_many`` with ``COUNT`` replaced by the new total,
-    body/link/level are the item's, ``created_at`` moves to now (the bell lists it first again) — or, when the
-    recipient has none unread, inserts one (``title`` when the count is 1). So a busy conversation is one
-    "12 new messages from …" line, not twelve. An item with an empty key is inserted as is.
+    ``link``, ``link_many``, ``level``) updates the recipient's *unread* notification of the same ``key`` in place
+    — its ``count`` grows by the item's, its title becomes ``title_many`` with ``COUNT`` replaced by the new total,
+    its link ``link_many`` (default: ``link``; e.g. the list of new leads rather than the last one), body/level
+    are the item's, ``created_at`` moves to now (the bell lists it first again) — or, when the recipient has none
+    unread, inserts one (``title`` and ``link`` when the count is 1). So a busy conversation is one "12 new
+    messages from …" line, not twelve. An item with an empty key is inserted as is.
 
     ``title``, ``title_many`` and ``body`` may be text or functions that write it (``Text``): written in each
     recipient's language as ``notifications_send_each`` does (languages read by the membership check, each
     function once per language, only for the items that survive coalescing). A ``title_many`` function must
-    keep ``COUNT`` in the text it writes (build it with a number sentinel the translation carries through, then
-    replace the sentinel by ``COUNT``: ``scrm.services.inbox``).
+    keep ``COUNT`` in the text it writes (``counted``).
 
     One membership check, then two statements whatever the number of items (one UPDATE … FROM unnest, one
     INSERT … FROM unnest); the partial unique constraint ``notification_unread_key`` keeps one unread row per key
@@ -234,6 +242,7 @@ def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
             "link": safe_link(item.get("link") or ""),
             "level": level,
         }
+        row["link_many"] = safe_link(item.get("link_many") or "") or row["link"]
         if not row["key"]:
             plain.append(row)
             continue
@@ -295,7 +304,7 @@ def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
                     [row["count"] for row in keyed],
                     [row["title_many"] for row in keyed],
                     [row["body"] for row in keyed],
-                    [row["link"] for row in keyed],
+                    [row["link_many"] for row in keyed],
                     [row["level"] for row in keyed],
                     COUNT,
                     now,
@@ -321,7 +330,7 @@ def notifications_coalesce(*, company: Company, items: Iterable[dict]) -> int:
                     [row["recipient_id"] for row in new],
                     titles,
                     [row["body"] for row in new],
-                    [row["link"] for row in new],
+                    [row["link"] if row["count"] == 1 else row["link_many"] for row in new],
                     [row["level"] for row in new],
                     [row["key"] for row in new],
                     [row["count"] for row in new],
