@@ -62,14 +62,13 @@ def lead_converted_payload(*, lead: Lead) -> dict:
     }
 
 
-def opportunity_created_payload(*, opportunity: Opportunity) -> dict:
-    """v1 of ``crm.opportunity.created``: see docs/events.md. Reads only what the create has in hand (no query)."""
+def _deal_fields(opportunity: Opportunity) -> dict:
+    """What every opportunity event says of the deal (v1 of each)."""
     return {
         "opportunity_id": opportunity.pk,
         "name": opportunity.name,
         "account_id": opportunity.account_id,
         "contact_id": opportunity.contact_id,
-        "lead_id": opportunity.lead_id,
         "owner_id": opportunity.owner_id,
         "team_id": opportunity.team_id,
         "pipeline_id": opportunity.stage.pipeline_id,
@@ -77,6 +76,14 @@ def opportunity_created_payload(*, opportunity: Opportunity) -> dict:
         "amount": str(opportunity.amount),
         "currency": opportunity.currency,
         "expected_close_date": opportunity.expected_close_date.isoformat() if opportunity.expected_close_date else None,
+    }
+
+
+def opportunity_created_payload(*, opportunity: Opportunity) -> dict:
+    """v1 of ``crm.opportunity.created``: see docs/events.md. Reads only what the create has in hand (no query)."""
+    return {
+        **_deal_fields(opportunity),
+        "lead_id": opportunity.lead_id,
         "created_at": opportunity.created_at.isoformat() if opportunity.created_at else None,
     }
 
@@ -85,17 +92,7 @@ def opportunity_closed_payload(*, opportunity: Opportunity, lines=None) -> dict:
     """v1 of ``crm.opportunity.won`` and ``crm.opportunity.lost``: see docs/events.md. ``lines``: the
     opportunity's lines when the caller has read them already (else ``opportunity.lines.all()``)."""
     return {
-        "opportunity_id": opportunity.pk,
-        "name": opportunity.name,
-        "account_id": opportunity.account_id,
-        "contact_id": opportunity.contact_id,
-        "owner_id": opportunity.owner_id,
-        "team_id": opportunity.team_id,
-        "pipeline_id": opportunity.stage.pipeline_id,
-        "stage_id": opportunity.stage_id,
-        "amount": str(opportunity.amount),
-        "currency": opportunity.currency,
-        "expected_close_date": opportunity.expected_close_date.isoformat() if opportunity.expected_close_date else None,
+        **_deal_fields(opportunity),
         "closed_at": opportunity.closed_at.isoformat() if opportunity.closed_at else None,
         "lost_reason_id": opportunity.lost_reason_id,
         "lines": [line_payload(line) for line in (opportunity.lines.all() if lines is None else lines)],
