@@ -29,7 +29,8 @@ from erp.services import invoicing, payroll, sales
 from erp.tests.sales_support import make_shop
 from scrm.models import HandoverJob
 from scrm.tests.factories import make_channel
-from suite.models import HandlerRun, OutboxEvent, Role
+from suite.models import HandlerRun, Membership, Notification, OutboxEvent, Role
+from suite.templatetags.troika import person_name
 from suite.testing import CompanyFactory, make_member
 from tests.loop_support import redeliver, relay_all
 
@@ -83,6 +84,7 @@ def _owned(company, user) -> dict[str, int]:
 def test_deactivation_hands_records_and_wecom_contacts_to_the_successor_once():
     company = CompanyFactory()
     leaver, successor, employee = _leaver_and_successor(company)
+    Membership.objects.filter(user=successor).update(language="en")  # reads English; the relay runs in Chinese
     _colleague, deals = _book(company, leaver)
     before = _owned(company, leaver)
     wecom = make_channel(
@@ -139,6 +141,10 @@ def test_deactivation_hands_records_and_wecom_contacts_to_the_successor_once():
     owner_handover_on_employee_deactivated(as_event(OutboxEvent.objects.get(name="erp.employee.deactivated")))
     handover.refresh_from_db()
     assert handover.total_moved == 10 and OwnerHandover.objects.count() == 1
+    # the successor is told once what they took over, in their language
+    [told] = Notification.objects.filter(recipient=successor, link="/crm/accounts/?owner=me")
+    assert told.title == f"You took over {person_name(leaver)}'s customers"
+    assert told.body == "2 accounts, 1 contact, 2 open deals, 2 leads, 1 open ticket, 2 open activities"
     # one correlation id from HR to SCRM
     ids = set(
         OutboxEvent.objects.filter(name__in=["erp.employee.deactivated", "crm.owner_handover.started"]).values_list(

@@ -118,12 +118,13 @@ def tell_lead_followers(lead: Lead, *, by, title: Text, body: Text = "", about=N
     )
 
 
-def tell_account_owner_changes(changes: Sequence[tuple[Account, int | None]], *, by) -> None:
+def tell_account_owner_changes(changes: Sequence[tuple[Account, int | None]], *, by, skip: Sequence[int] = ()) -> None:
     """Accounts changed owner (``(account as saved, previous owner id)``, e.g. one edit or a bulk reassignment):
 
     - each new owner is told once per call — "张伟 assigned you the account 宁波港机", or "… assigned you 12
       accounts" linking to their accounts — unless they did it themselves;
-    - the accounts' followers who may still see them are told (not the doer, not a new owner told already):
+    - the accounts' followers who may still see them are told (not the doer, not a new owner told already, not
+      ``skip``: people told otherwise, e.g. the previous owners of accounts the pool's sweep took back):
       one notification per account, or, for a follower of more than ``FOLLOWED_ONE_BY_ONE`` of them, one for
       all (a bulk reassignment of 40 key accounts is one line in a manager's bell, not 40).
 
@@ -137,7 +138,7 @@ def tell_account_owner_changes(changes: Sequence[tuple[Account, int | None]], *,
     for account, _before in changes:
         if account.owner_id is not None and account.owner_id != doer:
             by_owner.setdefault(account.owner_id, []).append(account)
-    followers = followers_who_may_see([account for account, _before in changes], skip=[doer, *by_owner])
+    followers = followers_who_may_see([account for account, _before in changes], skip=[doer, *by_owner, *skip])
     if not by_owner and not followers:
         return
     company = changes[0][0].company

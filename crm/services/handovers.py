@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
 from crm.models import Account, Activity, Contact, HandoverState, Lead, LeadStatus, Opportunity, OwnerHandover, Ticket
 from crm.models.opportunities import OpportunityStatus
@@ -24,6 +26,8 @@ from crm.models.tickets import ACTIVE_STATUSES
 from crm.services.funnel import funnel_reach_kept
 from suite import events
 from suite.models import Membership
+from suite.services.notifications import notification_send
+from suite.templatetags.troika import person_name
 
 OWNER_HANDOVER_STARTED = "crm.owner_handover.started"
 HANDOVER_CHUNK = 500
@@ -125,7 +129,8 @@ def _move_chunk(kind: str, qs: QuerySet, handover: OwnerHandover, chunk_size: in
 def owner_handover_run(*, handover: OwnerHandover, chunk_size: int = HANDOVER_CHUNK) -> OwnerHandover:
     """Move what the from-user still owns to the successor, ``chunk_size`` records at a time per kind, adding
     to the job's counts after each chunk; the job ends ``done``. Locks the job, then each chunk's rows
-    (``NOWAIT``: raises ``DatabaseError`` when one is being changed — the caller retries). Safe to call again."""
+    (``NOWAIT``: raises ``DatabaseError`` when one is being changed — the caller retries). Safe to call again.
+    When it ends, the successor is told what they took over (one notification)."""
     handover = lock_handover(handover.pk)
     if handover.to_user_id is None or handover.state == HandoverState.DONE:
         return handover
@@ -144,4 +149,29 @@ def owner_handover_run(*, handover: OwnerHandover, chunk_size: int = HANDOVER_CH
     handover.last_error = ""
     handover.finished_at = timezone.now()
     handover.save(update_fields=["state", "last_error", "finished_at", "updated_at"])
+    _tell_successor(handover)
     return handover
+
+
+def _tell_successor(handover: OwnerHandover) -> None:
+    """One line for the successor, in their language, saying whose book they took over and what it holds
+    (nothing when nothing moved, or when they are no longer an active member)."""
+    counts = [
+        (handover.accounts_moved, lambda n: ngettext("%(count)d account", "%(count)d accounts", n)),
+        (handover.contacts_moved, lambda n: ngettext("%(count)d contact", "%(count)d contacts", n)),
+        (handover.opportunities_moved, lambda n: ngettext("%(count)d open deal", "%(count)d open deals", n)),
+        (handover.leads_moved, lambda n: ngettext("%(count)d lead", "%(count)d leads", n)),
+        (handover.tickets_moved, lambda n: ngettext("%(count)d open ticket", "%(count)d open tickets", n)),
+        (handover.activities_moved, lambda n: ngettext("%(count)d open activity", "%(count)d open activities", n)),
+    ]
+    counts = [(count, word) for count, word in counts if count]
+    if not counts or not _active_member(handover.company_id, handover.to_user_id):
+        return
+    previous = person_name(handover.from_user)
+    notification_send(
+        recipients=[handover.to_user_id],
+        company=handover.company,
+        title=lambda: _("You took over %(person)s's customers") % {"person": previous},
+        body=lambda: pgettext("between the items of a list", ", ").join(word(n) % {"count": n} for n, word in counts),
+        link=f"{reverse('crm:account-list')}?owner=me",
+    )

@@ -248,7 +248,8 @@ def pool_sweep(*, now: datetime | None = None) -> int:
     """Return to the pool the accounts each active rule says nobody followed up (at most ``POOL_SWEEP_BATCH``
     per company and run): rows locked ``SKIP LOCKED`` and checked again once locked, so an owner saving the
     account at that moment keeps it and two sweeps release each account once. Each previous owner gets one
-    notification per run. Returns how many accounts went back."""
+    notification per run; the accounts' followers hear that they went back to the pool (one line each, or one
+    for many: ``tell_account_owner_changes``). Returns how many accounts went back."""
     now = now or timezone.now()
     released = 0
     for rule in PoolRule.objects.filter(is_active=True).select_related("company"):
@@ -288,6 +289,12 @@ def pool_sweep(*, now: datetime | None = None) -> int:
             owner=None, team=None, pool_team=pool_team, pool_warned_at=None, updated_at=now
         )
         released += len(locked)
+        # their followers hear it too (not the previous owners: the line below tells them)
+        previous = {account.pk: account.owner_id for account in locked}
+        for account in locked:
+            account.owner_id = account.team_id = None
+            account.company = rule.company
+        tell_account_owner_changes([(a, previous[a.pk]) for a in locked], by=None, skip=set(previous.values()))
         _tell_owners(
             rule,
             by_owner,

@@ -2,17 +2,19 @@
 who is told what — never the one who did it, nobody twice, never someone the policy no longer lets see the
 record; an account's new owner is told too."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from crm.models import Account
 from crm.services.customers import account_update
 from crm.services.leads import lead_assign, lead_convert, lead_create, lead_status_set
 from crm.services.opportunities import opportunity_create, opportunity_lose, opportunity_move, opportunity_win
-from crm.services.pool import account_claim, account_pool_assign, account_release
+from crm.services.pool import account_claim, account_pool_assign, account_release, pool_rule_set, pool_sweep
 from crm.services.tickets import ticket_customer_message, ticket_resolve
 from crm.tests.factories import AccountFactory, lost_reason_in, ticket_for
 from suite.events.relay import relay_batch
@@ -356,6 +358,19 @@ def test_pool_moves_tell_the_followers_and_an_assigned_owner(company, crew, coll
     assert told(crew["agent"].user) == [back, "宁波港机 now belongs to 李四", back, "宁波港机 now belongs to 张伟"]
     assert told(colleague.user) == []  # claimed it himself
     assert told(crew["seller"].user) == ["王芳 assigned you the account 宁波港机"]
+
+
+def test_the_pools_sweep_tells_the_followers_and_not_the_owner_twice(company, crew, english):
+    pool_rule_set(company=company, by=None, is_active=True, idle_days=30)
+    account = AccountFactory(company=company, by=crew["seller"].user, name="宁波港机", lifecycle_stage="prospect")
+    Account.objects.filter(pk=account.pk).update(created_at=timezone.now() - timedelta(days=40))
+    record_follow(actor=Actor(crew["agent"]), record=account)
+    record_follow(actor=Actor(crew["seller"]), record=account)  # its owner follows it too
+
+    assert pool_sweep() == 1
+
+    assert told(crew["agent"].user) == ["宁波港机 went back to the customer pool"]
+    assert told(crew["seller"].user) == ["1 of your accounts went back to the customer pool"]  # as owner, once
 
 
 def test_a_bulk_reassignment_tells_the_new_owner_once_and_coalesces_a_followers_news(
