@@ -43,6 +43,7 @@ from crm.services.opportunities import opportunity_create
 from crm.text import build_search_text, normalize_email, normalize_phone, province_key
 from suite import events
 from suite.models import Company, Membership, Team
+from suite.services.follows import follows_carry
 from suite.templatetags.troika import person_name
 
 if TYPE_CHECKING:
@@ -695,7 +696,7 @@ def lead_convert(
 
 def _tell_conversion(lead: Lead, *, opportunity, account, contact, by) -> None:
     """The lead's followers hear what it became, with a link to it: the deal, else the account, else the contact
-    (only those who may see that record)."""
+    (only those who may see that record), and follow it from now on (a contact cannot be followed)."""
 
     def title() -> str:
         if opportunity is not None:
@@ -706,7 +707,8 @@ def _tell_conversion(lead: Lead, *, opportunity, account, contact, by) -> None:
 
     about = opportunity or account or contact
     if about is not None:
-        tell_lead_followers(lead, by=by, about=about, title=title)
+        told = tell_lead_followers(lead, by=by, about=about, title=title)
+        follows_carry(users=told, to_record=about)  # they follow what the lead became
 
 
 # ---------------------------------------------------------------- rules

@@ -285,6 +285,9 @@ def test_a_converted_lead_tells_its_followers_what_it_became_and_the_accounts_fo
     relay_batch()  # crm.opportunity.created
     assert told(crew["agent"].user) == ["New deal for 宁波港机: 岸桥改造"]
     assert told(crew["admin"].user) == ["Lead 王工 (宁波港机) became the deal 岸桥改造"]  # not twice
+    # and follows the deal from now on (as the lead's follower who may see it); nobody else was made to
+    deal_follows = Follow.objects.filter(object_id=str(deal.pk), content_type__model="opportunity")
+    assert list(deal_follows.values_list("user", flat=True)) == [crew["admin"].user.pk]
 
 
 def test_lead_followers_hear_it_changed_hands_or_was_disqualified_in_their_language(

@@ -72,6 +72,20 @@ def record_unfollow(*, actor: policy.Actor, record: Model) -> None:
     Follow.objects.filter(user=actor.user, **_key(record)).delete()
 
 
+def follows_carry(*, users: Sequence, to_record: Model) -> int:
+    """``users`` (who followed a record that became ``to_record``, e.g. a lead converted into a deal) follow
+    ``to_record`` from now on — if it can be followed; the caller passes only people who may see it. Those who
+    follow it already are left as they are. One INSERT. Publishes nothing. How many new follows."""
+    if not users or not is_followable(type(to_record)):
+        return 0
+    key = _key(to_record)
+    created = Follow.objects.bulk_create(
+        [Follow(company_id=to_record.company_id, user_id=getattr(user, "pk", user), **key) for user in users],
+        ignore_conflicts=True,
+    )
+    return len(created)
+
+
 def followers_notify(
     *,
     records: Sequence[Model],
