@@ -63,6 +63,7 @@ def customer_email(
     "last contact" count it). Field errors as ``ValidationError`` (a message is required); a mail server's
     refusal as ``crm.services.mail.MailRefused`` — in both cases nothing is logged. The caller checks that ``by``
     may see ``record`` and add activities. Publishes nothing."""
+    message = (message or "").replace("\r\n", "\n")  # a browser's form sends CRLF line breaks
     recipients, copies, subject = mail_fields_clean(
         to=to, cc=cc, subject=subject, message=message, message_required=True
     )

@@ -69,6 +69,9 @@ def _greeting_name(record) -> str:
     return record.name if isinstance(record, Account) else ""
 
 
+BODY_GAP = "\n\n\n\n"  # the empty lines between the greeting and the signature of a new e-mail
+
+
 def _initial(record, user) -> dict:
     sender = person_name(user)
     subject = record.name if isinstance(record, Opportunity) else ""
@@ -129,12 +132,15 @@ def customer_email_fill(request):
     actor = request.actor
     require(actor, "add", Activity)
     _name, record = _linked_record(actor, request)
-    typed = request.GET.get("message", "")[:10_000]
+    typed = request.GET.get("message", "")[:10_000].replace("\r\n", "\n")  # a form sends CRLF line breaks
     chosen = chosen_id(request.GET.get("template", ""))
     template = selectors.reply_templates_visible_to(actor).filter(pk=chosen).first() if chosen else None
     text = typed
     if template is not None:
         filled = reply_text_for(template=template, record=record, by=actor.user)
-        text = f"{typed.rstrip()}\n\n{filled}" if typed.strip() else filled
+        if BODY_GAP in typed:  # the greeting's empty lines, where the text goes, before the signature
+            text = typed.replace(BODY_GAP, f"\n\n{filled}\n\n", 1)
+        else:
+            text = f"{typed.rstrip()}\n\n{filled}" if typed.strip() else filled
     form = CustomerEmailForm(initial={"message": text})
     return HttpResponse(str(form["message"]))
