@@ -37,9 +37,10 @@ def test_a_salesperson_emails_a_contact_with_a_reply_template(live_server, brows
         expect(message).to_have_value("Dear 郭先生,\n\n\n\nKind regards,\n王芳")
 
         page.get_by_label("Subject").fill("液压站报价")
-        page.get_by_test_id("email-template").select_option(label="报价跟进")  # htmx: the text is added, filled in
+        # htmx: the template's text goes between the greeting and the signature, filled in for the customer
+        page.get_by_test_id("email-template").select_option(label="报价跟进")
         expect(page.get_by_label("Message")).to_have_value(
-            "Dear 郭先生,\n\n常州恒力液压件厂的报价已发出，请查收。\n\nKind regards,\n王芳"  # between greeting and signature
+            "Dear 郭先生,\n\n常州恒力液压件厂的报价已发出，请查收。\n\nKind regards,\n王芳"
         )
         page.get_by_label("Cc", exact=True).fill("boss@, buyer@hengli.example.com")
         page.get_by_role("button", name="Send").click()
