@@ -21,8 +21,9 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Activity, ActivityKind
+from crm.models import Activity, ActivityKind, CalendarFeed
 from crm.selectors import activities_visible_to
+from suite import policy
 from suite.api.counting import audit_versions, remembered_count
 from suite.policy import Actor
 from suite.ui.choices import chosen_id
@@ -292,3 +293,47 @@ def activity_calendar(
     ]
     weeks = [cells[n : n + 7] for n in range(0, len(cells), 7)]
     return Calendar(month=start, weeks=weeks, first=first, last=last, truncated=len(rows) > CALENDAR_MAX)
+
+
+# ---------------------------------------------------------------- the calendar subscription (日程订阅)
+
+FEED_PAST_DAYS = 60  # a subscribed calendar shows activities due from this many days back …
+FEED_AHEAD_DAYS = 365  # … to this many days ahead
+FEED_MAX = 2000  # at most this many, earliest first
+# what a feed's entry says of its record (each one's ``str()``): the rest of their rows is left in the database
+FEED_RECORD_FIELDS = {
+    "ticket": ("number", "subject"),
+    "opportunity": ("name",),
+    "lead": ("name", "company_name"),
+    "contact": ("name", "name_en"),
+    "account": ("name", "name_en"),
+}
+_FEED_ACTIVITY_FIELDS = ("kind", "subject", "body", "due_at", "done_at", "duration_minutes", "location", "updated_at")
+
+
+def calendar_feed_of(actor: Actor | None) -> CalendarFeed | None:
+    """The actor's own calendar subscription in their company, if they made one."""
+    if actor is None:
+        return None
+    return CalendarFeed.objects.filter(company_id=actor.company_id, user_id=actor.user.pk).first()
+
+
+def calendar_feed_activities(actor: Actor | None) -> list[Activity]:
+    """The activities of the actor's calendar subscription: those the actor *owns* in their company, as the policy
+    lets them see them (``policy.scope``: a role that sees no activity gets none), with a due date from
+    ``FEED_PAST_DAYS`` days before today to ``FEED_AHEAD_DAYS`` days after (local days), done or not, earliest
+    first, at most ``FEED_MAX``. Each with its linked records (their names only) in the same query: one query."""
+    if actor is None:
+        return []
+    today = timezone.localdate()
+    start = day_start(today - timedelta(days=FEED_PAST_DAYS))
+    end = day_start(today + timedelta(days=FEED_AHEAD_DAYS + 1))
+    record_fields = [f"{name}__{field}" for name, fields in FEED_RECORD_FIELDS.items() for field in fields]
+    rows = (
+        policy.scope(actor, Activity.objects.all())
+        .filter(owner_id=actor.user.pk, due_at__gte=start, due_at__lt=end)
+        .select_related(*FEED_RECORD_FIELDS)
+        .only(*_FEED_ACTIVITY_FIELDS, *FEED_RECORD_FIELDS, *record_fields)
+        .order_by("due_at", "pk")
+    )
+    return list(rows[:FEED_MAX])

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from crm.views import (
     activities,
     bulk,
+    calendar_feeds,
     campaign_members,
     campaigns,
     complaints,
@@ -85,6 +86,9 @@ urlpatterns = [
     path("quotes/<int:quote_pk>/<str:step>/", quotes.quote_step, name="quote-step"),
     path("activities/", activities.activity_list, name="activity-list"),
     path("calendar/", activities.activity_calendar_view, name="activity-calendar"),
+    path("calendar/feed/new/", calendar_feeds.calendar_feed_issue, name="calendar-feed-issue"),
+    path("calendar/feed/stop/", calendar_feeds.calendar_feed_revoke, name="calendar-feed-revoke"),
+    path("calendar/feed/<str:secret>.ics", calendar_feeds.calendar_feed, name="calendar-feed"),
     path("activities/bulk/", bulk.activity_bulk, name="activity-bulk"),
     path("activities/new/", activities.activity_create, name="activity-create"),
     path("email/", customer_mail.customer_email_view, name="customer-email"),

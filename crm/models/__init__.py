@@ -1,6 +1,7 @@
 """CRM models, one module per aggregate."""
 
 from .activities import CONTACT_KINDS, Activity, ActivityKind
+from .calendar_feeds import CalendarFeed
 from .campaigns import (
     LEAD_FORM_FIELDS,
     TICKET_FORM_FIELDS,
@@ -98,6 +99,7 @@ __all__ = [
     "Activity",
     "ActivityKind",
     "AssignmentRule",
+    "CalendarFeed",
     "Campaign",
     "CampaignChannel",
     "CampaignCost",

@@ -27,6 +27,7 @@ from crm.selectors_activities import (
     activities_filtered,
     activity_calendar,
     activity_state_counts,
+    calendar_feed_of,
     day_start,
     default_order,
     record_type_choices,
@@ -146,7 +147,14 @@ def _calendar_month(raw: str) -> date:
 @actor_required
 def activity_calendar_view(request):
     """The activities as a month calendar (日程): one's own by default (*Only mine*), or everything the actor may
-    see, by kind; each entry opens its record, each day its list, and the arrows move a month."""
+    see, by kind; each entry opens its record, each day its list, and the arrows move a month. A box below offers
+    the person's calendar subscription (``crm.views.calendar_feeds``)."""
+    return activity_calendar_page(request)
+
+
+def activity_calendar_page(request, *, new_feed_url: str = ""):
+    """The calendar page for ``request.actor`` (filters from the query string); ``new_feed_url``: a subscription
+    address just made, shown this once."""
     actor = request.actor
     require(actor, "view", Activity)
     params = request.GET.copy()
@@ -182,6 +190,8 @@ def activity_calendar_view(request):
             "this_month_query": urlencode(keep),
             "day_query": urlencode({"state": "all", "kind": filters.kind, "owner": "me" if mine else ""}),
             "can_add": policy.can(actor, "add", Activity),
+            "calendar_feed": calendar_feed_of(actor),
+            "new_feed_url": new_feed_url,
         },
     )
 

@@ -34,11 +34,12 @@ class RequestIdMiddleware:
             access_log.info(
                 "%s %s %s",
                 request.method,
-                request.path,
+                getattr(request, "log_path", request.path),
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    # a view whose address holds a secret (a calendar subscription) logs it masked: ``log_path``
+                    "path": getattr(request, "log_path", request.path),
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "user_id": _loaded_user_id(request),
