@@ -3,7 +3,19 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm.api import campaigns, demand_signals, handovers, imports, pool, quotes, replies, targets, tickets, views
+from crm.api import (
+    campaigns,
+    demand_signals,
+    email_log,
+    handovers,
+    imports,
+    pool,
+    quotes,
+    replies,
+    targets,
+    tickets,
+    views,
+)
 
 router = SimpleRouter()
 router.register("accounts", views.AccountViewSet, basename="crm-account")
@@ -47,7 +59,11 @@ router.register("sales-targets", targets.SalesTargetViewSet, basename="crm-sales
 router.register("pool", pool.PoolAccountViewSet, basename="crm-pool")
 router.register("reply-templates", replies.ReplyTemplateViewSet, basename="crm-reply-template")
 
-urlpatterns = router.urls
+# before the router: "activities/<pk>/" would take "inbound-email" for a pk
+urlpatterns = [
+    path("activities/inbound-email/", email_log.EmailLogView.as_view(), name="crm-activity-inbound-email"),
+    *router.urls,
+]
 
 # closed loop (issue #7, flows 7 and 10): the weighted pipeline and intent snapshot for ERP's MRP, on demand
 urlpatterns += [

@@ -40,6 +40,9 @@ class Activity(OwnedModel):
     # an e-mail sent from the CRM (``crm.services.customer_mail``) or logged: to whom, addresses by commas
     email_to = models.CharField(_("e-mail to"), max_length=1000, blank=True)
     email_cc = models.CharField(_("e-mail cc"), max_length=1000, blank=True)
+    # an e-mail logged from a copy sent to the CRM (``crm.services.email_log``): its Message-ID, so a copy
+    # delivered twice is logged once
+    email_message_id = models.CharField(_("e-mail message id"), max_length=255, blank=True, editable=False)
     account = models.ForeignKey(
         "crm.Account",
         null=True,
@@ -131,6 +134,11 @@ class Activity(OwnedModel):
                 fields=["contact", "-done_at"],
                 condition=Q(kind__in=CONTACT_KINDS, done_at__isnull=False),
                 name="crm_activity_contact_contacted",
+            ),
+            models.Index(
+                fields=["company", "email_message_id"],
+                condition=~Q(email_message_id=""),
+                name="crm_activity_email_message",
             ),
             # the reminder sweep: due reminders not sent yet
             models.Index(

@@ -32,6 +32,7 @@ ACTIVITY_FIELDS = frozenset(
         "outcome",
         "email_to",
         "email_cc",
+        "email_message_id",
         "account",
         "contact",
         "lead",
@@ -73,7 +74,7 @@ def _apply(activity: Activity, fields: dict[str, Any]) -> list[str]:
             errors.setdefault(key, []).append(_("Give a date and time with its time zone."))
     for key in ("email_to", "email_cc"):  # a logged e-mail's addresses: checked and written one way
         if fields.get(key):
-            fields[key] = ", ".join(addresses_clean(fields[key], field=key, errors=errors))
+            fields[key] = ", ".join(addresses_clean(fields[key], field=key, errors=errors, maximum=None))
     changed = []
     for name, value in fields.items():
         if isinstance(value, str):

@@ -1,5 +1,6 @@
-"""What the CRM's outgoing e-mails share (a quote to the customer, a salesperson's e-mail to a contact): the
-address lists and fields checked alike, and one error for a mail server that does not take the mail."""
+"""What the CRM's e-mails share: for outgoing ones (a quote to the customer, a salesperson's e-mail to a contact)
+the address lists and fields checked alike and one error for a mail server that does not take the mail; for
+inbound ones (a ticket by e-mail, an e-mail logged by BCC) reading a parsed message's headers and text."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import smtplib
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
+from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
 from crm.errors import CrmConflict
@@ -22,12 +24,15 @@ class MailRefused(CrmConflict):
     code = "mail_refused"
 
 
-def addresses_clean(raw: str, *, field: str, errors: dict, required: bool = False) -> list[str]:
-    """The addresses in ``raw`` (separated by commas, semicolons or lines); a problem goes into ``errors[field]``."""
+def addresses_clean(
+    raw: str, *, field: str, errors: dict, required: bool = False, maximum: int | None = MAX_RECIPIENTS
+) -> list[str]:
+    """The addresses in ``raw`` (separated by commas, semicolons or lines), at most ``maximum`` of them (``None``:
+    any number, e.g. those of an e-mail logged as it was sent); a problem goes into ``errors[field]``."""
     addresses = [part.strip() for part in raw.replace(";", ",").replace("\n", ",").split(",") if part.strip()]
     if required and not addresses:
         errors[field] = [_("Give at least one e-mail address.")]
-    elif len(addresses) > MAX_RECIPIENTS:
+    elif maximum is not None and len(addresses) > maximum:
         errors[field] = [_("At most %(count)d addresses.") % {"count": MAX_RECIPIENTS}]
     else:
         bad = []
@@ -71,3 +76,27 @@ def mail_send(mail: EmailMessage, *, refused: str) -> None:
         mail.send()
     except (smtplib.SMTPException, OSError) as exc:
         raise MailRefused(refused % {"error": exc}) from exc
+
+
+def header_text(message, name: str) -> str:
+    """A parsed message's header as one line of text ("" when absent or undecodable)."""
+    try:
+        value = message.get(name)
+    except (TypeError, ValueError, IndexError):  # a header the parser cannot decode
+        return ""
+    return " ".join(str(value or "").split())
+
+
+def plain_text(message, *, limit: int) -> str:
+    """A parsed message's text: its plain part, else its HTML part without tags; at most ``limit`` characters."""
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError, AssertionError):
+        payload = part.get_payload(decode=True) or b""
+        content = payload.decode("utf-8", errors="replace")
+    if part.get_content_subtype() == "html":
+        content = strip_tags(content)
+    return content.strip()[:limit]

@@ -27,7 +27,6 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.html import strip_tags
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -52,6 +51,7 @@ from crm.models.tickets import ACTIVE_STATUSES, PRIORITY_ORDER
 from crm.services.activities import activity_create
 from crm.services.following import tell_ticket_followers
 from crm.services.locking import advisory_lock
+from crm.services.mail import header_text, plain_text
 from crm.text import normalize_email, normalize_phone
 from suite.models import Company, Membership, Role, Team
 from suite.services.mentions import mentions_notify
@@ -745,28 +745,6 @@ class InboundResult:
     duplicate: bool
 
 
-def _header(message, name: str) -> str:
-    try:
-        value = message.get(name)
-    except (TypeError, ValueError, IndexError):  # a header the parser cannot decode
-        return ""
-    return " ".join(str(value or "").split())
-
-
-def _plain_body(message) -> str:
-    part = message.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    try:
-        content = part.get_content()
-    except (LookupError, ValueError, AssertionError):
-        payload = part.get_payload(decode=True) or b""
-        content = payload.decode("utf-8", errors="replace")
-    if part.get_content_subtype() == "html":
-        content = strip_tags(content)
-    return content.strip()[:MAX_BODY_LENGTH]
-
-
 def _contact_by_email(company_id: int, address: str) -> Contact | None:
     if not address:
         return None
@@ -895,15 +873,15 @@ def ticket_inbound_email(*, company: Company, raw: bytes) -> InboundResult:
     if len(raw) > MAX_INBOUND_EMAIL_BYTES:
         raise ValidationError({"message": [_("The e-mail is too large.")]})
     message = email.message_from_bytes(raw, policy=email.policy.default)
-    name, address = parseaddr(_header(message, "From"))
+    name, address = parseaddr(header_text(message, "From"))
     address = normalize_email(address)
     try:
         validate_email(address)
     except ValidationError:
         raise ValidationError({"from": [_("The e-mail has no valid sender address.")]}) from None
-    subject = _header(message, "Subject")[:200]
-    body = _plain_body(message)
-    message_id = _header(message, "Message-ID")[:255]
+    subject = header_text(message, "Subject")[:200]
+    body = plain_text(message, limit=MAX_BODY_LENGTH)
+    message_id = header_text(message, "Message-ID")[:255]
     if not subject and not body:
         raise ValidationError({"message": [_("The e-mail has neither a subject nor a text.")]})
     if message_id:
