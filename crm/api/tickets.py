@@ -42,7 +42,7 @@ from suite.api.serializers import (
     UserSummarySerializer,
 )
 from suite.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
-from suite.models import Team
+from suite.models import Company, Team
 
 INBOUND_TOKEN_HEADER = "HTTP_X_TROIKA_INBOUND_TOKEN"  # noqa: S105 - a header name
 
@@ -282,6 +282,30 @@ class PlainEmailParser(RawEmailParser):
     media_type = "text/plain"
 
 
+INBOUND_TOKEN_PARAMETER = OpenApiParameter(
+    "X-Troika-Inbound-Token",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description=_("The company's inbound e-mail token."),
+)
+
+
+def inbound_email_of(request) -> tuple[Company | None, bytes, Response | None]:
+    """What a mail gateway posted: the company its inbound token names and the raw message — or the refusal to
+    answer with (401 without a valid token, 400 without a message). For ``tickets/inbound-email/`` and
+    ``activities/inbound-email/`` (``crm.api.email_log``)."""
+    company = ticket_services.inbound_token_company(request.META.get(INBOUND_TOKEN_HEADER, ""))
+    if company is None:
+        refused = error_body("not_authenticated", _("A valid inbound e-mail token is required."))
+        return None, b"", Response(refused, status=status.HTTP_401_UNAUTHORIZED)
+    raw = request.data if isinstance(request.data, bytes) else b""
+    if not raw.strip():
+        refused = error_body("invalid", _("Send the raw e-mail as the request body."), "message")
+        return company, raw, Response(refused, status=status.HTTP_400_BAD_REQUEST)
+    return company, raw, None
+
+
 # ---------------------------------------------------------------- views
 
 TICKET_ACTIONS = {
@@ -421,15 +445,7 @@ class TicketViewSet(CrmViewSetMixin, TenantModelViewSet):
 
     @extend_schema(
         request={"message/rfc822": OpenApiTypes.BINARY},
-        parameters=[
-            OpenApiParameter(
-                "X-Troika-Inbound-Token",
-                OpenApiTypes.STR,
-                location=OpenApiParameter.HEADER,
-                required=True,
-                description=_("The company's inbound e-mail token."),
-            )
-        ],
+        parameters=[INBOUND_TOKEN_PARAMETER],
         responses={
             201: InboundResultSerializer,
             200: OpenApiResponse(InboundResultSerializer, description=_("Appended, or seen before")),
@@ -448,18 +464,9 @@ class TicketViewSet(CrmViewSetMixin, TenantModelViewSet):
     def inbound_email(self, request):
         """Post a raw RFC 5322 e-mail (body) with the company's token (``X-Troika-Inbound-Token`` header): a new
         ticket, or — when the subject names ``[#number]`` of an open ticket — a customer message on it."""
-        company = ticket_services.inbound_token_company(request.META.get(INBOUND_TOKEN_HEADER, ""))
-        if company is None:
-            return Response(
-                error_body("not_authenticated", _("A valid inbound e-mail token is required.")),
-                status=status.HTTP_401_UNAUTHORIZED,
-            )
-        raw = request.data if isinstance(request.data, bytes) else b""
-        if not raw.strip():
-            return Response(
-                error_body("invalid", _("Send the raw e-mail as the request body."), "message"),
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+        company, raw, refused = inbound_email_of(request)
+        if refused is not None:
+            return refused
         result = ticket_services.ticket_inbound_email(company=company, raw=raw)
         return Response(
             InboundResultSerializer(result).data,
