@@ -196,7 +196,7 @@ def activity_calendar_page(request, *, new_feed_url: str = ""):
     )
 
 
-def _linked_record(actor, request):
+def linked_record(actor, request):
     """The record the activity is for (``?account=12`` …), looked up through the policy (404 if unseen)."""
     for name, select in LINKS.items():
         raw = request.GET.get(name) or request.POST.get(name)
@@ -207,7 +207,7 @@ def _linked_record(actor, request):
     raise Http404
 
 
-def _record_url(name: str, record) -> str:
+def record_url(name: str, record) -> str:
     return reverse(f"crm:{name}-detail", args=[record.pk])
 
 
@@ -215,7 +215,7 @@ def _record_url(name: str, record) -> str:
 def activity_create(request):
     actor = request.actor
     require(actor, "add", Activity)
-    name, record = _linked_record(actor, request)
+    name, record = linked_record(actor, request)
     if request.method == "POST":
         form = ActivityForm(request.POST)
         if form.is_valid():
@@ -235,7 +235,7 @@ def activity_create(request):
                 )
                 messages.success(request, _("The activity was saved."))
                 say_mentions(request, activity.mentions)
-                return redirect(_record_url(name, record))
+                return redirect(record_url(name, record))
             except ValidationError as error:
                 apply_errors(form, error)
     else:
@@ -247,7 +247,7 @@ def activity_create(request):
             "form": form,
             "kind": "activity",
             "title": _("New activity for %(record)s") % {"record": record},
-            "back": _record_url(name, record),
+            "back": record_url(name, record),
             "hidden": {name: record.pk},
         },
     )

@@ -17,7 +17,7 @@ from crm.models import Account, Activity, Contact, Lead, Opportunity
 from crm.services.customer_mail import address_of, customer_email
 from crm.services.mail import MailRefused
 from crm.services.replies import reply_text_for
-from crm.views.activities import _linked_record, _record_url
+from crm.views.activities import linked_record, record_url
 from crm.views.common import require
 from crm.views.forms import apply_errors
 from suite.templatetags.troika import person_name
@@ -89,8 +89,8 @@ def customer_email_view(request):
     says why."""
     actor = request.actor
     require(actor, "add", Activity)
-    name, record = _linked_record(actor, request)
-    back = _record_url(name, record)
+    name, record = linked_record(actor, request)
+    back = record_url(name, record)
     options = {
         "templates": list(selectors.reply_templates_visible_to(actor)),
         "fill_url": f"{reverse('crm:customer-email-fill')}?{name}={record.pk}",
@@ -131,7 +131,7 @@ def customer_email_fill(request):
     record (``?contact=`` …): the e-mail form swaps it in (htmx). The use of the template is counted."""
     actor = request.actor
     require(actor, "add", Activity)
-    _name, record = _linked_record(actor, request)
+    _name, record = linked_record(actor, request)
     typed = request.GET.get("message", "")[:10_000].replace("\r\n", "\n")  # a form sends CRLF line breaks
     chosen = chosen_id(request.GET.get("template", ""))
     template = selectors.reply_templates_visible_to(actor).filter(pk=chosen).first() if chosen else None
